@@ -1,0 +1,67 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "nnm",
+    products: [
+        .library(name: "NNCore", targets: ["NNCore"]),
+        .library(name: "NNFormat", targets: ["NNFormat"]),
+        .library(name: "NNData", targets: ["NNData"]),
+        .library(name: "NNEngine", targets: ["NNEngine"]),
+        .library(name: "NNHDF5", targets: ["NNHDF5"]),
+        .executable(name: "nnconv", targets: ["nnconv"]),
+        .executable(name: "nn-infer", targets: ["nn-infer"]),
+        .executable(name: "nn-train", targets: ["nn-train"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // The C libraries, each found through pkg-config and wrapped by exactly one Swift module.
+        .systemLibrary(name: "CHDF5", pkgConfig: "hdf5",
+                       providers: [.apt(["libhdf5-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib",
+                       providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+
+        // Tensors, model description, metadata, JSON, atomic files: no C dependencies.
+        .target(name: "NNCore"),
+        // zlib: CRC32, gzip streams, raw deflate for zip members.
+        .target(name: "NNCompression", dependencies: ["CZlib"]),
+        // The `.nnm` container format.
+        .target(name: "NNFormat", dependencies: ["NNCore", "NNCompression"]),
+        // IDX (MNIST) files, plain or gzip.
+        .target(name: "NNData", dependencies: ["NNCore", "NNCompression"]),
+        // Batched inference on CBLAS.
+        .target(name: "NNEngine", dependencies: ["NNCore", "COpenBLAS"]),
+        // libhdf5 behind a small Swift API.
+        .target(name: "NNHDF5", dependencies: ["CHDF5"]),
+        // What the command-line tools share: exit statuses, error printing, reports.
+        .target(name: "NNCommandLine", dependencies: [
+            "NNCore", "NNFormat", "NNData", "NNEngine",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        .executableTarget(name: "nnconv", dependencies: [
+            "NNCommandLine", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "nn-infer", dependencies: [
+            "NNCommandLine", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "nn-train", dependencies: [
+            "NNCommandLine", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        // NumPy-compatible random streams (legacy RandomState).
+        .target(name: "NNRandom"),
+
+        .testTarget(name: "NNCoreTests", dependencies: ["NNCore", "NNCompression"]),
+        .testTarget(name: "NNFormatTests", dependencies: ["NNCore", "NNFormat", "NNCompression"]),
+        .testTarget(name: "NNDataTests", dependencies: ["NNCore", "NNData", "NNCompression"]),
+        .testTarget(name: "NNEngineTests", dependencies: ["NNCore", "NNEngine", "NNFormat"]),
+        .testTarget(name: "NNHDF5Tests", dependencies: ["NNHDF5"]),
+        .testTarget(name: "NNRandomTests", dependencies: ["NNRandom"]),
+        .testTarget(name: "CLITests", dependencies: ["NNCore", "NNFormat", "NNData"]),
+    ]
+)

@@ -1,0 +1,1 @@
+print("nn-infer: not yet implemented")

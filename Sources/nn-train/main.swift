@@ -1,0 +1,1 @@
+print("nn-train: not yet implemented")

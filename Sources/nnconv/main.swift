@@ -1,0 +1,1 @@
+print("nnconv: not yet implemented")
