@@ -1,0 +1,262 @@
+// The JSON form of ModelMetadata: the `.nnm` header (see Schemas/nnm-v1.md) and the
+// `nnm_metadata` attribute of HDF5 exports use it alike.
+
+/// Reads typed members out of a JSON object, reporting the path of anything wrong.
+struct FieldReader {
+    let object: JSONObject
+    let path: String
+
+    init(_ value: JSONValue?, path: String) throws(ModelError) {
+        guard let value else { throw .invalidField(location: path, expected: "an object", found: "nothing") }
+        guard case let .object(o) = value else { throw .invalidField(location: path, expected: "an object", found: value.kindName) }
+        object = o
+        self.path = path
+    }
+
+    func location(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
+
+    func value(_ key: String) throws(ModelError) -> JSONValue {
+        guard let v = object[key] else { throw .invalidField(location: location(key), expected: "a value", found: "nothing") }
+        return v
+    }
+
+    func string(_ key: String) throws(ModelError) -> String {
+        let v = try value(key)
+        guard let s = v.stringValue else { throw .invalidField(location: location(key), expected: "a string", found: v.kindName) }
+        return s
+    }
+
+    func optionalString(_ key: String) throws(ModelError) -> String? {
+        guard let v = object[key], v != .null else { return nil }
+        guard let s = v.stringValue else { throw .invalidField(location: location(key), expected: "a string", found: v.kindName) }
+        return s
+    }
+
+    func int(_ key: String, range: ClosedRange<Int> = 0...Int(Int32.max)) throws(ModelError) -> Int {
+        let v = try value(key)
+        guard let i = v.intValue else { throw .invalidField(location: location(key), expected: "an integer", found: v.kindName) }
+        guard range.contains(i) else {
+            throw .invalidField(location: location(key), expected: "an integer in \(range.lowerBound)...\(range.upperBound)", found: String(i))
+        }
+        return i
+    }
+
+    func double(_ key: String) throws(ModelError) -> Double {
+        let v = try value(key)
+        guard let d = v.doubleValue else { throw .invalidField(location: location(key), expected: "a number", found: v.kindName) }
+        return d
+    }
+
+    func optionalDouble(_ key: String) throws(ModelError) -> Double? {
+        guard let v = object[key], v != .null else { return nil }
+        guard let d = v.doubleValue else { throw .invalidField(location: location(key), expected: "a number", found: v.kindName) }
+        return d
+    }
+
+    func array(_ key: String) throws(ModelError) -> [JSONValue] {
+        let v = try value(key)
+        guard let a = v.arrayValue else { throw .invalidField(location: location(key), expected: "an array", found: v.kindName) }
+        return a
+    }
+
+    func optionalObject(_ key: String) throws(ModelError) -> JSONObject? {
+        guard let v = object[key], v != .null else { return nil }
+        guard let o = v.objectValue else { throw .invalidField(location: location(key), expected: "an object", found: v.kindName) }
+        return o
+    }
+
+    func intArray(_ key: String, range: ClosedRange<Int>) throws(ModelError) -> [Int] {
+        var out: [Int] = []
+        for (i, v) in try array(key).enumerated() {
+            guard let n = v.intValue, range.contains(n) else {
+                throw .invalidField(location: "\(location(key))[\(i)]", expected: "an integer in \(range.lowerBound)...\(range.upperBound)",
+                                    found: v.intValue.map(String.init) ?? v.kindName)
+            }
+            out.append(n)
+        }
+        return out
+    }
+
+    func enumValue<E: RawRepresentable>(_ key: String, _ type: E.Type, allowed: [String]) throws(ModelError) -> E where E.RawValue == String {
+        let s = try string(key)
+        guard let e = E(rawValue: s) else {
+            throw .invalidField(location: location(key), expected: "one of " + allowed.joined(separator: ", "), found: "\"\(s)\"")
+        }
+        return e
+    }
+
+    /// The members not in `known`.
+    func unknown(known: Set<String>) -> JSONObject {
+        var o = JSONObject()
+        for m in object where !known.contains(m.key) { o[m.key] = m.value }
+        return o
+    }
+}
+
+/// Largest layer width or input dimension a model may declare (2^31 - 1).
+let maximumDimension = Int(Int32.max)
+
+extension ModelMetadata {
+    /// Top-level header members this version interprets (besides the container's `tensors`).
+    public static let knownTopLevelKeys: Set<String> = ["input", "layers", "preprocessing", "classes", "training", "provenance"]
+
+    /// Reads the metadata from a header object; members it does not know are kept.
+    public init(json: JSONValue) throws(ModelError) {
+        let root = try FieldReader(json, path: "")
+        let inputReader = try FieldReader(root.object["input"], path: "input")
+        let shape = try inputReader.intArray("shape", range: 1...maximumDimension)
+        guard shape.count <= 8 else { throw .invalidField(location: "input.shape", expected: "at most 8 dimensions", found: "\(shape.count)") }
+        guard ShapeMath.byteCount(shape, elementSize: 1).map({ $0 <= maximumDimension }) == true else {
+            throw .invalidField(location: "input.shape", expected: "at most \(maximumDimension) features", found: ShapeMath.describe(shape))
+        }
+        input = InputSpec(shape: shape)
+
+        layers = []
+        for (i, v) in try root.array("layers").enumerated() {
+            let r = try FieldReader(v, path: "layers[\(i)]")
+            let kind = try r.enumValue("kind", Layer.Kind.self, allowed: ["dense"])
+            var layer = Layer(kind: kind,
+                              inputSize: try r.int("in", range: 1...maximumDimension),
+                              outputSize: try r.int("out", range: 1...maximumDimension),
+                              activation: try r.enumValue("activation", Activation.self, allowed: Activation.allCases.map(\.rawValue)),
+                              weight: try r.string("weight"),
+                              bias: try r.optionalString("bias"))
+            layer.unknownFields = r.unknown(known: ["kind", "in", "out", "activation", "weight", "bias"])
+            layers.append(layer)
+        }
+
+        preprocessing = []
+        if root.object["preprocessing"] != nil {
+            for (i, v) in try root.array("preprocessing").enumerated() {
+                let r = try FieldReader(v, path: "preprocessing[\(i)]")
+                switch try r.string("op") {
+                case "scale":
+                    preprocessing.append(.scale(factor: try r.double("factor"), offset: try r.optionalDouble("offset") ?? 0))
+                case "zscore":
+                    preprocessing.append(.zscore(mean: try r.string("mean"), std: try r.string("std")))
+                case let other:
+                    throw .invalidField(location: "preprocessing[\(i)].op", expected: "\"scale\" or \"zscore\"", found: "\"\(other)\"")
+                }
+            }
+        }
+
+        classes = []
+        if root.object["classes"] != nil {
+            for (i, v) in try root.array("classes").enumerated() {
+                guard let s = v.stringValue else { throw .invalidField(location: "classes[\(i)]", expected: "a string", found: v.kindName) }
+                classes.append(s)
+            }
+        }
+
+        if let t = root.object["training"], t != .null {
+            training = try TrainingRecord(json: t)
+        } else {
+            training = nil
+        }
+
+        let p = try FieldReader(root.object["provenance"], path: "provenance")
+        provenance = Provenance(tool: try p.string("tool"), created: try p.string("created"),
+                                sourceFile: try p.optionalString("source_file"), sourceFormat: try p.optionalString("source_format"))
+        provenance.unknownFields = p.unknown(known: ["tool", "created", "source_file", "source_format"])
+
+        unknownFields = root.unknown(known: ModelMetadata.knownTopLevelKeys.union(["tensors"]))
+    }
+
+    /// The metadata as a header object (without the container's `tensors` table).
+    public var json: JSONObject {
+        var root = JSONObject()
+        root["input"] = .object(JSONObject([("shape", .array(input.shape.map { .integer(Int64($0)) })),
+                                            ("features", .integer(Int64(input.features)))]))
+        root["layers"] = .array(layers.map { layer in
+            var o = JSONObject([("kind", .string(layer.kind.rawValue)),
+                                ("in", .integer(Int64(layer.inputSize))),
+                                ("out", .integer(Int64(layer.outputSize))),
+                                ("activation", .string(layer.activation.rawValue)),
+                                ("weight", .string(layer.weight))])
+            if let b = layer.bias { o["bias"] = .string(b) }
+            for m in layer.unknownFields { o[m.key] = m.value }
+            return .object(o)
+        })
+        root["preprocessing"] = .array(preprocessing.map { step in
+            switch step {
+            case let .scale(factor, offset):
+                return .object(JSONObject([("op", "scale"), ("factor", .number(factor)), ("offset", .number(offset))]))
+            case let .zscore(mean, std):
+                return .object(JSONObject([("op", "zscore"), ("mean", .string(mean)), ("std", .string(std))]))
+            }
+        })
+        root["classes"] = .array(classes.map { .string($0) })
+        if let training { root["training"] = .object(training.json) }
+        var p = JSONObject([("tool", .string(provenance.tool)), ("created", .string(provenance.created))])
+        if let s = provenance.sourceFile { p["source_file"] = .string(s) }
+        if let s = provenance.sourceFormat { p["source_format"] = .string(s) }
+        for m in provenance.unknownFields { p[m.key] = m.value }
+        root["provenance"] = .object(p)
+        for m in unknownFields { root[m.key] = m.value }
+        return root
+    }
+}
+
+extension TrainingRecord {
+    static let knownKeys: Set<String> = ["loss", "optimizer", "hyperparameters", "epochs", "dataset", "history", "optimizer_state"]
+
+    init(json: JSONValue) throws(ModelError) {
+        let r = try FieldReader(json, path: "training")
+        loss = try r.string("loss")
+        optimizer = try r.string("optimizer")
+        hyperparameters = try r.optionalObject("hyperparameters") ?? JSONObject()
+        epochs = try r.int("epochs")
+        dataset = try r.optionalObject("dataset") ?? JSONObject()
+        history = []
+        if r.object["history"] != nil {
+            for (i, v) in try r.array("history").enumerated() {
+                let e = try FieldReader(v, path: "training.history[\(i)]")
+                history.append(EpochRecord(epoch: try e.int("epoch"),
+                                           trainLoss: try e.optionalDouble("train_loss"),
+                                           testLoss: try e.optionalDouble("test_loss"),
+                                           trainAccuracy: try e.optionalDouble("train_accuracy"),
+                                           testAccuracy: try e.optionalDouble("test_accuracy"),
+                                           seconds: try e.optionalDouble("seconds")))
+            }
+        }
+        optimizerState = []
+        step = 0
+        if let s = try r.optionalObject("optimizer_state") {
+            let sr = try FieldReader(.object(s), path: "training.optimizer_state")
+            step = try sr.int("step", range: 0...Int.max)
+            if let tensors = try sr.optionalObject("tensors") {
+                for m in tensors {
+                    guard let name = m.value.stringValue else {
+                        throw .invalidField(location: "training.optimizer_state.tensors.\(m.key)", expected: "a tensor name", found: m.value.kindName)
+                    }
+                    optimizerState.append((m.key, name))
+                }
+            }
+        }
+        unknownFields = r.unknown(known: TrainingRecord.knownKeys)
+    }
+
+    var json: JSONObject {
+        var o = JSONObject([("loss", .string(loss)), ("optimizer", .string(optimizer)),
+                            ("hyperparameters", .object(hyperparameters)), ("epochs", .integer(Int64(epochs))),
+                            ("dataset", .object(dataset))])
+        o["history"] = .array(history.map { e in
+            var h = JSONObject([("epoch", .integer(Int64(e.epoch)))])
+            func put(_ k: String, _ v: Double?) { if let v, v.isFinite { h[k] = .number(v) } }
+            put("train_loss", e.trainLoss)
+            put("test_loss", e.testLoss)
+            put("train_accuracy", e.trainAccuracy)
+            put("test_accuracy", e.testAccuracy)
+            put("seconds", e.seconds)
+            return .object(h)
+        })
+        if !optimizerState.isEmpty || step > 0 {
+            o["optimizer_state"] = .object(JSONObject([
+                ("step", .integer(Int64(step))),
+                ("tensors", .object(JSONObject(optimizerState.map { ($0.parameter, JSONValue.string($0.tensor)) }))),
+            ]))
+        }
+        for m in unknownFields { o[m.key] = m.value }
+        return o
+    }
+}

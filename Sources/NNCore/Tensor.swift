@@ -1,0 +1,205 @@
+/// Element types a tensor can be stored in.
+public enum DType: String, CaseIterable, Sendable {
+    case float16 = "f16"
+    case bfloat16 = "bf16"
+    case float32 = "f32"
+    case float64 = "f64"
+    case uint8 = "u8"
+    case int8 = "i8"
+    case int16 = "i16"
+    case int32 = "i32"
+    case int64 = "i64"
+
+    /// Bytes per element.
+    public var size: Int {
+        switch self {
+        case .uint8, .int8: return 1
+        case .float16, .bfloat16, .int16: return 2
+        case .float32, .int32: return 4
+        case .float64, .int64: return 8
+        }
+    }
+
+    /// Whether the type holds real numbers (weights and statistics must).
+    public var isFloatingPoint: Bool {
+        switch self {
+        case .float16, .bfloat16, .float32, .float64: return true
+        default: return false
+        }
+    }
+}
+
+/// Memory that tensors point into: a heap buffer or a read-only file mapping.
+///
+/// Tensors read from a mapped `.nnm` file share one storage and use the file's bytes in place.
+public final class TensorStorage: @unchecked Sendable {
+    // Sendable: the bytes are never mutated after the storage is built.
+    public let bytes: UnsafeRawBufferPointer
+    private let release: (@Sendable (UnsafeRawBufferPointer) -> Void)?
+
+    /// Wraps memory that `release` frees when the storage goes away.
+    public init(bytes: UnsafeRawBufferPointer, release: (@Sendable (UnsafeRawBufferPointer) -> Void)?) {
+        self.bytes = bytes
+        self.release = release
+    }
+
+    /// Copies `count` bytes into a new 64-byte-aligned heap buffer.
+    public convenience init(copying source: UnsafeRawBufferPointer) {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(source.count, 1), alignment: 64)
+        if let base = source.baseAddress, source.count > 0 {
+            buffer.baseAddress!.copyMemory(from: base, byteCount: source.count)
+        }
+        self.init(bytes: UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(buffer)[0..<source.count])) { b in
+            UnsafeMutableRawPointer(mutating: b.baseAddress)?.deallocate()
+        }
+    }
+
+    deinit { release?(bytes) }
+}
+
+/// An n-dimensional array of one element type, stored little-endian and row-major (C order).
+public struct Tensor: @unchecked Sendable {
+    public let dtype: DType
+    public let shape: [Int]
+    /// The storage the tensor's bytes live in, and where in it they start.
+    public let storage: TensorStorage
+    public let byteOffset: Int
+
+    /// Number of elements (the product of the shape; 1 for a scalar).
+    public var count: Int { shape.reduce(1, *) }
+    public var byteCount: Int { count * dtype.size }
+
+    /// The tensor's raw little-endian bytes.
+    public var bytes: UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(rebasing: storage.bytes[byteOffset..<(byteOffset + byteCount)])
+    }
+
+    /// A tensor over existing storage; the caller guarantees the bytes are in range.
+    public init(dtype: DType, shape: [Int], storage: TensorStorage, byteOffset: Int) {
+        precondition(byteOffset >= 0 && byteOffset + shape.reduce(1, *) * dtype.size <= storage.bytes.count,
+                     "tensor bytes outside its storage")
+        self.dtype = dtype
+        self.shape = shape
+        self.storage = storage
+        self.byteOffset = byteOffset
+    }
+
+    /// A tensor that copies raw little-endian bytes.
+    public init(dtype: DType, shape: [Int], copying raw: UnsafeRawBufferPointer) {
+        precondition(raw.count == shape.reduce(1, *) * dtype.size, "byte count does not match shape")
+        self.init(dtype: dtype, shape: shape, storage: TensorStorage(copying: raw), byteOffset: 0)
+    }
+
+    /// An f32 tensor holding `values`.
+    public init(_ values: [Float], shape: [Int]) {
+        precondition(values.count == shape.reduce(1, *), "value count does not match shape")
+        self = values.withUnsafeBytes { Tensor(dtype: .float32, shape: shape, copying: $0) }
+    }
+
+    /// An f64 tensor holding `values`.
+    public init(_ values: [Double], shape: [Int]) {
+        precondition(values.count == shape.reduce(1, *), "value count does not match shape")
+        self = values.withUnsafeBytes { Tensor(dtype: .float64, shape: shape, copying: $0) }
+    }
+
+    /// The elements converted to Float (f16 and bf16 widen exactly; f64 rounds).
+    public func floats() -> [Float] {
+        let n = count
+        let raw = bytes
+        return [Float](unsafeUninitializedCapacity: n) { out, initialized in
+            switch dtype {
+            case .float32:
+                UnsafeMutableRawBufferPointer(out).copyMemory(from: raw)
+            case .float64:
+                for i in 0..<n { out[i] = Float(raw.loadUnaligned(fromByteOffset: i * 8, as: Double.self)) }
+            case .float16:
+                for i in 0..<n { out[i] = Float(Float16(bitPattern: raw.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self))) }
+            case .bfloat16:
+                for i in 0..<n {
+                    let bits = UInt32(raw.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self)) << 16
+                    out[i] = Float(bitPattern: bits)
+                }
+            default:
+                for i in 0..<n { out[i] = Float(integerElement(i, raw)) }
+            }
+            initialized = n
+        }
+    }
+
+    /// The elements converted to Double (exact for every stored type but i64 beyond 2^53).
+    public func doubles() -> [Double] {
+        let n = count
+        let raw = bytes
+        if dtype == .float64 {
+            return [Double](unsafeUninitializedCapacity: n) { out, initialized in
+                UnsafeMutableRawBufferPointer(out).copyMemory(from: raw)
+                initialized = n
+            }
+        }
+        if dtype.isFloatingPoint { return floats().map(Double.init) }
+        return (0..<n).map { Double(integerElement($0, raw)) }
+    }
+
+    private func integerElement(_ i: Int, _ raw: UnsafeRawBufferPointer) -> Int64 {
+        switch dtype {
+        case .uint8: return Int64(raw[i])
+        case .int8: return Int64(Int8(bitPattern: raw[i]))
+        case .int16: return Int64(raw.loadUnaligned(fromByteOffset: i * 2, as: Int16.self))
+        case .int32: return Int64(raw.loadUnaligned(fromByteOffset: i * 4, as: Int32.self))
+        case .int64: return raw.loadUnaligned(fromByteOffset: i * 8, as: Int64.self)
+        default: return 0
+        }
+    }
+
+    /// The index of the first element that is NaN or infinite, if any.
+    public func firstNonFiniteIndex() -> Int? {
+        let raw = bytes
+        switch dtype {
+        case .float32:
+            let p = raw.bindMemory(to: Float.self)
+            return p.firstIndex { !$0.isFinite }
+        case .float64:
+            let p = raw.bindMemory(to: Double.self)
+            return p.firstIndex { !$0.isFinite }
+        case .float16, .bfloat16:
+            return floats().firstIndex { !$0.isFinite }
+        default:
+            return nil
+        }
+    }
+
+    /// Whether two tensors have the same type, shape and bytes.
+    public func isBitIdentical(to other: Tensor) -> Bool {
+        dtype == other.dtype && shape == other.shape && bytes.elementsEqual(other.bytes)
+    }
+}
+
+/// A tensor with the name it is stored under.
+public struct NamedTensor: Sendable {
+    public var name: String
+    public var tensor: Tensor
+    public init(_ name: String, _ tensor: Tensor) {
+        self.name = name
+        self.tensor = tensor
+    }
+}
+
+/// Shape arithmetic with overflow checks, for sizes read from untrusted files.
+public enum ShapeMath {
+    /// The product of `dims` times `elementSize`, or nil if a dim is negative or it overflows.
+    public static func byteCount(_ dims: [Int], elementSize: Int) -> Int? {
+        var total = elementSize
+        for d in dims {
+            guard d >= 0 else { return nil }
+            let (p, overflow) = total.multipliedReportingOverflow(by: d)
+            if overflow { return nil }
+            total = p
+        }
+        return total
+    }
+
+    /// "784x256", "scalar" for rank 0.
+    public static func describe(_ dims: [Int]) -> String {
+        dims.isEmpty ? "scalar" : dims.map(String.init).joined(separator: "x")
+    }
+}
