@@ -1,1 +1,58 @@
-print("nn-infer: not yet implemented")
+import ArgumentParser
+import NNCommandLine
+import NNCore
+
+/// `nn-infer MODEL.nnm IMAGES.idx`: predict classes for IDX images with a `.nnm` model.
+struct NNInfer: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "nn-infer",
+        abstract: "Classify the images of an IDX file (plain or gzip) with a .nnm model.",
+        discussion: """
+            Prints each image's predicted class and its top-K probabilities; with --labels, also \
+            the accuracy and a confusion matrix. Large inputs are streamed in batches with bounded memory.
+            Exit status: 0 success, 64 usage, 65 malformed or mismatched input, 66 missing input, 70 internal error.
+            """)
+
+    @Argument(help: "The model (.nnm).") var model: String
+    @Argument(help: "Images: an IDX file, e.g. t10k-images-idx3-ubyte.gz, or one 28x28 image.") var images: String
+    @Option(name: .long, help: "IDX label file: report accuracy and a confusion matrix.") var labels: String?
+    @Option(name: .long, help: "How many of the most probable classes to print per image.") var top: Int = 3
+    @Option(name: .long, help: "Images per forward pass.") var batch: Int = 1024
+    @Option(name: .long, help: "How many images to list one per line: a number or 'all'.") var show: String = "20"
+    @Flag(name: .long, help: "Print one JSON document instead of text.") var json = false
+    @Option(name: .long, help: "Compute precision: f32 or f64.") var precision: String = "f32"
+    @Flag(name: .long, help: "Skip verifying tensor checksums (faster for huge models).") var noVerify = false
+
+    func run() throws {
+        try reportingErrors(tool: "nn-infer") {
+            guard let precision = Precision(rawValue: precision) else {
+                throw ToolError("--precision must be f32 or f64, not '\(self.precision)'", status: ExitStatus.usage)
+            }
+            let limit: Int
+            if show == "all" { limit = .max } else if let n = Int(show), n >= 0 { limit = n } else {
+                throw ToolError("--show must be a non-negative number or 'all', not '\(show)'", status: ExitStatus.usage)
+            }
+            let run = try InferenceRun(modelPath: model, precision: precision, batchSize: batch, topK: top, verify: !noVerify)
+            run.warnings().forEach(printError)
+            let report = InferenceReport(model: run.model, modelPath: model)
+            if json {
+                try InferenceJSONPrinter(run: run, report: report).run(images: images, labels: labels)
+                return
+            }
+            var listed = 0
+            let summary = try run.run(imagesPath: images, labelsPath: labels, onStart: { stream in
+                print("model: \(model) (\(describe(run.model)))")
+                print("input: \(images) (\(stream.imageCount) image\(stream.imageCount == 1 ? "" : "s") of \(ShapeMath.describe(stream.imageShape)))")
+            }) { prediction in
+                if listed < limit {
+                    print(report.line(prediction))
+                    listed += 1
+                }
+            }
+            if summary.imageCount > listed { print("(\(summary.imageCount - listed) more not listed; --show all lists every image)") }
+            report.summary(summary).forEach { print($0) }
+        }
+    }
+}
+
+NNInfer.main()

@@ -1,0 +1,95 @@
+import ArgumentParser
+import NNCompression
+import NNCore
+import NNData
+import NNFormat
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The exit statuses of all the tools (BSD sysexits), documented in the README.
+public enum ExitStatus {
+    public static let success: Int32 = 0
+    /// The operation ran but failed: training diverged, a validation found problems.
+    public static let failure: Int32 = 1
+    /// Bad command-line usage (ArgumentParser's own status for validation errors).
+    public static let usage: Int32 = 64
+    /// An input file is malformed, corrupt or does not fit the model.
+    public static let dataError: Int32 = 65
+    /// An input file does not exist or cannot be opened.
+    public static let noInput: Int32 = 66
+    /// An internal error: a bug; please report it.
+    public static let software: Int32 = 70
+    /// An output file cannot be created.
+    public static let cannotCreate: Int32 = 73
+    /// Writing an output failed (a full disk, a file size limit).
+    public static let ioError: Int32 = 74
+}
+
+/// An error a tool reports as one line with a chosen exit status.
+public struct ToolError: Error, CustomStringConvertible {
+    public var message: String
+    public var status: Int32
+    public init(_ message: String, status: Int32) {
+        self.message = message
+        self.status = status
+    }
+    public var description: String { message }
+}
+
+/// The exit status for an error from any of the libraries.
+public func exitStatus(for error: any Error) -> Int32 {
+    switch error {
+    case let e as ToolError:
+        return e.status
+    case let e as NNMError:
+        switch e {
+        case .cannotOpen: return ExitStatus.noInput
+        case .writeFailed: return ExitStatus.cannotCreate
+        default: return ExitStatus.dataError
+        }
+    case let e as IDXError:
+        if case let .compression(c) = e { return exitStatus(for: c) }
+        return ExitStatus.dataError
+    case let e as CompressionError:
+        if case .cannotOpen = e { return ExitStatus.noInput }
+        return ExitStatus.dataError
+    case let e as FileWriteError:
+        switch e {
+        case .cannotCreate: return ExitStatus.cannotCreate
+        case .writeFailed: return ExitStatus.ioError
+        }
+    case is ModelError:
+        return ExitStatus.dataError
+    default:
+        return ExitStatus.software
+    }
+}
+
+/// Writes a line to standard error.
+public func printError(_ line: String) {
+    let text = Array((line + "\n").utf8)
+    // write(2) to descriptor 2: no shared C stdio state, so nothing Swift 6 must guard.
+    text.withUnsafeBytes { raw in
+        var offset = 0
+        while offset < raw.count {
+            let n = write(2, raw.baseAddress! + offset, raw.count - offset)
+            if n <= 0 { return }
+            offset += n
+        }
+    }
+}
+
+/// Runs a tool's body; any error becomes one line on standard error, `tool: message`, and the
+/// matching exit status.
+public func reportingErrors(tool: String, _ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let exit as ExitCode {
+        throw exit
+    } catch {
+        printError("\(tool): \(error)")
+        throw ExitCode(exitStatus(for: error))
+    }
+}
