@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "NNData", targets: ["NNData"]),
         .library(name: "NNEngine", targets: ["NNEngine"]),
         .library(name: "NNHDF5", targets: ["NNHDF5"]),
+        .library(name: "NNTrain", targets: ["NNTrain"]),
         .executable(name: "nnconv", targets: ["nnconv"]),
         .executable(name: "nn-infer", targets: ["nn-infer"]),
         .executable(name: "nn-train", targets: ["nn-train"]),
@@ -39,7 +40,7 @@ let package = Package(
         .target(name: "NNHDF5", dependencies: ["CHDF5"]),
         // What the command-line tools share: exit statuses, error printing, reports.
         .target(name: "NNCommandLine", dependencies: [
-            "NNCore", "NNFormat", "NNData", "NNEngine",
+            "NNCore", "NNFormat", "NNData", "NNEngine", "NNTrain",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -55,6 +56,8 @@ let package = Package(
 
         // NumPy-compatible random streams (legacy RandomState).
         .target(name: "NNRandom"),
+        // The blog training recipes: batched backprop on CBLAS, SGD, momentum, L2, dropout.
+        .target(name: "NNTrain", dependencies: ["NNCore", "NNEngine", "NNData", "NNRandom", "NNFormat"]),
 
         .testTarget(name: "NNCoreTests", dependencies: ["NNCore", "NNCompression"]),
         .testTarget(name: "NNFormatTests", dependencies: ["NNCore", "NNFormat", "NNCompression"]),
@@ -62,6 +65,7 @@ let package = Package(
         .testTarget(name: "NNEngineTests", dependencies: ["NNCore", "NNEngine", "NNFormat"]),
         .testTarget(name: "NNHDF5Tests", dependencies: ["NNHDF5"]),
         .testTarget(name: "NNRandomTests", dependencies: ["NNRandom"]),
+        .testTarget(name: "NNTrainTests", dependencies: ["NNCore", "NNEngine", "NNTrain", "NNRandom", "NNFormat"]),
         .testTarget(name: "CLITests", dependencies: ["NNCore", "NNFormat", "NNData"]),
     ]
 )

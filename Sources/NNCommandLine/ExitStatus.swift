@@ -3,6 +3,7 @@ import NNCompression
 import NNCore
 import NNData
 import NNFormat
+import NNTrain
 
 #if canImport(Glibc)
 import Glibc
@@ -62,14 +63,20 @@ public func exitStatus(for error: any Error) -> Int32 {
         }
     case is ModelError:
         return ExitStatus.dataError
+    case let e as TrainingError:
+        switch e {
+        case .invalidOption: return ExitStatus.usage
+        case .badData, .cannotResume: return ExitStatus.dataError
+        case .diverged: return ExitStatus.failure
+        }
     default:
         return ExitStatus.software
     }
 }
 
 /// Writes a line to standard error.
-public func printError(_ line: String) {
-    let text = Array((line + "\n").utf8)
+public func printError(_ line: String, newline: Bool = true) {
+    let text = Array((newline ? line + "\n" : line).utf8)
     // write(2) to descriptor 2: no shared C stdio state, so nothing Swift 6 must guard.
     text.withUnsafeBytes { raw in
         var offset = 0

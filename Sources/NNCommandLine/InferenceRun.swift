@@ -3,12 +3,6 @@ import NNData
 import NNEngine
 import NNFormat
 
-/// The compute precision of an inference run.
-public enum Precision: String, CaseIterable, Sendable {
-    case float32 = "f32"
-    case float64 = "f64"
-}
-
 /// One image's result.
 public struct ImagePrediction: Sendable {
     public var index: Int

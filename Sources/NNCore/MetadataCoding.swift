@@ -216,6 +216,8 @@ extension TrainingRecord {
                                            testLoss: try e.optionalDouble("test_loss"),
                                            trainAccuracy: try e.optionalDouble("train_accuracy"),
                                            testAccuracy: try e.optionalDouble("test_accuracy"),
+                                           validationLoss: try e.optionalDouble("validation_loss"),
+                                           validationAccuracy: try e.optionalDouble("validation_accuracy"),
                                            seconds: try e.optionalDouble("seconds")))
             }
         }
@@ -247,6 +249,8 @@ extension TrainingRecord {
             put("test_loss", e.testLoss)
             put("train_accuracy", e.trainAccuracy)
             put("test_accuracy", e.testAccuracy)
+            put("validation_loss", e.validationLoss)
+            put("validation_accuracy", e.validationAccuracy)
             put("seconds", e.seconds)
             return .object(h)
         })

@@ -62,14 +62,20 @@ public struct EpochRecord: Equatable, Sendable {
     public var testLoss: Double?
     public var trainAccuracy: Double?
     public var testAccuracy: Double?
+    public var validationLoss: Double?
+    public var validationAccuracy: Double?
+    /// Seconds spent in the epoch's optimizer steps (evaluation and saving excluded).
     public var seconds: Double?
     public init(epoch: Int, trainLoss: Double? = nil, testLoss: Double? = nil, trainAccuracy: Double? = nil,
-                testAccuracy: Double? = nil, seconds: Double? = nil) {
+                testAccuracy: Double? = nil, validationLoss: Double? = nil, validationAccuracy: Double? = nil,
+                seconds: Double? = nil) {
         self.epoch = epoch
         self.trainLoss = trainLoss
         self.testLoss = testLoss
         self.trainAccuracy = trainAccuracy
         self.testAccuracy = testAccuracy
+        self.validationLoss = validationLoss
+        self.validationAccuracy = validationAccuracy
         self.seconds = seconds
     }
 }

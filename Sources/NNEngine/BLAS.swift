@@ -75,3 +75,11 @@ public enum BLAS {
         return "OpenBLAS \(config), core \(core)"
     }
 }
+
+/// The floating-point type computations run in.
+public enum Precision: String, CaseIterable, Sendable {
+    case float32 = "f32"
+    case float64 = "f64"
+
+    public var dtype: DType { self == .float32 ? .float32 : .float64 }
+}

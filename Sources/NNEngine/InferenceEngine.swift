@@ -42,14 +42,9 @@ public final class InferenceEngine<Scalar: BLASScalar> {
         let bias: ParameterBuffer<Scalar>?
     }
 
-    enum PreparedStep {
-        case scale(factor: Scalar, offset: Scalar)
-        case zscore(mean: ParameterBuffer<Scalar>, std: ParameterBuffer<Scalar>)
-    }
-
     public let metadata: ModelMetadata
     let layers: [PreparedLayer]
-    let steps: [PreparedStep]
+    let preprocessor: Preprocessor<Scalar>
     /// Two ping-pong activation buffers, grown to the largest batch seen.
     private var bufferA: [Scalar] = []
     private var bufferB: [Scalar] = []
@@ -70,41 +65,18 @@ public final class InferenceEngine<Scalar: BLASScalar> {
                                         bias: layer.bias.map { ParameterBuffer(model.tensor($0)!) }))
         }
         self.layers = layers
-        steps = model.metadata.preprocessing.map { step in
-            switch step {
-            case let .scale(factor, offset): return .scale(factor: Scalar(factor), offset: Scalar(offset))
-            case let .zscore(mean, std): return .zscore(mean: ParameterBuffer(model.tensor(mean)!), std: ParameterBuffer(model.tensor(std)!))
-            }
-        }
+        preprocessor = Preprocessor(model: model)
     }
 
     /// Applies the model's preprocessing in place to `count` samples of raw features.
     public func preprocess(_ x: UnsafeMutablePointer<Scalar>, count: Int) {
-        let features = inputSize
-        for step in steps {
-            switch step {
-            case let .scale(factor, offset):
-                if offset == 0 {
-                    for i in 0..<(count * features) { x[i] *= factor }
-                } else {
-                    for i in 0..<(count * features) { x[i] = x[i] * factor + offset }
-                }
-            case let .zscore(meanBuffer, stdBuffer):
-                // As the blog's normalize(): centre every feature, divide only where std != 0.
-                let mean = meanBuffer.pointer, std = stdBuffer.pointer
-                for s in 0..<count {
-                    let row = x + s * features
-                    for j in 0..<features {
-                        let centred = row[j] - mean[j]
-                        row[j] = std[j] != 0 ? centred / std[j] : centred
-                    }
-                }
-            }
-        }
+        preprocessor.apply(x, count: count)
     }
 
     /// Runs `count` samples of raw (not yet preprocessed) features, laid out as rows, and writes
     /// `count * outputSize` outputs (probabilities after softmax) to `output`.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func predict(raw input: UnsafePointer<Scalar>, count: Int, into output: UnsafeMutablePointer<Scalar>) {
         guard count > 0 else { return }
         let widest = max(inputSize, layers.map(\.outputSize).max() ?? 0)
@@ -128,6 +100,8 @@ public final class InferenceEngine<Scalar: BLASScalar> {
     }
 
     /// Runs the model on rows of raw features and returns `count * outputSize` outputs.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func predict(raw input: [Scalar], count: Int) -> [Scalar] {
         precondition(input.count == count * inputSize, "input size does not match the model")
         return [Scalar](unsafeUninitializedCapacity: count * outputSize) { out, initialized in
@@ -153,6 +127,8 @@ public final class InferenceEngine<Scalar: BLASScalar> {
 public enum Activations {
     /// Adds `bias` to every row, then applies `activation` (softmax per row, stable: the row
     /// maximum is subtracted before exponentiating).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public static func biasAndActivate<Scalar: BLASScalar>(_ z: UnsafeMutablePointer<Scalar>, rows: Int, columns: Int,
                                                            bias: UnsafePointer<Scalar>?, activation: Activation) {
         for r in 0..<rows {
@@ -165,7 +141,8 @@ public enum Activations {
     }
 
     /// Applies `activation` to one row of `count` values in place.
-    @inline(__always)
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public static func apply<Scalar: BLASScalar>(_ activation: Activation, _ row: UnsafeMutablePointer<Scalar>, count: Int) {
         switch activation {
         case .identity:

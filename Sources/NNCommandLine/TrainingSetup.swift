@@ -1,0 +1,184 @@
+import NNCore
+import NNData
+import NNEngine
+import NNTrain
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Named starting points: the recipes of the four source documents.
+public enum RecipePreset: String, CaseIterable, Sendable {
+    /// Seed 000: 784-256-10 ReLU/softmax, cross-entropy, lr 0.1, batch 64, blog init, z-score.
+    case blog
+    /// Seed 001: Nielsen's 784-30-10 sigmoid network, quadratic cost, lr 3.0, batch 10.
+    case nielsen
+    /// Seed 002: the 784-256-128-10 capstone with momentum 0.9, L2 and dropout. The blog's own
+    /// hyper-parameters (lr 0.1, L2 0.01, keep 0.8 without rescaling) diverge on the full set:
+    /// this preset uses lr 0.01, L2 1e-4 and inverted dropout, which converge; `--dropout-mode blog
+    /// --lr 0.1 --l2 0.01` reproduces the blog.
+    case capstone
+    /// Seed 003: 784-10-1 sigmoid/sigmoid, square loss, classes 0 and 1, pixels / 255.
+    case binary
+
+    public var recipe: TrainingRecipe {
+        switch self {
+        case .blog:
+            return .blog2Layer
+        case .nielsen:
+            return TrainingRecipe(layerSizes: [784, 30, 10], activations: [.sigmoid, .sigmoid], loss: .quadratic, epochs: 20,
+                                  batchSize: 10, learningRate: 3.0, initialization: .nielsen)
+        case .capstone:
+            return TrainingRecipe(layerSizes: [784, 256, 128, 10], activations: [.relu, .relu, .softmax], loss: .crossEntropy,
+                                  epochs: 20, batchSize: 64, learningRate: 0.01, momentum: 0.9, l2: 1e-4, dropoutKeep: 0.8,
+                                  dropoutMode: .inverted, initialization: .blog)
+        case .binary:
+            return TrainingRecipe(layerSizes: [784, 10, 1], activations: [.sigmoid, .sigmoid], loss: .quadratic, epochs: 5,
+                                  batchSize: 64, learningRate: 0.5, initialization: .course)
+        }
+    }
+
+    public var normalization: Normalization {
+        switch self {
+        case .blog, .capstone: return .zscore
+        case .nielsen, .binary: return .scale
+        }
+    }
+
+    public var classes: [Int]? { self == .binary ? [0, 1] : nil }
+}
+
+/// Parses "784,256,10".
+public func parseIntegerList(_ text: String, option: String) throws -> [Int] {
+    let parts = text.split(separator: ",", omittingEmptySubsequences: false)
+    var values: [Int] = []
+    for p in parts {
+        guard let v = Int(p.trimmingCharacters()) else {
+            throw ToolError("\(option) expects comma-separated integers, found '\(text)'", status: ExitStatus.usage)
+        }
+        values.append(v)
+    }
+    return values
+}
+
+/// Parses "relu,softmax".
+public func parseActivations(_ text: String) throws -> [Activation] {
+    try text.split(separator: ",").map { name in
+        guard let a = Activation(rawValue: name.trimmingCharacters()) else {
+            throw ToolError("--activations: unknown activation '\(name)' (expected \(Activation.allCases.map(\.rawValue).joined(separator: ", ")))",
+                            status: ExitStatus.usage)
+        }
+        return a
+    }
+}
+
+/// Parses a value of a string enum, naming the option and the choices on failure.
+public func parseChoice<E: RawRepresentable & CaseIterable>(_ text: String, option: String, as _: E.Type) throws -> E where E.RawValue == String {
+    guard let v = E(rawValue: text) else {
+        throw ToolError("\(option): unknown value '\(text)' (expected \(E.allCases.map(\.rawValue).joined(separator: ", ")))", status: ExitStatus.usage)
+    }
+    return v
+}
+
+extension Substring {
+    func trimmingCharacters() -> String {
+        String(drop(while: { $0 == " " }).reversed().drop(while: { $0 == " " }).reversed())
+    }
+}
+
+/// Where the training and test files are.
+public struct DataFiles: Sendable {
+    public var trainImages: String
+    public var trainLabels: String
+    public var testImages: String?
+    public var testLabels: String?
+
+    /// The four standard file names in `directory`, gzip or not (whichever exists).
+    public init(directory: String) throws {
+        func find(_ name: String) throws -> String {
+            let gz = "\(directory)/\(name)"
+            if access(gz, F_OK) == 0 { return gz }
+            let plain = String(gz.dropLast(3))
+            if access(plain, F_OK) == 0 { return plain }
+            throw ToolError("\(gz): no such file (install Debian's dataset-fashion-mnist, or give --data DIR or --train-images ...)",
+                            status: ExitStatus.noInput)
+        }
+        trainImages = try find(DefaultData.trainImages)
+        trainLabels = try find(DefaultData.trainLabels)
+        testImages = try find(DefaultData.testImages)
+        testLabels = try find(DefaultData.testLabels)
+    }
+
+    public init(trainImages: String, trainLabels: String, testImages: String?, testLabels: String?) {
+        self.trainImages = trainImages
+        self.trainLabels = trainLabels
+        self.testImages = testImages
+        self.testLabels = testLabels
+    }
+
+    /// Loads the files, applies the class selection, the limit and the validation split.
+    public func load(classes: [Int]?, limit: Int?, validationFraction: Double?, classNames: [String]?) throws -> TrainingData {
+        var train = try LabelledImages(images: trainImages, labels: trainLabels)
+        var test: LabelledImages?
+        if let testImages {
+            guard let testLabels else { throw ToolError("--test-images needs --test-labels", status: ExitStatus.usage) }
+            test = try LabelledImages(images: testImages, labels: testLabels)
+        }
+        var names = classNames ?? (trainImages.lowercased().contains("fashion") ? DefaultData.fashionClasses : [])
+        if let classes {
+            guard Set(classes).count == classes.count, classes.allSatisfy({ $0 >= 0 }) else {
+                throw ToolError("--classes must list distinct non-negative labels", status: ExitStatus.usage)
+            }
+            train = train.selecting(classes: classes)
+            test = test?.selecting(classes: classes)
+            if !names.isEmpty, classNames == nil { names = classes.map { $0 < names.count ? names[$0] : String($0) } }
+            guard train.count > 0 else { throw ToolError("\(trainLabels): no training samples have the labels \(classes)", status: ExitStatus.dataError) }
+        }
+        if let limit {
+            guard limit > 0 else { throw ToolError("--limit must be at least 1", status: ExitStatus.usage) }
+            train = train.prefix(limit)
+        }
+        var validation: LabelledImages?
+        if let f = validationFraction {
+            guard f > 0, f < 1 else { throw ToolError("--validation must be a fraction between 0 and 1, found \(f)", status: ExitStatus.usage) }
+            let held = Int((Double(train.count) * f).rounded())
+            guard held > 0, held < train.count else { throw ToolError("--validation \(f) leaves no training or no validation samples", status: ExitStatus.usage) }
+            validation = train.slice((train.count - held)..<train.count)
+            train = train.slice(0..<(train.count - held))
+        }
+        var description = JSONObject([("train_images", .string(trainImages)), ("train_count", .integer(Int64(train.count)))])
+        if let testImages, let test {
+            description["test_images"] = .string(testImages)
+            description["test_count"] = .integer(Int64(test.count))
+        }
+        if let validation { description["validation_count"] = .integer(Int64(validation.count)) }
+        if let classes { description["classes"] = .array(classes.map { .integer(Int64($0)) }) }
+        if let limit { description["limit"] = .integer(Int64(limit)) }
+        return TrainingData(train: train, test: test, validation: validation, classNames: names, description: description)
+    }
+}
+
+/// Renders training progress: a bar redrawn in place on a terminal, plain lines otherwise.
+public final class TrainingProgressPrinter {
+    let interactive: Bool
+    public init() { interactive = isatty(2) == 1 }
+
+    public func batch(_ p: BatchProgress) {
+        guard interactive else { return }
+        let width = 30
+        let filled = p.batches == 0 ? width : width * p.batch / p.batches
+        let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
+        let line = "\rEpoch \(p.epoch)/\(p.epochs) [\(bar)] \(p.batch)/\(p.batches) loss \(format(p.runningLoss, digits: 4)) \(Int(p.imagesPerSecond)) img/s ETA \(format(p.secondsRemainingInEpoch, digits: 1)) s "
+        printError(line, newline: false)
+    }
+
+    public func epoch(_ r: EpochRecord, epochs: Int) {
+        if interactive { printError("\r\u{1B}[K", newline: false) }
+        var line = "epoch \(r.epoch)/\(epochs): train loss \(format(r.trainLoss ?? .nan, digits: 4))"
+        if let a = r.trainAccuracy { line += ", train accuracy \(format(a * 100, digits: 2)) %" }
+        if let l = r.testLoss, let a = r.testAccuracy { line += ", test loss \(format(l, digits: 4)), test accuracy \(format(a * 100, digits: 2)) %" }
+        if let l = r.validationLoss, let a = r.validationAccuracy { line += ", validation loss \(format(l, digits: 4)), accuracy \(format(a * 100, digits: 2)) %" }
+        line += ", \(format(r.seconds ?? 0, digits: 2)) s"
+        print(line)
+    }
+}

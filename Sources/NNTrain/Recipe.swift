@@ -1,0 +1,137 @@
+import NNCore
+
+/// The loss a network is trained on.
+public enum Loss: String, CaseIterable, Sendable {
+    /// Categorical cross-entropy over a softmax output, `-mean(sum(y * log(a + 1e-15)))`;
+    /// the output delta is `a - y` (seeds 000 and 002).
+    case crossEntropy = "cross-entropy"
+    /// The quadratic cost `1/(2m) * sum((a - y)^2)`; the output delta is `(a - y) * f'(z)`
+    /// (Nielsen's cost in seed 001, and the square loss of seed 003, which is the same function).
+    case quadratic
+}
+
+/// How weights and biases start.
+public enum Initialization: String, CaseIterable, Sendable {
+    /// Seeds 000 and 002: `randn(in, out) * 0.01`, zero biases.
+    case blog
+    /// Seed 001: `randn(out, in) / sqrt(in)` for every layer, then `randn(out, 1)` biases.
+    case nielsen
+    /// Seed 003: `randn(out, in) / sqrt(in)`, zero biases.
+    case course
+    /// He: `randn(in, out) * sqrt(2 / in)`, zero biases.
+    case he
+    /// Glorot/Xavier normal: `randn(in, out) * sqrt(2 / (in + out))`, zero biases.
+    case xavier
+}
+
+/// How dropout is applied to hidden activations.
+public enum DropoutMode: String, CaseIterable, Sendable {
+    /// Standard inverted dropout: kept activations are divided by the keep probability, and the
+    /// mask also gates the backward pass.
+    case inverted
+    /// Exactly the capstone (seed 002): the output comes from the forward pass without dropout,
+    /// masks `binomial(1, keep)` multiply the hidden activations without rescaling, the hidden
+    /// pre-activations are recomputed from the masked activations, and the masks do not gate
+    /// the deltas. For parity with the blog code only.
+    case blog
+}
+
+/// Everything that defines a training run except the data.
+public struct TrainingRecipe: Sendable, Equatable {
+    /// Layer widths from input to output, e.g. [784, 256, 10].
+    public var layerSizes: [Int]
+    /// One activation per layer after the input.
+    public var activations: [Activation]
+    public var loss: Loss
+    public var epochs: Int
+    public var batchSize: Int
+    public var learningRate: Double
+    /// Momentum coefficient `mu` in `v = mu * v - lr * g; W += v`; 0 is plain SGD.
+    public var momentum: Double
+    /// L2 strength `lambda`: the penalty `lambda * sum(W^2)` adds `2 * lambda * W` to weight
+    /// gradients (biases are not penalized).
+    public var l2: Double
+    /// Keep probability for hidden activations; nil or 1 means no dropout.
+    public var dropoutKeep: Double?
+    public var dropoutMode: DropoutMode
+    public var initialization: Initialization
+    /// Seed of the NumPy-compatible random stream (initial weights, shuffles, dropout masks).
+    public var seed: UInt32
+
+    public init(layerSizes: [Int], activations: [Activation], loss: Loss, epochs: Int, batchSize: Int,
+                learningRate: Double, momentum: Double = 0, l2: Double = 0, dropoutKeep: Double? = nil,
+                dropoutMode: DropoutMode = .inverted, initialization: Initialization = .blog, seed: UInt32 = 0) {
+        self.layerSizes = layerSizes
+        self.activations = activations
+        self.loss = loss
+        self.epochs = epochs
+        self.batchSize = batchSize
+        self.learningRate = learningRate
+        self.momentum = momentum
+        self.l2 = l2
+        self.dropoutKeep = dropoutKeep
+        self.dropoutMode = dropoutMode
+        self.initialization = initialization
+        self.seed = seed
+    }
+
+    /// The seed 000 recipe: 784-256-10, ReLU + softmax, cross-entropy, lr 0.1, batch 64.
+    public static let blog2Layer = TrainingRecipe(layerSizes: [784, 256, 10], activations: [.relu, .softmax],
+                                                  loss: .crossEntropy, epochs: 20, batchSize: 64, learningRate: 0.1)
+
+    /// Whether dropout is on.
+    public var usesDropout: Bool { (dropoutKeep ?? 1) < 1 }
+
+    /// Checks the recipe, naming the option that is wrong.
+    public func validate() throws(TrainingError) {
+        guard layerSizes.count >= 2 else { throw .invalidOption("--layers needs at least an input and an output size") }
+        guard layerSizes.allSatisfy({ $0 > 0 && $0 <= 1 << 24 }) else {
+            throw .invalidOption("--layers sizes must be between 1 and 16777216")
+        }
+        guard activations.count == layerSizes.count - 1 else {
+            throw .invalidOption("--activations needs \(layerSizes.count - 1) entries (one per layer after the input), found \(activations.count)")
+        }
+        if let i = activations.dropLast().firstIndex(of: .softmax) {
+            throw .invalidOption("--activations: softmax is only supported on the output layer, not layer \(i + 1)")
+        }
+        let output = activations.last!
+        switch loss {
+        case .crossEntropy where output != .softmax:
+            throw .invalidOption("--loss cross-entropy needs a softmax output layer, but the output activation is \(output.rawValue); use --activations ...,softmax or --loss quadratic")
+        case .quadratic where output == .softmax:
+            throw .invalidOption("--loss quadratic does not fit a softmax output (its Jacobian is not element-wise); use --loss cross-entropy or a sigmoid output")
+        default: break
+        }
+        guard epochs >= 0 else { throw .invalidOption("--epochs must be at least 0") }
+        guard batchSize >= 1 else { throw .invalidOption("--batch must be at least 1, found \(batchSize)") }
+        guard learningRate > 0, learningRate.isFinite else { throw .invalidOption("--lr must be a positive number, found \(learningRate)") }
+        guard (0..<1).contains(momentum) else { throw .invalidOption("--momentum must be in [0, 1), found \(momentum)") }
+        guard l2 >= 0, l2.isFinite else { throw .invalidOption("--l2 must be non-negative, found \(l2)") }
+        if let keep = dropoutKeep, !(keep > 0 && keep <= 1) {
+            throw .invalidOption("--dropout-keep must be in (0, 1], found \(keep)")
+        }
+    }
+}
+
+/// Why training could not start or go on. Messages are one line and name the file or option.
+public enum TrainingError: Error, Equatable, CustomStringConvertible, Sendable {
+    case invalidOption(String)
+    /// The data does not fit the network or is inconsistent.
+    case badData(String)
+    /// The loss became NaN or infinite.
+    case diverged(epoch: Int, batch: Int, lastCheckpoint: String?)
+    /// A checkpoint to resume from does not fit the recipe.
+    case cannotResume(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case let .invalidOption(message): return message
+        case let .badData(message): return message
+        case let .diverged(epoch, batch, checkpoint):
+            var s = "training diverged: the loss became NaN or infinite in epoch \(epoch), batch \(batch); try a smaller --lr"
+            if let checkpoint { s += "; the last good checkpoint is \(checkpoint)" }
+            return s
+        case let .cannotResume(path, reason): return "\(path): cannot resume: \(reason)"
+        }
+    }
+}

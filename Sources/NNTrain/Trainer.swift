@@ -1,0 +1,336 @@
+import NNCore
+import NNEngine
+import NNRandom
+
+/// A fixed-size scratch matrix; its memory stays put, so BLAS can be handed raw pointers.
+final class Scratch<Scalar: BLASScalar> {
+    let pointer: UnsafeMutablePointer<Scalar>
+    let capacity: Int
+    init(_ capacity: Int) {
+        self.capacity = max(capacity, 1)
+        pointer = .allocate(capacity: self.capacity)
+        pointer.initialize(repeating: 0, count: self.capacity)
+    }
+    deinit { pointer.deallocate() }
+}
+
+/// Mini-batch training of a dense network: batched forward and backward passes on BLAS
+/// (samples as rows, no per-sample loops), SGD or momentum, L2 and dropout as in the recipes.
+///
+/// The intermediate values of the last batch (`z`, `a`, deltas, gradients) stay readable so that
+/// parity tests can compare them with the NumPy reference.
+public final class Trainer<Scalar: BLASScalar> {
+    public private(set) var network: Network<Scalar>
+    public let recipe: TrainingRecipe
+    /// Momentum velocities, shaped as the weights and biases (zero when momentum is 0).
+    public private(set) var weightVelocities: [[Scalar]]
+    public private(set) var biasVelocities: [[Scalar]]
+    /// Optimizer steps taken.
+    public private(set) var step = 0
+
+    let maxBatch: Int
+    /// Per layer: pre-activations, activations (after dropout, when it applies), deltas.
+    let z: [Scratch<Scalar>]
+    let a: [Scratch<Scalar>]
+    let delta: [Scratch<Scalar>]
+    /// Per hidden layer: the dropout mask of the last batch (0/1, or 0/(1/keep) when inverted).
+    let mask: [Scratch<Scalar>]
+    /// Blog-mode dropout recomputes hidden pre-activations from the masked activations.
+    let recomputedZ: [Scratch<Scalar>]
+    let weightGradients: [Scratch<Scalar>]
+    let biasGradients: [Scratch<Scalar>]
+    var lastCount = 0
+    var lastMasked = false
+
+    /// Prepares a trainer for batches of up to `maxBatch` samples (at least `recipe.batchSize`).
+    public init(network: Network<Scalar>, recipe: TrainingRecipe, maxBatch: Int? = nil) {
+        self.network = network
+        self.recipe = recipe
+        let batch = max(maxBatch ?? recipe.batchSize, recipe.batchSize)
+        self.maxBatch = batch
+        let widths = Array(network.layerSizes.dropFirst())
+        z = widths.map { Scratch(batch * $0) }
+        a = widths.map { Scratch(batch * $0) }
+        delta = widths.map { Scratch(batch * $0) }
+        mask = widths.dropLast().map { Scratch(batch * $0) }
+        recomputedZ = widths.dropLast().map { Scratch(batch * $0) }
+        weightGradients = network.weights.map { Scratch($0.count) }
+        biasGradients = network.biases.map { Scratch($0.count) }
+        weightVelocities = network.weights.map { [Scalar](repeating: 0, count: $0.count) }
+        biasVelocities = network.biases.map { [Scalar](repeating: 0, count: $0.count) }
+    }
+
+    /// Restores optimizer state (for resuming).
+    public func restore(weightVelocities: [[Scalar]], biasVelocities: [[Scalar]], step: Int) {
+        precondition(weightVelocities.map(\.count) == network.weights.map(\.count), "velocity shapes")
+        precondition(biasVelocities.map(\.count) == network.biases.map(\.count), "velocity shapes")
+        self.weightVelocities = weightVelocities
+        self.biasVelocities = biasVelocities
+        self.step = step
+    }
+
+    var layerCount: Int { network.layerCount }
+    func width(_ l: Int) -> Int { network.layerSizes[l + 1] }
+
+    // MARK: Forward
+
+    /// Computes every layer for `count` samples (rows of `x`, already preprocessed). With
+    /// `training` and a dropout recipe, masks are drawn from `random` in layer order.
+    public func forward(_ x: UnsafePointer<Scalar>, count: Int, training: Bool, random: inout NumPyRandomState) {
+        precondition(count <= maxBatch, "batch larger than the trainer was prepared for")
+        lastCount = count
+        let dropout = training && recipe.usesDropout
+        lastMasked = dropout
+        let keep = Scalar(recipe.dropoutKeep ?? 1)
+        for l in 0..<layerCount {
+            let input = l == 0 ? x : UnsafePointer(a[l - 1].pointer)
+            affine(l, input: input, count: count, into: z[l].pointer)
+            let n = count * width(l)
+            a[l].pointer.update(from: z[l].pointer, count: n)
+            Activations.biasAndActivate(a[l].pointer, rows: count, columns: width(l), bias: nil, activation: network.activations[l])
+            if dropout && l < layerCount - 1 && recipe.dropoutMode == .inverted {
+                drawMask(l, count: count, random: &random, value: 1 / keep)
+                let m = mask[l].pointer, al = a[l].pointer
+                for i in 0..<n { al[i] *= m[i] }
+            }
+        }
+        if dropout && recipe.dropoutMode == .blog {
+            // The capstone: the output above stays as computed without dropout; hidden
+            // activations are masked afterwards and later pre-activations recomputed from them.
+            for l in 0..<(layerCount - 1) {
+                drawMask(l, count: count, random: &random, value: 1)
+                let n = count * width(l), m = mask[l].pointer, al = a[l].pointer
+                for i in 0..<n { al[i] *= m[i] }
+            }
+            for l in 1..<max(layerCount - 1, 1) {
+                affine(l, input: a[l - 1].pointer, count: count, into: recomputedZ[l].pointer)
+            }
+        }
+    }
+
+    /// z = input @ W[l] + b[l].
+    private func affine(_ l: Int, input: UnsafePointer<Scalar>, count: Int, into out: UnsafeMutablePointer<Scalar>) {
+        let k = network.layerSizes[l], n = width(l)
+        network.weights[l].withUnsafeBufferPointer { w in
+            Scalar.gemm(transposeA: false, transposeB: false, m: count, n: n, k: k, alpha: 1, a: input, lda: k,
+                        b: w.baseAddress!, ldb: n, beta: 0, c: out, ldc: n)
+        }
+        network.biases[l].withUnsafeBufferPointer { b in
+            for r in 0..<count {
+                let row = out + r * n
+                for j in 0..<n { row[j] += b[j] }
+            }
+        }
+    }
+
+    private func drawMask(_ l: Int, count: Int, random: inout NumPyRandomState, value: Scalar) {
+        let n = count * width(l)
+        let draws = random.binomial(n: 1, p: recipe.dropoutKeep ?? 1, count: n)
+        let m = mask[l].pointer
+        for i in 0..<n { m[i] = draws[i] == 0 ? 0 : value }
+    }
+
+    // MARK: Loss and backward
+
+    /// The loss of the last forward pass against integer labels: one-hot targets for several
+    /// outputs, the label itself (0 or 1) for a single output.
+    public func loss(labels: UnsafeBufferPointer<Int32>) -> Double {
+        let count = lastCount, classes = width(layerCount - 1), out = a[layerCount - 1].pointer
+        var total = 0.0
+        switch recipe.loss {
+        case .crossEntropy:
+            for r in 0..<count {
+                total -= Double(Scalar.logarithm(out[r * classes + Int(labels[r])] + Scalar(1e-15)))
+            }
+            return total / Double(count)
+        case .quadratic:
+            for r in 0..<count {
+                for j in 0..<classes {
+                    let d = Double(out[r * classes + j]) - target(labels[r], j, classes)
+                    total += d * d
+                }
+            }
+            return total / Double(2 * count)
+        }
+    }
+
+    @inline(__always) func target(_ label: Int32, _ j: Int, _ classes: Int) -> Double {
+        classes == 1 ? Double(label) : (Int(label) == j ? 1 : 0)
+    }
+
+    /// Computes all gradients of the last forward pass (input `x`, the same batch) into the
+    /// gradient buffers: averaged over the batch, with the L2 term on weights.
+    public func backward(_ x: UnsafePointer<Scalar>, labels: UnsafeBufferPointer<Int32>) {
+        let count = lastCount, last = layerCount - 1, classes = width(last)
+        let out = a[last].pointer, d = delta[last].pointer
+        for r in 0..<count {
+            for j in 0..<classes {
+                d[r * classes + j] = out[r * classes + j] - Scalar(target(labels[r], j, classes))
+            }
+        }
+        if recipe.loss == .quadratic {
+            multiplyByDerivative(d, layer: last, count: count, fromZ: false, z: z[last].pointer)
+        }
+        let blogDropout = lastMasked && recipe.dropoutMode == .blog
+        let scale = 1 / Scalar(count)
+        for l in stride(from: last, through: 0, by: -1) {
+            let fanIn = network.layerSizes[l], fanOut = width(l)
+            let input = l == 0 ? x : UnsafePointer(a[l - 1].pointer)
+            let dl = UnsafePointer(delta[l].pointer)
+            Scalar.gemm(transposeA: true, transposeB: false, m: fanIn, n: fanOut, k: count, alpha: scale,
+                        a: input, lda: fanIn, b: dl, ldb: fanOut, beta: 0, c: weightGradients[l].pointer, ldc: fanOut)
+            let gb = biasGradients[l].pointer
+            for j in 0..<fanOut { gb[j] = 0 }
+            for r in 0..<count {
+                let row = dl + r * fanOut
+                for j in 0..<fanOut { gb[j] += row[j] }
+            }
+            for j in 0..<fanOut { gb[j] *= scale }
+            if recipe.l2 > 0 {
+                let factor = Scalar(2 * recipe.l2), g = weightGradients[l].pointer
+                network.weights[l].withUnsafeBufferPointer { w in
+                    for i in 0..<w.count { g[i] += factor * w[i] }
+                }
+            }
+            if l > 0 {
+                let previous = delta[l - 1].pointer
+                network.weights[l].withUnsafeBufferPointer { w in
+                    Scalar.gemm(transposeA: false, transposeB: true, m: count, n: fanIn, k: fanOut, alpha: 1,
+                                a: dl, lda: fanOut, b: w.baseAddress!, ldb: fanOut, beta: 0, c: previous, ldc: fanIn)
+                }
+                if blogDropout {
+                    // The capstone differentiates at the recomputed pre-activations (the first
+                    // hidden layer's are the originals) and does not gate deltas with the masks.
+                    let zPrev = l - 1 == 0 ? z[0].pointer : recomputedZ[l - 1].pointer
+                    multiplyByDerivative(previous, layer: l - 1, count: count, fromZ: true, z: zPrev)
+                } else if lastMasked {
+                    multiplyByDerivative(previous, layer: l - 1, count: count, fromZ: true, z: z[l - 1].pointer)
+                    let m = mask[l - 1].pointer
+                    for i in 0..<(count * fanIn) { previous[i] *= m[i] }
+                } else {
+                    multiplyByDerivative(previous, layer: l - 1, count: count, fromZ: false, z: z[l - 1].pointer)
+                }
+            }
+        }
+    }
+
+    /// d *= f'(z) for layer `layer`'s activation; from the stored activations when they are
+    /// exactly f(z) (no dropout applied to them), else from z.
+    private func multiplyByDerivative(_ d: UnsafeMutablePointer<Scalar>, layer: Int, count: Int, fromZ: Bool,
+                                      z zp: UnsafeMutablePointer<Scalar>) {
+        let n = count * width(layer)
+        let ap = a[layer].pointer
+        switch network.activations[layer] {
+        case .identity:
+            break
+        case .relu:
+            for i in 0..<n where !(zp[i] > 0) { d[i] = 0 }
+        case .sigmoid:
+            if fromZ {
+                for i in 0..<n {
+                    let s = 1 / (1 + Scalar.exponential(-zp[i]))
+                    d[i] *= s * (1 - s)
+                }
+            } else {
+                for i in 0..<n { d[i] *= ap[i] * (1 - ap[i]) }
+            }
+        case .tanh:
+            if fromZ {
+                for i in 0..<n {
+                    let t = Scalar.hyperbolicTangent(zp[i])
+                    d[i] *= 1 - t * t
+                }
+            } else {
+                for i in 0..<n { d[i] *= 1 - ap[i] * ap[i] }
+            }
+        case .softmax:
+            break  // only as the output of cross-entropy, whose delta is already a - y
+        }
+    }
+
+    /// Applies the gradients: `W -= lr * g`, or with momentum `v = mu * v - lr * g; W += v`.
+    public func update() {
+        let lr = Scalar(recipe.learningRate), mu = Scalar(recipe.momentum)
+        for l in 0..<layerCount {
+            apply(gradient: weightGradients[l].pointer, to: &network.weights[l], velocity: &weightVelocities[l], lr: lr, mu: mu)
+            apply(gradient: biasGradients[l].pointer, to: &network.biases[l], velocity: &biasVelocities[l], lr: lr, mu: mu)
+        }
+        step += 1
+    }
+
+    private func apply(gradient g: UnsafeMutablePointer<Scalar>, to parameters: inout [Scalar], velocity: inout [Scalar],
+                       lr: Scalar, mu: Scalar) {
+        let n = parameters.count
+        parameters.withUnsafeMutableBufferPointer { p in
+            if recipe.momentum > 0 {
+                velocity.withUnsafeMutableBufferPointer { v in
+                    for i in 0..<n {
+                        v[i] = mu * v[i] - lr * g[i]
+                        p[i] += v[i]
+                    }
+                }
+            } else {
+                for i in 0..<n { p[i] -= lr * g[i] }
+            }
+        }
+    }
+
+    /// One optimizer step on a batch; returns the batch loss (before the update).
+    @discardableResult
+    public func trainStep(_ x: UnsafePointer<Scalar>, labels: UnsafeBufferPointer<Int32>, random: inout NumPyRandomState) -> Double {
+        forward(x, count: labels.count, training: true, random: &random)
+        let batchLoss = loss(labels: labels)
+        backward(x, labels: labels)
+        update()
+        return batchLoss
+    }
+
+    // MARK: Reading intermediate values
+
+    /// The pre-activations of layer `l` for the last batch (row-major, count x width).
+    public func preActivations(_ l: Int) -> [Scalar] { Array(UnsafeBufferPointer(start: z[l].pointer, count: lastCount * width(l))) }
+    /// The activations of layer `l` for the last batch (after dropout where it applies).
+    public func activations(_ l: Int) -> [Scalar] { Array(UnsafeBufferPointer(start: a[l].pointer, count: lastCount * width(l))) }
+    /// The weight gradient of layer `l` (`[in, out]`), after `backward`.
+    public func weightGradient(_ l: Int) -> [Scalar] { Array(UnsafeBufferPointer(start: weightGradients[l].pointer, count: network.weights[l].count)) }
+    /// The bias gradient of layer `l`, after `backward`.
+    public func biasGradient(_ l: Int) -> [Scalar] { Array(UnsafeBufferPointer(start: biasGradients[l].pointer, count: network.biases[l].count)) }
+    /// The dropout mask of hidden layer `l` for the last batch.
+    public func dropoutMask(_ l: Int) -> [Scalar] { Array(UnsafeBufferPointer(start: mask[l].pointer, count: lastCount * width(l))) }
+
+    /// Replaces the parameters (for finite-difference checks and tests).
+    public func setNetwork(_ network: Network<Scalar>) {
+        precondition(network.layerSizes == self.network.layerSizes, "layer sizes differ")
+        self.network = network
+    }
+
+    // MARK: Evaluation
+
+    /// Loss and accuracy over `count` samples without dropout, in batches of `maxBatch`.
+    /// A single output predicts class 1 when it exceeds 0.5.
+    public func evaluate(_ x: UnsafePointer<Scalar>, labels: UnsafeBufferPointer<Int32>) -> (loss: Double, accuracy: Double) {
+        var random = NumPyRandomState(seed: 0)  // unused: no dropout outside training
+        let features = network.layerSizes[0], classes = width(layerCount - 1)
+        var lossSum = 0.0, correct = 0, start = 0
+        while start < labels.count {
+            let n = min(maxBatch, labels.count - start)
+            let batchLabels = UnsafeBufferPointer(rebasing: labels[start..<(start + n)])
+            forward(x + start * features, count: n, training: false, random: &random)
+            lossSum += loss(labels: batchLabels) * Double(n)
+            let out = a[layerCount - 1].pointer
+            for r in 0..<n {
+                let predicted: Int
+                if classes == 1 {
+                    predicted = out[r] > 0.5 ? 1 : 0
+                } else {
+                    var best = 0
+                    for j in 1..<classes where out[r * classes + j] > out[r * classes + best] { best = j }
+                    predicted = best
+                }
+                if predicted == Int(batchLabels[r]) { correct += 1 }
+            }
+            start += n
+        }
+        return (lossSum / Double(max(labels.count, 1)), Double(correct) / Double(max(labels.count, 1)))
+    }
+}
