@@ -66,6 +66,7 @@ let package = Package(
         .testTarget(name: "NNHDF5Tests", dependencies: ["NNHDF5"]),
         .testTarget(name: "NNRandomTests", dependencies: ["NNRandom"]),
         .testTarget(name: "NNTrainTests", dependencies: ["NNCore", "NNEngine", "NNTrain", "NNRandom", "NNFormat"]),
-        .testTarget(name: "CLITests", dependencies: ["NNCore", "NNFormat", "NNData"]),
+        .testTarget(name: "CLITests", dependencies: ["NNCore", "NNFormat", "NNData"],
+                    exclude: ["reference_infer.py"]),
     ]
 )

@@ -34,7 +34,7 @@ struct NNInfer: ParsableCommand {
                 throw ToolError("--show must be a non-negative number or 'all', not '\(show)'", status: ExitStatus.usage)
             }
             let run = try InferenceRun(modelPath: model, precision: precision, batchSize: batch, topK: top, verify: !noVerify)
-            run.warnings().forEach { printError($0) }
+            run.warnings().forEach { printError("nn-infer: \($0)") }
             let report = InferenceReport(model: run.model, modelPath: model)
             if json {
                 try InferenceJSONPrinter(run: run, report: report).run(images: images, labels: labels)

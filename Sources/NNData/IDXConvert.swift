@@ -1,0 +1,115 @@
+// Bulk conversion between IDX's big-endian bytes and native values.
+//
+// These are plain counted loops over raw pointers so the optimizer vectorizes them; a `.map` or a
+// per-element protocol call is several times slower on a 7.8 MB file.
+
+/// Decodes `count` elements of `type` at `src` into `dst`, multiplied by `scale`.
+func decodeFloats(_ src: UnsafeRawPointer, type: IDXElementType, count: Int, scale: Float,
+                  into dst: UnsafeMutablePointer<Float>) {
+    switch type {
+    case .u8:
+        let s = src.assumingMemoryBound(to: UInt8.self)
+        for i in 0..<count { dst[i] = Float(s[i]) * scale }
+    case .i8:
+        let s = src.assumingMemoryBound(to: Int8.self)
+        for i in 0..<count { dst[i] = Float(s[i]) * scale }
+    case .i16:
+        for i in 0..<count {
+            let v = Int16(bitPattern: UInt16(bigEndian: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))
+            dst[i] = Float(v) * scale
+        }
+    case .i32:
+        for i in 0..<count {
+            let v = Int32(bitPattern: UInt32(bigEndian: src.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
+            dst[i] = Float(v) * scale
+        }
+    case .f32:
+        for i in 0..<count {
+            dst[i] = Float(bitPattern: UInt32(bigEndian: src.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))) * scale
+        }
+    case .f64:
+        let s = Double(scale)
+        for i in 0..<count {
+            dst[i] = Float(Double(bitPattern: UInt64(bigEndian: src.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self))) * s)
+        }
+    }
+}
+
+/// Decodes `count` elements of `type` at `src` into `dst`, multiplied by `scale`.
+func decodeDoubles(_ src: UnsafeRawPointer, type: IDXElementType, count: Int, scale: Double,
+                   into dst: UnsafeMutablePointer<Double>) {
+    switch type {
+    case .u8:
+        let s = src.assumingMemoryBound(to: UInt8.self)
+        for i in 0..<count { dst[i] = Double(s[i]) * scale }
+    case .i8:
+        let s = src.assumingMemoryBound(to: Int8.self)
+        for i in 0..<count { dst[i] = Double(s[i]) * scale }
+    case .i16:
+        for i in 0..<count {
+            let v = Int16(bitPattern: UInt16(bigEndian: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))
+            dst[i] = Double(v) * scale
+        }
+    case .i32:
+        for i in 0..<count {
+            let v = Int32(bitPattern: UInt32(bigEndian: src.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
+            dst[i] = Double(v) * scale
+        }
+    case .f32:
+        for i in 0..<count {
+            dst[i] = Double(Float(bitPattern: UInt32(bigEndian: src.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))) * scale
+        }
+    case .f64:
+        for i in 0..<count {
+            dst[i] = Double(bitPattern: UInt64(bigEndian: src.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self))) * scale
+        }
+    }
+}
+
+/// Decodes `count` integer elements of `type` at `src` into `dst`; `type` must be an integer type.
+func decodeInts(_ src: UnsafeRawPointer, type: IDXElementType, count: Int, into dst: UnsafeMutablePointer<Int>) {
+    switch type {
+    case .u8:
+        let s = src.assumingMemoryBound(to: UInt8.self)
+        for i in 0..<count { dst[i] = Int(s[i]) }
+    case .i8:
+        let s = src.assumingMemoryBound(to: Int8.self)
+        for i in 0..<count { dst[i] = Int(s[i]) }
+    case .i16:
+        for i in 0..<count {
+            dst[i] = Int(Int16(bitPattern: UInt16(bigEndian: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))))
+        }
+    case .i32:
+        for i in 0..<count {
+            dst[i] = Int(Int32(bitPattern: UInt32(bigEndian: src.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))))
+        }
+    case .f32, .f64:
+        preconditionFailure("decodeInts called on \(type) data")
+    }
+}
+
+/// Copies `count` elements of `elementSize` bytes, reversing the bytes of each: big-endian to
+/// native and back are the same operation on a little-endian machine.
+func swapBytes(_ src: UnsafeRawPointer, into dst: UnsafeMutableRawPointer, count: Int, elementSize: Int) {
+    switch elementSize {
+    case 1:
+        dst.copyMemory(from: src, byteCount: count)
+    case 2:
+        for i in 0..<count {
+            let v = UInt16(bigEndian: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))
+            dst.storeBytes(of: v, toByteOffset: 2 * i, as: UInt16.self)
+        }
+    case 4:
+        for i in 0..<count {
+            let v = UInt32(bigEndian: src.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))
+            dst.storeBytes(of: v, toByteOffset: 4 * i, as: UInt32.self)
+        }
+    case 8:
+        for i in 0..<count {
+            let v = UInt64(bigEndian: src.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self))
+            dst.storeBytes(of: v, toByteOffset: 8 * i, as: UInt64.self)
+        }
+    default:
+        preconditionFailure("no IDX element is \(elementSize) bytes")
+    }
+}

@@ -1,0 +1,216 @@
+import NNCompression
+
+/// A batch of consecutive images from an `IDXImageStream`.
+public struct IDXImageBatch: Sendable {
+    /// The index of the batch's first image in the file.
+    public let startIndex: Int
+    /// The number of images in the batch.
+    public let count: Int
+    /// The number of values in one image.
+    public let featureCount: Int
+    /// `count * featureCount` values, row-major.
+    public let features: [Float]
+}
+
+/// Reads the images of an IDX file (plain or gzip) a batch at a time, decompressing as it goes.
+///
+/// Memory stays at about one batch whatever the file's size, so a million-image file can be
+/// run through a model on a small machine. The dimensions map to images as `IDXImageLayout`
+/// describes.
+///
+/// Every check `IDXFile` makes is made here too, as early as the data allows: the header when
+/// the stream opens; for an uncompressed regular file, the data size right away as well; for a
+/// gzip file or a pipe, truncation when the data runs out, and trailing bytes and the gzip
+/// checksum when the last batch is read, so the last batch is only returned if the whole file
+/// is valid.
+public final class IDXImageStream {
+    /// The path or display name errors mention.
+    public let path: String
+    public let header: IDXHeader
+    /// The number of images in the file.
+    public let imageCount: Int
+    /// The shape of one image, e.g. `[28, 28]`.
+    public let imageShape: [Int]
+    /// The number of values in one image.
+    public let featureCount: Int
+    /// The most images a batch holds.
+    public let batchSize: Int
+    /// The factor every value is multiplied by.
+    public let scale: Float
+    /// Whether the file is gzip-compressed.
+    public let isGzip: Bool
+    /// The number of images handed out so far.
+    public private(set) var imagesRead = 0
+
+    private let source: any ByteSource
+    private let imageBytes: Int
+    /// Holds a batch's raw bytes; grows only as data actually arrives, so a header that claims
+    /// huge images cannot make the stream allocate memory the file does not back.
+    private var raw: UnsafeMutableRawBufferPointer
+    private var dataBytesRead = 0
+    private var endVerified = false
+    private var failure: (any Error)?
+
+    /// Opens `path` and reads and validates its header.
+    ///
+    /// - Parameters:
+    ///   - batchSize: the most images per batch (at least 1).
+    ///   - scale: every value is multiplied by it (1/255 maps u8 pixels to 0...1).
+    ///   - displayName: the name errors mention; `path` when `nil`.
+    /// - Throws: `IDXError`.
+    public init(path: String, batchSize: Int, scale: Float = 1, displayName: String? = nil) throws {
+        precondition(batchSize > 0, "batchSize must be at least 1")
+        let name = displayName ?? path
+        let opened = try wrappingCompressionErrors { try openMaybeGzip(path: path, displayName: name) }
+        let source = opened.source
+        let header = try wrappingCompressionErrors { () throws -> IDXHeader in
+            var head = try IDXImageStream.readUpTo(4, from: source)
+            if head.count == 4 && head[0] == 0 && head[1] == 0 && (1...IDXHeader.maximumRank).contains(Int(head[3])) {
+                head += try IDXImageStream.readUpTo(4 * Int(head[3]), from: source)
+            }
+            return try IDXHeader.parse(head, path: name)
+        }
+        if !opened.isGzip, let size = opened.fileSize {
+            try header.checkDataSize(size - header.headerByteCount, path: name)
+        }
+        let layout = IDXImageLayout(dims: header.dims)
+        self.path = name
+        self.header = header
+        self.imageCount = layout.imageCount
+        self.imageShape = layout.imageShape
+        self.featureCount = layout.featureCount
+        self.imageBytes = layout.featureCount * header.elementType.size
+        self.batchSize = batchSize
+        self.scale = scale
+        self.isGzip = opened.isGzip
+        self.source = source
+        self.raw = UnsafeMutableRawBufferPointer.allocate(byteCount: 0, alignment: 16)
+    }
+
+    deinit {
+        raw.deallocate()
+    }
+
+    /// The next batch of up to `batchSize` images, or `nil` after the last one.
+    ///
+    /// - Throws: `IDXError` when the data is truncated, has trailing bytes, or fails to decompress;
+    ///   once a call has thrown, every later call throws the same error.
+    public func nextBatch() throws -> IDXImageBatch? {
+        try rethrowingFailure { try readBatch() }
+    }
+
+    /// Decodes the next images into `buffer`, as many as fit (at most `batchSize`), and returns
+    /// how many; 0 after the last one. Lets a caller reuse one buffer for every batch.
+    ///
+    /// `buffer` must have room for at least one image (`featureCount` values).
+    public func nextBatch(into buffer: UnsafeMutableBufferPointer<Float>) throws -> Int {
+        precondition(buffer.count >= featureCount, "the buffer must hold at least one image")
+        return try rethrowingFailure { try readBatch(into: buffer) }
+    }
+
+    /// Remembers the first error: after it the position in the data is unknown, so reading on
+    /// could only produce misaligned images.
+    private func rethrowingFailure<T>(_ body: () throws -> T) throws -> T {
+        if let failure { throw failure }
+        do {
+            return try body()
+        } catch {
+            failure = error
+            throw error
+        }
+    }
+
+    private func readBatch() throws -> IDXImageBatch? {
+        let start = imagesRead
+        let wanted = min(batchSize, imageCount - imagesRead)
+        guard wanted > 0 else {
+            try verifyEnd()
+            return nil
+        }
+        // Reading first means a truncated file allocates nothing for the features.
+        try fillRaw(images: wanted)
+        let valueCount = wanted * featureCount
+        let features = [Float](unsafeUninitializedCapacity: valueCount) { buffer, initialized in
+            if valueCount > 0 {
+                decodeFloats(raw.baseAddress!, type: header.elementType, count: valueCount, scale: scale,
+                             into: buffer.baseAddress!)
+            }
+            initialized = valueCount
+        }
+        try finishBatch(wanted)
+        return IDXImageBatch(startIndex: start, count: wanted, featureCount: featureCount, features: features)
+    }
+
+    private func readBatch(into buffer: UnsafeMutableBufferPointer<Float>) throws -> Int {
+        let fit = featureCount == 0 ? batchSize : buffer.count / featureCount
+        let wanted = min(batchSize, imageCount - imagesRead, fit)
+        guard wanted > 0 else {
+            if imagesRead == imageCount { try verifyEnd() }
+            return 0
+        }
+        try fillRaw(images: wanted)
+        let valueCount = wanted * featureCount
+        if valueCount > 0 {
+            decodeFloats(raw.baseAddress!, type: header.elementType, count: valueCount, scale: scale,
+                         into: buffer.baseAddress!)
+        }
+        try finishBatch(wanted)
+        return wanted
+    }
+
+    private func finishBatch(_ count: Int) throws {
+        imagesRead += count
+        if imagesRead == imageCount { try verifyEnd() }
+    }
+
+    /// Reads `images` images' bytes into `raw`, or throws `truncated` naming the bytes found.
+    private func fillRaw(images: Int) throws {
+        let needed = images * imageBytes
+        var got = 0
+        while got < needed {
+            if got == raw.count {
+                // Grow geometrically from 1 MiB so memory follows the data that really exists.
+                let newSize = min(needed, max(raw.count * 2, 1 << 20))
+                let bigger = UnsafeMutableRawBufferPointer.allocate(byteCount: newSize, alignment: 16)
+                if got > 0 { bigger.baseAddress!.copyMemory(from: raw.baseAddress!, byteCount: got) }
+                raw.deallocate()
+                raw = bigger
+            }
+            let want = min(needed, raw.count) - got
+            let n = try wrappingCompressionErrors {
+                try source.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[got..<(got + want)]))
+            }
+            got += n
+            if n < want {
+                throw IDXError.truncated(path: path, dims: header.dims, type: header.elementType,
+                                         expectedBytes: header.dataByteCount, foundBytes: dataBytesRead + got)
+            }
+        }
+        dataBytesRead += needed
+    }
+
+    /// Reads past the last image to make sure nothing follows it and, for gzip, that the
+    /// stream's checksum and length match.
+    private func verifyEnd() throws {
+        guard !endVerified else { return }
+        let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 16)
+        defer { scratch.deallocate() }
+        var extra = 0
+        while true {
+            let n = try wrappingCompressionErrors { try source.read(into: scratch) }
+            if n == 0 { break }
+            extra += n
+        }
+        if extra > 0 {
+            throw IDXError.trailingBytes(path: path, dims: header.dims, type: header.elementType,
+                                         expectedBytes: header.dataByteCount, foundBytes: dataBytesRead + extra)
+        }
+        endVerified = true
+    }
+
+    private static func readUpTo(_ count: Int, from source: any ByteSource) throws -> [UInt8] {
+        try [UInt8](unsafeUninitializedCapacity: count) { buffer, got in
+            got = try source.read(into: UnsafeMutableRawBufferPointer(buffer))
+        }
+    }
+}
