@@ -1,0 +1,112 @@
+import NNCore
+import NNEngine
+import NNRandom
+import Testing
+@testable import NNTrain
+
+/// A small random problem: `count` samples of `sizes[0]` features with labels.
+func problem(sizes: [Int], count: Int, seed: UInt32) -> (x: [Double], labels: [Int32]) {
+    var random = NumPyRandomState(seed: seed)
+    let x = random.randn(count: count * sizes[0])
+    let classes = sizes.last! == 1 ? 2 : sizes.last!
+    let labels = (0..<count).map { _ in Int32(random.randint(low: 0, high: classes)) }
+    return (x, labels)
+}
+
+func lossAt(_ trainer: Trainer<Double>, _ network: Network<Double>, _ x: [Double], _ labels: [Int32]) -> Double {
+    trainer.setNetwork(network)
+    var random = NumPyRandomState(seed: 0)
+    return x.withUnsafeBufferPointer { xp in
+        labels.withUnsafeBufferPointer { lp in
+            trainer.forward(xp.baseAddress!, count: lp.count, training: false, random: &random)
+            return trainer.loss(labels: lp)
+        }
+    }
+}
+
+/// Compares every analytic gradient with the central difference (f(w+h) - f(w-h)) / 2h.
+func checkGradients(_ recipe: TrainingRecipe, count: Int = 7) {
+    var random = NumPyRandomState(seed: 3)
+    var r = recipe
+    r.initialization = .nielsen  // non-zero biases and O(1) weights exercise every path
+    let network = Network<Double>(recipe: r, random: &random)
+    let (x, labels) = problem(sizes: recipe.layerSizes, count: count, seed: 11)
+    let trainer = Trainer<Double>(network: network, recipe: recipe, maxBatch: count)
+    var noise = NumPyRandomState(seed: 0)
+    x.withUnsafeBufferPointer { xp in
+        labels.withUnsafeBufferPointer { lp in
+            trainer.forward(xp.baseAddress!, count: count, training: false, random: &noise)
+            trainer.backward(xp.baseAddress!, labels: lp)
+        }
+    }
+    let h = 1e-5
+    var worst = 0.0
+    for l in 0..<network.layerCount {
+        let gw = trainer.weightGradient(l), gb = trainer.biasGradient(l)
+        for i in stride(from: 0, to: network.weights[l].count, by: 3) {
+            var plus = network, minus = network
+            plus.weights[l][i] += h
+            minus.weights[l][i] -= h
+            // The L2 penalty lambda*sum(W^2) belongs to the objective whose gradient this is.
+            let penalty = recipe.l2 * ((network.weights[l][i] + h) * (network.weights[l][i] + h) - (network.weights[l][i] - h) * (network.weights[l][i] - h))
+            let numeric = (lossAt(trainer, plus, x, labels) - lossAt(trainer, minus, x, labels) + penalty) / (2 * h)
+            worst = max(worst, abs(numeric - gw[i]) / max(abs(numeric), abs(gw[i]), 1e-6))
+        }
+        for i in 0..<network.biases[l].count {
+            var plus = network, minus = network
+            plus.biases[l][i] += h
+            minus.biases[l][i] -= h
+            let numeric = (lossAt(trainer, plus, x, labels) - lossAt(trainer, minus, x, labels)) / (2 * h)
+            worst = max(worst, abs(numeric - gb[i]) / max(abs(numeric), abs(gb[i]), 1e-6))
+        }
+    }
+    #expect(worst < 1e-6, "worst relative difference \(worst)")
+}
+
+@Suite struct Gradients {
+    @Test func reluSoftmaxCrossEntropy() {
+        checkGradients(TrainingRecipe(layerSizes: [6, 5, 4], activations: [.relu, .softmax], loss: .crossEntropy,
+                                      epochs: 1, batchSize: 7, learningRate: 0.1))
+    }
+
+    @Test func threeLayersWithL2() {
+        checkGradients(TrainingRecipe(layerSizes: [5, 6, 4, 3], activations: [.relu, .relu, .softmax], loss: .crossEntropy,
+                                      epochs: 1, batchSize: 7, learningRate: 0.1, l2: 0.01))
+    }
+
+    @Test func sigmoidQuadratic() {
+        checkGradients(TrainingRecipe(layerSizes: [6, 5, 3], activations: [.sigmoid, .sigmoid], loss: .quadratic,
+                                      epochs: 1, batchSize: 7, learningRate: 3))
+    }
+
+    @Test func singleSigmoidOutputSquareLoss() {
+        checkGradients(TrainingRecipe(layerSizes: [4, 3, 1], activations: [.sigmoid, .sigmoid], loss: .quadratic,
+                                      epochs: 1, batchSize: 7, learningRate: 0.5))
+    }
+
+    @Test func tanhAndIdentity() {
+        checkGradients(TrainingRecipe(layerSizes: [4, 5, 2], activations: [.tanh, .identity], loss: .quadratic,
+                                      epochs: 1, batchSize: 7, learningRate: 0.5))
+    }
+}
+
+@Suite struct RecipeValidation {
+    func expectInvalid(_ change: (inout TrainingRecipe) -> Void, _ message: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        var r = TrainingRecipe.blog2Layer
+        change(&r)
+        #expect(throws: TrainingError.invalidOption(message), sourceLocation: sourceLocation) { try r.validate() }
+    }
+
+    @Test func badOptionsAreNamed() {
+        expectInvalid({ $0.learningRate = 0 }, "--lr must be a positive number, found 0.0")
+        expectInvalid({ $0.learningRate = -1 }, "--lr must be a positive number, found -1.0")
+        expectInvalid({ $0.batchSize = 0 }, "--batch must be at least 1, found 0")
+        expectInvalid({ $0.activations = [.relu, .sigmoid] },
+                      "--loss cross-entropy needs a softmax output layer, but the output activation is sigmoid; use --activations ...,softmax or --loss quadratic")
+        expectInvalid({ $0.loss = .quadratic },
+                      "--loss quadratic does not fit a softmax output (its Jacobian is not element-wise); use --loss cross-entropy or a sigmoid output")
+        expectInvalid({ $0.activations = [.relu] }, "--activations needs 2 entries (one per layer after the input), found 1")
+        expectInvalid({ $0.dropoutKeep = 0 }, "--dropout-keep must be in (0, 1], found 0.0")
+        expectInvalid({ $0.momentum = 1 }, "--momentum must be in [0, 1), found 1.0")
+    }
+}
