@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "NNEngine", targets: ["NNEngine"]),
         .library(name: "NNHDF5", targets: ["NNHDF5"]),
         .library(name: "NNTrain", targets: ["NNTrain"]),
+        .library(name: "NNInterop", targets: ["NNInterop"]),
         .executable(name: "nnconv", targets: ["nnconv"]),
         .executable(name: "nn-infer", targets: ["nn-infer"]),
         .executable(name: "nn-train", targets: ["nn-train"]),
@@ -40,7 +41,7 @@ let package = Package(
         .target(name: "NNHDF5", dependencies: ["CHDF5"]),
         // What the command-line tools share: exit statuses, error printing, reports.
         .target(name: "NNCommandLine", dependencies: [
-            "NNCore", "NNFormat", "NNData", "NNEngine", "NNTrain",
+            "NNCore", "NNFormat", "NNData", "NNEngine", "NNTrain", "NNInterop",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -56,6 +57,8 @@ let package = Package(
 
         // NumPy-compatible random streams (legacy RandomState).
         .target(name: "NNRandom"),
+        // The converter: HDF5 blog files, NumPy .npy/.npz, Keras .h5/.keras, exports, inspect, diff.
+        .target(name: "NNInterop", dependencies: ["NNCore", "NNFormat", "NNHDF5", "NNCompression", "NNData", "NNEngine"]),
         // The blog training recipes: batched backprop on CBLAS, SGD, momentum, L2, dropout.
         .target(name: "NNTrain", dependencies: ["NNCore", "NNEngine", "NNData", "NNRandom", "NNFormat"]),
 
@@ -65,6 +68,8 @@ let package = Package(
         .testTarget(name: "NNEngineTests", dependencies: ["NNCore", "NNEngine", "NNFormat"]),
         .testTarget(name: "NNHDF5Tests", dependencies: ["NNHDF5"]),
         .testTarget(name: "NNRandomTests", dependencies: ["NNRandom"]),
+        .testTarget(name: "NNInteropTests", dependencies: ["NNCore", "NNInterop", "NNFormat", "NNHDF5", "NNEngine", "NNCompression"]),
+        .testTarget(name: "ParityTests", dependencies: ["NNCore", "NNEngine", "NNTrain", "NNRandom", "NNHDF5", "NNInterop", "NNFormat"]),
         .testTarget(name: "NNTrainTests", dependencies: ["NNCore", "NNEngine", "NNTrain", "NNRandom", "NNFormat"]),
         .testTarget(name: "CLITests", dependencies: ["NNCore", "NNFormat", "NNData"],
                     exclude: ["reference_infer.py"]),

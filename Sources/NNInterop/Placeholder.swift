@@ -1,0 +1,1 @@
+// Placeholder: the converter's readers and writers.
