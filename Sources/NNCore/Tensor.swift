@@ -140,6 +140,13 @@ public struct Tensor: @unchecked Sendable {
         return (0..<n).map { Double(integerElement($0, raw)) }
     }
 
+    /// The elements of an integer tensor as Int64, exactly (nil for float tensors).
+    public func integers() -> [Int64]? {
+        guard !dtype.isFloatingPoint else { return nil }
+        let raw = bytes
+        return (0..<count).map { integerElement($0, raw) }
+    }
+
     private func integerElement(_ i: Int, _ raw: UnsafeRawBufferPointer) -> Int64 {
         switch dtype {
         case .uint8: return Int64(raw[i])

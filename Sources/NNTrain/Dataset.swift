@@ -58,25 +58,9 @@ public struct LabelledImages: Sendable {
         return LabelledImages(features: f, labels: l, imageShape: imageShape)
     }
 
-    /// Per-feature mean and population standard deviation (NumPy's `mean(axis=0)`, `std(axis=0)`),
-    /// computed in f64 as the blog's `normalize()` does.
+    /// Per-feature mean and population standard deviation (NumPy's `mean(axis=0)`, `std(axis=0)`).
     public func featureStatistics() -> (mean: [Double], std: [Double]) {
-        let n = count, f = featureCount
-        var mean = [Double](repeating: 0, count: f)
-        var squares = [Double](repeating: 0, count: f)
-        features.withUnsafeBufferPointer { x in
-            for i in 0..<n {
-                for j in 0..<f { mean[j] += Double(x[i * f + j]) }
-            }
-            for j in 0..<f { mean[j] /= Double(max(n, 1)) }
-            for i in 0..<n {
-                for j in 0..<f {
-                    let d = Double(x[i * f + j]) - mean[j]
-                    squares[j] += d * d
-                }
-            }
-        }
-        return (mean, squares.map { ($0 / Double(max(n, 1))).squareRoot() })
+        features.withUnsafeBufferPointer { NNData.featureStatistics($0, count: count, featureCount: featureCount) }
     }
 }
 

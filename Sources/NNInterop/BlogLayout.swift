@@ -1,0 +1,177 @@
+import NNCore
+
+/// How a blog-style file stores its matrices.
+public enum WeightLayout: String, CaseIterable, Sendable {
+    /// Samples as rows: `W (in, out)`, `b (1, out)`, `Z = X @ W + b` (seeds 000 and 002).
+    case rows
+    /// Samples as columns: `W (out, in)`, `b (out, 1)`, `Z = W @ X + b` (seeds 001 and 003, Nielsen).
+    case columns
+}
+
+/// The naming schemes blog code uses for its weight lists.
+enum BlogNaming: String {
+    /// `W1, b1, W2, b2, ...` (1-based).
+    case numbered = "W1, b1, W2, b2, ..."
+    /// `weights_0, biases_0, ...` (0-based).
+    case nielsenFlat = "weights_0, biases_0, ..."
+    /// `weights/0, biases/0, ...` groups (0-based).
+    case nielsenGroups = "weights/0, biases/0, ..."
+}
+
+/// Dense layers recognised in a blog-style set of arrays, in the model's orientation.
+struct BlogLayers {
+    var naming: BlogNaming
+    var layout: WeightLayout
+    /// Per layer: the weight as [in, out] and the bias as [out].
+    var weights: [Tensor]
+    var biases: [Tensor]
+    /// Source names, for messages.
+    var weightNames: [String]
+    /// Whether the orientation was read off the shapes (true) or given (false).
+    var inferred: Bool
+
+    var sizes: [Int] { [weights[0].shape[0]] + weights.map { $0.shape[1] } }
+}
+
+extension BlogLayers {
+    /// Finds the W/b pairs among `arrays` (names relative to where they were found), checks that
+    /// every array has a role, and works out the orientation from the shapes unless `layout` is given.
+    init(arrays: [SourceArray], layout forced: WeightLayout?, path: String) throws(InteropError) {
+        var weightsByIndex: [Int: SourceArray] = [:], biasesByIndex: [Int: SourceArray] = [:]
+        var naming: BlogNaming?
+        for a in arrays {
+            guard let (kind, index, scheme) = BlogLayers.parseName(a.name) else {
+                throw .unexpectedTensor(path: path, name: a.name,
+                                        detail: "blog files hold only W1, b1, W2, b2, ... (or weights_0, biases_0, ...); remove it or convert the file by hand")
+            }
+            if let naming, naming != scheme {
+                throw .unexpectedTensor(path: path, name: a.name, detail: "mixes the naming schemes \(naming.rawValue) and \(scheme.rawValue)")
+            }
+            naming = scheme
+            if kind == "W" { weightsByIndex[index] = a } else { biasesByIndex[index] = a }
+        }
+        guard let naming, !weightsByIndex.isEmpty else {
+            throw .unknownFormat(path: path, detail: "no weight matrices found (expected W1, b1, W2, b2, ... or weights_0, biases_0, ...)")
+        }
+        let first = naming == .numbered ? 1 : 0
+        let count = weightsByIndex.count
+        var ws: [SourceArray] = [], bs: [SourceArray] = []
+        for i in first..<(first + count) {
+            guard let w = weightsByIndex[i] else {
+                throw .missingTensor(path: path, name: BlogLayers.name(naming, "W", i), detail: "the weight matrices must be numbered consecutively from \(first)")
+            }
+            guard let b = biasesByIndex[i] else {
+                throw .missingTensor(path: path, name: BlogLayers.name(naming, "b", i), detail: "\(w.name) has no bias")
+            }
+            ws.append(w)
+            bs.append(b)
+        }
+        if let extra = biasesByIndex.keys.first(where: { weightsByIndex[$0] == nil }) {
+            throw .unexpectedTensor(path: path, name: biasesByIndex[extra]!.name, detail: "a bias without a weight matrix")
+        }
+        for a in ws + bs {
+            guard a.tensor.dtype.isFloatingPoint else {
+                throw .badDType(path: path, name: a.name, found: a.tensor.dtype.rawValue)
+            }
+        }
+        for w in ws where w.tensor.shape.count != 2 {
+            throw .badShape(path: path, name: w.name, detail: "expected a 2-D weight matrix, found shape \(ShapeMath.describe(w.tensor.shape))")
+        }
+        for b in bs where !(b.tensor.shape.count == 1 || (b.tensor.shape.count == 2 && b.tensor.shape.contains(1))) {
+            throw .badShape(path: path, name: b.name, detail: "expected a bias vector (n), (1, n) or (n, 1), found shape \(ShapeMath.describe(b.tensor.shape))")
+        }
+        let fits: [WeightLayout] = WeightLayout.allCases.filter { BlogLayers.fits($0, ws, bs) }
+        let layout: WeightLayout
+        if let forced {
+            guard fits.contains(forced) else {
+                throw .badShape(path: path, name: ws.map(\.name).joined(separator: ", "),
+                                detail: "the shapes \(BlogLayers.describe(ws, bs)) do not chain as \(forced.rawValue) (\(forced == .rows ? "W (in, out), b (1, out)" : "W (out, in), b (out, 1)"))")
+            }
+            layout = forced
+        } else if fits.count == 1 {
+            layout = fits[0]
+        } else if fits.isEmpty {
+            throw .badShape(path: path, name: ws.map(\.name).joined(separator: ", "),
+                            detail: "the shapes \(BlogLayers.describe(ws, bs)) chain neither as rows (W (in, out), b (1, out)) nor as columns (W (out, in), b (out, 1))")
+        } else {
+            throw .ambiguous(path: path, detail: "the shapes \(BlogLayers.describe(ws, bs)) chain both as rows and as columns", flag: "--layout rows or --layout columns")
+        }
+        self.naming = naming
+        self.layout = layout
+        self.inferred = forced == nil
+        weightNames = ws.map(\.name)
+        weights = ws.map { layout == .rows ? $0.tensor : transpose($0.tensor) }
+        biases = bs.map { reshaped($0.tensor, to: [$0.tensor.count]) }
+    }
+
+    /// ("W", 1, .numbered) for "W1"; ("b", 0, .nielsenGroups) for "biases/0"; nil otherwise.
+    static func parseName(_ name: String) -> (String, Int, BlogNaming)? {
+        func number(_ s: Substring) -> Int? {
+            guard !s.isEmpty, s.count <= 6, s.allSatisfy(\.isASCII), s.allSatisfy(\.isNumber) else { return nil }
+            return Int(s)
+        }
+        if let first = name.first, "WwBb".contains(first), let n = number(name.dropFirst()) {
+            return ("Ww".contains(first) ? "W" : "b", n, .numbered)
+        }
+        for (prefix, kind) in [("weights_", "W"), ("biases_", "b")] where name.hasPrefix(prefix) {
+            if let n = number(name.dropFirst(prefix.count)) { return (kind, n, .nielsenFlat) }
+        }
+        for (prefix, kind) in [("weights/", "W"), ("biases/", "b")] where name.hasPrefix(prefix) {
+            if let n = number(name.dropFirst(prefix.count)) { return (kind, n, .nielsenGroups) }
+        }
+        return nil
+    }
+
+    static func name(_ naming: BlogNaming, _ kind: String, _ i: Int) -> String {
+        switch naming {
+        case .numbered: return "\(kind)\(i)"
+        case .nielsenFlat: return kind == "W" ? "weights_\(i)" : "biases_\(i)"
+        case .nielsenGroups: return kind == "W" ? "weights/\(i)" : "biases/\(i)"
+        }
+    }
+
+    /// Whether the matrices chain and the biases fit in `layout`.
+    static func fits(_ layout: WeightLayout, _ ws: [SourceArray], _ bs: [SourceArray]) -> Bool {
+        var previousOut: Int?
+        for (w, b) in zip(ws, bs) {
+            let (fanIn, fanOut) = layout == .rows ? (w.tensor.shape[0], w.tensor.shape[1]) : (w.tensor.shape[1], w.tensor.shape[0])
+            if let previousOut, previousOut != fanIn { return false }
+            guard b.tensor.count == fanOut else { return false }
+            if b.tensor.shape.count == 2 {
+                // (1, out) is the rows convention, (out, 1) the columns one; (1, 1) fits both.
+                let expected = layout == .rows ? [1, fanOut] : [fanOut, 1]
+                guard b.tensor.shape == expected else { return false }
+            }
+            previousOut = fanOut
+        }
+        return true
+    }
+
+    static func describe(_ ws: [SourceArray], _ bs: [SourceArray]) -> String {
+        zip(ws, bs).map { "\($0.name) \(ShapeMath.describe($0.tensor.shape)), \($1.name) \(ShapeMath.describe($1.tensor.shape))" }
+            .joined(separator: "; ")
+    }
+}
+
+/// The transpose of a 2-D tensor, in the same dtype (bytes copied, values unchanged).
+func transpose(_ t: Tensor) -> Tensor {
+    precondition(t.shape.count == 2)
+    let rows = t.shape[0], cols = t.shape[1], size = t.dtype.size
+    let source = t.bytes
+    var out = [UInt8](repeating: 0, count: source.count)
+    out.withUnsafeMutableBytes { dst in
+        for r in 0..<rows {
+            for c in 0..<cols {
+                let from = (r * cols + c) * size, to = (c * rows + r) * size
+                for k in 0..<size { dst[to + k] = source[from + k] }
+            }
+        }
+    }
+    return out.withUnsafeBytes { Tensor(dtype: t.dtype, shape: [cols, rows], copying: $0) }
+}
+
+/// The same bytes under another shape with the same element count.
+func reshaped(_ t: Tensor, to shape: [Int]) -> Tensor {
+    precondition(shape.reduce(1, *) == t.count)
+    return Tensor(dtype: t.dtype, shape: shape, storage: t.storage, byteOffset: t.byteOffset)
+}

@@ -1,0 +1,131 @@
+import NNCore
+
+/// A Keras layer as its configuration describes it.
+struct KerasLayerConfig {
+    var className: String
+    var name: String
+    var config: JSONObject
+}
+
+/// The parts of a Keras model configuration the converter uses: a chain of Dense layers, with
+/// Dropout, Flatten, InputLayer and Activation layers around them.
+struct KerasModelConfig {
+    /// All layers in order (including InputLayer entries when the config lists them).
+    var layers: [KerasLayerConfig]
+    /// The input shape without the batch dimension, when the config states it.
+    var inputShape: [Int]?
+    var className: String
+
+    /// Parses `model_config` (legacy `.h5`) or `config.json` (`.keras`). Keras 2.2 wrote a
+    /// Sequential config as a bare list of layers; later versions as `{"name", "layers"}`.
+    /// A Functional model is read as the chain of its layers in listed order, which is what a
+    /// model built by calling Dense layers one after another lists.
+    init(json text: String, path: String) throws(InteropError) {
+        let root: JSONValue
+        do { root = try JSONValue.parse(text) } catch {
+            throw .badConfig(path: path, detail: "the Keras model configuration is not valid JSON: \(error)")
+        }
+        guard let className = root["class_name"]?.stringValue else {
+            throw .badConfig(path: path, detail: "the Keras model configuration has no class_name")
+        }
+        guard ["Sequential", "Functional", "Model"].contains(className) else {
+            throw .badConfig(path: path, detail: "Keras model class \(className) is not supported (Sequential or a Functional chain)")
+        }
+        self.className = className
+        let layerList: [JSONValue]
+        if let list = root["config"]?.arrayValue {
+            layerList = list
+        } else if let list = root["config"]?["layers"]?.arrayValue {
+            layerList = list
+        } else {
+            throw .badConfig(path: path, detail: "the Keras model configuration has no layer list")
+        }
+        layers = []
+        inputShape = nil
+        for (i, item) in layerList.enumerated() {
+            guard let cls = item["class_name"]?.stringValue, let config = item["config"]?.objectValue else {
+                throw .badConfig(path: path, detail: "Keras layer \(i) has no class_name or config")
+            }
+            let name = config["name"]?.stringValue ?? "layer \(i)"
+            layers.append(KerasLayerConfig(className: cls, name: name, config: config))
+            // Keras 3 writes batch_shape; Keras 2 batch_input_shape, on InputLayer or the first layer.
+            if inputShape == nil, let shape = (config["batch_shape"] ?? config["batch_input_shape"])?.arrayValue {
+                let dims = shape.dropFirst().compactMap(\.intValue)
+                if dims.count == shape.count - 1, !dims.isEmpty, dims.allSatisfy({ $0 > 0 }) { inputShape = dims }
+            }
+        }
+    }
+
+    /// What a Dense layer computes.
+    struct Dense {
+        var name: String
+        var units: Int
+        var activation: Activation
+        var useBias: Bool
+        /// Index among all layers, for storage names.
+        var layerIndex: Int
+    }
+
+    /// The Dense chain, with standalone Activation layers folded into the Dense before them.
+    func denseLayers(path: String) throws(InteropError) -> [Dense] {
+        var result: [Dense] = []
+        for (i, layer) in layers.enumerated() {
+            switch layer.className {
+            case "InputLayer", "Dropout", "Flatten":
+                if layer.className == "Flatten", !result.isEmpty {
+                    throw .unsupportedLayer(path: path, layer: layer.name, className: "Flatten after a Dense layer")
+                }
+            case "Dense":
+                guard let units = layer.config["units"]?.intValue, units > 0 else {
+                    throw .badConfig(path: path, detail: "Keras layer '\(layer.name)' has no positive 'units'")
+                }
+                let activation = try KerasModelConfig.activation(layer.config["activation"], layer: layer.name, path: path)
+                let useBias = layer.config["use_bias"]?.boolValue ?? true
+                result.append(Dense(name: layer.name, units: units, activation: activation, useBias: useBias, layerIndex: i))
+            case "Activation":
+                guard let last = result.indices.last, result[last].activation == .identity else {
+                    throw .unsupportedLayer(path: path, layer: layer.name, className: "Activation not directly after a linear Dense layer")
+                }
+                result[last].activation = try KerasModelConfig.activation(layer.config["activation"], layer: layer.name, path: path)
+            default:
+                throw .unsupportedLayer(path: path, layer: layer.name, className: layer.className)
+            }
+        }
+        guard !result.isEmpty else { throw .badConfig(path: path, detail: "the Keras model has no Dense layers") }
+        return result
+    }
+
+    static func activation(_ value: JSONValue?, layer: String, path: String) throws(InteropError) -> Activation {
+        guard let value, value != .null else { return .identity }
+        // Keras 3 may serialize a built-in activation as {"class_name": "function", "config": "relu"}.
+        let name = value.stringValue ?? value["config"]?.stringValue ?? value["config"]?["name"]?.stringValue
+        switch name {
+        case "linear": return .identity
+        case "relu": return .relu
+        case "sigmoid": return .sigmoid
+        case "tanh": return .tanh
+        case "softmax": return .softmax
+        default:
+            throw .badConfig(path: path, detail: "Keras layer '\(layer)' uses activation \(name.map { "'\($0)'" } ?? value.serialized()), which is not supported (linear, relu, sigmoid, tanh, softmax)")
+        }
+    }
+
+    /// Keras's `to_snake_case` for class names: "BatchNormalization" -> "batch_normalization".
+    static func snakeCase(_ name: String) -> String {
+        let chars = Array(name.filter { $0.isLetter || $0.isNumber || $0 == "_" })
+        var out = ""
+        for (i, c) in chars.enumerated() {
+            if c.isUppercase, i > 0 {
+                let previous = chars[i - 1]
+                let next: Character? = i + 1 < chars.count ? chars[i + 1] : nil
+                // "(.)([A-Z][a-z]+)" then "([a-z])([A-Z])": a capital starts a word after a
+                // lower-case letter, or before a lower-case letter.
+                if previous.isLowercase || previous.isNumber || (next?.isLowercase ?? false) && previous != "_" {
+                    out += "_"
+                }
+            }
+            out += c.lowercased()
+        }
+        return out
+    }
+}
