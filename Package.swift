@@ -41,7 +41,7 @@ let package = Package(
         .target(name: "NNHDF5", dependencies: ["CHDF5"]),
         // What the command-line tools share: exit statuses, error printing, reports.
         .target(name: "NNCommandLine", dependencies: [
-            "NNCore", "NNFormat", "NNData", "NNEngine", "NNTrain", "NNInterop",
+            "NNCore", "NNFormat", "NNData", "NNEngine", "NNTrain", "NNInterop", "NNHDF5",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

@@ -3,6 +3,8 @@ import NNCompression
 import NNCore
 import NNData
 import NNFormat
+import NNHDF5
+import NNInterop
 import NNTrain
 
 #if canImport(Glibc)
@@ -63,6 +65,16 @@ public func exitStatus(for error: any Error) -> Int32 {
         }
     case is ModelError:
         return ExitStatus.dataError
+    case let e as InteropError:
+        if case .badOption = e { return ExitStatus.usage }
+        return ExitStatus.dataError
+    case let e as HDF5Error:
+        switch e {
+        case let .cannotOpen(_, reason): return reason.contains("No such file") || reason.contains("ermission") ? ExitStatus.noInput : ExitStatus.dataError
+        case .writeFailed: return ExitStatus.cannotCreate
+        case .invalidArgument: return ExitStatus.software
+        default: return ExitStatus.dataError
+        }
     case let e as TrainingError:
         switch e {
         case .invalidOption: return ExitStatus.usage
