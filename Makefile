@@ -32,7 +32,10 @@ test: setup
 demo: release
 	@mkdir -p $(DEMO_DIR)
 	.build/release/nn-train --epochs $(EPOCHS) --save $(DEMO_DIR)/fashion.nnm
-	.build/release/nn-infer $(DEMO_DIR)/fashion.nnm /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz \
+	.build/release/nnconv export $(DEMO_DIR)/fashion.nnm -o $(DEMO_DIR)/fashion.h5
+	.build/release/nnconv import $(DEMO_DIR)/fashion.h5 -o $(DEMO_DIR)/fashion-from-h5.nnm
+	.build/release/nnconv diff $(DEMO_DIR)/fashion.nnm $(DEMO_DIR)/fashion-from-h5.nnm
+	.build/release/nn-infer $(DEMO_DIR)/fashion-from-h5.nnm /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz \
 	  --labels /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz --show 5
 
 clean:

@@ -46,13 +46,13 @@ let package = Package(
         ]),
 
         .executableTarget(name: "nnconv", dependencies: [
-            "NNCommandLine", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "NNCommandLine", "NNInterop", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "nn-infer", dependencies: [
             "NNCommandLine", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "nn-train", dependencies: [
-            "NNCommandLine", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "NNCommandLine", "NNInterop", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         // NumPy-compatible random streams (legacy RandomState).
@@ -66,7 +66,7 @@ let package = Package(
         .testTarget(name: "NNFormatTests", dependencies: ["NNCore", "NNFormat", "NNCompression"]),
         .testTarget(name: "NNDataTests", dependencies: ["NNCore", "NNData", "NNCompression"]),
         .testTarget(name: "NNEngineTests", dependencies: ["NNCore", "NNEngine", "NNFormat"]),
-        .testTarget(name: "NNHDF5Tests", dependencies: ["NNHDF5"]),
+        .testTarget(name: "NNHDF5Tests", dependencies: ["NNHDF5"], exclude: ["Resources", "make_fixtures.py"]),
         .testTarget(name: "NNRandomTests", dependencies: ["NNRandom"]),
         .testTarget(name: "NNInteropTests", dependencies: ["NNCore", "NNInterop", "NNFormat", "NNHDF5", "NNEngine", "NNCompression"]),
         .testTarget(name: "ParityTests", dependencies: ["NNCore", "NNEngine", "NNTrain", "NNRandom", "NNHDF5", "NNInterop", "NNFormat"]),

@@ -3,6 +3,7 @@ import NNCommandLine
 import NNCore
 import NNEngine
 import NNFormat
+import NNInterop
 import NNTrain
 
 /// `nn-train --save model.nnm`: train an MLP with the blog recipes.
@@ -44,7 +45,7 @@ struct NNTrain: ParsableCommand {
     @Flag(help: "Evaluate the loss on the whole training set after each epoch, as the blog does.") var fullTrainLoss = false
     @Option(help: "Comma-separated class names stored in the model.") var classNames: String?
     @Option(help: "Where to write the model (.nnm).") var save: String
-    @Option(help: "Also write an HDF5 export.") var saveH5: String?
+    @Option(help: "Also write the model as HDF5 for h5py/NumPy code (W1, b1, ... in rows layout).") var saveH5: String?
     @Flag(help: "Continue from the model at --save: weights, optimizer state, random stream, history.") var resume = false
 
     func run() throws {
@@ -69,8 +70,8 @@ struct NNTrain: ParsableCommand {
             if let `init` { r.initialization = try parseChoice(`init`, option: "--init", as: Initialization.self) }
             r.seed = seed
             try r.validate()
-            if let saveH5 {
-                throw ToolError("\(saveH5): HDF5 export is not available yet", status: ExitStatus.usage)
+            if let saveH5, !(saveH5.hasSuffix(".h5") || saveH5.hasSuffix(".hdf5")) {
+                throw ToolError("--save-h5 \(saveH5): the file name must end in .h5", status: ExitStatus.usage)
             }
 
             let files: DataFiles
@@ -106,6 +107,10 @@ struct NNTrain: ParsableCommand {
             print("saved \(save) (\(describe(model))); \(history.count) epochs, \(format(trainSeconds, digits: 2)) s training, \(format(Clock.monotonicSeconds() - started, digits: 2)) s total")
             if let last = history.last, let accuracy = last.testAccuracy {
                 print("final test accuracy \(format(accuracy * 100, digits: 2)) %")
+            }
+            if let saveH5 {
+                try HDF5Export.write(model, to: saveH5, layout: .rows)
+                print("saved \(saveH5) (HDF5, rows layout: W1, b1, W2, b2, ...)")
             }
         }
     }
