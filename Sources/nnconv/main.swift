@@ -73,13 +73,15 @@ struct Export: ParsableCommand {
     func run() throws {
         try reportingErrors(tool: "nnconv export") {
             let layout = try parseChoice(layout, option: "--layout", as: WeightLayout.self)
-            let m = try NNMFormat.read(path: model)
-            if output.hasSuffix(".npz") {
-                try NumPyExport.write(m, to: output, layout: layout)
-            } else if output.hasSuffix(".h5") || output.hasSuffix(".hdf5") {
-                try HDF5Export.write(m, to: output, layout: layout)
-            } else {
+            let npz = output.hasSuffix(".npz")
+            guard npz || output.hasSuffix(".h5") || output.hasSuffix(".hdf5") else {
                 throw ToolError("\(output): the output must end in .h5 or .npz", status: ExitStatus.usage)
+            }
+            let m = try NNMFormat.read(path: model)
+            if npz {
+                try NumPyExport.write(m, to: output, layout: layout)
+            } else {
+                try HDF5Export.write(m, to: output, layout: layout)
             }
             print("wrote \(output) (\(layout.rawValue) layout: \(m.metadata.layers.indices.map { "W\($0 + 1), b\($0 + 1)" }.joined(separator: ", ")))")
         }
