@@ -55,6 +55,10 @@ let package = Package(
             "NNCommandLine", "NNInterop", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
+        // In-process benchmarks for `make bench` (Benchmarks/BENCHMARKS.md); no tests run it.
+        .executableTarget(name: "nn-bench", dependencies: ["NNCore", "NNData", "NNEngine", "NNFormat", "COpenBLAS"],
+                          path: "Benchmarks/Sources/nn-bench"),
+
         // NumPy-compatible random streams (legacy RandomState).
         .target(name: "NNRandom"),
         // The converter: HDF5 blog files, NumPy .npy/.npz, Keras .h5/.keras, exports, inspect, diff.
@@ -72,6 +76,6 @@ let package = Package(
         .testTarget(name: "ParityTests", dependencies: ["NNCore", "NNEngine", "NNTrain", "NNRandom", "NNHDF5", "NNInterop", "NNFormat"]),
         .testTarget(name: "NNTrainTests", dependencies: ["NNCore", "NNEngine", "NNTrain", "NNRandom", "NNFormat"]),
         .testTarget(name: "CLITests", dependencies: ["NNCore", "NNFormat", "NNData"],
-                    exclude: ["reference_infer.py"]),
+                    exclude: ["reference_infer.py", "Resources"]),
     ]
 )

@@ -143,4 +143,15 @@ struct Diff: ParsableCommand {
     }
 }
 
+// Positional arguments are the files read; a crash inside libhdf5 on one of them is reported
+// by the supervising parent as a corrupt input.
+let optionsWithValues: Set<String> = ["-o", "--output", "--layout", "--activations", "--scale", "--normalize", "--stats",
+                                      "--input-shape", "--class-names", "--data", "--limit", "--tolerance"]
+var inputFiles: [String] = []
+var previous = ""
+for argument in CommandLine.arguments.dropFirst(2) {
+    if !argument.hasPrefix("-"), !optionsWithValues.contains(previous) { inputFiles.append(argument) }
+    previous = argument
+}
+IsolatedRun.superviseUnlessWorker(tool: "nnconv", inputs: inputFiles)
 NNConv.main()

@@ -194,6 +194,19 @@ let interop = "\(packageRoot)/Fixtures/interop"
                           message: "nnconv export: \(dir)/x.txt: the output must end in .h5 or .npz")
     }
 
+    @Test func aCrashInsideLibHDF5IsReportedNotSuffered() throws {
+        // Four flipped bits in a Keras file that make Debian's libhdf5 1.10.8 dereference NULL.
+        let file = "\(packageRoot)/Tests/CLITests/Resources/crashes-libhdf5.h5"
+        for command in [["inspect", file], ["import", file, "-o", "\(dir)/crash.nnm"]] {
+            let result = try run("nnconv", command)
+            #expect(result.status == 65, "\(command): \(result.stderr)")
+            #expect(result.stderr == "nnconv: \(file): a library crashed while reading (signal 11); the input is corrupt or hostile\n"
+                    || result.stderr.hasPrefix("nnconv \(command[0]): \(file): "), "\(result.stderr)")
+            #expect(result.stderr.split(separator: "\n").count == 1)
+        }
+        #expect(!FileManager.default.fileExists(atPath: "\(dir)/crash.nnm"))
+    }
+
     @Test func unwritableOutput() throws {
         let result = try run("nnconv", ["import", "\(interop)/blog_rows_2layer_f64.h5", "-o", "/nonexistent-dir/x.nnm"])
         #expect(result.status == 73)
