@@ -1,7 +1,8 @@
 # Entry points for people and CI. `make demo` and `make test` are the README's two commands.
 SHELL := /bin/bash
 APT_PACKAGES := libhdf5-dev zlib1g-dev libopenblas-dev pkg-config dataset-fashion-mnist
-PIP_PACKAGES := numpy h5py jsonschema
+# Pinned: the parity fixtures' check regenerates them bit for bit with these versions.
+PIP_PACKAGES := numpy==2.4.6 h5py==3.16.0 scipy==1.17.1 jsonschema
 DEMO_DIR ?= out/demo
 EPOCHS ?= 5
 
@@ -14,7 +15,7 @@ setup:
 	  echo "installing:$$missing"; \
 	  export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; \
 	fi
-	@python3 -c "import numpy, h5py, jsonschema" 2>/dev/null || \
+	@python3 -c "import numpy, h5py, scipy, jsonschema; assert numpy.__version__ == '2.4.6' and h5py.__version__ == '3.16.0' and scipy.__version__ == '1.17.1'" 2>/dev/null || \
 	  python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore $(PIP_PACKAGES)
 
 build: setup
@@ -23,10 +24,18 @@ build: setup
 release: setup
 	swift build -c release
 
-# Sets up and runs the whole test suite.
+# Sets up and runs the whole test suite, then checks that the parity fixtures regenerate exactly.
 test: setup
 	swift build --build-tests
 	swift test
+	python3 Fixtures/check_parity_fixtures.py
+
+# Regenerates the parity fixtures (Fixtures/parity/) from our NumPy reference code.
+fixtures: setup
+	python3 Fixtures/generate_parity.py
+
+check-fixtures: setup
+	python3 Fixtures/check_parity_fixtures.py
 
 # Sets up, trains on Fashion-MNIST, saves .nnm, converts, and classifies the test set.
 demo: release

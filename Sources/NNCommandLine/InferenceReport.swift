@@ -19,7 +19,7 @@ public struct InferenceReport {
 
     /// One line per image: index, predicted class, the top-K with probabilities, the label.
     public func line(_ p: ImagePrediction) -> String {
-        let top = p.top.map { "\(className($0.classIndex)) \(format($0.probability, digits: 4))" }.joined(separator: " | ")
+        let top = p.top.map { "\(className($0.classIndex)) \(formatDecimal($0.probability, digits: 4))" }.joined(separator: " | ")
         var s = "\(pad(String(p.index), 6))  \(top)"
         if let label = p.label {
             s += label == p.predicted ? "  (label \(label): correct)" : "  (label \(className(label)): WRONG)"
@@ -31,16 +31,16 @@ public struct InferenceReport {
     public func summary(_ s: InferenceSummary) -> [String] {
         var lines: [String] = []
         let rate = s.computeSeconds > 0 ? Double(s.imageCount) / s.computeSeconds : 0
-        lines.append("images: \(s.imageCount); forward pass \(format(s.computeSeconds * 1000, digits: 2)) ms (\(Int(rate)) images/s), total \(format(s.totalSeconds * 1000, digits: 1)) ms")
+        lines.append("images: \(s.imageCount); forward pass \(formatDecimal(s.computeSeconds * 1000, digits: 2)) ms (\(Int(rate)) images/s), total \(formatDecimal(s.totalSeconds * 1000, digits: 1)) ms")
         guard let confusion = s.confusion, let accuracy = s.accuracy else { return lines }
-        lines.append("accuracy: \(s.correct)/\(s.imageCount) = \(format(accuracy * 100, digits: 2)) %")
+        lines.append("accuracy: \(s.correct)/\(s.imageCount) = \(formatDecimal(accuracy * 100, digits: 2)) %")
         lines.append("confusion matrix (rows: true class, columns: predicted class):")
         let width = max(5, String(confusion.flatMap { $0 }.max() ?? 0).count + 1)
         lines.append(pad("", 6) + confusion.indices.map { pad(String($0), width) }.joined())
         for (i, row) in confusion.enumerated() {
             let recall = row.reduce(0, +) > 0 ? Double(row[i]) / Double(row.reduce(0, +)) * 100 : 0
             lines.append(pad(String(i), 6) + row.map { pad(String($0), width) }.joined()
-                         + "   \(format(recall, digits: 1)) %  \(classes[i] == String(i) ? "" : classes[i])")
+                         + "   \(formatDecimal(recall, digits: 1)) %  \(classes[i] == String(i) ? "" : classes[i])")
         }
         return lines
     }
@@ -67,22 +67,6 @@ public struct InferenceReport {
         }
         return o
     }
-}
-
-/// `value` with `digits` decimals.
-public func format(_ value: Double, digits: Int) -> String {
-    guard value.isFinite else { return String(value) }
-    var scale = 1.0
-    for _ in 0..<digits { scale *= 10 }
-    let rounded = (abs(value) * scale).rounded()
-    guard rounded < 9e15 else { return String(value) }
-    let whole = Int(rounded) / Int(scale), fraction = Int(rounded) % Int(scale)
-    var text = (value < 0 && rounded > 0 ? "-" : "") + String(whole)
-    if digits > 0 {
-        let f = String(fraction)
-        text += "." + String(repeating: "0", count: digits - f.count) + f
-    }
-    return text
 }
 
 /// Right-aligns `text` in `width` columns.

@@ -168,17 +168,17 @@ public final class TrainingProgressPrinter {
         let width = 30
         let filled = p.batches == 0 ? width : width * p.batch / p.batches
         let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
-        let line = "\rEpoch \(p.epoch)/\(p.epochs) [\(bar)] \(p.batch)/\(p.batches) loss \(format(p.runningLoss, digits: 4)) \(Int(p.imagesPerSecond)) img/s ETA \(format(p.secondsRemainingInEpoch, digits: 1)) s "
+        let line = "\rEpoch \(p.epoch)/\(p.epochs) [\(bar)] \(p.batch)/\(p.batches) loss \(formatDecimal(p.runningLoss, digits: 4)) \(Int(p.imagesPerSecond)) img/s ETA \(formatDecimal(p.secondsRemainingInEpoch, digits: 1)) s "
         printError(line, newline: false)
     }
 
     public func epoch(_ r: EpochRecord, epochs: Int) {
         if interactive { printError("\r\u{1B}[K", newline: false) }
-        var line = "epoch \(r.epoch)/\(epochs): train loss \(format(r.trainLoss ?? .nan, digits: 4))"
-        if let a = r.trainAccuracy { line += ", train accuracy \(format(a * 100, digits: 2)) %" }
-        if let l = r.testLoss, let a = r.testAccuracy { line += ", test loss \(format(l, digits: 4)), test accuracy \(format(a * 100, digits: 2)) %" }
-        if let l = r.validationLoss, let a = r.validationAccuracy { line += ", validation loss \(format(l, digits: 4)), accuracy \(format(a * 100, digits: 2)) %" }
-        line += ", \(format(r.seconds ?? 0, digits: 2)) s"
+        var line = "epoch \(r.epoch)/\(epochs): train loss \(formatDecimal(r.trainLoss ?? .nan, digits: 4))"
+        if let a = r.trainAccuracy { line += ", train accuracy \(formatDecimal(a * 100, digits: 2)) %" }
+        if let l = r.testLoss, let a = r.testAccuracy { line += ", test loss \(formatDecimal(l, digits: 4)), test accuracy \(formatDecimal(a * 100, digits: 2)) %" }
+        if let l = r.validationLoss, let a = r.validationAccuracy { line += ", validation loss \(formatDecimal(l, digits: 4)), accuracy \(formatDecimal(a * 100, digits: 2)) %" }
+        line += ", \(formatDecimal(r.seconds ?? 0, digits: 2)) s"
         print(line)
     }
 }

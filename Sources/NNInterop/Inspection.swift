@@ -104,11 +104,11 @@ extension Inspection {
         for (i, l) in meta.layers.enumerated() {
             lines.append("layer \(i): \(l.kind.rawValue) \(l.inputSize) -> \(l.outputSize), \(l.activation.rawValue), weight '\(l.weight)'\(l.bias.map { ", bias '\($0)'" } ?? ", no bias")")
         }
-        lines.append("preprocessing: \(meta.preprocessing.isEmpty ? "none" : HDF5Export.describe(meta.preprocessing).replacingOccurrences("\(HDF5Export.tensorGroup)/", ""))")
+        lines.append("preprocessing: \(meta.preprocessing.isEmpty ? "none" : HDF5Export.describe(meta.preprocessing).replacing("\(HDF5Export.tensorGroup)/", with: ""))")
         if !meta.classes.isEmpty { lines.append("classes: \(meta.classes.joined(separator: ", "))") }
         if let t = meta.training {
             var line = "training: \(t.loss), \(t.optimizer) \(JSONValue.object(t.hyperparameters).serialized()), \(t.epochs) epochs, \(t.step) steps"
-            if let last = t.history.last, let accuracy = last.testAccuracy { line += ", final test accuracy \(String(format2: accuracy * 100)) %" }
+            if let last = t.history.last, let accuracy = last.testAccuracy { line += ", final test accuracy \(formatDecimal(accuracy * 100, digits: 2)) %" }
             lines.append(line)
         }
         var p = "provenance: \(meta.provenance.tool), \(meta.provenance.created)"
@@ -154,28 +154,8 @@ extension Inspection {
     }
 
     static func abbreviate(_ s: String, limit: Int = 100) -> String {
-        let flat = s.replacingOccurrences("\n", " ")
+        let flat = s.replacing("\n", with: " ")
         return flat.count <= limit ? flat : String(flat.prefix(limit)) + "... (\(flat.count) characters)"
     }
 }
 
-extension String {
-    func replacingOccurrences(_ target: String, _ replacement: String) -> String {
-        guard !target.isEmpty else { return self }
-        var out = ""
-        var rest = self[...]
-        while let range = rest.firstRange(of: target) {
-            out += rest[..<range.lowerBound]
-            out += replacement
-            rest = rest[range.upperBound...]
-        }
-        return out + rest
-    }
-
-    /// A number with two decimals.
-    init(format2 value: Double) {
-        let scaled = (value * 100).rounded()
-        let whole = Int(scaled) / 100, fraction = abs(Int(scaled) % 100)
-        self = "\(whole).\(fraction < 10 ? "0" : "")\(fraction)"
-    }
-}

@@ -136,7 +136,7 @@ extension ModelComparison {
         for m in metadataDifferences { lines.append("  \(m)") }
         if let a = agreement {
             let percent = a.images == 0 ? 0 : Double(a.samePrediction) / Double(a.images) * 100
-            lines.append("  predictions: \(a.samePrediction)/\(a.images) agree (\(String(format2: percent)) %), max probability difference \(a.maxProbabilityDifference)")
+            lines.append("  predictions: \(a.samePrediction)/\(a.images) agree (\(formatDecimal(percent, digits: 2)) %), max probability difference \(a.maxProbabilityDifference)")
         }
         lines.append(isEquivalent(tolerance: tolerance) ? "equivalent" : "different")
         return lines

@@ -45,7 +45,7 @@ public enum HistoryFiles {
             for i in 0...4 {
                 let v = lo + (hi - lo) * Double(i) / 4
                 out += "<line x1=\"\(left)\" x2=\"\(left + plotWidth)\" y1=\"\(py(v))\" y2=\"\(py(v))\" stroke=\"#eee\"/>"
-                out += "<text x=\"\(left - 6)\" y=\"\(py(v) + 4)\" text-anchor=\"end\">\(label.hasSuffix("%") ? format(v * 100, 1) : format(v, 3))</text>\n"
+                out += "<text x=\"\(left - 6)\" y=\"\(py(v) + 4)\" text-anchor=\"end\">\(label.hasSuffix("%") ? formatDecimal(v * 100, digits: 1) : formatDecimal(v, digits: 3))</text>\n"
             }
             let step = max(1, Int((xMax - xMin) / 10))
             var e = Int(xMin)
@@ -84,23 +84,6 @@ public enum HistoryFiles {
     }
 
     static func escape(_ s: String) -> String {
-        s.replacingAll("&", "&amp;").replacingAll("<", "&lt;").replacingAll(">", "&gt;")
-    }
-
-    static func format(_ v: Double, _ digits: Int) -> String {
-        var scale = 1.0
-        for _ in 0..<digits { scale *= 10 }
-        let r = (v * scale).rounded() / scale
-        var s = "\(r)"
-        if let dot = s.firstIndex(of: "."), s.distance(from: dot, to: s.endIndex) - 1 > digits {
-            s = String(s[...s.index(dot, offsetBy: digits)])
-        }
-        return s
-    }
-}
-
-extension String {
-    func replacingAll(_ target: String, _ replacement: String) -> String {
-        split(separator: Character(target), omittingEmptySubsequences: false).joined(separator: replacement)
+        s.replacing("&", with: "&amp;").replacing("<", with: "&lt;").replacing(">", with: "&gt;")
     }
 }

@@ -104,9 +104,9 @@ struct NNTrain: ParsableCommand {
             try NNMFormat.write(model, to: save)
             let history = model.metadata.training?.history ?? []
             let trainSeconds = history.compactMap(\.seconds).reduce(0, +)
-            print("saved \(save) (\(describe(model))); \(history.count) epochs, \(format(trainSeconds, digits: 2)) s training, \(format(Clock.monotonicSeconds() - started, digits: 2)) s total")
+            print("saved \(save) (\(describe(model))); \(history.count) epochs, \(formatDecimal(trainSeconds, digits: 2)) s training, \(formatDecimal(Clock.monotonicSeconds() - started, digits: 2)) s total")
             if let last = history.last, let accuracy = last.testAccuracy {
-                print("final test accuracy \(format(accuracy * 100, digits: 2)) %")
+                print("final test accuracy \(formatDecimal(accuracy * 100, digits: 2)) %")
             }
             if let saveH5 {
                 try HDF5Export.write(model, to: saveH5, layout: .rows)
