@@ -132,21 +132,43 @@ public final class Trainer<Scalar: BLASScalar> {
 
     // MARK: Loss and backward
 
-    /// The loss of the last forward pass against integer labels: one-hot targets for several
-    /// outputs, the label itself (0 or 1) for a single output.
+    /// What a batch is trained towards: integer labels (one-hot for several outputs, the label
+    /// itself for a single output) or real-valued targets, row-major count x outputs.
+    public enum Targets {
+        case labels(UnsafeBufferPointer<Int32>)
+        case values(UnsafePointer<Scalar>)
+    }
+
+    @inline(__always) func target(_ targets: Targets, _ r: Int, _ j: Int, _ classes: Int) -> Scalar {
+        switch targets {
+        case let .labels(labels): return classes == 1 ? Scalar(labels[r]) : (Int(labels[r]) == j ? 1 : 0)
+        case let .values(values): return values[r * classes + j]
+        }
+    }
+
+    /// The loss of the last forward pass against integer labels.
     public func loss(labels: UnsafeBufferPointer<Int32>) -> Double {
+        loss(.labels(labels))
+    }
+
+    /// The loss of the last forward pass: cross-entropy `-mean(sum(y * log(a + 1e-15)))` or the
+    /// quadratic `1/(2m) * sum((a - y)^2)`.
+    public func loss(_ targets: Targets) -> Double {
         let count = lastCount, classes = width(layerCount - 1), out = a[layerCount - 1].pointer
         var total = 0.0
         switch recipe.loss {
         case .crossEntropy:
             for r in 0..<count {
-                total -= Double(Scalar.logarithm(out[r * classes + Int(labels[r])] + Scalar(1e-15)))
+                for j in 0..<classes {
+                    let y = target(targets, r, j, classes)
+                    if y != 0 { total -= Double(y) * Double(Scalar.logarithm(out[r * classes + j] + Scalar(1e-15))) }
+                }
             }
             return total / Double(count)
         case .quadratic:
             for r in 0..<count {
                 for j in 0..<classes {
-                    let d = Double(out[r * classes + j]) - target(labels[r], j, classes)
+                    let d = Double(out[r * classes + j]) - Double(target(targets, r, j, classes))
                     total += d * d
                 }
             }
@@ -154,18 +176,19 @@ public final class Trainer<Scalar: BLASScalar> {
         }
     }
 
-    @inline(__always) func target(_ label: Int32, _ j: Int, _ classes: Int) -> Double {
-        classes == 1 ? Double(label) : (Int(label) == j ? 1 : 0)
-    }
-
     /// Computes all gradients of the last forward pass (input `x`, the same batch) into the
     /// gradient buffers: averaged over the batch, with the L2 term on weights.
     public func backward(_ x: UnsafePointer<Scalar>, labels: UnsafeBufferPointer<Int32>) {
+        backward(x, .labels(labels))
+    }
+
+    /// Computes all gradients of the last forward pass against `targets`.
+    public func backward(_ x: UnsafePointer<Scalar>, _ targets: Targets) {
         let count = lastCount, last = layerCount - 1, classes = width(last)
         let out = a[last].pointer, d = delta[last].pointer
         for r in 0..<count {
             for j in 0..<classes {
-                d[r * classes + j] = out[r * classes + j] - Scalar(target(labels[r], j, classes))
+                d[r * classes + j] = out[r * classes + j] - target(targets, r, j, classes)
             }
         }
         if recipe.loss == .quadratic {
@@ -278,9 +301,15 @@ public final class Trainer<Scalar: BLASScalar> {
     /// One optimizer step on a batch; returns the batch loss (before the update).
     @discardableResult
     public func trainStep(_ x: UnsafePointer<Scalar>, labels: UnsafeBufferPointer<Int32>, random: inout NumPyRandomState) -> Double {
-        forward(x, count: labels.count, training: true, random: &random)
-        let batchLoss = loss(labels: labels)
-        backward(x, labels: labels)
+        trainStep(x, .labels(labels), count: labels.count, random: &random)
+    }
+
+    /// One optimizer step on `count` samples towards `targets`; returns the loss before the update.
+    @discardableResult
+    public func trainStep(_ x: UnsafePointer<Scalar>, _ targets: Targets, count: Int, random: inout NumPyRandomState) -> Double {
+        forward(x, count: count, training: true, random: &random)
+        let batchLoss = loss(targets)
+        backward(x, targets)
         update()
         return batchLoss
     }
