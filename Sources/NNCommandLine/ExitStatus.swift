@@ -49,7 +49,8 @@ public func exitStatus(for error: any Error) -> Int32 {
     case let e as NNMError:
         switch e {
         case .cannotOpen: return ExitStatus.noInput
-        case .writeFailed: return ExitStatus.cannotCreate
+        case .cannotCreate: return ExitStatus.cannotCreate
+        case .writeFailed: return ExitStatus.ioError
         default: return ExitStatus.dataError
         }
     case let e as IDXError:
@@ -71,10 +72,17 @@ public func exitStatus(for error: any Error) -> Int32 {
     case let e as HDF5Error:
         switch e {
         case let .cannotOpen(_, reason): return reason.contains("No such file") || reason.contains("ermission") ? ExitStatus.noInput : ExitStatus.dataError
-        case .writeFailed: return ExitStatus.cannotCreate
+        case let .writeFailed(_, reason):
+            return reason.contains("No such file") || reason.contains("ermission") ? ExitStatus.cannotCreate : ExitStatus.ioError
         case .invalidArgument: return ExitStatus.software
         default: return ExitStatus.dataError
         }
+    case let e as NumPyFileError:
+        if case let .io(_, message) = e, message.hasPrefix("cannot open") { return ExitStatus.noInput }
+        return ExitStatus.dataError
+    case let e as ZipError:
+        if case .cannotOpen = e { return ExitStatus.noInput }
+        return ExitStatus.dataError
     case let e as TrainingError:
         switch e {
         case .invalidOption: return ExitStatus.usage
@@ -103,12 +111,18 @@ public func printError(_ line: String, newline: Bool = true) {
 /// Runs a tool's body; any error becomes one line on standard error, `tool: message`, and the
 /// matching exit status.
 public func reportingErrors(tool: String, _ body: () throws -> Void) throws {
+    // Past a file size limit (ulimit -f) the kernel would kill the process with SIGXFSZ, leaving
+    // no message; ignored, the write fails with EFBIG and is reported like a full disk.
+    signal(SIGXFSZ, SIG_IGN)
     do {
         try body()
     } catch let exit as ExitCode {
         throw exit
     } catch {
         printError("\(tool): \(error)")
-        throw ExitCode(exitStatus(for: error))
+        // Leave without running atexit handlers: after a failed write libhdf5's own shutdown can
+        // crash, which would bury the message just printed under a crash report.
+        fflush(nil)  // every C stream, stdout among them
+        _exit(exitStatus(for: error))
     }
 }

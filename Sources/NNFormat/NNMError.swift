@@ -22,6 +22,9 @@ public enum NNMError: Error, Equatable, CustomStringConvertible, Sendable {
     case checksumMismatch(path: String, tensor: String, expected: UInt32, found: UInt32)
     /// The metadata or tensors are inconsistent (shapes that do not chain, missing tensors, ...).
     case invalidModel(path: String, problem: ModelError)
+    /// The output file could not be created (a missing directory, no permission).
+    case cannotCreate(path: String, reason: String)
+    /// Writing failed part-way (a full disk, a file size limit); the previous file is untouched.
     case writeFailed(path: String, reason: String)
 
     public var description: String {
@@ -48,7 +51,8 @@ public enum NNMError: Error, Equatable, CustomStringConvertible, Sendable {
         case let .checksumMismatch(path, tensor, expected, found):
             return "\(path): corrupt: tensor '\(tensor)' fails its checksum (stored crc32 \(hex8(expected)), computed \(hex8(found)))"
         case let .invalidModel(path, problem): return "\(path): \(problem)"
-        case let .writeFailed(path, reason): return "\(path): cannot write: \(reason)"
+        case let .cannotCreate(path, reason): return "\(path): cannot write: \(reason)"
+        case let .writeFailed(path, reason): return "\(path): write failed: \(reason); the previous file, if any, is unchanged"
         }
     }
 }

@@ -123,8 +123,8 @@ extension NNMFormat {
             try writer.commit()
         } catch let error as FileWriteError {
             switch error {
-            case let .cannotCreate(_, reason), let .writeFailed(_, reason):
-                throw .writeFailed(path: path, reason: reason)
+            case let .cannotCreate(_, reason): throw .cannotCreate(path: path, reason: reason)
+            case let .writeFailed(_, reason): throw .writeFailed(path: path, reason: reason)
             }
         } catch {
             throw .writeFailed(path: path, reason: "\(error)")

@@ -48,7 +48,7 @@ func takeHDF5ErrorMessage() -> String {
         + collector.descriptions.indices.reversed().filter { collector.majors[$0] == plugin }
     for index in order {
         let text = collector.descriptions[index].trimmingSpaces()
-        if !text.isEmpty { return text }
+        if !text.isEmpty { return oneLine(text) }
         var buffer = [CChar](repeating: 0, count: 256)
         if H5Eget_msg(collector.minors[index], nil, &buffer, buffer.count) > 0 {
             let minor = decodeCString(buffer)
@@ -56,6 +56,19 @@ func takeHDF5ErrorMessage() -> String {
         }
     }
     return "unknown HDF5 error"
+}
+
+/// HDF5's low-level I/O errors span several lines ("file write failed: time = ..., errno = 27,
+/// error message = 'File too large', ..."): keep the system's own message, on one line.
+func oneLine(_ text: String) -> String {
+    if let start = text.firstRange(of: "error message = '") {
+        let rest = text[start.upperBound...]
+        if let end = rest.firstIndex(of: "'") {
+            let prefix = text[..<start.lowerBound].split(separator: ":").first.map(String.init) ?? "I/O error"
+            return "\(prefix): \(rest[..<end])"
+        }
+    }
+    return text.split(whereSeparator: { $0 == "\n" || $0 == "\r" }).joined(separator: " ")
 }
 
 extension String {

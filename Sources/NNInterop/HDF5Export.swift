@@ -21,8 +21,18 @@ public enum HDF5Export {
     static let dtypeAttribute = "nnm_dtype"
     static let tensorGroup = "nnm_tensors"
 
-    /// Writes `model` to `path` atomically.
+    /// Writes `model` to `path` atomically. Any failure while writing (a full disk, a file size
+    /// limit) is a `HDF5Error.writeFailed`, and the previous file at `path` is left as it was.
     public static func write(_ model: Model, to path: String, layout: WeightLayout) throws {
+        do {
+            try writeUnchecked(model, to: path, layout: layout)
+        } catch let error as HDF5Error {
+            if case .writeFailed = error { throw error }
+            throw HDF5Error.writeFailed(file: path, reason: error.description.dropFirst(path.count + 2).description)
+        }
+    }
+
+    static func writeUnchecked(_ model: Model, to path: String, layout: WeightLayout) throws {
         let meta = model.metadata
         let layerTensors = Set(meta.layers.flatMap { [$0.weight] + ($0.bias.map { [$0] } ?? []) })
         try HDF5File.createAtomically(path: path) { file in

@@ -90,3 +90,27 @@ func formulaModel() -> Model {
         NamedTensor("preprocessing.mean", Tensor(mean, shape: [784])), NamedTensor("preprocessing.std", Tensor(std, shape: [784])),
     ])
 }
+
+/// Starts a program in a process group of its own (so a test can kill it and any child it
+/// spawned at once) and returns its pid.
+func spawnInNewGroup(_ executable: String, _ arguments: [String]) -> pid_t {
+    var attributes = posix_spawnattr_t()
+    posix_spawnattr_init(&attributes)
+    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP))
+    posix_spawnattr_setpgroup(&attributes, 0)
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+    let path = "\(productsDirectory)/\(executable)"
+    var argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
+    defer {
+        argv.forEach { free($0) }
+        posix_spawnattr_destroy(&attributes)
+        posix_spawn_file_actions_destroy(&actions)
+    }
+    var pid = pid_t()
+    let status = posix_spawn(&pid, path, &actions, &attributes, &argv, environ)
+    precondition(status == 0, "posix_spawn failed: \(status)")
+    return pid
+}

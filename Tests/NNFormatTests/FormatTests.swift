@@ -127,7 +127,7 @@ func expectFailure(_ bytes: [UInt8], containing fragment: String, sourceLocation
     }
 
     @Test func unwritableDestinationNamesThePath() {
-        #expect(throws: NNMError.writeFailed(path: "/nonexistent-dir/m.nnm", reason: "No such file or directory")) {
+        #expect(throws: NNMError.cannotCreate(path: "/nonexistent-dir/m.nnm", reason: "No such file or directory")) {
             try NNMFormat.write(tinyModel(), to: "/nonexistent-dir/m.nnm")
         }
     }

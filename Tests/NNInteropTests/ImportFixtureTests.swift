@@ -61,7 +61,7 @@ let loadable = fixtureCases.filter { ["load", "convert"].contains($0.expect) && 
 let failing = fixtureCases.filter { $0.expect == "error" }
 
 @Suite struct ImportFixtures {
-    @Test(arguments: loadable.filter { !["npz", "keras-v3"].contains($0.format) })
+    @Test(arguments: loadable)
     func importedModelReproducesNumPy(fixture: FixtureCase) throws {
         let result = try ModelImporter.importModel(path: "\(interopDirectory)/\(fixture.file)", options: options(for: fixture))
         let (input, rows, output) = try expectedValues(fixture.id)
@@ -75,7 +75,7 @@ let failing = fixtureCases.filter { $0.expect == "error" }
         }
     }
 
-    @Test(arguments: failing.filter { !["npz"].contains($0.format) && !$0.file.hasSuffix(".keras") })
+    @Test(arguments: failing)
     func badFileIsRejectedWithItsKind(fixture: FixtureCase) throws {
         let path = "\(interopDirectory)/\(fixture.file)"
         do {
@@ -93,6 +93,16 @@ let failing = fixtureCases.filter { $0.expect == "error" }
             default: kind = "\(error)"
             }
             #expect(kind == fixture.error, "\(error)")
+            #expect(error.description.hasPrefix(path + ": "), "\(error)")
+        } catch let error as ZipError {
+            #expect(fixture.error == "corrupt_zip", "\(error)")
+            #expect(error.description.hasPrefix(path + ": "), "\(error)")
+        } catch let error as NumPyFileError {
+            if case .pickledObjects = error {
+                #expect(fixture.error == "pickle_required", "\(error)")
+            } else {
+                #expect(fixture.error == "bad_npy", "\(error)")
+            }
             #expect(error.description.hasPrefix(path + ": "), "\(error)")
         }
     }
@@ -126,6 +136,25 @@ let failing = fixtureCases.filter { $0.expect == "error" }
         #expect(result.notes.contains { $0.hasPrefix("layout rows (W (in, out)), inferred from the shapes of W1, W2") })
         #expect(result.notes.contains { $0.hasPrefix("activations relu, softmax: blog files do not record them") })
         #expect(result.model.metadata.provenance.sourceFormat == "hdf5-blog-rows")
+    }
+
+    @Test func functionalKerasModelIsReadAsAChain() throws {
+        let fixture = fixtureCases.first { $0.id == "k3_functional_keras" }!
+        let result = try ModelImporter.importModel(path: "\(interopDirectory)/\(fixture.file)")
+        let (input, rows, output) = try expectedValues(fixture.id)
+        let ours = try InferenceEngine<Double>(model: result.model).predict(raw: input, count: rows)
+        #expect(zip(ours, output).map { abs($0 - $1) }.max()! <= fixture.atol)
+    }
+
+    @Test func npzExportRoundTripIsBitIdentical() throws {
+        let source = try ModelImporter.importModel(path: "\(interopDirectory)/blog_rows_3layer_f32.h5").model
+        for layout in WeightLayout.allCases {
+            let path = FileManager.default.temporaryDirectory.appendingPathComponent("rt-\(UUID().uuidString).npz").path
+            try NumPyExport.write(source, to: path, layout: layout)
+            let back = try ModelImporter.importModel(path: path).model
+            #expect(back.metadata == source.metadata)
+            for t in source.tensors { #expect(t.tensor.isBitIdentical(to: back.tensor(t.name)!), "\(layout) \(t.name)") }
+        }
     }
 
     @Test func forcedLayoutThatDoesNotFit() {

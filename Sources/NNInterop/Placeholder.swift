@@ -1,1 +1,0 @@
-// Placeholder: the converter's readers and writers.
