@@ -39,9 +39,10 @@ let package = Package(
         .target(name: "NNEngine", dependencies: ["NNCore", "COpenBLAS"]),
         // libhdf5 behind a small Swift API.
         .target(name: "NNHDF5", dependencies: ["CHDF5"]),
-        // What the command-line tools share: exit statuses, error printing, reports.
+        // What the command-line tools share: exit statuses, error printing, parsing, inference reports.
+        // It stays free of HDF5 so that nn-infer starts without loading libhdf5 and its dependencies.
         .target(name: "NNCommandLine", dependencies: [
-            "NNCore", "NNFormat", "NNData", "NNEngine", "NNTrain", "NNInterop", "NNHDF5",
+            "NNCore", "NNFormat", "NNData", "NNEngine",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -52,7 +53,7 @@ let package = Package(
             "NNCommandLine", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "nn-train", dependencies: [
-            "NNCommandLine", "NNInterop", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "NNCommandLine", "NNTrain", "NNInterop", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         // In-process benchmarks for `make bench` (Benchmarks/BENCHMARKS.md); no tests run it.

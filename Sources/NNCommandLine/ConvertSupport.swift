@@ -1,6 +1,5 @@
 import NNCore
 import NNData
-import NNInterop
 
 /// Parses "1/255", "0.00392156862745098" or "255" style scale factors.
 public func parseScale(_ text: String) throws -> Double {

@@ -1,11 +1,5 @@
 import ArgumentParser
-import NNCompression
 import NNCore
-import NNData
-import NNFormat
-import NNHDF5
-import NNInterop
-import NNTrain
 
 #if canImport(Glibc)
 import Glibc
@@ -43,54 +37,15 @@ public struct ToolError: Error, CustomStringConvertible {
 
 /// The exit status for an error from any of the libraries.
 public func exitStatus(for error: any Error) -> Int32 {
-    switch error {
-    case let e as ToolError:
-        return e.status
-    case let e as NNMError:
-        switch e {
-        case .cannotOpen: return ExitStatus.noInput
-        case .cannotCreate: return ExitStatus.cannotCreate
-        case .writeFailed: return ExitStatus.ioError
-        default: return ExitStatus.dataError
-        }
-    case let e as IDXError:
-        if case let .compression(c) = e { return exitStatus(for: c) }
-        return ExitStatus.dataError
-    case let e as CompressionError:
-        if case .cannotOpen = e { return ExitStatus.noInput }
-        return ExitStatus.dataError
-    case let e as FileWriteError:
-        switch e {
-        case .cannotCreate: return ExitStatus.cannotCreate
-        case .writeFailed: return ExitStatus.ioError
-        }
-    case is ModelError:
-        return ExitStatus.dataError
-    case let e as InteropError:
-        if case .badOption = e { return ExitStatus.usage }
-        return ExitStatus.dataError
-    case let e as HDF5Error:
-        switch e {
-        case let .cannotOpen(_, reason): return reason.contains("No such file") || reason.contains("ermission") ? ExitStatus.noInput : ExitStatus.dataError
-        case let .writeFailed(_, reason):
-            return reason.contains("No such file") || reason.contains("ermission") ? ExitStatus.cannotCreate : ExitStatus.ioError
-        case .invalidArgument: return ExitStatus.software
-        default: return ExitStatus.dataError
-        }
-    case let e as NumPyFileError:
-        if case let .io(_, message) = e, message.hasPrefix("cannot open") { return ExitStatus.noInput }
-        return ExitStatus.dataError
-    case let e as ZipError:
-        if case .cannotOpen = e { return ExitStatus.noInput }
-        return ExitStatus.dataError
-    case let e as TrainingError:
-        switch e {
-        case .invalidOption: return ExitStatus.usage
-        case .badData, .cannotResume: return ExitStatus.dataError
-        case .diverged: return ExitStatus.failure
-        }
-    default:
-        return ExitStatus.software
+    if let e = error as? ToolError { return e.status }
+    guard let e = error as? CategorizedError else { return ExitStatus.software }
+    switch e.category {
+    case .usage: return ExitStatus.usage
+    case .badInput: return ExitStatus.dataError
+    case .missingInput: return ExitStatus.noInput
+    case .cannotCreate: return ExitStatus.cannotCreate
+    case .writeFailed: return ExitStatus.ioError
+    case .failed: return ExitStatus.failure
     }
 }
 

@@ -118,6 +118,8 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible, Sendable {
     case invalidOption(String)
     /// The data does not fit the network or is inconsistent.
     case badData(String)
+    /// A data file does not exist.
+    case missingData(String)
     /// The loss became NaN or infinite.
     case diverged(epoch: Int, batch: Int, lastCheckpoint: String?)
     /// A checkpoint to resume from does not fit the recipe.
@@ -126,7 +128,7 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible, Sendable {
     public var description: String {
         switch self {
         case let .invalidOption(message): return message
-        case let .badData(message): return message
+        case let .badData(message), let .missingData(message): return message
         case let .diverged(epoch, batch, checkpoint):
             var s = "training diverged: the loss became NaN or infinite in epoch \(epoch), batch \(batch); try a smaller --lr"
             if let checkpoint { s += "; the last good checkpoint is \(checkpoint)" }

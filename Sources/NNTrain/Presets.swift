@@ -1,7 +1,4 @@
 import NNCore
-import NNData
-import NNEngine
-import NNTrain
 
 #if canImport(Glibc)
 import Glibc
@@ -48,44 +45,6 @@ public enum RecipePreset: String, CaseIterable, Sendable {
     public var classes: [Int]? { self == .binary ? [0, 1] : nil }
 }
 
-/// Parses "784,256,10".
-public func parseIntegerList(_ text: String, option: String) throws -> [Int] {
-    let parts = text.split(separator: ",", omittingEmptySubsequences: false)
-    var values: [Int] = []
-    for p in parts {
-        guard let v = Int(p.trimmingCharacters()) else {
-            throw ToolError("\(option) expects comma-separated integers, found '\(text)'", status: ExitStatus.usage)
-        }
-        values.append(v)
-    }
-    return values
-}
-
-/// Parses "relu,softmax".
-public func parseActivations(_ text: String) throws -> [Activation] {
-    try text.split(separator: ",").map { name in
-        guard let a = Activation(rawValue: name.trimmingCharacters()) else {
-            throw ToolError("--activations: unknown activation '\(name)' (expected \(Activation.allCases.map(\.rawValue).joined(separator: ", ")))",
-                            status: ExitStatus.usage)
-        }
-        return a
-    }
-}
-
-/// Parses a value of a string enum, naming the option and the choices on failure.
-public func parseChoice<E: RawRepresentable & CaseIterable>(_ text: String, option: String, as _: E.Type) throws -> E where E.RawValue == String {
-    guard let v = E(rawValue: text) else {
-        throw ToolError("\(option): unknown value '\(text)' (expected \(E.allCases.map(\.rawValue).joined(separator: ", ")))", status: ExitStatus.usage)
-    }
-    return v
-}
-
-extension Substring {
-    func trimmingCharacters() -> String {
-        String(drop(while: { $0 == " " }).reversed().drop(while: { $0 == " " }).reversed())
-    }
-}
-
 /// Where the training and test files are.
 public struct DataFiles: Sendable {
     public var trainImages: String
@@ -100,8 +59,7 @@ public struct DataFiles: Sendable {
             if access(gz, F_OK) == 0 { return gz }
             let plain = String(gz.dropLast(3))
             if access(plain, F_OK) == 0 { return plain }
-            throw ToolError("\(gz): no such file (install Debian's dataset-fashion-mnist, or give --data DIR or --train-images ...)",
-                            status: ExitStatus.noInput)
+            throw TrainingError.missingData("\(gz): no such file (install Debian's dataset-fashion-mnist, or give --data DIR or --train-images ...)")
         }
         trainImages = try find(DefaultData.trainImages)
         trainLabels = try find(DefaultData.trainLabels)
@@ -121,28 +79,28 @@ public struct DataFiles: Sendable {
         var train = try LabelledImages(images: trainImages, labels: trainLabels)
         var test: LabelledImages?
         if let testImages {
-            guard let testLabels else { throw ToolError("--test-images needs --test-labels", status: ExitStatus.usage) }
+            guard let testLabels else { throw TrainingError.invalidOption("--test-images needs --test-labels") }
             test = try LabelledImages(images: testImages, labels: testLabels)
         }
         var names = classNames ?? (trainImages.lowercased().contains("fashion") ? DefaultData.fashionClasses : [])
         if let classes {
             guard Set(classes).count == classes.count, classes.allSatisfy({ $0 >= 0 }) else {
-                throw ToolError("--classes must list distinct non-negative labels", status: ExitStatus.usage)
+                throw TrainingError.invalidOption("--classes must list distinct non-negative labels")
             }
             train = train.selecting(classes: classes)
             test = test?.selecting(classes: classes)
             if !names.isEmpty, classNames == nil { names = classes.map { $0 < names.count ? names[$0] : String($0) } }
-            guard train.count > 0 else { throw ToolError("\(trainLabels): no training samples have the labels \(classes)", status: ExitStatus.dataError) }
+            guard train.count > 0 else { throw TrainingError.badData("\(trainLabels): no training samples have the labels \(classes)") }
         }
         if let limit {
-            guard limit > 0 else { throw ToolError("--limit must be at least 1", status: ExitStatus.usage) }
+            guard limit > 0 else { throw TrainingError.invalidOption("--limit must be at least 1") }
             train = train.prefix(limit)
         }
         var validation: LabelledImages?
         if let f = validationFraction {
-            guard f > 0, f < 1 else { throw ToolError("--validation must be a fraction between 0 and 1, found \(f)", status: ExitStatus.usage) }
+            guard f > 0, f < 1 else { throw TrainingError.invalidOption("--validation must be a fraction between 0 and 1, found \(f)") }
             let held = Int((Double(train.count) * f).rounded())
-            guard held > 0, held < train.count else { throw ToolError("--validation \(f) leaves no training or no validation samples", status: ExitStatus.usage) }
+            guard held > 0, held < train.count else { throw TrainingError.invalidOption("--validation \(f) leaves no training or no validation samples") }
             validation = train.slice((train.count - held)..<train.count)
             train = train.slice(0..<(train.count - held))
         }
@@ -158,27 +116,3 @@ public struct DataFiles: Sendable {
     }
 }
 
-/// Renders training progress: a bar redrawn in place on a terminal, plain lines otherwise.
-public final class TrainingProgressPrinter {
-    let interactive: Bool
-    public init() { interactive = isatty(2) == 1 }
-
-    public func batch(_ p: BatchProgress) {
-        guard interactive else { return }
-        let width = 30
-        let filled = p.batches == 0 ? width : width * p.batch / p.batches
-        let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
-        let line = "\rEpoch \(p.epoch)/\(p.epochs) [\(bar)] \(p.batch)/\(p.batches) loss \(formatDecimal(p.runningLoss, digits: 4)) \(Int(p.imagesPerSecond)) img/s ETA \(formatDecimal(p.secondsRemainingInEpoch, digits: 1)) s "
-        printError(line, newline: false)
-    }
-
-    public func epoch(_ r: EpochRecord, epochs: Int) {
-        if interactive { printError("\r\u{1B}[K", newline: false) }
-        var line = "epoch \(r.epoch)/\(epochs): train loss \(formatDecimal(r.trainLoss ?? .nan, digits: 4))"
-        if let a = r.trainAccuracy { line += ", train accuracy \(formatDecimal(a * 100, digits: 2)) %" }
-        if let l = r.testLoss, let a = r.testAccuracy { line += ", test loss \(formatDecimal(l, digits: 4)), test accuracy \(formatDecimal(a * 100, digits: 2)) %" }
-        if let l = r.validationLoss, let a = r.validationAccuracy { line += ", validation loss \(formatDecimal(l, digits: 4)), accuracy \(formatDecimal(a * 100, digits: 2)) %" }
-        line += ", \(formatDecimal(r.seconds ?? 0, digits: 2)) s"
-        print(line)
-    }
-}

@@ -1,0 +1,40 @@
+import NNCore
+
+/// Parses "784,256,10".
+public func parseIntegerList(_ text: String, option: String) throws -> [Int] {
+    let parts = text.split(separator: ",", omittingEmptySubsequences: false)
+    var values: [Int] = []
+    for p in parts {
+        guard let v = Int(p.trimmingCharacters()) else {
+            throw ToolError("\(option) expects comma-separated integers, found '\(text)'", status: ExitStatus.usage)
+        }
+        values.append(v)
+    }
+    return values
+}
+
+/// Parses "relu,softmax".
+public func parseActivations(_ text: String) throws -> [Activation] {
+    try text.split(separator: ",").map { name in
+        guard let a = Activation(rawValue: name.trimmingCharacters()) else {
+            throw ToolError("--activations: unknown activation '\(name)' (expected \(Activation.allCases.map(\.rawValue).joined(separator: ", ")))",
+                            status: ExitStatus.usage)
+        }
+        return a
+    }
+}
+
+/// Parses a value of a string enum, naming the option and the choices on failure.
+public func parseChoice<E: RawRepresentable & CaseIterable>(_ text: String, option: String, as _: E.Type) throws -> E where E.RawValue == String {
+    guard let v = E(rawValue: text) else {
+        throw ToolError("\(option): unknown value '\(text)' (expected \(E.allCases.map(\.rawValue).joined(separator: ", ")))", status: ExitStatus.usage)
+    }
+    return v
+}
+
+extension Substring {
+    func trimmingCharacters() -> String {
+        String(drop(while: { $0 == " " }).reversed().drop(while: { $0 == " " }).reversed())
+    }
+}
+

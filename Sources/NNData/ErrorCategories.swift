@@ -1,0 +1,16 @@
+import NNCompression
+import NNCore
+
+extension CompressionError: CategorizedError {
+    public var category: ErrorCategory {
+        if case .cannotOpen = self { return .missingInput }
+        return .badInput
+    }
+}
+
+extension IDXError: CategorizedError {
+    public var category: ErrorCategory {
+        if case let .compression(c) = self { return c.category }
+        return .badInput
+    }
+}
