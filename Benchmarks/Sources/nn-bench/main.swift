@@ -1,0 +1,390 @@
+// nn-bench: in-process measurements for Benchmarks/bench.py (`make bench`). Each command prints
+// one JSON object on standard output. Not part of the test suite and not installed.
+//
+//   nn-bench info
+//   nn-bench infer MODEL.nnm IMAGES.idx [--reps R] [--single N] [--precision f32|f64]
+//   nn-bench train-gemm --layers 784,256,10 [--batch 64] [--samples 60000] [--reps R] [--f64] [--recompute]
+//   nn-bench load MODEL.nnm [--reps R] [--no-verify]
+import COpenBLAS
+import NNCore
+import NNData
+import NNEngine
+import NNFormat
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// MARK: Helpers
+
+func now() -> Double { Clock.monotonicSeconds() }
+
+func median(_ xs: [Double]) -> Double {
+    let s = xs.sorted()
+    guard !s.isEmpty else { return .nan }
+    return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+}
+
+func printError(_ message: String) {
+    let line = "nn-bench: \(message)\n"
+    _ = line.withCString { write(2, $0, strlen($0)) }
+}
+
+func fail(_ message: String) -> Never {
+    printError(message)
+    exit(64)
+}
+
+/// Minimal JSON object printer: keys in insertion order, numbers, strings, number arrays.
+struct JSONOut {
+    var fields: [(String, String)] = []
+    mutating func set(_ key: String, _ value: Double) { fields.append((key, value.isFinite ? "\(value)" : "null")) }
+    mutating func set(_ key: String, _ value: Int) { fields.append((key, "\(value)")) }
+    mutating func set(_ key: String, _ value: String) { fields.append((key, quote(value))) }
+    mutating func set(_ key: String, _ values: [Double]) { fields.append((key, "[" + values.map { "\($0)" }.joined(separator: ", ") + "]")) }
+    func quote(_ s: String) -> String {
+        var out = "\""
+        for c in s.unicodeScalars {
+            switch c {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            default: out.unicodeScalars.append(c)
+            }
+        }
+        return out + "\""
+    }
+    func emit() { print("{" + fields.map { "\(quote($0.0)): \($0.1)" }.joined(separator: ", ") + "}") }
+}
+
+struct Options {
+    var positional: [String] = []
+    var values: [String: String] = [:]
+    var flags: Set<String> = []
+    init(_ args: ArraySlice<String>, flags known: Set<String>) {
+        var it = args.makeIterator()
+        while let a = it.next() {
+            if a.hasPrefix("--") {
+                if known.contains(a) { flags.insert(a) } else if let v = it.next() { values[a] = v } else { fail("\(a) needs a value") }
+            } else {
+                positional.append(a)
+            }
+        }
+    }
+    func int(_ key: String, _ fallback: Int) -> Int { values[key].flatMap(Int.init) ?? fallback }
+}
+
+/// A 64-byte-aligned buffer of `count` scalars filled with a deterministic pattern.
+final class Buffer<S: BinaryFloatingPoint> {
+    let pointer: UnsafeMutablePointer<S>
+    let count: Int
+    init(_ count: Int, fill: Bool = true) {
+        self.count = max(count, 1)
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: self.count * MemoryLayout<S>.stride, alignment: 64)
+        pointer = raw.bindMemory(to: S.self, capacity: self.count)
+        for i in 0..<self.count { pointer[i] = fill ? S(Double((i &* 7919) % 1000) / 1000 - 0.5) * S(0.05) : 0 }
+    }
+    deinit { UnsafeMutableRawPointer(pointer).deallocate() }
+}
+
+/// Raw CBLAS products with row-major storage, for the "raw OpenBLAS" reference timings.
+protocol RawBLAS: BinaryFloatingPoint {
+    static func rawGemm(_ ta: Bool, _ tb: Bool, _ m: Int, _ n: Int, _ k: Int, _ a: UnsafePointer<Self>, _ lda: Int,
+                        _ b: UnsafePointer<Self>, _ ldb: Int, _ c: UnsafeMutablePointer<Self>, _ ldc: Int)
+    static func rawGemv(_ rows: Int, _ cols: Int, _ a: UnsafePointer<Self>, _ x: UnsafePointer<Self>, _ y: UnsafeMutablePointer<Self>)
+}
+
+extension Float: RawBLAS {
+    static func rawGemm(_ ta: Bool, _ tb: Bool, _ m: Int, _ n: Int, _ k: Int, _ a: UnsafePointer<Float>, _ lda: Int,
+                        _ b: UnsafePointer<Float>, _ ldb: Int, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
+        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, blasint(m), blasint(n), blasint(k),
+                    1, a, blasint(lda), b, blasint(ldb), 0, c, blasint(ldc))
+    }
+    /// y = W^T x with W stored [rows = in, cols = out].
+    static func rawGemv(_ rows: Int, _ cols: Int, _ a: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
+        cblas_sgemv(CblasRowMajor, CblasTrans, blasint(rows), blasint(cols), 1, a, blasint(cols), x, 1, 0, y, 1)
+    }
+}
+
+extension Double: RawBLAS {
+    static func rawGemm(_ ta: Bool, _ tb: Bool, _ m: Int, _ n: Int, _ k: Int, _ a: UnsafePointer<Double>, _ lda: Int,
+                        _ b: UnsafePointer<Double>, _ ldb: Int, _ c: UnsafeMutablePointer<Double>, _ ldc: Int) {
+        cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, blasint(m), blasint(n), blasint(k),
+                    1, a, blasint(lda), b, blasint(ldb), 0, c, blasint(ldc))
+    }
+    static func rawGemv(_ rows: Int, _ cols: Int, _ a: UnsafePointer<Double>, _ x: UnsafePointer<Double>, _ y: UnsafeMutablePointer<Double>) {
+        cblas_dgemv(CblasRowMajor, CblasTrans, blasint(rows), blasint(cols), 1, a, blasint(cols), x, 1, 0, y, 1)
+    }
+}
+
+// MARK: info
+
+func info() {
+    var out = JSONOut()
+    out.set("openblas_config", openblas_get_config().map { String(cString: $0) } ?? "unknown")
+    out.set("openblas_core", openblas_get_corename().map { String(cString: $0) } ?? "unknown")
+    out.set("openblas_threads", Int(openblas_get_num_threads()))
+    out.set("OPENBLAS_CORETYPE", getenv("OPENBLAS_CORETYPE").map { String(cString: $0) } ?? "(unset)")
+    out.set("OPENBLAS_L2_SIZE", getenv("OPENBLAS_L2_SIZE").map { String(cString: $0) } ?? "(unset)")
+    out.emit()
+}
+
+// MARK: infer
+
+/// Engine throughput at batch = every image, and per-call latency at batch 1, with the raw
+/// BLAS products of the same shapes for comparison.
+func infer<S: BLASScalar & RawBLAS>(_: S.Type, model: Model, images: IDXImages, reps: Int, singles: Int) throws {
+    let engine = try InferenceEngine<S>(model: model)
+    let n = images.count, features = images.featureCount
+    let classes = engine.outputSize
+    let input: [S] = images.features.map { S($0) }
+    var output = [S](repeating: 0, count: n * classes)
+    let sizes = [model.metadata.input.features] + model.metadata.layers.map(\.outputSize)
+    let flopsPerImage = zip(sizes, sizes.dropFirst()).reduce(0.0) { $0 + 2 * Double($1.0) * Double($1.1) }
+
+    // Warm up (grows the engine's buffers, faults pages in).
+    input.withUnsafeBufferPointer { x in
+        output.withUnsafeMutableBufferPointer { y in engine.predict(raw: x.baseAddress!, count: n, into: y.baseAddress!) }
+    }
+    var batchTimes: [Double] = []
+    for _ in 0..<reps {
+        let t0 = now()
+        input.withUnsafeBufferPointer { x in
+            output.withUnsafeMutableBufferPointer { y in engine.predict(raw: x.baseAddress!, count: n, into: y.baseAddress!) }
+        }
+        batchTimes.append(now() - t0)
+    }
+
+    // Raw products of the same shapes (weights copied into plain buffers, same input).
+    let weights: [Buffer<S>] = model.metadata.layers.map { layer in
+        let values = S.values(of: model.tensor(layer.weight)!)
+        let b = Buffer<S>(values.count, fill: false)
+        for i in 0..<values.count { b.pointer[i] = values[i] }
+        return b
+    }
+    let widest = sizes.max()!
+    let bufA = Buffer<S>(n * widest), bufB = Buffer<S>(n * widest)
+    func rawForward(count: Int, from x: UnsafePointer<S>) {
+        var src = UnsafePointer(x), dst = bufB.pointer
+        for l in 0..<weights.count {
+            let k = sizes[l], m = sizes[l + 1]
+            if count == 1 {
+                S.rawGemv(k, m, weights[l].pointer, src, dst)
+            } else {
+                S.rawGemm(false, false, count, m, k, src, k, weights[l].pointer, m, dst, m)
+            }
+            src = UnsafePointer(dst)
+            dst = dst == bufB.pointer ? bufA.pointer : bufB.pointer
+        }
+    }
+    let rawInput = Buffer<S>(n * features)
+    input.withUnsafeBufferPointer { x in rawInput.pointer.update(from: x.baseAddress!, count: n * features) }
+    rawForward(count: n, from: rawInput.pointer)
+    var rawBatchTimes: [Double] = []
+    for _ in 0..<reps {
+        let t0 = now()
+        rawForward(count: n, from: rawInput.pointer)
+        rawBatchTimes.append(now() - t0)
+    }
+
+    // Batch 1: `singles` calls on consecutive images, timed as a block per repetition.
+    let calls = min(singles, n)
+    var singleTimes: [Double] = [], rawSingleTimes: [Double] = []
+    input.withUnsafeBufferPointer { x in
+        output.withUnsafeMutableBufferPointer { y in
+            for i in 0..<min(calls, 200) { engine.predict(raw: x.baseAddress! + i * features, count: 1, into: y.baseAddress! + i * classes) }
+            for _ in 0..<reps {
+                let t0 = now()
+                for i in 0..<calls { engine.predict(raw: x.baseAddress! + i * features, count: 1, into: y.baseAddress! + i * classes) }
+                singleTimes.append((now() - t0) / Double(calls))
+            }
+        }
+    }
+    for _ in 0..<reps {
+        let t0 = now()
+        for i in 0..<calls { rawForward(count: 1, from: rawInput.pointer + i * features) }
+        rawSingleTimes.append((now() - t0) / Double(calls))
+    }
+
+    let tb = median(batchTimes), tr = median(rawBatchTimes), t1 = median(singleTimes), r1 = median(rawSingleTimes)
+    var out = JSONOut()
+    out.set("images", n)
+    out.set("architecture", sizes.map(String.init).joined(separator: "-"))
+    out.set("precision", S.dtype.rawValue)
+    out.set("batch_seconds", batchTimes)
+    out.set("batch_median_s", tb)
+    out.set("batch_images_per_s", Double(n) / tb)
+    out.set("engine_gflops", flopsPerImage * Double(n) / tb / 1e9)
+    out.set("raw_gemm_median_s", tr)
+    out.set("raw_gemm_gflops", flopsPerImage * Double(n) / tr / 1e9)
+    out.set("engine_vs_raw_gemm", tr / tb)
+    out.set("single_calls", calls)
+    out.set("single_us", singleTimes.map { $0 * 1e6 })
+    out.set("single_median_us", t1 * 1e6)
+    out.set("single_images_per_s", 1 / t1)
+    out.set("raw_gemv_median_us", r1 * 1e6)
+    out.set("openblas_core", openblas_get_corename().map { String(cString: $0) } ?? "unknown")
+    out.emit()
+}
+
+// MARK: train-gemm
+
+/// The products of one training epoch (forward, weight gradients, deltas), back to back on raw
+/// BLAS: what the trainer's time would be if everything but the products were free.
+func trainGemm<S: RawBLAS>(_: S.Type, sizes: [Int], batch: Int, samples: Int, reps: Int, recompute: Bool) {
+    let layers = sizes.count - 1
+    let w = (0..<layers).map { Buffer<S>(sizes[$0] * sizes[$0 + 1]) }
+    let g = (0..<layers).map { Buffer<S>(sizes[$0] * sizes[$0 + 1], fill: false) }
+    let x = Buffer<S>(batch * sizes[0])
+    let a = (0..<layers).map { Buffer<S>(batch * sizes[$0 + 1]) }
+    let z = (0..<layers).map { Buffer<S>(batch * sizes[$0 + 1], fill: false) }
+    let d = (0..<layers).map { Buffer<S>(batch * sizes[$0 + 1]) }
+    let steps = (samples + batch - 1) / batch
+    var flops = 0.0
+    func epoch() {
+        flops = 0
+        for s in 0..<steps {
+            let m = min(batch, samples - s * batch)
+            for l in 0..<layers {
+                let input = l == 0 ? UnsafePointer(x.pointer) : UnsafePointer(a[l - 1].pointer)
+                S.rawGemm(false, false, m, sizes[l + 1], sizes[l], input, sizes[l], w[l].pointer, sizes[l + 1], z[l].pointer, sizes[l + 1])
+                flops += 2 * Double(m * sizes[l] * sizes[l + 1])
+            }
+            if recompute {
+                // Blog loops: the capstone recomputes Z2 from the masked A1 (and both blog loops recompute Z1).
+                for l in 0..<max(layers - 1, 0) {
+                    let input = l == 0 ? UnsafePointer(x.pointer) : UnsafePointer(a[l - 1].pointer)
+                    S.rawGemm(false, false, m, sizes[l + 1], sizes[l], input, sizes[l], w[l].pointer, sizes[l + 1], z[l].pointer, sizes[l + 1])
+                    flops += 2 * Double(m * sizes[l] * sizes[l + 1])
+                }
+            }
+            for l in stride(from: layers - 1, through: 0, by: -1) {
+                let input = l == 0 ? UnsafePointer(x.pointer) : UnsafePointer(a[l - 1].pointer)
+                S.rawGemm(true, false, sizes[l], sizes[l + 1], m, input, sizes[l], d[l].pointer, sizes[l + 1], g[l].pointer, sizes[l + 1])
+                flops += 2 * Double(m * sizes[l] * sizes[l + 1])
+                if l > 0 {
+                    S.rawGemm(false, true, m, sizes[l], sizes[l + 1], d[l].pointer, sizes[l + 1], w[l].pointer, sizes[l + 1], d[l - 1].pointer, sizes[l])
+                    flops += 2 * Double(m * sizes[l] * sizes[l + 1])
+                }
+            }
+        }
+    }
+    epoch()
+    var times: [Double] = []
+    for _ in 0..<reps {
+        let t0 = now()
+        epoch()
+        times.append(now() - t0)
+    }
+    let t = median(times)
+    var out = JSONOut()
+    out.set("architecture", sizes.map(String.init).joined(separator: "-"))
+    out.set("precision", S.self == Float.self ? "f32" : "f64")
+    out.set("batch", batch)
+    out.set("samples", samples)
+    out.set("epoch_gemm_seconds", times)
+    out.set("epoch_gemm_median_s", t)
+    out.set("flops_per_epoch", flops)
+    out.set("raw_gflops", flops / t / 1e9)
+    out.emit()
+}
+
+// MARK: load
+
+/// Open (map, validate, optionally verify checksums) and the first one-image inference of a
+/// model, each repetition from scratch (the file stays in the page cache).
+func load(path: String, reps: Int, verify: Bool) throws {
+    var openTimes: [Double] = [], firstTimes: [Double] = [], totalTimes: [Double] = []
+    var parameters = 0
+    var checksum = 0.0
+    for _ in 0..<reps {
+        let t0 = now()
+        let model = try NNMFormat.read(path: path, verifyChecksums: verify)
+        let t1 = now()
+        let engine = try InferenceEngine<Float>(model: model)
+        let x = [Float](repeating: 100, count: engine.inputSize)
+        let y = engine.predict(raw: x, count: 1)
+        let t2 = now()
+        checksum += Double(y[0])
+        parameters = model.metadata.layers.reduce(0) { $0 + $1.inputSize * $1.outputSize + $1.outputSize }
+        openTimes.append(t1 - t0)
+        firstTimes.append(t2 - t1)
+        totalTimes.append(t2 - t0)
+    }
+    var out = JSONOut()
+    out.set("model", path)
+    out.set("parameters", parameters)
+    out.set("verify", verify ? "yes" : "no")
+    out.set("open_ms", openTimes.map { $0 * 1e3 })
+    out.set("open_median_ms", median(openTimes) * 1e3)
+    out.set("first_inference_median_ms", median(firstTimes) * 1e3)
+    out.set("total_ms", totalTimes.map { $0 * 1e3 })
+    out.set("total_median_ms", median(totalTimes) * 1e3)
+    out.set("output_check", checksum)
+    out.emit()
+}
+
+// MARK: main
+
+let arguments = CommandLine.arguments
+guard arguments.count >= 2 else {
+    fail("usage: nn-bench info | infer MODEL IMAGES | train-gemm --layers L | load MODEL")
+}
+do {
+    switch arguments[1] {
+    case "info":
+        info()
+    case "infer":
+        let o = Options(arguments.dropFirst(2), flags: [])
+        guard o.positional.count == 2 else { fail("infer MODEL.nnm IMAGES.idx [--reps R] [--single N] [--precision f32|f64]") }
+        let model = try NNMFormat.read(path: o.positional[0])
+        let images = try IDXImages(path: o.positional[1])
+        let reps = o.int("--reps", 7), singles = o.int("--single", 2000)
+        if o.values["--precision"] == "f64" {
+            try infer(Double.self, model: model, images: images, reps: reps, singles: singles)
+        } else {
+            try infer(Float.self, model: model, images: images, reps: reps, singles: singles)
+        }
+    case "train-gemm":
+        let o = Options(arguments.dropFirst(2), flags: ["--f64", "--recompute"])
+        guard let spec = o.values["--layers"] else { fail("train-gemm needs --layers, e.g. 784,256,10") }
+        let sizes = spec.split(separator: ",").compactMap { Int($0) }
+        let batch = o.int("--batch", 64), samples = o.int("--samples", 60000), reps = o.int("--reps", 5)
+        if o.flags.contains("--f64") {
+            trainGemm(Double.self, sizes: sizes, batch: batch, samples: samples, reps: reps, recompute: o.flags.contains("--recompute"))
+        } else {
+            trainGemm(Float.self, sizes: sizes, batch: batch, samples: samples, reps: reps, recompute: o.flags.contains("--recompute"))
+        }
+    case "outputs":
+        // Raw engine outputs for every image, for checking that engine changes keep results.
+        let o = Options(arguments.dropFirst(2), flags: [])
+        guard o.positional.count == 3 else { fail("outputs MODEL.nnm IMAGES.idx OUT.bin [--batch N] [--precision f32|f64]") }
+        let model = try NNMFormat.read(path: o.positional[0])
+        let images = try IDXImages(path: o.positional[1])
+        let batch = o.int("--batch", images.count)
+        var bytes: [UInt8] = []
+        func run<S: BLASScalar>(_: S.Type) throws {
+            let engine = try InferenceEngine<S>(model: model)
+            let x = images.features.map { S($0) }
+            var start = 0
+            while start < images.count {
+                let n = min(batch, images.count - start)
+                let y = engine.predict(raw: Array(x[(start * images.featureCount)..<((start + n) * images.featureCount)]), count: n)
+                y.withUnsafeBytes { bytes.append(contentsOf: $0) }
+                start += n
+            }
+        }
+        if o.values["--precision"] == "f64" { try run(Double.self) } else { try run(Float.self) }
+        let fd = open(o.positional[2], O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+    case "load":
+        let o = Options(arguments.dropFirst(2), flags: ["--no-verify"])
+        guard o.positional.count == 1 else { fail("load MODEL.nnm [--reps R] [--no-verify]") }
+        try load(path: o.positional[0], reps: o.int("--reps", 7), verify: !o.flags.contains("--no-verify"))
+    default:
+        fail("unknown command \(arguments[1])")
+    }
+} catch {
+    printError("\(error)")
+    exit(65)
+}
