@@ -17,6 +17,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         // The C libraries, each found through pkg-config and wrapped by exactly one Swift module.
@@ -47,7 +48,7 @@ let package = Package(
         ]),
 
         .executableTarget(name: "nnconv", dependencies: [
-            "NNCommandLine", "NNInterop", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "NNCommandLine", "NNInterop", "NNONNX", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "nn-infer", dependencies: [
             "NNCommandLine", .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -64,6 +65,11 @@ let package = Package(
         .target(name: "NNRandom"),
         // The converter: HDF5 blog files, NumPy .npy/.npz, Keras .h5/.keras, exports, inspect, diff.
         .target(name: "NNInterop", dependencies: ["NNCore", "NNFormat", "NNHDF5", "NNCompression", "NNData", "NNEngine"]),
+        // ONNX export and import of the MLPs; onnx.pb.swift is generated once by `make onnx-proto`.
+        // It builds on NNInterop for the importers' options, errors and model assembly.
+        .target(name: "NNONNX", dependencies: [
+            "NNCore", "NNInterop", "NNCompression", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        ]),
         // The blog training recipes: batched backprop on CBLAS, SGD, momentum, L2, dropout.
         .target(name: "NNTrain", dependencies: ["NNCore", "NNEngine", "NNData", "NNRandom", "NNFormat"]),
 
@@ -74,6 +80,8 @@ let package = Package(
         .testTarget(name: "NNHDF5Tests", dependencies: ["NNHDF5"], exclude: ["Resources", "make_fixtures.py"]),
         .testTarget(name: "NNRandomTests", dependencies: ["NNRandom"]),
         .testTarget(name: "NNInteropTests", dependencies: ["NNCore", "NNInterop", "NNFormat", "NNHDF5", "NNEngine", "NNCompression"]),
+        .testTarget(name: "NNONNXTests", dependencies: ["NNCore", "NNONNX", "NNInterop", "NNFormat", "NNEngine"],
+                    exclude: ["check_exports.py"]),
         .testTarget(name: "ParityTests", dependencies: ["NNCore", "NNEngine", "NNTrain", "NNRandom", "NNHDF5", "NNInterop", "NNFormat"]),
         .testTarget(name: "NNTrainTests", dependencies: ["NNCore", "NNEngine", "NNTrain", "NNRandom", "NNFormat"]),
         .testTarget(name: "CLITests", dependencies: ["NNCore", "NNFormat", "NNData"],

@@ -20,6 +20,8 @@ public struct ImportOptions: Sendable {
     public var inputShape: [Int]?
     /// Output class names.
     public var classNames: [String]?
+    /// The order of named layers (PyTorch modules such as fc1, fc2) when the file cannot tell it.
+    public var layerOrder: [String]?
 
     public init() {}
 }
@@ -31,13 +33,20 @@ public struct ImportResult: Sendable {
     public var format: String
     /// Decisions made without the file saying so, one sentence each.
     public var notes: [String]
+
+    /// A result from an importer in another module of this package (ONNX).
+    package init(model: Model, format: String, notes: [String]) {
+        self.model = model
+        self.format = format
+        self.notes = notes
+    }
 }
 
 /// The converter's front door: recognises a file by its bytes and turns it into a model.
 public enum ModelImporter {
     /// What kind of file `path` is, from its first bytes.
     public enum FileKind: Sendable, Equatable {
-        case nnm, hdf5, zip, npy, empty, unknown
+        case nnm, hdf5, zip, npy, safetensors, empty, unknown
     }
 
     /// Reads the magic bytes.
@@ -56,6 +65,16 @@ public enum ModelImporter {
         if n == 8, head == [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A] { return .hdf5 }
         if n >= 4, head[0..<4] == [0x50, 0x4B, 0x03, 0x04] || head[0..<4] == [0x50, 0x4B, 0x05, 0x06] { return .zip }
         if n >= 6, head[0..<6] == [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59] { return .npy }
+        // safetensors has no magic: its name says so, or a plausible header does (a length that
+        // fits in the file, then JSON that starts with '{'); its own checks then give the details.
+        if path.hasSuffix(".safetensors") { return .safetensors }
+        if n == 8 {
+            let length = head.reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            var brace: UInt8 = 0
+            if length >= 2, length <= UInt64(max(0, Int(info.st_size) - 8)), pread(fd, &brace, 1, 8) == 1, brace == UInt8(ascii: "{") {
+                return .safetensors
+            }
+        }
         return .unknown
     }
 
@@ -71,6 +90,8 @@ public enum ModelImporter {
             return try importZip(path: path, options: options)
         case .npy:
             throw InteropError.unknownFormat(path: path, detail: "a .npy file holds a single array, not a model; save the weights together with np.savez (W1, b1, W2, b2, ...)")
+        case .safetensors:
+            return try importSafetensors(path: path, options: options)
         case .empty:
             throw InteropError.unknownFormat(path: path, detail: "the file is empty")
         case .unknown:
@@ -126,9 +147,13 @@ public enum ModelImporter {
         return result
     }
 
-    /// Builds and validates the model shared by every importer.
-    static func assemble(weights: [Tensor], biases: [Tensor?], activations: [Activation], path: String, sourceFormat: String,
-                         inputShape fileShape: [Int]?, options: ImportOptions, notes: inout [String]) throws -> ImportResult {
+    /// Builds and validates the model shared by every importer. `preprocessing` (with its
+    /// tensors) and `classes` are what the file itself records (ONNX graphs do); the options'
+    /// scale and z-score steps follow the file's, and the options' class names replace its.
+    package static func assemble(weights: [Tensor], biases: [Tensor?], activations: [Activation], path: String, sourceFormat: String,
+                         inputShape fileShape: [Int]?, options: ImportOptions, notes: inout [String],
+                         preprocessing fileSteps: [PreprocessingStep] = [], preprocessingTensors: [NamedTensor] = [],
+                         classes fileClasses: [String] = []) throws -> ImportResult {
         guard activations.count == weights.count else {
             throw InteropError.badOption("--activations: \(path) has \(weights.count) layers, but \(activations.count) activations were given")
         }
@@ -151,7 +176,8 @@ public enum ModelImporter {
             if let b = biases[i] { tensors.append(NamedTensor(layer.bias!, b)) } else { layer.bias = nil }
             layers.append(layer)
         }
-        var steps: [PreprocessingStep] = []
+        var steps = fileSteps
+        tensors += preprocessingTensors
         if let factor = options.scale { steps.append(.scale(factor: factor, offset: 0)) }
         if let (mean, std) = options.zscore {
             guard mean.count == features, std.count == features else {
@@ -164,7 +190,7 @@ public enum ModelImporter {
         if steps.isEmpty {
             notes.append("no preprocessing stored: inputs are used as given; pass --scale 1/255 or --normalize zscore --stats TRAIN-IMAGES if the model was trained on scaled or normalized inputs")
         }
-        let classes = options.classNames ?? []
+        let classes = options.classNames ?? fileClasses
         let meta = ModelMetadata(input: InputSpec(shape: inputShape), layers: layers, preprocessing: steps, classes: classes,
                                  provenance: Provenance(tool: "nnconv \(ProjectVersion.string)", created: Clock.nowISO8601(),
                                                         sourceFile: path, sourceFormat: sourceFormat))

@@ -59,6 +59,14 @@ public struct Inspection: Sendable {
     /// Summary lines about the model (architecture, preprocessing, training), when known.
     public var summary: [String]
 
+    /// An inspection made by another module of this package (ONNX).
+    package init(path: String, format: String, tree: InspectionNode, summary: [String]) {
+        self.path = path
+        self.format = format
+        self.tree = tree
+        self.summary = summary
+    }
+
     public func render() -> [String] {
         ["\(path): \(format)"] + summary.map { "  \($0)" } + tree.render()
     }
@@ -79,6 +87,7 @@ extension Inspection {
             defer { file.close() }
             return Inspection(path: path, format: "HDF5", tree: try hdf5Tree(file, name: "/"), summary: [])
         case .zip, .npy: return try inspectNumPyOrZip(path)
+        case .safetensors: return try inspectSafetensors(path)
         case .empty: throw InteropError.unknownFormat(path: path, detail: "the file is empty")
         case .unknown:
             throw InteropError.unknownFormat(path: path, detail: "not a model file: expected HDF5 (.h5), NumPy (.npz, .npy), Keras (.keras) or .nnm")

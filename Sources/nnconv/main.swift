@@ -3,6 +3,7 @@ import NNCommandLine
 import NNCore
 import NNFormat
 import NNInterop
+import NNONNX
 
 /// `nnconv`: convert models between the files people have and `.nnm`; inspect, validate, diff.
 struct NNConv: ParsableCommand {
@@ -15,7 +16,7 @@ struct NNConv: ParsableCommand {
 
 struct Import: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Convert an h5py/NumPy blog file (.h5, .npz), a Keras model (.h5, .keras) or Keras weights to .nnm.")
+        abstract: "Convert an h5py/NumPy blog file (.h5, .npz), a Keras model (.h5, .keras), Keras weights, a PyTorch .safetensors state dict or an ONNX model to .nnm.")
 
     @Argument(help: "The file to convert.") var source: String
     @Option(name: .shortAndLong, help: "Output .nnm path (default: SOURCE with the extension .nnm).") var output: String?
@@ -26,6 +27,7 @@ struct Import: ParsableCommand {
     @Option(help: "IDX training images to compute the z-score statistics from, as the blog's normalize() did.") var stats: String?
     @Option(help: "Shape of one input, e.g. 28x28.") var inputShape: String?
     @Option(help: "Comma-separated output class names.") var classNames: String?
+    @Option(help: "Order of named PyTorch layers when their shapes do not tell it, e.g. fc1,fc2,fc3.") var layerOrder: String?
     @Flag(help: "Print the result as JSON.") var json = false
 
     func run() throws {
@@ -45,9 +47,10 @@ struct Import: ParsableCommand {
             }
             if let inputShape { options.inputShape = try parseShape(inputShape, option: "--input-shape") }
             if let classNames { options.classNames = classNames.split(separator: ",").map(String.init) }
+            if let layerOrder { options.layerOrder = layerOrder.split(separator: ",").map(String.init) }
             let destination = output ?? replacingExtension(of: source, with: NNMFormat.fileExtension)
             guard destination != source else { throw ToolError("\(source): is already .nnm; give -o OUT.nnm", status: ExitStatus.usage) }
-            let result = try ModelImporter.importModel(path: source, options: options)
+            let result = try AnyFormat.importModel(path: source, options: options)
             try NNMFormat.write(result.model, to: destination)
             if json {
                 print(JSONValue.object(JSONObject([("source", .string(source)), ("output", .string(destination)),
@@ -64,20 +67,31 @@ struct Import: ParsableCommand {
 
 struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Write a .nnm model as HDF5 (.h5) or NumPy (.npz) that h5py/NumPy code loads directly.")
+        abstract: "Write a .nnm model as HDF5 (.h5) or NumPy (.npz) that h5py/NumPy code loads directly, as safetensors for PyTorch, or as ONNX.")
 
     @Argument(help: "The .nnm model.") var model: String
-    @Option(name: .shortAndLong, help: "Output file: .h5 or .npz.") var output: String
+    @Option(name: .shortAndLong, help: "Output file: .h5, .npz, .safetensors or .onnx.") var output: String
     @Option(help: "rows (W in x out, b 1 x out; seeds 000/002) or columns (W out x in, b out x 1; seeds 001/003).") var layout: String = "rows"
 
     func run() throws {
         try reportingErrors(tool: "nnconv export") {
             let layout = try parseChoice(layout, option: "--layout", as: WeightLayout.self)
             let npz = output.hasSuffix(".npz")
-            guard npz || output.hasSuffix(".h5") || output.hasSuffix(".hdf5") else {
-                throw ToolError("\(output): the output must end in .h5 or .npz", status: ExitStatus.usage)
+            guard npz || output.hasSuffix(".h5") || output.hasSuffix(".hdf5") || output.hasSuffix(".safetensors") || output.hasSuffix(".onnx") else {
+                throw ToolError("\(output): the output must end in .h5, .npz, .safetensors or .onnx", status: ExitStatus.usage)
             }
             let m = try NNMFormat.read(path: model)
+            if output.hasSuffix(".safetensors") {
+                try SafetensorsExport.write(m, to: output)
+                print("wrote \(output) (PyTorch \(SafetensorsExport.pytorchModule(for: m.metadata)); .nnm metadata in __metadata__)")
+                return
+            }
+            if output.hasSuffix(".onnx") {
+                let notes = try ONNXExport.write(m, to: output)
+                notes.forEach { print("  note: \($0)") }
+                print("wrote \(output) (ONNX opset \(ONNXExport.opset): input '\(ONNXExport.inputName)' [batch, \(m.metadata.input.features)], output '\(ONNXExport.outputName)' [batch, \(m.metadata.outputSize)])")
+                return
+            }
             if npz {
                 try NumPyExport.write(m, to: output, layout: layout)
             } else {
@@ -96,7 +110,7 @@ struct Inspect: ParsableCommand {
 
     func run() throws {
         try reportingErrors(tool: "nnconv inspect") {
-            let inspection = try Inspection.inspect(path: file)
+            let inspection = try AnyFormat.inspect(path: file)
             if json { print(inspection.json.serialized(indent: 2)) } else { inspection.render().forEach { print($0) } }
         }
     }
@@ -110,8 +124,7 @@ struct Validate: ParsableCommand {
 
     func run() throws {
         try reportingErrors(tool: "nnconv validate") {
-            let report = try ModelValidation.validate(path: file)
-            report.lines.forEach { print($0) }
+            try AnyFormat.validate(path: file).forEach { print($0) }
         }
     }
 }
@@ -133,8 +146,8 @@ struct Diff: ParsableCommand {
             var options = ImportOptions()
             if let layout { options.layout = try parseChoice(layout, option: "--layout", as: WeightLayout.self) }
             if let activations { options.activations = try parseActivations(activations) }
-            let ma = try ModelImporter.importModel(path: a, options: options).model
-            let mb = try ModelImporter.importModel(path: b, options: options).model
+            let ma = try AnyFormat.importModel(path: a, options: options).model
+            let mb = try AnyFormat.importModel(path: b, options: options).model
             var comparison = ModelComparison(ma, mb)
             if let data { try comparison.measureAgreement(ma, mb, imagesPath: data, limit: limit) }
             comparison.render(nameA: a, nameB: b, tolerance: tolerance).forEach { print($0) }
@@ -146,7 +159,7 @@ struct Diff: ParsableCommand {
 // Positional arguments are the files read; a crash inside libhdf5 on one of them is reported
 // by the supervising parent as a corrupt input.
 let optionsWithValues: Set<String> = ["-o", "--output", "--layout", "--activations", "--scale", "--normalize", "--stats",
-                                      "--input-shape", "--class-names", "--data", "--limit", "--tolerance"]
+                                      "--input-shape", "--class-names", "--layer-order", "--data", "--limit", "--tolerance"]
 var inputFiles: [String] = []
 var previous = ""
 for argument in CommandLine.arguments.dropFirst(2) {

@@ -76,7 +76,7 @@ let interop = "\(packageRoot)/Fixtures/interop"
     @Test func zscoreStatisticsFromAnIDXFile() throws {
         let out = "\(dir)/z.nnm"
         let result = try run("nnconv", ["import", "\(interop)/blog_rows_mnist_784_16_10_f32.h5", "-o", out,
-                                        "--normalize", "zscore", "--stats", mnistTestImages])
+                                        "--normalize", "zscore", "--stats", fashionTestImages])
         #expect(result.status == 0, "\(result.stderr)")
         let model = try NNMFormat.read(path: out)
         // NumPy: X = t10k images as float64; X.mean(axis=0)[350], X.std(axis=0)[350].
@@ -84,7 +84,7 @@ let interop = "\(packageRoot)/Fixtures/interop"
             import gzip, numpy as np, sys
             d = gzip.open(sys.argv[1]).read(); X = np.frombuffer(d, np.uint8, offset=16).reshape(-1, 784).astype(np.float64)
             print(repr(float(X.mean(axis=0)[350])), repr(float(X.std(axis=0)[350])), int((X.std(axis=0) == 0).sum()))
-            """, mnistTestImages])
+            """, fashionTestImages])
         let parts = stats.stdout.split(separator: " ").map { Double($0.trimmingCharacters(in: .whitespacesAndNewlines))! }
         let mean = model.tensor("preprocessing.mean")!.doubles(), std = model.tensor("preprocessing.std")!.doubles()
         #expect(abs(mean[350] - parts[0]) <= 1e-12 * abs(parts[0]))
@@ -191,7 +191,7 @@ let interop = "\(packageRoot)/Fixtures/interop"
         try expectFailure(["import", "\(interop)/blog_rows_2layer_f64.h5", "--normalize", "zscore"], status: 64,
                           message: "nnconv import: --normalize zscore needs --stats TRAIN-IMAGES.idx to compute the mean and std")
         try expectFailure(["export", "\(dir)/nothing.nnm", "-o", "\(dir)/x.txt"], status: 64,
-                          message: "nnconv export: \(dir)/x.txt: the output must end in .h5 or .npz")
+                          message: "nnconv export: \(dir)/x.txt: the output must end in .h5, .npz, .safetensors or .onnx")
     }
 
     @Test func aCrashInsideLibHDF5IsReportedNotSuffered() throws {

@@ -1,0 +1,195 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials  // `Data`, the type of the generated `raw_data` field
+#else
+import Foundation
+#endif
+import NNCompression
+import NNCore
+import NNInterop
+import SwiftProtobuf
+
+/// Reading ONNX files and converting between ONNX tensors and ours.
+public enum ONNXFile {
+    /// Protobuf messages cannot be larger than 2 GiB; ONNX keeps bigger weights in external files.
+    public static let maximumBytes = Int(Int32.max)
+    /// The ai.onnx opsets this reader accepts. 7 is the first whose Gemm broadcasts a bias of
+    /// shape [out]; up to 28 (onnx 1.23) the operators we read changed only by gaining types.
+    public static let supportedOpsets = 7...28
+
+    /// Whether the file at `path` should be read as ONNX: its name ends in `.onnx`, or it is
+    /// none of the formats the other importers know and starts like a ModelProto (field 1,
+    /// `ir_version`, a small varint).
+    public static func isONNX(path: String) -> Bool {
+        if path.hasSuffix(".onnx") { return true }
+        guard (try? ModelImporter.kind(of: path)) == .unknown,
+              let head = try? FileByteSource(path: path).readBytes(atOffset: 0, count: 2), head.count == 2 else { return false }
+        return head[0] == 0x08 && (1...20).contains(head[1])
+    }
+
+    /// Reads and decodes the ModelProto at `path`.
+    static func read(path: String) throws -> Onnx_ModelProto {
+        let bytes = try readFileBytes(path: path, maxBytes: maximumBytes)
+        if bytes.isEmpty { throw InteropError.unknownFormat(path: path, detail: "the file is empty") }
+        return try decode(bytes, path: path)
+    }
+
+    /// Decodes a ModelProto, turning protobuf errors into one line naming the file.
+    static func decode(_ bytes: [UInt8], path: String) throws -> Onnx_ModelProto {
+        let model: Onnx_ModelProto
+        do {
+            model = try Onnx_ModelProto(serializedBytes: bytes)
+        } catch let error as BinaryDecodingError {
+            let reason: String
+            switch error {
+            case .truncated: reason = "the protobuf data is truncated (the file ends inside a field)"
+            case .malformedProtobuf: reason = "the protobuf data is malformed"
+            case .invalidUTF8: reason = "a string field is not valid UTF-8"
+            case .messageDepthLimit: reason = "messages are nested too deeply"
+            default: reason = "protobuf decoding failed (\(error))"
+            }
+            throw InteropError.unknownFormat(path: path, detail: "not a valid ONNX model: \(reason)")
+        } catch {
+            throw InteropError.unknownFormat(path: path, detail: "not a valid ONNX model: \(error)")
+        }
+        // Any byte string that happens to parse would do so without a graph or an IR version.
+        guard model.irVersion > 0, model.hasGraph else {
+            throw InteropError.unknownFormat(path: path, detail: "not an ONNX model: no \(model.irVersion > 0 ? "graph" : "ir_version")")
+        }
+        return model
+    }
+
+    /// The version of the default (ai.onnx) operator set the model imports, if any.
+    static func defaultOpset(_ model: Onnx_ModelProto) -> Int64? {
+        model.opsetImport.first(where: { $0.domain.isEmpty || $0.domain == "ai.onnx" })?.version
+    }
+
+    /// ONNX `TensorProto.DataType` numbers.
+    enum ElementType: Int32 {
+        case float = 1, uint8 = 2, int8 = 3, int16 = 5, int32 = 6, int64 = 7, float16 = 10, double = 11, bfloat16 = 16
+
+        var dtype: DType {
+            switch self {
+            case .float: return .float32
+            case .uint8: return .uint8
+            case .int8: return .int8
+            case .int16: return .int16
+            case .int32: return .int32
+            case .int64: return .int64
+            case .float16: return .float16
+            case .double: return .float64
+            case .bfloat16: return .bfloat16
+            }
+        }
+    }
+
+    /// A name for an ONNX element type number, for messages.
+    static func typeName(_ type: Int32) -> String {
+        Onnx_TensorProto.DataType(rawValue: Int(type)).map { "\($0)".uppercased() } ?? "type \(type)"
+    }
+
+    /// An initializer or constant as a tensor of the same element type.
+    static func tensor(_ p: Onnx_TensorProto, path: String, what: String) throws -> Tensor {
+        guard p.dataLocation != .external else {
+            throw InteropError.badConfig(path: path, detail: "\(what) keeps its data in an external file, which is not supported")
+        }
+        guard let type = ElementType(rawValue: p.dataType) else {
+            throw InteropError.badDType(path: path, name: what, found: typeName(p.dataType))
+        }
+        let dtype = type.dtype
+        let shape = p.dims.map { Int(clamping: $0) }
+        guard shape.count <= 8, let byteCount = ShapeMath.byteCount(shape, elementSize: dtype.size) else {
+            throw InteropError.badShape(path: path, name: what, detail: "invalid dims \(p.dims)")
+        }
+        let count = byteCount / dtype.size
+        if !p.rawData.isEmpty {
+            guard p.rawData.count == byteCount else {
+                throw InteropError.badShape(path: path, name: what, detail: "raw_data has \(p.rawData.count) bytes, but dims \(ShapeMath.describe(shape)) of \(typeName(p.dataType)) need \(byteCount)")
+            }
+            // raw_data is little-endian whatever the writer's machine was, as our tensors are.
+            return p.rawData.withUnsafeBytes { Tensor(dtype: dtype, shape: shape, copying: $0) }
+        }
+        func checked(_ n: Int, _ field: String) throws {
+            guard n == count else {
+                throw InteropError.badShape(path: path, name: what, detail: "\(field) has \(n) values, but dims \(ShapeMath.describe(shape)) need \(count)")
+            }
+        }
+        switch type {
+        case .float:
+            try checked(p.floatData.count, "float_data")
+            return p.floatData.withUnsafeBytes { Tensor(dtype: .float32, shape: shape, copying: $0) }
+        case .double:
+            try checked(p.doubleData.count, "double_data")
+            return p.doubleData.withUnsafeBytes { Tensor(dtype: .float64, shape: shape, copying: $0) }
+        case .int64:
+            try checked(p.int64Data.count, "int64_data")
+            return p.int64Data.withUnsafeBytes { Tensor(dtype: .int64, shape: shape, copying: $0) }
+        case .int32:
+            try checked(p.int32Data.count, "int32_data")
+            return p.int32Data.withUnsafeBytes { Tensor(dtype: .int32, shape: shape, copying: $0) }
+        case .float16, .bfloat16, .int16:
+            // These travel in int32_data, one 16-bit pattern per value.
+            try checked(p.int32Data.count, "int32_data")
+            let halves = p.int32Data.map { UInt16(truncatingIfNeeded: $0) }
+            return halves.withUnsafeBytes { Tensor(dtype: dtype, shape: shape, copying: $0) }
+        case .uint8, .int8:
+            try checked(p.int32Data.count, "int32_data")
+            let bytes = p.int32Data.map { UInt8(truncatingIfNeeded: $0) }
+            return bytes.withUnsafeBytes { Tensor(dtype: dtype, shape: shape, copying: $0) }
+        }
+    }
+
+    /// A float32 initializer holding `values` in raw_data.
+    static func initializer(_ name: String, _ values: [Float], shape: [Int]) -> Onnx_TensorProto {
+        var p = Onnx_TensorProto()
+        p.name = name
+        p.dataType = ElementType.float.rawValue
+        p.dims = shape.map(Int64.init)
+        p.rawData = values.withUnsafeBytes { Data($0) }
+        return p
+    }
+}
+
+/// The transpose of a 2-D tensor, in the same dtype (bytes moved, values unchanged).
+func transposed(_ t: Tensor) -> Tensor {
+    precondition(t.shape.count == 2)
+    let rows = t.shape[0], cols = t.shape[1], size = t.dtype.size
+    let source = t.bytes
+    var out = [UInt8](repeating: 0, count: source.count)
+    out.withUnsafeMutableBytes { dst in
+        for r in 0..<rows {
+            for c in 0..<cols {
+                let from = (r * cols + c) * size, to = (c * rows + r) * size
+                for k in 0..<size { dst[to + k] = source[from + k] }
+            }
+        }
+    }
+    return out.withUnsafeBytes { Tensor(dtype: t.dtype, shape: [cols, rows], copying: $0) }
+}
+
+/// A float tensor's values multiplied by `factor`, kept in its dtype (f16 and bf16 round).
+func scaled(_ t: Tensor, by factor: Double) -> Tensor {
+    let values = t.doubles().map { $0 * factor }
+    return converted(values, like: t)
+}
+
+/// `values` stored in `t`'s float dtype and shape.
+func converted(_ values: [Double], like t: Tensor) -> Tensor {
+    switch t.dtype {
+    case .float64: return Tensor(values, shape: t.shape)
+    case .float16:
+        let bits = values.map { Float16(Float($0)).bitPattern }
+        return bits.withUnsafeBytes { Tensor(dtype: .float16, shape: t.shape, copying: $0) }
+    case .bfloat16:
+        let bits = values.map { bfloat16Bits(Float($0)) }
+        return bits.withUnsafeBytes { Tensor(dtype: .bfloat16, shape: t.shape, copying: $0) }
+    default: return Tensor(values.map { Float($0) }, shape: t.shape)
+    }
+}
+
+/// Rounds a Float to bfloat16 (to nearest, ties to even), as the bit pattern.
+func bfloat16Bits(_ x: Float) -> UInt16 {
+    let bits = x.bitPattern
+    if x.isNaN { return UInt16(bits >> 16) | 0x40 }
+    let rounding = 0x7FFF + ((bits >> 16) & 1)
+    return UInt16((bits &+ rounding) >> 16)
+}
