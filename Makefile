@@ -6,7 +6,7 @@ PIP_PACKAGES := numpy==2.4.6 h5py==3.16.0 scipy==1.17.1 jsonschema onnx onnxrunt
 DEMO_DIR ?= out/demo
 EPOCHS ?= 5
 
-.PHONY: setup test demo build release fixtures check-fixtures onnx-proto clean
+.PHONY: setup test demo build release fixtures check-fixtures onnx-proto fuzz fuzz-long fuzz-build fuzz-corpus bench clean
 
 # Installs the system libraries, Fashion-MNIST and the Python packages the tests use.
 setup:
@@ -72,6 +72,58 @@ onnx-proto:
 	  echo "// Committed so that building needs no protoc; regenerate it rather than editing it."; \
 	  echo; cat "$$tmp/onnx.pb.swift"; } > $(ONNX_PROTO_SWIFT)
 	@echo "wrote $(ONNX_PROTO_SWIFT)"
+
+# libFuzzer harnesses for every reader of untrusted bytes (Fuzz/README.md), built with the
+# toolchain's fuzzer and address sanitizers in their own scratch path. `make fuzz` runs each for
+# FUZZ_SECONDS; `make fuzz-long` runs each until 10 million executions or 30 minutes. New inputs go
+# to $(FUZZ_SCRATCH)/corpus/<harness> (Fuzz/corpus/<harness> holds the committed seeds, read only);
+# crashes to $(FUZZ_SCRATCH)/crashes/<harness>/. One harness runs at a time. Swift's own crash
+# backtracer is off so that traps reach libFuzzer's handler (it would also trip AddressSanitizer).
+FUZZ_SECONDS ?= 60
+FUZZ_HARNESSES ?= fuzz-nnm fuzz-idx fuzz-npy fuzz-keras-config fuzz-import
+FUZZ_SCRATCH ?= .build-fuzz
+FUZZ_BUILD_FLAGS := -c debug --scratch-path $(FUZZ_SCRATCH) -Xswiftc -sanitize=fuzzer,address \
+  -Xswiftc -parse-as-library -Xswiftc -DFUZZING -Xswiftc -use-ld=lld
+FUZZ_RUN_FLAGS := -rss_limit_mb=2048 -timeout=10 -print_final_stats=1
+# Largest input: 64 KiB, 128 KiB for the importer (whose seeds include small .keras and .h5 files).
+FUZZ_MAX_LEN ?= 65536
+FUZZ_IMPORT_MAX_LEN ?= 131072
+
+fuzz-build:
+	@for h in $(FUZZ_HARNESSES); do swift build $(FUZZ_BUILD_FLAGS) --product $$h || exit 1; done
+
+# $(1): the libFuzzer flags that bound each run.
+define run_fuzzers
+	@failed=""; for h in $(FUZZ_HARNESSES); do \
+	  mkdir -p $(FUZZ_SCRATCH)/corpus/$$h $(FUZZ_SCRATCH)/crashes/$$h; \
+	  case $$h in fuzz-import) len=$(FUZZ_IMPORT_MAX_LEN);; *) len=$(FUZZ_MAX_LEN);; esac; \
+	  echo "== $$h"; \
+	  SWIFT_BACKTRACE=enable=no $(FUZZ_SCRATCH)/debug/$$h $(FUZZ_SCRATCH)/corpus/$$h Fuzz/corpus/$$h $(1) $(FUZZ_RUN_FLAGS) \
+	    -max_len=$$len -artifact_prefix=$(FUZZ_SCRATCH)/crashes/$$h/ || failed="$$failed $$h"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "crashes in:$$failed (inputs in $(FUZZ_SCRATCH)/crashes/)"; exit 1; fi
+endef
+
+fuzz: fuzz-build
+	$(call run_fuzzers,-max_total_time=$(FUZZ_SECONDS))
+
+fuzz-long: fuzz-build
+	$(call run_fuzzers,-runs=10000000 -max_total_time=1800)
+
+# Regenerates the seed corpora in Fuzz/corpus/ (needs numpy and h5py).
+fuzz-corpus: setup
+	python3 Fuzz/make_corpus.py
+
+# Benchmarks (BENCHMARKS.md): builds release binaries in their own scratch path, runs every
+# workload for our tools and for the NumPy / onnxruntime / h5py / safetensors anchors in the same
+# run, and prints medians and ratios (also written to out/bench/results.md and results.json).
+# Pass options with BENCH_ARGS, e.g. BENCH_ARGS="--rounds 5" or "--quick" or "--only infer".
+BENCH_ARGS ?=
+bench: setup
+	@command -v hyperfine >/dev/null || { export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && apt-get install -y -qq hyperfine >/dev/null; }
+	@python3 -c "import onnx, onnxruntime, safetensors, threadpoolctl" 2>/dev/null || \
+	  python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore onnx onnxruntime safetensors threadpoolctl
+	python3 Benchmarks/bench.py $(BENCH_ARGS)
 
 clean:
 	rm -rf .build out

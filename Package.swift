@@ -58,7 +58,7 @@ let package = Package(
         ]),
 
         // In-process benchmarks for `make bench` (Benchmarks/BENCHMARKS.md); no tests run it.
-        .executableTarget(name: "nn-bench", dependencies: ["NNCore", "NNData", "NNEngine", "NNFormat", "COpenBLAS"],
+        .executableTarget(name: "nn-bench", dependencies: ["NNCore", "NNData", "NNEngine", "NNFormat", "NNTrain", "NNRandom", "COpenBLAS"],
                           path: "Benchmarks/Sources/nn-bench"),
 
         // NumPy-compatible random streams (legacy RandomState).
@@ -86,5 +86,23 @@ let package = Package(
         .testTarget(name: "NNTrainTests", dependencies: ["NNCore", "NNEngine", "NNTrain", "NNRandom", "NNFormat"]),
         .testTarget(name: "CLITests", dependencies: ["NNCore", "NNFormat", "NNData"],
                     exclude: ["reference_infer.py", "Resources"]),
+        // Hostile input: every reader against truncated, bit-flipped, oversized and inconsistent
+        // files, each asserting its specific error (files built from bytes in the tests).
+        .testTarget(name: "MalformedTests", dependencies: ["NNCore", "NNFormat", "NNData", "NNCompression", "NNInterop"]),
+
+        // libFuzzer harnesses (`make fuzz`, Fuzz/README.md). Built with `-sanitize=fuzzer,address
+        // -DFUZZING` they are libFuzzer binaries; in the normal build each has a `main` that replays
+        // the files it is given through the harness.
+        .target(name: "FuzzSupport", path: "Fuzz/Sources/FuzzSupport"),
+        .executableTarget(name: "fuzz-nnm", dependencies: ["FuzzSupport", "NNCore", "NNFormat", "NNCompression"],
+                          path: "Fuzz/Sources/fuzz-nnm"),
+        .executableTarget(name: "fuzz-idx", dependencies: ["FuzzSupport", "NNData", "NNCompression"],
+                          path: "Fuzz/Sources/fuzz-idx"),
+        .executableTarget(name: "fuzz-npy", dependencies: ["FuzzSupport", "NNCore", "NNInterop", "NNCompression"],
+                          path: "Fuzz/Sources/fuzz-npy"),
+        .executableTarget(name: "fuzz-keras-config", dependencies: ["FuzzSupport", "NNCore", "NNInterop"],
+                          path: "Fuzz/Sources/fuzz-keras-config"),
+        .executableTarget(name: "fuzz-import", dependencies: ["FuzzSupport", "NNCore", "NNInterop"],
+                          path: "Fuzz/Sources/fuzz-import"),
     ]
 )

@@ -114,6 +114,7 @@ def cmd_infer(args):
 
     # NumPy
     t = timed(lambda: numpy_forward(x, layers, activations, mean, safe_std), args.reps)
+    result["numpy_batch_seconds"] = t
     result["numpy_batch_median_s"] = statistics.median(t)
     result["numpy_batch_images_per_s"] = n / statistics.median(t)
     rows = [x[i:i + 1] for i in range(singles)]
@@ -122,15 +123,21 @@ def cmd_infer(args):
         for r in rows:
             numpy_forward(r, layers, activations, mean, safe_std)
     t = timed(numpy_singles, args.reps)
+    result["numpy_single_us"] = [v / singles * 1e6 for v in t]
     result["numpy_single_median_us"] = statistics.median(t) / singles * 1e6
 
     # onnxruntime, default session options (its own thread pool)
-    session = ort.InferenceSession(onnx_model(layers, activations, mean, safe_std), providers=["CPUExecutionProvider"])
+    options = ort.SessionOptions()
+    # BENCH_ORT_THREADS (set by bench.py --threads) pins ORT's intra-op pool; 0 is ORT's default.
+    options.intra_op_num_threads = int(os.environ.get("BENCH_ORT_THREADS", "0"))
+    session = ort.InferenceSession(onnx_model(layers, activations, mean, safe_std), options, providers=["CPUExecutionProvider"])
+    result["ort_intra_op_threads"] = options.intra_op_num_threads
     # Check the two anchors agree with each other on these weights.
     probe = x[:256]
     diff = float(np.max(np.abs(session.run(None, {"x": probe})[0] - numpy_forward(probe, layers, activations, mean, safe_std))))
     result["ort_vs_numpy_max_abs_diff"] = diff
     t = timed(lambda: session.run(None, {"x": x}), args.reps)
+    result["ort_batch_seconds"] = t
     result["ort_batch_median_s"] = statistics.median(t)
     result["ort_batch_images_per_s"] = n / statistics.median(t)
 
@@ -138,6 +145,7 @@ def cmd_infer(args):
         for r in rows:
             session.run(None, {"x": r})
     t = timed(ort_singles, args.reps)
+    result["ort_single_us"] = [v / singles * 1e6 for v in t]
     result["ort_single_median_us"] = statistics.median(t) / singles * 1e6
     result["single_calls"] = singles
     print(json.dumps(result))

@@ -66,7 +66,7 @@ public struct Tensor: @unchecked Sendable {
     public let byteOffset: Int
 
     /// Number of elements (the product of the shape; 1 for a scalar).
-    public var count: Int { shape.reduce(1, *) }
+    public var count: Int { ShapeMath.elementCount(shape) }
     public var byteCount: Int { count * dtype.size }
 
     /// The tensor's raw little-endian bytes.
@@ -76,7 +76,7 @@ public struct Tensor: @unchecked Sendable {
 
     /// A tensor over existing storage; the caller guarantees the bytes are in range.
     public init(dtype: DType, shape: [Int], storage: TensorStorage, byteOffset: Int) {
-        precondition(byteOffset >= 0 && byteOffset + shape.reduce(1, *) * dtype.size <= storage.bytes.count,
+        precondition(byteOffset >= 0 && byteOffset + ShapeMath.elementCount(shape) * dtype.size <= storage.bytes.count,
                      "tensor bytes outside its storage")
         self.dtype = dtype
         self.shape = shape
@@ -86,19 +86,19 @@ public struct Tensor: @unchecked Sendable {
 
     /// A tensor that copies raw little-endian bytes.
     public init(dtype: DType, shape: [Int], copying raw: UnsafeRawBufferPointer) {
-        precondition(raw.count == shape.reduce(1, *) * dtype.size, "byte count does not match shape")
+        precondition(raw.count == ShapeMath.elementCount(shape) * dtype.size, "byte count does not match shape")
         self.init(dtype: dtype, shape: shape, storage: TensorStorage(copying: raw), byteOffset: 0)
     }
 
     /// An f32 tensor holding `values`.
     public init(_ values: [Float], shape: [Int]) {
-        precondition(values.count == shape.reduce(1, *), "value count does not match shape")
+        precondition(values.count == ShapeMath.elementCount(shape), "value count does not match shape")
         self = values.withUnsafeBytes { Tensor(dtype: .float32, shape: shape, copying: $0) }
     }
 
     /// An f64 tensor holding `values`.
     public init(_ values: [Double], shape: [Int]) {
-        precondition(values.count == shape.reduce(1, *), "value count does not match shape")
+        precondition(values.count == ShapeMath.elementCount(shape), "value count does not match shape")
         self = values.withUnsafeBytes { Tensor(dtype: .float64, shape: shape, copying: $0) }
     }
 
@@ -175,6 +175,30 @@ public struct Tensor: @unchecked Sendable {
         }
     }
 
+    /// The transpose of a 2-D tensor, in the same dtype: bytes moved, values unchanged, so a
+    /// round trip through another orientation is exact.
+    public func transposed() -> Tensor {
+        precondition(shape.count == 2, "transposed() needs a 2-D tensor")
+        let rows = shape[0], cols = shape[1], size = dtype.size
+        let source = bytes
+        var out = [UInt8](repeating: 0, count: source.count)
+        out.withUnsafeMutableBytes { dst in
+            for r in 0..<rows {
+                for c in 0..<cols {
+                    let from = (r * cols + c) * size, to = (c * rows + r) * size
+                    for k in 0..<size { dst[to + k] = source[from + k] }
+                }
+            }
+        }
+        return out.withUnsafeBytes { Tensor(dtype: dtype, shape: [cols, rows], copying: $0) }
+    }
+
+    /// The same bytes under another shape with the same element count.
+    public func reshaped(_ newShape: [Int]) -> Tensor {
+        precondition(newShape.reduce(1, *) == count, "reshaped() must keep the element count")
+        return Tensor(dtype: dtype, shape: newShape, storage: storage, byteOffset: byteOffset)
+    }
+
     /// Whether two tensors have the same type, shape and bytes.
     public func isBitIdentical(to other: Tensor) -> Bool {
         dtype == other.dtype && shape == other.shape && bytes.elementsEqual(other.bytes)
@@ -203,6 +227,13 @@ public enum ShapeMath {
             total = p
         }
         return total
+    }
+
+    /// The number of elements of `dims`: 0 when any dimension is 0, whatever the others (so
+    /// `[2^40, 2^40, 0]`, which a file may declare, counts 0 instead of overflowing), else their
+    /// product. The caller has checked the product of the non-zero dimensions (`byteCount`).
+    public static func elementCount(_ dims: [Int]) -> Int {
+        dims.contains(0) ? 0 : dims.reduce(1, *)
     }
 
     /// "784x256", "scalar" for rank 0.

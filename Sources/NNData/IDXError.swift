@@ -17,7 +17,7 @@ public enum IDXError: Error, Equatable, CustomStringConvertible, Sendable {
     case rankZero(path: String)
     /// The rank is larger than `IDXHeader.maximumRank`.
     case rankTooLarge(path: String, rank: Int, maximum: Int)
-    /// The product of the dimensions, in bytes, does not fit in 64 bits.
+    /// The product of the (non-zero) dimensions, in bytes, does not fit in 64 bits.
     case dimensionOverflow(path: String, dims: [Int])
     /// Fewer data bytes than the header declares.
     case truncated(path: String, dims: [Int], type: IDXElementType, expectedBytes: Int, foundBytes: Int)
@@ -35,6 +35,9 @@ public enum IDXError: Error, Equatable, CustomStringConvertible, Sendable {
     case shapeMismatch(path: String, dims: [Int], valueCount: Int)
     /// Writing: a dimension is negative or does not fit the header's 32 bits.
     case dimensionOutOfRange(path: String, dims: [Int])
+    /// Streaming: the header declares images of no values (a zero dimension after the first),
+    /// which a stream would hand out by the billion from a 16-byte file.
+    case imagesWithoutValues(path: String, dims: [Int], type: IDXElementType)
 
     public var description: String {
         switch self {
@@ -70,6 +73,8 @@ public enum IDXError: Error, Equatable, CustomStringConvertible, Sendable {
             return "\(path): cannot write: the dimensions \(dimsText(dims)) do not hold \(valueCount) values"
         case let .dimensionOutOfRange(path, dims):
             return "\(path): cannot write: the dimensions \(dimsText(dims)) are not all in 0...\(UInt32.max)"
+        case let .imagesWithoutValues(path, dims, type):
+            return "\(path): the header declares \(dimsText(dims)) \(type): images of 0 values, which cannot be read as images"
         }
     }
 }

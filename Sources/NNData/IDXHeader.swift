@@ -75,19 +75,22 @@ public struct IDXHeader: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// Checks that the byte size fits; the dimensions are already known to be 32-bit.
+    ///
+    /// The product is taken over the non-zero dimensions, so that every partial product (the size
+    /// of one image, `IDXImageLayout`) fits too: `0x4294967295x4294967295x4294967295` holds no
+    /// data but describes images too large to count, and is refused.
     private init(validatedType elementType: IDXElementType, dims: [Int], path: String) throws {
-        var count = 1
-        for d in dims {
-            let (product, overflow) = count.multipliedReportingOverflow(by: d)
+        var product = elementType.size
+        for d in dims where d != 0 {
+            let (next, overflow) = product.multipliedReportingOverflow(by: d)
             if overflow { throw IDXError.dimensionOverflow(path: path, dims: dims) }
-            count = product
+            product = next
         }
-        let (bytes, overflow) = count.multipliedReportingOverflow(by: elementType.size)
-        if overflow { throw IDXError.dimensionOverflow(path: path, dims: dims) }
+        let count = dims.contains(0) ? 0 : product / elementType.size
         self.elementType = elementType
         self.dims = dims
         self.elementCount = count
-        self.dataByteCount = bytes
+        self.dataByteCount = count * elementType.size
     }
 
     /// Parses and validates the header at the start of `bytes`.

@@ -22,7 +22,8 @@ public struct IDXImageBatch: Sendable {
 /// the stream opens; for an uncompressed regular file, the data size right away as well; for a
 /// gzip file or a pipe, truncation when the data runs out, and trailing bytes and the gzip
 /// checksum when the last batch is read, so the last batch is only returned if the whole file
-/// is valid.
+/// is valid. Images of 0 values (a zero dimension after the first) are refused when the stream
+/// opens (`IDXError.imagesWithoutValues`).
 public final class IDXImageStream {
     /// The path or display name errors mention.
     public let path: String
@@ -74,6 +75,11 @@ public final class IDXImageStream {
             try header.checkDataSize(size - header.headerByteCount, path: name)
         }
         let layout = IDXImageLayout(dims: header.dims)
+        // Images of no values cost no data, so a tiny header could declare billions of them and
+        // keep a reader looping; no model takes 0 features, so such a file is refused up front.
+        if layout.featureCount == 0 && layout.imageCount > 0 {
+            throw IDXError.imagesWithoutValues(path: name, dims: header.dims, type: header.elementType)
+        }
         self.path = name
         self.header = header
         self.imageCount = layout.imageCount

@@ -17,13 +17,26 @@ final class ParameterBuffer<Scalar: BLASScalar>: @unchecked Sendable {
             allocated = nil
             pointer = base.assumingMemoryBound(to: Scalar.self)
         } else {
-            let values = Scalar.values(of: tensor)
-            let buffer = UnsafeMutableBufferPointer<Scalar>.allocate(capacity: max(values.count, 1))
-            _ = buffer.initialize(from: values)
+            let buffer = Self.allocate(Scalar.values(of: tensor))
             owner = nil
             allocated = buffer
             pointer = UnsafePointer(buffer.baseAddress!)
         }
+    }
+
+    /// A buffer holding a copy of `values`.
+    init(copying values: [Scalar]) {
+        count = values.count
+        let buffer = Self.allocate(values)
+        owner = nil
+        allocated = buffer
+        pointer = UnsafePointer(buffer.baseAddress!)
+    }
+
+    private static func allocate(_ values: [Scalar]) -> UnsafeMutableBufferPointer<Scalar> {
+        let buffer = UnsafeMutableBufferPointer<Scalar>.allocate(capacity: max(values.count, 1))
+        _ = buffer.initialize(from: values)
+        return buffer
     }
 
     deinit { allocated?.deallocate() }
@@ -33,6 +46,13 @@ final class ParameterBuffer<Scalar: BLASScalar>: @unchecked Sendable {
 ///
 /// Build one per model and reuse it; it owns scratch buffers, so one engine must not be used
 /// from two threads at once (make one per thread instead).
+///
+/// A batch runs through the network in blocks of rows (`blockRows`, sized so that a block's
+/// widest activations take about 2 MiB): each block is preprocessed straight from the caller's
+/// input into scratch memory (one pass, no copy first) and carried through every layer while it
+/// is still in cache; the last layer writes to the caller's output. Scratch memory is bounded
+/// by the block, not the batch. Every row is computed exactly as it would be alone in a batch
+/// of that block's size.
 public final class InferenceEngine<Scalar: BLASScalar> {
     struct PreparedLayer {
         let inputSize: Int
@@ -45,18 +65,30 @@ public final class InferenceEngine<Scalar: BLASScalar> {
     public let metadata: ModelMetadata
     let layers: [PreparedLayer]
     let preprocessor: Preprocessor<Scalar>
-    /// Two ping-pong activation buffers, grown to the largest batch seen.
-    private var bufferA: [Scalar] = []
-    private var bufferB: [Scalar] = []
+    /// The widest layer input or output, in values per sample.
+    let widest: Int
+    /// Samples per block of the forward pass.
+    public let blockRows: Int
+    /// Two ping-pong activation buffers of `blockRows * widest` values, allocated on first use.
+    private var bufferA: UnsafeMutablePointer<Scalar>?
+    private var bufferB: UnsafeMutablePointer<Scalar>?
+    private var bufferRows = 0
 
     /// Number of input features per sample.
     public var inputSize: Int { metadata.input.features }
     /// Number of outputs per sample.
     public var outputSize: Int { metadata.outputSize }
 
+    /// Bytes of activations a block aims at: a few hundred rows of a 784-wide input, so a block
+    /// stays in the L2/L3 caches between the preprocessing pass and the products that read it.
+    static var blockBytes: Int { 2 << 20 }
+
     /// Prepares `model`, which must be valid (`Model.validate()`).
     public init(model: Model) throws(ModelError) {
-        try model.validate()
+        // `validate()` also scans every value for NaN (warnings only, which the engine does not
+        // use): a pass over the whole file for a large mapped model. When the structure is sound
+        // that pass is skipped; otherwise `validate()` throws its usual error.
+        if !Self.isStructurallyValid(model) { try model.validate() }
         metadata = model.metadata
         var layers: [PreparedLayer] = []
         for layer in model.metadata.layers {
@@ -66,6 +98,44 @@ public final class InferenceEngine<Scalar: BLASScalar> {
         }
         self.layers = layers
         preprocessor = Preprocessor(model: model)
+        widest = max(model.metadata.input.features, layers.map(\.outputSize).max() ?? 0, 1)
+        blockRows = max(64, min(4096, Self.blockBytes / (widest * MemoryLayout<Scalar>.stride)))
+    }
+
+    /// Every structural rule of `Model.validate()` (layers chain, tensors exist with float
+    /// dtypes and the shapes their roles need, class names, finite scaling), without its scan of
+    /// the values.
+    static func isStructurallyValid(_ model: Model) -> Bool {
+        let meta = model.metadata
+        func fits(_ name: String, _ shape: [Int]) -> Bool {
+            guard let t = model.tensor(name) else { return false }
+            return t.dtype.isFloatingPoint && t.shape == shape
+        }
+        guard !meta.layers.isEmpty else { return false }
+        var previous = meta.input.features
+        for layer in meta.layers {
+            guard layer.inputSize == previous, fits(layer.weight, [layer.inputSize, layer.outputSize]) else { return false }
+            if let bias = layer.bias, !fits(bias, [layer.outputSize]) { return false }
+            previous = layer.outputSize
+        }
+        if !meta.classes.isEmpty, meta.classes.count != meta.outputSize { return false }
+        for step in meta.preprocessing {
+            switch step {
+            case let .scale(factor, offset):
+                guard factor.isFinite, offset.isFinite else { return false }
+            case let .zscore(mean, std):
+                guard fits(mean, [meta.input.features]), fits(std, [meta.input.features]) else { return false }
+            }
+        }
+        for (parameter, state) in meta.training?.optimizerState ?? [] {
+            guard let p = model.tensor(parameter), fits(state, p.shape) else { return false }
+        }
+        return true
+    }
+
+    deinit {
+        bufferA?.deallocate()
+        bufferB?.deallocate()
     }
 
     /// Applies the model's preprocessing in place to `count` samples of raw features.
@@ -79,23 +149,20 @@ public final class InferenceEngine<Scalar: BLASScalar> {
     @_specialize(where Scalar == Double)
     public func predict(raw input: UnsafePointer<Scalar>, count: Int, into output: UnsafeMutablePointer<Scalar>) {
         guard count > 0 else { return }
-        let widest = max(inputSize, layers.map(\.outputSize).max() ?? 0)
-        if bufferA.count < count * widest {
-            bufferA = [Scalar](repeating: 0, count: count * widest)
-            bufferB = bufferA
+        let rows = min(count, blockRows)
+        if bufferRows < rows {
+            bufferA?.deallocate()
+            bufferB?.deallocate()
+            bufferA = .allocate(capacity: rows * widest)
+            bufferB = .allocate(capacity: rows * widest)
+            bufferRows = rows
         }
-        bufferA.withUnsafeMutableBufferPointer { a in
-            bufferB.withUnsafeMutableBufferPointer { b in
-                let inputCount = count * inputSize
-                a.baseAddress!.update(from: input, count: inputCount)
-                preprocess(a.baseAddress!, count: count)
-                var source = a.baseAddress!, target = b.baseAddress!
-                for (index, layer) in layers.enumerated() {
-                    let destination = index == layers.count - 1 ? output : target
-                    forward(layer, input: source, count: count, output: destination)
-                    swap(&source, &target)
-                }
-            }
+        let a = bufferA!, b = bufferB!
+        var start = 0
+        while start < count {
+            let n = min(rows, count - start)
+            forwardBlock(input + start * inputSize, count: n, into: output + start * outputSize, a, b)
+            start += n
         }
     }
 
@@ -110,6 +177,27 @@ public final class InferenceEngine<Scalar: BLASScalar> {
         }
     }
 
+    /// One block: preprocess into `a` (or read the input directly when there is nothing to
+    /// do), then every layer, ping-ponging between `a` and `b`; the last layer writes `output`.
+    private func forwardBlock(_ input: UnsafePointer<Scalar>, count: Int, into output: UnsafeMutablePointer<Scalar>,
+                              _ a: UnsafeMutablePointer<Scalar>, _ b: UnsafeMutablePointer<Scalar>) {
+        var source: UnsafePointer<Scalar>, target: UnsafeMutablePointer<Scalar>
+        if preprocessor.isIdentity {
+            source = input
+            target = a
+        } else {
+            preprocessor.apply(input, into: a, count: count)
+            source = UnsafePointer(a)
+            target = b
+        }
+        for index in layers.indices {
+            let destination = index == layers.count - 1 ? output : target
+            forward(layers[index], input: source, count: count, output: destination)
+            source = UnsafePointer(destination)
+            target = destination == a ? b : a
+        }
+    }
+
     private func forward(_ layer: PreparedLayer, input: UnsafePointer<Scalar>, count: Int, output: UnsafeMutablePointer<Scalar>) {
         let n = layer.outputSize, k = layer.inputSize
         if count == 1 {
@@ -120,49 +208,5 @@ public final class InferenceEngine<Scalar: BLASScalar> {
                         b: layer.weight.pointer, ldb: n, beta: 0, c: output, ldc: n)
         }
         Activations.biasAndActivate(output, rows: count, columns: n, bias: layer.bias?.pointer, activation: layer.activation)
-    }
-}
-
-/// The activation functions, applied in place to row-major matrices.
-public enum Activations {
-    /// Adds `bias` to every row, then applies `activation` (softmax per row, stable: the row
-    /// maximum is subtracted before exponentiating).
-    @_specialize(where Scalar == Float)
-    @_specialize(where Scalar == Double)
-    public static func biasAndActivate<Scalar: BLASScalar>(_ z: UnsafeMutablePointer<Scalar>, rows: Int, columns: Int,
-                                                           bias: UnsafePointer<Scalar>?, activation: Activation) {
-        for r in 0..<rows {
-            let row = z + r * columns
-            if let bias {
-                for j in 0..<columns { row[j] += bias[j] }
-            }
-            apply(activation, row, count: columns)
-        }
-    }
-
-    /// Applies `activation` to one row of `count` values in place.
-    @_specialize(where Scalar == Float)
-    @_specialize(where Scalar == Double)
-    public static func apply<Scalar: BLASScalar>(_ activation: Activation, _ row: UnsafeMutablePointer<Scalar>, count: Int) {
-        switch activation {
-        case .identity:
-            break
-        case .relu:
-            for j in 0..<count where !(row[j] > 0) { row[j] = 0 }
-        case .sigmoid:
-            for j in 0..<count { row[j] = 1 / (1 + Scalar.exponential(-row[j])) }
-        case .tanh:
-            for j in 0..<count { row[j] = Scalar.hyperbolicTangent(row[j]) }
-        case .softmax:
-            var maximum = row[0]
-            for j in 1..<max(count, 1) where row[j] > maximum { maximum = row[j] }
-            var sum: Scalar = 0
-            for j in 0..<count {
-                let e = Scalar.exponential(row[j] - maximum)
-                row[j] = e
-                sum += e
-            }
-            for j in 0..<count { row[j] /= sum }
-        }
     }
 }

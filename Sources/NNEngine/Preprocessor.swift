@@ -7,7 +7,9 @@ import NNCore
 public struct Preprocessor<Scalar: BLASScalar>: @unchecked Sendable {
     enum Step {
         case scale(factor: Scalar, offset: Scalar)
-        case zscore(mean: ParameterBuffer<Scalar>, std: ParameterBuffer<Scalar>)
+        /// `divisor` is `std` with zeros replaced by ones: dividing by 1 is exact, so
+        /// `(x - mean) / divisor` is the blog's "centre, divide where std != 0" without a branch.
+        case zscore(mean: ParameterBuffer<Scalar>, divisor: ParameterBuffer<Scalar>)
     }
 
     let steps: [Step]
@@ -20,7 +22,8 @@ public struct Preprocessor<Scalar: BLASScalar>: @unchecked Sendable {
             switch step {
             case let .scale(factor, offset): return .scale(factor: Scalar(factor), offset: Scalar(offset))
             case let .zscore(mean, std):
-                return .zscore(mean: ParameterBuffer(model.tensor(mean)!), std: ParameterBuffer(model.tensor(std)!))
+                let divisors = Scalar.values(of: model.tensor(std)!).map { $0 == 0 ? 1 : $0 }
+                return .zscore(mean: ParameterBuffer(model.tensor(mean)!), divisor: ParameterBuffer(copying: divisors))
             }
         }
     }
@@ -31,25 +34,35 @@ public struct Preprocessor<Scalar: BLASScalar>: @unchecked Sendable {
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     public func apply(_ x: UnsafeMutablePointer<Scalar>, count: Int) {
+        apply(UnsafePointer(x), into: x, count: count)
+    }
+
+    /// Writes the transformed `count` samples of `source` to `target` (one pass; `target` may be
+    /// `source`). With no steps, copies.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    public func apply(_ source: UnsafePointer<Scalar>, into target: UnsafeMutablePointer<Scalar>, count: Int) {
+        var from = source
+        if steps.isEmpty, from != UnsafePointer(target) { target.update(from: from, count: count * features) }
         for step in steps {
             switch step {
             case let .scale(factor, offset):
+                let n = count * features
                 if offset == 0 {
-                    for i in 0..<(count * features) { x[i] *= factor }
+                    for i in 0..<n { target[i] = from[i] * factor }
                 } else {
-                    for i in 0..<(count * features) { x[i] = x[i] * factor + offset }
+                    for i in 0..<n { target[i] = from[i] * factor + offset }
                 }
-            case let .zscore(meanBuffer, stdBuffer):
-                // As the blog's normalize(): centre every feature, divide only where std != 0.
-                let mean = meanBuffer.pointer, std = stdBuffer.pointer
+            case let .zscore(meanBuffer, divisorBuffer):
+                // As the blog's normalize(): centre every feature, divide only where std != 0
+                // (the divisor is 1 there).
+                let mean = meanBuffer.pointer, divisor = divisorBuffer.pointer, width = features
                 for s in 0..<count {
-                    let row = x + s * features
-                    for j in 0..<features {
-                        let centred = row[j] - mean[j]
-                        row[j] = std[j] != 0 ? centred / std[j] : centred
-                    }
+                    let input = from + s * width, output = target + s * width
+                    for j in 0..<width { output[j] = (input[j] - mean[j]) / divisor[j] }
                 }
             }
+            from = UnsafePointer(target)
         }
     }
 }

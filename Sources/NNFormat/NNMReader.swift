@@ -181,7 +181,8 @@ extension NNMFormat {
                 throw badNamed("length \(length) does not match shape \(ShapeMath.describe(shape)) of \(dtype.rawValue) (\(expected) bytes)")
             }
             guard length <= dataLength, offset <= dataLength - length else {
-                throw badNamed("bytes \(offset)..<\(offset + length) lie outside the data section of \(dataLength) bytes")
+                // Both are at most Int.max, so their sum is exact in UInt64 (offset + length can trap).
+                throw badNamed("bytes \(offset)..<\(UInt64(offset) + UInt64(length)) lie outside the data section of \(dataLength) bytes")
             }
             guard let crc = o["crc32"]?.intValue, (0...Int(UInt32.max)).contains(crc) else {
                 throw badNamed("expected a crc32 between 0 and 4294967295")

@@ -100,8 +100,8 @@ extension BlogLayers {
         self.layout = layout
         self.inferred = forced == nil
         weightNames = ws.map(\.name)
-        weights = ws.map { layout == .rows ? $0.tensor : transpose($0.tensor) }
-        biases = bs.map { reshaped($0.tensor, to: [$0.tensor.count]) }
+        weights = ws.map { layout == .rows ? $0.tensor : $0.tensor.transposed() }
+        biases = bs.map { $0.tensor.reshaped([$0.tensor.count]) }
     }
 
     /// ("W", 1, .numbered) for "W1"; ("b", 0, .nielsenGroups) for "biases/0"; nil otherwise.
@@ -151,27 +151,4 @@ extension BlogLayers {
         zip(ws, bs).map { "\($0.name) \(ShapeMath.describe($0.tensor.shape)), \($1.name) \(ShapeMath.describe($1.tensor.shape))" }
             .joined(separator: "; ")
     }
-}
-
-/// The transpose of a 2-D tensor, in the same dtype (bytes copied, values unchanged).
-func transpose(_ t: Tensor) -> Tensor {
-    precondition(t.shape.count == 2)
-    let rows = t.shape[0], cols = t.shape[1], size = t.dtype.size
-    let source = t.bytes
-    var out = [UInt8](repeating: 0, count: source.count)
-    out.withUnsafeMutableBytes { dst in
-        for r in 0..<rows {
-            for c in 0..<cols {
-                let from = (r * cols + c) * size, to = (c * rows + r) * size
-                for k in 0..<size { dst[to + k] = source[from + k] }
-            }
-        }
-    }
-    return out.withUnsafeBytes { Tensor(dtype: t.dtype, shape: [cols, rows], copying: $0) }
-}
-
-/// The same bytes under another shape with the same element count.
-func reshaped(_ t: Tensor, to shape: [Int]) -> Tensor {
-    precondition(shape.reduce(1, *) == t.count)
-    return Tensor(dtype: t.dtype, shape: shape, storage: t.storage, byteOffset: t.byteOffset)
 }

@@ -38,10 +38,10 @@ public enum HDF5Export {
         try HDF5File.createAtomically(path: path) { file in
             for (i, layer) in meta.layers.enumerated() {
                 let w = model.tensor(layer.weight)!
-                let stored = layout == .rows ? w : transpose(w)
+                let stored = layout == .rows ? w : w.transposed()
                 try writeDataset(file, "W\(i + 1)", stored)
                 if let b = layer.bias.flatMap({ model.tensor($0) }) {
-                    try writeDataset(file, "b\(i + 1)", reshaped(b, to: layout == .rows ? [1, b.count] : [b.count, 1]))
+                    try writeDataset(file, "b\(i + 1)", b.reshaped(layout == .rows ? [1, b.count] : [b.count, 1]))
                 }
             }
             let others = model.tensors.filter { !layerTensors.contains($0.name) }
@@ -144,13 +144,13 @@ public enum HDF5Export {
             guard w.shape == expected else {
                 throw InteropError.badShape(path: path, name: "W\(i + 1)", detail: "expected \(ShapeMath.describe(expected)) for \(layout.rawValue), found \(ShapeMath.describe(w.shape))")
             }
-            tensors[layer.weight] = layout == .rows ? w : transpose(w)
+            tensors[layer.weight] = layout == .rows ? w : w.transposed()
             if let bias = layer.bias {
                 let b = try readDataset(file, "b\(i + 1)", path: path)
                 guard b.count == layer.outputSize else {
                     throw InteropError.badShape(path: path, name: "b\(i + 1)", detail: "expected \(layer.outputSize) values, found \(ShapeMath.describe(b.shape))")
                 }
-                tensors[bias] = reshaped(b, to: [layer.outputSize])
+                tensors[bias] = b.reshaped([layer.outputSize])
             }
         }
         if try file.kind(of: tensorGroup) == .group {

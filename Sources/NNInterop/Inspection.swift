@@ -19,16 +19,21 @@ public struct InspectionNode: Sendable {
         self.shape = shape
     }
 
-    /// Elements in this node and below (the parameter count of numeric arrays).
+    /// Elements in this node and below (the parameter count of numeric arrays). A file may
+    /// declare shapes such as `[2^40, 2^40, 0]` (no elements) or several arrays of 2^62 elements,
+    /// so the count is zero-aware and the sum saturates at Int.max instead of overflowing.
     public var parameterCount: Int {
-        (shape.map { $0.reduce(1, *) } ?? 0) + children.reduce(0) { $0 + $1.parameterCount }
+        children.reduce(shape.map(ShapeMath.elementCount) ?? 0) { total, child in
+            let (sum, overflow) = total.addingReportingOverflow(child.parameterCount)
+            return overflow ? Int.max : sum
+        }
     }
 
     /// Indented text, one line per node and attribute.
     public func render(indent: String = "", isRoot: Bool = true) -> [String] {
         var head = isRoot ? name : "\(indent)\(name)"
         if let dtype, let shape {
-            head += "  \(dtype) \(ShapeMath.describe(shape)) (\(shape.reduce(1, *)) values)"
+            head += "  \(dtype) \(ShapeMath.describe(shape)) (\(ShapeMath.elementCount(shape)) values)"
         } else if !children.isEmpty {
             head += kind == "group" && name != "/" ? "/" : ""
             let n = parameterCount

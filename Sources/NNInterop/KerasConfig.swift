@@ -1,26 +1,27 @@
 import NNCore
 
-/// A Keras layer as its configuration describes it.
-struct KerasLayerConfig {
-    var className: String
-    var name: String
-    var config: JSONObject
+/// A Keras layer as its configuration describes it. `package` so that the fuzz harness
+/// (Fuzz/Sources/fuzz-keras-config) and the malformed-input tests can drive the parser directly.
+package struct KerasLayerConfig {
+    package var className: String
+    package var name: String
+    package var config: JSONObject
 }
 
 /// The parts of a Keras model configuration the converter uses: a chain of Dense layers, with
 /// Dropout, Flatten, InputLayer and Activation layers around them.
-struct KerasModelConfig {
+package struct KerasModelConfig {
     /// All layers in order (including InputLayer entries when the config lists them).
-    var layers: [KerasLayerConfig]
+    package var layers: [KerasLayerConfig]
     /// The input shape without the batch dimension, when the config states it.
-    var inputShape: [Int]?
-    var className: String
+    package var inputShape: [Int]?
+    package var className: String
 
     /// Parses `model_config` (legacy `.h5`) or `config.json` (`.keras`). Keras 2.2 wrote a
     /// Sequential config as a bare list of layers; later versions as `{"name", "layers"}`.
     /// A Functional model is read as the chain of its layers in listed order, which is what a
     /// model built by calling Dense layers one after another lists.
-    init(json text: String, path: String) throws(InteropError) {
+    package init(json text: String, path: String) throws(InteropError) {
         let root: JSONValue
         do { root = try JSONValue.parse(text) } catch {
             throw .badConfig(path: path, detail: "the Keras model configuration is not valid JSON: \(error)")
@@ -57,17 +58,17 @@ struct KerasModelConfig {
     }
 
     /// What a Dense layer computes.
-    struct Dense {
-        var name: String
-        var units: Int
-        var activation: Activation
-        var useBias: Bool
+    package struct Dense {
+        package var name: String
+        package var units: Int
+        package var activation: Activation
+        package var useBias: Bool
         /// Index among all layers, for storage names.
-        var layerIndex: Int
+        package var layerIndex: Int
     }
 
     /// The Dense chain, with standalone Activation layers folded into the Dense before them.
-    func denseLayers(path: String) throws(InteropError) -> [Dense] {
+    package func denseLayers(path: String) throws(InteropError) -> [Dense] {
         var result: [Dense] = []
         for (i, layer) in layers.enumerated() {
             switch layer.className {
@@ -111,7 +112,7 @@ struct KerasModelConfig {
     }
 
     /// Keras's `to_snake_case` for class names: "BatchNormalization" -> "batch_normalization".
-    static func snakeCase(_ name: String) -> String {
+    package static func snakeCase(_ name: String) -> String {
         let chars = Array(name.filter { $0.isLetter || $0.isNumber || $0 == "_" })
         var out = ""
         for (i, c) in chars.enumerated() {

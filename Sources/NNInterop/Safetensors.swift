@@ -286,7 +286,7 @@ extension ModelImporter {
                 guard t.shape.count == 2 else {
                     throw InteropError.badShape(path: path, name: key, detail: "expected a 2-D weight (out, in), found \(ShapeMath.describe(t.shape))")
                 }
-                tensors.append(NamedTensor(name, transpose(t)))
+                tensors.append(NamedTensor(name, t.transposed()))
             } else {
                 tensors.append(NamedTensor(name, t))
             }
@@ -352,7 +352,7 @@ extension ModelImporter {
             notes.append("activations \(activations.map(\.rawValue).joined(separator: ", ")): a PyTorch state dict does not record them; this is the default (ReLU hidden, \(output == 1 ? "sigmoid for the single output" : "softmax output")); --activations overrides")
         }
         // nn.Linear keeps W (out, in) and computes x @ W.T + b: transposed, it is our [in, out].
-        let weights = try layers.map { transpose(try Safetensors.tensor($0.weight, header: header, file: file, path: path)) }
+        let weights = try layers.map { try Safetensors.tensor($0.weight, header: header, file: file, path: path).transposed() }
         let biases = try layers.map { l in try l.bias.map { try Safetensors.tensor($0, header: header, file: file, path: path) } }
         var result = try assemble(weights: weights, biases: biases, activations: activations, path: path,
                                   sourceFormat: "safetensors-pytorch", inputShape: nil, options: options, notes: &notes)

@@ -68,7 +68,7 @@ public enum SafetensorsExport {
             guard taken.insert(key).inserted, key != "__metadata__" else {
                 throw InteropError.badConfig(path: path, detail: "tensor '\(t.name)' would be stored under the key '\(key)', which is already used")
             }
-            stored.append((key, weights.contains(t.name) ? transpose(t.tensor) : t.tensor))
+            stored.append((key, weights.contains(t.name) ? t.tensor.transposed() : t.tensor))
             names.append((t.name, .string(key)))
         }
         var header = JSONObject()

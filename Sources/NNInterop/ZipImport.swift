@@ -65,10 +65,10 @@ public enum NumPyExport {
         var layerTensors = Set<String>()
         for (i, layer) in meta.layers.enumerated() {
             let w = model.tensor(layer.weight)!
-            arrays.append(("W\(i + 1)", .tensor(layout == .rows ? w : transpose(w))))
+            arrays.append(("W\(i + 1)", .tensor(layout == .rows ? w : w.transposed())))
             layerTensors.insert(layer.weight)
             if let name = layer.bias, let b = model.tensor(name) {
-                arrays.append(("b\(i + 1)", .tensor(reshaped(b, to: layout == .rows ? [1, b.count] : [b.count, 1]))))
+                arrays.append(("b\(i + 1)", .tensor(b.reshaped(layout == .rows ? [1, b.count] : [b.count, 1]))))
                 layerTensors.insert(name)
             }
         }
@@ -113,13 +113,13 @@ public enum NumPyExport {
             guard w.shape == expected else {
                 throw InteropError.badShape(path: path, name: "W\(i + 1)", detail: "expected \(ShapeMath.describe(expected)) for \(layout.rawValue), found \(ShapeMath.describe(w.shape))")
             }
-            tensors[layer.weight] = layout == .rows ? w : transpose(w)
+            tensors[layer.weight] = layout == .rows ? w : w.transposed()
             if let bias = layer.bias {
                 let b = try tensor("b\(i + 1)")
                 guard b.count == layer.outputSize else {
                     throw InteropError.badShape(path: path, name: "b\(i + 1)", detail: "expected \(layer.outputSize) values, found \(ShapeMath.describe(b.shape))")
                 }
-                tensors[bias] = reshaped(b, to: [layer.outputSize])
+                tensors[bias] = b.reshaped([layer.outputSize])
             }
         }
         let prefix = "\(HDF5Export.tensorGroup)/"

@@ -149,23 +149,6 @@ public enum ONNXFile {
     }
 }
 
-/// The transpose of a 2-D tensor, in the same dtype (bytes moved, values unchanged).
-func transposed(_ t: Tensor) -> Tensor {
-    precondition(t.shape.count == 2)
-    let rows = t.shape[0], cols = t.shape[1], size = t.dtype.size
-    let source = t.bytes
-    var out = [UInt8](repeating: 0, count: source.count)
-    out.withUnsafeMutableBytes { dst in
-        for r in 0..<rows {
-            for c in 0..<cols {
-                let from = (r * cols + c) * size, to = (c * rows + r) * size
-                for k in 0..<size { dst[to + k] = source[from + k] }
-            }
-        }
-    }
-    return out.withUnsafeBytes { Tensor(dtype: t.dtype, shape: [cols, rows], copying: $0) }
-}
-
 /// A float tensor's values multiplied by `factor`, kept in its dtype (f16 and bf16 round).
 func scaled(_ t: Tensor, by factor: Double) -> Tensor {
     let values = t.doubles().map { $0 * factor }

@@ -267,7 +267,7 @@ struct GraphWalker {
         guard b.shape.count == 2, b.dtype.isFloatingPoint else {
             throw fail(node, index, "B '\(node.input[1])' must be a 2-D float matrix, found \(b.dtype.rawValue) \(ShapeMath.describe(b.shape))")
         }
-        if intAttribute(node, "transB", default: 0) != 0 { b = transposed(b) }
+        if intAttribute(node, "transB", default: 0) != 0 { b = b.transposed() }
         let alpha = Double(floatAttribute(node, "alpha", default: 1)), beta = Double(floatAttribute(node, "beta", default: 1))
         if alpha != 1 {
             b = scaled(b, by: alpha)

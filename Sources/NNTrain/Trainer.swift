@@ -76,6 +76,8 @@ public final class Trainer<Scalar: BLASScalar> {
 
     /// Computes every layer for `count` samples (rows of `x`, already preprocessed). With
     /// `training` and a dropout recipe, masks are drawn from `random` in layer order.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func forward(_ x: UnsafePointer<Scalar>, count: Int, training: Bool, random: inout NumPyRandomState) {
         precondition(count <= maxBatch, "batch larger than the trainer was prepared for")
         lastCount = count
@@ -86,8 +88,7 @@ public final class Trainer<Scalar: BLASScalar> {
             let input = l == 0 ? x : UnsafePointer(a[l - 1].pointer)
             affine(l, input: input, count: count, into: z[l].pointer)
             let n = count * width(l)
-            a[l].pointer.update(from: z[l].pointer, count: n)
-            Activations.biasAndActivate(a[l].pointer, rows: count, columns: width(l), bias: nil, activation: network.activations[l])
+            Activations.activate(z[l].pointer, into: a[l].pointer, rows: count, columns: width(l), activation: network.activations[l])
             if dropout && l < layerCount - 1 && recipe.dropoutMode == .inverted {
                 drawMask(l, count: count, random: &random, value: 1 / keep)
                 let m = mask[l].pointer, al = a[l].pointer
@@ -183,6 +184,8 @@ public final class Trainer<Scalar: BLASScalar> {
     }
 
     /// Computes all gradients of the last forward pass against `targets`.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func backward(_ x: UnsafePointer<Scalar>, _ targets: Targets) {
         let count = lastCount, last = layerCount - 1, classes = width(last)
         let out = a[last].pointer, d = delta[last].pointer
@@ -247,7 +250,13 @@ public final class Trainer<Scalar: BLASScalar> {
         case .identity:
             break
         case .relu:
-            for i in 0..<n where !(zp[i] > 0) { d[i] = 0 }
+            // d = 0 where !(z > 0), unchanged elsewhere; both loads are unconditional so this
+            // is a vector select instead of an unpredictable branch per element.
+            let zero: Scalar = 0
+            for i in 0..<n {
+                let di = d[i], zi = zp[i]
+                d[i] = zi > zero ? di : zero
+            }
         case .sigmoid:
             if fromZ {
                 for i in 0..<n {
@@ -272,6 +281,8 @@ public final class Trainer<Scalar: BLASScalar> {
     }
 
     /// Applies the gradients: `W -= lr * g`, or with momentum `v = mu * v - lr * g; W += v`.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func update() {
         let lr = Scalar(recipe.learningRate), mu = Scalar(recipe.momentum)
         for l in 0..<layerCount {
@@ -299,12 +310,16 @@ public final class Trainer<Scalar: BLASScalar> {
     }
 
     /// One optimizer step on a batch; returns the batch loss (before the update).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @discardableResult
     public func trainStep(_ x: UnsafePointer<Scalar>, labels: UnsafeBufferPointer<Int32>, random: inout NumPyRandomState) -> Double {
         trainStep(x, .labels(labels), count: labels.count, random: &random)
     }
 
     /// One optimizer step on `count` samples towards `targets`; returns the loss before the update.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @discardableResult
     public func trainStep(_ x: UnsafePointer<Scalar>, _ targets: Targets, count: Int, random: inout NumPyRandomState) -> Double {
         forward(x, count: count, training: true, random: &random)
@@ -337,6 +352,8 @@ public final class Trainer<Scalar: BLASScalar> {
 
     /// Loss and accuracy over `count` samples without dropout, in batches of `maxBatch`.
     /// A single output predicts class 1 when it exceeds 0.5.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func evaluate(_ x: UnsafePointer<Scalar>, labels: UnsafeBufferPointer<Int32>) -> (loss: Double, accuracy: Double) {
         var random = NumPyRandomState(seed: 0)  // unused: no dropout outside training
         let features = network.layerSizes[0], classes = width(layerCount - 1)

@@ -10,13 +10,23 @@ import NNCore
 import NNData
 import NNEngine
 import NNFormat
+import NNRandom
+import NNTrain
 #if canImport(Glibc)
 import Glibc
 #endif
 
 // MARK: Helpers
 
-func now() -> Double { Clock.monotonicSeconds() }
+/// Wall-clock seconds; with NN_BENCH_CLOCK=cpu, the process's CPU seconds instead (for
+/// comparing code changes on a busy machine, with OPENBLAS_NUM_THREADS=1).
+let useCPUClock = getenv("NN_BENCH_CLOCK").map { String(cString: $0) == "cpu" } ?? false
+func now() -> Double {
+    guard useCPUClock else { return Clock.monotonicSeconds() }
+    var ts = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}
 
 func median(_ xs: [Double]) -> Double {
     let s = xs.sorted()
@@ -288,12 +298,65 @@ func trainGemm<S: RawBLAS>(_: S.Type, sizes: [Int], batch: Int, samples: Int, re
     out.emit()
 }
 
+// MARK: train
+
+/// The training loop of `nn-train` (shuffle, gather the batch, one trainer step) timed per epoch
+/// in-process, without evaluation or checkpoints: for comparing trainer changes (with
+/// NN_BENCH_CLOCK=cpu and OPENBLAS_NUM_THREADS=1 on a busy machine). The figures reported in
+/// BENCHMARKS.md come from nn-train itself.
+func train<S: BLASScalar>(_: S.Type, recipe: TrainingRecipe, data: LabelledImages, epochs: Int) {
+    let (mean, std) = data.featureStatistics()
+    let features = data.featureCount, n = data.count, batch = recipe.batchSize
+    var x = [S](repeating: 0, count: n * features)
+    for i in 0..<n {
+        for j in 0..<features {
+            let c = Double(data.features[i * features + j]) - mean[j]
+            x[i * features + j] = S(std[j] != 0 ? c / std[j] : c)
+        }
+    }
+    var random = NumPyRandomState(seed: recipe.seed)
+    let trainer = Trainer<S>(network: Network<S>(recipe: recipe, random: &random), recipe: recipe, maxBatch: max(batch, 1024))
+    var batchX = [S](repeating: 0, count: batch * features)
+    var batchLabels = [Int32](repeating: 0, count: batch)
+    var times: [Double] = [], losses: [Double] = []
+    for _ in 0..<epochs {
+        let order = random.permutation(n)
+        let t0 = now()
+        var lossSum = 0.0
+        for start in stride(from: 0, to: n, by: batch) {
+            let count = min(batch, n - start)
+            x.withUnsafeBufferPointer { src in
+                batchX.withUnsafeMutableBufferPointer { dst in
+                    for r in 0..<count {
+                        (dst.baseAddress! + r * features).update(from: src.baseAddress! + order[start + r] * features, count: features)
+                    }
+                }
+            }
+            for r in 0..<count { batchLabels[r] = data.labels[order[start + r]] }
+            lossSum += batchX.withUnsafeBufferPointer { xb in
+                batchLabels.withUnsafeBufferPointer { l in
+                    trainer.trainStep(xb.baseAddress!, labels: UnsafeBufferPointer(rebasing: l[0..<count]), random: &random)
+                } * Double(count)
+            }
+        }
+        times.append(now() - t0)
+        losses.append(lossSum / Double(n))
+    }
+    var out = JSONOut()
+    out.set("architecture", recipe.layerSizes.map(String.init).joined(separator: "-"))
+    out.set("precision", S.dtype.rawValue)
+    out.set("epoch_seconds", times)
+    out.set("median_epoch_s", median(times))
+    out.set("train_loss", losses)
+    out.emit()
+}
+
 // MARK: load
 
 /// Open (map, validate, optionally verify checksums) and the first one-image inference of a
 /// model, each repetition from scratch (the file stays in the page cache).
 func load(path: String, reps: Int, verify: Bool) throws {
-    var openTimes: [Double] = [], firstTimes: [Double] = [], totalTimes: [Double] = []
+    var openTimes: [Double] = [], firstTimes: [Double] = [], totalTimes: [Double] = [], scanTimes: [Double] = []
     var parameters = 0
     var checksum = 0.0
     for _ in 0..<reps {
@@ -309,6 +372,11 @@ func load(path: String, reps: Int, verify: Bool) throws {
         openTimes.append(t1 - t0)
         firstTimes.append(t2 - t1)
         totalTimes.append(t2 - t0)
+        // How much of opening is Model.validate()'s NaN scan (which NNFormat.read runs): run it
+        // again now that every page is mapped.
+        let t3 = now()
+        _ = try model.validate()
+        scanTimes.append(now() - t3)
     }
     var out = JSONOut()
     out.set("model", path)
@@ -317,6 +385,7 @@ func load(path: String, reps: Int, verify: Bool) throws {
     out.set("open_ms", openTimes.map { $0 * 1e3 })
     out.set("open_median_ms", median(openTimes) * 1e3)
     out.set("first_inference_median_ms", median(firstTimes) * 1e3)
+    out.set("value_scan_median_ms", median(scanTimes) * 1e3)
     out.set("total_ms", totalTimes.map { $0 * 1e3 })
     out.set("total_median_ms", median(totalTimes) * 1e3)
     out.set("output_check", checksum)
@@ -353,6 +422,19 @@ do {
             trainGemm(Double.self, sizes: sizes, batch: batch, samples: samples, reps: reps, recompute: o.flags.contains("--recompute"))
         } else {
             trainGemm(Float.self, sizes: sizes, batch: batch, samples: samples, reps: reps, recompute: o.flags.contains("--recompute"))
+        }
+    case "train":
+        let o = Options(arguments.dropFirst(2), flags: ["--f64"])
+        guard let preset = RecipePreset(rawValue: o.values["--recipe"] ?? "blog") else { fail("--recipe blog|capstone|nielsen|binary") }
+        let dir = o.values["--data"] ?? "/usr/share/datasets/fashion-mnist"
+        var data = try LabelledImages(images: dir + "/train-images-idx3-ubyte.gz", labels: dir + "/train-labels-idx1-ubyte.gz")
+        if let limit = o.values["--limit"].flatMap(Int.init) { data = data.prefix(limit) }
+        if let classes = preset.classes { data = data.selecting(classes: classes) }
+        let epochs = o.int("--epochs", 3)
+        if o.flags.contains("--f64") {
+            train(Double.self, recipe: preset.recipe, data: data, epochs: epochs)
+        } else {
+            train(Float.self, recipe: preset.recipe, data: data, epochs: epochs)
         }
     case "outputs":
         // Raw engine outputs for every image, for checking that engine changes keep results.

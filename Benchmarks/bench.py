@@ -1,0 +1,410 @@
+#!/usr/bin/env python3
+"""`make bench`: builds release binaries, runs every workload for our tools and for the anchors
+(NumPy, onnxruntime, h5py, np.load, safetensors) in the same run, several repetitions each,
+interleaved round by round so that both sides see the same machine, and prints medians and
+ratios. Writes out/bench/results.json and out/bench/results.md. See BENCHMARKS.md.
+
+    python3 Benchmarks/bench.py [--rounds 3] [--quick] [--only infer,cold,train,load] [--skip-build]
+
+Environment: OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE, when set, apply to our binaries and to
+NumPy alike (same environment); the inference and training workloads are then repeated with
+both unset. Fixtures (trained models, exports, the large model) are cached in out/bench/.
+"""
+import argparse
+import csv
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PY = os.path.join(ROOT, "Benchmarks", "python")
+DATA = "/usr/share/datasets/fashion-mnist"
+BLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def run(cmd, env=None, capture=True):
+    r = subprocess.run(cmd, cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE if capture else None,
+                       stderr=subprocess.PIPE if capture else None)
+    if r.returncode != 0:
+        raise SystemExit(f"failed ({r.returncode}): {' '.join(cmd)}\n{r.stderr if capture else ''}")
+    return r.stdout if capture else ""
+
+
+def run_json(cmd, env=None):
+    return json.loads(run(cmd, env=env).strip().splitlines()[-1])
+
+
+def med(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else float("nan")
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.out = os.path.join(ROOT, args.out)
+        os.makedirs(self.out, exist_ok=True)
+        self.bin = os.path.join(ROOT, args.scratch, "release")
+        self.results = {"date": datetime.date.today().isoformat(), "loadavg": {"start": loadavg()}}
+        self.env = dict(os.environ)
+        if args.threads:
+            # The same thread count for every BLAS (ours, NumPy's) and for onnxruntime's pool.
+            self.env.update({"OPENBLAS_NUM_THREADS": str(args.threads), "BENCH_ORT_THREADS": str(args.threads)})
+        self.unset_env = {k: v for k, v in self.env.items() if k not in BLAS_VARS}
+
+    def p(self, *parts):
+        return os.path.join(self.out, *parts)
+
+    def tool(self, name):
+        return os.path.join(self.bin, name)
+
+    # MARK: setup
+
+    def build(self):
+        if self.args.skip_build:
+            return
+        log("building release binaries (swift build -c release --scratch-path %s)" % self.args.scratch)
+        run(["swift", "build", "-c", "release", "--scratch-path", self.args.scratch], capture=False)
+
+    def machine(self):
+        m = {"nproc": int(run(["nproc"]).strip()), "kernel": platform.release()}
+        with open("/proc/cpuinfo") as f:
+            info = f.read()
+        first = info.split("\n\n")[0]
+        fields = dict((k.strip(), v.strip()) for k, _, v in (l.partition(":") for l in first.splitlines()) if k.strip())
+        m["cpu_model"] = fields.get("model name")
+        m["cpu_family_model"] = f"family {fields.get('cpu family')} model {fields.get('model')} stepping {fields.get('stepping')}"
+        flags = fields.get("flags", "").split()
+        m["simd_flags"] = " ".join(f for f in ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl") if f in flags)
+        try:
+            lscpu = run(["lscpu"])
+            for key in ("Thread(s) per core", "L1d cache", "L2 cache", "L3 cache", "Hypervisor vendor"):
+                mm = re.search(r"^%s:\s*(.+)$" % re.escape(key), lscpu, re.M)
+                if mm:
+                    m[key] = mm.group(1).strip()
+        except SystemExit:
+            pass
+        m["env"] = {k: self.env.get(k, "(unset)") for k in BLAS_VARS + ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "BENCH_ORT_THREADS")}
+        m["ours_blas"] = run_json([self.tool("nn-bench"), "info"], env=self.env)
+        m["numpy"] = run_json([sys.executable, os.path.join(PY, "anchor.py"), "info"], env=self.env)
+        m["swift"] = run(["swift", "--version"]).splitlines()[0] if shutil.which("swift") else None
+        self.results["machine"] = m
+
+    def fixtures(self):
+        f = {}
+        t10k = self.p("t10k-images-idx3-ubyte")
+        if not os.path.exists(t10k):
+            import gzip
+            with gzip.open(os.path.join(DATA, "t10k-images-idx3-ubyte.gz")) as src, open(t10k, "wb") as dst:
+                dst.write(src.read())
+        digit = self.p("digit.idx")
+        if not os.path.exists(digit):
+            with open(t10k, "rb") as src:
+                raw = src.read(16 + 784)[16:]
+            with open(digit, "wb") as dst:
+                dst.write(bytes([0, 0, 8, 2]) + (28).to_bytes(4, "big") * 2 + raw)
+        for name, recipe in (("blog", "blog"), ("capstone", "capstone")):
+            model = self.p(f"{name}.nnm")
+            if not os.path.exists(model):
+                log(f"training the {name} model for the inference fixtures (1 epoch)")
+                run([self.tool("nn-train"), "--recipe", recipe, "--epochs", "1", "--save", model])
+            if not os.path.exists(self.p(f"{name}.h5")) or os.path.getmtime(self.p(f"{name}.h5")) < os.path.getmtime(model):
+                run([self.tool("nnconv"), "export", model, "-o", self.p(f"{name}.h5")])
+        f["t10k"], f["digit"] = t10k, digit
+        self.f = f
+
+    def large_fixture(self):
+        layers = self.args.large_layers
+        stamp = self.p("large.layers")
+        if not (os.path.exists(stamp) and open(stamp).read() == layers and os.path.exists(self.p("large.safetensors"))):
+            log(f"writing the large model {layers} as .h5, .npz, .safetensors")
+            run([sys.executable, os.path.join(PY, "anchor.py"), "make-large", self.p("large"), "--layers", layers])
+            with open(stamp, "w") as s:
+                s.write(layers)
+            if os.path.exists(self.p("large.nnm")):
+                os.remove(self.p("large.nnm"))
+
+    # MARK: workloads
+
+    def infer(self, env, label):
+        rounds = self.args.rounds
+        res = {}
+        for name in ("blog", "capstone"):
+            model, h5 = self.p(f"{name}.nnm"), self.p(f"{name}.h5")
+            ours, anchor = [], []
+            for r in range(rounds):
+                log(f"[{label}] inference {name}: round {r + 1}/{rounds}")
+                ours.append(run_json([self.tool("nn-bench"), "infer", model, self.f["t10k"], "--reps", str(self.args.reps),
+                                      "--single", str(self.args.singles)], env=env))
+                anchor.append(run_json([sys.executable, os.path.join(PY, "anchor.py"), "infer", h5, self.f["t10k"],
+                                        "--reps", str(self.args.reps), "--single", str(self.args.singles)], env=env))
+            n = ours[0]["images"]
+            pool = lambda rows, key: [v for row in rows for v in row[key]]
+            ob = med(pool(ours, "batch_seconds"))
+            os1 = med(pool(ours, "single_us"))
+            nb, ob_ort = med(pool(anchor, "numpy_batch_seconds")), med(pool(anchor, "ort_batch_seconds"))
+            ns1, os1_ort = med(pool(anchor, "numpy_single_us")), med(pool(anchor, "ort_single_us"))
+            raw = med([o["raw_gemm_median_s"] for o in ours])
+            res[name] = {
+                "architecture": ours[0]["architecture"],
+                "ours_batch_images_per_s": n / ob, "numpy_batch_images_per_s": n / nb, "ort_batch_images_per_s": n / ob_ort,
+                "ours_batch_s": ob, "ort_batch_s": ob_ort, "numpy_batch_s": nb,
+                "ours_single_us": os1, "numpy_single_us": ns1, "ort_single_us": os1_ort,
+                "raw_gemv_us": med([o["raw_gemv_median_us"] for o in ours]),
+                "engine_gflops": ours[0]["engine_gflops"] * ours[0]["batch_median_s"] / ob,
+                "raw_gemm_gflops": ours[0]["raw_gemm_gflops"] * ours[0]["raw_gemm_median_s"] / raw,
+                "engine_vs_raw_gemm": raw / ob,
+                "ratio_batch_vs_ort": (n / ob) / (n / ob_ort), "ratio_batch_vs_numpy": nb / ob,
+                "ratio_single_vs_ort": os1_ort / os1, "ratio_single_vs_numpy": ns1 / os1,
+                "ort_vs_numpy_max_abs_diff": anchor[0]["ort_vs_numpy_max_abs_diff"],
+                "rounds": rounds, "reps_per_round": self.args.reps,
+            }
+        return res
+
+    def hyperfine(self, commands, runs, env):
+        """Median wall seconds per command, `runs` runs each, interleaved over the rounds."""
+        times = {c: [] for c in commands}
+        rounds = max(1, self.args.rounds)
+        per = max(3, runs // rounds)
+        for r in range(rounds):
+            for c in commands:
+                if shutil.which("hyperfine"):
+                    path = self.p("hyperfine.json")
+                    run(["hyperfine", "-N", "--warmup", "2", "--runs", str(per), "--export-json", path, c], env=env)
+                    with open(path) as f:
+                        times[c] += json.load(f)["results"][0]["times"]
+                else:  # own loop: fork/exec and wait, timed around the child
+                    args = c.split()
+                    for _ in range(2):
+                        subprocess.run(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+                    for _ in range(per):
+                        t0 = time.perf_counter()
+                        subprocess.run(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+                        times[c].append(time.perf_counter() - t0)
+        return {c: {"median_s": med(t), "runs": len(t), "min_s": min(t)} for c, t in times.items()}
+
+    def cold(self, env):
+        infer = self.tool("nn-infer")
+        cmds = {
+            "nn-infer one image": f"{infer} {self.p('blog.nnm')} {self.f['digit']}",
+            "nn-infer --help": f"{infer} --help",
+            "python cold_predict.py": f"{sys.executable} {os.path.join(PY, 'cold_predict.py')} {self.p('blog.h5')} {self.f['digit']}",
+            "python -c pass": f"{sys.executable} -c pass",
+            "nn-infer 10k (uncompressed)": f"{infer} {self.p('blog.nnm')} {self.f['t10k']} --show 0",
+            "nn-infer 10k capstone": f"{infer} {self.p('capstone.nnm')} {self.f['t10k']} --show 0",
+        }
+        log("cold processes (hyperfine)")
+        t = self.hyperfine(list(cmds.values()), self.args.cold_runs, env)
+        res = {k: t[v] for k, v in cmds.items()}
+        res["libraries_linked_by_nn_infer"] = len([l for l in run(["ldd", infer]).splitlines() if "=>" in l or "ld-linux" in l])
+        return res
+
+    def train(self, env, label, configs=None):
+        epochs = self.args.epochs
+        configs = configs or [("000", "blog", "784,256,10", p) for p in ("f32", "f64")] + \
+                             [("002", "capstone", "784,256,128,10", p) for p in ("f32", "f64")]
+        res = {}
+        for seed, preset, layers, prec in configs:
+            key = f"seed{seed}_{prec}"
+            log(f"[{label}] training {key}: nn-train, NumPy (blog loop), NumPy (lean), raw gemm")
+            save = self.p(f"train-{key}.nnm")
+            cmd = [self.tool("nn-train"), "--recipe", preset, "--epochs", str(epochs), "--save", save]
+            if prec == "f64":
+                cmd.append("--float64")
+            run(cmd, env=env)
+            with open(save.replace(".nnm", ".history.csv")) as f:
+                ours = [float(row["seconds"]) for row in csv.DictReader(f)]
+            numpy = run_json([sys.executable, os.path.join(PY, "train_ref.py"), "--recipe", seed, "--dtype", prec,
+                              "--epochs", str(epochs)], env=env)
+            lean = run_json([sys.executable, os.path.join(PY, "train_ref.py"), "--recipe", seed, "--dtype", prec,
+                             "--epochs", str(epochs), "--lean"], env=env) if (seed, prec) == ("000", "f32") else None
+            gemm_cmd = [self.tool("nn-bench"), "train-gemm", "--layers", layers, "--reps", "3"]
+            if prec == "f64":
+                gemm_cmd.append("--f64")
+            gemm = run_json(gemm_cmd, env=env)
+            o = med(ours)
+            res[key] = {
+                "ours_epoch_s": o, "ours_epochs_s": ours,
+                "numpy_epoch_s": numpy["median_epoch_s"], "numpy_lean_epoch_s": lean["median_epoch_s"] if lean else None,
+                "raw_gemm_epoch_s": gemm["epoch_gemm_median_s"],
+                "ours_gflops": gemm["flops_per_epoch"] / o / 1e9, "raw_gemm_gflops": gemm["raw_gflops"],
+                "ours_vs_raw_gemm": gemm["epoch_gemm_median_s"] / o,
+                "speedup_vs_numpy": numpy["median_epoch_s"] / o, "speedup_vs_numpy_lean": lean["median_epoch_s"] / o if lean else None,
+            }
+        return res
+
+    def load(self, env):
+        self.large_fixture()
+        large_h5, large_nnm = self.p("large.h5"), self.p("large.nnm")
+        size = os.path.getsize(large_h5)
+        times = []
+        for r in range(3):
+            log(f"nnconv import {os.path.basename(large_h5)} ({size / 1e6:.0f} MB): run {r + 1}/3")
+            t0 = time.perf_counter()
+            run([self.tool("nnconv"), "import", large_h5, "-o", large_nnm, "--activations", "relu,relu,softmax"], env=env)
+            times.append(time.perf_counter() - t0)
+        res = {"import_s": med(times), "import_MB_per_s": size / 1e6 / med(times), "h5_bytes": size}
+        ours_v, ours_nv, anchor = [], [], []
+        for r in range(self.args.rounds):
+            log(f"loading {os.path.basename(large_nnm)}: round {r + 1}/{self.args.rounds}")
+            ours_v.append(run_json([self.tool("nn-bench"), "load", large_nnm, "--reps", "3"], env=env))
+            ours_nv.append(run_json([self.tool("nn-bench"), "load", large_nnm, "--reps", "3", "--no-verify"], env=env))
+            anchor.append(run_json([sys.executable, os.path.join(PY, "anchor.py"), "load", "--h5", large_h5,
+                                    "--npz", self.p("large.npz"), "--safetensors", self.p("large.safetensors"), "--reps", "3"], env=env))
+        pool = lambda rows, key: [v for row in rows for v in row[key]]
+        res.update({
+            "parameters": ours_v[0]["parameters"], "nnm_bytes": os.path.getsize(large_nnm),
+            "ours_open_verify_ms": med(pool(ours_v, "open_ms")), "ours_total_verify_ms": med(pool(ours_v, "total_ms")),
+            "ours_open_ms": med(pool(ours_nv, "open_ms")), "ours_total_ms": med(pool(ours_nv, "total_ms")),
+            "ours_first_inference_ms": med([o["first_inference_median_ms"] for o in ours_nv]),
+            "value_scan_ms": med([o["value_scan_median_ms"] for o in ours_nv]),
+        })
+        for name in ("h5py", "np_load", "safetensors"):
+            res[f"{name}_ms"] = med(pool(anchor, f"{name}_ms"))
+            res[f"{name}_first_inference_ms"] = med([a[f"{name}_first_inference_median_ms"] for a in anchor])
+        res["ratio_h5py_vs_ours_open"] = res["h5py_ms"] / res["ours_open_ms"]
+        res["ratio_h5py_vs_ours_open_and_first"] = res["h5py_first_inference_ms"] / res["ours_total_ms"]
+        return res
+
+    # MARK: report
+
+    def report(self):
+        R = self.results
+        lines = [f"# nnm benchmarks, {R['date']}", ""]
+        m = R["machine"]
+        lines += ["## Machine", "",
+                  f"- `nproc`: {m['nproc']}; CPU: {m['cpu_model']} ({m['cpu_family_model']}); SIMD: {m['simd_flags']}; "
+                  f"threads per core {m.get('Thread(s) per core')}; L2 {m.get('L2 cache')}, L3 {m.get('L3 cache')}; "
+                  f"hypervisor {m.get('Hypervisor vendor')}; kernel {m['kernel']}",
+                  f"- load average: start {R['loadavg']['start']}, end {R['loadavg'].get('end')}",
+                  f"- environment: " + ", ".join(f"{k}={v}" for k, v in m["env"].items()),
+                  f"- ours: {m['ours_blas']['openblas_config']}, core **{m['ours_blas']['openblas_core']}**, "
+                  f"{m['ours_blas']['openblas_threads']} threads; {m.get('swift')}",
+                  f"- NumPy {m['numpy']['numpy']}: " + "; ".join(
+                      f"{t.get('internal_api')} {t.get('version')} ({os.path.basename(t.get('filepath', ''))}), "
+                      f"architecture **{t.get('architecture')}**, {t.get('num_threads')} threads" for t in m["numpy"]["threadpoolctl"]),
+                  f"- onnxruntime {m['numpy'].get('onnxruntime')} (default session options), onnx {m['numpy'].get('onnx')}, "
+                  f"h5py {m['numpy'].get('h5py')}, safetensors {m['numpy'].get('safetensors')}", ""]
+        for label, key in (("", "infer"), (" (OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset)", "infer_unset")):
+            if key not in R:
+                continue
+            lines += [f"## Inference throughput{label}", "",
+                      "| model | ours img/s (batch 10k) | ORT | NumPy | ours/ORT | ours/NumPy | ours us (batch 1) | ORT us | NumPy us | ORT/ours | NumPy/ours | engine GFLOP/s | raw sgemm GFLOP/s | engine/raw |",
+                      "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+            for name, r in R[key].items():
+                lines.append(f"| {r['architecture']} | {r['ours_batch_images_per_s']:,.0f} | {r['ort_batch_images_per_s']:,.0f} | "
+                             f"{r['numpy_batch_images_per_s']:,.0f} | {r['ratio_batch_vs_ort']:.2f}x | {r['ratio_batch_vs_numpy']:.2f}x | "
+                             f"{r['ours_single_us']:.1f} | {r['ort_single_us']:.1f} | {r['numpy_single_us']:.1f} | "
+                             f"{r['ratio_single_vs_ort']:.2f}x | {r['ratio_single_vs_numpy']:.2f}x | {r['engine_gflops']:.0f} | "
+                             f"{r['raw_gemm_gflops']:.0f} | {r['engine_vs_raw_gemm']:.0%} |")
+            lines.append("")
+        if "cold" in R:
+            c = R["cold"]
+            lines += ["## Whole processes (hyperfine, median wall time)", "", "| command | median ms | min ms | runs |", "|---|---|---|---|"]
+            for k, v in c.items():
+                if isinstance(v, dict):
+                    lines.append(f"| {k} | {v['median_s'] * 1e3:.1f} | {v['min_s'] * 1e3:.1f} | {v['runs']} |")
+            if "infer" in R:
+                ort = R["infer"]["blog"]["ort_batch_s"]
+                proc = c["nn-infer 10k (uncompressed)"]["median_s"]
+                lines.append(f"\nWhole `nn-infer` process on the uncompressed 10k file: {proc * 1e3:.1f} ms = "
+                             f"{proc / ort:.2f}x ORT's in-process batch ({ort * 1e3:.1f} ms).")
+            lines.append(f"Cold one image: nn-infer {c['nn-infer one image']['median_s'] * 1e3:.1f} ms vs Python "
+                         f"{c['python cold_predict.py']['median_s'] * 1e3:.1f} ms "
+                         f"({c['python cold_predict.py']['median_s'] / c['nn-infer one image']['median_s']:.1f}x); "
+                         f"nn-infer links {c['libraries_linked_by_nn_infer']} shared libraries.\n")
+        for label, key in (("", "train"), (" (OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset)", "train_unset")):
+            if key not in R:
+                continue
+            lines += [f"## Training, seconds per epoch on 60k Fashion-MNIST (median of {self.args.epochs} epochs){label}", "",
+                      "| recipe | nn-train | NumPy (blog loop) | NumPy (lean) | NumPy/ours | lean/ours | raw gemm s/epoch | ours GFLOP/s | raw GFLOP/s | ours/raw |",
+                      "|---|---|---|---|---|---|---|---|---|---|"]
+            for k, r in R[key].items():
+                lean = f"{r['numpy_lean_epoch_s']:.3f} | " if r["numpy_lean_epoch_s"] else "- | "
+                lean_ratio = f"{r['speedup_vs_numpy_lean']:.2f}x | " if r["speedup_vs_numpy_lean"] else "- | "
+                lines.append(f"| {k} | {r['ours_epoch_s']:.3f} | {r['numpy_epoch_s']:.3f} | {lean}"
+                             f"{r['speedup_vs_numpy']:.2f}x | {lean_ratio}{r['raw_gemm_epoch_s']:.3f} | "
+                             f"{r['ours_gflops']:.0f} | {r['raw_gemm_gflops']:.0f} | {r['ours_vs_raw_gemm']:.0%} |")
+            lines.append("")
+        if "load" in R:
+            l = R["load"]
+            lines += [f"## Loading a {l['parameters']:,}-parameter f32 MLP ({l['nnm_bytes'] / 2**20:.0f} MiB)", "",
+                      "| what | ms |", "|---|---|",
+                      f"| .nnm open (map, validate, CRC-32 of every tensor) | {l['ours_open_verify_ms']:.1f} |",
+                      f"| .nnm open + first inference, checksums verified | {l['ours_total_verify_ms']:.1f} |",
+                      f"| .nnm open `--no-verify` | {l['ours_open_ms']:.1f} |",
+                      f"| .nnm open `--no-verify` + first inference | {l['ours_total_ms']:.1f} |",
+                      f"| (of the open: Model.validate()'s NaN scan of every value) | {l['value_scan_ms']:.1f} |",
+                      f"| h5py load / + first inference | {l['h5py_ms']:.1f} / {l['h5py_first_inference_ms']:.1f} |",
+                      f"| np.load (.npz) / + first inference | {l['np_load_ms']:.1f} / {l['np_load_first_inference_ms']:.1f} |",
+                      f"| safetensors load / + first inference | {l['safetensors_ms']:.1f} / {l['safetensors_first_inference_ms']:.1f} |",
+                      "", f"h5py / ours: {l['ratio_h5py_vs_ours_open']:.2f}x (open only, no verify), "
+                      f"{l['ratio_h5py_vs_ours_open_and_first']:.2f}x (open + first inference, no verify). "
+                      f"`nnconv import` of the {l['h5_bytes'] / 1e6:.0f} MB .h5: {l['import_s']:.2f} s = {l['import_MB_per_s']:.0f} MB/s.", ""]
+        text = "\n".join(lines)
+        with open(self.p("results.md"), "w") as f:
+            f.write(text + "\n")
+        with open(self.p("results.json"), "w") as f:
+            json.dump(R, f, indent=2)
+        print(text)
+
+    def main(self):
+        only = set(self.args.only.split(",")) if self.args.only else {"infer", "cold", "train", "load"}
+        self.build()
+        self.machine()
+        self.fixtures()
+        blas_set = any(k in os.environ for k in BLAS_VARS)
+        if "infer" in only:
+            self.results["infer"] = self.infer(self.env, "env")
+            if blas_set:
+                self.results["infer_unset"] = self.infer(self.unset_env, "unset")
+        if "cold" in only:
+            self.results["cold"] = self.cold(self.env)
+        if "train" in only:
+            self.results["train"] = self.train(self.env, "env")
+            if blas_set:
+                self.results["train_unset"] = self.train(self.unset_env, "unset", [("000", "blog", "784,256,10", "f32")])
+        if "load" in only:
+            self.results["load"] = self.load(self.env)
+        self.results["loadavg"]["end"] = loadavg()
+        self.report()
+
+
+def parse():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--rounds", type=int, default=3, help="interleaved rounds of ours and the anchors")
+    p.add_argument("--reps", type=int, default=5, help="repetitions per round for in-process timings")
+    p.add_argument("--singles", type=int, default=2000, help="batch-1 calls per repetition")
+    p.add_argument("--epochs", type=int, default=3, help="training epochs per run")
+    p.add_argument("--cold-runs", type=int, default=30, help="runs per cold-process command (over all rounds)")
+    p.add_argument("--large-layers", default="784,16384,7400,10", help="the ~512 MiB model for the loading workload")
+    p.add_argument("--only", help="comma-separated subset of infer,cold,train,load")
+    p.add_argument("--threads", type=int, help="OPENBLAS_NUM_THREADS for ours and NumPy, and onnxruntime's intra-op threads")
+    p.add_argument("--quick", action="store_true", help="one round, fewer repetitions (checks the harness)")
+    p.add_argument("--skip-build", action="store_true")
+    p.add_argument("--scratch", default=os.environ.get("BENCH_SCRATCH", ".build-bench"))
+    p.add_argument("--out", default="out/bench")
+    a = p.parse_args()
+    if a.quick:
+        a.rounds, a.reps, a.singles, a.epochs, a.cold_runs = 1, 2, 300, 1, 6
+    return a
+
+
+if __name__ == "__main__":
+    Bench(parse()).main()
