@@ -216,36 +216,40 @@ class Bench:
         return res
 
     def train(self, env, label, configs=None):
+        """Per recipe and precision, rounds of: nn-train (E epochs), the NumPy blog loop (E epochs),
+        the lean NumPy loop (seed 000 f32 only), and the same products on raw BLAS; epochs pooled."""
         epochs = self.args.epochs
         configs = configs or [("000", "blog", "784,256,10", p) for p in ("f32", "f64")] + \
                              [("002", "capstone", "784,256,128,10", p) for p in ("f32", "f64")]
         res = {}
         for seed, preset, layers, prec in configs:
             key = f"seed{seed}_{prec}"
-            log(f"[{label}] training {key}: nn-train, NumPy (blog loop), NumPy (lean), raw gemm")
-            save = self.p(f"train-{key}.nnm")
-            cmd = [self.tool("nn-train"), "--recipe", preset, "--epochs", str(epochs), "--save", save]
-            if prec == "f64":
-                cmd.append("--float64")
-            run(cmd, env=env)
-            with open(save.replace(".nnm", ".history.csv")) as f:
-                ours = [float(row["seconds"]) for row in csv.DictReader(f)]
-            numpy = run_json([sys.executable, os.path.join(PY, "train_ref.py"), "--recipe", seed, "--dtype", prec,
-                              "--epochs", str(epochs)], env=env)
-            lean = run_json([sys.executable, os.path.join(PY, "train_ref.py"), "--recipe", seed, "--dtype", prec,
-                             "--epochs", str(epochs), "--lean"], env=env) if (seed, prec) == ("000", "f32") else None
-            gemm_cmd = [self.tool("nn-bench"), "train-gemm", "--layers", layers, "--reps", "3"]
-            if prec == "f64":
-                gemm_cmd.append("--f64")
-            gemm = run_json(gemm_cmd, env=env)
-            o = med(ours)
+            ours, numpy, lean, gemm = [], [], [], []
+            for r in range(self.args.rounds):
+                log(f"[{label}] training {key}: round {r + 1}/{self.args.rounds} (nn-train, NumPy, raw gemm)")
+                save = self.p(f"train-{key}.nnm")
+                cmd = [self.tool("nn-train"), "--recipe", preset, "--epochs", str(epochs), "--save", save]
+                if prec == "f64":
+                    cmd.append("--float64")
+                run(cmd, env=env)
+                with open(save.replace(".nnm", ".history.csv")) as f:
+                    ours += [float(row["seconds"]) for row in csv.DictReader(f)]
+                ref = [sys.executable, os.path.join(PY, "train_ref.py"), "--recipe", seed, "--dtype", prec, "--epochs", str(epochs)]
+                numpy += run_json(ref, env=env)["epoch_seconds"]
+                if (seed, prec) == ("000", "f32"):
+                    lean += run_json(ref + ["--lean"], env=env)["epoch_seconds"]
+                gemm_cmd = [self.tool("nn-bench"), "train-gemm", "--layers", layers, "--reps", "2"]
+                if prec == "f64":
+                    gemm_cmd.append("--f64")
+                g = run_json(gemm_cmd, env=env)
+                gemm += g["epoch_gemm_seconds"]
+                flops = g["flops_per_epoch"]
+            o, n, l, raw = med(ours), med(numpy), med(lean) if lean else None, med(gemm)
             res[key] = {
-                "ours_epoch_s": o, "ours_epochs_s": ours,
-                "numpy_epoch_s": numpy["median_epoch_s"], "numpy_lean_epoch_s": lean["median_epoch_s"] if lean else None,
-                "raw_gemm_epoch_s": gemm["epoch_gemm_median_s"],
-                "ours_gflops": gemm["flops_per_epoch"] / o / 1e9, "raw_gemm_gflops": gemm["raw_gflops"],
-                "ours_vs_raw_gemm": gemm["epoch_gemm_median_s"] / o,
-                "speedup_vs_numpy": numpy["median_epoch_s"] / o, "speedup_vs_numpy_lean": lean["median_epoch_s"] / o if lean else None,
+                "ours_epoch_s": o, "ours_epochs_s": ours, "numpy_epochs_s": numpy, "raw_gemm_epochs_s": gemm,
+                "numpy_epoch_s": n, "numpy_lean_epoch_s": l, "raw_gemm_epoch_s": raw,
+                "ours_gflops": flops / o / 1e9, "raw_gemm_gflops": flops / raw / 1e9, "ours_vs_raw_gemm": raw / o,
+                "speedup_vs_numpy": n / o, "speedup_vs_numpy_lean": l / o if l else None,
             }
         return res
 
@@ -298,7 +302,8 @@ class Bench:
                   f"{m['ours_blas']['openblas_threads']} threads; {m.get('swift')}",
                   f"- NumPy {m['numpy']['numpy']}: " + "; ".join(
                       f"{t.get('internal_api')} {t.get('version')} ({os.path.basename(t.get('filepath', ''))}), "
-                      f"architecture **{t.get('architecture')}**, {t.get('num_threads')} threads" for t in m["numpy"]["threadpoolctl"]),
+                      f"architecture **{t.get('architecture')}**, {t.get('num_threads')} threads" for t in m["numpy"]["threadpoolctl"])
+                  + f"; np.show_config: {m['numpy'].get('numpy_blas', {}).get('openblas configuration', '?')}",
                   f"- onnxruntime {m['numpy'].get('onnxruntime')} (default session options), onnx {m['numpy'].get('onnx')}, "
                   f"h5py {m['numpy'].get('h5py')}, safetensors {m['numpy'].get('safetensors')}", ""]
         for label, key in (("", "infer"), (" (OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset)", "infer_unset")):
@@ -332,7 +337,7 @@ class Bench:
         for label, key in (("", "train"), (" (OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset)", "train_unset")):
             if key not in R:
                 continue
-            lines += [f"## Training, seconds per epoch on 60k Fashion-MNIST (median of {self.args.epochs} epochs){label}", "",
+            lines += [f"## Training, seconds per epoch on 60k Fashion-MNIST (median of {self.args.rounds} x {self.args.epochs} epochs){label}", "",
                       "| recipe | nn-train | NumPy (blog loop) | NumPy (lean) | NumPy/ours | lean/ours | raw gemm s/epoch | ours GFLOP/s | raw GFLOP/s | ours/raw |",
                       "|---|---|---|---|---|---|---|---|---|---|"]
             for k, r in R[key].items():
@@ -391,7 +396,7 @@ def parse():
     p.add_argument("--rounds", type=int, default=3, help="interleaved rounds of ours and the anchors")
     p.add_argument("--reps", type=int, default=5, help="repetitions per round for in-process timings")
     p.add_argument("--singles", type=int, default=2000, help="batch-1 calls per repetition")
-    p.add_argument("--epochs", type=int, default=3, help="training epochs per run")
+    p.add_argument("--epochs", type=int, default=2, help="training epochs per process, per round")
     p.add_argument("--cold-runs", type=int, default=30, help="runs per cold-process command (over all rounds)")
     p.add_argument("--large-layers", default="784,16384,7400,10", help="the ~512 MiB model for the loading workload")
     p.add_argument("--only", help="comma-separated subset of infer,cold,train,load")

@@ -37,6 +37,9 @@ public struct InferenceRun {
     public var precision: Precision
     public var batchSize: Int
     public var topK: Int
+    /// Whether the model's bytes were read in full (checksums); only then are its values also
+    /// scanned for NaN, so that `--no-verify` never touches every page of a large model.
+    public var verified: Bool
 
     /// Opens and validates a model (checksums verified unless `verify` is false).
     public init(modelPath: String, precision: Precision = .float32, batchSize: Int = 1024, topK: Int = 3, verify: Bool = true) throws {
@@ -47,11 +50,12 @@ public struct InferenceRun {
         self.precision = precision
         self.batchSize = batchSize
         self.topK = min(topK, model.metadata.outputSize)
+        verified = verify
     }
 
     /// Problems that do not stop inference (NaN weights), one line each.
     public func warnings() -> [String] {
-        ((try? model.validate()) ?? []).map { "\(modelPath): warning: \($0)" }
+        verified ? model.nonFiniteWarnings().map { "\(modelPath): warning: \($0)" } : []
     }
 
     /// Reads labels and checks them against the image count and the model's outputs.

@@ -6,11 +6,19 @@ public struct ModelWarning: Equatable, CustomStringConvertible, Sendable {
 }
 
 extension Model {
-    /// Checks that the architecture and the tensors fit together: layers chain from the input
-    /// to the output, every named tensor exists with the shape its role needs and a float dtype.
-    /// Returns warnings (NaN or infinite values) that do not make the model unusable.
+    /// Checks that the architecture and the tensors fit together (`validateStructure()`) and
+    /// returns warnings (NaN or infinite values, `nonFiniteWarnings()`) that do not make the
+    /// model unusable.
     @discardableResult
     public func validate() throws(ModelError) -> [ModelWarning] {
+        try validateStructure()
+        return nonFiniteWarnings()
+    }
+
+    /// Checks that layers chain from the input to the output and every named tensor exists with
+    /// the shape its role needs and a float dtype, without reading tensor values: cheap even for
+    /// a large memory-mapped model.
+    public func validateStructure() throws(ModelError) {
         let meta = metadata
         guard !meta.layers.isEmpty else { throw .noLayers }
         var previous = meta.input.features
@@ -47,13 +55,15 @@ extension Model {
                 try requireFloatTensor(stateName, location: "training.optimizer_state.tensors.\(parameter)", shape: p.shape)
             }
         }
-        var warnings: [ModelWarning] = []
-        for t in tensors {
-            if let index = t.tensor.firstNonFiniteIndex() {
-                warnings.append(ModelWarning(tensor: t.name, message: "holds NaN or infinite values (first at element \(index))"))
+    }
+
+    /// One warning per tensor holding NaN or infinite values. Reads every value.
+    public func nonFiniteWarnings() -> [ModelWarning] {
+        tensors.compactMap { t in
+            t.tensor.firstNonFiniteIndex().map {
+                ModelWarning(tensor: t.name, message: "holds NaN or infinite values (first at element \($0))")
             }
         }
-        return warnings
     }
 
     private func requireFloatTensor(_ name: String, location: String, shape: [Int]) throws(ModelError) {

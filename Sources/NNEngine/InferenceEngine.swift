@@ -68,7 +68,7 @@ public final class InferenceEngine<Scalar: BLASScalar> {
     /// The widest layer input or output, in values per sample.
     let widest: Int
     /// Samples per block of the forward pass.
-    public let blockRows: Int
+    let blockRows: Int
     /// Two ping-pong activation buffers of `blockRows * widest` values, allocated on first use.
     private var bufferA: UnsafeMutablePointer<Scalar>?
     private var bufferB: UnsafeMutablePointer<Scalar>?
@@ -83,12 +83,10 @@ public final class InferenceEngine<Scalar: BLASScalar> {
     /// stays in the L2/L3 caches between the preprocessing pass and the products that read it.
     static var blockBytes: Int { 2 << 20 }
 
-    /// Prepares `model`, which must be valid (`Model.validate()`).
+    /// Prepares `model`, whose structure must be valid (`Model.validateStructure()`; the engine
+    /// does not read the values to look for NaN, which would touch every page of a mapped file).
     public init(model: Model) throws(ModelError) {
-        // `validate()` also scans every value for NaN (warnings only, which the engine does not
-        // use): a pass over the whole file for a large mapped model. When the structure is sound
-        // that pass is skipped; otherwise `validate()` throws its usual error.
-        if !Self.isStructurallyValid(model) { try model.validate() }
+        try model.validateStructure()
         metadata = model.metadata
         var layers: [PreparedLayer] = []
         for layer in model.metadata.layers {
@@ -100,37 +98,6 @@ public final class InferenceEngine<Scalar: BLASScalar> {
         preprocessor = Preprocessor(model: model)
         widest = max(model.metadata.input.features, layers.map(\.outputSize).max() ?? 0, 1)
         blockRows = max(64, min(4096, Self.blockBytes / (widest * MemoryLayout<Scalar>.stride)))
-    }
-
-    /// Every structural rule of `Model.validate()` (layers chain, tensors exist with float
-    /// dtypes and the shapes their roles need, class names, finite scaling), without its scan of
-    /// the values.
-    static func isStructurallyValid(_ model: Model) -> Bool {
-        let meta = model.metadata
-        func fits(_ name: String, _ shape: [Int]) -> Bool {
-            guard let t = model.tensor(name) else { return false }
-            return t.dtype.isFloatingPoint && t.shape == shape
-        }
-        guard !meta.layers.isEmpty else { return false }
-        var previous = meta.input.features
-        for layer in meta.layers {
-            guard layer.inputSize == previous, fits(layer.weight, [layer.inputSize, layer.outputSize]) else { return false }
-            if let bias = layer.bias, !fits(bias, [layer.outputSize]) { return false }
-            previous = layer.outputSize
-        }
-        if !meta.classes.isEmpty, meta.classes.count != meta.outputSize { return false }
-        for step in meta.preprocessing {
-            switch step {
-            case let .scale(factor, offset):
-                guard factor.isFinite, offset.isFinite else { return false }
-            case let .zscore(mean, std):
-                guard fits(mean, [meta.input.features]), fits(std, [meta.input.features]) else { return false }
-            }
-        }
-        for (parameter, state) in meta.training?.optimizerState ?? [] {
-            guard let p = model.tensor(parameter), fits(state, p.shape) else { return false }
-        }
-        return true
     }
 
     deinit {

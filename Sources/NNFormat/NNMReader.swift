@@ -128,7 +128,7 @@ extension NNMFormat {
         }
         let model = Model(metadata: metadata, tensors: tensors)
         do {
-            try model.validate()
+            try model.validateStructure()
         } catch {
             throw .invalidModel(path: path, problem: error)
         }

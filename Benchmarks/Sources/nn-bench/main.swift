@@ -1,10 +1,14 @@
-// nn-bench: in-process measurements for Benchmarks/bench.py (`make bench`). Each command prints
-// one JSON object on standard output. Not part of the test suite and not installed.
+// nn-bench: in-process measurements for Benchmarks/bench.py (`make bench`). The measuring
+// commands print one JSON object on standard output. Not part of the test suite and not installed.
 //
-//   nn-bench info
-//   nn-bench infer MODEL.nnm IMAGES.idx [--reps R] [--single N] [--precision f32|f64]
+//   nn-bench info                       OpenBLAS build, core and threads
+//   nn-bench infer MODEL.nnm IMAGES.idx [--reps R] [--batch-reps R] [--single N] [--precision f32|f64]
 //   nn-bench train-gemm --layers 784,256,10 [--batch 64] [--samples 60000] [--reps R] [--f64] [--recompute]
 //   nn-bench load MODEL.nnm [--reps R] [--no-verify]
+// and for working on the engine and the trainer (NN_BENCH_CLOCK=cpu times CPU seconds):
+//   nn-bench train [--recipe blog|capstone] [--epochs E] [--f64] [--limit N]
+//   nn-bench outputs MODEL.nnm IMAGES.idx OUT.bin [--batch N] [--precision f32|f64]   raw outputs, to compare builds
+//   nn-bench classify MODEL.nnm IMAGES.idx   nn-infer's one-image work without the argument parser
 import COpenBLAS
 import NNCore
 import NNData
@@ -142,7 +146,7 @@ func info() {
 
 /// Engine throughput at batch = every image, and per-call latency at batch 1, with the raw
 /// BLAS products of the same shapes for comparison.
-func infer<S: BLASScalar & RawBLAS>(_: S.Type, model: Model, images: IDXImages, reps: Int, singles: Int) throws {
+func infer<S: BLASScalar & RawBLAS>(_: S.Type, model: Model, images: IDXImages, reps: Int, batchReps: Int, singles: Int) throws {
     let engine = try InferenceEngine<S>(model: model)
     let n = images.count, features = images.featureCount
     let classes = engine.outputSize
@@ -156,7 +160,7 @@ func infer<S: BLASScalar & RawBLAS>(_: S.Type, model: Model, images: IDXImages, 
         output.withUnsafeMutableBufferPointer { y in engine.predict(raw: x.baseAddress!, count: n, into: y.baseAddress!) }
     }
     var batchTimes: [Double] = []
-    for _ in 0..<reps {
+    for _ in 0..<batchReps {
         let t0 = now()
         input.withUnsafeBufferPointer { x in
             output.withUnsafeMutableBufferPointer { y in engine.predict(raw: x.baseAddress!, count: n, into: y.baseAddress!) }
@@ -190,7 +194,7 @@ func infer<S: BLASScalar & RawBLAS>(_: S.Type, model: Model, images: IDXImages, 
     input.withUnsafeBufferPointer { x in rawInput.pointer.update(from: x.baseAddress!, count: n * features) }
     rawForward(count: n, from: rawInput.pointer)
     var rawBatchTimes: [Double] = []
-    for _ in 0..<reps {
+    for _ in 0..<batchReps {
         let t0 = now()
         rawForward(count: n, from: rawInput.pointer)
         rawBatchTimes.append(now() - t0)
@@ -407,11 +411,11 @@ do {
         guard o.positional.count == 2 else { fail("infer MODEL.nnm IMAGES.idx [--reps R] [--single N] [--precision f32|f64]") }
         let model = try NNMFormat.read(path: o.positional[0])
         let images = try IDXImages(path: o.positional[1])
-        let reps = o.int("--reps", 7), singles = o.int("--single", 2000)
+        let reps = o.int("--reps", 7), singles = o.int("--single", 2000), batchReps = o.int("--batch-reps", reps)
         if o.values["--precision"] == "f64" {
-            try infer(Double.self, model: model, images: images, reps: reps, singles: singles)
+            try infer(Double.self, model: model, images: images, reps: reps, batchReps: batchReps, singles: singles)
         } else {
-            try infer(Float.self, model: model, images: images, reps: reps, singles: singles)
+            try infer(Float.self, model: model, images: images, reps: reps, batchReps: batchReps, singles: singles)
         }
     case "train-gemm":
         let o = Options(arguments.dropFirst(2), flags: ["--f64", "--recompute"])
@@ -435,6 +439,25 @@ do {
             train(Double.self, recipe: preset.recipe, data: data, epochs: epochs)
         } else {
             train(Float.self, recipe: preset.recipe, data: data, epochs: epochs)
+        }
+    case "classify":
+        // What `nn-infer MODEL IMAGES` does for a small file (open and verify the model, stream the
+        // images, predict, print each image's top 3), without the argument parser: shows what the
+        // command-line layer adds to a cold one-image run.
+        let o = Options(arguments.dropFirst(2), flags: [])
+        guard o.positional.count == 2 else { fail("classify MODEL.nnm IMAGES.idx") }
+        let model = try NNMFormat.read(path: o.positional[0])
+        _ = try model.validate()  // nn-infer's warnings pass
+        let stream = try IDXImageStream(path: o.positional[1], batchSize: 1024)
+        let engine = try InferenceEngine<Float>(model: model)
+        let classes = engine.outputSize
+        while let batch = try stream.nextBatch() {
+            let y = engine.predict(raw: batch.features, count: batch.count)
+            for i in 0..<batch.count {
+                let row = Array(y[(i * classes)..<((i + 1) * classes)])
+                let top = row.indices.sorted { row[$0] > row[$1] }.prefix(3)
+                print("\(batch.startIndex + i) " + top.map { "\($0) \(row[$0])" }.joined(separator: " | "))
+            }
         }
     case "outputs":
         // Raw engine outputs for every image, for checking that engine changes keep results.
