@@ -14,6 +14,9 @@ Everything is our own NumPy code written from the seed documents (never copied f
   columns_sigmoid_quadratic       seed 001: Nielsen's per-sample backprop, summed per mini-batch
   columns_binary_square           seed 003: the course homework, plus the notebook's own printout
   cnn_pieces                      seed 002: conv2d (scipy, a true convolution) and 2x2 max_pool
+  cnn_small                       seed 002's CNN and a Keras-style one (stride 2, 'same', a second
+                                  conv): forward, backward, 3 SGD steps, in the Swift layout contract
+                                  (HWC activations, HWIO kernels; notes/cnn-contract.md)
   e2e_seed000_numpy_run           seed 000's loop on the first 1000 Fashion-MNIST training images
 
 The float32 files start from the float64 inputs and parameters rounded to float32 and do every
@@ -24,6 +27,7 @@ seed recorded in the file. Prints one summary line. See Fixtures/README.md for t
 
 import argparse
 import gzip
+import json
 import os
 import shutil
 import sys
@@ -826,6 +830,432 @@ def build_cnn_pieces(dt):
     return attrs, t
 
 
+# ---------------------------------------------------------------------------------------------
+# cnn_small: a whole small CNN, forward, backward and K SGD steps, in the layout the Swift side
+# implements (notes/cnn-contract.md, session 2): activations HWC ([n, H, W, C] row-major per
+# batch), conv kernels HWIO [kh, kw, cin, cout], biases [cout], dense W [in, out], Z = X @ W + b,
+# flatten in HWC order, the Keras 'same' padding rule, max pooling that ignores padded positions
+# and routes the gradient to the first maximum in row-major window order.
+
+CNN_LR = 0.1
+CNN_K_STEPS = 3
+
+
+def same_padding(size, k, s):
+    """The TensorFlow/Keras 'same' rule: out = ceil(size / s), pad_total = max((out - 1) * s + k
+    - size, 0), pad_before = pad_total // 2. Returns (out, pad_before, pad_after)."""
+    out = -(-size // s)
+    total = max((out - 1) * s + k - size, 0)
+    return out, total // 2, total - total // 2
+
+
+def window_geometry(h, w, kh, kw, s, padding):
+    """Output (oh, ow) and ((top, bottom), (left, right)) padding of a conv or pool window."""
+    if padding == "valid":
+        return ((h - kh) // s + 1, (w - kw) // s + 1), ((0, 0), (0, 0))
+    oh, top, bottom = same_padding(h, kh, s)
+    ow, left, right = same_padding(w, kw, s)
+    return (oh, ow), ((top, bottom), (left, right))
+
+
+def cnn_conv_forward(x, w, b, s, padding, convention):
+    """conv2d on a batch [n, H, W, cin] with an HWIO kernel, one (sample, filter) map at a time,
+    summed over the input channels in order, then the bias. 'convolution' is the blog's conv2d
+    (scipy convolve2d 'valid', kernel flipped, then [::s, ::s]); 'cross-correlation' is scipy
+    correlate2d 'valid' then [::s, ::s]. Both run on the zero-padded input."""
+    n, h, wd, cin = x.shape
+    kh, kw, _, cout = w.shape
+    (oh, ow), pads = window_geometry(h, wd, kh, kw, s, padding)
+    xp = np.pad(x, ((0, 0), pads[0], pads[1], (0, 0)))
+    z = np.empty((n, oh, ow, cout), dtype=x.dtype)
+    for i in range(n):
+        for f in range(cout):
+            acc = np.zeros((oh, ow), dtype=x.dtype)
+            for c in range(cin):
+                if convention == "convolution":
+                    m = conv2d(xp[i, :, :, c], w[:, :, c, f], s)
+                else:
+                    m = signal.correlate2d(xp[i, :, :, c], w[:, :, c, f], mode="valid")[::s, ::s]
+                acc = acc + m
+            z[i, :, :, f] = acc + b[f]
+    return z, xp, pads
+
+
+def cnn_conv_reference(xp, w, b, s, oh, ow, convention):
+    """The contract's formula, literally: out[y, x, f] = b[f] + sum_{u,v,c} in_padded[y*s + u,
+    x*s + v, c] * K[u, v, c, f] with K = W (cross-correlation) or W flipped on axes 0, 1
+    (convolution). Float64; a self-check of cnn_conv_forward."""
+    kh, kw = w.shape[:2]
+    k = w[::-1, ::-1] if convention == "convolution" else w
+    k = k.astype(np.float64)
+    z = np.empty((xp.shape[0], oh, ow, w.shape[3]))
+    for y in range(oh):
+        for x in range(ow):
+            patch = xp[:, y * s:y * s + kh, x * s:x * s + kw, :].astype(np.float64)
+            z[:, y, x, :] = np.tensordot(patch, k, axes=([1, 2, 3], [0, 1, 2])) + b
+    return z
+
+
+def cnn_conv_backward(xp, pads, in_shape, w, delta, s, convention):
+    """Gradients of a conv layer from delta = dL/dz [n, oh, ow, cout] (per sample). With the
+    cross-correlation kernel K (W, or W flipped) and delta dilated by the stride (D):
+    dK[:, :, c, f] = sum_n correlate2d(in_padded[n, :, :, c], D[n, :, :, f], 'valid')[:kh, :kw],
+    d in_padded[n, :, :, c] = sum_f convolve2d(D[n, :, :, f], K[:, :, c, f], 'full'), cropped to
+    the unpadded input. Returns (grad_W averaged over n, grad_b averaged over n, dL/dinput)."""
+    n = xp.shape[0]
+    kh, kw, cin, cout = w.shape
+    oh, ow = delta.shape[1:3]
+    k = w[::-1, ::-1] if convention == "convolution" else w
+    dil = np.zeros((n, (oh - 1) * s + 1, (ow - 1) * s + 1, cout), dtype=delta.dtype)
+    dil[:, ::s, ::s, :] = delta
+    gk = np.zeros(w.shape, dtype=w.dtype)
+    dxp = np.zeros(xp.shape, dtype=xp.dtype)
+    for i in range(n):
+        for f in range(cout):
+            for c in range(cin):
+                gk[:, :, c, f] += signal.correlate2d(xp[i, :, :, c], dil[i, :, :, f], mode="valid")[:kh, :kw]
+                full = signal.convolve2d(dil[i, :, :, f], k[:, :, c, f], mode="full")
+                dxp[i, :full.shape[0], :full.shape[1], c] += full
+    gw = gk[::-1, ::-1] if convention == "convolution" else gk
+    gw = np.ascontiguousarray(gw) / n
+    gb = np.sum(delta, axis=(0, 1, 2)) / n
+    (top, _), (left, _) = pads
+    dx = dxp[:, top:top + in_shape[0], left:left + in_shape[1], :]
+    return gw, gb, np.ascontiguousarray(dx)
+
+
+def cnn_pool_forward(x, size, s, padding):
+    """Max pooling [n, H, W, C] -> [n, oh, ow, C]; padded positions are -inf, i.e. ignored.
+    Also returns the index u * size + v of the first maximum in each window (row-major order)."""
+    n, h, w, c = x.shape
+    (oh, ow), pads = window_geometry(h, w, size, size, s, padding)
+    xp = np.pad(x, ((0, 0), pads[0], pads[1], (0, 0)), constant_values=-np.inf)
+    out = np.empty((n, oh, ow, c), dtype=x.dtype)
+    idx = np.empty((n, oh, ow, c), dtype=np.int64)
+    for y in range(oh):
+        for xx in range(ow):
+            win = xp[:, y * s:y * s + size, xx * s:xx * s + size, :].reshape(n, size * size, c)
+            k = np.argmax(win, axis=1)  # the first maximum
+            idx[:, y, xx, :] = k
+            out[:, y, xx, :] = np.take_along_axis(win, k[:, None, :], axis=1)[:, 0, :]
+    return out, idx, pads, xp.shape
+
+
+def cnn_pool_backward(grad_out, idx, size, s, pads, padded_shape, in_shape):
+    """Every output gradient goes to the input position of its window's first maximum."""
+    n, oh, ow, c = grad_out.shape
+    dxp = np.zeros(padded_shape, dtype=grad_out.dtype)
+    ni, ci = np.meshgrid(np.arange(n), np.arange(c), indexing="ij")
+    for y in range(oh):
+        for xx in range(ow):
+            k = idx[:, y, xx, :]
+            np.add.at(dxp, (ni, y * s + k // size, xx * s + k % size, ci), grad_out[:, y, xx, :])
+    (top, _), (left, _) = pads
+    return np.ascontiguousarray(dxp[:, top:top + in_shape[0], left:left + in_shape[1], :])
+
+
+def cnn_spec_shapes(input_shape, spec):
+    """Fills input_shape / output_shape / pads (and weight shapes) into every layer of spec."""
+    shape = tuple(input_shape)
+    for layer in spec:
+        layer["input_shape"] = shape
+        kind = layer["kind"]
+        if kind == "conv2d":
+            kh, kw = layer["kernel"]
+            (oh, ow), pads = window_geometry(shape[0], shape[1], kh, kw, layer["strides"], layer["padding"])
+            layer["pads"] = pads
+            layer["weight_shape"] = (kh, kw, shape[2], layer["filters"])
+            layer["bias_shape"] = (layer["filters"],)
+            shape = (oh, ow, layer["filters"])
+        elif kind == "max_pool2d":
+            p = layer["pool"]
+            (oh, ow), pads = window_geometry(shape[0], shape[1], p, p, layer["strides"], layer["padding"])
+            layer["pads"] = pads
+            shape = (oh, ow, shape[2])
+        elif kind == "flatten":
+            shape = (int(np.prod(shape)),)
+        else:  # dense
+            layer["weight_shape"] = (shape[0], layer["units"])
+            layer["bias_shape"] = (layer["units"],)
+            shape = (layer["units"],)
+        if min(shape) < 1:
+            raise SystemExit(f"generate_parity: cnn_small: layer {kind} has no output ({shape})")
+        layer["output_shape"] = shape
+    return spec
+
+
+def cnn_nnm_layers(spec):
+    """The layers as the contract's .nnm JSON members (for the file's `architecture` attribute)."""
+    out = []
+    for i, layer in enumerate(spec):
+        d = {"kind": layer["kind"], "in": int(np.prod(layer["input_shape"])),
+             "out": int(np.prod(layer["output_shape"])), "input_shape": list(layer["input_shape"]),
+             "activation": layer.get("activation", "identity")}
+        if layer["kind"] != "flatten":
+            d["output_shape"] = list(layer["output_shape"])
+        if layer["kind"] == "conv2d":
+            d.update(kernel=list(layer["kernel"]), strides=[layer["strides"]] * 2,
+                     padding=layer["padding"], convention=layer["convention"])
+        if layer["kind"] == "max_pool2d":
+            d.update(pool=[layer["pool"]] * 2, strides=[layer["strides"]] * 2, padding=layer["padding"])
+        if "weight_shape" in layer:
+            d.update(weight=f"layers.{i}.weight", bias=f"layers.{i}.bias")
+        out.append(d)
+    return out
+
+
+def cnn_forward(x, spec, params):
+    """Returns one dict per layer: z, a and what the backward pass needs."""
+    caches = []
+    a = x
+    for i, layer in enumerate(spec):
+        kind = layer["kind"]
+        c = {"input": a}
+        if kind == "conv2d":
+            w, b = params[i]
+            z, xp, pads = cnn_conv_forward(a, w, b, layer["strides"], layer["padding"], layer["convention"])
+            c.update(xp=xp, pads=pads)
+            a = relu(z)
+        elif kind == "max_pool2d":
+            if layer.get("impl") == "blog":  # seed 002's max_pool, sample by sample
+                z = np.stack([max_pool(s, layer["pool"], layer["strides"]) for s in a])
+                zz, idx, pads, pshape = cnn_pool_forward(a, layer["pool"], layer["strides"], layer["padding"])
+                if not np.array_equal(z, zz):
+                    raise SystemExit("generate_parity: cnn_small: blog max_pool and the general pooling differ")
+            else:
+                z, idx, pads, pshape = cnn_pool_forward(a, layer["pool"], layer["strides"], layer["padding"])
+            c.update(idx=idx, pads=pads, padded_shape=pshape)
+            a = z
+        elif kind == "flatten":
+            z = a.reshape(a.shape[0], -1)  # HWC order: a no-op on memory
+            a = z
+        else:
+            w, b = params[i]
+            z = a @ w + b
+            a = softmax_rows(z) if i == len(spec) - 1 else relu(z)
+        c.update(z=z, a=a)
+        caches.append(c)
+    return caches
+
+
+def cnn_backward(spec, params, caches, y):
+    """delta = dL/dz per layer and per sample (the output's is A - Y; the batch's summed loss, as
+    the MLP files' delta*), input_grad = dL/d(layer input) per sample, parameter gradients
+    averaged over the batch."""
+    n = y.shape[0]
+    L = len(spec)
+    deltas, in_grads, grads = [None] * L, [None] * L, [None] * L
+    g = None
+    for i in range(L - 1, -1, -1):
+        layer, c = spec[i], caches[i]
+        kind = layer["kind"]
+        if kind == "dense":
+            delta = c["a"] - y if i == L - 1 else g * (c["z"] > 0)
+            w, _ = params[i]
+            grads[i] = ((c["input"].T @ delta) / n, np.mean(delta, axis=0))
+            g = delta @ w.T
+        elif kind == "flatten":
+            delta = g
+            g = g.reshape((n,) + tuple(layer["input_shape"]))
+        elif kind == "max_pool2d":
+            delta = g
+            g = cnn_pool_backward(g, c["idx"], layer["pool"], layer["strides"], c["pads"],
+                                  c["padded_shape"], layer["input_shape"])
+        else:
+            delta = g * (c["z"] > 0)
+            w, _ = params[i]
+            gw, gb, g = cnn_conv_backward(c["xp"], c["pads"], layer["input_shape"], w, delta,
+                                          layer["strides"], layer["convention"])
+            grads[i] = (gw, gb)
+        deltas[i], in_grads[i] = delta, g
+    return deltas, in_grads, grads
+
+
+def cnn_margin(spec, caches):
+    """The smallest |z| before a ReLU and the smallest gap between the largest and the second
+    largest value of a pooling window whose maximum is positive: if both are well above rounding,
+    every implementation takes the same ReLU masks and pooling maxima (windows of zeros tie, but
+    their gradient is zero whichever is chosen)."""
+    m = np.inf
+    for layer, c in zip(spec, caches):
+        if layer.get("activation") == "relu":
+            m = min(m, np.min(np.abs(c["z"])))
+        if layer["kind"] == "max_pool2d":
+            p, s = layer["pool"], layer["strides"]
+            xp = np.pad(c["input"], ((0, 0),) + tuple(c["pads"]) + ((0, 0),), constant_values=-np.inf)
+            for y in range(c["z"].shape[1]):
+                for x in range(c["z"].shape[2]):
+                    win = np.sort(xp[:, y * s:y * s + p, x * s:x * s + p, :].reshape(xp.shape[0], p * p, -1), axis=1)
+                    top, second = win[:, -1], win[:, -2]
+                    if np.any(top > 0):
+                        m = min(m, np.min((top - second)[top > 0]))
+    return float(m)
+
+
+def cnn_case(dt, name, seed, n, input_shape, classes, spec, description):
+    spec = cnn_spec_shapes(input_shape, spec)
+    rng = np.random.RandomState(seed)
+    x = rng.randn(n, *input_shape)
+    labels = rng.randint(0, classes, size=n)
+    params = [None] * len(spec)
+    for i, layer in enumerate(spec):
+        if "weight_shape" in layer:
+            fan_in = int(np.prod(layer["weight_shape"][:-1]))
+            w = rng.randn(*layer["weight_shape"]) * (1.5 / np.sqrt(fan_in))
+            b = rng.randn(*layer["bias_shape"]) * 0.1
+            params[i] = (w.astype(dt), b.astype(dt))
+    x = x.astype(dt)
+    y = one_hot_rows(labels, classes, dt)
+    if spec[-1]["kind"] != "dense" or spec[-1]["output_shape"] != (classes,):
+        raise SystemExit(f"generate_parity: cnn_small {name}: the last layer must be dense -> {classes}")
+
+    caches = cnn_forward(x, spec, params)
+    out = caches[-1]["a"]
+    loss = cross_entropy(out, y)
+    deltas, in_grads, grads = cnn_backward(spec, params, caches, y)
+
+    for i, (layer, c) in enumerate(zip(spec, caches)):
+        if c["z"].shape != (n,) + tuple(layer["output_shape"]):
+            raise SystemExit(f"generate_parity: cnn_small {name}: layer {i} shape {c['z'].shape}")
+        if layer["kind"] == "conv2d":  # the scipy computation against the contract's formula
+            oh, ow = layer["output_shape"][:2]
+            ref = cnn_conv_reference(c["xp"], params[i][0], params[i][1], layer["strides"], oh, ow,
+                                     layer["convention"])
+            check_close(f"cnn_small {name} conv {i} vs formula", c["z"], ref,
+                        1e-13 if dt == np.float64 else 2e-6)
+            frac = np.mean(c["z"] > 0)
+            if not 0.1 < frac < 0.9:  # the ReLU masks must matter
+                raise SystemExit(f"generate_parity: cnn_small {name}: layer {i} has {frac:.2f} positive")
+
+    if dt == np.float64:  # the analytic gradients are the gradients of the mean loss
+        xv = x.copy()
+        pv = [None if p is None else (p[0].copy(), p[1].copy()) for p in params]
+        flat = [a for p in pv if p is not None for a in p]
+        f = lambda: cross_entropy(cnn_forward(xv, spec, pv)[-1]["a"], y)
+        num = numeric_gradient(f, flat + [xv])
+        ana = [a for gr in grads if gr is not None for a in gr] + [in_grads[0] / n]
+        for k, (g_a, g_n) in enumerate(zip(ana, num)):
+            check_close(f"cnn_small {name} finite differences ({k})", g_a, g_n, 1e-6)
+
+    p = f"{name}/"
+    t = {p + "x": x, p + "labels": labels.astype(np.int64), p + "y": y}
+    for i, (layer, c) in enumerate(zip(spec, caches)):
+        q = f"{p}layers/{i}/"
+        if params[i] is not None:
+            t[q + "weight"], t[q + "bias"] = params[i]
+            t[f"{p}grads/{i}/weight"], t[f"{p}grads/{i}/bias"] = grads[i]
+        t[q + "z"], t[q + "a"] = c["z"], c["a"]
+        t[q + "delta"], t[q + "input_grad"] = deltas[i], in_grads[i]
+        if layer["kind"] == "max_pool2d":
+            t[q + "argmax"] = c["idx"]
+    t[p + "output"] = out
+    t[p + "loss"] = np.asarray(loss, dtype=dt)
+    t[p + "output_delta"] = deltas[-1]
+    t[p + "predictions"] = np.argmax(out, axis=1).astype(np.int64)
+
+    # K plain SGD steps on the same batch: W -= lr * grad (weights and biases).
+    cur = [None if q is None else (q[0].copy(), q[1].copy()) for q in params]
+    losses = []
+    for _ in range(CNN_K_STEPS + 1):
+        cs = cnn_forward(x, spec, cur)
+        if cnn_margin(spec, cs) < 1e-4:  # robust to float32 rounding in other implementations
+            raise SystemExit(f"generate_parity: cnn_small {name}: a ReLU or pooling decision is too close to call")
+        if len(losses) == CNN_K_STEPS:
+            break
+        losses.append(cross_entropy(cs[-1]["a"], y))
+        _, _, gr = cnn_backward(spec, cur, cs, y)
+        cur = [None if q is None else (q[0] - CNN_LR * g[0], q[1] - CNN_LR * g[1]) for q, g in zip(cur, gr)]
+    for i, q in enumerate(cur):
+        if q is not None:
+            t[f"{p}after/{i}/weight"], t[f"{p}after/{i}/bias"] = q
+    t[p + "losses"] = np.array(losses, dtype=dt)
+    t[p + "final_loss"] = np.asarray(cross_entropy(cnn_forward(x, spec, cur)[-1]["a"], y), dtype=dt)
+
+    group_attrs = {"description": description, "data_seed": seed, "n": n,
+                   "input_shape": np.array(input_shape, dtype=np.int64), "classes": classes,
+                   "layer_kinds": ",".join(layer["kind"] for layer in spec),
+                   "parametric_layers": np.array([i for i, q in enumerate(params) if q is not None], dtype=np.int64),
+                   "architecture": json.dumps(cnn_nnm_layers(spec), sort_keys=True)}
+    layer_attrs = {}
+    for i, layer in enumerate(spec):
+        la = {"kind": layer["kind"], "input_shape": np.array(layer["input_shape"], dtype=np.int64),
+              "output_shape": np.array(layer["output_shape"], dtype=np.int64),
+              "activation": layer.get("activation", "identity")}
+        if layer["kind"] in ("conv2d", "max_pool2d"):
+            k = layer["kernel"] if layer["kind"] == "conv2d" else (layer["pool"],) * 2
+            la.update({"kernel" if layer["kind"] == "conv2d" else "pool": np.array(k, dtype=np.int64),
+                       "strides": np.array([layer["strides"]] * 2, dtype=np.int64),
+                       "padding": layer["padding"],
+                       "pads": np.array(layer["pads"], dtype=np.int64)})  # [[top, bottom], [left, right]]
+        if layer["kind"] == "conv2d":
+            la["convention"] = layer["convention"]
+        if layer["kind"] == "max_pool2d":
+            la["implementation"] = ("seed 002's max_pool per sample (checked against the general pooling)"
+                                    if layer.get("impl") == "blog" else "window maxima, padded positions -inf")
+        layer_attrs[f"{name}/layers/{i}"] = la
+    return t, group_attrs, layer_attrs
+
+
+def build_cnn_small(dt):
+    blog = [
+        {"kind": "conv2d", "filters": 3, "kernel": (3, 3), "strides": 1, "padding": "valid",
+         "convention": "convolution", "activation": "relu"},
+        {"kind": "max_pool2d", "pool": 2, "strides": 2, "padding": "valid", "impl": "blog"},
+        {"kind": "flatten"},
+        {"kind": "dense", "units": 5, "activation": "softmax"},
+    ]
+    xcorr = [
+        {"kind": "conv2d", "filters": 4, "kernel": (3, 3), "strides": 2, "padding": "same",
+         "convention": "cross-correlation", "activation": "relu"},
+        {"kind": "max_pool2d", "pool": 2, "strides": 2, "padding": "same"},
+        {"kind": "conv2d", "filters": 2, "kernel": (2, 2), "strides": 1, "padding": "valid",
+         "convention": "cross-correlation", "activation": "relu"},
+        {"kind": "flatten"},
+        {"kind": "dense", "units": 3, "activation": "softmax"},
+    ]
+    t, groups = {}, {}
+    for name, seed, n, shape, classes, spec, desc in (
+            ("blog", 5000, 4, (10, 10, 1), 5, blog,
+             "seed 002's CNN: conv2d 3x3x1->3 valid stride 1 as the blog (scipy convolve2d, a true "
+             "convolution) + ReLU, the blog's max_pool 2x2 stride 2, flatten HWC (48), dense 48->5 softmax"),
+            ("xcorr", 5100, 3, (9, 9, 2), 3, xcorr,
+             "Keras-style: conv2d 3x3x2->4 stride 2 'same' cross-correlation + ReLU (9x9 -> 5x5), "
+             "max_pool 2x2 stride 2 'same' (5x5 -> 3x3, padding ignored), conv2d 2x2x4->2 valid "
+             "cross-correlation + ReLU (-> 2x2), flatten HWC (8), dense 8->3 softmax")):
+        ct, ga, la = cnn_case(dt, name, seed, n, shape, classes, spec, desc)
+        t.update(ct)
+        groups[name] = ga
+        groups.update(la)
+    attrs = {
+        "dtype": np.dtype(dt).name, "convention": "cnn_small", "seed_document": "002",
+        "cases": "blog,xcorr", "contract": "notes/cnn-contract.md (CNN layout contract, session 2)",
+        "layout": "activations HWC: a batch is [n, H, W, C] row-major (channels fastest); "
+                  "conv weight HWIO [kh, kw, cin, cout], bias [cout]; dense weight [in, out], bias [out], "
+                  "Z = X @ W + b; flatten in HWC order (a no-op on memory)",
+        "conv_cross_correlation": "z[y, x, f] = b[f] + sum_{u,v,c} in_padded[y*sh + u, x*sw + v, c] * W[u, v, c, f]",
+        "conv_convolution": "z[y, x, f] = b[f] + sum_{u,v,c} in_padded[y*sh + u, x*sw + v, c] * W[kh-1-u, kw-1-v, c, f] "
+                            "(scipy.signal.convolve2d(image, W[:, :, c, f], 'valid')[::s, ::s] summed over c)",
+        "padding_same": "out = ceil(in / s); pad_total = max((out - 1) * s + k - in, 0); pad_before = pad_total // 2; "
+                        "zeros for conv, ignored (-inf) for max pooling",
+        "padding_valid": "out = (in - k) // s + 1",
+        "max_pool": "window maximum; backward: the gradient goes to the first maximum in row-major window "
+                    "order (u, then v); argmax = u * pool + v of that maximum",
+        "loss": "softmax (max subtracted) + categorical cross-entropy -mean(sum(y * log(a + 1e-15)))",
+        "output_delta": "a - y (per sample)",
+        "delta": "layers/<i>/delta = dL/dz of layer i per sample, L the batch's summed loss "
+                 "(n * loss), as the MLP files' delta*: the output's is a - y; for max_pool2d and flatten z = a",
+        "input_grad": "layers/<i>/input_grad = dL/d(input of layer i) per sample (n * loss), shaped as the "
+                      "layer's input; layers/0/input_grad is the gradient with respect to x",
+        "grads": "grads/<i>/{weight, bias}: gradients of the mean loss (summed over samples, divided by n), "
+                 "shaped as the parameters",
+        "optimizer": "sgd", "lr": CNN_LR, "K": CNN_K_STEPS,
+        "after": "after/<i>/{weight, bias}: parameters after K plain SGD steps (W -= lr * grad) on the same "
+                 "batch; losses[k] is the loss before step k, final_loss the loss after the K steps",
+        "scipy": __import__("scipy").__version__,
+    }
+    return attrs, t, groups
+
+
 def read_idx(path, kind):
     with gzip.open(path, "rb") as f:
         raw = f.read()
@@ -896,9 +1326,10 @@ def build_e2e():
 # ---------------------------------------------------------------------------------------------
 # Writing.
 
-def write(path, attrs, tree):
+def write(path, attrs, tree, group_attrs=None):
     # Compact layout keeps each small dataset inside its object header; the file format is the
-    # HDF5 1.8 one so that Debian's libhdf5 1.10 reads it.
+    # HDF5 1.8 one so that Debian's libhdf5 1.10 reads it. group_attrs: {"group/path": {attrs}},
+    # written after the datasets (which create the groups).
     with h5py.File(path, "w", libver=("earliest", "v108")) as f:
         for k in sorted(attrs):
             v = attrs[k]
@@ -910,6 +1341,10 @@ def write(path, attrs, tree):
                 dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
                 dcpl.set_layout(h5py.h5d.COMPACT)
             f.create_dataset(name, data=arr, dcpl=dcpl)
+        for group in sorted(group_attrs or {}):
+            g = f.require_group(group)
+            for k in sorted(group_attrs[group]):
+                g.attrs[k] = group_attrs[group][k]
 
 
 def build_all():
@@ -921,8 +1356,9 @@ def build_all():
         files[f"columns_sigmoid_quadratic_{tag}.h5"] = build_columns_sigmoid_quadratic(dt)
         files[f"columns_binary_square_{tag}.h5"] = build_columns_binary_square(dt)
         files[f"cnn_pieces_{tag}.h5"] = build_cnn_pieces(dt)
+        files[f"cnn_small_{tag}.h5"] = build_cnn_small(dt)
     files["e2e_seed000_numpy_run_f64.h5"] = build_e2e()
-    for name, (attrs, tree) in files.items():
+    for name, (attrs, tree, *_) in files.items():
         want = np.float64 if name.endswith("_f64.h5") else np.float32
         for k, v in tree.items():
             v = np.asarray(v)
@@ -941,8 +1377,8 @@ def main():
     os.makedirs(parent, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=".parity-", dir=parent)
     try:
-        for name, (attrs, tree) in files.items():
-            write(os.path.join(staging, name), attrs, tree)
+        for name, entry in files.items():
+            write(os.path.join(staging, name), *entry)
         total = sum(os.path.getsize(os.path.join(staging, n)) for n in files)
         if total > SIZE_LIMIT:
             raise SystemExit(f"generate_parity: fixtures are {total} bytes, over the {SIZE_LIMIT} limit")
@@ -953,7 +1389,7 @@ def main():
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    datasets = sum(len(tree) for _, tree in files.values())
+    datasets = sum(len(entry[1]) for entry in files.values())
     print(f"parity fixtures: {len(files)} files, {datasets} datasets, {total / 1024:.0f} KiB in "
           f"{os.path.relpath(out)} (numpy {np.__version__}, h5py {h5py.__version__})")
 

@@ -113,16 +113,7 @@ extension ModelMetadata {
 
         layers = []
         for (i, v) in try root.array("layers").enumerated() {
-            let r = try FieldReader(v, path: "layers[\(i)]")
-            let kind = try r.enumValue("kind", Layer.Kind.self, allowed: ["dense"])
-            var layer = Layer(kind: kind,
-                              inputSize: try r.int("in", range: 1...maximumDimension),
-                              outputSize: try r.int("out", range: 1...maximumDimension),
-                              activation: try r.enumValue("activation", Activation.self, allowed: Activation.allCases.map(\.rawValue)),
-                              weight: try r.string("weight"),
-                              bias: try r.optionalString("bias"))
-            layer.unknownFields = r.unknown(known: ["kind", "in", "out", "activation", "weight", "bias"])
-            layers.append(layer)
+            layers.append(try Layer(json: v, location: "layers[\(i)]"))
         }
 
         preprocessing = []
@@ -167,16 +158,7 @@ extension ModelMetadata {
         var root = JSONObject()
         root["input"] = .object(JSONObject([("shape", .array(input.shape.map { .integer(Int64($0)) })),
                                             ("features", .integer(Int64(input.features)))]))
-        root["layers"] = .array(layers.map { layer in
-            var o = JSONObject([("kind", .string(layer.kind.rawValue)),
-                                ("in", .integer(Int64(layer.inputSize))),
-                                ("out", .integer(Int64(layer.outputSize))),
-                                ("activation", .string(layer.activation.rawValue)),
-                                ("weight", .string(layer.weight))])
-            if let b = layer.bias { o["bias"] = .string(b) }
-            for m in layer.unknownFields { o[m.key] = m.value }
-            return .object(o)
-        })
+        root["layers"] = .array(layers.map { .object($0.json) })
         root["preprocessing"] = .array(preprocessing.map { step in
             switch step {
             case let .scale(factor, offset):
@@ -194,6 +176,96 @@ extension ModelMetadata {
         root["provenance"] = .object(p)
         for m in unknownFields { root[m.key] = m.value }
         return root
+    }
+}
+
+extension Layer {
+    static let knownKeys: Set<String> = ["kind", "in", "out", "activation", "weight", "bias", "input_shape", "output_shape",
+                                         "kernel", "pool", "strides", "padding", "convention"]
+
+    /// Reads one member of the header's `layers` array.
+    init(json: JSONValue, location: String) throws(ModelError) {
+        let r = try FieldReader(json, path: location)
+        let kind = try r.enumValue("kind", Kind.self, allowed: Kind.allCases.map(\.rawValue))
+        let inputSize = try r.int("in", range: 1...maximumDimension)
+        let outputSize = try r.int("out", range: 1...maximumDimension)
+        let activations = Activation.allCases.map(\.rawValue)
+        var spatial: SpatialGeometry?
+        switch kind {
+        case .dense:
+            break
+        case .conv2d, .maxPool2d:
+            let inputShape = try r.intArray("input_shape", range: 1...maximumDimension)
+            let windowKey = kind == .conv2d ? "kernel" : "pool"
+            let window = try r.intArray(windowKey, range: 1...SpatialGeometry.maximumWindow)
+            let strides = try r.intArray("strides", range: 1...SpatialGeometry.maximumWindow)
+            let padding = try r.enumValue("padding", Padding.self, allowed: Padding.allCases.map(\.rawValue))
+            let convention = kind == .conv2d
+                ? try r.enumValue("convention", ConvolutionConvention.self, allowed: ConvolutionConvention.allCases.map(\.rawValue))
+                : .crossCorrelation
+            let declared = try r.intArray("output_shape", range: 1...maximumDimension)
+            guard declared.count == 3 else {
+                throw .invalidField(location: r.location("output_shape"), expected: "[height, width, channels]", found: ShapeMath.describe(declared))
+            }
+            let geometry = try SpatialGeometry(inputShape: inputShape, window: window, strides: strides, padding: padding,
+                                               outputChannels: kind == .conv2d ? declared[2] : (inputShape.last ?? 0),
+                                               convention: convention, location: location)
+            guard geometry.outputShape == declared else {
+                throw .invalidField(location: r.location("output_shape"), expected: ShapeMath.describe(geometry.outputShape),
+                                    found: ShapeMath.describe(declared))
+            }
+            spatial = geometry
+        case .flatten:
+            let inputShape = try r.intArray("input_shape", range: 1...maximumDimension)
+            guard (1...8).contains(inputShape.count),
+                  let features = ShapeMath.byteCount(inputShape, elementSize: 1), features <= maximumDimension else {
+                throw .invalidField(location: r.location("input_shape"), expected: "1 to 8 dimensions of at most \(maximumDimension) features",
+                                    found: ShapeMath.describe(inputShape))
+            }
+            spatial = SpatialGeometry(flattening: inputShape)
+        }
+        if let spatial {
+            guard spatial.inputFeatures == inputSize else {
+                throw .invalidField(location: r.location("in"), expected: "\(spatial.inputFeatures) (the product of input_shape)", found: String(inputSize))
+            }
+            guard spatial.outputFeatures == outputSize else {
+                throw .invalidField(location: r.location("out"), expected: "\(spatial.outputFeatures) (the product of the output shape)", found: String(outputSize))
+            }
+        }
+        let parameterized = kind == .dense || kind == .conv2d
+        self.init(kind: kind, inputSize: inputSize, outputSize: outputSize,
+                  activation: parameterized || r.object["activation"] != nil
+                      ? try r.enumValue("activation", Activation.self, allowed: activations) : .identity,
+                  weight: parameterized ? try r.string("weight") : nil,
+                  bias: parameterized ? try r.optionalString("bias") : nil,
+                  spatial: spatial)
+        if !parameterized, r.object["weight"] != nil || r.object["bias"] != nil {
+            throw .invalidField(location: r.location("weight"), expected: "no parameters for a \(kind.rawValue) layer", found: "a tensor name")
+        }
+        unknownFields = r.unknown(known: Self.knownKeys)
+    }
+
+    /// The layer as a member of the header's `layers` array.
+    var json: JSONObject {
+        func dims(_ d: [Int]) -> JSONValue { .array(d.map { .integer(Int64($0)) }) }
+        var o = JSONObject([("kind", .string(kind.rawValue)),
+                            ("in", .integer(Int64(inputSize))),
+                            ("out", .integer(Int64(outputSize)))])
+        if let g = spatial {
+            o["input_shape"] = dims(g.inputShape)
+            if kind != .flatten {
+                o["output_shape"] = dims(g.outputShape)
+                o[kind == .conv2d ? "kernel" : "pool"] = dims(g.window)
+                o["strides"] = dims(g.strides)
+                o["padding"] = .string(g.padding.rawValue)
+            }
+            if kind == .conv2d { o["convention"] = .string(g.convention.rawValue) }
+        }
+        o["activation"] = .string(activation.rawValue)
+        if let w = weight { o["weight"] = .string(w) }
+        if let b = bias { o["bias"] = .string(b) }
+        for m in unknownFields { o[m.key] = m.value }
+        return o
     }
 }
 

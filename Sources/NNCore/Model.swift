@@ -4,8 +4,18 @@ public enum Activation: String, CaseIterable, Sendable {
 }
 
 /// One layer of a model, in order from input to output.
+///
+/// Every layer maps `inputSize` features to `outputSize` features per sample. Spatial layers
+/// (`conv2d`, `maxPool2d`, `flatten`) also describe the sample's geometry in `spatial`; their
+/// activations are laid out height x width x channels, row-major (channels fastest), so a
+/// flattened sample is the Keras (HWC) order and `flatten` does not move memory.
 public struct Layer: Equatable, Sendable {
-    public enum Kind: String, Sendable { case dense }
+    public enum Kind: String, CaseIterable, Sendable {
+        case dense
+        case conv2d
+        case maxPool2d = "max_pool2d"
+        case flatten
+    }
 
     public var kind: Kind
     /// Number of input features.
@@ -13,21 +23,26 @@ public struct Layer: Equatable, Sendable {
     /// Number of output features.
     public var outputSize: Int
     public var activation: Activation
-    /// Name of the weight tensor, shape [inputSize, outputSize]: `Z = X @ W + b` with samples as rows.
-    public var weight: String
-    /// Name of the bias tensor, shape [outputSize], or nil for a layer without bias.
+    /// Name of the weight tensor, nil for layers without parameters (pooling, flatten).
+    /// Dense: shape [inputSize, outputSize], `Z = X @ W + b` with samples as rows.
+    /// Conv2D: shape [kernelHeight, kernelWidth, inputChannels, filters] (HWIO, as Keras).
+    public var weight: String?
+    /// Name of the bias tensor (shape [outputSize] for dense, [filters] for conv2d), or nil.
     public var bias: String?
+    /// The geometry of a spatial layer; nil for dense layers.
+    public var spatial: SpatialGeometry?
     /// Members of the layer's JSON object that this version does not know; kept on rewrite.
     public var unknownFields = JSONObject()
 
     public init(kind: Kind = .dense, inputSize: Int, outputSize: Int, activation: Activation,
-                weight: String, bias: String?) {
+                weight: String?, bias: String?, spatial: SpatialGeometry? = nil) {
         self.kind = kind
         self.inputSize = inputSize
         self.outputSize = outputSize
         self.activation = activation
         self.weight = weight
         self.bias = bias
+        self.spatial = spatial
     }
 
     /// Standard tensor names for the dense layer at `index`.
@@ -35,6 +50,188 @@ public struct Layer: Equatable, Sendable {
         Layer(inputSize: inputSize, outputSize: outputSize, activation: activation,
               weight: "layers.\(index).weight", bias: "layers.\(index).bias")
     }
+
+    /// A 2-D convolution at `index` with standard tensor names; the output shape follows from
+    /// the geometry. Throws when the window does not fit the input.
+    public static func conv2d(index: Int, inputShape: [Int], filters: Int, kernel: [Int], strides: [Int] = [1, 1],
+                              padding: Padding = .valid, convention: ConvolutionConvention = .crossCorrelation,
+                              activation: Activation, bias: Bool = true) throws(ModelError) -> Layer {
+        let geometry = try SpatialGeometry(inputShape: inputShape, window: kernel, strides: strides, padding: padding,
+                                           outputChannels: filters, convention: convention, location: "layers[\(index)]")
+        return Layer(kind: .conv2d, inputSize: geometry.inputFeatures, outputSize: geometry.outputFeatures, activation: activation,
+                     weight: "layers.\(index).weight", bias: bias ? "layers.\(index).bias" : nil, spatial: geometry)
+    }
+
+    /// Max pooling over `pool` windows (strides default to the window, as Keras).
+    public static func maxPool2d(index: Int, inputShape: [Int], pool: [Int], strides: [Int]? = nil,
+                                 padding: Padding = .valid) throws(ModelError) -> Layer {
+        let geometry = try SpatialGeometry(inputShape: inputShape, window: pool, strides: strides ?? pool, padding: padding,
+                                           outputChannels: inputShape.count == 3 ? inputShape[2] : 0,
+                                           convention: .crossCorrelation, location: "layers[\(index)]")
+        return Layer(kind: .maxPool2d, inputSize: geometry.inputFeatures, outputSize: geometry.outputFeatures,
+                     activation: .identity, weight: nil, bias: nil, spatial: geometry)
+    }
+
+    /// Flattens a height x width x channels sample in that (Keras) order.
+    public static func flatten(inputShape: [Int]) -> Layer {
+        let features = inputShape.reduce(1, *)
+        return Layer(kind: .flatten, inputSize: features, outputSize: features, activation: .identity, weight: nil, bias: nil,
+                     spatial: SpatialGeometry(flattening: inputShape))
+    }
+}
+
+extension Layer {
+    /// A full description for listings: "conv2d 28x28x1 -> 26x26x8, kernel 3x3, strides 1x1,
+    /// valid, cross-correlation, relu".
+    public var summary: String {
+        let activationPart = activation == .identity && kind != .dense ? "" : ", \(activation.rawValue)"
+        switch kind {
+        case .dense:
+            return "dense \(inputSize) -> \(outputSize)\(activationPart)"
+        case .conv2d, .maxPool2d:
+            guard let g = spatial else { return kind.rawValue }
+            let window = kind == .conv2d ? "kernel" : "pool"
+            var text = "\(kind.rawValue) \(ShapeMath.describe(g.inputShape)) -> \(ShapeMath.describe(g.outputShape)), "
+                + "\(window) \(ShapeMath.describe(g.window)), strides \(ShapeMath.describe(g.strides)), \(g.padding.rawValue)"
+            if kind == .conv2d { text += ", \(g.convention.rawValue)" }
+            return text + activationPart
+        case .flatten:
+            return "flatten \(ShapeMath.describe(spatial?.inputShape ?? [inputSize])) -> \(outputSize)\(activationPart)"
+        }
+    }
+
+    /// A short form for one-line model descriptions: "256 relu", "conv3x3 26x26x8 relu",
+    /// "pool2x2 13x13x8", "flatten".
+    public var shortSummary: String {
+        let activationPart = activation == .identity && kind != .dense ? "" : " \(activation.rawValue)"
+        switch kind {
+        case .dense: return "\(outputSize)\(activationPart)"
+        case .conv2d: return "conv\(ShapeMath.describe(spatial?.window ?? [])) \(ShapeMath.describe(spatial?.outputShape ?? []))\(activationPart)"
+        case .maxPool2d: return "pool\(ShapeMath.describe(spatial?.window ?? [])) \(ShapeMath.describe(spatial?.outputShape ?? []))\(activationPart)"
+        case .flatten: return "flatten\(activationPart)"
+        }
+    }
+}
+
+/// How a window is placed over the input's border.
+public enum Padding: String, CaseIterable, Sendable {
+    /// Only windows that fit inside the input: `out = (in - window) / stride + 1`.
+    case valid
+    /// TensorFlow/Keras "same": `out = ceil(in / stride)`, zero padding split with the smaller
+    /// half before (for pooling, padded positions are ignored).
+    case same
+}
+
+/// Whether a convolution kernel is applied as stored (cross-correlation: Keras, PyTorch, ONNX)
+/// or flipped on both spatial axes (true convolution: `scipy.signal.convolve2d`, the blog's
+/// `conv2d`). Converting between them flips the kernel's first two axes.
+public enum ConvolutionConvention: String, CaseIterable, Sendable {
+    case crossCorrelation = "cross-correlation"
+    case convolution
+}
+
+/// The geometry of a spatial layer: sample shapes [height, width, channels] in and out, and the
+/// kernel or pooling window with its strides and padding.
+public struct SpatialGeometry: Equatable, Sendable {
+    /// [height, width, channels] of one input sample.
+    public var inputShape: [Int]
+    /// [height, width, channels] of one output sample.
+    public var outputShape: [Int]
+    /// Kernel (conv2d) or pooling window (max_pool2d) as [height, width]; empty for flatten.
+    public var window: [Int]
+    /// Steps between windows as [height, width]; empty for flatten.
+    public var strides: [Int]
+    public var padding: Padding
+    /// For conv2d: how the kernel is applied. Cross-correlation for other layers.
+    public var convention: ConvolutionConvention
+
+    /// Largest kernel or window side and stride accepted (far beyond any real model; keeps the
+    /// arithmetic below far from overflow).
+    public static let maximumWindow = 1 << 16
+
+    /// Checks and completes a conv2d (`outputChannels` filters) or max_pool2d geometry.
+    public init(inputShape: [Int], window: [Int], strides: [Int], padding: Padding, outputChannels: Int,
+                convention: ConvolutionConvention, location: String) throws(ModelError) {
+        guard inputShape.count == 3, inputShape.allSatisfy({ $0 >= 1 && $0 <= Int(Int32.max) }) else {
+            throw .invalidField(location: "\(location).input_shape", expected: "[height, width, channels], each >= 1",
+                                found: ShapeMath.describe(inputShape))
+        }
+        guard window.count == 2, window.allSatisfy({ (1...Self.maximumWindow).contains($0) }) else {
+            throw .invalidField(location: "\(location).window", expected: "[height, width], each 1...\(Self.maximumWindow)",
+                                found: ShapeMath.describe(window))
+        }
+        guard strides.count == 2, strides.allSatisfy({ (1...Self.maximumWindow).contains($0) }) else {
+            throw .invalidField(location: "\(location).strides", expected: "[height, width], each 1...\(Self.maximumWindow)",
+                                found: ShapeMath.describe(strides))
+        }
+        guard (1...Int(Int32.max)).contains(outputChannels) else {
+            throw .invalidField(location: "\(location)", expected: "at least one output channel", found: String(outputChannels))
+        }
+        var output: [Int] = []
+        for axis in 0..<2 {
+            guard let length = Self.outputLength(input: inputShape[axis], window: window[axis], stride: strides[axis], padding: padding) else {
+                throw .invalidField(location: "\(location).window", expected: "a window that fits the input \(ShapeMath.describe(inputShape)) with 'valid' padding",
+                                    found: ShapeMath.describe(window))
+            }
+            output.append(length)
+        }
+        output.append(outputChannels)
+        guard let features = ShapeMath.byteCount(output, elementSize: 1), features <= Int(Int32.max),
+              let inFeatures = ShapeMath.byteCount(inputShape, elementSize: 1), inFeatures <= Int(Int32.max) else {
+            throw .invalidField(location: location, expected: "at most \(Int32.max) features", found: ShapeMath.describe(output))
+        }
+        self.inputShape = inputShape
+        self.outputShape = output
+        self.window = window
+        self.strides = strides
+        self.padding = padding
+        self.convention = convention
+    }
+
+    /// The geometry of a flatten layer.
+    public init(flattening inputShape: [Int]) {
+        self.inputShape = inputShape
+        self.outputShape = [inputShape.reduce(1, *)]
+        self.window = []
+        self.strides = []
+        self.padding = .valid
+        self.convention = .crossCorrelation
+    }
+
+    /// Output length along one axis, or nil when a 'valid' window does not fit.
+    public static func outputLength(input: Int, window: Int, stride: Int, padding: Padding) -> Int? {
+        switch padding {
+        case .valid: return input >= window ? (input - window) / stride + 1 : nil
+        case .same: return (input + stride - 1) / stride
+        }
+    }
+
+    /// Zero rows and columns added before the input (top, left) under this padding.
+    public var paddingBefore: (top: Int, left: Int) {
+        guard padding == .same, window.count == 2 else { return (0, 0) }
+        func before(_ axis: Int) -> Int {
+            max((outputShape[axis] - 1) * strides[axis] + window[axis] - inputShape[axis], 0) / 2
+        }
+        return (before(0), before(1))
+    }
+
+    /// A `[height, width, in, out]` kernel turned by 180 degrees on its spatial axes: converts
+    /// between true convolution and cross-correlation (its own inverse).
+    public static func flippedKernel<T>(_ w: [T], shape: [Int]) -> [T] {
+        let kh = shape[0], kw = shape[1], inner = shape[2] * shape[3]
+        precondition(w.count == kh * kw * inner, "kernel values do not match the shape")
+        var out = w
+        for u in 0..<kh {
+            for v in 0..<kw {
+                let from = (u * kw + v) * inner, to = ((kh - 1 - u) * kw + (kw - 1 - v)) * inner
+                for i in 0..<inner { out[to + i] = w[from + i] }
+            }
+        }
+        return out
+    }
+
+    public var inputFeatures: Int { inputShape.reduce(1, *) }
+    public var outputFeatures: Int { outputShape.reduce(1, *) }
 }
 
 /// What the model takes: the shape of one raw sample and the feature count after flattening.
@@ -182,6 +379,11 @@ public struct Model: Sendable {
         tensors.first(where: { $0.name == name })?.tensor
     }
 
+    /// The tensor stored under `name`, or nil when there is no name (a layer without weights).
+    public func tensor(_ name: String?) -> Tensor? {
+        name.flatMap { tensor($0) }
+    }
+
     /// Replaces or appends a tensor.
     public mutating func setTensor(_ name: String, _ tensor: Tensor) {
         if let i = tensors.firstIndex(where: { $0.name == name }) {
@@ -194,7 +396,7 @@ public struct Model: Sendable {
     /// Number of trainable parameters (weights and biases of all layers).
     public var parameterCount: Int {
         metadata.layers.reduce(0) { total, layer in
-            total + (tensor(layer.weight)?.count ?? 0) + (layer.bias.flatMap { tensor($0)?.count } ?? 0)
+            total + (tensor(layer.weight)?.count ?? 0) + (tensor(layer.bias)?.count ?? 0)
         }
     }
 }

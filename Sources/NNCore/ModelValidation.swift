@@ -22,14 +22,46 @@ extension Model {
         let meta = metadata
         guard !meta.layers.isEmpty else { throw .noLayers }
         var previous = meta.input.features
+        var previousShape: [Int]? = nil
         for (i, layer) in meta.layers.enumerated() {
+            let location = "layers[\(i)]"
             if layer.inputSize != previous {
-                throw .layersDoNotChain(location: i == 0 ? "layers[0] (after input \(ShapeMath.describe(meta.input.shape)))" : "layers[\(i)]",
+                throw .layersDoNotChain(location: i == 0 ? "layers[0] (after input \(ShapeMath.describe(meta.input.shape)))" : location,
                                         expected: previous, found: layer.inputSize)
             }
-            try requireFloatTensor(layer.weight, location: "layers[\(i)].weight", shape: [layer.inputSize, layer.outputSize])
-            if let bias = layer.bias {
-                try requireFloatTensor(bias, location: "layers[\(i)].bias", shape: [layer.outputSize])
+            if let g = layer.spatial, let previousShape, g.inputShape != previousShape {
+                throw .invalidField(location: "\(location).input_shape", expected: ShapeMath.describe(previousShape) + " (the previous layer's output)",
+                                    found: ShapeMath.describe(g.inputShape))
+            }
+            switch layer.kind {
+            case .dense:
+                guard layer.spatial == nil, let weight = layer.weight else {
+                    throw .invalidField(location: location, expected: "a dense layer with a weight and no spatial geometry", found: "something else")
+                }
+                try requireFloatTensor(weight, location: "\(location).weight", shape: [layer.inputSize, layer.outputSize])
+                if let bias = layer.bias {
+                    try requireFloatTensor(bias, location: "\(location).bias", shape: [layer.outputSize])
+                }
+                previousShape = nil
+            case .conv2d:
+                guard let g = layer.spatial, g.window.count == 2, let weight = layer.weight else {
+                    throw .invalidField(location: location, expected: "a conv2d layer with a geometry and a weight", found: "something else")
+                }
+                try requireFloatTensor(weight, location: "\(location).weight", shape: [g.window[0], g.window[1], g.inputShape[2], g.outputShape[2]])
+                if let bias = layer.bias {
+                    try requireFloatTensor(bias, location: "\(location).bias", shape: [g.outputShape[2]])
+                }
+                previousShape = g.outputShape
+            case .maxPool2d:
+                guard let g = layer.spatial, g.window.count == 2, layer.weight == nil, layer.bias == nil else {
+                    throw .invalidField(location: location, expected: "a max_pool2d layer with a geometry and no parameters", found: "something else")
+                }
+                previousShape = g.outputShape
+            case .flatten:
+                guard layer.spatial != nil, layer.weight == nil, layer.bias == nil, layer.inputSize == layer.outputSize else {
+                    throw .invalidField(location: location, expected: "a flatten layer with in == out and no parameters", found: "something else")
+                }
+                previousShape = nil
             }
             previous = layer.outputSize
         }

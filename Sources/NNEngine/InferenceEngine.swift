@@ -55,11 +55,16 @@ final class ParameterBuffer<Scalar: BLASScalar>: @unchecked Sendable {
 /// of that block's size.
 public final class InferenceEngine<Scalar: BLASScalar> {
     struct PreparedLayer {
+        let kind: Layer.Kind
         let inputSize: Int
         let outputSize: Int
         let activation: Activation
-        let weight: ParameterBuffer<Scalar>
+        /// Dense: [in, out]; conv2d: [kh * kw * in, filters] in cross-correlation form.
+        let weight: ParameterBuffer<Scalar>?
         let bias: ParameterBuffer<Scalar>?
+        let spatial: SpatialGeometry?
+        /// Conv2d: samples whose im2col rows are built and multiplied at once.
+        let samplesPerProduct: Int
     }
 
     public let metadata: ModelMetadata
@@ -73,6 +78,9 @@ public final class InferenceEngine<Scalar: BLASScalar> {
     private var bufferA: UnsafeMutablePointer<Scalar>?
     private var bufferB: UnsafeMutablePointer<Scalar>?
     private var bufferRows = 0
+    /// im2col rows for the convolution layers, allocated on first use.
+    private var columns: UnsafeMutablePointer<Scalar>?
+    private let columnCapacity: Int
 
     /// Number of input features per sample.
     public var inputSize: Int { metadata.input.features }
@@ -89,12 +97,28 @@ public final class InferenceEngine<Scalar: BLASScalar> {
         try model.validateStructure()
         metadata = model.metadata
         var layers: [PreparedLayer] = []
+        var columnCapacity = 0
         for layer in model.metadata.layers {
-            layers.append(PreparedLayer(inputSize: layer.inputSize, outputSize: layer.outputSize, activation: layer.activation,
-                                        weight: ParameterBuffer(model.tensor(layer.weight)!),
-                                        bias: layer.bias.map { ParameterBuffer(model.tensor($0)!) }))
+            var weight = model.tensor(layer.weight).map { ParameterBuffer<Scalar>($0) }
+            var samplesPerProduct = 0
+            if layer.kind == .conv2d, let g = layer.spatial {
+                if g.convention == .convolution {
+                    let w = Scalar.values(of: model.tensor(layer.weight)!)
+                    weight = ParameterBuffer(copying: SpatialGeometry.flippedKernel(w, shape: model.tensor(layer.weight)!.shape))
+                }
+                // Enough samples per product to keep BLAS busy, few enough that the rows stay
+                // within about 4 MiB.
+                let rowsPerSample = SpatialKernels.positions(g) * SpatialKernels.patchSize(g)
+                samplesPerProduct = max(1, min(256, (4 << 20) / MemoryLayout<Scalar>.stride / max(rowsPerSample, 1)))
+                columnCapacity = max(columnCapacity, samplesPerProduct * rowsPerSample)
+            }
+            layers.append(PreparedLayer(kind: layer.kind, inputSize: layer.inputSize, outputSize: layer.outputSize,
+                                        activation: layer.activation, weight: weight,
+                                        bias: model.tensor(layer.bias).map { ParameterBuffer($0) },
+                                        spatial: layer.spatial, samplesPerProduct: samplesPerProduct))
         }
         self.layers = layers
+        self.columnCapacity = columnCapacity
         preprocessor = Preprocessor(model: model)
         widest = max(model.metadata.input.features, layers.map(\.outputSize).max() ?? 0, 1)
         blockRows = max(64, min(4096, Self.blockBytes / (widest * MemoryLayout<Scalar>.stride)))
@@ -103,6 +127,7 @@ public final class InferenceEngine<Scalar: BLASScalar> {
     deinit {
         bufferA?.deallocate()
         bufferB?.deallocate()
+        columns?.deallocate()
     }
 
     /// Applies the model's preprocessing in place to `count` samples of raw features.
@@ -158,7 +183,10 @@ public final class InferenceEngine<Scalar: BLASScalar> {
             target = b
         }
         for index in layers.indices {
-            let destination = index == layers.count - 1 ? output : target
+            let isLast = index == layers.count - 1
+            // Flattening HWC samples does not move memory.
+            if layers[index].kind == .flatten && !isLast { continue }
+            let destination = isLast ? output : target
             forward(layers[index], input: source, count: count, output: destination)
             source = UnsafePointer(destination)
             target = destination == a ? b : a
@@ -166,14 +194,38 @@ public final class InferenceEngine<Scalar: BLASScalar> {
     }
 
     private func forward(_ layer: PreparedLayer, input: UnsafePointer<Scalar>, count: Int, output: UnsafeMutablePointer<Scalar>) {
-        let n = layer.outputSize, k = layer.inputSize
-        if count == 1 {
-            // One sample: y = W^T x with W stored [in, out].
-            Scalar.gemv(transpose: true, rows: k, cols: n, alpha: 1, a: layer.weight.pointer, lda: n, x: input, beta: 0, y: output)
-        } else {
-            Scalar.gemm(transposeA: false, transposeB: false, m: count, n: n, k: k, alpha: 1, a: input, lda: k,
-                        b: layer.weight.pointer, ldb: n, beta: 0, c: output, ldc: n)
+        switch layer.kind {
+        case .dense:
+            let n = layer.outputSize, k = layer.inputSize, weight = layer.weight!.pointer
+            if count == 1 {
+                // One sample: y = W^T x with W stored [in, out].
+                Scalar.gemv(transpose: true, rows: k, cols: n, alpha: 1, a: weight, lda: n, x: input, beta: 0, y: output)
+            } else {
+                Scalar.gemm(transposeA: false, transposeB: false, m: count, n: n, k: k, alpha: 1, a: input, lda: k,
+                            b: weight, ldb: n, beta: 0, c: output, ldc: n)
+            }
+            Activations.biasAndActivate(output, rows: count, columns: n, bias: layer.bias?.pointer, activation: layer.activation)
+        case .conv2d:
+            let g = layer.spatial!, positions = SpatialKernels.positions(g), patch = SpatialKernels.patchSize(g)
+            let filters = g.outputShape[2]
+            if columns == nil { columns = .allocate(capacity: columnCapacity) }
+            let cols = columns!
+            var start = 0
+            while start < count {
+                let n = min(layer.samplesPerProduct, count - start)
+                SpatialKernels.im2col(input + start * layer.inputSize, count: n, geometry: g, into: cols)
+                let out = output + start * layer.outputSize
+                Scalar.gemm(transposeA: false, transposeB: false, m: n * positions, n: filters, k: patch, alpha: 1, a: cols, lda: patch,
+                            b: layer.weight!.pointer, ldb: filters, beta: 0, c: out, ldc: filters)
+                Activations.biasAndActivate(out, rows: n * positions, columns: filters, bias: layer.bias?.pointer, activation: layer.activation)
+                start += n
+            }
+        case .maxPool2d:
+            SpatialKernels.maxPool(input, count: count, geometry: layer.spatial!, into: output, argmax: nil)
+            Activations.biasAndActivate(output, rows: count, columns: layer.outputSize, bias: nil, activation: layer.activation)
+        case .flatten:
+            output.update(from: input, count: count * layer.outputSize)
+            Activations.biasAndActivate(output, rows: count, columns: layer.outputSize, bias: nil, activation: layer.activation)
         }
-        Activations.biasAndActivate(output, rows: count, columns: n, bias: layer.bias?.pointer, activation: layer.activation)
     }
 }

@@ -9,7 +9,7 @@ import Glibc
 ///
 ///     0   8  magic  89 4E 4E 4D 0D 0A 1A 0A   ("\x89NNM\r\n\x1a\n")
 ///     8   2  major version (u16 LE)            = 1
-///     10  2  minor version (u16 LE)            = 0
+///     10  2  minor version (u16 LE)            = 1
 ///     12  4  flags (u32 LE)                    = 0; a set bit is a feature the reader must know
 ///     16  8  header length in bytes (u64 LE)
 ///     24  8  data offset (u64 LE)              = header end rounded up to 64
@@ -21,7 +21,7 @@ import Glibc
 public enum NNMFormat {
     public static let magic: [UInt8] = [0x89, 0x4E, 0x4E, 0x4D, 0x0D, 0x0A, 0x1A, 0x0A]
     public static let majorVersion = 1
-    public static let minorVersion = 0
+    public static let minorVersion = 1
     public static let preambleSize = 48
     public static let alignment = 64
     /// Largest metadata header a reader accepts (16 MiB); the spec states it.

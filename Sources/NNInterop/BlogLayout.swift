@@ -8,6 +8,37 @@ public enum WeightLayout: String, CaseIterable, Sendable {
     case columns
 }
 
+extension WeightLayout {
+    /// A layer's weight as stored in this layout: dense matrices transposed for columns;
+    /// convolution kernels `[height, width, in, out]` (HWIO, as Keras) in both layouts.
+    func stored(_ weight: Tensor, for layer: Layer) -> Tensor {
+        self == .columns && layer.kind == .dense ? weight.transposed() : weight
+    }
+
+    /// The inverse of `stored(_:for:)`.
+    func loaded(_ stored: Tensor, for layer: Layer) -> Tensor { self.stored(stored, for: layer) }
+
+    /// The shape `stored(_:for:)` gives a layer's weight.
+    func storedWeightShape(_ layer: Layer) -> [Int] {
+        switch layer.kind {
+        case .conv2d:
+            let g = layer.spatial!
+            return [g.window[0], g.window[1], g.inputShape[2], g.outputShape[2]]
+        default:
+            return self == .rows ? [layer.inputSize, layer.outputSize] : [layer.outputSize, layer.inputSize]
+        }
+    }
+
+    /// A bias as stored: `(1, out)` for rows, `(out, 1)` for columns.
+    func storedBias(_ bias: Tensor) -> Tensor { bias.reshaped(self == .rows ? [1, bias.count] : [bias.count, 1]) }
+}
+
+/// The layers that have parameters, with the 1-based number of their `W<n>`/`b<n>` datasets:
+/// pooling and flatten layers take no number, so a CNN's dense layer after `W1` is `W2`.
+func numberedParameterLayers(_ layers: [Layer]) -> [(number: Int, layer: Layer)] {
+    layers.filter { $0.weight != nil }.enumerated().map { ($0.offset + 1, $0.element) }
+}
+
 /// The naming schemes blog code uses for its weight lists.
 enum BlogNaming: String {
     /// `W1, b1, W2, b2, ...` (1-based).
@@ -150,5 +181,13 @@ extension BlogLayers {
     static func describe(_ ws: [SourceArray], _ bs: [SourceArray]) -> String {
         zip(ws, bs).map { "\($0.name) \(ShapeMath.describe($0.tensor.shape)), \($1.name) \(ShapeMath.describe($1.tensor.shape))" }
             .joined(separator: "; ")
+    }
+}
+
+/// Throws unless every layer of `model` is dense: the exports whose layouts (PyTorch `Linear`
+/// keys, the ONNX MatMul graph) describe MLPs only.
+public func requireDenseLayers(_ model: Model, path: String, format: String) throws {
+    if let layer = model.metadata.layers.first(where: { $0.kind != .dense }) {
+        throw InteropError.badConfig(path: path, detail: "the model has a \(layer.kind.rawValue) layer; the \(format) export holds dense layers only (export a CNN to .h5 or .npz)")
     }
 }

@@ -34,14 +34,12 @@ public enum HDF5Export {
 
     static func writeUnchecked(_ model: Model, to path: String, layout: WeightLayout) throws {
         let meta = model.metadata
-        let layerTensors = Set(meta.layers.flatMap { [$0.weight] + ($0.bias.map { [$0] } ?? []) })
+        let layerTensors = Set(meta.layers.flatMap { [$0.weight, $0.bias].compactMap { $0 } })
         try HDF5File.createAtomically(path: path) { file in
-            for (i, layer) in meta.layers.enumerated() {
-                let w = model.tensor(layer.weight)!
-                let stored = layout == .rows ? w : w.transposed()
-                try writeDataset(file, "W\(i + 1)", stored)
-                if let b = layer.bias.flatMap({ model.tensor($0) }) {
-                    try writeDataset(file, "b\(i + 1)", b.reshaped(layout == .rows ? [1, b.count] : [b.count, 1]))
+            for (number, layer) in numberedParameterLayers(meta.layers) {
+                try writeDataset(file, "W\(number)", layout.stored(model.tensor(layer.weight)!, for: layer))
+                if let b = model.tensor(layer.bias) {
+                    try writeDataset(file, "b\(number)", layout.storedBias(b))
                 }
             }
             let others = model.tensors.filter { !layerTensors.contains($0.name) }
@@ -57,6 +55,30 @@ public enum HDF5Export {
             try file.setAttribute(metadataAttribute, .string(JSONValue.object(meta.json).serialized()))
             try file.setAttribute(orderAttribute, strings: model.tensors.map(\.name), storage: .variableLengthUTF8)
         }
+    }
+
+    /// The layer parameters of an export (this one or `NumPyExport`'s), read by `read` from the
+    /// `W<n>`/`b<n>` entries and checked against the layers they belong to.
+    static func layerTensors(of metadata: ModelMetadata, layout: WeightLayout, path: String,
+                             read: (String) throws -> Tensor) throws -> [String: Tensor] {
+        var tensors: [String: Tensor] = [:]
+        for (number, layer) in numberedParameterLayers(metadata.layers) {
+            let w = try read("W\(number)")
+            let expected = layout.storedWeightShape(layer)
+            guard w.shape == expected else {
+                throw InteropError.badShape(path: path, name: "W\(number)", detail: "expected \(ShapeMath.describe(expected)) for \(layout.rawValue), found \(ShapeMath.describe(w.shape))")
+            }
+            tensors[layer.weight!] = layout.loaded(w, for: layer)
+            if let bias = layer.bias {
+                let b = try read("b\(number)")
+                let outputs = layer.kind == .conv2d ? layer.spatial!.outputShape[2] : layer.outputSize
+                guard b.count == outputs else {
+                    throw InteropError.badShape(path: path, name: "b\(number)", detail: "expected \(outputs) values, found \(ShapeMath.describe(b.shape))")
+                }
+                tensors[bias] = b.reshaped([outputs])
+            }
+        }
+        return tensors
     }
 
     static func describe(_ steps: [PreprocessingStep]) -> String {
@@ -137,22 +159,7 @@ public enum HDF5Export {
         guard let layout = WeightLayout(rawValue: try file.stringAttribute("layout")) else {
             throw InteropError.badConfig(path: path, detail: "attribute layout must be rows or columns")
         }
-        var tensors: [String: Tensor] = [:]
-        for (i, layer) in metadata.layers.enumerated() {
-            let w = try readDataset(file, "W\(i + 1)", path: path)
-            let expected = layout == .rows ? [layer.inputSize, layer.outputSize] : [layer.outputSize, layer.inputSize]
-            guard w.shape == expected else {
-                throw InteropError.badShape(path: path, name: "W\(i + 1)", detail: "expected \(ShapeMath.describe(expected)) for \(layout.rawValue), found \(ShapeMath.describe(w.shape))")
-            }
-            tensors[layer.weight] = layout == .rows ? w : w.transposed()
-            if let bias = layer.bias {
-                let b = try readDataset(file, "b\(i + 1)", path: path)
-                guard b.count == layer.outputSize else {
-                    throw InteropError.badShape(path: path, name: "b\(i + 1)", detail: "expected \(layer.outputSize) values, found \(ShapeMath.describe(b.shape))")
-                }
-                tensors[bias] = b.reshaped([layer.outputSize])
-            }
-        }
+        var tensors = try layerTensors(of: metadata, layout: layout, path: path) { try readDataset(file, $0, path: path) }
         if try file.kind(of: tensorGroup) == .group {
             let group = try file.group(tensorGroup)
             for member in try group.members() where member.kind == .dataset {

@@ -172,10 +172,22 @@ public enum ModelImporter {
         var tensors: [NamedTensor] = []
         for (i, w) in weights.enumerated() {
             var layer = Layer.dense(index: i, inputSize: w.shape[0], outputSize: w.shape[1], activation: activations[i])
-            tensors.append(NamedTensor(layer.weight, w))
+            tensors.append(NamedTensor(layer.weight!, w))
             if let b = biases[i] { tensors.append(NamedTensor(layer.bias!, b)) } else { layer.bias = nil }
             layers.append(layer)
         }
+        return try finish(layers: layers, tensors: tensors, inputShape: inputShape, path: path, sourceFormat: sourceFormat,
+                          options: options, notes: &notes, preprocessing: fileSteps, preprocessingTensors: preprocessingTensors,
+                          classes: fileClasses)
+    }
+
+    /// Adds the preprocessing and class names (the file's, then the options'), provenance, and
+    /// validates: the part of `assemble` that does not depend on the kind of layers.
+    package static func finish(layers: [Layer], tensors layerTensors: [NamedTensor], inputShape: [Int], path: String, sourceFormat: String,
+                               options: ImportOptions, notes: inout [String], preprocessing fileSteps: [PreprocessingStep] = [],
+                               preprocessingTensors: [NamedTensor] = [], classes fileClasses: [String] = []) throws -> ImportResult {
+        let features = inputShape.reduce(1, *)
+        var tensors = layerTensors
         var steps = fileSteps
         tensors += preprocessingTensors
         if let factor = options.scale { steps.append(.scale(factor: factor, offset: 0)) }

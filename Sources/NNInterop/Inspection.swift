@@ -116,7 +116,9 @@ extension Inspection {
     public static func describe(_ meta: ModelMetadata) -> [String] {
         var lines = ["input: \(ShapeMath.describe(meta.input.shape)) (\(meta.input.features) features)"]
         for (i, l) in meta.layers.enumerated() {
-            lines.append("layer \(i): \(l.kind.rawValue) \(l.inputSize) -> \(l.outputSize), \(l.activation.rawValue), weight '\(l.weight)'\(l.bias.map { ", bias '\($0)'" } ?? ", no bias")")
+            var line = "layer \(i): \(l.summary)"
+            if let weight = l.weight { line += ", weight '\(weight)'" + (l.bias.map { ", bias '\($0)'" } ?? ", no bias") }
+            lines.append(line)
         }
         lines.append("preprocessing: \(meta.preprocessing.isEmpty ? "none" : HDF5Export.describe(meta.preprocessing).replacing("\(HDF5Export.tensorGroup)/", with: ""))")
         if !meta.classes.isEmpty { lines.append("classes: \(meta.classes.joined(separator: ", "))") }

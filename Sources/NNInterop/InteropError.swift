@@ -31,7 +31,7 @@ public enum InteropError: Error, Equatable, CustomStringConvertible, Sendable {
         case let .badDType(path, name, found):
             return "\(path): \(name): expected floating-point or integer weights, found \(found)"
         case let .unsupportedLayer(path, layer, className):
-            return "\(path): Keras layer '\(layer)' of type \(className) is not supported (supported: InputLayer, Dense, Dropout, Flatten, Activation)"
+            return "\(path): Keras layer '\(layer)' of type \(className) is not supported (supported: InputLayer, Dense, Conv2D, MaxPooling2D, Flatten, Dropout, Activation)"
         case let .badConfig(path, detail): return "\(path): \(detail)"
         case let .badOption(message): return message
         }

@@ -25,7 +25,7 @@ enum KerasImporter {
     static func importLegacyGroup(_ group: HDF5Group, config: KerasModelConfig?, path: String, options: ImportOptions,
                                   format: String) throws -> ImportResult {
         // The configuration first: an unsupported layer is named by its class, not its weights.
-        let configured = try config.map { try $0.denseLayers(path: path) }
+        let configured = try config.map { config throws in config.isConvolutional ? [] : try config.denseLayers(path: path) }
         let layerNames = try group.stringList("layer_names")
         var weightsByLayer: [String: (kernel: Tensor, bias: Tensor?)] = [:]
         var weightedLayers: [String] = []
@@ -48,6 +48,28 @@ enum KerasImporter {
             guard let kernel else { throw InteropError.missingTensor(path: path, name: "\(name)/kernel", detail: "the layer has weights but no kernel") }
             weightsByLayer[name] = (kernel, bias)
             weightedLayers.append(name)
+        }
+        if let config, config.isConvolutional {
+            let stages = try config.stages(path: path)
+            let named = Set(stages.compactMap { stage -> String? in
+                switch stage {
+                case let .convolution(c): return c.name
+                case let .dense(d): return d.name
+                default: return nil
+                }
+            })
+            for name in weightedLayers where !named.contains(name) {
+                throw InteropError.unexpectedTensor(path: path, name: name, detail: "weights for a layer the configuration does not list as Conv2D or Dense")
+            }
+            var result = try convolutionalModel(config: config, stages: stages, path: path, options: options,
+                                                sourceFormat: "keras-h5") { _, name, _ in
+                guard let w = weightsByLayer[name] else {
+                    throw InteropError.missingTensor(path: path, name: name, detail: "the configuration lists this layer, but the file has no weights for it")
+                }
+                return w
+            }
+            result.format = format
+            return result
         }
         var notes: [String] = []
         let dense: [(name: String, activation: Activation?)]
@@ -100,8 +122,6 @@ enum KerasImporter {
         var storage: [(name: String, activation: Activation?, useBias: Bool)] = []
         var inputShape: [Int]?
         if let config {
-            let dense = try config.denseLayers(path: path)
-            inputShape = config.inputShape
             // Counters run per class over model.layers; Sequential leaves InputLayer out.
             var counters: [String: Int] = [:]
             var storageNames: [Int: String] = [:]
@@ -112,6 +132,21 @@ enum KerasImporter {
                 counters[base] = n + 1
                 storageNames[i] = n == 0 ? base : "\(base)_\(n)"
             }
+            if config.isConvolutional {
+                var result = try convolutionalModel(config: config, stages: try config.stages(path: path), path: path, options: options,
+                                                    sourceFormat: "keras3") { index, _, useBias in
+                    let vars = "layers/\(storageNames[index]!)/vars"
+                    guard try file.kind(of: vars) == .group else {
+                        throw InteropError.missingTensor(path: path, name: vars, detail: "no weights stored for this layer")
+                    }
+                    return (try file.dataset("\(vars)/0").tensor(sourcePath: path),
+                            useBias ? try file.dataset("\(vars)/1").tensor(sourcePath: path) : nil)
+                }
+                result.format = format
+                return result
+            }
+            let dense = try config.denseLayers(path: path)
+            inputShape = config.inputShape
             storage = dense.map { (storageNames[$0.layerIndex]!, $0.activation, $0.useBias) }
         } else {
             let names = try file.group("layers").members().filter { $0.kind == .group }.map(\.name)
@@ -143,6 +178,88 @@ enum KerasImporter {
                                                 options: options, notes: &notes)
         result.format = format
         return result
+    }
+
+    /// A convolutional model: the configuration's stages as `.nnm` layers (kernels HWIO,
+    /// cross-correlation, flattened in HWC order: Keras's own conventions, so nothing is
+    /// transposed or flipped), each parameter read by `parameters(layerIndex, name, useBias)`.
+    static func convolutionalModel(config: KerasModelConfig, stages: [KerasModelConfig.Stage], path: String, options: ImportOptions,
+                                   sourceFormat: String,
+                                   parameters: (Int, String, Bool) throws -> (kernel: Tensor, bias: Tensor?)) throws -> ImportResult {
+        if options.activations != nil {
+            throw InteropError.badOption("--activations: \(path) is a convolutional Keras model whose configuration states its activations")
+        }
+        guard let stated = options.inputShape ?? config.inputShape else {
+            throw InteropError.badConfig(path: path, detail: "the Keras configuration does not state the input shape, which a convolutional model needs; pass --input-shape H,W,C")
+        }
+        // A [H, W] input is one channel.
+        var shape = stated.count == 2 ? stated + [1] : stated
+        var flat: Int? = shape.count == 3 ? nil : shape.reduce(1, *)
+        var layers: [Layer] = []
+        var tensors: [NamedTensor] = []
+        func add(_ layer: Layer, kernel: Tensor?, bias: Tensor?, name: String) throws {
+            if let kernel {
+                let expected = layer.kind == .conv2d
+                    ? [layer.spatial!.window[0], layer.spatial!.window[1], layer.spatial!.inputShape[2], layer.spatial!.outputShape[2]]
+                    : [layer.inputSize, layer.outputSize]
+                guard kernel.shape == expected else {
+                    throw InteropError.badShape(path: path, name: "\(name)/kernel", detail: "expected \(ShapeMath.describe(expected)), found \(ShapeMath.describe(kernel.shape))")
+                }
+                tensors.append(NamedTensor(layer.weight!, kernel))
+            }
+            if let bias, let biasName = layer.bias {
+                let outputs = kernel?.shape.last ?? 0
+                guard bias.shape == [outputs] else {
+                    throw InteropError.badShape(path: path, name: "\(name)/bias", detail: "expected \(outputs) values, found \(ShapeMath.describe(bias.shape))")
+                }
+                tensors.append(NamedTensor(biasName, bias))
+            }
+            layers.append(layer)
+        }
+        for stage in stages {
+            do {
+                switch stage {
+                case let .convolution(c):
+                    guard flat == nil else {
+                        throw InteropError.unsupportedLayer(path: path, layer: c.name, className: "Conv2D after Flatten or Dense")
+                    }
+                    let layer = try Layer.conv2d(index: layers.count, inputShape: shape, filters: c.filters, kernel: c.kernel, strides: c.strides,
+                                                 padding: c.padding, convention: .crossCorrelation, activation: c.activation, bias: c.useBias)
+                    let (kernel, bias) = try parameters(c.layerIndex, c.name, c.useBias)
+                    try add(layer, kernel: kernel, bias: bias, name: c.name)
+                    shape = layer.spatial!.outputShape
+                case let .maxPool(name, pool, strides, padding):
+                    guard flat == nil else {
+                        throw InteropError.unsupportedLayer(path: path, layer: name, className: "MaxPooling2D after Flatten or Dense")
+                    }
+                    let layer = try Layer.maxPool2d(index: layers.count, inputShape: shape, pool: pool, strides: strides, padding: padding)
+                    try add(layer, kernel: nil, bias: nil, name: name)
+                    shape = layer.spatial!.outputShape
+                case .flatten:
+                    guard flat == nil else { continue }
+                    let layer = Layer.flatten(inputShape: shape)
+                    try add(layer, kernel: nil, bias: nil, name: "flatten")
+                    flat = layer.outputSize
+                case let .dense(d):
+                    guard let features = flat else {
+                        throw InteropError.unsupportedLayer(path: path, layer: d.name, className: "Dense on a \(ShapeMath.describe(shape)) feature map (add a Flatten)")
+                    }
+                    var layer = Layer.dense(index: layers.count, inputSize: features, outputSize: d.units, activation: d.activation)
+                    if !d.useBias { layer.bias = nil }
+                    let (kernel, bias) = try parameters(d.layerIndex, d.name, d.useBias)
+                    try add(layer, kernel: kernel, bias: bias, name: d.name)
+                    flat = d.units
+                }
+            } catch let error as ModelError {
+                throw InteropError.badConfig(path: path, detail: "\(error)")
+            }
+        }
+        guard flat != nil, layers.last?.kind == .dense else {
+            throw InteropError.unsupportedLayer(path: path, layer: "output", className: "a model that does not end in Flatten and Dense layers")
+        }
+        var notes: [String] = []
+        return try ModelImporter.finish(layers: layers, tensors: tensors, inputShape: stated, path: path, sourceFormat: sourceFormat,
+                                        options: options, notes: &notes)
     }
 
     /// The configuration's activations, the user's, or (without a configuration) ReLU hidden

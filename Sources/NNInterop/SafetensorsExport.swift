@@ -31,7 +31,8 @@ public enum SafetensorsExport {
         var keys: [String: String] = [:]
         var index = 0
         for layer in metadata.layers {
-            keys[layer.weight] = "\(index).weight"
+            guard let weight = layer.weight else { continue }
+            keys[weight] = "\(index).weight"
             if let bias = layer.bias { keys[bias] = "\(index).bias" }
             index += layer.activation == .identity ? 1 : 2
         }
@@ -56,9 +57,10 @@ public enum SafetensorsExport {
 
     /// The length-prefixed header, and the tensors whose bytes follow it in order.
     static func layout(_ model: Model, path: String) throws -> (header: [UInt8], tensors: [Tensor]) {
+        try requireDenseLayers(model, path: path, format: "safetensors")
         let meta = model.metadata
         let layerKeys = keys(for: meta)
-        let weights = Set(meta.layers.map(\.weight))
+        let weights = Set(meta.layers.compactMap(\.weight))
         var stored: [(key: String, tensor: Tensor)] = []
         var names: [(String, JSONValue)] = []
         var taken = Set<String>()

@@ -63,12 +63,11 @@ public enum NumPyExport {
         let meta = model.metadata
         var arrays: [(name: String, value: NumPyValue)] = []
         var layerTensors = Set<String>()
-        for (i, layer) in meta.layers.enumerated() {
-            let w = model.tensor(layer.weight)!
-            arrays.append(("W\(i + 1)", .tensor(layout == .rows ? w : w.transposed())))
-            layerTensors.insert(layer.weight)
+        for (number, layer) in numberedParameterLayers(meta.layers) {
+            arrays.append(("W\(number)", .tensor(layout.stored(model.tensor(layer.weight)!, for: layer))))
+            layerTensors.insert(layer.weight!)
             if let name = layer.bias, let b = model.tensor(name) {
-                arrays.append(("b\(i + 1)", .tensor(b.reshaped(layout == .rows ? [1, b.count] : [b.count, 1]))))
+                arrays.append(("b\(number)", .tensor(layout.storedBias(b))))
                 layerTensors.insert(name)
             }
         }
@@ -106,22 +105,7 @@ public enum NumPyExport {
             guard let t = archive[key]?.tensor else { throw InteropError.missingTensor(path: path, name: key, detail: "the export is incomplete") }
             return t
         }
-        var tensors: [String: Tensor] = [:]
-        for (i, layer) in metadata.layers.enumerated() {
-            let w = try tensor("W\(i + 1)")
-            let expected = layout == .rows ? [layer.inputSize, layer.outputSize] : [layer.outputSize, layer.inputSize]
-            guard w.shape == expected else {
-                throw InteropError.badShape(path: path, name: "W\(i + 1)", detail: "expected \(ShapeMath.describe(expected)) for \(layout.rawValue), found \(ShapeMath.describe(w.shape))")
-            }
-            tensors[layer.weight] = layout == .rows ? w : w.transposed()
-            if let bias = layer.bias {
-                let b = try tensor("b\(i + 1)")
-                guard b.count == layer.outputSize else {
-                    throw InteropError.badShape(path: path, name: "b\(i + 1)", detail: "expected \(layer.outputSize) values, found \(ShapeMath.describe(b.shape))")
-                }
-                tensors[bias] = b.reshaped([layer.outputSize])
-            }
-        }
+        var tensors = try HDF5Export.layerTensors(of: metadata, layout: layout, path: path, read: tensor)
         let prefix = "\(HDF5Export.tensorGroup)/"
         for member in archive.members where member.name.hasPrefix(prefix) {
             tensors[String(member.name.dropFirst(prefix.count))] = try tensor(member.name)

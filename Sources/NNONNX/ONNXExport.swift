@@ -29,6 +29,7 @@ public enum ONNXExport {
     /// (weights narrowed to float32).
     @discardableResult
     public static func write(_ model: Model, to path: String) throws -> [String] {
+        try requireDenseLayers(model, path: path, format: "ONNX")
         let (proto, notes) = try modelProto(model)
         let bytes: [UInt8]
         do {
@@ -90,8 +91,9 @@ public enum ONNXExport {
         }
         for (i, layer) in meta.layers.enumerated() {
             let prefix = "layers.\(i)"
-            graph.initializer.append(ONNXFile.initializer(layer.weight, floats(layer.weight), shape: [layer.inputSize, layer.outputSize]))
-            var inputs = [current, layer.weight]
+            let weight = layer.weight!  // dense only (checked by write)
+            graph.initializer.append(ONNXFile.initializer(weight, floats(weight), shape: [layer.inputSize, layer.outputSize]))
+            var inputs = [current, weight]
             if let bias = layer.bias {
                 graph.initializer.append(ONNXFile.initializer(bias, floats(bias), shape: [layer.outputSize]))
                 inputs.append(bias)

@@ -2,38 +2,69 @@ import NNCore
 import NNEngine
 import NNRandom
 
-/// A dense network's trainable parameters in compute precision.
+/// A network's layers and trainable parameters in compute precision.
 ///
-/// Weights are row-major `[in, out]` (`Z = X @ W + b`, samples as rows), the orientation of the
-/// `.nnm` format, so a network converts to a model without transposing.
+/// Dense weights are row-major `[in, out]` (`Z = X @ W + b`, samples as rows) and convolution
+/// kernels `[height, width, in channels, filters]` applied as cross-correlation: the
+/// orientations of the `.nnm` format, so a network converts to a model without transposing.
+/// Layers without parameters (pooling, flatten) have empty weight and bias arrays.
 public struct Network<Scalar: BLASScalar>: Sendable {
-    public var layerSizes: [Int]
-    public var activations: [Activation]
-    /// weights[l] has layerSizes[l] * layerSizes[l + 1] elements.
+    /// The layers, with their geometry, activations and tensor names.
+    public var layers: [Layer]
+    /// weights[l] holds layer l's weight tensor (empty without parameters).
     public var weights: [[Scalar]]
-    /// biases[l] has layerSizes[l + 1] elements.
+    /// biases[l] holds layer l's bias (zeros for a layer stored without one; empty without parameters).
     public var biases: [[Scalar]]
 
-    public var layerCount: Int { weights.count }
+    public var layerCount: Int { layers.count }
+    /// Features per sample from the input to the output of every layer.
+    public var layerSizes: [Int] { [layers.first?.inputSize ?? 0] + layers.map(\.outputSize) }
+    public var activations: [Activation] { layers.map(\.activation) }
+    /// Whether any layer is spatial (convolution, pooling, flatten).
+    public var isConvolutional: Bool { layers.contains { $0.kind != .dense } }
 
-    public init(layerSizes: [Int], activations: [Activation], weights: [[Scalar]], biases: [[Scalar]]) {
-        self.layerSizes = layerSizes
-        self.activations = activations
+    public init(layers: [Layer], weights: [[Scalar]], biases: [[Scalar]]) {
+        precondition(weights.count == layers.count && biases.count == layers.count, "one weight and bias array per layer")
+        self.layers = layers
         self.weights = weights
         self.biases = biases
     }
 
+    /// A dense network with standard tensor names.
+    public init(layerSizes: [Int], activations: [Activation], weights: [[Scalar]], biases: [[Scalar]]) {
+        let layers = (0..<(layerSizes.count - 1)).map {
+            Layer.dense(index: $0, inputSize: layerSizes[$0], outputSize: layerSizes[$0 + 1], activation: activations[$0])
+        }
+        self.init(layers: layers, weights: weights, biases: biases)
+    }
+
     /// Draws initial parameters from `random` in the order and orientation the NumPy code draws
-    /// them, so the same seed gives the same network as the blog code.
-    public init(recipe: TrainingRecipe, random: inout NumPyRandomState) {
-        layerSizes = recipe.layerSizes
-        activations = recipe.activations
-        weights = []
-        biases = []
-        let pairs = Array(zip(recipe.layerSizes.dropLast(), recipe.layerSizes.dropFirst()))
+    /// them, so the same seed gives the same network as the blog code. Convolution kernels are
+    /// drawn in `[height, width, in, out]` order with fan-in `height * width * in`.
+    public init(recipe: TrainingRecipe, layers: [Layer], random: inout NumPyRandomState) {
+        self.layers = layers
+        weights = Array(repeating: [], count: layers.count)
+        biases = Array(repeating: [], count: layers.count)
+        // (layer, fan-in, fan-out) of the layers with parameters, in order.
+        let parameterized: [(Int, Int, Int)] = layers.indices.compactMap { l in
+            let layer = layers[l]
+            switch layer.kind {
+            case .dense: return (l, layer.inputSize, layer.outputSize)
+            case .conv2d:
+                let g = layer.spatial!, area = g.window[0] * g.window[1]
+                return (l, area * g.inputShape[2], area * g.outputShape[2])
+            case .maxPool2d, .flatten: return nil
+            }
+        }
+        func count(_ l: Int) -> Int {
+            let layer = layers[l]
+            if layer.kind == .conv2d { let g = layer.spatial!; return g.window[0] * g.window[1] * g.inputShape[2] * g.outputShape[2] }
+            return layer.inputSize * layer.outputSize
+        }
+        func outputs(_ l: Int) -> Int { layers[l].kind == .conv2d ? layers[l].spatial!.outputShape[2] : layers[l].outputSize }
         switch recipe.initialization {
         case .blog, .he, .xavier:
-            for (fanIn, fanOut) in pairs {
+            for (l, fanIn, fanOut) in parameterized {
                 let scale: Double
                 switch recipe.initialization {
                 case .blog: scale = 0.01
@@ -41,41 +72,72 @@ public struct Network<Scalar: BLASScalar>: Sendable {
                 default: scale = (2.0 / Double(fanIn + fanOut)).squareRoot()
                 }
                 // randn(in, out) * scale: drawn row-major in [in, out] order already.
-                weights.append(random.randn(count: fanIn * fanOut).map { Scalar($0 * scale) })
-                biases.append([Scalar](repeating: 0, count: fanOut))
+                weights[l] = random.randn(count: count(l)).map { Scalar($0 * scale) }
+                biases[l] = [Scalar](repeating: 0, count: outputs(l))
             }
         case .nielsen, .course:
-            for (fanIn, fanOut) in pairs {
-                // randn(out, in) / sqrt(in), then stored transposed as [in, out].
+            for (l, fanIn, _) in parameterized {
                 let root = Double(fanIn).squareRoot()
+                if layers[l].kind == .conv2d {
+                    weights[l] = random.randn(count: count(l)).map { Scalar($0 / root) }
+                    continue
+                }
+                // randn(out, in) / sqrt(in), then stored transposed as [in, out].
+                let fanOut = layers[l].outputSize
                 let drawn = random.randn(count: fanOut * fanIn)
                 var w = [Scalar](repeating: 0, count: fanIn * fanOut)
                 for o in 0..<fanOut {
                     for i in 0..<fanIn { w[i * fanOut + o] = Scalar(drawn[o * fanIn + i] / root) }
                 }
-                weights.append(w)
+                weights[l] = w
             }
-            for (_, fanOut) in pairs {
+            for (l, _, _) in parameterized {
                 if recipe.initialization == .nielsen {
-                    biases.append(random.randn(count: fanOut).map { Scalar($0) })
+                    biases[l] = random.randn(count: outputs(l)).map { Scalar($0) }
                 } else {
-                    biases.append([Scalar](repeating: 0, count: fanOut))
+                    biases[l] = [Scalar](repeating: 0, count: outputs(l))
                 }
             }
         }
     }
 
-    /// The network as model layers and tensors (weights stored in `dtype`).
+    /// Draws a dense network for `recipe` (which must have no feature stages).
+    public init(recipe: TrainingRecipe, random: inout NumPyRandomState) {
+        precondition(recipe.featureStages.isEmpty, "a recipe with feature stages needs the image shape: use init(recipe:layers:random:)")
+        let layers = (0..<(recipe.layerSizes.count - 1)).map {
+            Layer.dense(index: $0, inputSize: recipe.layerSizes[$0], outputSize: recipe.layerSizes[$0 + 1], activation: recipe.activations[$0])
+        }
+        self.init(recipe: recipe, layers: layers, random: &random)
+    }
+
+    /// The shape of layer `l`'s weight tensor.
+    public func weightShape(_ l: Int) -> [Int] {
+        let layer = layers[l]
+        switch layer.kind {
+        case .dense: return [layer.inputSize, layer.outputSize]
+        case .conv2d:
+            let g = layer.spatial!
+            return [g.window[0], g.window[1], g.inputShape[2], g.outputShape[2]]
+        case .maxPool2d, .flatten: return [0]
+        }
+    }
+
+    /// The network as model layers and tensors (weights stored in `dtype`); every layer with
+    /// parameters gets a bias tensor.
     public func layersAndTensors() -> (layers: [Layer], tensors: [NamedTensor]) {
-        var layers: [Layer] = []
+        var out: [Layer] = []
         var tensors: [NamedTensor] = []
         for l in 0..<layerCount {
-            let layer = Layer.dense(index: l, inputSize: layerSizes[l], outputSize: layerSizes[l + 1], activation: activations[l])
-            layers.append(layer)
-            tensors.append(NamedTensor(layer.weight, Self.tensor(weights[l], shape: [layerSizes[l], layerSizes[l + 1]])))
-            tensors.append(NamedTensor(layer.bias!, Self.tensor(biases[l], shape: [layerSizes[l + 1]])))
+            var layer = layers[l]
+            if let weight = layer.weight {
+                if layer.bias == nil { layer.bias = "layers.\(l).bias" }
+                if layer.kind == .conv2d { layer.spatial!.convention = .crossCorrelation }
+                tensors.append(NamedTensor(weight, Self.tensor(weights[l], shape: weightShape(l))))
+                tensors.append(NamedTensor(layer.bias!, Self.tensor(biases[l], shape: [biases[l].count])))
+            }
+            out.append(layer)
         }
-        return (layers, tensors)
+        return (out, tensors)
     }
 
     /// A tensor of this precision holding `values`.
@@ -83,15 +145,28 @@ public struct Network<Scalar: BLASScalar>: Sendable {
         values.withUnsafeBytes { Tensor(dtype: Scalar.dtype, shape: shape, copying: $0) }
     }
 
-    /// Reads the parameters of a model's dense layers (any float dtype, converted).
+    /// Reads a model's layers and parameters (any float dtype, converted). Kernels stored as
+    /// true convolutions are flipped into the cross-correlation form the trainer computes.
     public init(model: Model) throws(ModelError) {
         try model.validate()
-        let meta = model.metadata
-        layerSizes = [meta.input.features] + meta.layers.map(\.outputSize)
-        activations = meta.layers.map(\.activation)
-        weights = meta.layers.map { Scalar.values(of: model.tensor($0.weight)!) }
-        biases = meta.layers.map { layer in
-            layer.bias.map { Scalar.values(of: model.tensor($0)!) } ?? [Scalar](repeating: 0, count: layer.outputSize)
+        layers = model.metadata.layers
+        weights = []
+        biases = []
+        for (l, layer) in layers.enumerated() {
+            guard let weightName = layer.weight else {
+                weights.append([])
+                biases.append([])
+                continue
+            }
+            var w = Scalar.values(of: model.tensor(weightName)!)
+            if layer.kind == .conv2d, let g = layer.spatial, g.convention == .convolution {
+                w = SpatialGeometry.flippedKernel(w, shape: [g.window[0], g.window[1], g.inputShape[2], g.outputShape[2]])
+                layers[l].spatial!.convention = .crossCorrelation
+            }
+            weights.append(w)
+            let outputs = layer.kind == .conv2d ? layer.spatial!.outputShape[2] : layer.outputSize
+            biases.append(layer.bias.map { Scalar.values(of: model.tensor($0)!) } ?? [Scalar](repeating: 0, count: outputs))
         }
     }
+
 }

@@ -17,6 +17,9 @@ public enum RecipePreset: String, CaseIterable, Sendable {
     case capstone
     /// Seed 003: 784-10-1 sigmoid/sigmoid, square loss, classes 0 and 1, pixels / 255.
     case binary
+    /// Seed 002's "simple CNN": 8 filters 3x3 + ReLU, 2x2 max pooling, dense softmax output;
+    /// He initialization, SGD lr 0.05, batch 64, z-score inputs.
+    case cnn
 
     public var recipe: TrainingRecipe {
         switch self {
@@ -32,12 +35,18 @@ public enum RecipePreset: String, CaseIterable, Sendable {
         case .binary:
             return TrainingRecipe(layerSizes: [784, 10, 1], activations: [.sigmoid, .sigmoid], loss: .quadratic, epochs: 5,
                                   batchSize: 64, learningRate: 0.5, initialization: .course)
+        case .cnn:
+            var r = TrainingRecipe(layerSizes: [13 * 13 * 8, 10], activations: [.softmax], loss: .crossEntropy, epochs: 10,
+                                   batchSize: 64, learningRate: 0.05, initialization: .he)
+            r.featureStages = [.conv(filters: 8, kernel: [3, 3], strides: [1, 1], padding: .valid, activation: .relu),
+                               .maxPool(pool: [2, 2], strides: [2, 2], padding: .valid)]
+            return r
         }
     }
 
     public var normalization: Normalization {
         switch self {
-        case .blog, .capstone: return .zscore
+        case .blog, .capstone, .cnn: return .zscore
         case .nielsen, .binary: return .scale
         }
     }

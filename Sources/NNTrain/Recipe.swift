@@ -36,9 +36,74 @@ public enum DropoutMode: String, CaseIterable, Sendable {
     case blog
 }
 
+/// A convolution or pooling stage in front of a recipe's dense layers (the capstone's simple
+/// CNN). Stages see each image as height x width x channels; after the last stage the features
+/// are flattened in that (Keras) order into the first dense layer.
+public enum FeatureStage: Equatable, Sendable {
+    /// `filters` kernels of `kernel` = [height, width], cross-correlation (as Keras).
+    case conv(filters: Int, kernel: [Int], strides: [Int], padding: Padding, activation: Activation)
+    /// Max pooling over `pool` windows.
+    case maxPool(pool: [Int], strides: [Int], padding: Padding)
+}
+
+extension FeatureStage {
+    /// Parses `--cnn` stages, comma-separated:
+    /// `conv:FILTERS:HxW[:s=S|s=SHxSW][:valid|same][:ACTIVATION]` (default stride 1, valid, relu)
+    /// and `pool:N|HxW[:s=S|s=SHxSW][:valid|same]` (default stride = window, valid),
+    /// e.g. `conv:8:3x3:relu,pool:2`.
+    public static func parseList(_ text: String) throws(TrainingError) -> [FeatureStage] {
+        var stages: [FeatureStage] = []
+        for item in text.split(separator: ",", omittingEmptySubsequences: false) {
+            let parts = item.split(separator: ":", omittingEmptySubsequences: false)
+            func fail(_ why: String) -> TrainingError { .invalidOption("--cnn: '\(item)': \(why)") }
+            func pair(_ s: Substring, what: String) throws(TrainingError) -> [Int] {
+                let values = s.split(separator: "x", omittingEmptySubsequences: false).map { Int($0) }
+                guard (1...2).contains(values.count), values.allSatisfy({ $0 != nil && $0! >= 1 && $0! <= SpatialGeometry.maximumWindow }) else {
+                    throw fail("\(what) must be N or HxW with values 1...\(SpatialGeometry.maximumWindow), found '\(s)'")
+                }
+                return values.count == 1 ? [values[0]!, values[0]!] : values.map { $0! }
+            }
+            var strides: [Int]?, padding = Padding.valid, activation = Activation.relu
+            func options(_ rest: ArraySlice<Substring>, allowActivation: Bool) throws(TrainingError) {
+                for option in rest {
+                    if option.hasPrefix("s=") {
+                        strides = try pair(option.dropFirst(2), what: "the stride")
+                    } else if let p = Padding(rawValue: String(option)) {
+                        padding = p
+                    } else if allowActivation, let a = Activation(rawValue: String(option)) {
+                        activation = a
+                    } else {
+                        throw fail("unknown option '\(option)' (expected s=N, valid, same\(allowActivation ? " or an activation" : ""))")
+                    }
+                }
+            }
+            switch parts.first {
+            case "conv":
+                guard parts.count >= 3, let filters = Int(parts[1]), filters >= 1 else {
+                    throw fail("expected conv:FILTERS:HxW, e.g. conv:8:3x3")
+                }
+                let kernel = try pair(parts[2], what: "the kernel")
+                try options(parts[3...], allowActivation: true)
+                stages.append(.conv(filters: filters, kernel: kernel, strides: strides ?? [1, 1], padding: padding, activation: activation))
+            case "pool", "maxpool":
+                guard parts.count >= 2 else { throw fail("expected pool:N or pool:HxW, e.g. pool:2") }
+                let pool = try pair(parts[1], what: "the pool window")
+                try options(parts[2...], allowActivation: false)
+                stages.append(.maxPool(pool: pool, strides: strides ?? pool, padding: padding))
+            default:
+                throw fail("a stage is conv:FILTERS:HxW[:options] or pool:N[:options]")
+            }
+        }
+        return stages
+    }
+}
+
 /// Everything that defines a training run except the data.
 public struct TrainingRecipe: Sendable, Equatable {
-    /// Layer widths from input to output, e.g. [784, 256, 10].
+    /// Convolution and pooling stages before the dense layers; empty for an MLP.
+    public var featureStages: [FeatureStage] = []
+    /// Dense layer widths from input to output, e.g. [784, 256, 10]. With feature stages the
+    /// first width is the number of features they produce (checked against the images).
     public var layerSizes: [Int]
     /// One activation per layer after the input.
     public var activations: [Activation]
@@ -79,13 +144,69 @@ public struct TrainingRecipe: Sendable, Equatable {
     public static let blog2Layer = TrainingRecipe(layerSizes: [784, 256, 10], activations: [.relu, .softmax],
                                                   loss: .crossEntropy, epochs: 20, batchSize: 64, learningRate: 0.1)
 
+    /// The features the feature stages produce for images of `imageShape` (all features
+    /// when there are no stages): the size of the first dense layer's input.
+    public func flattenedFeatures(imageShape: [Int]) throws(TrainingError) -> Int {
+        if featureStages.isEmpty { return imageShape.reduce(1, *) }
+        var probe = self
+        probe.layerSizes[0] = 0
+        let layers = try probe.modelLayers(imageShape: imageShape, checkingDenseInput: false)
+        return layers.first(where: { $0.kind == .flatten })!.outputSize
+    }
+
+    /// The model's layers for images of `imageShape` ([height, width] or [height, width,
+    /// channels]): the feature stages, a flatten, then the dense layers; standard tensor names.
+    public func modelLayers(imageShape: [Int]) throws(TrainingError) -> [Layer] {
+        try modelLayers(imageShape: imageShape, checkingDenseInput: true)
+    }
+
+    func modelLayers(imageShape: [Int], checkingDenseInput: Bool) throws(TrainingError) -> [Layer] {
+        var layers: [Layer] = []
+        let features = imageShape.reduce(1, *)
+        if featureStages.isEmpty {
+            guard layerSizes[0] == features else {
+                throw .badData("--layers starts with \(layerSizes[0]) inputs, but the training images are \(ShapeMath.describe(imageShape)) (\(features) features)")
+            }
+        } else {
+            guard imageShape.count == 2 || imageShape.count == 3 else {
+                throw .badData("convolution stages need images of [height, width] or [height, width, channels], found \(ShapeMath.describe(imageShape))")
+            }
+            var shape = imageShape.count == 2 ? imageShape + [1] : imageShape
+            do {
+                for stage in featureStages {
+                    let layer: Layer
+                    switch stage {
+                    case let .conv(filters, kernel, strides, padding, activation):
+                        layer = try Layer.conv2d(index: layers.count, inputShape: shape, filters: filters, kernel: kernel, strides: strides,
+                                                 padding: padding, activation: activation)
+                    case let .maxPool(pool, strides, padding):
+                        layer = try Layer.maxPool2d(index: layers.count, inputShape: shape, pool: pool, strides: strides, padding: padding)
+                    }
+                    shape = layer.spatial!.outputShape
+                    layers.append(layer)
+                }
+            } catch {
+                throw .invalidOption("--cnn: \(error)")
+            }
+            layers.append(.flatten(inputShape: shape))
+            if checkingDenseInput, layerSizes[0] != layers.last!.outputSize {
+                throw .invalidOption("--layers starts with \(layerSizes[0]) inputs, but the convolution stages produce \(ShapeMath.describe(shape)) = \(layers.last!.outputSize) features")
+            }
+        }
+        for l in 0..<(layerSizes.count - 1) where checkingDenseInput {
+            layers.append(.dense(index: layers.count, inputSize: layerSizes[l], outputSize: layerSizes[l + 1], activation: activations[l]))
+        }
+        return layers
+    }
+
     /// Whether dropout is on.
     public var usesDropout: Bool { (dropoutKeep ?? 1) < 1 }
 
     /// Checks the recipe, naming the option that is wrong.
     public func validate() throws(TrainingError) {
         guard layerSizes.count >= 2 else { throw .invalidOption("--layers needs at least an input and an output size") }
-        guard layerSizes.allSatisfy({ $0 > 0 && $0 <= 1 << 24 }) else {
+        // With feature stages the first width follows from the images (`flattenedFeatures`).
+        guard layerSizes.dropFirst(featureStages.isEmpty ? 0 : 1).allSatisfy({ $0 > 0 && $0 <= 1 << 24 }) else {
             throw .invalidOption("--layers sizes must be between 1 and 16777216")
         }
         guard activations.count == layerSizes.count - 1 else {
@@ -109,6 +230,18 @@ public struct TrainingRecipe: Sendable, Equatable {
         guard l2 >= 0, l2.isFinite else { throw .invalidOption("--l2 must be non-negative, found \(l2)") }
         if let keep = dropoutKeep, !(keep > 0 && keep <= 1) {
             throw .invalidOption("--dropout-keep must be in (0, 1], found \(keep)")
+        }
+        for stage in featureStages {
+            switch stage {
+            case let .conv(filters, _, _, _, activation):
+                guard (1...65536).contains(filters) else { throw .invalidOption("--cnn: a convolution needs 1 to 65536 filters, found \(filters)") }
+                guard activation != .softmax else { throw .invalidOption("--cnn: softmax is only supported on the output layer") }
+            case .maxPool:
+                break
+            }
+        }
+        if !featureStages.isEmpty, usesDropout, dropoutMode == .blog {
+            throw .invalidOption("--dropout-mode blog is the capstone MLP's own scheme; with --cnn use inverted dropout")
         }
     }
 }

@@ -14,8 +14,10 @@ final class Scratch<Scalar: BLASScalar> {
     deinit { pointer.deallocate() }
 }
 
-/// Mini-batch training of a dense network: batched forward and backward passes on BLAS
-/// (samples as rows, no per-sample loops), SGD or momentum, L2 and dropout as in the recipes.
+/// Mini-batch training: batched forward and backward passes on BLAS (samples as rows, no
+/// per-sample loops), SGD or momentum, L2 and dropout as in the recipes. Dense layers are one
+/// GEMM each way; convolutions are im2col plus one GEMM (`SpatialKernels`), their backward pass
+/// two GEMMs and the scatter back (col2im); max pooling routes gradients to the recorded maxima.
 ///
 /// The intermediate values of the last batch (`z`, `a`, deltas, gradients) stay readable so that
 /// parity tests can compare them with the NumPy reference.
@@ -37,6 +39,10 @@ public final class Trainer<Scalar: BLASScalar> {
     let mask: [Scratch<Scalar>]
     /// Blog-mode dropout recomputes hidden pre-activations from the masked activations.
     let recomputedZ: [Scratch<Scalar>]
+    /// Per convolution layer: the im2col rows of the last batch, reused for their gradient.
+    let columns: [Scratch<Scalar>?]
+    /// Per pooling layer: where each output's maximum came from.
+    let argmax: [UnsafeMutablePointer<Int32>?]
     let weightGradients: [Scratch<Scalar>]
     let biasGradients: [Scratch<Scalar>]
     var lastCount = 0
@@ -54,11 +60,20 @@ public final class Trainer<Scalar: BLASScalar> {
         delta = widths.map { Scratch(batch * $0) }
         mask = widths.dropLast().map { Scratch(batch * $0) }
         recomputedZ = widths.dropLast().map { Scratch(batch * $0) }
+        columns = network.layers.map { layer in
+            guard layer.kind == .conv2d, let g = layer.spatial else { return nil }
+            return Scratch(batch * SpatialKernels.positions(g) * SpatialKernels.patchSize(g))
+        }
+        argmax = network.layers.map { layer in
+            layer.kind == .maxPool2d ? UnsafeMutablePointer<Int32>.allocate(capacity: batch * layer.outputSize) : nil
+        }
         weightGradients = network.weights.map { Scratch($0.count) }
         biasGradients = network.biases.map { Scratch($0.count) }
         weightVelocities = network.weights.map { [Scalar](repeating: 0, count: $0.count) }
         biasVelocities = network.biases.map { [Scalar](repeating: 0, count: $0.count) }
     }
+
+    deinit { for p in argmax { p?.deallocate() } }
 
     /// Restores optimizer state (for resuming).
     public func restore(weightVelocities: [[Scalar]], biasVelocities: [[Scalar]], step: Int) {
@@ -86,7 +101,13 @@ public final class Trainer<Scalar: BLASScalar> {
         let keep = Scalar(recipe.dropoutKeep ?? 1)
         for l in 0..<layerCount {
             let input = l == 0 ? x : UnsafePointer(a[l - 1].pointer)
-            affine(l, input: input, count: count, into: z[l].pointer)
+            let layer = network.layers[l]
+            switch layer.kind {
+            case .dense: affine(l, input: input, count: count, into: z[l].pointer)
+            case .conv2d: convolve(l, input: input, count: count, into: z[l].pointer)
+            case .maxPool2d: SpatialKernels.maxPool(input, count: count, geometry: layer.spatial!, into: z[l].pointer, argmax: argmax[l])
+            case .flatten: z[l].pointer.update(from: input, count: count * width(l))
+            }
             let n = count * width(l)
             Activations.activate(z[l].pointer, into: a[l].pointer, rows: count, columns: width(l), activation: network.activations[l])
             if dropout && l < layerCount - 1 && recipe.dropoutMode == .inverted {
@@ -120,6 +141,23 @@ public final class Trainer<Scalar: BLASScalar> {
             for r in 0..<count {
                 let row = out + r * n
                 for j in 0..<n { row[j] += b[j] }
+            }
+        }
+    }
+
+    /// z = im2col(input) @ W[l] + b[l], the rows kept in `columns[l]` for the backward pass.
+    private func convolve(_ l: Int, input: UnsafePointer<Scalar>, count: Int, into out: UnsafeMutablePointer<Scalar>) {
+        let g = network.layers[l].spatial!, rows = count * SpatialKernels.positions(g), patch = SpatialKernels.patchSize(g)
+        let filters = g.outputShape[2], cols = columns[l]!.pointer
+        SpatialKernels.im2col(input, count: count, geometry: g, into: cols)
+        network.weights[l].withUnsafeBufferPointer { w in
+            Scalar.gemm(transposeA: false, transposeB: false, m: rows, n: filters, k: patch, alpha: 1, a: cols, lda: patch,
+                        b: w.baseAddress!, ldb: filters, beta: 0, c: out, ldc: filters)
+        }
+        network.biases[l].withUnsafeBufferPointer { b in
+            for r in 0..<rows {
+                let row = out + r * filters
+                for j in 0..<filters { row[j] += b[j] }
             }
         }
     }
@@ -200,30 +238,53 @@ public final class Trainer<Scalar: BLASScalar> {
         let blogDropout = lastMasked && recipe.dropoutMode == .blog
         let scale = 1 / Scalar(count)
         for l in stride(from: last, through: 0, by: -1) {
-            let fanIn = network.layerSizes[l], fanOut = width(l)
+            let layer = network.layers[l]
             let input = l == 0 ? x : UnsafePointer(a[l - 1].pointer)
             let dl = UnsafePointer(delta[l].pointer)
-            Scalar.gemm(transposeA: true, transposeB: false, m: fanIn, n: fanOut, k: count, alpha: scale,
-                        a: input, lda: fanIn, b: dl, ldb: fanOut, beta: 0, c: weightGradients[l].pointer, ldc: fanOut)
-            let gb = biasGradients[l].pointer
-            for j in 0..<fanOut { gb[j] = 0 }
-            for r in 0..<count {
-                let row = dl + r * fanOut
-                for j in 0..<fanOut { gb[j] += row[j] }
+            let previous: UnsafeMutablePointer<Scalar>? = l > 0 ? delta[l - 1].pointer : nil
+            switch layer.kind {
+            case .dense:
+                let fanIn = layer.inputSize, fanOut = layer.outputSize
+                Scalar.gemm(transposeA: true, transposeB: false, m: fanIn, n: fanOut, k: count, alpha: scale,
+                            a: input, lda: fanIn, b: dl, ldb: fanOut, beta: 0, c: weightGradients[l].pointer, ldc: fanOut)
+                biasGradient(l, delta: dl, rows: count, columns: fanOut, scale: scale)
+                if let previous {
+                    network.weights[l].withUnsafeBufferPointer { w in
+                        Scalar.gemm(transposeA: false, transposeB: true, m: count, n: fanIn, k: fanOut, alpha: 1,
+                                    a: dl, lda: fanOut, b: w.baseAddress!, ldb: fanOut, beta: 0, c: previous, ldc: fanIn)
+                    }
+                }
+            case .conv2d:
+                let g = layer.spatial!, rows = count * SpatialKernels.positions(g), patch = SpatialKernels.patchSize(g)
+                let filters = g.outputShape[2], cols = columns[l]!.pointer
+                Scalar.gemm(transposeA: true, transposeB: false, m: patch, n: filters, k: rows, alpha: scale,
+                            a: cols, lda: patch, b: dl, ldb: filters, beta: 0, c: weightGradients[l].pointer, ldc: filters)
+                biasGradient(l, delta: dl, rows: rows, columns: filters, scale: scale)
+                if let previous {
+                    // The rows are no longer needed: they take the gradient of the rows, which
+                    // col2im adds back onto the input positions.
+                    network.weights[l].withUnsafeBufferPointer { w in
+                        Scalar.gemm(transposeA: false, transposeB: true, m: rows, n: patch, k: filters, alpha: 1,
+                                    a: dl, lda: filters, b: w.baseAddress!, ldb: filters, beta: 0, c: cols, ldc: patch)
+                    }
+                    previous.update(repeating: 0, count: count * layer.inputSize)
+                    SpatialKernels.col2imAdding(cols, count: count, geometry: g, into: previous)
+                }
+            case .maxPool2d:
+                if let previous {
+                    SpatialKernels.maxPoolBackward(dl, argmax: argmax[l]!, count: count, geometry: layer.spatial!, into: previous)
+                }
+            case .flatten:
+                previous?.update(from: dl, count: count * layer.inputSize)
             }
-            for j in 0..<fanOut { gb[j] *= scale }
-            if recipe.l2 > 0 {
+            if recipe.l2 > 0, layer.weight != nil {
                 let factor = Scalar(2 * recipe.l2), g = weightGradients[l].pointer
                 network.weights[l].withUnsafeBufferPointer { w in
                     for i in 0..<w.count { g[i] += factor * w[i] }
                 }
             }
-            if l > 0 {
-                let previous = delta[l - 1].pointer
-                network.weights[l].withUnsafeBufferPointer { w in
-                    Scalar.gemm(transposeA: false, transposeB: true, m: count, n: fanIn, k: fanOut, alpha: 1,
-                                a: dl, lda: fanOut, b: w.baseAddress!, ldb: fanOut, beta: 0, c: previous, ldc: fanIn)
-                }
+            if let previous {
+                let fanIn = layer.inputSize
                 if blogDropout {
                     // The capstone differentiates at the recomputed pre-activations (the first
                     // hidden layer's are the originals) and does not gate deltas with the masks.
@@ -238,6 +299,17 @@ public final class Trainer<Scalar: BLASScalar> {
                 }
             }
         }
+    }
+
+    /// The bias gradient: column sums of the delta rows, times `scale`.
+    private func biasGradient(_ l: Int, delta dl: UnsafePointer<Scalar>, rows: Int, columns: Int, scale: Scalar) {
+        let gb = biasGradients[l].pointer
+        for j in 0..<columns { gb[j] = 0 }
+        for r in 0..<rows {
+            let row = dl + r * columns
+            for j in 0..<columns { gb[j] += row[j] }
+        }
+        for j in 0..<columns { gb[j] *= scale }
     }
 
     /// d *= f'(z) for layer `layer`'s activation; from the stored activations when they are

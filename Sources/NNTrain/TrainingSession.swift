@@ -80,9 +80,7 @@ public final class TrainingSession {
 
     private func checkData() throws(TrainingError) {
         let features = data.train.featureCount
-        guard recipe.layerSizes[0] == features else {
-            throw .badData("--layers starts with \(recipe.layerSizes[0]) inputs, but the training images are \(ShapeMath.describe(data.train.imageShape)) (\(features) features)")
-        }
+        _ = try recipe.modelLayers(imageShape: data.train.imageShape)
         guard data.train.count > 0 else { throw .badData("the training set is empty") }
         let outputs = recipe.layerSizes.last!
         let classes = outputs == 1 ? 2 : outputs
@@ -98,7 +96,7 @@ public final class TrainingSession {
     }
 
     /// The model skeleton: metadata and preprocessing statistics, before weights.
-    func baseModel(_ dtype: DType) -> Model {
+    func baseModel(_ dtype: DType) throws(TrainingError) -> Model {
         var tensors: [NamedTensor] = []
         var steps: [PreprocessingStep] = []
         switch normalization {
@@ -113,9 +111,7 @@ public final class TrainingSession {
         case .none:
             break
         }
-        let layers = (0..<(recipe.layerSizes.count - 1)).map {
-            Layer.dense(index: $0, inputSize: recipe.layerSizes[$0], outputSize: recipe.layerSizes[$0 + 1], activation: recipe.activations[$0])
-        }
+        let layers = try recipe.modelLayers(imageShape: data.train.imageShape)
         var hyper = JSONObject([("lr", .number(recipe.learningRate)), ("batch_size", .integer(Int64(recipe.batchSize)))])
         if recipe.momentum > 0 { hyper["momentum"] = .number(recipe.momentum) }
         if recipe.l2 > 0 { hyper["l2"] = .number(recipe.l2) }
@@ -142,9 +138,9 @@ public final class TrainingSession {
     }
 
     private func run<S: BLASScalar>(_: S.Type) throws -> Model {
-        var model = baseModel(S.dtype)
+        var model = try baseModel(S.dtype)
         var random = NumPyRandomState(seed: recipe.seed)
-        var network = Network<S>(recipe: recipe, random: &random)
+        var network = Network<S>(recipe: recipe, layers: model.metadata.layers, random: &random)
         var history: [EpochRecord] = []
         var startEpoch = 0
         var restoredState: (weights: [[S]], biases: [[S]], step: Int)?
@@ -156,7 +152,9 @@ public final class TrainingSession {
         let trainX = prepared(data.train, preprocessor)
         let testX = data.test.map { prepared($0, preprocessor) }
         let validationX = data.validation.map { prepared($0, preprocessor) }
-        let trainer = Trainer<S>(network: network, recipe: recipe, maxBatch: max(recipe.batchSize, 1024))
+        // Evaluation runs in batches of this size; convolution layers keep far more per sample.
+        let evaluationBatch = network.isConvolutional ? 256 : 1024
+        let trainer = Trainer<S>(network: network, recipe: recipe, maxBatch: max(recipe.batchSize, evaluationBatch))
         if let restoredState { trainer.restore(weightVelocities: restoredState.weights, biasVelocities: restoredState.biases, step: restoredState.step) }
 
         let n = data.train.count, features = data.train.featureCount, batch = recipe.batchSize
@@ -242,10 +240,11 @@ public final class TrainingSession {
         if recipe.momentum > 0 {
             for l in 0..<trainer.network.layerCount {
                 let layer = model.metadata.layers[l]
-                let w = "optimizer.velocity.\(layer.weight)", b = "optimizer.velocity.\(layer.bias!)"
-                model.setTensor(w, Network<S>.tensor(trainer.weightVelocities[l], shape: [layer.inputSize, layer.outputSize]))
-                model.setTensor(b, Network<S>.tensor(trainer.biasVelocities[l], shape: [layer.outputSize]))
-                state += [(layer.weight, w), (layer.bias!, b)]
+                guard let weight = layer.weight, let bias = layer.bias else { continue }
+                let w = "optimizer.velocity.\(weight)", b = "optimizer.velocity.\(bias)"
+                model.setTensor(w, Network<S>.tensor(trainer.weightVelocities[l], shape: trainer.network.weightShape(l)))
+                model.setTensor(b, Network<S>.tensor(trainer.biasVelocities[l], shape: [trainer.biasVelocities[l].count]))
+                state += [(weight, w), (bias, b)]
             }
         }
         let rng = random.savedState
@@ -270,8 +269,17 @@ public final class TrainingSession {
         func fail(_ reason: String) -> TrainingError { .cannotResume(path: path, reason: reason) }
         let network: Network<S>
         do { network = try Network<S>(model: resume) } catch { throw fail("\(error)") }
-        guard network.layerSizes == recipe.layerSizes, network.activations == recipe.activations else {
-            throw fail("the checkpoint is \(network.layerSizes.map(String.init).joined(separator: "-")) \(network.activations.map(\.rawValue).joined(separator: ",")), the recipe \(recipe.layerSizes.map(String.init).joined(separator: "-")) \(recipe.activations.map(\.rawValue).joined(separator: ","))")
+        let expected = model.metadata.layers
+        func describe(_ layers: [Layer]) -> String {
+            layers.map { "\($0.kind == .dense ? "" : $0.kind.rawValue + " ")\($0.outputSize) \($0.activation.rawValue)" }.joined(separator: ", ")
+        }
+        let sameArchitecture = network.layers.count == expected.count && zip(network.layers, expected).allSatisfy {
+            $0.kind == $1.kind && $0.inputSize == $1.inputSize && $0.outputSize == $1.outputSize && $0.activation == $1.activation
+                && $0.spatial?.outputShape == $1.spatial?.outputShape && $0.spatial?.window == $1.spatial?.window
+                && $0.spatial?.strides == $1.spatial?.strides && $0.spatial?.padding == $1.spatial?.padding
+        }
+        guard sameArchitecture else {
+            throw fail("the checkpoint's layers are [\(describe(network.layers))], the recipe's [\(describe(expected))]")
         }
         guard let training = resume.metadata.training else { throw fail("the model has no training record") }
         // Keep the checkpoint's preprocessing statistics: the network was trained on them.
@@ -288,9 +296,14 @@ public final class TrainingSession {
         if recipe.momentum > 0 {
             var w: [[S]] = [], b: [[S]] = []
             for layer in resume.metadata.layers {
+                guard layer.weight != nil else {
+                    w.append([])
+                    b.append([])
+                    continue
+                }
                 guard let vw = training.optimizerState.first(where: { $0.parameter == layer.weight }).flatMap({ resume.tensor($0.tensor) }),
                       let vb = training.optimizerState.first(where: { $0.parameter == layer.bias }).flatMap({ resume.tensor($0.tensor) }) else {
-                    throw fail("the checkpoint has no momentum velocities for \(layer.weight)")
+                    throw fail("the checkpoint has no momentum velocities for \(layer.weight!)")
                 }
                 w.append(S.values(of: vw))
                 b.append(S.values(of: vb))

@@ -19,13 +19,14 @@ struct NNTrain: ParsableCommand {
             Exit status: 0 success, 1 training diverged, 64 usage, 65 bad data, 66 missing input, 73/74 cannot write.
             """)
 
-    @Option(help: "Recipe preset: blog (seed 000), nielsen (001), capstone (002), binary (003).") var recipe: String = "blog"
+    @Option(help: "Recipe preset: blog (seed 000), nielsen (001), capstone (002), binary (003), cnn (002's simple CNN).") var recipe: String = "blog"
     @Option(help: "Directory with the four standard IDX files.") var data: String?
     @Option(help: "Training images (IDX, gzip or not).") var trainImages: String?
     @Option(help: "Training labels (IDX).") var trainLabels: String?
     @Option(help: "Test images (IDX).") var testImages: String?
     @Option(help: "Test labels (IDX).") var testLabels: String?
-    @Option(help: "Layer sizes, input to output, e.g. 784,256,10.") var layers: String?
+    @Option(help: "Layer sizes, input to output, e.g. 784,256,10 (with --cnn: the dense widths after flattening, e.g. 10).") var layers: String?
+    @Option(help: "Convolution and pooling stages before the dense layers, e.g. conv:8:3x3:relu,pool:2 (conv:FILTERS:HxW[:s=S][:same][:ACT], pool:N[:s=S][:same]).") var cnn: String?
     @Option(help: "One activation per layer: relu, sigmoid, tanh, identity, softmax.") var activations: String?
     @Option(help: "cross-entropy or quadratic.") var loss: String?
     @Option(help: "Epochs (total, when resuming).") var epochs: Int?
@@ -52,7 +53,14 @@ struct NNTrain: ParsableCommand {
         try reportingErrors(tool: "nn-train") {
             let preset = try parseChoice(recipe, option: "--recipe", as: RecipePreset.self)
             var r = preset.recipe
-            if let layers { r.layerSizes = try parseIntegerList(layers, option: "--layers") }
+            if let cnn { r.featureStages = try FeatureStage.parseList(cnn) }
+            if let layers {
+                let widths = try parseIntegerList(layers, option: "--layers")
+                // With stages, the first dense width (the flattened features) is filled in below.
+                r.layerSizes = r.featureStages.isEmpty ? widths : [0] + widths
+            } else if cnn != nil, preset.recipe.featureStages.isEmpty {
+                r.layerSizes[0] = 0
+            }
             if let activations {
                 r.activations = try parseActivations(activations)
             } else if layers != nil, r.activations.count != r.layerSizes.count - 1 {
@@ -84,6 +92,7 @@ struct NNTrain: ParsableCommand {
             let selected = try classes.map { try parseIntegerList($0, option: "--classes") } ?? preset.classes
             let names = classNames.map { $0.split(separator: ",").map(String.init) }
             let trainingData = try files.load(classes: selected, limit: limit, validationFraction: validation, classNames: names)
+            if !r.featureStages.isEmpty { r.layerSizes[0] = try r.flattenedFeatures(imageShape: trainingData.train.imageShape) }
 
             let session = TrainingSession(recipe: r, data: trainingData)
             session.precision = float64 ? .float64 : .float32
@@ -98,7 +107,10 @@ struct NNTrain: ParsableCommand {
                 try HistoryFiles.write(model.metadata.training?.history ?? [], besideModel: save,
                                        title: "\(save): \(describe(model))")
             }
-            print("training \(r.layerSizes.map(String.init).joined(separator: "-")) \(r.activations.map(\.rawValue).joined(separator: "/")), \(r.loss.rawValue), \(r.momentum > 0 ? "momentum \(r.momentum)" : "SGD"), lr \(r.learningRate), batch \(r.batchSize), \(session.precision.rawValue), on \(trainingData.train.count) images from \(files.trainImages)")
+            let architecture = r.featureStages.isEmpty
+                ? "\(r.layerSizes.map(String.init).joined(separator: "-")) \(r.activations.map(\.rawValue).joined(separator: "/"))"
+                : ((try? r.modelLayers(imageShape: trainingData.train.imageShape))?.map(\.shortSummary).joined(separator: ", ") ?? "")
+            print("training \(architecture), \(r.loss.rawValue), \(r.momentum > 0 ? "momentum \(r.momentum)" : "SGD"), lr \(r.learningRate), batch \(r.batchSize), \(session.precision.rawValue), on \(trainingData.train.count) images from \(files.trainImages)")
             let started = Clock.monotonicSeconds()
             let model = try session.run()
             try NNMFormat.write(model, to: save)

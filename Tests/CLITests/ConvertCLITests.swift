@@ -115,7 +115,7 @@ let interop = "\(packageRoot)/Fixtures/interop"
         try NNMFormat.write(formulaModel(), to: path)
         let ok = try run("nnconv", ["validate", path])
         #expect(ok.status == 0)
-        #expect(ok.stdout == "\(path): valid .nnm 1.0: 6 tensors, all checksums match\n")
+        #expect(ok.stdout == "\(path): valid .nnm 1.1: 6 tensors, all checksums match\n")
         var bytes = [UInt8](FileManager.default.contents(atPath: path)!)
         bytes[bytes.count - 100] ^= 1
         _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
@@ -177,7 +177,7 @@ let interop = "\(packageRoot)/Fixtures/interop"
 
     @Test func unsupportedKerasLayerIsNamed() throws {
         try expectFailure(["import", "\(interop)/k3_unsupported_batchnorm_legacy.h5", "-o", "\(dir)/k.nnm"], status: 65,
-                          message: "nnconv import: \(interop)/k3_unsupported_batchnorm_legacy.h5: Keras layer 'batch_normalization' of type BatchNormalization is not supported (supported: InputLayer, Dense, Dropout, Flatten, Activation)")
+                          message: "nnconv import: \(interop)/k3_unsupported_batchnorm_legacy.h5: Keras layer 'batch_normalization' of type BatchNormalization is not supported (supported: InputLayer, Dense, Conv2D, MaxPooling2D, Flatten, Dropout, Activation)")
     }
 
     @Test func wrongActivationCount() throws {

@@ -93,7 +93,7 @@ func writeQuadrantIDX(in dir: String, train: Int = 200, test: Int = 50) throws -
         try expectFailure(["--activations", "relu,sigmoid", "--save", "\(dir)/x.nnm"], status: 64,
                           message: "--loss cross-entropy needs a softmax output layer, but the output activation is sigmoid; use --activations ...,softmax or --loss quadratic")
         try expectFailure(["--recipe", "lenet", "--save", "\(dir)/x.nnm"], status: 64,
-                          message: "--recipe: unknown value 'lenet' (expected blog, nielsen, capstone, binary)")
+                          message: "--recipe: unknown value 'lenet' (expected blog, nielsen, capstone, binary, cnn)")
         try expectFailure(["--save-h5", "\(dir)/x.hdf", "--save", "\(dir)/x.nnm"], status: 64,
                           message: "--save-h5 \(dir)/x.hdf: the file name must end in .h5")
     }

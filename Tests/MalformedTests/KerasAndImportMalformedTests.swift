@@ -11,12 +11,16 @@ func dense(_ name: String = "d", units: String = "4", activation: String = #""re
     #"{"class_name": "Dense", "config": {"name": "\#(name)", "units": \#(units), "activation": \#(activation)}}"#
 }
 
+func conv(kernel: String = "[3, 3]", extra: String = "") -> String {
+    #"{"class_name": "Conv2D", "config": {"name": "c", "filters": 4, "kernel_size": \#(kernel), "activation": "relu"\#(extra)}}"#
+}
+
 let kerasCases: [MalformedCase] = {
     let p = "k.json: "
     let deep = String(repeating: "[", count: 65) + String(repeating: "]", count: 65)
     func text(_ s: String) -> [UInt8] { Array(s.utf8) }
     let supported = "which is not supported (linear, relu, sigmoid, tanh, softmax)"
-    let layerTypes = "is not supported (supported: InputLayer, Dense, Dropout, Flatten, Activation)"
+    let layerTypes = "is not supported (supported: InputLayer, Dense, Conv2D, MaxPooling2D, Flatten, Dropout, Activation)"
     return [
         MalformedCase("not JSON", text("model: dense"), p + "the Keras model configuration is not valid JSON: invalid JSON at byte 0: unexpected character 'm'"),
         MalformedCase("empty", [], p + "the Keras model configuration is not valid JSON: invalid JSON at byte 0: unexpected end of text"),
@@ -44,8 +48,24 @@ let kerasCases: [MalformedCase] = {
         MalformedCase("activation object swish", text(kerasConfig([dense(activation: #"{"class_name": "function", "config": "swish"}"#)])),
                       p + "Keras layer 'd' uses activation 'swish', " + supported),
         MalformedCase("activation a number", text(kerasConfig([dense(activation: "5")])), p + "Keras layer 'd' uses activation 5, " + supported),
-        MalformedCase("a convolution", text(kerasConfig([#"{"class_name": "Conv2D", "config": {"name": "c"}}"#, dense()])),
-                      p + "Keras layer 'c' of type Conv2D " + layerTypes),
+        MalformedCase("a convolution without filters", text(kerasConfig([#"{"class_name": "Conv2D", "config": {"name": "c"}}"#, dense()])),
+                      p + "Keras layer 'c' has no 'filters' in 1...65536"),
+        MalformedCase("a convolution without a kernel size", text(kerasConfig([conv(kernel: "null"), dense()])),
+                      p + "Keras layer 'c': 'kernel_size' must be two integers in 1...65536, found null"),
+        MalformedCase("a kernel size 0", text(kerasConfig([conv(kernel: "[0, 3]"), dense()])),
+                      p + "Keras layer 'c': 'kernel_size' must be two integers in 1...65536, found [0,3]"),
+        MalformedCase("a kernel of three sides", text(kerasConfig([conv(kernel: "[3, 3, 3]"), dense()])),
+                      p + "Keras layer 'c': 'kernel_size' must be two integers in 1...65536, found [3,3,3]"),
+        MalformedCase("a dilated convolution", text(kerasConfig([conv(extra: #", "dilation_rate": [2, 2]"#), dense()])),
+                      p + "Keras layer 'c' of type Conv2D with dilation " + layerTypes),
+        MalformedCase("channels first", text(kerasConfig([conv(extra: #", "data_format": "channels_first""#), dense()])),
+                      p + "Keras layer 'c' of type Conv2D with data_format channels_first (only channels_last) " + layerTypes),
+        MalformedCase("causal padding", text(kerasConfig([conv(extra: #", "padding": "causal""#), dense()])),
+                      p + "Keras layer 'c': padding 'causal' is not supported (valid or same)"),
+        MalformedCase("a pool size as text", text(kerasConfig([#"{"class_name": "MaxPooling2D", "config": {"name": "m", "pool_size": "2"}}"#, dense()])),
+                      p + "Keras layer 'm': 'pool_size' must be two integers in 1...65536, found \"2\""),
+        MalformedCase("Activation after a relu convolution", text(kerasConfig([conv(), #"{"class_name": "Activation", "config": {"name": "a", "activation": "tanh"}}"#])),
+                      p + "Keras layer 'a' of type Activation not directly after a linear Conv2D or Dense layer " + layerTypes),
         MalformedCase("Flatten after Dense", text(kerasConfig([dense(), #"{"class_name": "Flatten", "config": {"name": "f"}}"#])),
                       p + "Keras layer 'f' of type Flatten after a Dense layer " + layerTypes),
         MalformedCase("Activation first", text(kerasConfig([#"{"class_name": "Activation", "config": {"name": "a", "activation": "relu"}}"#, dense()])),
@@ -59,7 +79,11 @@ let kerasCases: [MalformedCase] = {
     @Test(arguments: kerasCases) func config(_ c: MalformedCase) {
         expectMessage(c.message) {
             let config = try KerasModelConfig(json: String(decoding: c.bytes, as: UTF8.self), path: "k.json")
-            _ = try config.denseLayers(path: "k.json")
+            if config.isConvolutional {
+                _ = try config.stages(path: "k.json")
+            } else {
+                _ = try config.denseLayers(path: "k.json")
+            }
         }
     }
 

@@ -374,7 +374,7 @@ let nnmModelCases: [MalformedCase] = {
         MalformedCase("layer width 2^31", Small.layer(0, "in", 2_147_483_648),
                       p + "layers[0].in: expected an integer in 1...2147483647, found 2147483648"),
         MalformedCase("layer width as text", Small.layer(0, "out", "3"), p + "layers[0].out: expected an integer, found a string"),
-        MalformedCase("unknown layer kind", Small.layer(0, "kind", "conv2d"), p + "layers[0].kind: expected one of dense, found \"conv2d\""),
+        MalformedCase("unknown layer kind", Small.layer(0, "kind", "conv3d"), p + "layers[0].kind: expected one of dense, conv2d, max_pool2d, flatten, found \"conv3d\""),
         MalformedCase("unknown activation", Small.layer(1, "activation", "gelu"),
                       p + "layers[1].activation: expected one of identity, relu, sigmoid, tanh, softmax, found \"gelu\""),
         MalformedCase("layers do not chain", Small.layer(1, "in", 4), p + "layers[1]: input size 4 does not match the previous output size 3"),

@@ -76,7 +76,7 @@ func mlp(_ sizes: [Int], _ activations: [Activation], preprocessing: [Preprocess
     }
     for i in 0..<(sizes.count - 1) {
         let layer = Layer.dense(index: i, inputSize: sizes[i], outputSize: sizes[i + 1], activation: activations[i])
-        tensors.append(NamedTensor(layer.weight, tensor((0..<(sizes[i] * sizes[i + 1])).map { _ in next() * 0.8 }, [sizes[i], sizes[i + 1]])))
+        tensors.append(NamedTensor(layer.weight!, tensor((0..<(sizes[i] * sizes[i + 1])).map { _ in next() * 0.8 }, [sizes[i], sizes[i + 1]])))
         tensors.append(NamedTensor(layer.bias!, tensor((0..<sizes[i + 1]).map { _ in next() * 0.3 }, [sizes[i + 1]])))
         layers.append(layer)
     }

@@ -24,8 +24,14 @@ public func fuzzKerasConfig(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt 
     }
     do {
         let config = try KerasModelConfig(json: String(decoding: bytes, as: UTF8.self), path: "config.json")
-        let dense = try config.denseLayers(path: "config.json")
-        precondition(!dense.isEmpty && dense.allSatisfy { $0.units > 0 }, "denseLayers returned an unusable chain")
+        if config.isConvolutional {
+            for case let .convolution(c) in try config.stages(path: "config.json") {
+                precondition(c.filters > 0 && c.kernel.allSatisfy { $0 > 0 } && c.strides.allSatisfy { $0 > 0 }, "stages returned an unusable convolution")
+            }
+        } else {
+            let dense = try config.denseLayers(path: "config.json")
+            precondition(!dense.isEmpty && dense.allSatisfy { $0.units > 0 }, "denseLayers returned an unusable chain")
+        }
         for layer in config.layers { _ = KerasModelConfig.snakeCase(layer.className) }
     } catch {
         precondition(error.description.hasPrefix("config.json: "), "an error message does not start with the path: \(error)")

@@ -1,0 +1,143 @@
+import NNCore
+
+/// The loops of convolution and pooling layers, shared by the inference engine and the trainer.
+///
+/// Samples are height x width x channels, row-major (channels fastest). A convolution is
+/// `im2col` followed by one GEMM: each output position becomes a row of its window's values in
+/// (kernel row, kernel column, channel) order, so the rows times the `[kh * kw * in, filters]`
+/// kernel matrix give the output directly in HWC order.
+public enum SpatialKernels {
+    /// Values in one im2col row: kernel height x kernel width x input channels.
+    public static func patchSize(_ g: SpatialGeometry) -> Int { g.window[0] * g.window[1] * g.inputShape[2] }
+
+    /// Output positions per sample.
+    public static func positions(_ g: SpatialGeometry) -> Int { g.outputShape[0] * g.outputShape[1] }
+
+    /// Writes `count` samples' windows as rows of `patchSize` values (`count * positions` rows);
+    /// padded positions are zero.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    public static func im2col<Scalar: BLASScalar>(_ input: UnsafePointer<Scalar>, count: Int, geometry g: SpatialGeometry,
+                                                  into cols: UnsafeMutablePointer<Scalar>) {
+        let (h, w, c) = (g.inputShape[0], g.inputShape[1], g.inputShape[2])
+        let (oh, ow) = (g.outputShape[0], g.outputShape[1])
+        let (kh, kw, sh, sw) = (g.window[0], g.window[1], g.strides[0], g.strides[1])
+        let (top, left) = g.paddingBefore
+        let sampleIn = h * w * c, rowLength = kh * kw * c
+        var row = cols
+        for n in 0..<count {
+            let sample = input + n * sampleIn
+            for oy in 0..<oh {
+                for ox in 0..<ow {
+                    var p = row
+                    for u in 0..<kh {
+                        let iy = oy * sh + u - top
+                        if iy < 0 || iy >= h {
+                            p.update(repeating: 0, count: kw * c)
+                            p += kw * c
+                            continue
+                        }
+                        for v in 0..<kw {
+                            let ix = ox * sw + v - left
+                            if ix < 0 || ix >= w {
+                                p.update(repeating: 0, count: c)
+                            } else if c == 1 {
+                                p.pointee = sample[iy * w + ix]
+                            } else {
+                                p.update(from: sample + (iy * w + ix) * c, count: c)
+                            }
+                            p += c
+                        }
+                    }
+                    row += rowLength
+                }
+            }
+        }
+    }
+
+    /// The adjoint of `im2col`: adds every row value back onto the input position it was read
+    /// from (`input` must be zeroed first; padded positions are dropped).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    public static func col2imAdding<Scalar: BLASScalar>(_ cols: UnsafePointer<Scalar>, count: Int, geometry g: SpatialGeometry,
+                                                        into input: UnsafeMutablePointer<Scalar>) {
+        let (h, w, c) = (g.inputShape[0], g.inputShape[1], g.inputShape[2])
+        let (oh, ow) = (g.outputShape[0], g.outputShape[1])
+        let (kh, kw, sh, sw) = (g.window[0], g.window[1], g.strides[0], g.strides[1])
+        let (top, left) = g.paddingBefore
+        let sampleIn = h * w * c, rowLength = kh * kw * c
+        var row = cols
+        for n in 0..<count {
+            let sample = input + n * sampleIn
+            for oy in 0..<oh {
+                for ox in 0..<ow {
+                    var p = row
+                    for u in 0..<kh {
+                        let iy = oy * sh + u - top
+                        for v in 0..<kw {
+                            let ix = ox * sw + v - left
+                            if iy >= 0 && iy < h && ix >= 0 && ix < w {
+                                let target = sample + (iy * w + ix) * c
+                                for k in 0..<c { target[k] += p[k] }
+                            }
+                            p += c
+                        }
+                    }
+                    row += rowLength
+                }
+            }
+        }
+    }
+
+    /// Max pooling of `count` samples; padded positions are ignored. With `argmax`, records for
+    /// each output value the index (within its sample) of the input it came from: the first
+    /// maximum in row-major window order, where the gradient goes.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    public static func maxPool<Scalar: BLASScalar>(_ input: UnsafePointer<Scalar>, count: Int, geometry g: SpatialGeometry,
+                                                   into output: UnsafeMutablePointer<Scalar>, argmax: UnsafeMutablePointer<Int32>?) {
+        let (h, w, c) = (g.inputShape[0], g.inputShape[1], g.inputShape[2])
+        let (oh, ow) = (g.outputShape[0], g.outputShape[1])
+        let (kh, kw, sh, sw) = (g.window[0], g.window[1], g.strides[0], g.strides[1])
+        let (top, left) = g.paddingBefore
+        let sampleIn = h * w * c, sampleOut = oh * ow * c
+        for n in 0..<count {
+            let sample = input + n * sampleIn
+            let out = output + n * sampleOut
+            let index = argmax.map { $0 + n * sampleOut }
+            for oy in 0..<oh {
+                let y0 = max(oy * sh - top, 0), y1 = min(oy * sh - top + kh, h)
+                for ox in 0..<ow {
+                    let x0 = max(ox * sw - left, 0), x1 = min(ox * sw - left + kw, w)
+                    let o = (oy * ow + ox) * c
+                    for k in 0..<c {
+                        var best = sample[(y0 * w + x0) * c + k], bestIndex = (y0 * w + x0) * c + k
+                        for iy in y0..<y1 {
+                            for ix in x0..<x1 {
+                                let i = (iy * w + ix) * c + k
+                                // NaN never wins, so a NaN input does not hide the window's maximum.
+                                if sample[i] > best || best.isNaN { best = sample[i]; bestIndex = i }
+                            }
+                        }
+                        out[o + k] = best
+                        index?[o + k] = Int32(truncatingIfNeeded: bestIndex)
+                    }
+                }
+            }
+        }
+    }
+
+    /// The gradient of max pooling: each output gradient goes to the input its value came from
+    /// (`input` is overwritten).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    public static func maxPoolBackward<Scalar: BLASScalar>(_ delta: UnsafePointer<Scalar>, argmax: UnsafePointer<Int32>, count: Int,
+                                                           geometry g: SpatialGeometry, into input: UnsafeMutablePointer<Scalar>) {
+        let sampleIn = g.inputFeatures, sampleOut = g.outputFeatures
+        input.update(repeating: 0, count: count * sampleIn)
+        for n in 0..<count {
+            let d = delta + n * sampleOut, a = argmax + n * sampleOut, target = input + n * sampleIn
+            for o in 0..<sampleOut { target[Int(a[o])] += d[o] }
+        }
+    }
+}
