@@ -407,6 +407,9 @@ public final class Trainer<Scalar: BLASScalar> {
     public func preActivations(_ l: Int) -> [Scalar] { Array(UnsafeBufferPointer(start: z[l].pointer, count: lastCount * width(l))) }
     /// The activations of layer `l` for the last batch (after dropout where it applies).
     public func activations(_ l: Int) -> [Scalar] { Array(UnsafeBufferPointer(start: a[l].pointer, count: lastCount * width(l))) }
+    /// The gradient of the batch's summed loss with respect to layer `l`'s pre-activations
+    /// (the output layer's is `a - y`), after `backward`; not computed for layer 0's input.
+    public func deltas(_ l: Int) -> [Scalar] { Array(UnsafeBufferPointer(start: delta[l].pointer, count: lastCount * width(l))) }
     /// The weight gradient of layer `l` (`[in, out]`), after `backward`.
     public func weightGradient(_ l: Int) -> [Scalar] { Array(UnsafeBufferPointer(start: weightGradients[l].pointer, count: network.weights[l].count)) }
     /// The bias gradient of layer `l`, after `backward`.
