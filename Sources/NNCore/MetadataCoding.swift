@@ -209,7 +209,7 @@ extension Layer {
             }
             let geometry = try SpatialGeometry(inputShape: inputShape, window: window, strides: strides, padding: padding,
                                                outputChannels: kind == .conv2d ? declared[2] : (inputShape.last ?? 0),
-                                               convention: convention, location: location)
+                                               convention: convention, location: location, windowKey: windowKey)
             guard geometry.outputShape == declared else {
                 throw .invalidField(location: r.location("output_shape"), expected: ShapeMath.describe(geometry.outputShape),
                                     found: ShapeMath.describe(declared))

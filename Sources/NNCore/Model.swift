@@ -57,7 +57,7 @@ public struct Layer: Equatable, Sendable {
                               padding: Padding = .valid, convention: ConvolutionConvention = .crossCorrelation,
                               activation: Activation, bias: Bool = true) throws(ModelError) -> Layer {
         let geometry = try SpatialGeometry(inputShape: inputShape, window: kernel, strides: strides, padding: padding,
-                                           outputChannels: filters, convention: convention, location: "layers[\(index)]")
+                                           outputChannels: filters, convention: convention, location: "layers[\(index)]", windowKey: "kernel")
         return Layer(kind: .conv2d, inputSize: geometry.inputFeatures, outputSize: geometry.outputFeatures, activation: activation,
                      weight: "layers.\(index).weight", bias: bias ? "layers.\(index).bias" : nil, spatial: geometry)
     }
@@ -67,7 +67,7 @@ public struct Layer: Equatable, Sendable {
                                  padding: Padding = .valid) throws(ModelError) -> Layer {
         let geometry = try SpatialGeometry(inputShape: inputShape, window: pool, strides: strides ?? pool, padding: padding,
                                            outputChannels: inputShape.count == 3 ? inputShape[2] : 0,
-                                           convention: .crossCorrelation, location: "layers[\(index)]")
+                                           convention: .crossCorrelation, location: "layers[\(index)]", windowKey: "pool")
         return Layer(kind: .maxPool2d, inputSize: geometry.inputFeatures, outputSize: geometry.outputFeatures,
                      activation: .identity, weight: nil, bias: nil, spatial: geometry)
     }
@@ -151,13 +151,13 @@ public struct SpatialGeometry: Equatable, Sendable {
 
     /// Checks and completes a conv2d (`outputChannels` filters) or max_pool2d geometry.
     public init(inputShape: [Int], window: [Int], strides: [Int], padding: Padding, outputChannels: Int,
-                convention: ConvolutionConvention, location: String) throws(ModelError) {
+                convention: ConvolutionConvention, location: String, windowKey: String = "window") throws(ModelError) {
         guard inputShape.count == 3, inputShape.allSatisfy({ $0 >= 1 && $0 <= Int(Int32.max) }) else {
             throw .invalidField(location: "\(location).input_shape", expected: "[height, width, channels], each >= 1",
                                 found: ShapeMath.describe(inputShape))
         }
         guard window.count == 2, window.allSatisfy({ (1...Self.maximumWindow).contains($0) }) else {
-            throw .invalidField(location: "\(location).window", expected: "[height, width], each 1...\(Self.maximumWindow)",
+            throw .invalidField(location: "\(location).\(windowKey)", expected: "[height, width], each 1...\(Self.maximumWindow)",
                                 found: ShapeMath.describe(window))
         }
         guard strides.count == 2, strides.allSatisfy({ (1...Self.maximumWindow).contains($0) }) else {
@@ -170,7 +170,7 @@ public struct SpatialGeometry: Equatable, Sendable {
         var output: [Int] = []
         for axis in 0..<2 {
             guard let length = Self.outputLength(input: inputShape[axis], window: window[axis], stride: strides[axis], padding: padding) else {
-                throw .invalidField(location: "\(location).window", expected: "a window that fits the input \(ShapeMath.describe(inputShape)) with 'valid' padding",
+                throw .invalidField(location: "\(location).\(windowKey)", expected: "a window that fits the input \(ShapeMath.describe(inputShape)) with 'valid' padding",
                                     found: ShapeMath.describe(window))
             }
             output.append(length)

@@ -1,0 +1,78 @@
+import Foundation
+import NNCore
+import NNFormat
+import Testing
+
+/// The CNN through every tool: nn-train --cnn, nn-infer, nnconv inspect/export/import/diff.
+@Suite(.serialized) struct CNNCLI {
+    let dir = temporaryDirectory()
+
+    @Test func trainInferExportImport() throws {
+        let paths = try writeQuadrantIDX(in: dir)
+        let model = "\(dir)/c.nnm"
+        // 4x4 images: a 2x2 kernel at stride 2 sees each quadrant once; 'same' pooling at stride 1
+        // keeps the 2x2 map.
+        let trained = try run("nn-train", ["--data", dir, "--cnn", "conv:4:2x2:s=2:relu,pool:2:s=1:same", "--layers", "4",
+                                           "--epochs", "5", "--lr", "0.1", "--init", "he", "--save", model])
+        #expect(trained.status == 0, "\(trained.stderr)")
+        #expect(trained.stdout.contains("training conv2x2 2x2x4 relu, pool2x2 2x2x4, flatten, 4 softmax, cross-entropy"), "\(trained.stdout)")
+        let m = try NNMFormat.read(path: model)
+        #expect(m.metadata.layers.map(\.kind) == [.conv2d, .maxPool2d, .flatten, .dense])
+        #expect(m.tensor("layers.0.weight")?.shape == [2, 2, 1, 4])
+        #expect(m.tensor("layers.3.weight")?.shape == [16, 4])
+        let accuracy = try #require(m.metadata.training?.history.last?.testAccuracy)
+        #expect(accuracy > 0.9, "the quadrant task is easy; test accuracy \(accuracy)")
+
+        // nn-infer agrees with the trainer's own evaluation.
+        let inferred = try run("nn-infer", [model, paths[2], "--labels", paths[3], "--show", "0"])
+        #expect(inferred.status == 0, "\(inferred.stderr)")
+        let correct = Int((accuracy * 50).rounded())
+        #expect(inferred.stdout.contains("accuracy: \(correct)/50 = "), "\(inferred.stdout)")
+
+        // inspect describes the geometry.
+        let inspected = try run("nnconv", ["inspect", model])
+        #expect(inspected.stdout.contains("layer 0: conv2d 4x4x1 -> 2x2x4, kernel 2x2, strides 2x2, valid, cross-correlation, relu, weight 'layers.0.weight', bias 'layers.0.bias'"), "\(inspected.stdout)")
+        #expect(inspected.stdout.contains("layer 1: max_pool2d 2x2x4 -> 2x2x4, pool 2x2, strides 1x1, same"))
+        #expect(inspected.stdout.contains("layer 2: flatten 2x2x4 -> 16"))
+
+        // HDF5 and NumPy exports (W1 = the kernel HWIO, W2 the dense weight) convert back to the same bytes.
+        for (ext, layout) in [("h5", "rows"), ("npz", "rows"), ("h5", "columns")] {
+            let exported = "\(dir)/c-\(layout).\(ext)", back = "\(dir)/c-\(layout)-\(ext).nnm"
+            let export = try run("nnconv", ["export", model, "-o", exported, "--layout", layout])
+            #expect(export.status == 0, "\(export.stderr)")
+            let imported = try run("nnconv", ["import", exported, "-o", back])
+            #expect(imported.status == 0, "\(imported.stderr)")
+            let original = try Data(contentsOf: URL(fileURLWithPath: model)), again = try Data(contentsOf: URL(fileURLWithPath: back))
+            #expect(original == again, "\(ext) \(layout) round trip changed the file")
+        }
+        let h5 = try python(["-c", """
+            import h5py
+            f = h5py.File('\(dir)/c-rows.h5')
+            print(sorted(k for k in f.keys() if k[0] in 'Wb'), f['W1'].shape, f['b1'].shape, f['W2'].shape)
+            """])
+        #expect(h5.stdout == "['W1', 'W2', 'b1', 'b2'] (2, 2, 1, 4) (1, 4) (16, 4)\n", "\(h5.stderr)")
+
+        // Formats that hold MLPs only say so.
+        for ext in ["safetensors", "onnx"] {
+            let refused = try run("nnconv", ["export", model, "-o", "\(dir)/c.\(ext)"])
+            #expect(refused.status != 0)
+            #expect(refused.stderr.contains("the model has a conv2d layer; the \(ext == "onnx" ? "ONNX" : "safetensors") export holds dense layers only (export a CNN to .h5 or .npz)"), "\(refused.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: "\(dir)/c.\(ext)"))
+        }
+    }
+
+    @Test func badStages() throws {
+        _ = try writeQuadrantIDX(in: dir)
+        func failure(_ cnn: String, _ message: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+            let result = try run("nn-train", ["--data", dir, "--cnn", cnn, "--layers", "4", "--save", "\(dir)/x.nnm"])
+            #expect(result.status == 64, "\(result.stderr)", sourceLocation: sourceLocation)
+            #expect(result.stderr == "nn-train: \(message)\n", sourceLocation: sourceLocation)
+        }
+        try failure("conv:4:5x5", "--cnn: layers[0].kernel: expected a window that fits the input 4x4x1 with 'valid' padding, found 5x5")
+        try failure("conv:4", "--cnn: 'conv:4': expected conv:FILTERS:HxW, e.g. conv:8:3x3")
+        try failure("conv:4:3x3:gelu", "--cnn: 'conv:4:3x3:gelu': unknown option 'gelu' (expected s=N, valid, same or an activation)")
+        try failure("pool:0", "--cnn: 'pool:0': the pool window must be N or HxW with values 1...65536, found '0'")
+        try failure("dense:4", "--cnn: 'dense:4': a stage is conv:FILTERS:HxW[:options] or pool:N[:options]")
+        #expect(!FileManager.default.fileExists(atPath: "\(dir)/x.nnm"))
+    }
+}
