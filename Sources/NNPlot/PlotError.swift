@@ -9,6 +9,12 @@ public enum PlotError: Error, Equatable, CustomStringConvertible, Sendable {
     case kernelsEmpty(shape: [Int])
     /// Kernels are weights, which are stored as floating-point numbers.
     case kernelsNotFloatingPoint(DType)
+    /// A confusion matrix needs at least one class.
+    case noClasses
+    /// A confusion matrix must have one row per class name, each with one count per class.
+    case confusionMatrixShape(classes: Int, rowLengths: [Int])
+    /// Counts in a confusion matrix cannot be negative.
+    case negativeCount(row: Int, column: Int, count: Int)
 
     public var description: String {
         switch self {
@@ -18,6 +24,13 @@ public enum PlotError: Error, Equatable, CustomStringConvertible, Sendable {
             return "convolution kernels of shape \(ShapeMath.describe(shape)) hold no weights to draw"
         case let .kernelsNotFloatingPoint(dtype):
             return "convolution kernels must hold floating-point weights, found \(dtype.rawValue)"
+        case .noClasses:
+            return "a confusion matrix needs at least one class"
+        case let .confusionMatrixShape(classes, rowLengths):
+            let rows = rowLengths.isEmpty ? "no rows" : "rows of \(rowLengths.map(String.init).joined(separator: ", ")) counts"
+            return "a confusion matrix for \(classes) classes needs \(classes) rows of \(classes) counts, found \(rows)"
+        case let .negativeCount(row, column, count):
+            return "confusion matrix row \(row), column \(column) holds a negative count (\(count))"
         }
     }
 }
