@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "NNHDF5", targets: ["NNHDF5"]),
         .library(name: "NNTrain", targets: ["NNTrain"]),
         .library(name: "NNInterop", targets: ["NNInterop"]),
+        .library(name: "NNPlot", targets: ["NNPlot"]),
         .executable(name: "nnconv", targets: ["nnconv"]),
         .executable(name: "nn-infer", targets: ["nn-infer"]),
         .executable(name: "nn-train", targets: ["nn-train"]),
@@ -70,8 +71,10 @@ let package = Package(
         .target(name: "NNONNX", dependencies: [
             "NNCore", "NNInterop", "NNCompression", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ]),
+        // SVG pictures: training history, first-layer convolution filters, confusion matrices.
+        .target(name: "NNPlot", dependencies: ["NNCore"]),
         // The blog training recipes: batched backprop on CBLAS, SGD, momentum, L2, dropout.
-        .target(name: "NNTrain", dependencies: ["NNCore", "NNEngine", "NNData", "NNRandom", "NNFormat"]),
+        .target(name: "NNTrain", dependencies: ["NNCore", "NNEngine", "NNData", "NNRandom", "NNFormat", "NNPlot"]),
 
         .testTarget(name: "NNCoreTests", dependencies: ["NNCore", "NNCompression"]),
         .testTarget(name: "NNFormatTests", dependencies: ["NNCore", "NNFormat", "NNCompression"]),
@@ -84,6 +87,7 @@ let package = Package(
                     exclude: ["check_exports.py"]),
         .testTarget(name: "ParityTests", dependencies: ["NNCore", "NNEngine", "NNTrain", "NNRandom", "NNHDF5", "NNInterop", "NNFormat"]),
         .testTarget(name: "NNTrainTests", dependencies: ["NNCore", "NNEngine", "NNTrain", "NNRandom", "NNFormat"]),
+        .testTarget(name: "NNPlotTests", dependencies: ["NNPlot", "NNCore"]),
         .testTarget(name: "CLITests", dependencies: ["NNCore", "NNFormat", "NNData"],
                     exclude: ["reference_infer.py", "Resources"]),
         // Hostile input: every reader against truncated, bit-flipped, oversized and inconsistent
