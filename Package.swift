@@ -52,7 +52,7 @@ let package = Package(
             "NNCommandLine", "NNInterop", "NNONNX", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "nn-infer", dependencies: [
-            "NNCommandLine", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "NNCommandLine", "NNPlot", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "nn-train", dependencies: [
             "NNCommandLine", "NNTrain", "NNInterop", .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -65,7 +65,7 @@ let package = Package(
         // NumPy-compatible random streams (legacy RandomState).
         .target(name: "NNRandom"),
         // The converter: HDF5 blog files, NumPy .npy/.npz, Keras .h5/.keras, exports, inspect, diff.
-        .target(name: "NNInterop", dependencies: ["NNCore", "NNFormat", "NNHDF5", "NNCompression", "NNData", "NNEngine"]),
+        .target(name: "NNInterop", dependencies: ["NNCore", "NNFormat", "NNHDF5", "NNCompression", "NNData", "NNEngine", "NNPlot"]),
         // ONNX export and import of the MLPs; onnx.pb.swift is generated once by `make onnx-proto`.
         // It builds on NNInterop for the importers' options, errors and model assembly.
         .target(name: "NNONNX", dependencies: [

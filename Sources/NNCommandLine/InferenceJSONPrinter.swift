@@ -11,7 +11,8 @@ public struct InferenceJSONPrinter {
         self.report = report
     }
 
-    public func run(images: String, labels: String?) throws {
+    @discardableResult
+    public func run(images: String, labels: String?) throws -> InferenceSummary {
         var first = true
         let summary = try run.run(imagesPath: images, labelsPath: labels, onStart: { stream in
             let head = JSONObject([("model", .string(run.modelPath)), ("input", .string(images)),
@@ -27,5 +28,6 @@ public struct InferenceJSONPrinter {
         var tail = JSONValue.object(report.json(summary)).serialized()
         tail.removeFirst()
         print("\n]," + tail)
+        return summary
     }
 }

@@ -1,4 +1,5 @@
 import NNCore
+import NNPlot
 import NNFormat
 import NNHDF5
 
@@ -175,3 +176,22 @@ extension Inspection {
     }
 }
 
+
+extension Inspection {
+    /// The kernels of the model's first conv2d layer drawn as a grid (`FilterGrid`), in the
+    /// cross-correlation form they are applied in (true-convolution kernels are flipped back),
+    /// so each cell shows the pattern its filter responds to.
+    public static func filterPicture(_ model: Model, path: String) throws -> String {
+        guard let index = model.metadata.layers.firstIndex(where: { $0.kind == .conv2d }),
+              let layer = Optional(model.metadata.layers[index]), let g = layer.spatial, let kernel = model.tensor(layer.weight) else {
+            throw InteropError.badOption("--plot: \(path) has no conv2d layer whose filters could be drawn")
+        }
+        var shown = kernel
+        if g.convention == .convolution {
+            shown = Tensor(SpatialGeometry.flippedKernel(kernel.doubles(), shape: kernel.shape), shape: kernel.shape)
+        }
+        let title = "\(path): layer \(index), \(g.outputShape[2]) filters \(ShapeMath.describe(g.window)) over \(g.inputShape[2]) channel\(g.inputShape[2] == 1 ? "" : "s")"
+            + (g.convention == .convolution ? " (true convolution: shown flipped, as applied)" : "")
+        return try FilterGrid.svg(kernels: shown, title: title)
+    }
+}

@@ -1,5 +1,6 @@
 import ArgumentParser
 import NNCommandLine
+import NNPlot
 import NNCore
 import NNEngine
 
@@ -23,6 +24,7 @@ struct NNInfer: ParsableCommand {
     @Flag(name: .long, help: "Print one JSON document instead of text.") var json = false
     @Option(name: .long, help: "Compute precision: f32 or f64.") var precision: String = "f32"
     @Flag(name: .long, help: "Skip verifying tensor checksums (faster for huge models).") var noVerify = false
+    @Option(name: .long, help: "With --labels: also draw the confusion matrix as an SVG picture to this file.") var confusionSvg: String?
 
     func run() throws {
         try reportingErrors(tool: "nn-infer") {
@@ -33,11 +35,15 @@ struct NNInfer: ParsableCommand {
             if show == "all" { limit = .max } else if let n = Int(show), n >= 0 { limit = n } else {
                 throw ToolError("--show must be a non-negative number or 'all', not '\(show)'", status: ExitStatus.usage)
             }
+            if confusionSvg != nil, labels == nil {
+                throw ToolError("--confusion-svg needs --labels (the true classes)", status: ExitStatus.usage)
+            }
             let run = try InferenceRun(modelPath: model, precision: precision, batchSize: batch, topK: top, verify: !noVerify)
             run.warnings().forEach { printError("nn-infer: \($0)") }
             let report = InferenceReport(model: run.model, modelPath: model)
             if json {
-                try InferenceJSONPrinter(run: run, report: report).run(images: images, labels: labels)
+                let summary = try InferenceJSONPrinter(run: run, report: report).run(images: images, labels: labels)
+                try writeConfusionChart(summary, classes: report.classes)
                 return
             }
             var listed = 0
@@ -52,7 +58,15 @@ struct NNInfer: ParsableCommand {
             }
             if summary.imageCount > listed { print("(\(summary.imageCount - listed) more not listed; --show all lists every image)") }
             report.summary(summary).forEach { print($0) }
+            try writeConfusionChart(summary, classes: report.classes)
+            if let confusionSvg { print("confusion matrix picture: \(confusionSvg)") }
         }
+    }
+
+    private func writeConfusionChart(_ summary: InferenceSummary, classes: [String]) throws {
+        guard let confusionSvg, let matrix = summary.confusion else { return }
+        let svg = try ConfusionMatrixChart.svg(matrix: matrix, classes: classes, title: "\(model) on \(images)")
+        try AtomicFileWriter.write(Array(svg.utf8), to: confusionSvg)
     }
 }
 

@@ -107,11 +107,17 @@ struct Inspect: ParsableCommand {
 
     @Argument(help: "The file.") var file: String
     @Flag(help: "Print JSON.") var json = false
+    @Option(help: "Also draw the first convolution layer's filters as an SVG grid to this file.") var plot: String?
 
     func run() throws {
         try reportingErrors(tool: "nnconv inspect") {
             let inspection = try AnyFormat.inspect(path: file)
             if json { print(inspection.json.serialized(indent: 2)) } else { inspection.render().forEach { print($0) } }
+            if let plot {
+                let svg = try Inspection.filterPicture(try AnyFormat.importModel(path: file).model, path: file)
+                try AtomicFileWriter.write(Array(svg.utf8), to: plot)
+                if !json { print("filters: \(plot)") }
+            }
         }
     }
 }
@@ -159,7 +165,7 @@ struct Diff: ParsableCommand {
 // Positional arguments are the files read; a crash inside libhdf5 on one of them is reported
 // by the supervising parent as a corrupt input.
 let optionsWithValues: Set<String> = ["-o", "--output", "--layout", "--activations", "--scale", "--normalize", "--stats",
-                                      "--input-shape", "--class-names", "--layer-order", "--data", "--limit", "--tolerance"]
+                                      "--input-shape", "--class-names", "--layer-order", "--data", "--limit", "--tolerance", "--plot"]
 var inputFiles: [String] = []
 var previous = ""
 for argument in CommandLine.arguments.dropFirst(2) {

@@ -29,6 +29,23 @@ import Testing
         let correct = Int((accuracy * 50).rounded())
         #expect(inferred.stdout.contains("accuracy: \(correct)/50 = "), "\(inferred.stdout)")
 
+        // The pictures: the confusion matrix from nn-infer, the filters from nnconv inspect.
+        let pictured = try run("nn-infer", [model, paths[2], "--labels", paths[3], "--show", "0", "--confusion-svg", "\(dir)/confusion.svg"])
+        #expect(pictured.status == 0, "\(pictured.stderr)")
+        let confusion = try String(contentsOfFile: "\(dir)/confusion.svg", encoding: .utf8)
+        #expect(confusion.hasPrefix("<svg") && confusion.contains("accuracy \(formatDecimal(Double(correct) * 2, digits: 2)) % (\(correct) of 50)"), "\(confusion.prefix(600))")
+        let noLabels = try run("nn-infer", [model, paths[2], "--confusion-svg", "\(dir)/c2.svg"])
+        #expect(noLabels.status == 64 && noLabels.stderr == "nn-infer: --confusion-svg needs --labels (the true classes)\n", "\(noLabels.stderr)")
+        let plotted = try run("nnconv", ["inspect", model, "--plot", "\(dir)/filters.svg"])
+        #expect(plotted.status == 0, "\(plotted.stderr)")
+        let filters = try String(contentsOfFile: "\(dir)/filters.svg", encoding: .utf8)
+        #expect(filters.contains("layer 0, 4 filters 2x2 over 1 channel") && filters.contains("filter 3") && !filters.contains("filter 4"))
+        let dense = try run("nn-train", ["--data", dir, "--layers", "16,4", "--epochs", "1", "--save", "\(dir)/dense.nnm"])
+        #expect(dense.status == 0)
+        let noConv = try run("nnconv", ["inspect", "\(dir)/dense.nnm", "--plot", "\(dir)/none.svg"])
+        #expect(noConv.status == 64 && noConv.stderr == "nnconv inspect: --plot: \(dir)/dense.nnm has no conv2d layer whose filters could be drawn\n", "\(noConv.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: "\(dir)/none.svg"))
+
         // inspect describes the geometry.
         let inspected = try run("nnconv", ["inspect", model])
         #expect(inspected.stdout.contains("layer 0: conv2d 4x4x1 -> 2x2x4, kernel 2x2, strides 2x2, valid, cross-correlation, relu, weight 'layers.0.weight', bias 'layers.0.bias'"), "\(inspected.stdout)")
