@@ -30,6 +30,10 @@ public enum SpatialKernels {
             for oy in 0..<oh {
                 for ox in 0..<ow {
                     var p = row
+                    let x0 = ox * sw - left
+                    // Inside the input (always, with 'valid' padding) a kernel row is kw * c
+                    // consecutive values: copied by a plain loop, too short for memcpy to pay.
+                    let inside = x0 >= 0 && x0 + kw <= w
                     for u in 0..<kh {
                         let iy = oy * sh + u - top
                         if iy < 0 || iy >= h {
@@ -37,14 +41,19 @@ public enum SpatialKernels {
                             p += kw * c
                             continue
                         }
+                        if inside {
+                            let source = sample + (iy &* w &+ x0) &* c
+                            for t in 0..<(kw &* c) { p[t] = source[t] }
+                            p += kw * c
+                            continue
+                        }
                         for v in 0..<kw {
-                            let ix = ox * sw + v - left
+                            let ix = x0 + v
                             if ix < 0 || ix >= w {
                                 p.update(repeating: 0, count: c)
-                            } else if c == 1 {
-                                p.pointee = sample[iy * w + ix]
                             } else {
-                                p.update(from: sample + (iy * w + ix) * c, count: c)
+                                let source = sample + (iy * w + ix) * c
+                                for t in 0..<c { p[t] = source[t] }
                             }
                             p += c
                         }
@@ -91,7 +100,8 @@ public enum SpatialKernels {
 
     /// Max pooling of `count` samples; padded positions are ignored. With `argmax`, records for
     /// each output value the index (within its sample) of the input it came from: the first
-    /// maximum in row-major window order, where the gradient goes.
+    /// maximum in row-major window order, where the gradient goes. (A NaN in the window's first
+    /// position stays the result, as NumPy's max propagates NaN.)
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     public static func maxPool<Scalar: BLASScalar>(_ input: UnsafePointer<Scalar>, count: Int, geometry g: SpatialGeometry,
@@ -109,18 +119,33 @@ public enum SpatialKernels {
                 let y0 = max(oy * sh - top, 0), y1 = min(oy * sh - top + kh, h)
                 for ox in 0..<ow {
                     let x0 = max(ox * sw - left, 0), x1 = min(ox * sw - left + kw, w)
-                    let o = (oy * ow + ox) * c
-                    for k in 0..<c {
-                        var best = sample[(y0 * w + x0) * c + k], bestIndex = (y0 * w + x0) * c + k
+                    // Channels innermost: every window position updates c consecutive maxima.
+                    let best = out + (oy * ow + ox) * c
+                    let first = (y0 * w + x0) * c
+                    for k in 0..<c { best[k] = sample[first + k] }
+                    if let index {
+                        let bestIndex = index + (oy * ow + ox) * c
+                        for k in 0..<c { bestIndex[k] = Int32(truncatingIfNeeded: first + k) }
                         for iy in y0..<y1 {
                             for ix in x0..<x1 {
-                                let i = (iy * w + ix) * c + k
-                                // NaN never wins, so a NaN input does not hide the window's maximum.
-                                if sample[i] > best || best.isNaN { best = sample[i]; bestIndex = i }
+                                let i = (iy &* w &+ ix) &* c
+                                for k in 0..<c {
+                                    let v = sample[i &+ k], better = v > best[k]
+                                    best[k] = better ? v : best[k]
+                                    bestIndex[k] = better ? Int32(truncatingIfNeeded: i &+ k) : bestIndex[k]
+                                }
                             }
                         }
-                        out[o + k] = best
-                        index?[o + k] = Int32(truncatingIfNeeded: bestIndex)
+                    } else {
+                        for iy in y0..<y1 {
+                            for ix in x0..<x1 {
+                                let i = (iy &* w &+ ix) &* c
+                                for k in 0..<c {
+                                    let v = sample[i &+ k], b = best[k]
+                                    best[k] = v > b ? v : b
+                                }
+                            }
+                        }
                     }
                 }
             }
