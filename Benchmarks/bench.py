@@ -4,7 +4,7 @@
 interleaved round by round so that both sides see the same machine, and prints medians and
 ratios. Writes out/bench/results.json and out/bench/results.md. See BENCHMARKS.md.
 
-    python3 Benchmarks/bench.py [--rounds 3] [--quick] [--only infer,cold,train,load] [--skip-build]
+    python3 Benchmarks/bench.py [--rounds 3] [--quick] [--only infer,cold,train,cnn,load] [--skip-build]
 
 Environment: OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE, when set, apply to our binaries and to
 NumPy alike (same environment); the inference and training workloads are then repeated with
@@ -253,6 +253,26 @@ class Bench:
             }
         return res
 
+    def cnn(self, env):
+        """The seed 002 CNN (conv 8 3x3 + ReLU, max-pool 2, dense 10 softmax): nn-train --recipe cnn
+        against the blog-way NumPy/SciPy loop (train_cnn_ref.py: scipy.signal.convolve2d per image
+        and filter), both on the first --cnn-limit training images, in seconds per 1000 images."""
+        n, epochs = self.args.cnn_limit, self.args.epochs
+        images, labels = os.path.join(DATA, "train-images-idx3-ubyte.gz"), os.path.join(DATA, "train-labels-idx1-ubyte.gz")
+        ours, ref = [], []
+        for r in range(self.args.rounds):
+            log(f"[cnn] round {r + 1}/{self.args.rounds}: nn-train --recipe cnn and train_cnn_ref.py on {n} images")
+            save = self.p("cnn.nnm")
+            run([self.tool("nn-train"), "--recipe", "cnn", "--epochs", str(epochs), "--limit", str(n), "--save", save], env=env)
+            with open(save.replace(".nnm", ".history.csv")) as f:
+                ours += [float(row["seconds"]) / n * 1000 for row in csv.DictReader(f)]
+            out = run_json([sys.executable, os.path.join(PY, "train_cnn_ref.py"), "--images", images, "--labels", labels,
+                            "--limit", str(n), "--epochs", "1", "--dtype", "f32"], env=env)
+            ref.append(out["seconds_per_1000_images"])
+        o, p = med(ours), med(ref)
+        return {"images": n, "ours_s_per_1000": o, "numpy_scipy_s_per_1000": p, "ours_runs": ours, "numpy_scipy_runs": ref,
+                "speedup": p / o, "ours_epoch_60k_s": o * 60, "numpy_scipy_epoch_60k_s": p * 60}
+
     def load(self, env):
         self.large_fixture()
         large_h5, large_nnm = self.p("large.h5"), self.p("large.nnm")
@@ -347,6 +367,13 @@ class Bench:
                              f"{r['speedup_vs_numpy']:.2f}x | {lean_ratio}{r['raw_gemm_epoch_s']:.3f} | "
                              f"{r['ours_gflops']:.0f} | {r['raw_gemm_gflops']:.0f} | {r['ours_vs_raw_gemm']:.0%} |")
             lines.append("")
+        if "cnn" in R:
+            c = R["cnn"]
+            lines += [f"## CNN training (seed 002's simple CNN: conv 8 3x3 + ReLU, max-pool 2, dense 10 softmax), {c['images']} images per run", "",
+                      "| | s per 1000 images | s per 60k epoch (extrapolated) |", "|---|---|---|",
+                      f"| nn-train --recipe cnn (f32, im2col + sgemm, one BLAS thread) | {c['ours_s_per_1000']:.3f} | {c['ours_epoch_60k_s']:.1f} |",
+                      f"| NumPy/SciPy, the blog's way (convolve2d per image and filter, f32) | {c['numpy_scipy_s_per_1000']:.3f} | {c['numpy_scipy_epoch_60k_s']:.1f} |",
+                      "", f"NumPy/SciPy / ours: {c['speedup']:.1f}x.", ""]
         if "load" in R:
             l = R["load"]
             lines += [f"## Loading a {l['parameters']:,}-parameter f32 MLP ({l['nnm_bytes'] / 2**20:.0f} MiB)", "",
@@ -370,7 +397,7 @@ class Bench:
         print(text)
 
     def main(self):
-        only = set(self.args.only.split(",")) if self.args.only else {"infer", "cold", "train", "load"}
+        only = set(self.args.only.split(",")) if self.args.only else {"infer", "cold", "train", "cnn", "load"}
         self.build()
         self.machine()
         self.fixtures()
@@ -385,6 +412,8 @@ class Bench:
             self.results["train"] = self.train(self.env, "env")
             if blas_set:
                 self.results["train_unset"] = self.train(self.unset_env, "unset", [("000", "blog", "784,256,10", "f32")])
+        if "cnn" in only:
+            self.results["cnn"] = self.cnn(self.env)
         if "load" in only:
             self.results["load"] = self.load(self.env)
         self.results["loadavg"]["end"] = loadavg()
@@ -399,7 +428,8 @@ def parse():
     p.add_argument("--epochs", type=int, default=2, help="training epochs per process, per round")
     p.add_argument("--cold-runs", type=int, default=30, help="runs per cold-process command (over all rounds)")
     p.add_argument("--large-layers", default="784,16384,7400,10", help="the ~512 MiB model for the loading workload")
-    p.add_argument("--only", help="comma-separated subset of infer,cold,train,load")
+    p.add_argument("--only", help="comma-separated subset of infer,cold,train,cnn,load")
+    p.add_argument("--cnn-limit", type=int, default=6000, help="training images per CNN run (the NumPy/SciPy loop takes ~1.3 s per 1000)")
     p.add_argument("--threads", type=int, help="OPENBLAS_NUM_THREADS for ours and NumPy, and onnxruntime's intra-op threads")
     p.add_argument("--quick", action="store_true", help="one round, fewer repetitions (checks the harness)")
     p.add_argument("--skip-build", action="store_true")
@@ -407,7 +437,7 @@ def parse():
     p.add_argument("--out", default="out/bench")
     a = p.parse_args()
     if a.quick:
-        a.rounds, a.reps, a.singles, a.epochs, a.cold_runs = 1, 2, 300, 1, 6
+        a.rounds, a.reps, a.singles, a.epochs, a.cold_runs, a.cnn_limit = 1, 2, 300, 1, 6, 2000
     return a
 
 

@@ -152,6 +152,12 @@ public final class TrainingSession {
         let trainX = prepared(data.train, preprocessor)
         let testX = data.test.map { prepared($0, preprocessor) }
         let validationX = data.validation.map { prepared($0, preprocessor) }
+        // A CNN step spends most of its time outside BLAS (im2col, pooling) on a single thread,
+        // while an idle OpenBLAS worker spins in sched_yield for the core: one BLAS thread trains
+        // a CNN 2-3x faster on this kind of machine (BENCHMARKS.md).
+        let threads = BLAS.threadCount
+        if network.isConvolutional { BLAS.setThreadCount(1) }
+        defer { BLAS.setThreadCount(threads) }
         // Evaluation runs in batches of this size; convolution layers keep far more per sample.
         let evaluationBatch = network.isConvolutional ? 256 : 1024
         let trainer = Trainer<S>(network: network, recipe: recipe, maxBatch: max(recipe.batchSize, evaluationBatch))
