@@ -51,6 +51,11 @@ def nnm(layers, input_shape, dtype="f32", extra_tensors=(), training=None, prepr
               "layers": meta_layers, "preprocessing": preprocessing or [], "classes": classes or []}
     if training:
         header["training"] = training
+    return container(header, tensors)
+
+
+def container(header, tensors, minor=0):
+    """The .nnm bytes of `header` (without provenance and tensor table) and (name, array, dtype) tensors."""
     header["provenance"] = {"tool": "make_corpus.py", "created": "2026-11-24T00:00:00Z"}
     data = b""
     table = []
@@ -64,10 +69,29 @@ def nnm(layers, input_shape, dtype="f32", extra_tensors=(), training=None, prepr
     header["tensors"] = table
     text = json.dumps(header, indent=1).encode()
     data_offset = (48 + len(text) + 63) // 64 * 64
-    pre = b"\x89NNM\r\n\x1a\n" + struct.pack("<HHIQQQI", 1, 0, 0, len(text), data_offset, len(data),
+    pre = b"\x89NNM\r\n\x1a\n" + struct.pack("<HHIQQQI", 1, minor, 0, len(text), data_offset, len(data),
                                               zlib.crc32(text))
     pre += struct.pack("<I", zlib.crc32(pre))
     return pre + text + b"\0" * (data_offset - 48 - len(text)) + data, text, data
+
+
+def cnn_nnm():
+    """A 1.1 file with every spatial layer: 6x6x1 -> conv2d 3x3 x2 (same, stride 2, true
+    convolution) -> max_pool2d 2x2 -> flatten -> dense 2 softmax."""
+    kernel = ((np.arange(18).reshape(3, 3, 1, 2) % 5 - 2) / 4).astype("<f4")
+    dense = ((np.arange(4).reshape(2, 2) % 3 - 1) / 2).astype("<f4")
+    layers = [
+        {"kind": "conv2d", "in": 36, "out": 18, "input_shape": [6, 6, 1], "output_shape": [3, 3, 2], "kernel": [3, 3],
+         "strides": [2, 2], "padding": "same", "convention": "convolution", "activation": "relu",
+         "weight": "layers.0.weight", "bias": "layers.0.bias"},
+        {"kind": "max_pool2d", "in": 18, "out": 2, "input_shape": [3, 3, 2], "output_shape": [1, 1, 2], "pool": [2, 2],
+         "strides": [2, 2], "padding": "valid", "activation": "identity"},
+        {"kind": "flatten", "in": 2, "out": 2, "input_shape": [1, 1, 2], "activation": "identity"},
+        {"kind": "dense", "in": 2, "out": 2, "activation": "softmax", "weight": "layers.3.weight", "bias": "layers.3.bias"},
+    ]
+    header = {"input": {"shape": [6, 6], "features": 36}, "layers": layers, "preprocessing": [], "classes": []}
+    return container(header, [("layers.0.weight", kernel, "f32"), ("layers.0.bias", np.array([0.5, -0.25], "<f4"), "f32"),
+                              ("layers.3.weight", dense, "f32"), ("layers.3.bias", np.zeros(2, "<f4"), "f32")], minor=1)
 
 
 def nnm_seeds():
@@ -90,9 +114,11 @@ def nnm_seeds():
                       "layers.0.weight": "optimizer.velocity.layers.0.weight"}}})
     half, half_header, half_data = nnm([(2, 2, "tanh", True)], [2], dtype="f16")
     wide, _, _ = nnm([(3, 2, "identity", True)], [3], dtype="f64")
+    cnn, cnn_header, cnn_data = cnn_nnm()
     for name, (whole, header, data) in {"tiny": (tiny, tiny_header, tiny_data),
                                         "trained": (trained, trained_header, trained_data),
-                                        "f16": (half, half_header, half_data)}.items():
+                                        "f16": (half, half_header, half_data),
+                                        "cnn": (cnn, cnn_header, cnn_data)}.items():
         out("fuzz-nnm", f"0-{name}.nnm", b"\x00" + whole)
         out("fuzz-nnm", f"1-{name}.nnm", b"\x01" + whole)
         out("fuzz-nnm", f"2-{name}.envelope", b"\x02" + header + b"\x00" + data)
@@ -101,6 +127,7 @@ def nnm_seeds():
     out("fuzz-nnm", "2-empty-object.envelope", b"\x02{}\x00")
     out("fuzz-import", "tiny.nnm", tiny)
     out("fuzz-import", "trained.nnm", trained)
+    out("fuzz-import", "cnn.nnm", cnn)
 
 
 # --- IDX --------------------------------------------------------------------------------------
@@ -187,7 +214,7 @@ def npy_seeds():
 
 def keras_seeds():
     interop = os.path.join(FIXTURES, "interop")
-    for name in ["k3_relu_softmax", "k3_functional", "k3_dropout", "k3_unsupported_batchnorm"]:
+    for name in ["k3_relu_softmax", "k3_functional", "k3_dropout", "k3_unsupported_batchnorm", "k3_cnn"]:
         with zipfile.ZipFile(os.path.join(interop, name + ".keras")) as z:
             out("fuzz-keras-config", name + ".config.json", z.read("config.json"))
     for name in ["k3_named_sigmoid_legacy.h5", "keras222_list_config.h5"]:
@@ -203,7 +230,7 @@ def keras_seeds():
             {"class_name": "Activation", "config": {"name": "a", "activation": "softmax"}}]}}).encode())
     out("fuzz-keras-config", "json-escapes.json",
         b'{"s": "\\u00e9\\ud83d\\ude00\\n\\t", "n": [-0, 1e308, -9223372036854775808, 0.5e-3], "o": {"": null}}')
-    for name in ["k3_relu_softmax.keras", "blog_rows_2layer_f32.h5", "nielsen_groups_f64.h5"]:
+    for name in ["k3_relu_softmax.keras", "k3_cnn.keras", "blog_rows_2layer_f32.h5", "nielsen_groups_f64.h5"]:
         shutil.copy(os.path.join(interop, name), os.path.join(ROOT, "fuzz-import", name))
     for name in ["st_sequential_f32.safetensors", "st_bf16_nobias.safetensors"]:
         shutil.copy(os.path.join(FIXTURES, "crosstool", name), os.path.join(ROOT, "fuzz-import", name))
