@@ -225,6 +225,19 @@ public final class Trainer<Scalar: BLASScalar> {
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     public func backward(_ x: UnsafePointer<Scalar>, _ targets: Targets) {
+        backward(x, targets, updating: false)
+    }
+
+    /// The backward pass; with `updating`, each layer's parameters are also updated as soon as
+    /// its gradient is known (what `trainStep` does): a dense layer's weight update is fused into
+    /// its gradient product (`W = beta * W - lr / m * X^T delta`, beta carrying the L2 term, or the
+    /// same into the momentum velocity), which saves writing and re-reading a gradient as large
+    /// as the weights on every step. The layer's delta for the layer below is computed first,
+    /// from the weights before the update, so the result is the same step up to rounding.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    func backward(_ x: UnsafePointer<Scalar>, _ targets: Targets, updating: Bool) {
+        let lr = Scalar(recipe.learningRate), mu = Scalar(recipe.momentum)
         let count = lastCount, last = layerCount - 1, classes = width(last)
         let out = a[last].pointer, d = delta[last].pointer
         for r in 0..<count {
@@ -245,14 +258,18 @@ public final class Trainer<Scalar: BLASScalar> {
             switch layer.kind {
             case .dense:
                 let fanIn = layer.inputSize, fanOut = layer.outputSize
-                Scalar.gemm(transposeA: true, transposeB: false, m: fanIn, n: fanOut, k: count, alpha: scale,
-                            a: input, lda: fanIn, b: dl, ldb: fanOut, beta: 0, c: weightGradients[l].pointer, ldc: fanOut)
-                biasGradient(l, delta: dl, rows: count, columns: fanOut, scale: scale)
                 if let previous {
                     network.weights[l].withUnsafeBufferPointer { w in
                         Scalar.gemm(transposeA: false, transposeB: true, m: count, n: fanIn, k: fanOut, alpha: 1,
                                     a: dl, lda: fanOut, b: w.baseAddress!, ldb: fanOut, beta: 0, c: previous, ldc: fanIn)
                     }
+                }
+                biasGradient(l, delta: dl, rows: count, columns: fanOut, scale: scale)
+                if updating {
+                    updateDenseWeights(l, input: input, delta: dl, count: count, lr: lr, mu: mu)
+                } else {
+                    Scalar.gemm(transposeA: true, transposeB: false, m: fanIn, n: fanOut, k: count, alpha: scale,
+                                a: input, lda: fanIn, b: dl, ldb: fanOut, beta: 0, c: weightGradients[l].pointer, ldc: fanOut)
                 }
             case .conv2d:
                 let g = layer.spatial!, rows = count * SpatialKernels.positions(g), patch = SpatialKernels.patchSize(g)
@@ -277,7 +294,7 @@ public final class Trainer<Scalar: BLASScalar> {
             case .flatten:
                 previous?.update(from: dl, count: count * layer.inputSize)
             }
-            if recipe.l2 > 0, layer.weight != nil {
+            if recipe.l2 > 0, layer.weight != nil, !(updating && layer.kind == .dense) {
                 let factor = Scalar(2 * recipe.l2), g = weightGradients[l].pointer
                 network.weights[l].withUnsafeBufferPointer { w in
                     for i in 0..<w.count { g[i] += factor * w[i] }
@@ -297,6 +314,38 @@ public final class Trainer<Scalar: BLASScalar> {
                 } else {
                     multiplyByDerivative(previous, layer: l - 1, count: count, fromZ: false, z: z[l - 1].pointer)
                 }
+            }
+            if updating, layer.weight != nil {
+                if layer.kind != .dense {
+                    apply(gradient: weightGradients[l].pointer, to: &network.weights[l], velocity: &weightVelocities[l], lr: lr, mu: mu)
+                }
+                apply(gradient: biasGradients[l].pointer, to: &network.biases[l], velocity: &biasVelocities[l], lr: lr, mu: mu)
+            }
+        }
+    }
+
+    /// A dense layer's weight step straight from its gradient product: plain SGD
+    /// `W = (1 - 2 lr lambda) W - (lr / m) X^T delta`; momentum `v = mu v - 2 lr lambda W -
+    /// (lr / m) X^T delta`, then `W += v`.
+    private func updateDenseWeights(_ l: Int, input: UnsafePointer<Scalar>, delta dl: UnsafePointer<Scalar>, count: Int,
+                                    lr: Scalar, mu: Scalar) {
+        let fanIn = network.layers[l].inputSize, fanOut = network.layers[l].outputSize
+        let alpha = -lr / Scalar(count), decay = 2 * lr * Scalar(recipe.l2)
+        network.weights[l].withUnsafeMutableBufferPointer { w in
+            if recipe.momentum > 0 {
+                weightVelocities[l].withUnsafeMutableBufferPointer { v in
+                    var beta = mu
+                    if recipe.l2 > 0 {
+                        for i in 0..<v.count { v[i] = mu * v[i] - decay * w[i] }
+                        beta = 1
+                    }
+                    Scalar.gemm(transposeA: true, transposeB: false, m: fanIn, n: fanOut, k: count, alpha: alpha,
+                                a: input, lda: fanIn, b: dl, ldb: fanOut, beta: beta, c: v.baseAddress!, ldc: fanOut)
+                    for i in 0..<w.count { w[i] += v[i] }
+                }
+            } else {
+                Scalar.gemm(transposeA: true, transposeB: false, m: fanIn, n: fanOut, k: count, alpha: alpha,
+                            a: input, lda: fanIn, b: dl, ldb: fanOut, beta: 1 - decay, c: w.baseAddress!, ldc: fanOut)
             }
         }
     }
@@ -396,8 +445,8 @@ public final class Trainer<Scalar: BLASScalar> {
     public func trainStep(_ x: UnsafePointer<Scalar>, _ targets: Targets, count: Int, random: inout NumPyRandomState) -> Double {
         forward(x, count: count, training: true, random: &random)
         let batchLoss = loss(targets)
-        backward(x, targets)
-        update()
+        backward(x, targets, updating: true)
+        step += 1
         return batchLoss
     }
 
