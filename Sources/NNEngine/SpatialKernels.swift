@@ -7,6 +7,15 @@ import NNCore
 /// (kernel row, kernel column, channel) order, so the rows times the `[kh * kw * in, filters]`
 /// kernel matrix give the output directly in HWC order.
 public enum SpatialKernels {
+    /// Input height, width, channels; output height, width; window height, width; strides;
+    /// padding before (top, left): what every loop below walks over.
+    @inline(__always)
+    static func dimensions(_ g: SpatialGeometry) -> (Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int) {
+        let (top, left) = g.paddingBefore
+        return (g.inputShape[0], g.inputShape[1], g.inputShape[2], g.outputShape[0], g.outputShape[1],
+                g.window[0], g.window[1], g.strides[0], g.strides[1], top, left)
+    }
+
     /// Values in one im2col row: kernel height x kernel width x input channels.
     public static func patchSize(_ g: SpatialGeometry) -> Int { g.window[0] * g.window[1] * g.inputShape[2] }
 
@@ -19,10 +28,7 @@ public enum SpatialKernels {
     @_specialize(where Scalar == Double)
     public static func im2col<Scalar: BLASScalar>(_ input: UnsafePointer<Scalar>, count: Int, geometry g: SpatialGeometry,
                                                   into cols: UnsafeMutablePointer<Scalar>) {
-        let (h, w, c) = (g.inputShape[0], g.inputShape[1], g.inputShape[2])
-        let (oh, ow) = (g.outputShape[0], g.outputShape[1])
-        let (kh, kw, sh, sw) = (g.window[0], g.window[1], g.strides[0], g.strides[1])
-        let (top, left) = g.paddingBefore
+        let (h, w, c, oh, ow, kh, kw, sh, sw, top, left) = dimensions(g)
         let sampleIn = h * w * c, rowLength = kh * kw * c
         var row = cols
         for n in 0..<count {
@@ -70,10 +76,7 @@ public enum SpatialKernels {
     @_specialize(where Scalar == Double)
     public static func col2imAdding<Scalar: BLASScalar>(_ cols: UnsafePointer<Scalar>, count: Int, geometry g: SpatialGeometry,
                                                         into input: UnsafeMutablePointer<Scalar>) {
-        let (h, w, c) = (g.inputShape[0], g.inputShape[1], g.inputShape[2])
-        let (oh, ow) = (g.outputShape[0], g.outputShape[1])
-        let (kh, kw, sh, sw) = (g.window[0], g.window[1], g.strides[0], g.strides[1])
-        let (top, left) = g.paddingBefore
+        let (h, w, c, oh, ow, kh, kw, sh, sw, top, left) = dimensions(g)
         let sampleIn = h * w * c, rowLength = kh * kw * c
         var row = cols
         for n in 0..<count {
@@ -106,10 +109,7 @@ public enum SpatialKernels {
     @_specialize(where Scalar == Double)
     public static func maxPool<Scalar: BLASScalar>(_ input: UnsafePointer<Scalar>, count: Int, geometry g: SpatialGeometry,
                                                    into output: UnsafeMutablePointer<Scalar>, argmax: UnsafeMutablePointer<Int32>?) {
-        let (h, w, c) = (g.inputShape[0], g.inputShape[1], g.inputShape[2])
-        let (oh, ow) = (g.outputShape[0], g.outputShape[1])
-        let (kh, kw, sh, sw) = (g.window[0], g.window[1], g.strides[0], g.strides[1])
-        let (top, left) = g.paddingBefore
+        let (h, w, c, oh, ow, kh, kw, sh, sw, top, left) = dimensions(g)
         let sampleIn = h * w * c, sampleOut = oh * ow * c
         for n in 0..<count {
             let sample = input + n * sampleIn

@@ -138,10 +138,7 @@ public final class Trainer<Scalar: BLASScalar> {
                         b: w.baseAddress!, ldb: n, beta: 0, c: out, ldc: n)
         }
         network.biases[l].withUnsafeBufferPointer { b in
-            for r in 0..<count {
-                let row = out + r * n
-                for j in 0..<n { row[j] += b[j] }
-            }
+            Activations.biasAndActivate(out, rows: count, columns: n, bias: b.baseAddress!, activation: .identity)
         }
     }
 
@@ -155,10 +152,7 @@ public final class Trainer<Scalar: BLASScalar> {
                         b: w.baseAddress!, ldb: filters, beta: 0, c: out, ldc: filters)
         }
         network.biases[l].withUnsafeBufferPointer { b in
-            for r in 0..<rows {
-                let row = out + r * filters
-                for j in 0..<filters { row[j] += b[j] }
-            }
+            Activations.biasAndActivate(out, rows: rows, columns: filters, bias: b.baseAddress!, activation: .identity)
         }
     }
 

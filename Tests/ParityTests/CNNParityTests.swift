@@ -112,24 +112,11 @@ func checkCNNFiniteDifferences(_ group: String) throws {
         trainer.forward(c.x, count: c.n, training: false, random: &unused)
         return trainer.loss(c.labels)
     }
-    let h = 1e-5
+    let numeric = centralDifferences(base, objective)
     let tol = Tolerance(relative: 1e-6, floorFraction: 1e-3)
     for l in 0..<base.layerCount where !base.weights[l].isEmpty {
-        var numericW: [Double] = [], numericB: [Double] = []
-        for i in base.weights[l].indices {
-            var plus = base, minus = base
-            plus.weights[l][i] += h
-            minus.weights[l][i] -= h
-            numericW.append((objective(plus) - objective(minus)) / (2 * h))
-        }
-        for i in base.biases[l].indices {
-            var plus = base, minus = base
-            plus.biases[l][i] += h
-            minus.biases[l][i] -= h
-            numericB.append((objective(plus) - objective(minus)) / (2 * h))
-        }
-        expectClose(numericW, try c.parameter("\(group)/grads/\(l)/weight", layer: l), tol, "\(c.fx.name) \(group) grads/\(l)/weight vs central differences")
-        expectClose(numericB, try c.parameter("\(group)/grads/\(l)/bias", layer: l), tol, "\(c.fx.name) \(group) grads/\(l)/bias vs central differences")
+        expectClose(numeric[l].weights, try c.parameter("\(group)/grads/\(l)/weight", layer: l), tol, "\(c.fx.name) \(group) grads/\(l)/weight vs central differences")
+        expectClose(numeric[l].biases, try c.parameter("\(group)/grads/\(l)/bias", layer: l), tol, "\(c.fx.name) \(group) grads/\(l)/bias vs central differences")
     }
 }
 

@@ -27,26 +27,12 @@ func checkFiniteDifferences(_ name: String) throws {
         return trainer.loss(labels) + recipe.l2 * penalty
     }
 
-    let h = 1e-5
+    let numeric = centralDifferences(base, objective)
     for l in 0..<base.layerCount {
-        var numericW: [Double] = [], numericB: [Double] = []
-        for i in base.weights[l].indices {
-            var plus = base, minus = base
-            plus.weights[l][i] += h
-            minus.weights[l][i] -= h
-            numericW.append((objective(plus) - objective(minus)) / (2 * h))
-        }
-        for i in base.biases[l].indices {
-            var plus = base, minus = base
-            plus.biases[l][i] += h
-            minus.biases[l][i] -= h
-            numericB.append((objective(plus) - objective(minus)) / (2 * h))
-        }
         let (w, b) = fx.gradientNames(l + 1)
-        // Central differences are exact to O(h^2) plus rounding of order 1e-16 / h.
         let tol = Tolerance(relative: 1e-6, floorFraction: 1e-3)
-        expectClose(numericW, try fx.weight(w), tol, "\(fx.name) \(w) vs central differences")
-        expectClose(numericB, try fx.bias(b), tol, "\(fx.name) \(b) vs central differences")
+        expectClose(numeric[l].weights, try fx.weight(w), tol, "\(fx.name) \(w) vs central differences")
+        expectClose(numeric[l].biases, try fx.bias(b), tol, "\(fx.name) \(b) vs central differences")
     }
 }
 

@@ -279,3 +279,21 @@ func argmaxRows(_ values: [Double], columns: Int) -> [Int] {
         return best
     }
 }
+
+/// Central differences `(f(p + h) - f(p - h)) / 2h` of `objective` for every weight and bias of
+/// every layer of `base` (empty for layers without parameters). Exact to O(h^2) plus rounding
+/// of order 1e-16 / h.
+func centralDifferences(_ base: Network<Double>, h: Double = 1e-5,
+                        _ objective: (Network<Double>) -> Double) -> [(weights: [Double], biases: [Double])] {
+    (0..<base.layerCount).map { l in
+        func derivative(_ perturb: (inout Network<Double>, Double) -> Void) -> Double {
+            var plus = base, minus = base
+            perturb(&plus, h)
+            perturb(&minus, -h)
+            return (objective(plus) - objective(minus)) / (2 * h)
+        }
+        let weights = base.weights[l].indices.map { i in derivative { $0.weights[l][i] += $1 } }
+        let biases = base.biases[l].indices.map { i in derivative { $0.biases[l][i] += $1 } }
+        return (weights, biases)
+    }
+}
