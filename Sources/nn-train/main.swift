@@ -65,7 +65,8 @@ struct NNTrain: ParsableCommand {
                 r.activations = try parseActivations(activations)
             } else if layers != nil, r.activations.count != r.layerSizes.count - 1 {
                 // New depth, preset activations: hidden layers keep the preset's hidden activation.
-                r.activations = Array(repeating: r.activations.first!, count: r.layerSizes.count - 2) + [r.activations.last!]
+                let hidden = r.activations.count > 1 ? r.activations.first! : .relu
+                r.activations = Array(repeating: hidden, count: r.layerSizes.count - 2) + [r.activations.last!]
             }
             if let loss { r.loss = try parseChoice(loss, option: "--loss", as: Loss.self) }
             if let epochs { r.epochs = epochs }
@@ -75,7 +76,12 @@ struct NNTrain: ParsableCommand {
             if let l2 { r.l2 = l2 }
             if let dropoutKeep { r.dropoutKeep = dropoutKeep }
             if let dropoutMode { r.dropoutMode = try parseChoice(dropoutMode, option: "--dropout-mode", as: DropoutMode.self) }
-            if let `init` { r.initialization = try parseChoice(`init`, option: "--init", as: Initialization.self) }
+            if let `init` {
+                r.initialization = try parseChoice(`init`, option: "--init", as: Initialization.self)
+            } else if cnn != nil, r.initialization == .blog {
+                // randn * 0.01 starves a convolution's outputs; He is the CNN default.
+                r.initialization = .he
+            }
             r.seed = seed
             try r.validate()
             if let saveH5, !(saveH5.hasSuffix(".h5") || saveH5.hasSuffix(".hdf5")) {

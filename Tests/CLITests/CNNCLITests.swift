@@ -78,6 +78,22 @@ import Testing
         }
     }
 
+    @Test func defaultsForAddedStages() throws {
+        _ = try writeQuadrantIDX(in: dir)
+        // The blog preset plus --cnn: He initialization instead of randn * 0.01; with the cnn
+        // preset (one dense layer) and a deeper --layers, hidden dense layers are ReLU.
+        let blog = try run("nn-train", ["--data", dir, "--cnn", "conv:4:2x2:s=2", "--layers", "4", "--epochs", "1", "--save", "\(dir)/b.nnm"])
+        #expect(blog.status == 0, "\(blog.stderr)")
+        #expect(try NNMFormat.read(path: "\(dir)/b.nnm").metadata.training?.hyperparameters["init"] == .string("he"))
+        let deeper = try run("nn-train", ["--data", dir, "--recipe", "cnn", "--cnn", "conv:4:2x2:s=2", "--layers", "8,4", "--epochs", "1",
+                                          "--save", "\(dir)/d.nnm"])
+        #expect(deeper.status == 0, "\(deeper.stderr)")
+        let layers = try NNMFormat.read(path: "\(dir)/d.nnm").metadata.layers
+        #expect(layers.map(\.kind) == [.conv2d, .flatten, .dense, .dense])
+        #expect(layers.map(\.activation) == [.relu, .identity, .relu, .softmax])
+        #expect(layers[2].inputSize == 16 && layers[2].outputSize == 8)
+    }
+
     @Test func badStages() throws {
         _ = try writeQuadrantIDX(in: dir)
         func failure(_ cnn: String, _ message: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
