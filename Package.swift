@@ -76,14 +76,16 @@ let package = Package(
         // The blog training recipes: batched backprop on CBLAS, SGD, momentum, L2, dropout.
         .target(name: "NNTrain", dependencies: ["NNCore", "NNEngine", "NNData", "NNRandom", "NNFormat", "NNPlot"]),
 
+        // What several test targets share: hand-built .nnm bytes, fixture paths, model outputs.
+        .target(name: "NNTestSupport", dependencies: ["NNCore", "NNEngine", "NNFormat", "NNCompression"], path: "Tests/NNTestSupport"),
         .testTarget(name: "NNCoreTests", dependencies: ["NNCore", "NNCompression"]),
-        .testTarget(name: "NNFormatTests", dependencies: ["NNCore", "NNFormat", "NNCompression"]),
+        .testTarget(name: "NNFormatTests", dependencies: ["NNTestSupport", "NNCore", "NNFormat", "NNCompression"]),
         .testTarget(name: "NNDataTests", dependencies: ["NNCore", "NNData", "NNCompression"]),
         .testTarget(name: "NNEngineTests", dependencies: ["NNCore", "NNEngine", "NNFormat"]),
         .testTarget(name: "NNHDF5Tests", dependencies: ["NNHDF5"], exclude: ["Resources", "make_fixtures.py"]),
         .testTarget(name: "NNRandomTests", dependencies: ["NNRandom"]),
-        .testTarget(name: "NNInteropTests", dependencies: ["NNCore", "NNInterop", "NNFormat", "NNHDF5", "NNEngine", "NNCompression"]),
-        .testTarget(name: "NNONNXTests", dependencies: ["NNCore", "NNONNX", "NNInterop", "NNFormat", "NNEngine"],
+        .testTarget(name: "NNInteropTests", dependencies: ["NNTestSupport", "NNCore", "NNInterop", "NNFormat", "NNHDF5", "NNEngine", "NNCompression"]),
+        .testTarget(name: "NNONNXTests", dependencies: ["NNTestSupport", "NNCore", "NNONNX", "NNInterop", "NNFormat", "NNEngine"],
                     exclude: ["check_exports.py"]),
         .testTarget(name: "ParityTests", dependencies: ["NNCore", "NNEngine", "NNTrain", "NNRandom", "NNHDF5", "NNInterop", "NNFormat"]),
         .testTarget(name: "NNTrainTests", dependencies: ["NNCore", "NNEngine", "NNTrain", "NNRandom", "NNFormat"]),
@@ -92,7 +94,7 @@ let package = Package(
                     exclude: ["reference_infer.py", "Resources"]),
         // Hostile input: every reader against truncated, bit-flipped, oversized and inconsistent
         // files, each asserting its specific error (files built from bytes in the tests).
-        .testTarget(name: "MalformedTests", dependencies: ["NNCore", "NNFormat", "NNData", "NNCompression", "NNInterop"]),
+        .testTarget(name: "MalformedTests", dependencies: ["NNTestSupport", "NNCore", "NNFormat", "NNData", "NNCompression", "NNInterop"]),
 
         // libFuzzer harnesses (`make fuzz`, Fuzz/README.md). Built with `-sanitize=fuzzer,address
         // -DFUZZING` they are libFuzzer binaries; in the normal build each has a `main` that replays

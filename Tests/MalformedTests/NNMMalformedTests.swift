@@ -1,49 +1,10 @@
 import NNCompression
 import NNCore
+import NNTestSupport
 import Testing
 @testable import NNFormat
 
-/// A `.nnm` file assembled from parts, straight from the spec, so any field can be broken.
-struct NNMFile {
-    var major: UInt16 = 1
-    var minor: UInt16 = 0
-    var flags: UInt32 = 0
-    var header: [UInt8]
-    var data: [UInt8]
-    var headerLength: UInt64?
-    var dataOffset: UInt64?
-    var dataLength: UInt64?
-    var fixPreambleCRC = true
-    var fixHeaderCRC = true
-
-    init(header: [UInt8], data: [UInt8]) {
-        self.header = header
-        self.data = data
-    }
-
-    init(header: JSONObject, data: [UInt8]) {
-        self.init(header: Array(JSONValue.object(header).serialized(indent: 1).utf8), data: data)
-    }
-
-    /// Where the data section starts for this header.
-    var alignedDataOffset: Int { (48 + header.count + 63) / 64 * 64 }
-
-    func bytes() -> [UInt8] {
-        var out = NNMFormat.magic
-        out.le(major)
-        out.le(minor)
-        out.le(flags)
-        out.le(headerLength ?? UInt64(header.count))
-        out.le(dataOffset ?? UInt64(alignedDataOffset))
-        out.le(dataLength ?? UInt64(data.count))
-        out.le(fixHeaderCRC ? CRC32.checksum(header) : 0)
-        out.le(fixPreambleCRC ? CRC32.checksum(out) : 0)
-        out += header
-        out += [UInt8](repeating: 0, count: alignedDataOffset - out.count)
-        out += data
-        return out
-    }
-}
+typealias NNMFile = NNMBytes
 
 /// The small valid model of these tests: 4 inputs (2x2), 3 ReLU units, 2 softmax outputs, a
 /// training record with optimizer state. Its data section is 320 bytes: five tensors at 0, 64,

@@ -1,42 +1,9 @@
 import NNCompression
 import NNCore
 @testable import NNFormat
+import NNTestSupport
 
-/// Builds `.nnm` bytes by hand, straight from the spec, so tests can craft valid and broken
-/// files independently of the writer.
-struct FileBuilder {
-    var major: UInt16 = 1
-    var minor: UInt16 = 0
-    var flags: UInt32 = 0
-    var header: [UInt8]
-    var data: [UInt8]
-    var headerLengthOverride: UInt64?
-    var dataOffsetOverride: UInt64?
-    var dataLengthOverride: UInt64?
-    var fixPreambleCRC = true
-    var fixHeaderCRC = true
-
-    init(header: String, data: [UInt8]) {
-        self.header = Array(header.utf8)
-        self.data = data
-    }
-
-    func bytes() -> [UInt8] {
-        var out: [UInt8] = [0x89, 0x4E, 0x4E, 0x4D, 0x0D, 0x0A, 0x1A, 0x0A]
-        func le<T: FixedWidthInteger>(_ v: T) { withUnsafeBytes(of: v.littleEndian) { out += $0 } }
-        let dataOffset = (48 + header.count + 63) / 64 * 64
-        le(major); le(minor); le(flags)
-        le(headerLengthOverride ?? UInt64(header.count))
-        le(dataOffsetOverride ?? UInt64(dataOffset))
-        le(dataLengthOverride ?? UInt64(data.count))
-        le(fixHeaderCRC ? CRC32.checksum(header) : 0)
-        le(fixPreambleCRC ? CRC32.checksum(out) : 0)
-        out += header
-        out += [UInt8](repeating: 0, count: dataOffset - out.count)
-        out += data
-        return out
-    }
-}
+typealias FileBuilder = NNMBytes
 
 /// A small valid model: 4 inputs (2x2), a hidden layer of 3 ReLU units, 2 softmax outputs.
 func tinyModel(dtype: DType = .float32) -> Model {

@@ -238,17 +238,17 @@ func withTensorEntry(_ header: JSONObject, _ index: Int, _ key: String, _ value:
 
     @Test func headerOverTheSizeLimit() {
         var b = FileBuilder(header: "{}", data: [])
-        b.headerLengthOverride = UInt64(NNMFormat.maximumHeaderBytes + 1)
+        b.headerLength = UInt64(NNMFormat.maximumHeaderBytes + 1)
         expectFailure(b.bytes(), .headerTooLarge(path: "m.nnm", bytes: UInt64(NNMFormat.maximumHeaderBytes + 1), limit: 16 << 20))
-        b.headerLengthOverride = UInt64.max
+        b.headerLength = UInt64.max
         expectFailure(b.bytes(), .headerTooLarge(path: "m.nnm", bytes: UInt64.max, limit: 16 << 20))
     }
 
     @Test func hugeDataLengthDoesNotOverflowOrAllocate() {
         var b = FileBuilder(header: "{}", data: [])
-        b.dataLengthOverride = UInt64.max
+        b.dataLength = UInt64.max
         expectFailure(b.bytes(), .badLayout(path: "m.nnm", detail: "data length 18446744073709551615 is impossibly large"))
-        b.dataLengthOverride = 1 << 40
+        b.dataLength = 1 << 40
         expectFailure(b.bytes(), containing: "truncated: the declared data section needs")
     }
 

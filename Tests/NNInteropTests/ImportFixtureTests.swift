@@ -2,14 +2,11 @@ import Foundation
 import NNCore
 import NNEngine
 import NNHDF5
+import NNTestSupport
 import Testing
 @testable import NNInterop
 
-let interopDirectory: String = {
-    var url = URL(fileURLWithPath: #filePath)
-    for _ in 0..<3 { url.deleteLastPathComponent() }
-    return url.appendingPathComponent("Fixtures/interop").path
-}()
+let interopDirectory = fixturesDirectory("interop")
 
 /// One entry of Fixtures/interop/manifest.json.
 struct FixtureCase: CustomStringConvertible, Sendable {

@@ -2,14 +2,11 @@ import Foundation
 import NNCore
 import NNEngine
 import NNFormat
+import NNTestSupport
 import Testing
 @testable import NNInterop
 
-let crosstoolDirectory: String = {
-    var url = URL(fileURLWithPath: #filePath)
-    for _ in 0..<3 { url.deleteLastPathComponent() }
-    return url.appendingPathComponent("Fixtures/crosstool").path
-}()
+let crosstoolDirectory = fixturesDirectory("crosstool")
 
 /// One entry of Fixtures/crosstool/manifest.json (written by Fixtures/generate_crosstool.py).
 struct CrossToolFixture: CustomStringConvertible, Sendable {
@@ -39,28 +36,7 @@ let crosstoolFixtures: [CrossToolFixture] = {
     }
 }()
 
-/// The model's outputs in double precision, one row per input row.
-func predictions(_ model: Model, _ input: [[Double]]) throws -> [[Double]] {
-    let engine = try InferenceEngine<Double>(model: model)
-    let flat = engine.predict(raw: input.flatMap { $0 }, count: input.count)
-    return (0..<input.count).map { Array(flat[($0 * engine.outputSize)..<(($0 + 1) * engine.outputSize)]) }
-}
-
-func maxDifference(_ a: [[Double]], _ b: [[Double]]) -> Double {
-    guard a.count == b.count, zip(a, b).allSatisfy({ $0.count == $1.count }) else { return .infinity }
-    return zip(a.flatMap { $0 }, b.flatMap { $0 }).map { abs($0 - $1) }.max() ?? 0
-}
-
-/// The message of the error `body` throws (nil when it does not throw).
-func errorMessage(_ body: () throws -> Void) -> String? {
-    do { try body(); return nil } catch { return "\(error)" }
-}
-
-func scratchDirectory() -> String {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("nnm-safetensors-\(UUID().uuidString)").path
-    try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    return dir
-}
+func scratchDirectory() -> String { NNTestSupport.scratchDirectory("nnm-safetensors") }
 
 /// A model with every kind of part a round trip must keep: z-score statistics with a zero std,
 /// f16 and bf16 layers, no bias on one layer, classes, a training record with optimizer state.

@@ -3,14 +3,11 @@ import NNCore
 import NNEngine
 import NNFormat
 import NNInterop
+import NNTestSupport
 import Testing
 @testable import NNONNX
 
-let crosstoolDirectory: String = {
-    var url = URL(fileURLWithPath: #filePath)
-    for _ in 0..<3 { url.deleteLastPathComponent() }
-    return url.appendingPathComponent("Fixtures/crosstool").path
-}()
+let crosstoolDirectory = fixturesDirectory("crosstool")
 
 /// One ONNX entry of Fixtures/crosstool/manifest.json (written by Fixtures/generate_crosstool.py).
 struct ONNXFixture: CustomStringConvertible, Sendable {
@@ -34,26 +31,7 @@ let onnxFixtures: [ONNXFixture] = {
     }
 }()
 
-func predictions(_ model: Model, _ input: [[Double]]) throws -> [[Double]] {
-    let engine = try InferenceEngine<Double>(model: model)
-    let flat = engine.predict(raw: input.flatMap { $0 }, count: input.count)
-    return (0..<input.count).map { Array(flat[($0 * engine.outputSize)..<(($0 + 1) * engine.outputSize)]) }
-}
-
-func maxDifference(_ a: [[Double]], _ b: [[Double]]) -> Double {
-    guard a.count == b.count, zip(a, b).allSatisfy({ $0.count == $1.count }) else { return .infinity }
-    return zip(a.flatMap { $0 }, b.flatMap { $0 }).map { abs($0 - $1) }.max() ?? 0
-}
-
-func errorMessage(_ body: () throws -> Void) -> String? {
-    do { try body(); return nil } catch { return "\(error)" }
-}
-
-func scratchDirectory() -> String {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("nnm-onnx-\(UUID().uuidString)").path
-    try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    return dir
-}
+func scratchDirectory() -> String { NNTestSupport.scratchDirectory("nnm-onnx") }
 
 /// A deterministic MLP with `activations`, optional preprocessing, classes and a training record.
 func mlp(_ sizes: [Int], _ activations: [Activation], preprocessing: [PreprocessingStep] = [], dtype: DType = .float32,

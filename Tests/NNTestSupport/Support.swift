@@ -1,0 +1,35 @@
+import Foundation
+import NNCore
+import NNEngine
+
+/// A directory under the repository's Fixtures/, e.g. "interop" or "crosstool".
+public func fixturesDirectory(_ name: String) -> String {
+    var url = URL(fileURLWithPath: #filePath)
+    for _ in 0..<3 { url.deleteLastPathComponent() }
+    return url.appendingPathComponent("Fixtures/\(name)").path
+}
+
+/// The model's outputs in double precision, one row per input row.
+public func predictions(_ model: Model, _ input: [[Double]]) throws -> [[Double]] {
+    let engine = try InferenceEngine<Double>(model: model)
+    let flat = engine.predict(raw: input.flatMap { $0 }, count: input.count)
+    return (0..<input.count).map { Array(flat[($0 * engine.outputSize)..<(($0 + 1) * engine.outputSize)]) }
+}
+
+/// The largest absolute difference between two matrices of the same shape (infinity otherwise).
+public func maxDifference(_ a: [[Double]], _ b: [[Double]]) -> Double {
+    guard a.count == b.count, zip(a, b).allSatisfy({ $0.count == $1.count }) else { return .infinity }
+    return zip(a.flatMap { $0 }, b.flatMap { $0 }).map { abs($0 - $1) }.max() ?? 0
+}
+
+/// The message of the error `body` throws (nil when it does not throw).
+public func errorMessage(_ body: () throws -> Void) -> String? {
+    do { try body(); return nil } catch { return "\(error)" }
+}
+
+/// A new empty directory under the system's temporary directory.
+public func scratchDirectory(_ prefix: String) -> String {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(UUID().uuidString)").path
+    try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    return dir
+}
