@@ -6,11 +6,11 @@ import NNFormat
 import NNInterop
 import NNTrain
 
-/// `nn-train --save model.nnm`: train an MLP with the blog recipes.
+/// `nn-train --save model.nnm`: train an MLP or a small CNN with the blog recipes.
 struct NNTrain: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "nn-train",
-        abstract: "Train a multilayer perceptron on IDX data with the NumPy blog recipes; save .nnm (and HDF5).",
+        abstract: "Train a multilayer perceptron or a small CNN on IDX data with the NumPy blog recipes; save .nnm (and HDF5).",
         discussion: """
             Defaults: Fashion-MNIST from /usr/share/datasets/fashion-mnist and the seed 000 recipe \
             (784-256-10, ReLU/softmax, cross-entropy, SGD lr 0.1, batch 64, z-score inputs). \

@@ -13,7 +13,7 @@ import Testing
         // 4x4 images: a 2x2 kernel at stride 2 sees each quadrant once; 'same' pooling at stride 1
         // keeps the 2x2 map.
         let trained = try run("nn-train", ["--data", dir, "--cnn", "conv:4:2x2:s=2:relu,pool:2:s=1:same", "--layers", "4",
-                                           "--epochs", "5", "--lr", "0.1", "--init", "he", "--save", model])
+                                           "--epochs", "5", "--lr", "0.1", "--init", "he", "--save", model, "--save-h5", "\(dir)/c-train.h5"])
         #expect(trained.status == 0, "\(trained.stderr)")
         #expect(trained.stdout.contains("training conv2x2 2x2x4 relu, pool2x2 2x2x4, flatten, 4 softmax, cross-entropy"), "\(trained.stdout)")
         let m = try NNMFormat.read(path: model)
@@ -22,6 +22,8 @@ import Testing
         #expect(m.tensor("layers.3.weight")?.shape == [16, 4])
         let accuracy = try #require(m.metadata.training?.history.last?.testAccuracy)
         #expect(accuracy > 0.9, "the quadrant task is easy; test accuracy \(accuracy)")
+
+        #expect(try run("nnconv", ["diff", model, "\(dir)/c-train.h5"]).status == 0, "the --save-h5 copy holds the same model")
 
         // nn-infer agrees with the trainer's own evaluation.
         let inferred = try run("nn-infer", [model, paths[2], "--labels", paths[3], "--show", "0"])
