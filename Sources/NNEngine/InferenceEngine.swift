@@ -79,8 +79,9 @@ public final class InferenceEngine<Scalar: BLASScalar> {
     private var bufferB: UnsafeMutablePointer<Scalar>?
     private var bufferRows = 0
     /// Per layer: a dense weight transposed to [out, in], for one-sample products (made on the
-    /// first one-sample call; nil for other layers and weights over `transposedLimit` values).
+    /// second one-sample call; nil for other layers and weights over `transposedLimit` values).
     private var transposedWeights: [ParameterBuffer<Scalar>?]?
+    private var singleSampleCalls = 0
     /// Dense weights up to this many values get a transposed copy for one-sample calls: OpenBLAS
     /// splits y = W x over its threads by rows of an [out, in] matrix (dot products read W once,
     /// in order), about 1.7x faster here than the axpy form over [in, out]. Larger weights would
@@ -149,7 +150,12 @@ public final class InferenceEngine<Scalar: BLASScalar> {
     @_specialize(where Scalar == Double)
     public func predict(raw input: UnsafePointer<Scalar>, count: Int, into output: UnsafeMutablePointer<Scalar>) {
         guard count > 0 else { return }
-        if count == 1, transposedWeights == nil { transposedWeights = layers.map(Self.transposedForOneSample) }
+        if count == 1, transposedWeights == nil {
+            // From the second one-sample call on: a process that predicts one image does not pay
+            // for the copies.
+            singleSampleCalls += 1
+            if singleSampleCalls == 2 { transposedWeights = layers.map(Self.transposedForOneSample) }
+        }
         let rows = min(count, blockRows)
         if bufferRows < rows {
             bufferA?.deallocate()
