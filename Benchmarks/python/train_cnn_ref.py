@@ -30,39 +30,16 @@ seconds_per_epoch (median over epochs), images_per_epoch, seconds_per_1000_image
 test_accuracy (null without test files), and the configuration.
 """
 import argparse
-import gzip
 import json
 import time
 
 import numpy as np
 from scipy import signal
 
+# The blog helpers and the IDX reader the MLP reference uses (this directory is on sys.path when run as a script).
+from train_ref import cross_entropy, read_idx, relu, softmax
+
 FILTERS, K, CLASSES, POOL = 8, 3, 10, 2
-
-
-def read_idx(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    if data[:2] == b"\x1f\x8b":
-        data = gzip.decompress(data)
-    if data[0] != 0 or data[1] != 0 or data[2] != 0x08:
-        raise SystemExit(f"{path}: not an IDX file of unsigned bytes")
-    rank = data[3]
-    dims = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(rank)]
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * rank).reshape(dims)
-
-
-def relu(z):
-    return np.maximum(0, z)
-
-
-def softmax(z):
-    e = np.exp(z - np.max(z, axis=1, keepdims=True))
-    return e / np.sum(e, axis=1, keepdims=True)
-
-
-def cross_entropy(a, y):
-    return -np.mean(np.sum(y * np.log(a + 1e-15), axis=1))
 
 
 def conv_forward(x, w, b):
