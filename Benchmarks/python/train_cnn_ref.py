@@ -22,7 +22,7 @@ Initialisation: conv W randn * sqrt(2 / 9), dense W randn * 0.01, zero biases.
 
 Scaling (--scale): 'zscore' (default) is the blog's normalize() per pixel over the training
 images used (pixels with std 0 only centred), the test images with the training mean/std;
-'255' divides by 255. IDX files may be gzip-compressed or not (detected from the bytes).
+'255' divides by 255. IDX files may be gzip-compressed (a name ending in .gz) or not.
 
 Timing: per epoch, the mini-batch loop (shuffle included) with time.perf_counter, as
 train_ref.py; reading, scaling and the test pass are not timed. Prints one JSON line:
