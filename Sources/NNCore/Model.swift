@@ -45,6 +45,21 @@ public struct Layer: Equatable, Sendable {
         self.spatial = spatial
     }
 
+    /// The shape the weight tensor must have: `[in, out]` for dense, `[kernel height, kernel
+    /// width, in channels, filters]` for conv2d; nil for layers without parameters.
+    public var weightShape: [Int]? {
+        switch kind {
+        case .dense: return [inputSize, outputSize]
+        case .conv2d:
+            guard let g = spatial else { return nil }
+            return [g.window[0], g.window[1], g.inputShape[2], g.outputShape[2]]
+        case .maxPool2d, .flatten: return nil
+        }
+    }
+
+    /// Values in the bias (outputs for dense, filters for conv2d): the last weight dimension.
+    public var biasCount: Int? { weightShape?.last }
+
     /// Standard tensor names for the dense layer at `index`.
     public static func dense(index: Int, inputSize: Int, outputSize: Int, activation: Activation) -> Layer {
         Layer(inputSize: inputSize, outputSize: outputSize, activation: activation,

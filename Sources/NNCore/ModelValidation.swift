@@ -44,10 +44,10 @@ extension Model {
                 }
                 previousShape = nil
             case .conv2d:
-                guard let g = layer.spatial, g.window.count == 2, let weight = layer.weight else {
+                guard let g = layer.spatial, g.window.count == 2, let weight = layer.weight, let shape = layer.weightShape else {
                     throw .invalidField(location: location, expected: "a conv2d layer with a geometry and a weight", found: "something else")
                 }
-                try requireFloatTensor(weight, location: "\(location).weight", shape: [g.window[0], g.window[1], g.inputShape[2], g.outputShape[2]])
+                try requireFloatTensor(weight, location: "\(location).weight", shape: shape)
                 if let bias = layer.bias {
                     try requireFloatTensor(bias, location: "\(location).bias", shape: [g.outputShape[2]])
                 }

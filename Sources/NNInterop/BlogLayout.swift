@@ -20,13 +20,8 @@ extension WeightLayout {
 
     /// The shape `stored(_:for:)` gives a layer's weight.
     func storedWeightShape(_ layer: Layer) -> [Int] {
-        switch layer.kind {
-        case .conv2d:
-            let g = layer.spatial!
-            return [g.window[0], g.window[1], g.inputShape[2], g.outputShape[2]]
-        default:
-            return self == .rows ? [layer.inputSize, layer.outputSize] : [layer.outputSize, layer.inputSize]
-        }
+        let shape = layer.weightShape!
+        return self == .columns && layer.kind == .dense ? shape.reversed() : shape
     }
 
     /// A bias as stored: `(1, out)` for rows, `(out, 1)` for columns.

@@ -71,7 +71,7 @@ public enum HDF5Export {
             tensors[layer.weight!] = layout.loaded(w, for: layer)
             if let bias = layer.bias {
                 let b = try read("b\(number)")
-                let outputs = layer.kind == .conv2d ? layer.spatial!.outputShape[2] : layer.outputSize
+                let outputs = layer.biasCount!
                 guard b.count == outputs else {
                     throw InteropError.badShape(path: path, name: "b\(number)", detail: "expected \(outputs) values, found \(ShapeMath.describe(b.shape))")
                 }

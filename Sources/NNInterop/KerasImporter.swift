@@ -199,9 +199,7 @@ enum KerasImporter {
         var tensors: [NamedTensor] = []
         func add(_ layer: Layer, kernel: Tensor?, bias: Tensor?, name: String) throws {
             if let kernel {
-                let expected = layer.kind == .conv2d
-                    ? [layer.spatial!.window[0], layer.spatial!.window[1], layer.spatial!.inputShape[2], layer.spatial!.outputShape[2]]
-                    : [layer.inputSize, layer.outputSize]
+                let expected = layer.weightShape!
                 guard kernel.shape == expected else {
                     throw InteropError.badShape(path: path, name: "\(name)/kernel", detail: "expected \(ShapeMath.describe(expected)), found \(ShapeMath.describe(kernel.shape))")
                 }

@@ -56,12 +56,8 @@ public struct Network<Scalar: BLASScalar>: Sendable {
             case .maxPool2d, .flatten: return nil
             }
         }
-        func count(_ l: Int) -> Int {
-            let layer = layers[l]
-            if layer.kind == .conv2d { let g = layer.spatial!; return g.window[0] * g.window[1] * g.inputShape[2] * g.outputShape[2] }
-            return layer.inputSize * layer.outputSize
-        }
-        func outputs(_ l: Int) -> Int { layers[l].kind == .conv2d ? layers[l].spatial!.outputShape[2] : layers[l].outputSize }
+        func count(_ l: Int) -> Int { layers[l].weightShape!.reduce(1, *) }
+        func outputs(_ l: Int) -> Int { layers[l].biasCount! }
         switch recipe.initialization {
         case .blog, .he, .xavier:
             for (l, fanIn, fanOut) in parameterized {
@@ -110,17 +106,8 @@ public struct Network<Scalar: BLASScalar>: Sendable {
         self.init(recipe: recipe, layers: layers, random: &random)
     }
 
-    /// The shape of layer `l`'s weight tensor.
-    public func weightShape(_ l: Int) -> [Int] {
-        let layer = layers[l]
-        switch layer.kind {
-        case .dense: return [layer.inputSize, layer.outputSize]
-        case .conv2d:
-            let g = layer.spatial!
-            return [g.window[0], g.window[1], g.inputShape[2], g.outputShape[2]]
-        case .maxPool2d, .flatten: return [0]
-        }
-    }
+    /// The shape of layer `l`'s weight tensor (`[0]` for a layer without parameters).
+    public func weightShape(_ l: Int) -> [Int] { layers[l].weightShape ?? [0] }
 
     /// The network as model layers and tensors (weights stored in `dtype`); every layer with
     /// parameters gets a bias tensor.
@@ -160,11 +147,11 @@ public struct Network<Scalar: BLASScalar>: Sendable {
             }
             var w = Scalar.values(of: model.tensor(weightName)!)
             if layer.kind == .conv2d, let g = layer.spatial, g.convention == .convolution {
-                w = SpatialGeometry.flippedKernel(w, shape: [g.window[0], g.window[1], g.inputShape[2], g.outputShape[2]])
+                w = SpatialGeometry.flippedKernel(w, shape: layer.weightShape!)
                 layers[l].spatial!.convention = .crossCorrelation
             }
             weights.append(w)
-            let outputs = layer.kind == .conv2d ? layer.spatial!.outputShape[2] : layer.outputSize
+            let outputs = layer.biasCount!
             biases.append(layer.bias.map { Scalar.values(of: model.tensor($0)!) } ?? [Scalar](repeating: 0, count: outputs))
         }
     }
