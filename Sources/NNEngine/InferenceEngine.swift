@@ -108,12 +108,12 @@ public final class InferenceEngine<Scalar: BLASScalar> {
         var layers: [PreparedLayer] = []
         var columnCapacity = 0
         for layer in model.metadata.layers {
-            var weight = model.tensor(layer.weight).map { ParameterBuffer<Scalar>($0) }
+            let stored = model.tensor(layer.weight)
+            var weight = stored.map { ParameterBuffer<Scalar>($0) }
             var samplesPerProduct = 0
             if layer.kind == .conv2d, let g = layer.spatial {
-                if g.convention == .convolution {
-                    let w = Scalar.values(of: model.tensor(layer.weight)!)
-                    weight = ParameterBuffer(copying: SpatialGeometry.flippedKernel(w, shape: model.tensor(layer.weight)!.shape))
+                if g.convention == .convolution, let stored {
+                    weight = ParameterBuffer(copying: SpatialGeometry.flippedKernel(Scalar.values(of: stored), shape: stored.shape))
                 }
                 // Enough samples per product to keep BLAS busy, few enough that the rows stay
                 // within about 4 MiB.
@@ -199,8 +199,8 @@ public final class InferenceEngine<Scalar: BLASScalar> {
         }
         for index in layers.indices {
             let isLast = index == layers.count - 1
-            // Flattening HWC samples does not move memory.
-            if layers[index].kind == .flatten && !isLast { continue }
+            // Flattening HWC samples does not move memory (unless the layer also has an activation).
+            if layers[index].kind == .flatten && layers[index].activation == .identity && !isLast { continue }
             let destination = isLast ? output : target
             forward(layers[index], transposed: count == 1 ? transposedWeights?[index] : nil, input: source, count: count, output: destination)
             source = UnsafePointer(destination)

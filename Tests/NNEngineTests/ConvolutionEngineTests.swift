@@ -65,6 +65,17 @@ let handInput: [Double] = [1, 2, 3, 4, 5, 6, 7, 8, 9]
         #expect(try InferenceEngine<Float>(model: model).predict(raw: handInput.map { Float($0) }, count: 1) == [33])
     }
 
+    @Test func flattenAppliesItsActivation() throws {
+        // Without pooling the conv map is filter 0: -3.5 x4, filter 1: 5, 7, 11, 13; the dense
+        // layer sums them to 22. A ReLU on the flatten layer zeroes filter 0 first: 36.
+        var model = try handModel(convention: .crossCorrelation, pool: false)
+        #expect(try InferenceEngine<Double>(model: model).predict(raw: handInput, count: 1) == [22])
+        model.metadata.layers[1].activation = .relu
+        #expect(model.metadata.layers[1].kind == .flatten)
+        #expect(try InferenceEngine<Double>(model: model).predict(raw: handInput, count: 1) == [36])
+        #expect(try InferenceEngine<Double>(model: model).predict(raw: handInput + handInput, count: 2) == [36, 36])
+    }
+
     @Test func maxPoolingWithSamePaddingIgnoresThePadding() throws {
         // 3x3x1 all negative, pool 2x2 'same' (out 2x2, padding after): the padded windows take
         // the maximum of the real values only, never the zero padding.
