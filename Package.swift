@@ -37,8 +37,10 @@ let package = Package(
         .target(name: "NNFormat", dependencies: ["NNCore", "NNCompression"]),
         // IDX (MNIST) files, plain or gzip.
         .target(name: "NNData", dependencies: ["NNCore", "NNCompression"]),
+        // One-sample products on packed weights (AVX2/FMA, a helper thread); our own C code.
+        .target(name: "NNKernels"),
         // Batched inference on CBLAS.
-        .target(name: "NNEngine", dependencies: ["NNCore", "COpenBLAS"]),
+        .target(name: "NNEngine", dependencies: ["NNCore", "COpenBLAS", "NNKernels"]),
         // libhdf5 behind a small Swift API.
         .target(name: "NNHDF5", dependencies: ["CHDF5"]),
         // What the command-line tools share: exit statuses, error printing, parsing, inference reports.

@@ -103,6 +103,12 @@ def timed(fn, reps):
     return times
 
 
+# Pause between a batch run and the one-sample calls, so that worker threads left polling by the
+# batch (OpenBLAS's for about 0.1 s, onnxruntime's) have gone to sleep: batch 1 is timed in the
+# steady state of a process that only predicts one sample at a time. nn-bench pauses the same.
+SETTLE_SECONDS = 0.3
+
+
 def cmd_infer(args):
     import onnxruntime as ort
     layers, activations, mean, std = load_h5_model(args.model, np.float32)
@@ -122,6 +128,7 @@ def cmd_infer(args):
     def numpy_singles():
         for r in rows:
             numpy_forward(r, layers, activations, mean, safe_std)
+    time.sleep(SETTLE_SECONDS)
     t = timed(numpy_singles, args.reps)
     result["numpy_single_us"] = [v / singles * 1e6 for v in t]
     result["numpy_single_median_us"] = statistics.median(t) / singles * 1e6
@@ -144,6 +151,7 @@ def cmd_infer(args):
     def ort_singles():
         for r in rows:
             session.run(None, {"x": r})
+    time.sleep(SETTLE_SECONDS)
     t = timed(ort_singles, args.reps)
     result["ort_single_us"] = [v / singles * 1e6 for v in t]
     result["ort_single_median_us"] = statistics.median(t) / singles * 1e6

@@ -78,15 +78,9 @@ public final class InferenceEngine<Scalar: BLASScalar> {
     private var bufferA: UnsafeMutablePointer<Scalar>?
     private var bufferB: UnsafeMutablePointer<Scalar>?
     private var bufferRows = 0
-    /// Per layer: a dense weight transposed to [out, in], for one-sample products (made on the
-    /// second one-sample call; nil for other layers and weights over `transposedLimit` values).
-    private var transposedWeights: [ParameterBuffer<Scalar>?]?
+    /// The weight copies one-sample calls multiply by, made on the second one-sample call.
+    private var oneSamplePlan: OneSamplePlan<Scalar>?
     private var singleSampleCalls = 0
-    /// Dense weights up to this many values get a transposed copy for one-sample calls: OpenBLAS
-    /// splits y = W x over its threads by rows of an [out, in] matrix (dot products read W once,
-    /// in order), about 1.7x faster here than the axpy form over [in, out]. Larger weights would
-    /// double the memory of a model that is usually run in batches.
-    static var transposedLimit: Int { 1 << 22 }
     /// im2col rows for the convolution layers, allocated on first use.
     private var columns: UnsafeMutablePointer<Scalar>?
     private let columnCapacity: Int
@@ -150,11 +144,11 @@ public final class InferenceEngine<Scalar: BLASScalar> {
     @_specialize(where Scalar == Double)
     public func predict(raw input: UnsafePointer<Scalar>, count: Int, into output: UnsafeMutablePointer<Scalar>) {
         guard count > 0 else { return }
-        if count == 1, transposedWeights == nil {
+        if count == 1, oneSamplePlan == nil {
             // From the second one-sample call on: a process that predicts one image does not pay
             // for the copies.
             singleSampleCalls += 1
-            if singleSampleCalls == 2 { transposedWeights = layers.map(Self.transposedForOneSample) }
+            if singleSampleCalls == 2 { oneSamplePlan = OneSamplePlan(layers: layers, preprocessor: preprocessor) }
         }
         let rows = min(count, blockRows)
         if bufferRows < rows {
@@ -188,8 +182,9 @@ public final class InferenceEngine<Scalar: BLASScalar> {
     /// do), then every layer, ping-ponging between `a` and `b`; the last layer writes `output`.
     private func forwardBlock(_ input: UnsafePointer<Scalar>, count: Int, into output: UnsafeMutablePointer<Scalar>,
                               _ a: UnsafeMutablePointer<Scalar>, _ b: UnsafeMutablePointer<Scalar>) {
+        let plan = count == 1 ? oneSamplePlan : nil
         var source: UnsafePointer<Scalar>, target: UnsafeMutablePointer<Scalar>
-        if preprocessor.isIdentity {
+        if preprocessor.isIdentity || plan?.foldedBias != nil {
             source = input
             target = a
         } else {
@@ -202,39 +197,29 @@ public final class InferenceEngine<Scalar: BLASScalar> {
             // Flattening HWC samples does not move memory (unless the layer also has an activation).
             if layers[index].kind == .flatten && layers[index].activation == .identity && !isLast { continue }
             let destination = isLast ? output : target
-            forward(layers[index], transposed: count == 1 ? transposedWeights?[index] : nil, input: source, count: count, output: destination)
+            forward(layers[index], oneSample: plan?.products[index], bias: index == 0 ? plan?.foldedBias : nil,
+                    input: source, count: count, output: destination)
             source = UnsafePointer(destination)
             target = destination == a ? b : a
         }
     }
 
-    /// A dense layer's weight as [out, in], when it is small enough to keep twice.
-    private static func transposedForOneSample(_ layer: PreparedLayer) -> ParameterBuffer<Scalar>? {
-        guard layer.kind == .dense, let weight = layer.weight, weight.count <= transposedLimit else { return nil }
-        let k = layer.inputSize, n = layer.outputSize
-        var t = [Scalar](repeating: 0, count: weight.count)
-        for i in 0..<k {
-            for j in 0..<n { t[j * k + i] = weight.pointer[i * n + j] }
-        }
-        return ParameterBuffer(copying: t)
-    }
-
-    private func forward(_ layer: PreparedLayer, transposed: ParameterBuffer<Scalar>?, input: UnsafePointer<Scalar>, count: Int,
-                         output: UnsafeMutablePointer<Scalar>) {
+    /// One layer; `bias` replaces the layer's own (the first layer's, with folded preprocessing).
+    private func forward(_ layer: PreparedLayer, oneSample: OneSampleProduct<Scalar>?, bias: ParameterBuffer<Scalar>?,
+                         input: UnsafePointer<Scalar>, count: Int, output: UnsafeMutablePointer<Scalar>) {
         switch layer.kind {
         case .dense:
             let n = layer.outputSize, k = layer.inputSize, weight = layer.weight!.pointer
-            if count == 1, let transposed {
-                // y = W^T x as dot products over the rows of W^T [out, in].
-                Scalar.gemv(transpose: false, rows: n, cols: k, alpha: 1, a: transposed.pointer, lda: k, x: input, beta: 0, y: output)
+            let bias = (bias ?? layer.bias)?.pointer
+            if count == 1, let oneSample {
+                oneSample.multiply(input, inputs: k, outputs: n, bias: bias, activation: layer.activation, into: output)
             } else if count == 1 {
-                // One sample: y = W^T x with W stored [in, out].
-                Scalar.gemv(transpose: true, rows: k, cols: n, alpha: 1, a: weight, lda: n, x: input, beta: 0, y: output)
+                OneSampleProduct.multiplyStored(weight, inputs: k, outputs: n, bias: bias, activation: layer.activation, input, into: output)
             } else {
                 Scalar.gemm(transposeA: false, transposeB: false, m: count, n: n, k: k, alpha: 1, a: input, lda: k,
                             b: weight, ldb: n, beta: 0, c: output, ldc: n)
+                Activations.biasAndActivate(output, rows: count, columns: n, bias: bias, activation: layer.activation)
             }
-            Activations.biasAndActivate(output, rows: count, columns: n, bias: layer.bias?.pointer, activation: layer.activation)
         case .conv2d:
             let g = layer.spatial!, positions = SpatialKernels.positions(g), patch = SpatialKernels.patchSize(g)
             let filters = g.outputShape[2]

@@ -201,6 +201,8 @@ func infer<S: BLASScalar & RawBLAS>(_: S.Type, model: Model, images: IDXImages, 
     }
 
     // Batch 1: `singles` calls on consecutive images, timed as a block per repetition.
+    // As anchor.py: let the BLAS workers left polling by the batch runs go to sleep first.
+    usleep(300_000)
     let calls = min(singles, n)
     var singleTimes: [Double] = [], rawSingleTimes: [Double] = []
     input.withUnsafeBufferPointer { x in

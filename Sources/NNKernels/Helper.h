@@ -1,0 +1,26 @@
+#ifndef NN_KERNELS_HELPER_H
+#define NN_KERNELS_HELPER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/// One product y = x W (+ bias, then ReLU when `relu`) over packed panels.
+typedef struct {
+    const float *packed;
+    size_t inputs, outputs;
+    const float *bias;  // or NULL
+    bool relu;
+    const float *x;
+    float *y;
+} nn_product;
+
+/// Computes panels [first_panel, end_panel) of `job`.
+void nn_product_panels(const nn_product *job, size_t first_panel, size_t end_panel);
+
+/// Computes panels [0, split) on the calling thread and [split, panels) on the process's helper
+/// thread (or on the caller, when the helper has not picked them up by the time the caller is
+/// done with its own). Returns false, having computed nothing, when the helper cannot be
+/// started or another thread is using it.
+bool nn_helper_run(const nn_product *job, size_t split, size_t panels);
+
+#endif
