@@ -77,13 +77,13 @@ enum OneSampleProduct<Scalar: BLASScalar> {
         self = .transposed(ParameterBuffer(copying: t))
     }
 
-    /// y = activation(x W + bias) for one sample with the weight as stored ([in, out]), before a
-    /// plan exists. For f32 with the vector kernels this stays on the calling thread: BLAS's gemv
-    /// would wake its worker threads, which then poll for a while and take the CPU from the
-    /// helper thread.
+    /// y = activation(x W + bias) for one sample with the weight as stored ([in, out]): before a
+    /// plan exists, and for weights too large to copy. For f32 weights that get packed later,
+    /// this stays on the calling thread: BLAS's gemv would wake its worker threads, which then
+    /// poll for a while and take the CPU from the helper thread. Larger ones go to BLAS's threads.
     static func multiplyStored(_ weight: UnsafePointer<Scalar>, inputs: Int, outputs: Int, bias: UnsafePointer<Scalar>?,
                                activation: Activation, _ x: UnsafePointer<Scalar>, into y: UnsafeMutablePointer<Scalar>) {
-        if OneSamplePlan<Scalar>.usesPackedWeights {
+        if OneSamplePlan<Scalar>.usesPackedWeights, inputs * outputs <= OneSamplePlan<Scalar>.copyLimit {
             let fused = activation == .relu
             nn_row_product(floats(weight), inputs, outputs, bias.map(floats), fused, floats(x), floats(y))
             if !fused { Activations.biasAndActivate(y, rows: 1, columns: outputs, bias: nil, activation: activation) }

@@ -143,17 +143,54 @@ void nn_packed_product(const float *packed, size_t inputs, size_t outputs, const
     }
 }
 
+// Rows of the stored W, two at a time: y[0 ..< width] += x[i] W[i, :] + x[i + 1] W[i + 1, :].
+// W is read front to back within each row; y (at most `row_chunk` values) stays in L1.
+#if defined(__x86_64__)
+__attribute__((target("avx2,fma")))
+static void accumulate_rows_avx2(const float *w, size_t stride, size_t inputs, size_t width, const float *x, float *y) {
+    size_t vectors = width / 8 * 8, i = 0;
+    for (; i + 1 < inputs; i += 2) {
+        const float *r0 = w + i * stride, *r1 = r0 + stride;
+        __m256 a = _mm256_broadcast_ss(x + i), b = _mm256_broadcast_ss(x + i + 1);
+        for (size_t j = 0; j < vectors; j += 8) {
+            __m256 v = _mm256_fmadd_ps(a, _mm256_loadu_ps(r0 + j), _mm256_loadu_ps(y + j));
+            _mm256_storeu_ps(y + j, _mm256_fmadd_ps(b, _mm256_loadu_ps(r1 + j), v));
+        }
+        for (size_t j = vectors; j < width; j++) y[j] += x[i] * r0[j] + x[i + 1] * r1[j];
+    }
+    if (i < inputs) {
+        const float *r0 = w + i * stride;
+        for (size_t j = 0; j < width; j++) y[j] += x[i] * r0[j];
+    }
+}
+#endif
+
+static void accumulate_rows(const float *w, size_t stride, size_t inputs, size_t width, const float *x, float *y) {
+#if defined(__x86_64__)
+    if (nn_packed_vector_kernels()) {
+        accumulate_rows_avx2(w, stride, inputs, width, x, y);
+        return;
+    }
+#endif
+    for (size_t i = 0; i < inputs; i++) {
+        const float *r = w + i * stride;
+        for (size_t j = 0; j < width; j++) y[j] += x[i] * r[j];
+    }
+}
+
+enum { row_chunk = 1024 };
+
 void nn_row_product(const float *weights, size_t inputs, size_t outputs, const float *bias, bool relu,
                     const float *x, float *y) {
-    // Whole vectors of 8 columns straight from the rows; the last outputs % 8 columns would
-    // read past the end of the last row, so they go through the plain loop.
-    size_t vectors = outputs / 8 * 8;
-    for (size_t first = 0; first < vectors; first += panel_width) {
-        size_t width = vectors - first < panel_width ? vectors - first : panel_width;
-        panel(weights + first, outputs, width, inputs, x, bias ? bias + first : NULL, relu, y + first);
-    }
-    if (vectors < outputs) {
-        panel_plain(weights + vectors, outputs, outputs - vectors, inputs, x, bias ? bias + vectors : NULL, relu,
-                    y + vectors);
+    // Columns in chunks that fit in L1, each chunk a pass down the rows.
+    for (size_t first = 0; first < outputs; first += row_chunk) {
+        size_t width = outputs - first < row_chunk ? outputs - first : row_chunk;
+        float *out = y + first;
+        memset(out, 0, width * sizeof(float));
+        accumulate_rows(weights + first, outputs, inputs, width, x, out);
+        for (size_t j = 0; j < width; j++) {
+            float v = bias ? out[j] + bias[first + j] : out[j];
+            out[j] = relu ? (v > 0 ? v : 0) : v;
+        }
     }
 }

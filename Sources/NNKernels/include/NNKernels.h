@@ -33,9 +33,9 @@ void nn_pack_weights(const float *weights, size_t inputs, size_t outputs, float 
 void nn_packed_product(const float *packed, size_t inputs, size_t outputs, const float *bias, bool relu,
                        const float *x, float *y, int threads);
 
-/// As `nn_packed_product` for a row-major W[inputs][outputs] as stored, on the calling thread:
-/// for a first product, before a packed copy exists. (Slower than the packed product, about
-/// 1.3x here, but without a copy and without waking any thread.)
+/// As `nn_packed_product` for a row-major W[inputs][outputs] as stored, on the calling thread,
+/// reading W front to back: for a first product, before a packed copy exists (no copy, and no
+/// thread woken up).
 void nn_row_product(const float *weights, size_t inputs, size_t outputs, const float *bias, bool relu,
                     const float *x, float *y);
 
