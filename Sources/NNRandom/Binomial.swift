@@ -120,7 +120,17 @@ extension NumPyRandomState {
         precondition(count >= 0, "NumPyRandomState.binomial: negative count")
         let (pp, mirrored) = p <= 0.5 ? (p, false) : (1.0 - p, true)
         return [Int](unsafeUninitializedCapacity: count) { buffer, initialized in
-            if Double(n) * pp <= 30.0 {
+            if n == 1 {
+                // Bernoulli: the dropout masks. The inversion search unrolled for one trial, on a
+                // local copy of the generator (a closure's access to `self` is checked per draw).
+                let constants = inversionConstants(n: n, p: pp)
+                var generator = self.generator
+                for i in 0..<count {
+                    let x = Self.sampleInversionOfOneTrial(constants, &generator)
+                    buffer[i] = mirrored ? 1 - x : x
+                }
+                self.generator = generator
+            } else if Double(n) * pp <= 30.0 {
                 let constants = inversionConstants(n: n, p: pp)
                 for i in 0..<count {
                     let x = sampleInversion(constants)
@@ -180,6 +190,21 @@ extension NumPyRandomState {
             }
         }
         return x
+    }
+
+    /// `sampleInversion` for n = 1, draw for draw: 0 when the uniform is at most P(X = 0) = q,
+    /// 1 when what is left is at most P(X = 1), computed with the general step's operations; else
+    /// the walk would pass its bound (1 for one trial) and restart with a fresh uniform.
+    @inline(__always)
+    static func sampleInversionOfOneTrial(_ k: InversionConstants, _ generator: inout MT19937) -> Int {
+        let p0 = k.qn
+        let p1 = (Double(1) * k.p * p0) / (Double(1) * k.q)
+        while true {
+            let u = generator.nextDouble()
+            // For u <= p0, u - p0 <= 0 <= p1 holds too: one branch that is almost always taken,
+            // and a select instead of a branch that goes either way.
+            if u - p0 <= p1 { return u <= p0 ? 0 : 1 }
+        }
     }
 
     /// BTPE (Kachitvichyanukul and Schmeiser 1988): triangle, parallelograms and exponential tails

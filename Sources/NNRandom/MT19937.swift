@@ -79,16 +79,40 @@ public struct MT19937: RandomNumberGenerator, Sendable {
         let n = MT19937.stateSize
         let m = MT19937.shift
         key.withUnsafeMutableBufferPointer { mt in
+            let words = UnsafeMutableRawPointer(mt.baseAddress!)
             // Branch-free: the matrix is XORed in exactly when the low bit of y is set.
             @inline(__always) func twist(_ upper: UInt32, _ lower: UInt32, _ far: UInt32) -> UInt32 {
                 let y = (upper & MT19937.upperMask) | (lower & MT19937.lowerMask)
                 return far ^ (y >> 1) ^ ((0 &- (y & 1)) & MT19937.matrixA)
             }
-            for i in 0..<(n - m) {
-                mt[i] = twist(mt[i], mt[i + 1], mt[i + m])
+            // Four words at once. Word i reads words i + 1 and i + m (or i + m - n) as they are at
+            // that point of the sequential loop; a group of four still does: i + 1 ... i + 4 are
+            // not written yet, and i + m - n ... i + m - n + 3 were written at least m - 3 words
+            // earlier.
+            @inline(__always) func twist4(_ i: Int, far: Int) {
+                let upper = words.loadUnaligned(fromByteOffset: i * 4, as: SIMD4<UInt32>.self)
+                let lower = words.loadUnaligned(fromByteOffset: (i + 1) * 4, as: SIMD4<UInt32>.self)
+                let distant = words.loadUnaligned(fromByteOffset: far * 4, as: SIMD4<UInt32>.self)
+                let y = (upper & MT19937.upperMask) | (lower & MT19937.lowerMask)
+                let odd = SIMD4<UInt32>(repeating: 0) &- (y & 1)
+                words.storeBytes(of: distant ^ (y &>> 1) ^ (odd & MT19937.matrixA), toByteOffset: i * 4, as: SIMD4<UInt32>.self)
             }
-            for i in (n - m)..<(n - 1) {
+            var i = 0
+            while i + 4 <= n - m {
+                twist4(i, far: i + m)
+                i += 4
+            }
+            while i < n - m {
+                mt[i] = twist(mt[i], mt[i + 1], mt[i + m])
+                i += 1
+            }
+            while i + 4 <= n - 1 {
+                twist4(i, far: i + m - n)
+                i += 4
+            }
+            while i < n - 1 {
                 mt[i] = twist(mt[i], mt[i + 1], mt[i + m - n])
+                i += 1
             }
             mt[n - 1] = twist(mt[n - 1], mt[0], mt[m - 1])
         }
@@ -123,7 +147,9 @@ public struct MT19937: RandomNumberGenerator, Sendable {
     public mutating func nextDouble() -> Double {
         let a = Double(nextUInt32() >> 5)
         let b = Double(nextUInt32() >> 6)
-        return (a * 67_108_864.0 + b) / 9_007_199_254_740_992.0
+        // Times 2^-53 rather than divided by 2^53: scaling by a power of two is exact either way,
+        // and a multiplication costs a fraction of a division.
+        return (a * 67_108_864.0 + b) * 0x1p-53
     }
 
     /// `RandomNumberGenerator` requirement; the same as ``nextUInt64()``.
