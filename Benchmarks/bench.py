@@ -79,8 +79,11 @@ class Bench:
     def build(self):
         if self.args.skip_build:
             return
-        log("building release binaries (swift build -c release --scratch-path %s)" % self.args.scratch)
-        run(["swift", "build", "-c", "release", "--scratch-path", self.args.scratch], capture=False)
+        # The Makefile's release flags (static Swift runtime), so that we time what `make release` builds.
+        flags = os.environ.get("RELEASE_FLAGS", "").split()
+        command = ["swift", "build", "-c", "release", "--scratch-path", self.args.scratch] + flags
+        log("building release binaries (%s)" % " ".join(command))
+        run(command, capture=False)
 
     def machine(self):
         m = {"nproc": int(run(["nproc"]).strip()), "kernel": platform.release()}
