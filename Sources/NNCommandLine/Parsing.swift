@@ -1,4 +1,5 @@
 import NNCore
+import NNEngine
 
 /// Parses "784,256,10".
 public func parseIntegerList(_ text: String, option: String) throws -> [Int] {
@@ -22,6 +23,17 @@ public func parseActivations(_ text: String) throws -> [Activation] {
         }
         return a
     }
+}
+
+/// Applies `--threads N`: how many threads matrix products may use (OpenBLAS's, and the
+/// inference engine's one-sample helper when N >= 2). Nil leaves OpenBLAS's default, one per CPU.
+public func applyThreadCount(_ n: Int?) throws {
+    guard let n else { return }
+    guard (1...64).contains(n) else {
+        // 64: the most threads Debian's OpenBLAS is built for (MAX_THREADS).
+        throw ToolError("--threads must be between 1 and 64, not \(n)", status: ExitStatus.usage)
+    }
+    BLAS.setThreadCount(n)
 }
 
 /// Parses a value of a string enum, naming the option and the choices on failure.

@@ -13,9 +13,10 @@ import Testing
         return path
     }
 
-    @Test func wholeTestSetMatchesTheNumPyReference() throws {
+    @Test(arguments: [[], ["--threads", "1"]])
+    func wholeTestSetMatchesTheNumPyReference(options: [String]) throws {
         let model = try writeFormulaModel()
-        let result = try run("nn-infer", [model, fashionTestImages, "--labels", fashionTestLabels, "--json"])
+        let result = try run("nn-infer", [model, fashionTestImages, "--labels", fashionTestLabels, "--json"] + options)
         #expect(result.status == 0, "\(result.stderr)")
         let ours = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as! [String: Any]
         let reference = try python(["\(packageRoot)/Tests/CLITests/reference_infer.py", model, fashionTestImages, fashionTestLabels])
@@ -164,5 +165,7 @@ import Testing
         let model = try writeFormulaModel()
         try expectFailure([model, fashionTestImages, "--precision", "f16"], status: 64, message: "--precision must be f32 or f64, not 'f16'")
         try expectFailure([model, fashionTestImages, "--batch", "0"], status: 64, message: "--batch must be at least 1")
+        try expectFailure([model, fashionTestImages, "--threads", "0"], status: 64, message: "--threads must be between 1 and 64, not 0")
+        try expectFailure([model, fashionTestImages, "--threads", "65"], status: 64, message: "--threads must be between 1 and 64, not 65")
     }
 }

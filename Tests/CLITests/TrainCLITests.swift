@@ -90,6 +90,7 @@ func writeQuadrantIDX(in dir: String, train: Int = 200, test: Int = 50) throws -
     @Test func badOptions() throws {
         try expectFailure(["--lr", "0", "--save", "\(dir)/x.nnm"], status: 64, message: "--lr must be a positive number, found 0.0")
         try expectFailure(["--batch", "0", "--save", "\(dir)/x.nnm"], status: 64, message: "--batch must be at least 1, found 0")
+        try expectFailure(["--threads", "0", "--save", "\(dir)/x.nnm"], status: 64, message: "--threads must be between 1 and 64, not 0")
         try expectFailure(["--activations", "relu,sigmoid", "--save", "\(dir)/x.nnm"], status: 64,
                           message: "--loss cross-entropy needs a softmax output layer, but the output activation is sigmoid; use --activations ...,softmax or --loss quadratic")
         try expectFailure(["--recipe", "lenet", "--save", "\(dir)/x.nnm"], status: 64,
