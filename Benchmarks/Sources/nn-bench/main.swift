@@ -145,7 +145,7 @@ func info() {
 // MARK: infer
 
 /// Engine throughput at batch = every image, and per-call latency at batch 1, with the raw
-/// BLAS products of the same shapes for comparison.
+/// BLAS products of the same shapes for comparison (dense models; for a CNN only the engine).
 func infer<S: BLASScalar & RawBLAS>(_: S.Type, model: Model, images: IDXImages, reps: Int, batchReps: Int, singles: Int) throws {
     let engine = try InferenceEngine<S>(model: model)
     let n = images.count, features = images.featureCount
@@ -153,6 +153,7 @@ func infer<S: BLASScalar & RawBLAS>(_: S.Type, model: Model, images: IDXImages, 
     let input: [S] = images.features.map { S($0) }
     var output = [S](repeating: 0, count: n * classes)
     let sizes = [model.metadata.input.features] + model.metadata.layers.map(\.outputSize)
+    let dense = model.metadata.layers.allSatisfy { $0.kind == .dense }
     let flopsPerImage = zip(sizes, sizes.dropFirst()).reduce(0.0) { $0 + 2 * Double($1.0) * Double($1.1) }
 
     // Warm up (grows the engine's buffers, faults pages in).
@@ -169,7 +170,7 @@ func infer<S: BLASScalar & RawBLAS>(_: S.Type, model: Model, images: IDXImages, 
     }
 
     // Raw products of the same shapes (weights copied into plain buffers, same input).
-    let weights: [Buffer<S>] = model.metadata.layers.map { layer in
+    let weights: [Buffer<S>] = !dense ? [] : model.metadata.layers.map { layer in
         let values = S.values(of: model.tensor(layer.weight)!)
         let b = Buffer<S>(values.count, fill: false)
         for i in 0..<values.count { b.pointer[i] = values[i] }
@@ -192,9 +193,9 @@ func infer<S: BLASScalar & RawBLAS>(_: S.Type, model: Model, images: IDXImages, 
     }
     let rawInput = Buffer<S>(n * features)
     input.withUnsafeBufferPointer { x in rawInput.pointer.update(from: x.baseAddress!, count: n * features) }
-    rawForward(count: n, from: rawInput.pointer)
+    if dense { rawForward(count: n, from: rawInput.pointer) }
     var rawBatchTimes: [Double] = []
-    for _ in 0..<batchReps {
+    for _ in 0..<(dense ? batchReps : 0) {
         let t0 = now()
         rawForward(count: n, from: rawInput.pointer)
         rawBatchTimes.append(now() - t0)
@@ -215,13 +216,13 @@ func infer<S: BLASScalar & RawBLAS>(_: S.Type, model: Model, images: IDXImages, 
             }
         }
     }
-    for _ in 0..<reps {
+    for _ in 0..<(dense ? reps : 0) {
         let t0 = now()
         for i in 0..<calls { rawForward(count: 1, from: rawInput.pointer + i * features) }
         rawSingleTimes.append((now() - t0) / Double(calls))
     }
 
-    let tb = median(batchTimes), tr = median(rawBatchTimes), t1 = median(singleTimes), r1 = median(rawSingleTimes)
+    let tb = median(batchTimes), t1 = median(singleTimes)
     var out = JSONOut()
     out.set("images", n)
     out.set("architecture", sizes.map(String.init).joined(separator: "-"))
@@ -229,15 +230,18 @@ func infer<S: BLASScalar & RawBLAS>(_: S.Type, model: Model, images: IDXImages, 
     out.set("batch_seconds", batchTimes)
     out.set("batch_median_s", tb)
     out.set("batch_images_per_s", Double(n) / tb)
-    out.set("engine_gflops", flopsPerImage * Double(n) / tb / 1e9)
-    out.set("raw_gemm_median_s", tr)
-    out.set("raw_gemm_gflops", flopsPerImage * Double(n) / tr / 1e9)
-    out.set("engine_vs_raw_gemm", tr / tb)
+    if dense {
+        let tr = median(rawBatchTimes)
+        out.set("engine_gflops", flopsPerImage * Double(n) / tb / 1e9)
+        out.set("raw_gemm_median_s", tr)
+        out.set("raw_gemm_gflops", flopsPerImage * Double(n) / tr / 1e9)
+        out.set("engine_vs_raw_gemm", tr / tb)
+    }
     out.set("single_calls", calls)
     out.set("single_us", singleTimes.map { $0 * 1e6 })
     out.set("single_median_us", t1 * 1e6)
     out.set("single_images_per_s", 1 / t1)
-    out.set("raw_gemv_median_us", r1 * 1e6)
+    if dense { out.set("raw_gemv_median_us", median(rawSingleTimes) * 1e6) }
     out.set("openblas_core", openblas_get_corename().map { String(cString: $0) } ?? "unknown")
     out.emit()
 }
