@@ -52,7 +52,9 @@ final class ParameterBuffer<Scalar: BLASScalar>: @unchecked Sendable {
 /// input into scratch memory (one pass, no copy first) and carried through every layer while it
 /// is still in cache; the last layer writes to the caller's output. Scratch memory is bounded
 /// by the block, not the batch. Every row is computed exactly as it would be alone in a batch
-/// of that block's size.
+/// of that block's size. One-sample calls take their own path (`OneSamplePlan`: packed weights,
+/// preprocessing folded into the first layer, a helper thread), which agrees with the batch path
+/// to rounding, not to the bit.
 public final class InferenceEngine<Scalar: BLASScalar> {
     struct PreparedLayer {
         let kind: Layer.Kind
