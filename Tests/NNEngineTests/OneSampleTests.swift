@@ -105,6 +105,24 @@ import Glibc
         Self.expectClose(batch, (0..<4).flatMap { Self.reference(model, Self.sample($0)) }, 2e-5, "batch")
     }
 
+    /// One output (the binary recipe's sigmoid unit): a single panel, 8 wide, 7 columns padding.
+    @Test func oneOutputMatchesTheReference() throws {
+        let w = Self.values(301, seed: 3), b = [0.25]
+        let meta = ModelMetadata(input: InputSpec(shape: [301]),
+                                 layers: [Layer.dense(index: 0, inputSize: 301, outputSize: 1, activation: .sigmoid)],
+                                 preprocessing: [.scale(factor: 1.0 / 255, offset: 0)],
+                                 provenance: Provenance(tool: "tests", created: "2026-11-24T00:00:00Z"))
+        let model = Model(metadata: meta, tensors: [NamedTensor("layers.0.weight", Tensor(w, shape: [301, 1])),
+                                                    NamedTensor("layers.0.bias", Tensor(b, shape: [1]))])
+        let engine = try InferenceEngine<Float>(model: model)
+        for call in 0..<3 {
+            for s in 0..<3 {
+                let got = engine.predict(raw: Self.sample(s).map(Float.init), count: 1)
+                Self.expectClose(got, Self.reference(model, Self.sample(s)), 2e-5, "call \(call), sample \(s)")
+            }
+        }
+    }
+
     @Test func doubleCallsMatchTheReference() throws {
         let model = Self.model(zscore: true, hidden: .tanh, output: .identity)
         let engine = try InferenceEngine<Double>(model: model)
