@@ -32,12 +32,13 @@ let package = Package(
         // Tensors, model description, metadata, JSON, atomic files: no C dependencies.
         .target(name: "NNCore"),
         // zlib: CRC32, gzip streams, raw deflate for zip members.
-        .target(name: "NNCompression", dependencies: ["CZlib"]),
+        .target(name: "NNCompression", dependencies: ["CZlib", "NNKernels"]),
         // The `.nnm` container format.
         .target(name: "NNFormat", dependencies: ["NNCore", "NNCompression"]),
         // IDX (MNIST) files, plain or gzip.
         .target(name: "NNData", dependencies: ["NNCore", "NNCompression"]),
-        // One-sample products on packed weights (AVX2/FMA, a helper thread); our own C code.
+        // Our own C: one-sample products on packed weights (AVX2/FMA, a helper thread) and
+        // CRC-32 folding (PCLMULQDQ), each chosen at run time.
         .target(name: "NNKernels"),
         // Batched inference on CBLAS.
         .target(name: "NNEngine", dependencies: ["NNCore", "COpenBLAS", "NNKernels"]),

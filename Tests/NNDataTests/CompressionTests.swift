@@ -24,6 +24,32 @@ private let patternedCRC: UInt32 = 0x934f_0768
         #expect(CRC32.checksum(helloText) == 0xe6f9_4cf0)
     }
 
+    /// Long buffers take the carry-less-multiplication path (from 128 bytes on); the expected
+    /// values are Python's: d = bytes(i*7%251 for i in range(1<<20)); zlib.crc32(d),
+    /// zlib.crc32(d[:1000003]), zlib.crc32(d[5:5+777]), zlib.crc32(d[:200], zlib.crc32(b'abc')).
+    @Test func longBuffersMatchPythonsCRC() {
+        let d = (0..<(1 << 20)).map { UInt8($0 * 7 % 251) }
+        #expect(CRC32.checksum(d) == 0xf1ee_d7ff)
+        #expect(CRC32.checksum(Array(d[..<1_000_003])) == 0x1399_ed12)
+        #expect(CRC32.checksum(Array(d[5..<(5 + 777)])) == 0xc75e_dcb3)
+        var running = CRC32()
+        Array("abc".utf8).withUnsafeBytes { running.update($0) }
+        Array(d[..<200]).withUnsafeBytes { running.update($0) }
+        #expect(running.value == 0x641c_92fc)
+        // Fed in uneven pieces, the same as whole.
+        var pieces = CRC32()
+        d.withUnsafeBytes { all in
+            var start = 0
+            for size in [1, 127, 128, 129, 4096, 63, 100_000] + [Int](repeating: 200_000, count: 5) where start < all.count {
+                let end = min(start + size, all.count)
+                pieces.update(UnsafeRawBufferPointer(rebasing: all[start..<end]))
+                start = end
+            }
+            if start < all.count { pieces.update(UnsafeRawBufferPointer(rebasing: all[start...])) }
+        }
+        #expect(pieces.value == 0xf1ee_d7ff)
+    }
+
     @Test func concatenatedGzipMembersReadAsOneStream() throws {
         let joined = helloGzip + secondGzip
         #expect(try Inflate.decompress(joined, format: .gzip, maxBytes: 1000, name: "j")

@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /// Whether this CPU runs the vector kernels (AVX2 and FMA). Without them the packed product
 /// still works, on plain C loops.
@@ -38,5 +39,12 @@ void nn_packed_product(const float *packed, size_t inputs, size_t outputs, const
 /// thread woken up).
 void nn_row_product(const float *weights, size_t inputs, size_t outputs, const float *bias, bool relu,
                     const float *x, float *y);
+
+/// Folds the front of `data` for a CRC-32 (zlib's) continuing from `crc` (zlib's convention:
+/// 0 to start). Returns how many bytes it consumed, a multiple of 64, and writes to `block` 64
+/// bytes whose CRC-32 started from 0xFFFFFFFF, continued over `data[consumed...]`, is the CRC-32
+/// of all of `data` from `crc`. Returns 0 (and writes nothing) without PCLMULQDQ or for fewer
+/// than 128 bytes.
+size_t nn_crc32_fold(uint32_t crc, const void *data, size_t length, uint8_t block[64]);
 
 #endif
