@@ -1,5 +1,7 @@
 #include "NNKernels.h"
 
+#include "CPUFeatures.h"
+
 // CRC-32 (the reflected 0x04C11DB7 polynomial of zlib) by carry-less multiplication: four
 // 128-bit lanes, each moved 512 bits forward per step (x^(512+64) and x^512 mod P, bit-reflected),
 // so one step costs eight multiplications for 64 bytes. What is left is not reduced here: the
@@ -37,21 +39,11 @@ static size_t fold_pclmul(uint32_t crc, const uint8_t *data, size_t length, uint
     return done;
 }
 
-static bool detect_pclmul(void) {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("sse4.1");
-}
 #endif
 
 size_t nn_crc32_fold(uint32_t crc, const void *data, size_t length, uint8_t block[64]) {
 #if defined(__x86_64__)
-    static int state;  // 0 unknown, 1 no, 2 yes; racing first calls compute the same answer
-    int s = __atomic_load_n(&state, __ATOMIC_RELAXED);
-    if (s == 0) {
-        s = detect_pclmul() ? 2 : 1;
-        __atomic_store_n(&state, s, __ATOMIC_RELAXED);
-    }
-    if (s == 2 && length >= 128) return fold_pclmul(crc, (const uint8_t *)data, length, block);
+    if ((nn_cpu_features() & nn_cpu_pclmul) && length >= 128) return fold_pclmul(crc, (const uint8_t *)data, length, block);
 #else
     (void)crc; (void)data; (void)block;
 #endif

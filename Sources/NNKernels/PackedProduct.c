@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include "CPUFeatures.h"
 #include "Helper.h"
 
 enum { panel_width = 32 };
@@ -65,12 +66,6 @@ NN_PANEL_KERNEL(16)
 NN_PANEL_KERNEL(24)
 NN_PANEL_KERNEL(32)
 
-static bool detect_vector_kernels(void) {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-}
-#else
-static bool detect_vector_kernels(void) { return false; }
 #endif
 
 static void panel_plain(const float *p, size_t stride, size_t width, size_t inputs, const float *x,
@@ -86,15 +81,7 @@ static void panel_plain(const float *p, size_t stride, size_t width, size_t inpu
     }
 }
 
-bool nn_packed_vector_kernels(void) {
-    static int state;  // 0 unknown, 1 no, 2 yes; racing first calls compute the same answer
-    int s = __atomic_load_n(&state, __ATOMIC_RELAXED);
-    if (s == 0) {
-        s = detect_vector_kernels() ? 2 : 1;
-        __atomic_store_n(&state, s, __ATOMIC_RELAXED);
-    }
-    return s == 2;
-}
+bool nn_packed_vector_kernels(void) { return nn_cpu_features() & nn_cpu_avx2_fma; }
 
 static void panel(const float *p, size_t stride, size_t width, size_t inputs, const float *x,
                   const float *bias, bool relu, float *y) {
