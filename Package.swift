@@ -10,7 +10,11 @@ let package = Package(
         .library(name: "NNEngine", targets: ["NNEngine"]),
         .library(name: "NNHDF5", targets: ["NNHDF5"]),
         .library(name: "NNTrain", targets: ["NNTrain"]),
-        .library(name: "NNInterop", targets: ["NNInterop"]),
+        .library(name: "NNZip", targets: ["NNZip"]),
+        .library(name: "NNNumPy", targets: ["NNNumPy"]),
+        .library(name: "NNSafetensors", targets: ["NNSafetensors"]),
+        .library(name: "NNConvert", targets: ["NNConvert"]),
+        .library(name: "NNModelFiles", targets: ["NNModelFiles"]),
         .library(name: "NNPlot", targets: ["NNPlot"]),
         .executable(name: "nnconv", targets: ["nnconv"]),
         .executable(name: "nn-infer", targets: ["nn-infer"]),
@@ -29,36 +33,46 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
 
-        // Tensors, model description, metadata, JSON, atomic files: no C dependencies.
-        .target(name: "NNCore"),
+        // The one file layer: read-only files (first bytes, positioned reads, guarded mappings),
+        // atomic writes, temporary files, system errors as typed values.
+        .target(name: "NNSystem", dependencies: ["CNNSystem"]),
+        // The SIGBUS guard for mapped files (a signal handler is C's job).
+        .target(name: "CNNSystem"),
+        // Tensors, model description, metadata, JSON: no C dependencies.
+        .target(name: "NNCore", dependencies: ["NNSystem"]),
         // zlib: CRC32, gzip streams, raw deflate for zip members.
-        .target(name: "NNCompression", dependencies: ["CZlib", "NNKernels"]),
+        .target(name: "NNCompression", dependencies: ["CZlib", "NNKernels", "NNSystem"]),
         // The `.nnm` container format.
-        .target(name: "NNFormat", dependencies: ["NNCore", "NNCompression"]),
+        .target(name: "NNFormat", dependencies: ["NNCore", "NNCompression", "NNSystem"]),
         // IDX (MNIST) files, plain or gzip.
-        .target(name: "NNData", dependencies: ["NNCore", "NNCompression"]),
+        .target(name: "NNData", dependencies: ["NNCore", "NNCompression", "NNSystem"]),
         // Our own C: one-sample products on packed weights (AVX2/FMA, a helper thread) and
         // CRC-32 folding (PCLMULQDQ), each chosen at run time.
         .target(name: "NNKernels"),
         // Batched inference on CBLAS.
         .target(name: "NNEngine", dependencies: ["NNCore", "COpenBLAS", "NNKernels"]),
         // libhdf5 behind a small Swift API.
-        .target(name: "NNHDF5", dependencies: ["CHDF5"]),
+        .target(name: "NNHDF5", dependencies: ["CHDF5", "NNSystem"]),
+        // Tensor containers that know no framework: zip archives (reader and writer), NumPy
+        // .npy/.npz, safetensors.
+        .target(name: "NNZip", dependencies: ["NNCore", "NNCompression", "NNSystem"]),
+        .target(name: "NNNumPy", dependencies: ["NNCore", "NNZip", "NNCompression", "NNSystem"]),
+        .target(name: "NNSafetensors", dependencies: ["NNCore", "NNSystem"]),
         // What the command-line tools share: exit statuses, error printing, parsing, inference reports.
         // It stays free of HDF5 so that nn-infer starts without loading libhdf5 and its dependencies.
         .target(name: "NNCommandLine", dependencies: [
-            "NNCore", "NNFormat", "NNData", "NNEngine",
+            "NNCore", "NNFormat", "NNData", "NNEngine", "NNSystem",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         .executableTarget(name: "nnconv", dependencies: [
-            "NNCommandLine", "NNInterop", "NNONNX", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "NNCommandLine", "NNConvert", "NNModelFiles", "NNPlot", "NNSystem", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "nn-infer", dependencies: [
-            "NNCommandLine", "NNPlot", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "NNCommandLine", "NNPlot", "NNSystem", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "nn-train", dependencies: [
-            "NNCommandLine", "NNTrain", "NNInterop", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "NNCommandLine", "NNTrain", "NNConvert", "NNModelFiles", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         // In-process benchmarks for `make bench` (Benchmarks/BENCHMARKS.md); no tests run it.
@@ -67,37 +81,47 @@ let package = Package(
 
         // NumPy-compatible random streams (legacy RandomState).
         .target(name: "NNRandom"),
-        // The converter: HDF5 blog files, NumPy .npy/.npz, Keras .h5/.keras, exports, inspect, diff.
-        .target(name: "NNInterop", dependencies: ["NNCore", "NNFormat", "NNHDF5", "NNCompression", "NNData", "NNEngine", "NNPlot"]),
-        // ONNX export and import of the MLPs; onnx.pb.swift is generated once by `make onnx-proto`.
-        // It builds on NNInterop for the importers' options, errors and model assembly.
-        .target(name: "NNONNX", dependencies: [
-            "NNCore", "NNInterop", "NNCompression", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        // The converter: import options, results and errors, the model-building rules (blog
+        // layouts, Keras, our own exports), the tensor-container and file-format protocols, the
+        // built-in formats (.nnm, HDF5, NumPy, Keras, safetensors) and the format registry.
+        .target(name: "NNConvert", dependencies: [
+            "NNCore", "NNFormat", "NNHDF5", "NNZip", "NNNumPy", "NNSafetensors", "NNCompression", "NNSystem",
         ]),
+        // ONNX as a format of the registry; onnx.pb.swift is generated once by `make onnx-proto`.
+        .target(name: "NNONNX", dependencies: [
+            "NNCore", "NNConvert", "NNSystem", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        ]),
+        // Every format the tools read and write, in one registry (the front door).
+        .target(name: "NNModelFiles", dependencies: ["NNCore", "NNConvert", "NNONNX"]),
         // SVG pictures: training history, first-layer convolution filters, confusion matrices.
         .target(name: "NNPlot", dependencies: ["NNCore"]),
         // The blog training recipes: batched backprop on CBLAS, SGD, momentum, L2, dropout.
-        .target(name: "NNTrain", dependencies: ["NNCore", "NNEngine", "NNData", "NNRandom", "NNFormat", "NNPlot"]),
+        .target(name: "NNTrain", dependencies: ["NNCore", "NNEngine", "NNData", "NNRandom", "NNFormat", "NNPlot", "NNSystem"]),
 
         // What several test targets share: hand-built .nnm bytes, fixture paths, model outputs.
         .target(name: "NNTestSupport", dependencies: ["NNCore", "NNEngine", "NNFormat", "NNCompression"], path: "Tests/NNTestSupport"),
         .testTarget(name: "NNCoreTests", dependencies: ["NNCore", "NNCompression"]),
-        .testTarget(name: "NNFormatTests", dependencies: ["NNTestSupport", "NNCore", "NNFormat", "NNCompression"]),
-        .testTarget(name: "NNDataTests", dependencies: ["NNCore", "NNData", "NNCompression"]),
+        .testTarget(name: "NNFormatTests", dependencies: ["NNTestSupport", "NNCore", "NNFormat", "NNCompression", "NNSystem"]),
+        .testTarget(name: "NNDataTests", dependencies: ["NNCore", "NNData", "NNCompression", "NNSystem"]),
         .testTarget(name: "NNEngineTests", dependencies: ["NNCore", "NNEngine", "NNFormat"]),
         .testTarget(name: "NNHDF5Tests", dependencies: ["NNHDF5"], exclude: ["Resources", "make_fixtures.py"]),
         .testTarget(name: "NNRandomTests", dependencies: ["NNRandom"]),
-        .testTarget(name: "NNInteropTests", dependencies: ["NNTestSupport", "NNCore", "NNInterop", "NNFormat", "NNHDF5", "NNEngine", "NNCompression"]),
-        .testTarget(name: "NNONNXTests", dependencies: ["NNTestSupport", "NNCore", "NNONNX", "NNInterop", "NNFormat", "NNEngine"],
+        .testTarget(name: "NNConvertTests", dependencies: [
+            "NNTestSupport", "NNCore", "NNConvert", "NNModelFiles", "NNZip", "NNNumPy", "NNSafetensors", "NNFormat", "NNHDF5",
+            "NNEngine", "NNCompression", "NNSystem",
+        ]),
+        .testTarget(name: "NNONNXTests", dependencies: ["NNTestSupport", "NNCore", "NNONNX", "NNConvert", "NNModelFiles", "NNFormat", "NNEngine"],
                     exclude: ["check_exports.py"]),
-        .testTarget(name: "ParityTests", dependencies: ["NNCore", "NNEngine", "NNTrain", "NNRandom", "NNHDF5", "NNInterop", "NNFormat"]),
+        .testTarget(name: "ParityTests", dependencies: ["NNCore", "NNEngine", "NNTrain", "NNRandom", "NNHDF5", "NNConvert", "NNModelFiles", "NNFormat"]),
         .testTarget(name: "NNTrainTests", dependencies: ["NNCore", "NNEngine", "NNTrain", "NNRandom", "NNFormat"]),
         .testTarget(name: "NNPlotTests", dependencies: ["NNPlot", "NNCore"]),
         .testTarget(name: "CLITests", dependencies: ["NNCore", "NNFormat", "NNData"],
                     exclude: ["reference_infer.py", "Resources"]),
         // Hostile input: every reader against truncated, bit-flipped, oversized and inconsistent
         // files, each asserting its specific error (files built from bytes in the tests).
-        .testTarget(name: "MalformedTests", dependencies: ["NNTestSupport", "NNCore", "NNFormat", "NNData", "NNCompression", "NNInterop"]),
+        .testTarget(name: "MalformedTests", dependencies: [
+            "NNTestSupport", "NNCore", "NNFormat", "NNData", "NNCompression", "NNZip", "NNNumPy", "NNConvert", "NNModelFiles", "NNSystem",
+        ]),
 
         // libFuzzer harnesses (`make fuzz`, Fuzz/README.md). Built with `-sanitize=fuzzer,address
         // -DFUZZING` they are libFuzzer binaries; in the normal build each has a `main` that replays
@@ -107,11 +131,11 @@ let package = Package(
                           path: "Fuzz/Sources/fuzz-nnm"),
         .executableTarget(name: "fuzz-idx", dependencies: ["FuzzSupport", "NNData", "NNCompression"],
                           path: "Fuzz/Sources/fuzz-idx"),
-        .executableTarget(name: "fuzz-npy", dependencies: ["FuzzSupport", "NNCore", "NNInterop", "NNCompression"],
+        .executableTarget(name: "fuzz-npy", dependencies: ["FuzzSupport", "NNCore", "NNNumPy", "NNZip", "NNCompression"],
                           path: "Fuzz/Sources/fuzz-npy"),
-        .executableTarget(name: "fuzz-keras-config", dependencies: ["FuzzSupport", "NNCore", "NNInterop"],
+        .executableTarget(name: "fuzz-keras-config", dependencies: ["FuzzSupport", "NNCore", "NNConvert"],
                           path: "Fuzz/Sources/fuzz-keras-config"),
-        .executableTarget(name: "fuzz-import", dependencies: ["FuzzSupport", "NNCore", "NNInterop"],
+        .executableTarget(name: "fuzz-import", dependencies: ["FuzzSupport", "NNCore", "NNConvert", "NNModelFiles"],
                           path: "Fuzz/Sources/fuzz-import"),
     ]
 )

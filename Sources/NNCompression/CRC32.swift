@@ -1,5 +1,5 @@
-import CZlib
-import NNKernels
+internal import CZlib
+internal import NNKernels
 
 /// CRC-32 (ISO-HDLC, the one zlib, gzip, zip and PNG use; Python's `zlib.crc32`).
 public struct CRC32: Sendable {

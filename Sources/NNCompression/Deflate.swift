@@ -1,4 +1,4 @@
-import CZlib
+internal import CZlib
 
 /// A streaming deflate compressor that passes its output to a sink in pieces of at most the
 /// output chunk size, so a large file is compressed with a fixed amount of memory.

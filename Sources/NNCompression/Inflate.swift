@@ -1,4 +1,4 @@
-import CZlib
+internal import CZlib
 
 /// A streaming deflate decompressor: pulls compressed bytes from a source in fixed-size chunks
 /// and hands decompressed bytes out into buffers the caller owns.

@@ -1,3 +1,4 @@
+import NNSystem
 /// What kind of failure an error is, so a command-line tool can choose its exit status without
 /// knowing every library's error types.
 public enum ErrorCategory: Sendable {
@@ -29,6 +30,18 @@ extension FileWriteError: CategorizedError {
         switch self {
         case .cannotCreate: return .cannotCreate
         case .writeFailed: return .writeFailed
+        }
+    }
+}
+
+extension SystemError: CategorizedError {
+    /// From the errno: a missing or inaccessible file is a missing input (or an output that
+    /// cannot be created); anything else is a bad input or a failed write.
+    public var category: ErrorCategory {
+        switch operation {
+        case .open, .read, .map: return errno.isAboutAccess ? .missingInput : .badInput
+        case .create: return .cannotCreate
+        case .write, .sync, .rename: return errno.isAboutAccess ? .cannotCreate : .writeFailed
         }
     }
 }

@@ -415,3 +415,17 @@ public struct Model: Sendable {
         }
     }
 }
+
+extension [PreprocessingStep] {
+    /// The steps for people: "x * 0.00392156862745098", or "zscore: (x - mean) / std where
+    /// std != 0" with the statistics' tensor names (after `tensorPrefix`); "none" when empty.
+    public func describe(tensorPrefix: String = "") -> String {
+        if isEmpty { return "none" }
+        return map { step in
+            switch step {
+            case let .scale(factor, offset): return offset == 0 ? "x * \(factor)" : "x * \(factor) + \(offset)"
+            case let .zscore(mean, std): return "zscore: (x - \(tensorPrefix)\(mean)) / \(tensorPrefix)\(std) where std != 0"
+            }
+        }.joined(separator: "; ")
+    }
+}

@@ -104,3 +104,25 @@ extension Model {
         guard t.shape == shape else { throw .shapeMismatch(tensor: name, expected: shape, found: t.shape) }
     }
 }
+
+/// A model whose architecture and tensors are known to fit (`Model.validateStructure()`), and
+/// what the scan of its values found (`warnings`). Writers take this type, so a model is
+/// validated once between reading it and writing it, and its warnings travel with it to be
+/// reported.
+public struct ValidatedModel: Sendable {
+    public let model: Model
+    /// NaN or infinite values, found when the model was validated.
+    public let warnings: [ModelWarning]
+
+    /// Validates `model` (structure, then a scan of every value).
+    public init(_ model: Model) throws(ModelError) {
+        self.warnings = try model.validate()
+        self.model = model
+    }
+
+    /// For readers in this package that have just checked the structure and scanned the values.
+    package init(checked model: Model, warnings: [ModelWarning]) {
+        self.model = model
+        self.warnings = warnings
+    }
+}

@@ -54,6 +54,20 @@ public final class TensorStorage: @unchecked Sendable {
         }
     }
 
+    /// A new 64-byte-aligned heap buffer of `byteCount` bytes, not initialised, for a reader to
+    /// fill completely through `mutableBytes` before any tensor shares it (one copy from the
+    /// file, no intermediate array).
+    public convenience init(allocating byteCount: Int) {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(byteCount, 1), alignment: 64)
+        self.init(bytes: UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(buffer)[0..<byteCount])) { b in
+            UnsafeMutableRawPointer(mutating: b.baseAddress)?.deallocate()
+        }
+    }
+
+    /// The bytes, writable: only for filling a storage made by `init(allocating:)` before a
+    /// tensor uses it.
+    public var mutableBytes: UnsafeMutableRawBufferPointer { UnsafeMutableRawBufferPointer(mutating: bytes) }
+
     deinit { release?(bytes) }
 }
 

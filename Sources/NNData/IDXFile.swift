@@ -1,4 +1,5 @@
 import NNCompression
+import NNSystem
 
 /// The Swift types that IDX elements map to one-to-one: `UInt8`, `Int8`, `Int16`, `Int32`,
 /// `Float`, `Double`. Other types must not conform; values are copied by their bytes.

@@ -1,5 +1,6 @@
 import NNCompression
 import NNCore
+import NNSystem
 
 /// Writes IDX files of any element type and rank, plain or gzip-compressed.
 ///

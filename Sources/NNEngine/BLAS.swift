@@ -1,4 +1,4 @@
-import COpenBLAS
+internal import COpenBLAS
 
 /// Floating-point types the engine and trainer compute in, with their BLAS routines.
 ///

@@ -1,5 +1,5 @@
 import NNCore
-import NNKernels
+internal import NNKernels
 
 /// What one-sample calls multiply by, made on the engine's second one-sample call (a process
 /// that predicts one image does not pay for the copies).

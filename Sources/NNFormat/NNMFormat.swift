@@ -1,5 +1,6 @@
 import NNCompression
 import NNCore
+import NNSystem
 
 #if canImport(Glibc)
 import Glibc
@@ -83,15 +84,20 @@ extension NNMFormat {
         return (Array(JSONValue.object(root).serialized(indent: 1).utf8), entries)
     }
 
-    /// Writes `model` to `path` atomically (temporary file, fsync, rename).
-    ///
-    /// The model is validated first; an invalid model is never written.
+    /// Validates `model`, then writes it to `path` atomically; an invalid model is never written.
     public static func write(_ model: Model, to path: String) throws(NNMError) {
+        let validated: ValidatedModel
         do {
-            try model.validate()
+            validated = try ValidatedModel(model)
         } catch {
             throw .invalidModel(path: path, problem: error)
         }
+        try write(validated, to: path)
+    }
+
+    /// Writes a validated model to `path` atomically (temporary file, fsync, rename).
+    public static func write(_ validated: ValidatedModel, to path: String) throws(NNMError) {
+        let model = validated.model
         let (header, entries) = layout(model)
         let dataOffset = alignUp(preambleSize + header.count)
         let dataLength = entries.last.map { alignUp($0.offset + $0.length) } ?? 0
@@ -123,8 +129,8 @@ extension NNMFormat {
             try writer.commit()
         } catch let error as FileWriteError {
             switch error {
-            case let .cannotCreate(_, reason): throw .cannotCreate(path: path, reason: reason)
-            case let .writeFailed(_, reason): throw .writeFailed(path: path, reason: reason)
+            case .cannotCreate: throw .cannotCreate(path: path, reason: error.reason)
+            case .writeFailed: throw .writeFailed(path: path, reason: error.reason)
             }
         } catch {
             throw .writeFailed(path: path, reason: "\(error)")

@@ -1,27 +1,44 @@
 import NNCompression
 import NNCore
+import NNSystem
 
-#if canImport(Glibc)
-import Glibc
-#endif
+/// A `.nnm` file as read: its header (versions, tensor table, sizes) and its validated model.
+public struct NNMFile: Sendable {
+    public let header: NNMHeader
+    /// The model, its structure checked and (with checksums verified) its values scanned.
+    public let validated: ValidatedModel
+    public var model: Model { validated.model }
+}
 
 extension NNMFormat {
+    /// Files up to this size are read into memory; larger ones are mapped. A read file cannot
+    /// change under the engine; a mapped one could be truncated while in use, which the mapping
+    /// guard turns into one line and exit status 75 (`MappedRegion.fileChangedStatus`).
+    public static let mappingThreshold = 16 << 20
+
     /// Reads and fully validates a model file.
     ///
-    /// The file is memory-mapped: f32 and f64 tensors point into the mapping and are used without
-    /// copying. Everything is checked before use: the preamble, the header size limit and
-    /// checksum, the JSON, every tensor entry (dtype, rank, overflow-checked byte length,
-    /// alignment, bounds, order, no overlaps, zero padding, the whole file covered), the
-    /// architecture against the tensors, and, unless `verifyChecksums` is false, every tensor's
-    /// CRC-32.
+    /// Files over `mappingThreshold` are memory-mapped: f32 and f64 tensors point into the
+    /// mapping and are used without copying. Everything is checked before use: the preamble,
+    /// the header size limit and checksum, the JSON, every tensor entry (dtype, rank,
+    /// overflow-checked byte length, alignment, bounds, order, no overlaps, zero padding, the
+    /// whole file covered), the architecture against the tensors, and, unless
+    /// `verifyChecksums` is false, every tensor's CRC-32.
     public static func read(path: String, verifyChecksums: Bool = true) throws(NNMError) -> Model {
-        let storage = try map(path: path)
-        return try decode(storage: storage, path: path, verifyChecksums: verifyChecksums).model
+        try open(path: path, verifyChecksums: verifyChecksums).model
+    }
+
+    /// Reads a model file in one pass: header and validated model. With checksums verified,
+    /// every value is also scanned for NaN and infinities (the warnings of `ValidatedModel`).
+    public static func open(path: String, verifyChecksums: Bool = true, mappingThreshold: Int = NNMFormat.mappingThreshold) throws(NNMError) -> NNMFile {
+        let storage = try load(path: path, mappingThreshold: mappingThreshold)
+        let (header, model) = try decode(storage: storage, path: path, verifyChecksums: verifyChecksums)
+        return NNMFile(header: header, validated: ValidatedModel(checked: model, warnings: verifyChecksums ? model.nonFiniteWarnings() : []))
     }
 
     /// Reads the preamble and header and checks the layout, without verifying tensor checksums.
     public static func readHeader(path: String) throws(NNMError) -> NNMHeader {
-        let storage = try map(path: path)
+        let storage = try load(path: path, mappingThreshold: 0)
         return try decode(storage: storage, path: path, verifyChecksums: false).header
     }
 
@@ -31,21 +48,27 @@ extension NNMFormat {
         return try decode(storage: storage, path: path, verifyChecksums: verifyChecksums).model
     }
 
-    /// Maps a whole file read-only.
-    static func map(path: String) throws(NNMError) -> TensorStorage {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw .cannotOpen(path: path, reason: systemErrorMessage()) }
-        defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0 else { throw .cannotOpen(path: path, reason: systemErrorMessage()) }
-        guard (info.st_mode & S_IFMT) == S_IFREG else { throw .cannotOpen(path: path, reason: "not a regular file") }
-        let size = Int(info.st_size)
-        guard size > 0 else { throw .empty(path: path) }
-        guard let base = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), base != MAP_FAILED else {
-            throw .cannotOpen(path: path, reason: systemErrorMessage())
+    /// The whole file: read into memory up to `mappingThreshold` bytes, mapped beyond.
+    static func load(path: String, mappingThreshold: Int) throws(NNMError) -> TensorStorage {
+        let file: ReadOnlyFile
+        do {
+            file = try ReadOnlyFile(path: path)
+        } catch {
+            throw .cannotOpen(path: path, reason: error.reason)
         }
-        return TensorStorage(bytes: UnsafeRawBufferPointer(start: base, count: size)) { bytes in
-            munmap(UnsafeMutableRawPointer(mutating: bytes.baseAddress), bytes.count)
+        guard file.size > 0 else { throw .empty(path: path) }
+        do {
+            if file.size <= mappingThreshold {
+                let storage = TensorStorage(allocating: file.size)
+                let got = try file.read(at: 0, into: storage.mutableBytes)
+                // The file shrank between fstat and the read: what is there is decoded, and the
+                // decoder reports what is missing.
+                return got == file.size ? storage : TensorStorage(copying: UnsafeRawBufferPointer(rebasing: storage.bytes[0..<got]))
+            }
+            let region = try file.map()
+            return TensorStorage(bytes: region.bytes) { _ in _ = region }
+        } catch {
+            throw .cannotOpen(path: path, reason: error.reason)
         }
     }
 

@@ -1,4 +1,4 @@
-import CHDF5
+internal import CHDF5
 
 /// A dataset: an n-dimensional array of elements of one type.
 ///

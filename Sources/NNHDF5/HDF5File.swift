@@ -1,10 +1,11 @@
-import CHDF5
+internal import CHDF5
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #elseif canImport(Darwin)
 import Darwin
+import NNSystem
 #endif
 
 private func openDescriptor(_ path: String, _ flags: Int32) -> Int32 {

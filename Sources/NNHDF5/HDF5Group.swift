@@ -1,4 +1,4 @@
-import CHDF5
+internal import CHDF5
 
 /// Identifies an object independently of the links that lead to it.
 struct ObjectKey: Hashable {

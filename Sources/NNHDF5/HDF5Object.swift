@@ -1,4 +1,4 @@
-import CHDF5
+internal import CHDF5
 
 /// A group or dataset in an open HDF5 file: what both have in common, chiefly attributes.
 ///

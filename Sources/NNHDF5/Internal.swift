@@ -1,4 +1,4 @@
-import CHDF5
+internal import CHDF5
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)

@@ -1,5 +1,6 @@
 import NNCore
-import NNInterop
+import NNSystem
+import NNConvert
 import SwiftProtobuf
 
 /// The ONNX graph `nnconv export` writes for a `.nnm` MLP.

@@ -5,7 +5,7 @@ import Foundation
 #endif
 import NNCompression
 import NNCore
-import NNInterop
+import NNConvert
 import SwiftProtobuf
 
 /// Reading ONNX files and converting between ONNX tensors and ours.
@@ -15,16 +15,6 @@ public enum ONNXFile {
     /// The ai.onnx opsets this reader accepts. 7 is the first whose Gemm broadcasts a bias of
     /// shape [out]; up to 28 (onnx 1.23) the operators we read changed only by gaining types.
     public static let supportedOpsets = 7...28
-
-    /// Whether the file at `path` should be read as ONNX: its name ends in `.onnx`, or it is
-    /// none of the formats the other importers know and starts like a ModelProto (field 1,
-    /// `ir_version`, a small varint).
-    public static func isONNX(path: String) -> Bool {
-        if path.hasSuffix(".onnx") { return true }
-        guard (try? ModelImporter.kind(of: path)) == .unknown,
-              let head = try? FileByteSource(path: path).readBytes(atOffset: 0, count: 2), head.count == 2 else { return false }
-        return head[0] == 0x08 && (1...20).contains(head[1])
-    }
 
     /// Reads and decodes the ModelProto at `path`.
     static func read(path: String) throws -> Onnx_ModelProto {

@@ -1,5 +1,5 @@
 import NNCore
-import NNInterop
+import NNConvert
 
 /// Reads ONNX graphs that are MLPs: a chain from the one input to the one output of `Gemm`
 /// (transB 0 or 1) or `MatMul` (+ `Add` of a bias) layers, each optionally followed by `Relu`,
@@ -55,7 +55,7 @@ public enum ONNXImporter {
                 }
             }
         }
-        var result = try ModelImporter.assemble(
+        var result = try ModelBuilder.assemble(
             weights: walker.layers.map(\.weight), biases: walker.layers.map(\.bias),
             activations: options.activations ?? walker.layers.map(\.activation), path: path, sourceFormat: "onnx",
             inputShape: inputShape, options: options, notes: &notes,

@@ -106,3 +106,22 @@ public enum FilterGrid {
         return t >= 0 ? RGB.white.blended(toward: positive, t) : RGB.white.blended(toward: negative, -t)
     }
 }
+
+extension FilterGrid {
+    /// The kernels of the model's first conv2d layer drawn as a grid, in the cross-correlation
+    /// form they are applied in (true-convolution kernels are flipped back), so each cell shows
+    /// the pattern its filter responds to. `path` names the model in the title and in errors.
+    public static func svg(firstConvolutionOf model: Model, path: String) throws -> String {
+        guard let index = model.metadata.layers.firstIndex(where: { $0.kind == .conv2d }),
+              let layer = Optional(model.metadata.layers[index]), let g = layer.spatial, let kernel = model.tensor(layer.weight) else {
+            throw PlotError.noConvolutionLayer(path: path)
+        }
+        var shown = kernel
+        if g.convention == .convolution {
+            shown = Tensor(SpatialGeometry.flippedKernel(kernel.doubles(), shape: kernel.shape), shape: kernel.shape)
+        }
+        let title = "\(path): layer \(index), \(g.outputShape[2]) filters \(ShapeMath.describe(g.window)) over \(g.inputShape[2]) channel\(g.inputShape[2] == 1 ? "" : "s")"
+            + (g.convention == .convolution ? " (true convolution: shown flipped, as applied)" : "")
+        return try svg(kernels: shown, title: title)
+    }
+}

@@ -15,6 +15,8 @@ public enum PlotError: Error, Equatable, CustomStringConvertible, Sendable {
     case confusionMatrixShape(classes: Int, rowLengths: [Int])
     /// Counts in a confusion matrix cannot be negative.
     case negativeCount(row: Int, column: Int, count: Int)
+    /// `--plot` asked for filters, but the model has no convolution layer.
+    case noConvolutionLayer(path: String)
 
     public var description: String {
         switch self {
@@ -31,10 +33,15 @@ public enum PlotError: Error, Equatable, CustomStringConvertible, Sendable {
             return "a confusion matrix for \(classes) classes needs \(classes) rows of \(classes) counts, found \(rows)"
         case let .negativeCount(row, column, count):
             return "confusion matrix row \(row), column \(column) holds a negative count (\(count))"
+        case let .noConvolutionLayer(path):
+            return "--plot: \(path) has no conv2d layer whose filters could be drawn"
         }
     }
 }
 
 extension PlotError: CategorizedError {
-    public var category: ErrorCategory { .badInput }
+    public var category: ErrorCategory {
+        if case .noConvolutionLayer = self { return .usage }
+        return .badInput
+    }
 }

@@ -1,5 +1,6 @@
 import NNCore
 import NNPlot
+import NNSystem
 
 /// The per-epoch history as CSV and as an SVG chart, written beside a model.
 public enum HistoryFiles {

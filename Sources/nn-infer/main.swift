@@ -3,6 +3,7 @@ import NNCommandLine
 import NNPlot
 import NNCore
 import NNEngine
+import NNSystem
 
 /// `nn-infer MODEL.nnm IMAGES.idx`: predict classes for IDX images with a `.nnm` model.
 struct NNInfer: ParsableCommand {

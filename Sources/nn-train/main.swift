@@ -3,7 +3,8 @@ import NNCommandLine
 import NNCore
 import NNEngine
 import NNFormat
-import NNInterop
+import NNConvert
+import NNModelFiles
 import NNTrain
 
 /// `nn-train --save model.nnm`: train an MLP or a small CNN with the blog recipes.
@@ -129,7 +130,7 @@ struct NNTrain: ParsableCommand {
                 print("final test accuracy \(formatDecimal(accuracy * 100, digits: 2)) %")
             }
             if let saveH5 {
-                try HDF5Export.write(model, to: saveH5, layout: .rows)
+                _ = try ModelFiles.export(try ValidatedModel(model), to: saveH5, options: ExportOptions(layout: .rows))
                 print("saved \(saveH5) (HDF5, rows layout: W1, b1, W2, b2, ...)")
             }
         }

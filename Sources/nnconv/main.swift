@@ -1,11 +1,14 @@
 import ArgumentParser
 import NNCommandLine
+import NNConvert
 import NNCore
 import NNFormat
-import NNInterop
-import NNONNX
+import NNModelFiles
+import NNPlot
+import NNSystem
 
 /// `nnconv`: convert models between the files people have and `.nnm`; inspect, validate, diff.
+/// Every file goes through the format registry (`ModelFiles.registry`).
 struct NNConv: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "nnconv",
@@ -14,12 +17,13 @@ struct NNConv: ParsableCommand {
         subcommands: [Import.self, Export.self, Inspect.self, Validate.self, Diff.self])
 }
 
-struct Import: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Convert an h5py/NumPy blog file (.h5, .npz), a Keras model (.h5, .keras), Keras weights, a PyTorch .safetensors state dict or an ONNX model to .nnm.")
+/// A subcommand that reads files: the supervising parent names them if a library crashes on one.
+protocol ReadsFiles {
+    var inputFiles: [String] { get }
+}
 
-    @Argument(help: "The file to convert.") var source: String
-    @Option(name: .shortAndLong, help: "Output .nnm path (default: SOURCE with the extension .nnm).") var output: String?
+/// The choices a file does not record, shared by `import` and `diff`.
+struct ImportChoices: ParsableArguments {
     @Option(help: "Orientation of blog matrices: rows (W in x out) or columns (W out x in); inferred when unambiguous.") var layout: String?
     @Option(help: "One activation per layer, e.g. relu,softmax (blog files do not record them).") var activations: String?
     @Option(help: "Store input scaling, e.g. 1/255.") var scale: String?
@@ -28,44 +32,68 @@ struct Import: ParsableCommand {
     @Option(help: "Shape of one input, e.g. 28x28.") var inputShape: String?
     @Option(help: "Comma-separated output class names.") var classNames: String?
     @Option(help: "Order of named PyTorch layers when their shapes do not tell it, e.g. fc1,fc2,fc3.") var layerOrder: String?
+    @Option(help: "Most bytes of tensor data one import may read, decompressed (default \(defaultMaxTensorBytes >> 30) GiB).") var maxTensorBytes: Int?
+
+    /// The options, parsed and checked.
+    func importOptions() throws -> ImportOptions {
+        var options = ImportOptions()
+        if let layout { options.layout = try parseChoice(layout, option: "--layout", as: WeightLayout.self) }
+        if let activations { options.activations = try parseActivations(activations) }
+        if let scale { options.scale = try parseScale(scale) }
+        switch normalize {
+        case nil:
+            if stats != nil { throw ToolError("--stats needs --normalize zscore", status: ExitStatus.usage) }
+        case "zscore":
+            guard let stats else { throw ToolError("--normalize zscore needs --stats TRAIN-IMAGES.idx to compute the mean and std", status: ExitStatus.usage) }
+            options.zscore = try zscoreStatistics(imagesPath: stats)
+        case let other?:
+            throw ToolError("--normalize: unknown value '\(other)' (expected zscore)", status: ExitStatus.usage)
+        }
+        if let inputShape { options.inputShape = try parseShape(inputShape, option: "--input-shape") }
+        if let classNames { options.classNames = classNames.split(separator: ",").map(String.init) }
+        if let layerOrder { options.layerOrder = layerOrder.split(separator: ",").map(String.init) }
+        if let maxTensorBytes {
+            guard maxTensorBytes > 0 else { throw ToolError("--max-tensor-bytes must be positive, not \(maxTensorBytes)", status: ExitStatus.usage) }
+            options.maxTensorBytes = maxTensorBytes
+        }
+        return options
+    }
+}
+
+struct Import: ParsableCommand, ReadsFiles {
+    static let configuration = CommandConfiguration(
+        abstract: "Convert an h5py/NumPy blog file (.h5, .npz), a Keras model (.h5, .keras), Keras weights, a PyTorch .safetensors state dict or an ONNX model to .nnm.")
+
+    @Argument(help: "The file to convert.") var source: String
+    @Option(name: .shortAndLong, help: "Output .nnm path (default: SOURCE with the extension .nnm).") var output: String?
+    @OptionGroup var choices: ImportChoices
     @Flag(help: "Print the result as JSON.") var json = false
+
+    var inputFiles: [String] { [source] + [choices.stats].compactMap { $0 } }
 
     func run() throws {
         try reportingErrors(tool: "nnconv import") {
-            var options = ImportOptions()
-            if let layout { options.layout = try parseChoice(layout, option: "--layout", as: WeightLayout.self) }
-            if let activations { options.activations = try parseActivations(activations) }
-            if let scale { options.scale = try parseScale(scale) }
-            switch normalize {
-            case nil:
-                if stats != nil { throw ToolError("--stats needs --normalize zscore", status: ExitStatus.usage) }
-            case "zscore":
-                guard let stats else { throw ToolError("--normalize zscore needs --stats TRAIN-IMAGES.idx to compute the mean and std", status: ExitStatus.usage) }
-                options.zscore = try zscoreStatistics(imagesPath: stats)
-            case let other?:
-                throw ToolError("--normalize: unknown value '\(other)' (expected zscore)", status: ExitStatus.usage)
-            }
-            if let inputShape { options.inputShape = try parseShape(inputShape, option: "--input-shape") }
-            if let classNames { options.classNames = classNames.split(separator: ",").map(String.init) }
-            if let layerOrder { options.layerOrder = layerOrder.split(separator: ",").map(String.init) }
+            let options = try choices.importOptions()
             let destination = output ?? replacingExtension(of: source, with: NNMFormat.fileExtension)
             guard destination != source else { throw ToolError("\(source): is already .nnm; give -o OUT.nnm", status: ExitStatus.usage) }
-            let result = try AnyFormat.importModel(path: source, options: options)
-            try NNMFormat.write(result.model, to: destination)
+            let result = try ModelFiles.importModel(path: source, options: options)
+            try NNMFormat.write(result.validated, to: destination)
+            // What the validation found goes with the decisions: a NaN weight is worth a word.
+            let notes = result.notes + result.warnings.map { "warning: \($0)" }
             if json {
                 print(JSONValue.object(JSONObject([("source", .string(source)), ("output", .string(destination)),
                                                    ("format", .string(result.format)),
-                                                   ("notes", .array(result.notes.map { .string($0) }))])).serialized(indent: 2))
+                                                   ("notes", .array(notes.map { .string($0) }))])).serialized(indent: 2))
             } else {
                 print("\(source): \(result.format)")
-                result.notes.forEach { print("  note: \($0)") }
+                notes.forEach { print("  note: \($0)") }
                 print("wrote \(destination) (\(describe(result.model)))")
             }
         }
     }
 }
 
-struct Export: ParsableCommand {
+struct Export: ParsableCommand, ReadsFiles {
     static let configuration = CommandConfiguration(
         abstract: "Write a .nnm model as HDF5 (.h5) or NumPy (.npz) that h5py/NumPy code loads directly, as safetensors for PyTorch, or as ONNX.")
 
@@ -73,48 +101,38 @@ struct Export: ParsableCommand {
     @Option(name: .shortAndLong, help: "Output file: .h5, .npz, .safetensors or .onnx.") var output: String
     @Option(help: "rows (W in x out, b 1 x out; seeds 000/002) or columns (W out x in, b out x 1; seeds 001/003).") var layout: String = "rows"
 
+    var inputFiles: [String] { [model] }
+
     func run() throws {
         try reportingErrors(tool: "nnconv export") {
             let layout = try parseChoice(layout, option: "--layout", as: WeightLayout.self)
-            let npz = output.hasSuffix(".npz")
-            guard npz || output.hasSuffix(".h5") || output.hasSuffix(".hdf5") || output.hasSuffix(".safetensors") || output.hasSuffix(".onnx") else {
+            // Any format but .nnm itself: a .nnm is exported to the others.
+            guard let format = try? ModelFiles.registry.format(forOutput: output), !(format is NNMModelFormat) else {
                 throw ToolError("\(output): the output must end in .h5, .npz, .safetensors or .onnx", status: ExitStatus.usage)
             }
-            let m = try NNMFormat.read(path: model)
-            if output.hasSuffix(".safetensors") {
-                try SafetensorsExport.write(m, to: output)
-                print("wrote \(output) (PyTorch \(SafetensorsExport.pytorchModule(for: m.metadata)); .nnm metadata in __metadata__)")
-                return
-            }
-            if output.hasSuffix(".onnx") {
-                let notes = try ONNXExport.write(m, to: output)
-                notes.forEach { print("  note: \($0)") }
-                print("wrote \(output) (ONNX opset \(ONNXExport.opset): input '\(ONNXExport.inputName)' [batch, \(m.metadata.input.features)], output '\(ONNXExport.outputName)' [batch, \(m.metadata.outputSize)])")
-                return
-            }
-            if npz {
-                try NumPyExport.write(m, to: output, layout: layout)
-            } else {
-                try HDF5Export.write(m, to: output, layout: layout)
-            }
-            print("wrote \(output) (\(layout.rawValue) layout: \(m.metadata.layers.indices.map { "W\($0 + 1), b\($0 + 1)" }.joined(separator: ", ")))")
+            let m = try NNMFormat.open(path: model).validated
+            let result = try format.export(m, to: output, options: ExportOptions(layout: layout))
+            result.notes.forEach { print("  note: \($0)") }
+            print("wrote \(output) (\(result.summary))")
         }
     }
 }
 
-struct Inspect: ParsableCommand {
+struct Inspect: ParsableCommand, ReadsFiles {
     static let configuration = CommandConfiguration(abstract: "Show the groups, tensors, shapes, dtypes and metadata of any supported file.")
 
     @Argument(help: "The file.") var file: String
     @Flag(help: "Print JSON.") var json = false
     @Option(help: "Also draw the first convolution layer's filters as an SVG grid to this file.") var plot: String?
 
+    var inputFiles: [String] { [file] }
+
     func run() throws {
         try reportingErrors(tool: "nnconv inspect") {
-            let inspection = try AnyFormat.inspect(path: file)
+            let inspection = try ModelFiles.inspect(path: file)
             if json { print(inspection.json.serialized(indent: 2)) } else { inspection.render().forEach { print($0) } }
             if let plot {
-                let svg = try Inspection.filterPicture(try AnyFormat.importModel(path: file).model, path: file)
+                let svg = try FilterGrid.svg(firstConvolutionOf: try ModelFiles.importModel(path: file).model, path: file)
                 try AtomicFileWriter.write(Array(svg.utf8), to: plot)
                 if !json { print("filters: \(plot)") }
             }
@@ -122,20 +140,22 @@ struct Inspect: ParsableCommand {
     }
 }
 
-struct Validate: ParsableCommand {
+struct Validate: ParsableCommand, ReadsFiles {
     static let configuration = CommandConfiguration(
         abstract: "Fully check a file: every structure, checksum and shape; exit 0 when valid, 65 when not.")
 
     @Argument(help: "The file (.nnm, or any file nnconv imports).") var file: String
 
+    var inputFiles: [String] { [file] }
+
     func run() throws {
         try reportingErrors(tool: "nnconv validate") {
-            try AnyFormat.validate(path: file).forEach { print($0) }
+            try ModelFiles.validate(path: file).forEach { print($0) }
         }
     }
 }
 
-struct Diff: ParsableCommand {
+struct Diff: ParsableCommand, ReadsFiles {
     static let configuration = CommandConfiguration(
         abstract: "Compare two models tensor by tensor (any supported formats); with --data, their predictions too.")
 
@@ -144,16 +164,15 @@ struct Diff: ParsableCommand {
     @Option(help: "IDX images to compare predictions on.") var data: String?
     @Option(help: "Compare at most this many images.") var limit: Int?
     @Option(help: "Largest absolute difference counted as equal.") var tolerance: Double = 0
-    @Option(help: "Orientation for blog files (as for import).") var layout: String?
-    @Option(help: "Activations for files that do not record them (as for import).") var activations: String?
+    @OptionGroup var choices: ImportChoices
+
+    var inputFiles: [String] { [a, b] + [data].compactMap { $0 } }
 
     func run() throws {
         try reportingErrors(tool: "nnconv diff") {
-            var options = ImportOptions()
-            if let layout { options.layout = try parseChoice(layout, option: "--layout", as: WeightLayout.self) }
-            if let activations { options.activations = try parseActivations(activations) }
-            let ma = try AnyFormat.importModel(path: a, options: options).model
-            let mb = try AnyFormat.importModel(path: b, options: options).model
+            let options = try choices.importOptions()
+            let ma = try ModelFiles.importModel(path: a, options: options).model
+            let mb = try ModelFiles.importModel(path: b, options: options).model
             var comparison = ModelComparison(ma, mb)
             if let data { try comparison.measureAgreement(ma, mb, imagesPath: data, limit: limit) }
             comparison.render(nameA: a, nameB: b, tolerance: tolerance).forEach { print($0) }
@@ -162,15 +181,12 @@ struct Diff: ParsableCommand {
     }
 }
 
-// Positional arguments are the files read; a crash inside libhdf5 on one of them is reported
-// by the supervising parent as a corrupt input.
-let optionsWithValues: Set<String> = ["-o", "--output", "--layout", "--activations", "--scale", "--normalize", "--stats",
-                                      "--input-shape", "--class-names", "--layer-order", "--data", "--limit", "--tolerance", "--plot"]
-var inputFiles: [String] = []
-var previous = ""
-for argument in CommandLine.arguments.dropFirst(2) {
-    if !argument.hasPrefix("-"), !optionsWithValues.contains(previous) { inputFiles.append(argument) }
-    previous = argument
+// The command line is parsed first; then a crash inside libhdf5 on one of the files it names is
+// reported by the supervising parent as a corrupt input.
+do {
+    var command = try NNConv.parseAsRoot()
+    IsolatedRun.superviseUnlessWorker(tool: "nnconv", inputs: (command as? ReadsFiles)?.inputFiles ?? [])
+    try command.run()
+} catch {
+    NNConv.exit(withError: error)
 }
-IsolatedRun.superviseUnlessWorker(tool: "nnconv", inputs: inputFiles)
-NNConv.main()

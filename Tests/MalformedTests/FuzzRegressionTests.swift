@@ -1,7 +1,10 @@
 import NNCompression
 import NNCore
 import NNData
-import NNInterop
+import NNConvert
+import NNModelFiles
+import NNZip
+import NNNumPy
 import Testing
 @testable import NNFormat
 

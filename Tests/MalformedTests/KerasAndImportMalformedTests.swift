@@ -1,5 +1,8 @@
 import NNCore
-import NNInterop
+import NNConvert
+import NNModelFiles
+import NNZip
+import NNNumPy
 import Testing
 
 /// A Keras `config.json` of a Sequential model with `layers` (JSON texts of layer objects).
@@ -104,7 +107,7 @@ let kerasCases: [MalformedCase] = {
                       sourceLocation: SourceLocation = #_sourceLocation) {
         let dir = ScratchDirectory()
         let path = dir.write(bytes, to: name)
-        expectMessage(message(path), sourceLocation: sourceLocation) { _ = try ModelImporter.importModel(path: path) }
+        expectMessage(message(path), sourceLocation: sourceLocation) { _ = try ModelFiles.importModel(path: path) }
     }
 
     @Test func notModels() {
@@ -113,7 +116,7 @@ let kerasCases: [MalformedCase] = {
         let dir = ScratchDirectory()
         let notes = dir.write(Array("just some text".utf8), to: "notes.txt")
         do {
-            _ = try ModelImporter.importModel(path: notes)
+            _ = try ModelFiles.importModel(path: notes)
             Issue.record("a text file was imported")
         } catch let InteropError.unknownFormat(path, detail) {
             #expect(path == notes)

@@ -1,6 +1,9 @@
 import NNCompression
 import NNCore
-import NNInterop
+import NNConvert
+import NNModelFiles
+import NNZip
+import NNNumPy
 import Testing
 
 /// A `.npy` image: magic, version, header length (2 bytes in 1.0, 4 in 2.0 and 3.0), the header

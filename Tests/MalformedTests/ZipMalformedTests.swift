@@ -1,6 +1,9 @@
 import NNCompression
 import NNCore
-import NNInterop
+import NNConvert
+import NNModelFiles
+import NNZip
+import NNNumPy
 import Testing
 
 /// One member of a hand-built zip; every field the reader checks can be overridden.

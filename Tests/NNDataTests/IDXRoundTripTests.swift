@@ -3,6 +3,7 @@ import NNCompression
 import NNCore
 import NNData
 import Testing
+import NNSystem
 
 /// Shapes of every supported rank with a few elements each.
 private let shapes: [[Int]] = (1...8).map { rank in Array([3, 2, 4, 1, 2, 1, 2, 1].prefix(rank)) }

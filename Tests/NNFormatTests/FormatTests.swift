@@ -3,6 +3,7 @@ import NNCompression
 import NNCore
 import Testing
 @testable import NNFormat
+import NNSystem
 
 func temporaryPath(_ name: String) -> String {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("nnm-tests-\(UUID().uuidString)")

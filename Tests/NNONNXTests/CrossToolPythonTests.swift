@@ -1,6 +1,7 @@
 import Foundation
 import NNCore
-import NNInterop
+import NNConvert
+import NNModelFiles
 import NNTestSupport
 import Testing
 @testable import NNONNX

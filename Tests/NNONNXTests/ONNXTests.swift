@@ -2,7 +2,8 @@ import Foundation
 import NNCore
 import NNEngine
 import NNFormat
-import NNInterop
+import NNConvert
+import NNModelFiles
 import NNTestSupport
 import Testing
 @testable import NNONNX
@@ -108,7 +109,7 @@ func node(_ op: String, _ inputs: [String], _ output: String, name: String = "",
 struct ONNXTests {
     @Test("graphs built with onnx.helper, against onnxruntime", arguments: onnxFixtures.filter { $0.expect == "load" })
     func loads(_ fixture: ONNXFixture) throws {
-        let result = try AnyFormat.importModel(path: fixture.path)
+        let result = try ModelFiles.importModel(path: fixture.path)
         let got = try predictions(result.model, fixture.input)
         #expect(maxDifference(got, fixture.output) <= fixture.atol, "\(fixture.id): \(maxDifference(got, fixture.output))")
         #expect(result.model.metadata.provenance.sourceFormat == "onnx")
@@ -117,24 +118,24 @@ struct ONNXTests {
 
     @Test("what the fixtures turn into")
     func structure() throws {
-        let mnist = try AnyFormat.importModel(path: "\(crosstoolDirectory)/onnx_mnist_preprocessing.onnx").model.metadata
+        let mnist = try ModelFiles.importModel(path: "\(crosstoolDirectory)/onnx_mnist_preprocessing.onnx").model.metadata
         #expect(mnist.input.shape == [1, 28, 28])
         #expect(mnist.preprocessing == [.scale(factor: 1.0 / 255, offset: 0), .zscore(mean: "preprocessing.mean", std: "preprocessing.std")])
         #expect(mnist.layers.map(\.activation) == [.relu, .softmax])
-        let double = try AnyFormat.importModel(path: "\(crosstoolDirectory)/onnx_double_flatten_dropout.onnx").model
+        let double = try ModelFiles.importModel(path: "\(crosstoolDirectory)/onnx_double_flatten_dropout.onnx").model
         #expect(double.metadata.input.shape == [3, 4])
         #expect(double.tensors.allSatisfy { $0.tensor.dtype == .float64 })
         #expect(double.metadata.layers.map(\.activation) == [.tanh, .identity])
-        let constants = try AnyFormat.importModel(path: "\(crosstoolDirectory)/onnx_constant_nodes_opset9.onnx").model.metadata
+        let constants = try ModelFiles.importModel(path: "\(crosstoolDirectory)/onnx_constant_nodes_opset9.onnx").model.metadata
         #expect(constants.preprocessing == [.scale(factor: 0.5, offset: -0.25)])
-        let gemm = try AnyFormat.importModel(path: "\(crosstoolDirectory)/onnx_gemm_transb.onnx").model
+        let gemm = try ModelFiles.importModel(path: "\(crosstoolDirectory)/onnx_gemm_transb.onnx").model
         // transB=1: W (out, in) in the file, [in, out] in the model.
         #expect(gemm.tensor("layers.0.weight")?.shape == [12, 8])
     }
 
     @Test("bad files: one clear line each", arguments: onnxFixtures.filter { $0.expect == "error" })
     func rejects(_ fixture: ONNXFixture) throws {
-        let message = try #require(errorMessage { _ = try AnyFormat.importModel(path: fixture.path) })
+        let message = try #require(errorMessage { _ = try ModelFiles.importModel(path: fixture.path) })
         #expect(message.hasPrefix("\(fixture.path): "), "\(message)")
         #expect(message.contains(fixture.error!), "\(message)")
         #expect(!message.contains("\n"))
@@ -149,7 +150,7 @@ struct ONNXTests {
         var truncated = 0
         for n in 0..<bytes.count {
             try Data(bytes[0..<n]).write(to: URL(fileURLWithPath: path))
-            let message = errorMessage { _ = try AnyFormat.importModel(path: path) }
+            let message = errorMessage { _ = try ModelFiles.importModel(path: path) }
             #expect(message != nil, "prefix of \(n) bytes")
             if message?.contains("truncated") == true { truncated += 1 }
         }
@@ -217,7 +218,7 @@ struct ONNXTests {
         var model = mlp(sizes, activations, preprocessing: steps, dtype: dtype)
         if sizes[0] == 784 { model.metadata.input = InputSpec(shape: [28, 28]) }
         try ONNXExport.write(model, to: "\(dir)/m.onnx")
-        let result = try AnyFormat.importModel(path: "\(dir)/m.onnx")
+        let result = try ModelFiles.importModel(path: "\(dir)/m.onnx")
         #expect(result.model.metadata.classes == model.metadata.classes)
         #expect(result.model.metadata.input == model.metadata.input)
         #expect(result.model.metadata.layers.map(\.activation) == activations)
@@ -230,15 +231,15 @@ struct ONNXTests {
     @Test("inspect shows the graph and the model it converts to; validate checks it")
     func inspectAndValidate() throws {
         let path = "\(crosstoolDirectory)/onnx_mnist_preprocessing.onnx"
-        let inspection = try AnyFormat.inspect(path: path)
+        let inspection = try ModelFiles.inspect(path: path)
         #expect(inspection.format == "ONNX model")
         let lines = inspection.render()
         #expect(lines.contains { $0.contains("IR version") && $0.contains("opsets ai.onnx 17") })
         #expect(lines.contains("  layer 0: dense 784 -> 16, relu, weight 'layers.0.weight', bias 'layers.0.bias'"), "\(lines)")
         #expect(lines.contains { $0.contains("@type = FLOAT [N, 1, 28, 28]") }, "\(lines)")
-        let bad = try AnyFormat.inspect(path: "\(crosstoolDirectory)/bad_conv.onnx")
+        let bad = try ModelFiles.inspect(path: "\(crosstoolDirectory)/bad_conv.onnx")
         #expect(bad.summary.contains { $0.hasPrefix("does not convert: ") && $0.contains("op Conv") })
-        let report = try AnyFormat.validate(path: path)
+        let report = try ModelFiles.validate(path: path)
         #expect(report.first == "\(path): valid ONNX (opset 17, from generate_crosstool): converts to a model with 6 tensors")
     }
 
@@ -248,8 +249,8 @@ struct ONNXTests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let data = try Data(contentsOf: URL(fileURLWithPath: "\(crosstoolDirectory)/onnx_gemm_transb.onnx"))
         try data.write(to: URL(fileURLWithPath: "\(dir)/model.pb"))
-        #expect(ONNXFile.isONNX(path: "\(dir)/model.pb"))
-        #expect(!ONNXFile.isONNX(path: "\(crosstoolDirectory)/st_sequential_f32.safetensors"))
-        #expect(try AnyFormat.importModel(path: "\(dir)/model.pb").model.metadata.layers.count == 2)
+        #expect(try ModelFiles.registry.format(of: "\(dir)/model.pb") is ONNXModelFormat)
+        #expect(!(try ModelFiles.registry.format(of: "\(crosstoolDirectory)/st_sequential_f32.safetensors") is ONNXModelFormat))
+        #expect(try ModelFiles.importModel(path: "\(dir)/model.pb").model.metadata.layers.count == 2)
     }
 }

@@ -3,9 +3,10 @@ import Glibc
 #endif
 import FuzzSupport
 import NNCore
-import NNInterop
+import NNConvert
+import NNModelFiles
 
-// The converter's front door: any bytes, written to a file, through `ModelImporter.importModel`
+// The converter's front door: any bytes, written to a file, through `ModelFiles.importModel`
 // and `Inspection.inspect` (what `nnconv import` and `nnconv inspect` do first).
 //
 // HDF5 is parsed by libhdf5, and Debian's 1.10.8 crashes on some corrupt files inside its own
@@ -28,20 +29,10 @@ let skipHDF5 = getenv("NN_FUZZ_SKIP_HDF5") != nil
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzImport(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     scratch.write(fuzzBytes(data, size))
-    let reachesHDF5: Bool
-    switch try? ModelImporter.kind(of: scratch.path) {
-    case .hdf5?:
-        reachesHDF5 = true
-    case .zip?:
-        // The zip directory is read in-process first (our code); only a .keras goes on to libhdf5.
-        if let zip = try? ZipArchive(path: scratch.path) {
-            reachesHDF5 = zip.entry(named: "config.json") != nil && zip.entry(named: "model.weights.h5") != nil
-        } else {
-            reachesHDF5 = false
-        }
-    default:
-        reachesHDF5 = false
-    }
+    // The registry recognises the file in-process (our code, the zip directory included); only
+    // HDF5 files and .keras archives go on to libhdf5.
+    let format = try? ModelFiles.registry.format(of: scratch.path)
+    let reachesHDF5 = format is HDF5ModelFormat || format is KerasArchiveFormat
     if !reachesHDF5 {
         importAndCheck()
     } else if !skipHDF5 {
@@ -51,12 +42,12 @@ public func fuzzImport(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
 }
 
 func importAndCheck() {
-    if let inspection = try? Inspection.inspect(path: scratch.path) {
+    if let inspection = try? ModelFiles.inspect(path: scratch.path) {
         _ = inspection.tree.render()
         _ = inspection.tree.json.serialized()
     }
     do {
-        let result = try ModelImporter.importModel(path: scratch.path)
+        let result = try ModelFiles.importModel(path: scratch.path)
         do {
             try result.model.validate()
         } catch {

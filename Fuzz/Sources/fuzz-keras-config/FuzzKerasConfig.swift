@@ -1,6 +1,6 @@
 import FuzzSupport
 import NNCore
-import NNInterop
+import NNConvert
 
 // The Keras model configuration parser (`model_config` of a legacy .h5, `config.json` of a
 // .keras) and the JSON parser under it. The input is the text itself.

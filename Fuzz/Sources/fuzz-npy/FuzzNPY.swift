@@ -1,7 +1,8 @@
 import FuzzSupport
 import NNCompression
 import NNCore
-import NNInterop
+import NNNumPy
+import NNZip
 
 // The NumPy readers. The first byte picks the path:
 //   0  `NumPyFile.decode(_:name:)` on the rest (a .npy image in memory);

@@ -1,0 +1,42 @@
+import NNCore
+import NNHDF5
+
+/// An HDF5 group as a tensor container: its datasets (paths relative to the group, in h5py's
+/// `visititems` order) and its string attributes.
+final class HDF5Container: TensorContainer {
+    let group: HDF5Group
+    let path: String
+    let kind = "HDF5"
+    /// Whether datasets are read back in the dtype our export recorded (`nnm_dtype`), integers
+    /// as integers; otherwise integers are read as f64, as blog weights.
+    var readsExportTypes = false
+
+    init(_ group: HDF5Group, path: String) {
+        self.group = group
+        self.path = path
+    }
+
+    /// Declarations from the datasets' shapes and element types; a dataset that cannot hold
+    /// weights (strings, compound types) is refused here, before any data is read.
+    func arrays() throws -> [SourceArray] {
+        let prefix = group.path == "/" ? "/" : group.path + "/"
+        return try group.datasetPaths().map { full in
+            let relative = full.hasPrefix(prefix) ? String(full.dropFirst(prefix.count)) : full
+            let dataset = try group.dataset(full)
+            let dtype: DType
+            switch dataset.elementType {
+            case let .float(bits): dtype = bits == 16 ? .float16 : bits == 32 ? .float32 : .float64
+            case .signedInteger, .unsignedInteger: dtype = .float64
+            default: throw InteropError.badDType(path: path, name: dataset.path, found: dataset.elementType.description)
+            }
+            let sourcePath = path, group = self.group, exportTypes = readsExportTypes
+            return SourceArray(name: relative, shape: dataset.shape, dtype: dtype, typeName: dataset.elementType.name) {
+                exportTypes ? try HDF5Export.readDataset(group, full, path: sourcePath) : try dataset.tensor(sourcePath: sourcePath)
+            }
+        }
+    }
+
+    func stringAttribute(_ name: String) throws -> String? {
+        try group.hasAttribute(name) ? try group.stringAttribute(name) : nil
+    }
+}

@@ -1,0 +1,35 @@
+import NNCore
+import NNHDF5
+
+extension HDF5Dataset {
+    /// The dataset as a tensor: floats keep their width (f16, f32, f64), integers become f64
+    /// (exactly, up to 2^53), anything else is an error naming the dataset.
+    func tensor(sourcePath: String) throws -> Tensor {
+        switch elementType {
+        case let .float(bits):
+            let raw = try readRawLittleEndian()
+            let dtype: DType = bits == 16 ? .float16 : bits == 32 ? .float32 : .float64
+            return raw.bytes.withUnsafeBytes { Tensor(dtype: dtype, shape: raw.shape, copying: $0) }
+        case .signedInteger, .unsignedInteger:
+            return Tensor(try readDoubles(allowingIntegers: true), shape: shape)
+        default:
+            throw InteropError.badDType(path: sourcePath, name: path, found: elementType.description)
+        }
+    }
+}
+
+extension HDF5Group {
+    /// A string attribute, or an array of strings (Keras name lists come as either, fixed- or
+    /// variable-length); an empty numeric array (Keras writes one for a layer without weights) is
+    /// an empty list.
+    func stringList(_ name: String) throws -> [String] {
+        switch try attribute(name) {
+        case let .strings(s): return s
+        case let .string(s): return [s]
+        case let .doubles(d) where d.isEmpty: return []
+        case let .integers(i) where i.isEmpty: return []
+        default:
+            throw HDF5Error.typeMismatch(file: filePath, object: "\(path) (attribute '\(name)')", expected: "a list of strings", found: "numbers")
+        }
+    }
+}

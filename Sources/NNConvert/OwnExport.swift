@@ -1,0 +1,102 @@
+import NNCore
+
+/// Rebuilding a `.nnm` model from one of our own exports (HDF5, NumPy, safetensors), bit for bit.
+///
+/// Every export stores the full `.nnm` metadata as JSON (`nnm_metadata`), the layer parameters
+/// under names blog code or PyTorch expects, in a layout (rows or columns), and every other
+/// tensor under a key of its own; the containers differ only in where those live, which the
+/// format passes in as `key(forTensor:)` and `order`.
+enum OwnExport {
+    /// The attribute every export keeps the `.nnm` metadata JSON in.
+    static let metadataKey = "nnm_metadata"
+
+    /// Rebuilds the model: `order` lists the `.nnm` tensor names in file order, `key` gives the
+    /// container key each is stored under. Layer weights are stored in `layout` (dense weights
+    /// transposed for columns; biases of any shape with the right count). Every key's declared
+    /// shape is checked against its layer before any data is read.
+    static func rebuild(_ container: any TensorContainer, metadataJSON: String, layout: WeightLayout, order: [String],
+                        key: (String) -> String?, describeSource: String, format: String) throws -> ImportResult {
+        let path = container.path
+        let metadata: ModelMetadata
+        do {
+            metadata = try ModelMetadata(json: try JSONValue.parse(metadataJSON))
+        } catch let error as ModelError {
+            throw InteropError.badConfig(path: path, detail: "\(describeSource): \(error)")
+        } catch let error as JSONParseError {
+            throw InteropError.badConfig(path: path, detail: "\(describeSource): \(error)")
+        }
+        var declared: [String: SourceArray] = [:]
+        for a in try container.arrays() { declared[a.name] = a }
+        var layers: [String: Layer] = [:]
+        for layer in metadata.layers {
+            if let w = layer.weight { layers[w] = layer }
+        }
+        var biasLayers: [String: Layer] = [:]
+        for layer in metadata.layers {
+            if let b = layer.bias { biasLayers[b] = layer }
+        }
+        guard Set(order).count == order.count else {
+            throw InteropError.badConfig(path: path, detail: "the export's tensor list names a tensor twice")
+        }
+        // Declarations first: every tensor present with the shape its role needs.
+        var sources: [(name: String, array: SourceArray)] = []
+        for name in order {
+            guard let k = key(name), let array = declared[k] else {
+                throw InteropError.missingTensor(path: path, name: key(name) ?? name, detail: "the export is incomplete")
+            }
+            if let layer = layers[name] {
+                let expected = layout.storedWeightShape(layer)
+                guard array.shape == expected else {
+                    throw InteropError.badShape(path: path, name: k, detail: "expected \(ShapeMath.describe(expected)) for \(layout.rawValue), found \(ShapeMath.describe(array.shape))")
+                }
+            } else if let layer = biasLayers[name] {
+                guard ShapeMath.elementCount(array.shape) == layer.biasCount! else {
+                    throw InteropError.badShape(path: path, name: k, detail: "expected \(layer.biasCount!) values, found \(ShapeMath.describe(array.shape))")
+                }
+            }
+            sources.append((name, array))
+        }
+        let expectedNames = Set(metadata.layers.flatMap { [$0.weight, $0.bias].compactMap { $0 } })
+        if let missing = expectedNames.subtracting(order).sorted().first {
+            throw InteropError.badConfig(path: path, detail: "the export's tensor list does not name '\(missing)', which a layer uses")
+        }
+        let used = Set(order.compactMap(key))
+        if let extra = declared.keys.sorted().first(where: { !used.contains($0) }) {
+            throw InteropError.unexpectedTensor(path: path, name: extra, detail: "not listed among the exported tensors")
+        }
+        var tensors: [NamedTensor] = []
+        for (name, array) in sources {
+            let t = try array.tensor()
+            if let layer = layers[name] {
+                tensors.append(NamedTensor(name, layout.loaded(t, for: layer)))
+            } else if let layer = biasLayers[name] {
+                tensors.append(NamedTensor(name, t.reshaped([layer.biasCount!])))
+            } else {
+                tensors.append(NamedTensor(name, t))
+            }
+        }
+        return try ImportResult(model: Model(metadata: metadata, tensors: tensors), path: path, format: format, notes: [])
+    }
+
+    /// The keys of the blog-style exports (HDF5, NumPy): `W<n>`, `b<n>` for the parameterised
+    /// layers, `<group>/<name>` for every other tensor.
+    static func blogKeys(_ metadata: ModelMetadata, otherPrefix: String) -> (String) -> String? {
+        var keys: [String: String] = [:]
+        for (number, layer) in numberedParameterLayers(metadata.layers) {
+            keys[layer.weight!] = "W\(number)"
+            if let b = layer.bias { keys[b] = "b\(number)" }
+        }
+        return { keys[$0] ?? otherPrefix + $0 }
+    }
+
+    /// The metadata of an export, parsed only far enough to know its layers.
+    static func metadata(_ json: String, path: String, source: String) throws -> ModelMetadata {
+        do {
+            return try ModelMetadata(json: try JSONValue.parse(json))
+        } catch let error as ModelError {
+            throw InteropError.badConfig(path: path, detail: "\(source): \(error)")
+        } catch let error as JSONParseError {
+            throw InteropError.badConfig(path: path, detail: "\(source): \(error)")
+        }
+    }
+}
