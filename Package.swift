@@ -115,7 +115,7 @@ let package = Package(
         .testTarget(name: "ParityTests", dependencies: ["NNCore", "NNEngine", "NNTrain", "NNRandom", "NNHDF5", "NNConvert", "NNModelFiles", "NNFormat"]),
         .testTarget(name: "NNTrainTests", dependencies: ["NNCore", "NNEngine", "NNTrain", "NNRandom", "NNFormat"]),
         .testTarget(name: "NNPlotTests", dependencies: ["NNPlot", "NNCore"]),
-        .testTarget(name: "CLITests", dependencies: ["NNCore", "NNFormat", "NNData"],
+        .testTarget(name: "CLITests", dependencies: ["NNCore", "NNFormat", "NNData", "NNCompression"],
                     exclude: ["reference_infer.py", "Resources"]),
         // Hostile input: every reader against truncated, bit-flipped, oversized and inconsistent
         // files, each asserting its specific error (files built from bytes in the tests).

@@ -4,7 +4,7 @@
 interleaved round by round so that both sides see the same machine, and prints medians and
 ratios. Writes out/bench/results.json and out/bench/results.md. See BENCHMARKS.md.
 
-    python3 Benchmarks/bench.py [--rounds 3] [--quick] [--only infer,cold,train,cnn,load] [--skip-build]
+    python3 Benchmarks/bench.py [--rounds 3] [--quick] [--only infer,cold,train,cnn,load,bounded] [--skip-build]
 
 Environment: OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE, when set, apply to our binaries and to
 NumPy alike (same environment); the inference and training workloads are then repeated with
@@ -309,6 +309,44 @@ class Bench:
         res["ratio_h5py_vs_ours_open_and_first"] = res["h5py_first_inference_ms"] / res["ours_total_ms"]
         return res
 
+    def bounded(self, env):
+        """Files that declare gigabytes they do not hold (Fixtures/bounded) and the safetensors
+        project's 100,000-entry overlap attack: each must be refused in well under a second with
+        under 100 MB of memory (GNU time's wall clock and maximum resident set)."""
+        fixtures = os.path.join(ROOT, "Fixtures", "bounded")
+        attack = self.p("attack3.safetensors")
+        if not os.path.exists(attack):
+            n = 200 * 200 * 4
+            header = json.dumps({f"weight_{i}": {"dtype": "F32", "shape": [200, 200], "data_offsets": [0, n]}
+                                 for i in range(100_000)}).encode()
+            with open(attack, "wb") as f:
+                f.write(len(header).to_bytes(8, "little") + header + b"\0" * len(header))
+        cases = [("missing_b2_3gb.h5", os.path.join(fixtures, "missing_b2_3gb.h5")),
+                 ("missing_b1_4gb.npz", os.path.join(fixtures, "missing_b1_4gb.npz")),
+                 ("huge_declared.h5", os.path.join(fixtures, "huge_declared.h5")),
+                 ("safetensors attack 3 (100,000 overlapping entries)", attack)]
+        res = {}
+        for name, path in cases:
+            walls, rss = [], []
+            for r in range(self.args.rounds):
+                log(f"bounded: nnconv import {name}: round {r + 1}/{self.args.rounds}")
+                out = subprocess.run(["/usr/bin/time", "-f", "%e %M", self.tool("nnconv"), "import", path, "-o", self.p("bounded.nnm")],
+                                     env=env, capture_output=True, text=True)
+                wall, kb = out.stderr.strip().splitlines()[-1].split()
+                walls.append(float(wall))
+                rss.append(int(kb) / 1024)
+            res[name] = {"wall_s": med(walls), "max_rss_MiB": max(rss), "status": out.returncode,
+                         "error": out.stderr.strip().splitlines()[0], "bytes": os.path.getsize(path),
+                         "ok": med(walls) < 1.0 and max(rss) < 100 and out.returncode == 65}
+        # The anchor: the safetensors package itself on the attack file.
+        t0 = time.perf_counter()
+        anchor = subprocess.run([sys.executable, "-c", "import sys\nfrom safetensors import safe_open\n"
+                                 "try:\n safe_open(sys.argv[1], 'np')\nexcept Exception as e: print(type(e).__name__)", attack],
+                                env=env, capture_output=True, text=True)
+        res["safetensors_package_attack3_s"] = time.perf_counter() - t0
+        res["safetensors_package_attack3_result"] = anchor.stdout.strip()
+        return res
+
     # MARK: report
 
     def report(self):
@@ -392,6 +430,15 @@ class Bench:
                       "", f"h5py / ours: {l['ratio_h5py_vs_ours_open']:.2f}x (open only, no verify), "
                       f"{l['ratio_h5py_vs_ours_open_and_first']:.2f}x (open + first inference, no verify). "
                       f"`nnconv import` of the {l['h5_bytes'] / 1e6:.0f} MB .h5: {l['import_s']:.2f} s = {l['import_MB_per_s']:.0f} MB/s.", ""]
+        if "bounded" in R:
+            b = R["bounded"]
+            lines += ["## Refusing files that declare more than they hold (`nnconv import`, GNU time)", "",
+                      "| file | bytes | wall s | max RSS MiB | exit | bound met (< 1 s, < 100 MB, 65) |", "|---|---|---|---|---|---|"]
+            for k, v in b.items():
+                if isinstance(v, dict):
+                    lines.append(f"| {k} | {v['bytes']:,} | {v['wall_s']:.2f} | {v['max_rss_MiB']:.0f} | {v['status']} | {'yes' if v['ok'] else 'NO'} |")
+            lines += ["", f"The safetensors package on the attack file: {b['safetensors_package_attack3_s']:.2f} s (process included), "
+                      f"{b['safetensors_package_attack3_result'] or 'accepted'}.", ""]
         text = "\n".join(lines)
         with open(self.p("results.md"), "w") as f:
             f.write(text + "\n")
@@ -400,7 +447,7 @@ class Bench:
         print(text)
 
     def main(self):
-        only = set(self.args.only.split(",")) if self.args.only else {"infer", "cold", "train", "cnn", "load"}
+        only = set(self.args.only.split(",")) if self.args.only else {"infer", "cold", "train", "cnn", "load", "bounded"}
         self.build()
         self.machine()
         self.fixtures()
@@ -419,6 +466,8 @@ class Bench:
             self.results["cnn"] = self.cnn(self.env)
         if "load" in only:
             self.results["load"] = self.load(self.env)
+        if "bounded" in only:
+            self.results["bounded"] = self.bounded(self.env)
         self.results["loadavg"]["end"] = loadavg()
         self.report()
 
@@ -431,7 +480,7 @@ def parse():
     p.add_argument("--epochs", type=int, default=2, help="training epochs per process, per round")
     p.add_argument("--cold-runs", type=int, default=30, help="runs per cold-process command (over all rounds)")
     p.add_argument("--large-layers", default="784,16384,7400,10", help="the ~512 MiB model for the loading workload")
-    p.add_argument("--only", help="comma-separated subset of infer,cold,train,cnn,load")
+    p.add_argument("--only", help="comma-separated subset of infer,cold,train,cnn,load,bounded")
     p.add_argument("--cnn-limit", type=int, default=6000, help="training images per CNN run (the NumPy/SciPy loop takes ~1.3 s per 1000)")
     p.add_argument("--threads", type=int, help="OPENBLAS_NUM_THREADS for ours and NumPy, and onnxruntime's intra-op threads")
     p.add_argument("--quick", action="store_true", help="one round, fewer repetitions (checks the harness)")

@@ -20,6 +20,8 @@ struct guarded_mapping {
 static struct guarded_mapping slots[slot_count];
 static atomic_flag slot_lock = ATOMIC_FLAG_INIT;
 static atomic_int handler_installed;
+// Several threads (BLAS workers) can fault on the same lost pages at once: one reports.
+static atomic_flag reported = ATOMIC_FLAG_INIT;
 
 static void on_sigbus(int signal, siginfo_t *info, void *context) {
     (void)context;
@@ -29,7 +31,10 @@ static void on_sigbus(int signal, siginfo_t *info, void *context) {
         if (length == 0) continue;
         const char *base = slots[i].base;
         if (address >= base && address < base + length) {
-            // write(2) and _exit(2) are async-signal-safe; nothing else is used here.
+            // write(2), pause(2) and _exit(2) are async-signal-safe; nothing else is used here.
+            if (atomic_flag_test_and_set(&reported)) {
+                for (;;) pause();  // the reporting thread is about to end the process
+            }
             size_t n = strnlen(slots[i].message, message_bytes);
             ssize_t ignored = write(STDERR_FILENO, slots[i].message, n);
             ignored = write(STDERR_FILENO, "\n", 1);

@@ -77,6 +77,12 @@ public struct JSONObject: Equatable, Sendable, Sequence {
         }
     }
 
+    /// Appends a member whose key the caller knows is new (the parser, which checks keys with a
+    /// set): constant time, where the subscript searches the members.
+    mutating func appendNew(_ key: String, _ value: JSONValue) {
+        members.append((key, value))
+    }
+
     public var keys: [String] { members.map(\.key) }
     public var isEmpty: Bool { members.isEmpty }
 
@@ -194,7 +200,7 @@ private struct JSONParser {
             guard position < bytes.count, bytes[position] == UInt8(ascii: ":") else { throw fail("expected ':'") }
             position += 1
             let value = try parseValue(depth: depth + 1)
-            object[key] = value
+            object.appendNew(key, value)
             skipWhitespace()
             guard position < bytes.count else { throw fail("unexpected end of text in an object") }
             if bytes[position] == UInt8(ascii: ",") { position += 1; continue }
