@@ -10,13 +10,14 @@ extension InteropError: CategorizedError {
 
 
 
-// NNHDF5 wraps libhdf5 alone and knows nothing of NNCore; the converter gives its errors a category.
+// NNHDF5 wraps libhdf5 alone and knows nothing of NNCore; the converter gives its errors a
+// category, from the errno where the system refused, never from the words of a message.
 extension HDF5Error: CategorizedError {
     public var category: ErrorCategory {
-        func aboutAccess(_ reason: String) -> Bool { reason.contains("No such file") || reason.contains("ermission") }
         switch self {
-        case let .cannotOpen(_, reason): return aboutAccess(reason) ? .missingInput : .badInput
-        case let .writeFailed(_, reason): return aboutAccess(reason) ? .cannotCreate : .writeFailed
+        case let .inaccessible(_, errno, _): return errno.isAboutAccess ? .missingInput : .badInput
+        case let .writeSystemCall(_, _, errno): return errno.isAboutAccess ? .cannotCreate : .writeFailed
+        case .writeFailed: return .writeFailed
         default: return .badInput
         }
     }

@@ -27,17 +27,17 @@ enum KerasImporter {
         // The configuration first: an unsupported layer is named by its class, not its weights.
         let configured = try config.map { config throws in config.isConvolutional ? [] : try config.denseLayers(path: path) }
         let layerNames = try group.stringList("layer_names")
-        var weightsByLayer: [String: (kernel: Tensor, bias: Tensor?)] = [:]
+        var weightsByLayer: [String: (kernel: SourceArray, bias: SourceArray?)] = [:]
         var weightedLayers: [String] = []
         for name in layerNames {
             let layerGroup = try group.group(name)
             let weightNames = try layerGroup.stringList("weight_names")
             guard !weightNames.isEmpty else { continue }
-            var kernel: Tensor?, bias: Tensor?
+            var kernel: SourceArray?, bias: SourceArray?
             for w in weightNames {
                 let leaf = w.split(separator: "/").last.map(String.init) ?? w
                 let base = leaf.hasSuffix(":0") ? String(leaf.dropLast(2)) : leaf
-                let t = try layerGroup.dataset(w).tensor(sourcePath: path)
+                let t = try layerGroup.dataset(w).declaration(name: "\(name)/\(base)", sourcePath: path)
                 switch base {
                 case "kernel": kernel = t
                 case "bias": bias = t
@@ -83,7 +83,7 @@ enum KerasImporter {
         } else {
             dense = weightedLayers.map { ($0, nil) }
         }
-        var weights: [Tensor] = [], biases: [Tensor?] = []
+        var weights: [SourceArray] = [], biases: [SourceArray?] = []
         for (name, _) in dense {
             guard let w = weightsByLayer[name] else {
                 throw InteropError.missingTensor(path: path, name: name, detail: "the configuration lists this Dense layer, but the file has no weights for it")
@@ -94,14 +94,9 @@ enum KerasImporter {
             weights.append(w.kernel)
             biases.append(w.bias)
         }
-        let activations = try resolveActivations(dense.map(\.activation), outputSize: weights.last!.shape[1], path: path,
-                                                 options: options, notes: &notes)
-        try checkChain(weights, biases, names: dense.map(\.name), path: path)
-        var result = try ModelBuilder.assemble(weights: weights, biases: biases, activations: activations, path: path,
-                                                sourceFormat: config == nil ? "keras-weights-h5" : "keras-h5", inputShape: inputShape,
-                                                options: options, notes: &notes)
-        result.format = format
-        return result
+        return try denseModel(weights, biases, names: dense.map(\.name), activations: dense.map(\.activation), inputShape: inputShape,
+                              sourceFormat: config == nil ? "keras-weights-h5" : "keras-h5", format: format, path: path,
+                              options: options, notes: notes)
     }
 
     /// Whether a file has Keras 3's `layers/<name>/vars/<i>` layout.
@@ -139,8 +134,8 @@ enum KerasImporter {
                     guard try file.kind(of: vars) == .group else {
                         throw InteropError.missingTensor(path: path, name: vars, detail: "no weights stored for this layer")
                     }
-                    return (try file.dataset("\(vars)/0").tensor(sourcePath: path),
-                            useBias ? try file.dataset("\(vars)/1").tensor(sourcePath: path) : nil)
+                    return (try file.dataset("\(vars)/0").declaration(name: "\(vars)/0", sourcePath: path),
+                            useBias ? try file.dataset("\(vars)/1").declaration(name: "\(vars)/1", sourcePath: path) : nil)
                 }
                 result.format = format
                 return result
@@ -157,25 +152,35 @@ enum KerasImporter {
             let ordered = dense.sorted { (Int($0.dropFirst(6)) ?? 0) < (Int($1.dropFirst(6)) ?? 0) }
             storage = ordered.map { ($0, nil, true) }
         }
-        var weights: [Tensor] = [], biases: [Tensor?] = []
+        var weights: [SourceArray] = [], biases: [SourceArray?] = []
         for layer in storage {
             let vars = "layers/\(layer.name)/vars"
             guard try file.kind(of: vars) == .group else {
                 throw InteropError.missingTensor(path: path, name: vars, detail: "no weights stored for this Dense layer")
             }
-            let kernel = try file.dataset("\(vars)/0").tensor(sourcePath: path)
+            let kernel = try file.dataset("\(vars)/0").declaration(name: "\(vars)/0", sourcePath: path)
             guard kernel.shape.count == 2 else {
                 throw InteropError.badShape(path: path, name: "\(vars)/0", detail: "expected a 2-D kernel, found shape \(ShapeMath.describe(kernel.shape))")
             }
             weights.append(kernel)
-            biases.append(layer.useBias ? try file.dataset("\(vars)/1").tensor(sourcePath: path) : nil)
+            biases.append(layer.useBias ? try file.dataset("\(vars)/1").declaration(name: "\(vars)/1", sourcePath: path) : nil)
         }
-        let activations = try resolveActivations(storage.map(\.activation), outputSize: weights.last!.shape[1], path: path,
-                                                 options: options, notes: &notes)
-        try checkChain(weights, biases, names: storage.map(\.name), path: path)
-        var result = try ModelBuilder.assemble(weights: weights, biases: biases, activations: activations, path: path,
-                                                sourceFormat: config == nil ? "keras3-weights-h5" : "keras3", inputShape: inputShape,
-                                                options: options, notes: &notes)
+        return try denseModel(weights, biases, names: storage.map(\.name), activations: storage.map(\.activation), inputShape: inputShape,
+                              sourceFormat: config == nil ? "keras3-weights-h5" : "keras3", format: format, path: path,
+                              options: options, notes: notes)
+    }
+
+    /// A stack of Dense layers from declared kernels and biases: activations resolved, shapes
+    /// checked to chain, then the data read within the budget and the model assembled.
+    static func denseModel(_ weights: [SourceArray], _ biases: [SourceArray?], names: [String], activations fromConfig: [Activation?],
+                           inputShape: [Int]?, sourceFormat: String, format: String, path: String, options: ImportOptions,
+                           notes: [String]) throws -> ImportResult {
+        var notes = notes
+        let activations = try resolveActivations(fromConfig, outputSize: weights.last!.shape[1], path: path, options: options, notes: &notes)
+        try checkChain(weights, biases, names: names, path: path)
+        let (kernels, biasTensors) = try read(weights, biases, options: options, path: path)
+        var result = try ModelBuilder.assemble(weights: kernels, biases: biasTensors, activations: activations, path: path,
+                                                sourceFormat: sourceFormat, inputShape: inputShape, options: options, notes: &notes)
         result.format = format
         return result
     }
@@ -185,7 +190,7 @@ enum KerasImporter {
     /// transposed or flipped), each parameter read by `parameters(layerIndex, name, useBias)`.
     static func convolutionalModel(config: KerasModelConfig, stages: [KerasModelConfig.Stage], path: String, options: ImportOptions,
                                    sourceFormat: String,
-                                   parameters: (Int, String, Bool) throws -> (kernel: Tensor, bias: Tensor?)) throws -> ImportResult {
+                                   parameters: (Int, String, Bool) throws -> (kernel: SourceArray, bias: SourceArray?)) throws -> ImportResult {
         if options.activations != nil {
             throw InteropError.badOption("--activations: \(path) is a convolutional Keras model whose configuration states its activations")
         }
@@ -196,21 +201,21 @@ enum KerasImporter {
         var shape = stated.count == 2 ? stated + [1] : stated
         var flat: Int? = shape.count == 3 ? nil : shape.reduce(1, *)
         var layers: [Layer] = []
-        var tensors: [NamedTensor] = []
-        func add(_ layer: Layer, kernel: Tensor?, bias: Tensor?, name: String) throws {
+        var declared: [(name: String, array: SourceArray)] = []
+        func add(_ layer: Layer, kernel: SourceArray?, bias: SourceArray?, name: String) throws {
             if let kernel {
                 let expected = layer.weightShape!
                 guard kernel.shape == expected else {
                     throw InteropError.badShape(path: path, name: "\(name)/kernel", detail: "expected \(ShapeMath.describe(expected)), found \(ShapeMath.describe(kernel.shape))")
                 }
-                tensors.append(NamedTensor(layer.weight!, kernel))
+                declared.append((layer.weight!, kernel))
             }
             if let bias, let biasName = layer.bias {
                 let outputs = kernel?.shape.last ?? 0
                 guard bias.shape == [outputs] else {
                     throw InteropError.badShape(path: path, name: "\(name)/bias", detail: "expected \(outputs) values, found \(ShapeMath.describe(bias.shape))")
                 }
-                tensors.append(NamedTensor(biasName, bias))
+                declared.append((biasName, bias))
             }
             layers.append(layer)
         }
@@ -255,6 +260,9 @@ enum KerasImporter {
         guard flat != nil, layers.last?.kind == .dense else {
             throw InteropError.unsupportedLayer(path: path, layer: "output", className: "a model that does not end in Flatten and Dense layers")
         }
+        // Every shape has been checked against the configuration: now the data, within the budget.
+        try declared.map(\.array).checkBudget(options.maxTensorBytes, path: path)
+        let tensors = try declared.map { NamedTensor($0.name, try $0.array.tensor()) }
         var notes: [String] = []
         return try ModelBuilder.finish(layers: layers, tensors: tensors, inputShape: stated, path: path, sourceFormat: sourceFormat,
                                         options: options, notes: &notes)
@@ -277,13 +285,21 @@ enum KerasImporter {
         return defaults
     }
 
-    static func checkChain(_ weights: [Tensor], _ biases: [Tensor?], names: [String], path: String) throws {
+    /// Reads the declared kernels and biases once their shapes are known to chain, within the
+    /// options' byte budget.
+    static func read(_ weights: [SourceArray], _ biases: [SourceArray?], options: ImportOptions,
+                     path: String) throws -> (weights: [Tensor], biases: [Tensor?]) {
+        try (weights + biases.compactMap { $0 }).checkBudget(options.maxTensorBytes, path: path)
+        return (try weights.map { try $0.tensor() }, try biases.map { try $0?.tensor() })
+    }
+
+    static func checkChain(_ weights: [SourceArray], _ biases: [SourceArray?], names: [String], path: String) throws {
         for i in weights.indices {
             if i > 0, weights[i].shape[0] != weights[i - 1].shape[1] {
                 throw InteropError.badShape(path: path, name: names[i],
                                             detail: "its kernel is \(ShapeMath.describe(weights[i].shape)), but the previous layer has \(weights[i - 1].shape[1]) outputs")
             }
-            if let b = biases[i], b.count != weights[i].shape[1] || b.shape.count != 1 {
+            if let b = biases[i], ShapeMath.elementCount(b.shape) != weights[i].shape[1] || b.shape.count != 1 {
                 throw InteropError.badShape(path: path, name: names[i],
                                             detail: "its bias has shape \(ShapeMath.describe(b.shape)), expected \(weights[i].shape[1])")
             }

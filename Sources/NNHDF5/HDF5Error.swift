@@ -1,3 +1,5 @@
+import NNSystem
+
 /// Errors from reading and writing HDF5 files.
 ///
 /// Every case names the file (as the caller spelled its path) and, where there is one, the object
@@ -8,6 +10,9 @@ public enum HDF5Error: Error, CustomStringConvertible, Equatable, Sendable {
     /// The file could not be opened: it does not exist, is a directory, is not readable, or HDF5
     /// refused it (a truncated or damaged file, a lock held by another process).
     case cannotOpen(file: String, reason: String)
+    /// The file could not be opened by the system: `errno` says why (missing, not readable, a
+    /// directory).
+    case inaccessible(file: String, errno: Errno, detail: String?)
     /// The file exists but has no HDF5 signature (`reason` says more, e.g. that it is empty).
     case notHDF5(file: String, reason: String?)
     /// Nothing exists at `object` (the first missing part of the requested path).
@@ -34,6 +39,9 @@ public enum HDF5Error: Error, CustomStringConvertible, Equatable, Sendable {
     case closed(file: String, object: String)
     /// Writing the new file, syncing it or renaming it into place failed.
     case writeFailed(file: String, reason: String)
+    /// A system call of the atomic write failed (creating the temporary file, syncing, renaming);
+    /// `errno` says why.
+    case writeSystemCall(file: String, step: String, errno: Errno)
 
     /// The file path as the caller gave it.
     public var filePath: String {
@@ -42,7 +50,8 @@ public enum HDF5Error: Error, CustomStringConvertible, Equatable, Sendable {
              let .noSuchAttribute(file, _, _), let .wrongKind(file, _, _, _),
              let .typeMismatch(file, _, _, _), let .tooLarge(file, _, _),
              let .invalidContent(file, _, _), let .invalidArgument(file, _, _),
-             let .library(file, _, _, _), let .closed(file, _), let .writeFailed(file, _):
+             let .library(file, _, _, _), let .closed(file, _), let .writeFailed(file, _),
+             let .inaccessible(file, _, _), let .writeSystemCall(file, _, _):
             return file
         }
     }
@@ -50,7 +59,7 @@ public enum HDF5Error: Error, CustomStringConvertible, Equatable, Sendable {
     /// The object inside the file the error is about, if any.
     public var objectPath: String? {
         switch self {
-        case .cannotOpen, .notHDF5, .writeFailed:
+        case .cannotOpen, .notHDF5, .writeFailed, .inaccessible, .writeSystemCall:
             return nil
         case let .noSuchObject(_, object), let .noSuchAttribute(_, object, _),
              let .wrongKind(_, object, _, _), let .typeMismatch(_, object, _, _),
@@ -66,6 +75,8 @@ public enum HDF5Error: Error, CustomStringConvertible, Equatable, Sendable {
         switch self {
         case let .cannotOpen(_, reason):
             return "\(place): cannot open: \(reason)"
+        case let .inaccessible(_, errno, detail):
+            return "\(place): cannot open: \(detail ?? errno.description)"
         case let .notHDF5(_, reason):
             return reason.map { "\(place): not an HDF5 file (\($0))" } ?? "\(place): not an HDF5 file"
         case .noSuchObject:
@@ -85,6 +96,8 @@ public enum HDF5Error: Error, CustomStringConvertible, Equatable, Sendable {
             return "\(place): the file has been closed"
         case let .writeFailed(_, reason):
             return "\(place): cannot write: \(reason); the previous file, if any, is unchanged"
+        case let .writeSystemCall(_, step, errno):
+            return "\(place): cannot write: \(step): \(errno); the previous file, if any, is unchanged"
         }
     }
 }

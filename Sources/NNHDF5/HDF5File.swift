@@ -1,11 +1,11 @@
 internal import CHDF5
+import NNSystem
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #elseif canImport(Darwin)
 import Darwin
-import NNSystem
 #endif
 
 private func openDescriptor(_ path: String, _ flags: Int32) -> Int32 {
@@ -32,18 +32,17 @@ private func closeDescriptor(_ descriptor: Int32) {
 ///         try file.setAttribute("format", .string("nnm"))
 ///     }
 public final class HDF5File: HDF5Group {
-    /// For files from `create(path:)`: where the data goes until `commit()`.
-    private let temporaryPath: String?
+    /// For files from `create(path:)`: the atomic write the data goes to until `commit()`.
+    private let writer: AtomicFileWriter?
     private var committed = false
-    private var discarded = false
 
-    private init(state: FileState, rootID: hid_t, temporaryPath: String?) {
-        self.temporaryPath = temporaryPath
+    private init(state: FileState, rootID: hid_t, writer: AtomicFileWriter?) {
+        self.writer = writer
         super.init(state: state, id: rootID, path: "/")
     }
 
     deinit {
-        if temporaryPath != nil && !committed { discard() }
+        if writer != nil && !committed { discard() }
     }
 
     /// Whether the file accepts writes (files from `create(path:)` until committed).
@@ -58,21 +57,14 @@ public final class HDF5File: HDF5Group {
         if path.utf8.contains(0) {
             throw HDF5Error.cannotOpen(file: path, reason: "the path contains a NUL byte")
         }
-        var status = stat()
-        guard stat(path, &status) == 0 else {
-            throw HDF5Error.cannotOpen(file: path, reason: String(cString: strerror(errno)))
+        // The system's view first, as a typed errno: missing, unreadable, a directory, empty.
+        let probe: ReadOnlyFile
+        do {
+            probe = try ReadOnlyFile(path: path)
+        } catch {
+            throw HDF5Error.inaccessible(file: path, errno: error.errno, detail: error.errno == .isDirectory ? "it is a directory" : error.detail)
         }
-        if (status.st_mode & S_IFMT) == S_IFDIR {
-            throw HDF5Error.cannotOpen(file: path, reason: "it is a directory")
-        }
-        if (status.st_mode & S_IFMT) == S_IFREG && status.st_size == 0 {
-            throw HDF5Error.notHDF5(file: path, reason: "the file is empty")
-        }
-        let probe = openDescriptor(path, O_RDONLY)
-        guard probe >= 0 else {
-            throw HDF5Error.cannotOpen(file: path, reason: String(cString: strerror(errno)))
-        }
-        closeDescriptor(probe)
+        if probe.size == 0 { throw HDF5Error.notHDF5(file: path, reason: "the file is empty") }
 
         let access = nn_create_file_access(H5F_CLOSE_WEAK)
         guard access >= 0 else {
@@ -87,7 +79,7 @@ public final class HDF5File: HDF5Group {
             if signature == 0 { throw HDF5Error.notHDF5(file: path, reason: nil) }
             throw HDF5Error.cannotOpen(file: path, reason: message)
         }
-        return try wrap(fileID: fileID, displayPath: path, limits: limits, writable: false, temporaryPath: nil)
+        return try wrap(fileID: fileID, displayPath: path, limits: limits, writable: false, writer: nil)
     }
 
     /// Creates a new, empty file that will replace `path` when `commit()` is called.
@@ -101,49 +93,26 @@ public final class HDF5File: HDF5Group {
         if path.utf8.contains(0) {
             throw HDF5Error.writeFailed(file: path, reason: "the path contains a NUL byte")
         }
-        let directory: String
-        let base: String
-        if let slash = path.lastIndex(of: "/") {
-            let head = path[..<slash]
-            directory = head.isEmpty ? "/" : String(head)
-            base = String(path[path.index(after: slash)...])
-        } else {
-            directory = "."
-            base = path
-        }
-        guard !base.isEmpty else {
+        guard !path.hasSuffix("/") else {
             throw HDF5Error.writeFailed(file: path, reason: "the path names a directory, not a file")
         }
-        var template = Array("\(directory)/.\(base).tmp-XXXXXX".utf8CString)
-        let descriptor = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
-        guard descriptor >= 0 else {
-            throw HDF5Error.writeFailed(file: path, reason: "cannot create a temporary file in \(directory): \(String(cString: strerror(errno)))")
+        let writer: AtomicFileWriter
+        do {
+            writer = try AtomicFileWriter(path: path)
+        } catch {
+            throw HDF5Error.writeSystemCall(file: path, step: "cannot create a temporary file in \(AtomicFileWriter.directory(of: path))",
+                                            errno: error.errno)
         }
-        let temporaryPath = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
-        // mkstemp creates 0600; a model file is an ordinary document.
-        _ = fchmod(descriptor, 0o644)
-        closeDescriptor(descriptor)
+        // libhdf5 writes the temporary file by name; the writer syncs and renames it on commit.
+        writer.releaseDescriptor()
+        let temporaryPath = writer.temporaryPath
 
         let access = nn_create_file_access(H5F_CLOSE_STRONG)
-        guard access >= 0 else {
-            let message = takeHDF5ErrorMessage()
-            unlink(temporaryPath)
-            throw HDF5Error.writeFailed(file: path, reason: message)
-        }
+        guard access >= 0 else { throw HDF5Error.writeFailed(file: path, reason: takeHDF5ErrorMessage()) }
         defer { _ = H5Pclose(access) }
         let fileID = H5Fcreate(temporaryPath, nn_H5F_ACC_TRUNC(), nn_H5P_DEFAULT(), access)
-        guard fileID >= 0 else {
-            let message = takeHDF5ErrorMessage()
-            unlink(temporaryPath)
-            throw HDF5Error.writeFailed(file: path, reason: message)
-        }
-        do {
-            return try wrap(fileID: fileID, displayPath: path, limits: limits, writable: true,
-                            temporaryPath: temporaryPath)
-        } catch {
-            unlink(temporaryPath)
-            throw error
-        }
+        guard fileID >= 0 else { throw HDF5Error.writeFailed(file: path, reason: takeHDF5ErrorMessage()) }
+        return try wrap(fileID: fileID, displayPath: path, limits: limits, writable: true, writer: writer)
     }
 
     /// Creates the file at `path` atomically: runs `body` on a new file written to a temporary
@@ -167,7 +136,7 @@ public final class HDF5File: HDF5Group {
     }
 
     private static func wrap(fileID: hid_t, displayPath: String, limits: HDF5Limits, writable: Bool,
-                             temporaryPath: String?) throws -> HDF5File {
+                             writer: AtomicFileWriter?) throws -> HDF5File {
         let linkAccess = nn_create_safe_link_access(16)
         guard linkAccess >= 0 else {
             let message = takeHDF5ErrorMessage()
@@ -181,13 +150,13 @@ public final class HDF5File: HDF5Group {
         guard root >= 0 else {
             throw HDF5Error.cannotOpen(file: displayPath, reason: takeHDF5ErrorMessage())
         }
-        return HDF5File(state: state, rootID: root, temporaryPath: temporaryPath)
+        return HDF5File(state: state, rootID: root, writer: writer)
     }
 
     /// Makes a file from `create(path:)` durable and moves it into place at `path`. Every object
     /// of the file is closed afterwards. Calling it again does nothing.
     public func commit() throws {
-        guard let temporaryPath else {
+        guard let writer else {
             throw HDF5Error.invalidArgument(file: filePath, object: "",
                                             detail: "only files made with HDF5File.create(path:) can be committed")
         }
@@ -206,41 +175,23 @@ public final class HDF5File: HDF5Group {
         isClosed = true
         if closeStatus < 0 {
             let message = takeHDF5ErrorMessage()
-            removeTemporaryFile()
+            writer.discard()
             throw HDF5Error.writeFailed(file: filePath, reason: message)
         }
-        let descriptor = openDescriptor(temporaryPath, O_RDONLY)
-        if descriptor < 0 || fsync(descriptor) != 0 {
-            let message = String(cString: strerror(errno))
-            if descriptor >= 0 { closeDescriptor(descriptor) }
-            removeTemporaryFile()
-            throw HDF5Error.writeFailed(file: filePath, reason: message)
-        }
-        closeDescriptor(descriptor)
-        if rename(temporaryPath, filePath) != 0 {
-            let message = String(cString: strerror(errno))
-            removeTemporaryFile()
-            throw HDF5Error.writeFailed(file: filePath, reason: message)
+        do {
+            try writer.commit()
+        } catch {
+            writer.discard()
+            throw HDF5Error.writeSystemCall(file: filePath, step: "committing the file", errno: error.errno)
         }
         committed = true
-        let directory: String
-        if let slash = filePath.lastIndex(of: "/") {
-            directory = slash == filePath.startIndex ? "/" : String(filePath[..<slash])
-        } else {
-            directory = "."
-        }
-        let directoryDescriptor = openDescriptor(directory, O_RDONLY | O_DIRECTORY)
-        if directoryDescriptor >= 0 {
-            _ = fsync(directoryDescriptor)
-            closeDescriptor(directoryDescriptor)
-        }
     }
 
     /// Closes the file. A file opened for reading stays open underneath until the groups and
     /// datasets obtained from it are gone too; they keep working. A file from `create(path:)` that
     /// was not committed is discarded: its objects are closed and the temporary file removed.
     public func close() {
-        if temporaryPath != nil {
+        if writer != nil {
             if !committed { discard() }
             return
         }
@@ -256,7 +207,7 @@ public final class HDF5File: HDF5Group {
 
     /// Closes everything and removes the temporary file of an uncommitted `create(path:)`.
     private func discard() {
-        guard temporaryPath != nil, !committed, !discarded else { return }
+        guard let writer, !committed else { return }
         prepareHDF5()
         if state.fileOpen {
             _ = H5Fclose(state.fileID)
@@ -264,13 +215,6 @@ public final class HDF5File: HDF5Group {
         }
         state.objectsValid = false
         isClosed = true
-        removeTemporaryFile()
-    }
-
-    /// Removes the temporary file, once.
-    private func removeTemporaryFile() {
-        guard let temporaryPath, !discarded else { return }
-        discarded = true
-        unlink(temporaryPath)
+        writer.discard()
     }
 }

@@ -44,34 +44,11 @@ public struct NumPyArchive: Sendable {
     /// - Parameter displayName: the name messages start with; `path` when nil.
     public static func read(path: String, displayName: String? = nil,
                             limits: NumPyLimits = .default) throws -> NumPyArchive {
-        let zip = try ZipArchive(path: path, displayName: displayName, limits: limits.zip)
-        // Declared sizes bound the total before anything is read; a member that lies about its
-        // size is caught while it is read.
-        var total = 0
-        for entry in zip.entries {
-            let (sum, overflow) = total.addingReportingOverflow(entry.uncompressedSize)
-            total = overflow ? Int.max : sum
+        let index = try index(path: path, displayName: displayName, limits: limits)
+        let members = try index.entries.map { entry in
+            Member(name: entry.name, memberName: entry.memberName, array: try index.array(entry))
         }
-        if total > limits.maxTotalBytes {
-            throw NumPyFileError.archiveTooLarge(file: zip.path, bytes: total, limit: limits.maxTotalBytes)
-        }
-        var members: [Member] = []
-        members.reserveCapacity(zip.entries.count)
-        var byName: [String: String] = [:]
-        for entry in zip.entries {
-            let name = entry.name.hasSuffix(".npy") ? String(entry.name.dropLast(4)) : entry.name
-            if let first = byName[name] {
-                throw NumPyFileError.duplicateArray(file: zip.path, name: name, firstMember: first, secondMember: entry.name)
-            }
-            byName[name] = entry.name
-            let reader = try zip.openMember(entry)
-            let array = try NPYDecoder.decode(source: reader, length: entry.uncompressedSize,
-                                              location: NumPyLocation(file: zip.path, member: entry.name),
-                                              limits: limits)
-            try reader.finish()
-            members.append(Member(name: name, memberName: entry.name, array: array))
-        }
-        return NumPyArchive(path: zip.path, members: members)
+        return NumPyArchive(path: index.path, members: members)
     }
 
     /// Lists the arrays of an `.npz` from their `.npy` headers alone: a deflated member is
@@ -131,6 +108,11 @@ public struct NumPyArchive: Sendable {
         /// Reads one array completely (CRC-32 checked).
         public func array(named name: String) throws -> NumPyArray? {
             guard let entry = self[name] else { return nil }
+            return try array(entry)
+        }
+
+        /// Reads one entry's array completely (CRC-32 checked).
+        public func array(_ entry: Entry) throws -> NumPyArray {
             let reader = try zip.openMember(entry.zipEntry)
             let array = try NPYDecoder.decode(source: reader, length: entry.zipEntry.uncompressedSize,
                                               location: NumPyLocation(file: zip.path, member: entry.memberName), limits: limits)

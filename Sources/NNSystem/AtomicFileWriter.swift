@@ -11,6 +11,13 @@ public enum FileWriteError: Error, Equatable, CustomStringConvertible, Sendable 
     /// Writing, syncing or renaming failed (a full disk, a file size limit, an I/O error).
     case writeFailed(path: String, errno: Errno)
 
+    /// The system call's error number.
+    public var errno: Errno {
+        switch self {
+        case let .cannotCreate(_, errno), let .writeFailed(_, errno): return errno
+        }
+    }
+
     /// The system's reason, e.g. "No space left on device".
     public var reason: String {
         switch self {
@@ -47,9 +54,10 @@ public final class AtomicFileWriter {
     public let temporaryPath: String
     private var descriptor: Int32
     private var committed = false
+    private var discarded = false
 
     /// Opens a temporary file beside `path`.
-    public init(path: String) throws {
+    public init(path: String) throws(FileWriteError) {
         self.path = path
         let directory = AtomicFileWriter.directory(of: path)
         let base = path.split(separator: "/").last.map(String.init) ?? path
@@ -64,15 +72,10 @@ public final class AtomicFileWriter {
         _ = fchmod(fd, 0o644)
     }
 
-    deinit {
-        if !committed {
-            if descriptor >= 0 { close(descriptor) }
-            unlink(temporaryPath)
-        }
-    }
+    deinit { discard() }
 
     /// Appends bytes.
-    public func write(_ bytes: UnsafeRawBufferPointer) throws {
+    public func write(_ bytes: UnsafeRawBufferPointer) throws(FileWriteError) {
         var offset = 0
         while offset < bytes.count {
             let written = Glibc.write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
@@ -110,9 +113,19 @@ public final class AtomicFileWriter {
         descriptor = -1
     }
 
+    /// Removes the temporary file now (the destination stays as it was); `commit()` is then
+    /// impossible. Dropping the writer does the same.
+    public func discard() {
+        guard !committed, !discarded else { return }
+        discarded = true
+        releaseDescriptor()
+        unlink(temporaryPath)
+    }
+
     /// Makes the new file durable and puts it in place of the destination.
-    public func commit() throws {
+    public func commit() throws(FileWriteError) {
         guard !committed else { return }
+        guard !discarded else { throw FileWriteError.writeFailed(path: path, errno: Errno(rawValue: ENOENT)) }
         if descriptor < 0 {
             descriptor = open(temporaryPath, O_RDONLY | O_CLOEXEC)
             guard descriptor >= 0 else { throw FileWriteError.writeFailed(path: path, errno: .current) }

@@ -22,21 +22,32 @@ final class HDF5Container: TensorContainer {
         let prefix = group.path == "/" ? "/" : group.path + "/"
         return try group.datasetPaths().map { full in
             let relative = full.hasPrefix(prefix) ? String(full.dropFirst(prefix.count)) : full
-            let dataset = try group.dataset(full)
-            let dtype: DType
-            switch dataset.elementType {
-            case let .float(bits): dtype = bits == 16 ? .float16 : bits == 32 ? .float32 : .float64
-            case .signedInteger, .unsignedInteger: dtype = .float64
-            default: throw InteropError.badDType(path: path, name: dataset.path, found: dataset.elementType.description)
-            }
-            let sourcePath = path, group = self.group, exportTypes = readsExportTypes
-            return SourceArray(name: relative, shape: dataset.shape, dtype: dtype, typeName: dataset.elementType.name) {
-                exportTypes ? try HDF5Export.readDataset(group, full, path: sourcePath) : try dataset.tensor(sourcePath: sourcePath)
+            let declared = try group.dataset(full).declaration(name: relative, sourcePath: path)
+            guard readsExportTypes else { return declared }
+            let sourcePath = path, group = self.group
+            return SourceArray(name: relative, shape: declared.shape, dtype: declared.dtype, typeName: declared.typeName) {
+                try HDF5Export.readDataset(group, full, path: sourcePath)
             }
         }
     }
 
     func stringAttribute(_ name: String) throws -> String? {
         try group.hasAttribute(name) ? try group.stringAttribute(name) : nil
+    }
+}
+
+extension HDF5Dataset {
+    /// The dataset's declaration (shape, dtype) as a `SourceArray` whose data is read on request:
+    /// floats keep their width, integers become f64; anything else is refused here, unread.
+    func declaration(name: String, sourcePath: String) throws -> SourceArray {
+        let dtype: DType
+        switch elementType {
+        case let .float(bits): dtype = bits == 16 ? .float16 : bits == 32 ? .float32 : .float64
+        case .signedInteger, .unsignedInteger: dtype = .float64
+        default: throw InteropError.badDType(path: sourcePath, name: path, found: elementType.description)
+        }
+        return SourceArray(name: name, shape: shape, dtype: dtype, typeName: elementType.name) { [self] in
+            try tensor(sourcePath: sourcePath)
+        }
     }
 }
