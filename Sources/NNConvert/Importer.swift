@@ -16,6 +16,10 @@ public struct ImportOptions: Sendable {
     public var classNames: [String]?
     /// The order of named layers (PyTorch modules such as fc1, fc2) when the file cannot tell it.
     public var layerOrder: [String]?
+    /// The convolution and pooling stages of a file that does not record them (a PyTorch state
+    /// dict), in `nn-train --cnn`'s syntax (`--arch conv:32:3x3,conv:64:3x3,pool:2`); the
+    /// dense layers follow from the weights.
+    public var architecture: [FeatureStage]?
     /// The most bytes of tensor data (decompressed) one import may read; a file that declares
     /// more is refused before its data is read.
     public var maxTensorBytes: Int = defaultMaxTensorBytes

@@ -189,25 +189,52 @@ public struct Tensor: @unchecked Sendable {
         }
     }
 
-    /// The transpose of a 2-D tensor, in the same dtype: bytes moved, values unchanged, so a
-    /// round trip through another orientation is exact.
+    /// The transpose of a 2-D tensor, in a new storage.
     public func transposed() -> Tensor {
         precondition(shape.count == 2, "transposed() needs a 2-D tensor")
-        let rows = shape[0], cols = shape[1], size = dtype.size
-        let source = bytes
-        var out = [UInt8](repeating: 0, count: source.count)
-        out.withUnsafeMutableBytes { dst in
-            for r in 0..<rows {
-                for c in 0..<cols {
-                    let from = (r * cols + c) * size, to = (c * rows + r) * size
-                    for k in 0..<size { dst[to + k] = source[from + k] }
+        return permuted([1, 0])
+    }
+
+    /// The tensor with its axes reordered: axis `i` of the result is axis `axes[i]` of this one
+    /// (NumPy's `transpose(axes)`), written once into a new storage, element by element in the
+    /// element's own width. PyTorch's OIHW kernels become HWIO with `[2, 3, 1, 0]`.
+    public func permuted(_ axes: [Int]) -> Tensor {
+        precondition(axes.count == shape.count && Set(axes) == Set(shape.indices), "permuted() needs a permutation of the axes")
+        let newShape = axes.map { shape[$0] }
+        var sourceStrides = [Int](repeating: 1, count: shape.count)
+        for i in stride(from: shape.count - 2, through: 0, by: -1) { sourceStrides[i] = sourceStrides[i + 1] * shape[i + 1] }
+        let strides = axes.map { sourceStrides[$0] }
+        let storage = TensorStorage(allocating: byteCount)
+        let n = count
+        func copy<T: FixedWidthInteger>(_: T.Type) {
+            // Unaligned loads: a tensor may start anywhere in the buffer it was read into.
+            let from = bytes, to = storage.mutableBytes, size = MemoryLayout<T>.size
+            guard n > 0 else { return }
+            var index = [Int](repeating: 0, count: newShape.count)
+            var offset = 0
+            for i in 0..<n {
+                to.storeBytes(of: from.loadUnaligned(fromByteOffset: offset * size, as: T.self), toByteOffset: i * size, as: T.self)
+                // Odometer over the result's indices, keeping the source offset in step.
+                var axis = newShape.count - 1
+                while axis >= 0 {
+                    index[axis] += 1
+                    offset += strides[axis]
+                    if index[axis] < newShape[axis] { break }
+                    offset -= strides[axis] * newShape[axis]
+                    index[axis] = 0
+                    axis -= 1
                 }
             }
         }
-        return out.withUnsafeBytes { Tensor(dtype: dtype, shape: [cols, rows], copying: $0) }
+        switch dtype.size {
+        case 1: copy(UInt8.self)
+        case 2: copy(UInt16.self)
+        case 4: copy(UInt32.self)
+        default: copy(UInt64.self)
+        }
+        return Tensor(dtype: dtype, shape: newShape, storage: storage, byteOffset: 0)
     }
 
-    /// The same bytes under another shape with the same element count.
     public func reshaped(_ newShape: [Int]) -> Tensor {
         precondition(newShape.reduce(1, *) == count, "reshaped() must keep the element count")
         return Tensor(dtype: dtype, shape: newShape, storage: storage, byteOffset: byteOffset)

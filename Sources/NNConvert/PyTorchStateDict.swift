@@ -1,0 +1,243 @@
+import NNCore
+
+/// PyTorch state dicts as models: the architecture is not in the file, so it is inferred from the
+/// parameters' names, shapes and order where that is unique, every decision becoming a note, and
+/// `ImportOptions.architecture` (`--arch`) states or overrides the convolutional part.
+///
+/// PyTorch's conventions become ours: images NCHW -> HWC, kernels OIHW -> HWIO, `nn.Linear`
+/// weights (out, in) -> [in, out], and the rows of the first Linear after a flatten permuted
+/// from PyTorch's channel-first order to our height-width-channel order.
+public enum PyTorchStateDict {
+    /// One module's parameters: `<name>.weight` and an optional `<name>.bias`.
+    struct Module {
+        var name: String
+        var weight: SourceArray
+        var bias: SourceArray?
+        var isConvolution: Bool { weight.shape.count == 4 }
+    }
+
+    /// Builds the model from `arrays` (a state dict's tensors, declared). `inModuleOrder` says
+    /// whether the file lists them in the modules' registration order (torch.save does;
+    /// safetensors sorts its keys).
+    public static func model(_ arrays: [SourceArray], path: String, inModuleOrder: Bool, sourceFormat: String,
+                      options: ImportOptions) throws -> ImportResult {
+        var notes: [String] = []
+        let modules = try order(try group(arrays, path: path), path: path, inModuleOrder: inModuleOrder, options: options, notes: &notes)
+        let convolutions = modules.prefix { $0.isConvolution }
+        let linears = modules.dropFirst(convolutions.count)
+        if let late = linears.first(where: \.isConvolution) {
+            throw InteropError.unsupportedLayer(path: path, layer: late.name, className: "Conv2d after a Linear layer")
+        }
+        guard !linears.isEmpty else {
+            throw InteropError.badConfig(path: path, detail: "the state dict has no nn.Linear layer to end the model")
+        }
+        for m in modules {
+            guard m.weight.dtype?.isFloatingPoint ?? false else { throw InteropError.badDType(path: path, name: m.weight.name, found: m.weight.typeName) }
+            let outputs = m.weight.shape[0]
+            if let b = m.bias, b.shape != [outputs] {
+                throw InteropError.badShape(path: path, name: b.name, detail: "expected \(outputs) values for \(m.weight.name) \(ShapeMath.describe(m.weight.shape)), found \(ShapeMath.describe(b.shape))")
+            }
+        }
+        let parameterized = modules.count
+        let activations: [Activation]
+        if let given = options.activations {
+            guard given.count == parameterized else {
+                throw InteropError.badOption("--activations: \(path) has \(parameterized) layers with weights (\(modules.map(\.name).joined(separator: ", "))), but \(given.count) activations were given")
+            }
+            activations = given
+        } else {
+            activations = Array(repeating: .relu, count: parameterized - 1) + [.softmax]
+            notes.append("activations \(activations.map(\.rawValue).joined(separator: ", ")): a state dict does not record them; ReLU between layers, and softmax at the output (a model that ends in logits or log_softmax gives the same classes, and softmax turns either into probabilities); --activations overrides")
+        }
+        if convolutions.isEmpty {
+            return try dense(Array(linears), activations: activations, path: path, sourceFormat: sourceFormat, options: options, notes: notes)
+        }
+        return try convolutional(Array(convolutions), Array(linears), activations: activations, path: path,
+                                 sourceFormat: sourceFormat, options: options, notes: notes)
+    }
+
+    /// `<module>.weight` / `<module>.bias` pairs, in the order their modules first appear.
+    static func group(_ arrays: [SourceArray], path: String) throws -> [Module] {
+        guard !arrays.isEmpty else { throw InteropError.badConfig(path: path, detail: "the state dict holds no tensors") }
+        var weights: [String: SourceArray] = [:], biases: [String: SourceArray] = [:]
+        var names: [String] = []
+        for a in arrays {
+            let dot = a.name.lastIndex(of: ".")
+            let module = dot.map { String(a.name[..<$0]) } ?? ""
+            let role = dot.map { String(a.name[a.name.index(after: $0)...]) } ?? a.name
+            switch role {
+            case "weight": weights[module] = a
+            case "bias": biases[module] = a
+            case "running_mean", "running_var", "num_batches_tracked":
+                throw InteropError.unsupportedLayer(path: path, layer: module, className: "BatchNorm (the .nnm format has no batch normalization layer yet)")
+            default:
+                throw InteropError.unexpectedTensor(path: path, name: a.name, detail: "expected nn.Linear and nn.Conv2d parameters named <module>.weight and <module>.bias")
+            }
+            if !names.contains(module) { names.append(module) }
+        }
+        return try names.map { name in
+            guard let w = weights[name] else {
+                throw InteropError.unexpectedTensor(path: path, name: "\(name).bias", detail: "a bias without \(name).weight")
+            }
+            guard w.shape.count == 2 || w.shape.count == 4 else {
+                throw InteropError.badShape(path: path, name: w.name, detail: "expected an nn.Linear weight (out, in) or an nn.Conv2d weight (out, in, kh, kw), found \(ShapeMath.describe(w.shape))")
+            }
+            return Module(name: name, weight: w, bias: biases[name])
+        }
+    }
+
+    /// The modules in model order: `--layer-order`; numbered names (`0.weight`, `3.weight`, as
+    /// nn.Sequential writes them); the file's order when it is the registration order; else the
+    /// only order in which the shapes chain (convolutions first).
+    static func order(_ modules: [Module], path: String, inModuleOrder: Bool, options: ImportOptions,
+                      notes: inout [String]) throws -> [Module] {
+        let names = modules.map(\.name)
+        if options.layerOrder != nil || modules.allSatisfy({ !$0.isConvolution }) && !inModuleOrder {
+            let order = try SafetensorsImport.linearOrder(modules.map { ($0.name, $0.weight.shape[1], $0.weight.shape[0]) }, path: path,
+                                                         given: options.layerOrder, notes: &notes)
+            return order.map { modules[$0] }
+        }
+        if let indices = SafetensorsImport.numericIndices(names) {
+            return names.indices.sorted { indices[$0] < indices[$1] }.map { modules[$0] }
+        }
+        if inModuleOrder { return modules }
+        let convolutions = modules.filter(\.isConvolution), linears = modules.filter { !$0.isConvolution }
+        var ordered: [Module] = []
+        for part in [convolutions, linears] where !part.isEmpty {
+            let found = SafetensorsImport.chainOrders(part.map { ($0.weight.shape[1], $0.weight.shape[0]) }, limit: 2)
+            guard found.count == 1 else {
+                throw InteropError.ambiguous(path: path, detail: "the order of the layers \(part.map(\.name).joined(separator: ", ")) does not follow from their shapes",
+                                             flag: "--layer-order \(names.joined(separator: ","))")
+            }
+            ordered += found[0].map { part[$0] }
+        }
+        notes.append("layer order \(ordered.map(\.name).joined(separator: ", ")): the only order in which the shapes chain; --layer-order overrides")
+        return ordered
+    }
+
+    /// An MLP: each weight (out, in) transposed to [in, out].
+    static func dense(_ linears: [Module], activations: [Activation], path: String, sourceFormat: String,
+                      options: ImportOptions, notes: [String]) throws -> ImportResult {
+        var notes = notes
+        for (a, b) in zip(linears, linears.dropFirst()) where a.weight.shape[0] != b.weight.shape[1] {
+            throw InteropError.badShape(path: path, name: "\(a.weight.name), \(b.weight.name)",
+                                        detail: "\(a.name) has \(a.weight.shape[0]) outputs but \(b.name) takes \(b.weight.shape[1]) inputs (weights are (out, in))")
+        }
+        try (linears.map(\.weight) + linears.compactMap(\.bias)).checkBudget(options.maxTensorBytes, path: path)
+        let weights = try linears.map { try $0.weight.tensor().transposed() }
+        let biases = try linears.map { try $0.bias?.tensor() }
+        var result = try ModelBuilder.assemble(weights: weights, biases: biases, activations: activations, path: path,
+                                               sourceFormat: sourceFormat, inputShape: nil, options: options, notes: &notes)
+        result.format = "PyTorch state dict (\(linears.map(\.name).joined(separator: ", ")))"
+        return result
+    }
+
+    /// A CNN: convolutions (stride 1, no padding unless `--arch` says otherwise), then pooling
+    /// where the first Linear's input size requires it, a flatten and the Linear layers.
+    static func convolutional(_ convolutions: [Module], _ linears: [Module], activations: [Activation], path: String,
+                              sourceFormat: String, options: ImportOptions, notes: [String]) throws -> ImportResult {
+        var notes = notes
+        let channels = convolutions[0].weight.shape[1]
+        var shape: [Int]
+        if let given = options.inputShape {
+            shape = given.count == 2 ? given + [channels] : given
+            guard shape.count == 3, shape[2] == channels else {
+                throw InteropError.badOption("--input-shape \(ShapeMath.describe(given)): \(convolutions[0].name) takes \(channels) channel\(channels == 1 ? "" : "s"); give HxW or HxWx\(channels)")
+            }
+        } else {
+            shape = [28, 28, channels]
+            notes.append("input 28x28x\(channels) (PyTorch 1x\(channels)x28x28, the MNIST size): a state dict does not record it; --input-shape overrides")
+        }
+        let inputShape = shape
+        // The stages: stated, or one valid stride-1 convolution per Conv2d, pooled as needed.
+        var stages: [FeatureStage]
+        var convIndex = 0
+        if let stated = options.architecture {
+            stages = stated
+            let statedConvolutions = stated.filter { if case .conv = $0 { return true } else { return false } }.count
+            guard statedConvolutions == convolutions.count else {
+                throw InteropError.badOption("--arch states \(statedConvolutions) convolutions, but \(path) has \(convolutions.count) (\(convolutions.map(\.name).joined(separator: ", ")))")
+            }
+        } else {
+            stages = convolutions.map { m in .conv(filters: m.weight.shape[0], kernel: [m.weight.shape[2], m.weight.shape[3]], strides: [1, 1], padding: .valid, activation: .relu) }
+            notes.append("convolutions with stride 1 and no padding (PyTorch's defaults): a state dict does not record them; --arch overrides")
+        }
+        var layers: [Layer] = []
+        var declared: [(name: String, array: SourceArray, transform: (Tensor) -> Tensor)] = []
+        func build(_ stages: [FeatureStage]) throws -> [Int] {
+            var shape = inputShape
+            layers = []
+            declared = []
+            convIndex = 0
+            for stage in stages {
+                switch stage {
+                case let .conv(filters, kernel, strides, padding, _):
+                    let m = convolutions[convIndex]
+                    guard m.weight.shape == [filters, shape[2], kernel[0], kernel[1]] else {
+                        throw InteropError.badShape(path: path, name: m.weight.name,
+                                                    detail: "expected \(ShapeMath.describe([filters, shape[2], kernel[0], kernel[1]])) (out, in, kh, kw) for this stage on a \(ShapeMath.describe(shape)) input, found \(ShapeMath.describe(m.weight.shape))")
+                    }
+                    let layer = try Layer.conv2d(index: layers.count, inputShape: shape, filters: filters, kernel: kernel, strides: strides,
+                                                 padding: padding, convention: .crossCorrelation, activation: activations[convIndex], bias: m.bias != nil)
+                    declared.append((layer.weight!, m.weight, { $0.permuted([2, 3, 1, 0]) }))
+                    if let b = m.bias { declared.append((layer.bias!, b, { $0 })) }
+                    layers.append(layer)
+                    shape = layer.spatial!.outputShape
+                    convIndex += 1
+                case let .maxPool(pool, strides, padding):
+                    let layer = try Layer.maxPool2d(index: layers.count, inputShape: shape, pool: pool, strides: strides, padding: padding)
+                    layers.append(layer)
+                    shape = layer.spatial!.outputShape
+                }
+            }
+            return shape
+        }
+        var mapShape: [Int]
+        do {
+            mapShape = try build(stages)
+            let features = linears[0].weight.shape[1]
+            if options.architecture == nil, mapShape.reduce(1, *) != features {
+                // The pooling the forward function applied, read off the first Linear's size.
+                guard let p = (2...8).first(where: { mapShape[0] / $0 * (mapShape[1] / $0) * mapShape[2] == features }) else {
+                    throw InteropError.badShape(path: path, name: linears[0].weight.name,
+                                                detail: "takes \(features) features, but the convolutions give \(ShapeMath.describe(mapShape)) = \(mapShape.reduce(1, *)) and no pooling window of 2 to 8 gives \(features); state the architecture with --arch")
+                }
+                stages.append(.maxPool(pool: [p, p], strides: [p, p], padding: .valid))
+                mapShape = try build(stages)
+                notes.append("max pooling \(p)x\(p) after \(convolutions.last!.name): \(linears[0].name) takes \(features) features = \(ShapeMath.describe(mapShape)); a state dict does not record pooling; --arch overrides")
+            }
+        } catch let error as ModelError {
+            throw InteropError.badConfig(path: path, detail: "\(error)")
+        }
+        let features = mapShape.reduce(1, *)
+        guard linears[0].weight.shape[1] == features else {
+            throw InteropError.badShape(path: path, name: linears[0].weight.name,
+                                        detail: "takes \(linears[0].weight.shape[1]) features, but the stated architecture gives \(ShapeMath.describe(mapShape)) = \(features)")
+        }
+        layers.append(Layer.flatten(inputShape: mapShape))
+        // PyTorch flattens (C, H, W); we flatten (H, W, C): the first Linear's columns are reordered.
+        let (h, w, c) = (mapShape[0], mapShape[1], mapShape[2])
+        var width = features
+        for (i, m) in linears.enumerated() {
+            guard m.weight.shape[1] == width else {
+                throw InteropError.badShape(path: path, name: m.weight.name, detail: "takes \(m.weight.shape[1]) inputs, but the previous layer gives \(width)")
+            }
+            let outputs = m.weight.shape[0]
+            var layer = Layer.dense(index: layers.count, inputSize: width, outputSize: outputs, activation: activations[convolutions.count + i])
+            if m.bias == nil { layer.bias = nil }
+            let first = i == 0
+            declared.append((layer.weight!, m.weight, { t in
+                first ? t.reshaped([outputs, c, h, w]).permuted([2, 3, 1, 0]).reshaped([h * w * c, outputs]) : t.transposed()
+            }))
+            if let b = m.bias { declared.append((layer.bias!, b, { $0 })) }
+            layers.append(layer)
+            width = outputs
+        }
+        try declared.map(\.array).checkBudget(options.maxTensorBytes, path: path)
+        let tensors = try declared.map { NamedTensor($0.name, $0.transform(try $0.array.tensor())) }
+        var result = try ModelBuilder.finish(layers: layers, tensors: tensors, inputShape: inputShape, path: path, sourceFormat: sourceFormat,
+                                             options: options, notes: &notes)
+        result.format = "PyTorch state dict (\((convolutions + linears).map(\.name).joined(separator: ", ")))"
+        return result
+    }
+}
