@@ -12,6 +12,8 @@ let package = Package(
         .library(name: "NNTrain", targets: ["NNTrain"]),
         .library(name: "NNInterop", targets: ["NNInterop"]),
         .library(name: "NNPlot", targets: ["NNPlot"]),
+        .library(name: "NNPickle", targets: ["NNPickle"]),
+        .library(name: "NNTorch", targets: ["NNTorch"]),
         .executable(name: "nnconv", targets: ["nnconv"]),
         .executable(name: "nn-infer", targets: ["nn-infer"]),
         .executable(name: "nn-train", targets: ["nn-train"]),
@@ -74,6 +76,12 @@ let package = Package(
         .target(name: "NNONNX", dependencies: [
             "NNCore", "NNInterop", "NNCompression", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ]),
+        // Python pickles read as data, never run: a stack machine whose globals must be on the caller's
+        // allow-list and whose calls are records. No dependencies.
+        .target(name: "NNPickle"),
+        // PyTorch checkpoints on top of it: state dicts and whole nn.Module trees from a data.pkl and
+        // its storages, and the legacy (pre-zip) torch.save format from one byte buffer.
+        .target(name: "NNTorch", dependencies: ["NNCore", "NNPickle"]),
         // SVG pictures: training history, first-layer convolution filters, confusion matrices.
         .target(name: "NNPlot", dependencies: ["NNCore"]),
         // The blog training recipes: batched backprop on CBLAS, SGD, momentum, L2, dropout.
@@ -92,6 +100,8 @@ let package = Package(
                     exclude: ["check_exports.py"]),
         .testTarget(name: "ParityTests", dependencies: ["NNCore", "NNEngine", "NNTrain", "NNRandom", "NNHDF5", "NNInterop", "NNFormat"]),
         .testTarget(name: "NNTrainTests", dependencies: ["NNCore", "NNEngine", "NNTrain", "NNRandom", "NNFormat"]),
+        .testTarget(name: "NNPickleTests", dependencies: ["NNPickle", "NNTorch", "NNCore"],
+                    exclude: ["Resources"]),
         .testTarget(name: "NNPlotTests", dependencies: ["NNPlot", "NNCore"]),
         .testTarget(name: "CLITests", dependencies: ["NNCore", "NNFormat", "NNData"],
                     exclude: ["reference_infer.py", "Resources"]),
