@@ -100,7 +100,8 @@ public indirect enum PickleValue: Equatable, Sendable {
             return "a call"
         case let .object(base, _):
             if case let .call(callee, _) = base, let name = callee.globalName { return "an object of \(name)" }
-            return "an object"
+            if case .call = base { return "an object" }
+            return "\(base.kindDescription) with attributes"
         case .persistent: return "a persistent id"
         }
     }

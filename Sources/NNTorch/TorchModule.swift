@@ -73,6 +73,9 @@ public struct TorchModule: Sendable {
     /// recursion over submodules is bounded by the pickle's nesting limit.
     init(_ value: PickleValue, name: String, checkpoint: TorchCheckpoint) throws(TorchError) {
         let place = name.isEmpty ? "the pickle" : "module '\(PickleError.oneLine(name))'"
+        if TorchCheckpoint.dictionary(value) != nil {
+            throw .notModule("\(place) holds a dict (a state dict?), not a module object; read it as a state dict")
+        }
         guard case let .object(.call(callee, _), state) = value, let cls = Self.className(callee) else {
             throw .notModule("\(place) holds \(value.kindDescription), not a module object")
         }

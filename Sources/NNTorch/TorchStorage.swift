@@ -89,6 +89,14 @@ public struct TorchStorageRecord: Equatable, Sendable {
     /// `elementCount` times the element size, checked when the record was read.
     public let byteCount: Int
 
+    public init(key: String, typeName: String, dtype: DType?, elementCount: Int, byteCount: Int) {
+        self.key = key
+        self.typeName = typeName
+        self.dtype = dtype
+        self.elementCount = elementCount
+        self.byteCount = byteCount
+    }
+
     /// Describes the declaration for size errors: "6 elements of FloatStorage (24 bytes)".
     var declaration: String { "\(elementCount) elements of \(typeName) (\(byteCount) bytes)" }
 }

@@ -125,9 +125,8 @@ enum TorchTensorDecoding {
         }
         var dims: [Int] = []
         for item in items {
-            guard case let .int(n) = item, n >= 0, let d = Int(exactly: n) else {
-                throw .malformed("a tensor \(what) with an element that is \(item.kindDescription) or negative")
-            }
+            guard case let .int(n) = item else { throw .malformed("a tensor \(what) with an element that is \(item.kindDescription)") }
+            guard n >= 0, let d = Int(exactly: n) else { throw .malformed("a negative tensor \(what) (\(n))") }
             dims.append(d)
         }
         return dims
