@@ -330,7 +330,7 @@ struct PickleRun {
         case .stop:
             break  // handled by `execute`
         case .mark:
-            guard marks.count < limits.maxMarkDepth else { throw limit("open MARKs", limits.maxMarkDepth) }
+            guard marks.count < limits.maxMarkDepth else { throw limit("levels of MARK nesting", limits.maxMarkDepth) }
             marks.append(stack.count)
         case .pop:
             // As in CPython: a POP right after a MARK discards the MARK.

@@ -140,7 +140,7 @@ public enum PickleValueError: Error, Equatable, Sendable, CustomStringConvertibl
     public var description: String {
         switch self {
         case let .nonStringKey(kind): return "a dict key is \(kind), not a str"
-        case let .duplicateKey(key): return "the key '\(key)' appears twice"
+        case let .duplicateKey(key): return "duplicate key '\(PickleError.oneLine(key))'"
         }
     }
 }

@@ -73,6 +73,7 @@ public struct TorchStorageClosures: TorchStorageProvider {
 /// A `TorchStorageDictionary` has no storage of this key.
 public struct TorchStorageMissing: Error, CustomStringConvertible, Sendable {
     public let key: String
+    public init(key: String) { self.key = key }
     public var description: String { "the file has no storage '\(PickleError.oneLine(key))'" }
 }
 
@@ -126,6 +127,12 @@ struct TorchStorageReference {
         case let .string(text): key = text
         case let .int(number): key = String(number)
         default: throw .malformed("a storage key that is \(fields[2].kindDescription)")
+        }
+        // Torch writes decimal numbers; a provider may turn keys into member or file names, so
+        // nothing that could be a path gets through.
+        guard !key.isEmpty, key.utf8.count <= 128,
+              key.utf8.allSatisfy({ $0.isASCIIAlphanumeric || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-") }) else {
+            throw .malformed("storage key '\(PickleError.oneLine(String(key.prefix(128))))' is not a plain name (torch writes decimal numbers)")
         }
         guard case .string = fields[3] else { throw .malformed("storage '\(PickleError.oneLine(key))' has a location that is \(fields[3].kindDescription)") }
         guard case let .int(numel) = fields[4], numel >= 0, let count = Int(exactly: numel) else {
@@ -184,5 +191,12 @@ struct TorchStorageReference {
             }
         }
         return records
+    }
+}
+
+private extension UInt8 {
+    var isASCIIAlphanumeric: Bool {
+        (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(self) || (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(self)
+            || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(self)
     }
 }

@@ -81,7 +81,7 @@ enum TorchTensorDecoding {
         let size = dtype.size
         let outOfRange = TorchError.malformed(
             "a \(ShapeMath.describe(shape)) view with stride \(strides.map(String.init).joined(separator: ",")) at offset \(offset64) "
-                + "runs past storage '\(PickleError.oneLine(record.key))' (\(available) bytes)")
+                + "is out of bounds of storage '\(PickleError.oneLine(record.key))' (\(available) bytes)")
         guard let offset = Int(exactly: offset64) else { throw outOfRange }
         var end = offset  // one past the last element
         if byteCount > 0 {

@@ -42,10 +42,10 @@ struct PickleLimitTests {
     @Test("Stack depth and mark depth")
     func stackAndMarks() {
         #expect(loadError(bytes("NNNN."), limits: limits(stack: 3)) == "pickle too large: more than 3 values on the stack (NONE at byte 3)")
-        #expect(loadError(bytes("((("), limits: limits(marks: 2)) == "pickle too large: more than 2 open MARKs (MARK at byte 2)")
+        #expect(loadError(bytes("((("), limits: limits(marks: 2)) == "pickle too large: more than 2 levels of MARK nesting (MARK at byte 2)")
         // The default mark bound, reached by a run of MARKs.
         #expect(loadError(bytes([UInt8](repeating: 0x28, count: 2000)))
-            == "pickle too large: more than 1024 open MARKs (MARK at byte 1024)")
+            == "pickle too large: more than 1024 levels of MARK nesting (MARK at byte 1024)")
     }
 
     @Test("Nesting depth: checked without recursion, however deep the input nests")

@@ -127,6 +127,6 @@ struct PlainPickleTests {
         let value = try PickleMachine.load(bytes("(S'a'\nK", [1], "S'a'\nK", [2], "d."), policy: .nothing)
         #expect(value["a"] == .i(2))
         #expect(throws: PickleValueError.duplicateKey("a")) { _ = try value.uniqueStringKeyedEntries() }
-        #expect(PickleValueError.duplicateKey("a").description == "the key 'a' appears twice")
+        #expect(PickleValueError.duplicateKey("a").description == "duplicate key 'a'")
     }
 }

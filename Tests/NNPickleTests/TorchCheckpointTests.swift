@@ -49,7 +49,7 @@ struct TorchCheckpointTests {
     @Test("A view that runs past its storage is refused")
     func outOfRange() throws {
         #expect(torchError { try Fixtures.checkpoint("out_of_range").stateDict() }
-            == "tensor 'w': malformed torch checkpoint: a 2x3 view with stride 3,1 at offset 1 runs past storage '0' (24 bytes)")
+            == "tensor 'w': malformed torch checkpoint: a 2x3 view with stride 3,1 at offset 1 is out of bounds of storage '0' (24 bytes)")
     }
 
     @Test("Big-endian checkpoints and unknown byteorder records are refused")
@@ -138,7 +138,7 @@ struct TorchCheckpointTests {
             Case(name: "a dtype without an element type", entries: [("w", t.record(t.storageID("UntypedStorage", "0", 8), size: [4], stride: [1], dtype: "uint16"))],
                  storages: ["0": two], message: "tensor 'w': torch.uint16 tensors are not supported (no matching element type)"),
             Case(name: "a duplicate key", entries: [("w", t.record(id, size: [2], stride: [1])), ("w", t.record(id, size: [1], stride: [1]))],
-                 storages: ["0": two], message: "not a state dict: the key 'w' appears twice"),
+                 storages: ["0": two], message: "not a state dict: duplicate key 'w'"),
             Case(name: "an entry that is no tensor", entries: [("w", .i(3))], storages: [:],
                  message: "tensor 'w': malformed torch checkpoint: expected a tensor, found an int"),
             Case(name: "size and stride of different ranks", entries: [("w", t.record(id, size: [2], stride: [1, 1]))], storages: ["0": two],
@@ -150,9 +150,9 @@ struct TorchCheckpointTests {
                  storages: ["0": two],
                  message: "malformed torch checkpoint: storage '0' is declared as 2 elements of FloatStorage (8 bytes) and as 3 elements of FloatStorage (12 bytes)"),
             Case(name: "an offset at Int64.max", entries: [("w", t.record(id, offset: Int64.max, size: [2], stride: [1]))], storages: ["0": two],
-                 message: "tensor 'w': malformed torch checkpoint: a 2 view with stride 1 at offset 9223372036854775807 runs past storage '0' (8 bytes)"),
+                 message: "tensor 'w': malformed torch checkpoint: a 2 view with stride 1 at offset 9223372036854775807 is out of bounds of storage '0' (8 bytes)"),
             Case(name: "strides whose extent overflows", entries: [("w", t.record(id, size: [3, 2], stride: [Int64.max / 2, 1]))], storages: ["0": two],
-                 message: "tensor 'w': malformed torch checkpoint: a 3x2 view with stride 4611686018427387903,1 at offset 0 runs past storage '0' (8 bytes)"),
+                 message: "tensor 'w': malformed torch checkpoint: a 3x2 view with stride 4611686018427387903,1 at offset 0 is out of bounds of storage '0' (8 bytes)"),
             Case(name: "a broadcast beyond the gather limit", entries: [("w", t.record(id, size: [16384, 16384], stride: [0, 0]))], storages: ["0": two],
                  message: "tensor 'w': a 16384x16384 view that repeats the 8 bytes of storage '0' would need 1073741824 bytes (the limit is 268435456)"),
             Case(name: "a storage view outside its storage", entries: [("w", t.record(t.storageID("FloatStorage", "0", 2, view: .tuple([.s("v"), .i(1), .i(2)])), size: [1], stride: [1]))],
@@ -162,6 +162,8 @@ struct TorchCheckpointTests {
             Case(name: "a storage type that is no storage class",
                  entries: [("w", t.record(.persistent(.tuple([.s("storage"), .global(module: "torch", name: "float32"), .s("0"), .s("cpu"), .i(2)])), size: [1], stride: [1]))],
                  storages: [:], message: "malformed torch checkpoint: a storage type that is the global torch.float32, not a torch storage class"),
+            Case(name: "a storage key that is a path", entries: [("w", t.record(t.storageID("FloatStorage", "../../tmp/x", 2), size: [2], stride: [1]))],
+                 storages: [:], message: "malformed torch checkpoint: storage key '../../tmp/x' is not a plain name (torch writes decimal numbers)"),
         ]
     }
 
