@@ -121,6 +121,8 @@ let package = Package(
                           path: "Fuzz/Sources/fuzz-npy"),
         .executableTarget(name: "fuzz-keras-config", dependencies: ["FuzzSupport", "NNCore", "NNInterop"],
                           path: "Fuzz/Sources/fuzz-keras-config"),
+        .executableTarget(name: "fuzz-pickle", dependencies: ["FuzzSupport", "NNCore", "NNPickle", "NNTorch"],
+                          path: "Fuzz/Sources/fuzz-pickle"),
         .executableTarget(name: "fuzz-import", dependencies: ["FuzzSupport", "NNCore", "NNInterop"],
                           path: "Fuzz/Sources/fuzz-import"),
     ]

@@ -85,6 +85,12 @@ public struct TorchCheckpoint: Sendable {
         }
     }
 
+    /// The storages a pickle's value refers to, each key once in the order first referred to:
+    /// what a provider must supply (`archive/data/<key>` in the zip format).
+    public static func storageRecords(in root: PickleValue) throws(TorchError) -> [TorchStorageRecord] {
+        try TorchStorageReference.records(in: root)
+    }
+
     static func check(byteOrder: String?) throws(TorchError) {
         switch byteOrder {
         case nil, "little": return
