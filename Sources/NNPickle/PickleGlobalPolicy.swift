@@ -21,6 +21,7 @@ public struct PickleGlobalPolicy: Sendable {
     /// No globals at all: plain data only (numbers, strings, containers, persistent ids).
     public static let nothing = PickleGlobalPolicy { _, _ in false }
 
+    /// Whether the global `module.name` may appear.
     public func allows(module: String, name: String) -> Bool { test(module, name) }
 
     /// The globals either policy allows.

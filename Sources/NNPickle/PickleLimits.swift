@@ -4,7 +4,9 @@
 /// remain before anything is allocated for it.
 public struct PickleLimits: Equatable, Sendable {
     /// Memo entries (PUT, BINPUT, LONG_BINPUT, MEMOIZE with distinct indices). Python's pickler
-    /// stores one per container and string, so a state dict uses a few per tensor.
+    /// stores one per container and string, so a state dict uses a few per tensor. The memo is a
+    /// dictionary, as in Python: a PUT at index 2^32 - 1 costs one entry, and a GET of an index
+    /// never stored is an error.
     public var maxMemoEntries: Int
     /// Values on the stack at once. Python's pickler leaves at most 1,000 items between a MARK and
     /// APPENDS/SETITEMS; only a tuple is written whole.

@@ -61,6 +61,7 @@ public indirect enum PickleValue: Equatable, Sendable {
         }
     }
 
+    /// The text, if the value is a str.
     public var stringValue: String? {
         if case let .string(s) = self { return s }
         return nil

@@ -25,33 +25,42 @@ public struct TorchModule: Sendable {
     /// "Linear" for "torch.nn.modules.linear.Linear".
     public var typeName: String { String(className.split(separator: ".").last ?? "") }
 
+    /// The `__dict__` entry `name` (not `_parameters`, `_buffers`, `_modules`, `_non_persistent_buffers_set`).
     public func attribute(_ name: String) -> PickleValue? {
         attributes.last { $0.name == name }?.value
     }
 
+    /// An int attribute (`in_features`, `dim`); bools count, as in Python.
     public func int(_ name: String) -> Int? {
         attribute(name)?.intValue.flatMap { Int(exactly: $0) }
     }
 
+    /// A float or int attribute (`eps`, `momentum`, `negative_slope`, `p`).
     public func double(_ name: String) -> Double? { attribute(name)?.doubleValue }
 
+    /// A bool attribute (`inplace`, `affine`, `ceil_mode`).
     public func bool(_ name: String) -> Bool? {
         if case let .bool(b)? = attribute(name) { return b }
         return nil
     }
 
+    /// A str attribute (`approximate`, `padding_mode`, or `padding` when it is "same").
     public func string(_ name: String) -> String? { attribute(name)?.stringValue }
 
     /// An int or a tuple of ints (`kernel_size` may be either): [3] or [3, 3].
     public func ints(_ name: String) -> [Int]? {
-        guard let value = attribute(name) else { return nil }
-        if let single = value.intValue, case .int = value { return Int(exactly: single).map { [$0] } }
-        var result: [Int] = []
-        for item in value.elements ?? [] {
-            guard case let .int(n) = item, let i = Int(exactly: n) else { return nil }
-            result.append(i)
+        switch attribute(name) {
+        case let .int(n)?: return [Int(n)]
+        case let value?:
+            guard let items = value.elements else { return nil }
+            var result: [Int] = []
+            for item in items {
+                guard case let .int(n) = item else { return nil }
+                result.append(Int(n))
+            }
+            return result
+        case nil: return nil
         }
-        return value.elements == nil ? nil : result
     }
 
     /// The tensors `model.state_dict()` would hold, with the same keys and order: parameters, then
