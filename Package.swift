@@ -15,7 +15,11 @@ let package = Package(
         .library(name: "NNSafetensors", targets: ["NNSafetensors"]),
         .library(name: "NNConvert", targets: ["NNConvert"]),
         .library(name: "NNModelFiles", targets: ["NNModelFiles"]),
+        .library(name: "NNPickle", targets: ["NNPickle"]),
+        .library(name: "NNTorch", targets: ["NNTorch"]),
         .library(name: "NNPlot", targets: ["NNPlot"]),
+        .library(name: "NNPickle", targets: ["NNPickle"]),
+        .library(name: "NNTorch", targets: ["NNTorch"]),
         .executable(name: "nnconv", targets: ["nnconv"]),
         .executable(name: "nn-infer", targets: ["nn-infer"]),
         .executable(name: "nn-train", targets: ["nn-train"]),
@@ -91,8 +95,17 @@ let package = Package(
         .target(name: "NNONNX", dependencies: [
             "NNCore", "NNConvert", "NNSystem", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ]),
+        // Python pickles read as data, never run: a stack machine whose globals must be on the caller's
+        // allow-list and whose calls are records. No dependencies.
+        .target(name: "NNPickle"),
+        // PyTorch checkpoints on top of it: state dicts and whole nn.Module trees from a data.pkl and
+        // its storages, and the legacy (pre-zip) torch.save format from one byte buffer.
+        .target(name: "NNTorch", dependencies: ["NNCore", "NNPickle"]),
+        // PyTorch .pth/.pt as a format of the registry: the zip and legacy containers, state dicts
+        // through PyTorchStateDict, pickled nn.Sequential models.
+        .target(name: "NNPyTorch", dependencies: ["NNCore", "NNConvert", "NNTorch", "NNZip", "NNSystem"]),
         // Every format the tools read and write, in one registry (the front door).
-        .target(name: "NNModelFiles", dependencies: ["NNCore", "NNConvert", "NNONNX"]),
+        .target(name: "NNModelFiles", dependencies: ["NNCore", "NNConvert", "NNONNX", "NNPyTorch"]),
         // SVG pictures: training history, first-layer convolution filters, confusion matrices.
         .target(name: "NNPlot", dependencies: ["NNCore"]),
         // The blog training recipes: batched backprop on CBLAS, SGD, momentum, L2, dropout.
@@ -114,6 +127,8 @@ let package = Package(
                     exclude: ["check_exports.py"]),
         .testTarget(name: "ParityTests", dependencies: ["NNCore", "NNEngine", "NNTrain", "NNRandom", "NNHDF5", "NNConvert", "NNModelFiles", "NNFormat"]),
         .testTarget(name: "NNTrainTests", dependencies: ["NNCore", "NNEngine", "NNTrain", "NNRandom", "NNFormat"]),
+        .testTarget(name: "NNPickleTests", dependencies: ["NNPickle", "NNTorch", "NNCore"],
+                    exclude: ["Resources"]),
         .testTarget(name: "NNPlotTests", dependencies: ["NNPlot", "NNCore"]),
         .testTarget(name: "CLITests", dependencies: ["NNCore", "NNFormat", "NNData", "NNCompression"],
                     exclude: ["reference_infer.py", "Resources"]),
@@ -135,6 +150,8 @@ let package = Package(
                           path: "Fuzz/Sources/fuzz-npy"),
         .executableTarget(name: "fuzz-keras-config", dependencies: ["FuzzSupport", "NNCore", "NNConvert"],
                           path: "Fuzz/Sources/fuzz-keras-config"),
+        .executableTarget(name: "fuzz-pickle", dependencies: ["FuzzSupport", "NNCore", "NNPickle", "NNTorch"],
+                          path: "Fuzz/Sources/fuzz-pickle"),
         .executableTarget(name: "fuzz-import", dependencies: ["FuzzSupport", "NNCore", "NNConvert", "NNModelFiles"],
                           path: "Fuzz/Sources/fuzz-import"),
     ]

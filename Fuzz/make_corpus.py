@@ -236,6 +236,28 @@ def keras_seeds():
         shutil.copy(os.path.join(FIXTURES, "crosstool", name), os.path.join(ROOT, "fuzz-import", name))
 
 
+# --- pickles and torch checkpoints -----------------------------------------------------------------
+
+def pickle_seeds():
+    """CPython's pickles from NNPickleTests' fixtures (make_pickles.py): plain data, torch-like state
+    dicts and whole models (data.pkl, with the mode byte of fuzz-pickle), and legacy files."""
+    resources = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Tests", "NNPickleTests", "Resources")
+
+    def read(name):
+        with open(os.path.join(resources, name), "rb") as f:
+            return f.read()
+
+    for p in range(6):
+        out("fuzz-pickle", f"0-plain-p{p}.pkl", b"\x00" + read(f"plain-p{p}.pkl"))
+    for name in ["state_dict", "checkpoint", "out_of_range"]:
+        out("fuzz-pickle", f"0-{name}.pkl", b"\x00" + read(f"{name}/data.pkl"))
+    for name in ["model", "model_lstm", "custom_net"]:
+        out("fuzz-pickle", f"1-{name}.pkl", b"\x01" + read(f"{name}/data.pkl"))
+    out("fuzz-pickle", "0-hostile-exec-p4.pkl", b"\x00" + read("hostile-exec-p4.pkl"))
+    for name in ["state_dict_legacy.pt", "model_legacy.pt"]:
+        out("fuzz-pickle", f"2-{name}", b"\x02" + read(name))
+
+
 if __name__ == "__main__":
     if os.path.isdir(ROOT):
         shutil.rmtree(ROOT)
@@ -243,6 +265,7 @@ if __name__ == "__main__":
     idx_seeds()
     npy_seeds()
     keras_seeds()
+    pickle_seeds()
     total = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(ROOT) for f in fs)
     count = sum(len(fs) for _, _, fs in os.walk(ROOT))
     print(f"wrote {count} seed files, {total} bytes, in {ROOT}")

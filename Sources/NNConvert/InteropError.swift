@@ -16,6 +16,8 @@ public enum InteropError: Error, Equatable, CustomStringConvertible, Sendable {
     case badDType(path: String, name: String, found: String)
     /// A Keras layer class the converter does not support.
     case unsupportedLayer(path: String, layer: String, className: String)
+    /// A PyTorch module (or one of its parameters) that the `.nnm` format cannot hold yet.
+    case unsupportedModule(path: String, module: String, className: String, reason: String)
     /// The Keras configuration is malformed or describes something unsupported.
     case badConfig(path: String, detail: String)
     /// A command-line choice does not fit the file (e.g. three activations for two layers).
@@ -32,6 +34,8 @@ public enum InteropError: Error, Equatable, CustomStringConvertible, Sendable {
             return "\(path): \(name): expected floating-point or integer weights, found \(found)"
         case let .unsupportedLayer(path, layer, className):
             return "\(path): Keras layer '\(layer)' of type \(className) is not supported (supported: InputLayer, Dense, Conv2D, MaxPooling2D, Flatten, Dropout, Activation)"
+        case let .unsupportedModule(path, module, className, reason):
+            return "\(path): PyTorch module '\(module)' (\(className)) is not supported: \(reason)"
         case let .badConfig(path, detail): return "\(path): \(detail)"
         case let .badOption(message): return message
         }

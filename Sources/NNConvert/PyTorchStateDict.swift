@@ -26,7 +26,7 @@ public enum PyTorchStateDict {
         let convolutions = modules.prefix { $0.isConvolution }
         let linears = modules.dropFirst(convolutions.count)
         if let late = linears.first(where: \.isConvolution) {
-            throw InteropError.unsupportedLayer(path: path, layer: late.name, className: "Conv2d after a Linear layer")
+            throw InteropError.unsupportedModule(path: path, module: late.name, className: "Conv2d", reason: "a convolution after a Linear layer")
         }
         guard !linears.isEmpty else {
             throw InteropError.badConfig(path: path, detail: "the state dict has no nn.Linear layer to end the model")
@@ -69,7 +69,7 @@ public enum PyTorchStateDict {
             case "weight": weights[module] = a
             case "bias": biases[module] = a
             case "running_mean", "running_var", "num_batches_tracked":
-                throw InteropError.unsupportedLayer(path: path, layer: module, className: "BatchNorm (the .nnm format has no batch normalization layer yet)")
+                throw InteropError.unsupportedModule(path: path, module: module, className: "BatchNorm", reason: "the .nnm format has no batch normalization layer yet")
             default:
                 throw InteropError.unexpectedTensor(path: path, name: a.name, detail: "expected nn.Linear and nn.Conv2d parameters named <module>.weight and <module>.bias")
             }

@@ -58,7 +58,7 @@ public protocol TensorContainer: AnyObject {
 public let defaultMaxTensorBytes = 8 << 30
 
 /// Checks that reading tensors of these sizes stays within `budget` bytes.
-func checkTensorBudget(_ byteCounts: [Int], _ budget: Int, path: String) throws(InteropError) {
+package func checkTensorBudget(_ byteCounts: [Int], _ budget: Int, path: String) throws(InteropError) {
     var total = 0
     for count in byteCounts {
         let (sum, overflow) = total.addingReportingOverflow(count)

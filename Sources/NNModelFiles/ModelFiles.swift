@@ -1,6 +1,7 @@
 import NNConvert
 import NNCore
 import NNONNX
+import NNPyTorch
 
 /// Every model file format this package reads and writes, in one registry: the front door of
 /// `nnconv`, and of every tool that opens a model.
@@ -11,6 +12,8 @@ import NNONNX
 public enum ModelFiles {
     public static let registry = FormatRegistry([
         HDF5ModelFormat(),
+        // Before NumPy, which claims any other zip.
+        PyTorchModelFormat(),
         NumPyModelFormat(),
         KerasArchiveFormat(),
         NNMModelFormat(),

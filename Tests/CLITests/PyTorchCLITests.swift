@@ -1,0 +1,77 @@
+import Foundation
+import NNCore
+import Testing
+
+/// Files that torch 2.15 wrote (Fixtures/torch, made by Fixtures/generate_torch.py) through
+/// `nnconv import` and `nn-infer`, against the outputs torch computed for the same 100 MNIST
+/// test digits (`expected.npz`): top-1 identical, probabilities within 1e-4.
+@Suite(.serialized) struct PyTorchCLI {
+    let dir = temporaryDirectory()
+    let torch = "\(packageRoot)/Fixtures/torch"
+
+    /// The 100 digits of `inputs.npy` as an IDX file for nn-infer.
+    func digits() throws -> String {
+        let idx = "\(dir)/digits.idx"
+        if !FileManager.default.fileExists(atPath: idx) {
+            let made = try python(["-c", """
+                import numpy as np, struct
+                x = np.load('\(torch)/inputs.npy')
+                open('\(idx)', 'wb').write(struct.pack('>BBBBIII', 0, 0, 8, 3, *x.shape) + x.tobytes())
+                """])
+            #expect(made.status == 0, "\(made.stderr)")
+        }
+        return idx
+    }
+
+    @Test(arguments: [("mlp_state.pth", "mlp"), ("mlp_state_legacy.pt", "mlp"), ("mlp_whole.pth", "mlp"),
+                      ("mnist_cnn_state.pth", "mnist_cnn"), ("mnist_cnn_state_legacy.pt", "mnist_cnn")])
+    func importsAndPredictsAsTorch(file: String, model: String) throws {
+        let nnm = "\(dir)/\(file).nnm"
+        let imported = try run("nnconv", ["import", "\(torch)/\(file)", "-o", nnm, "--scale", "1/255"])
+        #expect(imported.status == 0, "\(imported.stderr)")
+        let inferred = try run("nn-infer", [nnm, try digits(), "--json", "--top", "10"])
+        #expect(inferred.status == 0, "\(inferred.stderr)")
+        let json = "\(dir)/\(file).json"
+        try Data(inferred.stdout.utf8).write(to: URL(fileURLWithPath: json))
+        let compared = try python(["-c", """
+            import json, numpy as np
+            e = np.load('\(torch)/expected.npz')
+            probs, top = e['\(model)_probs'], e['\(model)_argmax']
+            ours = json.load(open('\(json)'))['predictions']
+            assert len(ours) == 100, len(ours)
+            worst = 0.0
+            for i, p in enumerate(ours):
+                assert p['class'] == int(top[i]), (i, p['class'], int(top[i]))
+                for entry in p['top']:
+                    worst = max(worst, abs(entry['probability'] - probs[i, entry['class']]))
+            assert worst <= 1e-4, worst
+            print(worst)
+            """])
+        #expect(compared.status == 0, "\(compared.stderr)")
+    }
+
+    @Test func customClassIsRefusedWithTheReason() throws {
+        let result = try run("nnconv", ["import", "\(torch)/custom_net_whole.pth", "-o", "\(dir)/custom.nnm"])
+        #expect(result.status == 65)
+        #expect(result.stderr == "nnconv import: \(torch)/custom_net_whole.pth: the model is a __main__.Net, a class defined in Python code: its forward() is not in the file, so the model cannot be rebuilt (nothing was run); save model.state_dict() instead and state the architecture\n")
+    }
+
+    /// Every hostile file of Fixtures/torch/hostile is refused with one line and status 65, and
+    /// nothing in it runs (each payload would print a marker).
+    @Test func hostilePicklesAreRefused() throws {
+        let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(torch)/hostile/manifest.json"))) as! [String: Any]
+        let cases = (manifest["files"] ?? manifest["cases"]) as! [[String: Any]]
+        #expect(cases.count >= 30)
+        for c in cases {
+            let file = c["file"] as! String
+            let result = try run("nnconv", ["import", "\(torch)/hostile/\(file)", "-o", "\(dir)/hostile.nnm"])
+            #expect(!result.stdout.contains("NNM_HOSTILE_FIXTURE_EXECUTED") && !result.stderr.contains("NNM_HOSTILE_FIXTURE_EXECUTED"))
+            if (c["expect"] as? String) == "error_or_load" { continue }
+            #expect(result.status == 65, "\(file): \(result.status) \(result.stderr)")
+            #expect(result.stderr.split(separator: "\n").count == 1, "\(file): \(result.stderr)")
+            if let keywords = c["error_keywords_any"] as? [String], !keywords.isEmpty {
+                #expect(keywords.contains { result.stderr.contains($0) }, "\(file): \(result.stderr) lacks \(keywords)")
+            }
+        }
+    }
+}
