@@ -12,13 +12,12 @@ import NNPyTorch
 public enum ModelFiles {
     public static let registry = FormatRegistry([
         HDF5ModelFormat(),
-        // Before NumPy, which claims any other zip.
-        PyTorchModelFormat(),
         NumPyModelFormat(),
         KerasArchiveFormat(),
         NNMModelFormat(),
         SafetensorsModelFormat(),
         ONNXModelFormat(),
+        PyTorchModelFormat(),
     ])
 
     /// Converts the file at `path` into a validated model, whatever its format.

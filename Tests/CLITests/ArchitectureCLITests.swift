@@ -76,6 +76,6 @@ import Testing
         try Data("just some text".utf8).write(to: URL(fileURLWithPath: path))
         let result = try run("nnconv", ["inspect", path])
         #expect(result.status == 65)
-        #expect(result.stderr == "nnconv inspect: \(path): not a model file: expected HDF5 (.h5), NumPy (.npz), Keras (.keras, .h5), .nnm, safetensors (.safetensors) or ONNX (.onnx)\n")
+        #expect(result.stderr == "nnconv inspect: \(path): not a model file: expected HDF5 (.h5), NumPy (.npz), Keras (.keras, .h5), .nnm, safetensors (.safetensors), ONNX (.onnx) or PyTorch (.pth, .pt)\n")
     }
 }

@@ -142,7 +142,7 @@ let interop = "\(packageRoot)/Fixtures/interop"
     @Test func notAModelFile() throws {
         let out = "\(dir)/never.nnm"
         try expectFailure(["import", "\(interop)/bad_text.h5", "-o", out], status: 65,
-                          message: "nnconv import: \(interop)/bad_text.h5: not a model file: expected HDF5 (.h5), NumPy (.npz), Keras (.keras, .h5), .nnm, safetensors (.safetensors) or ONNX (.onnx)")
+                          message: "nnconv import: \(interop)/bad_text.h5: not a model file: expected HDF5 (.h5), NumPy (.npz), Keras (.keras, .h5), .nnm, safetensors (.safetensors), ONNX (.onnx) or PyTorch (.pth, .pt)")
         #expect(!FileManager.default.fileExists(atPath: out))
     }
 

@@ -98,8 +98,13 @@ public struct NumPyModelFormat: ModelFileFormat {
     public func recognize(_ probe: FileProbe) throws -> FormatEvidence? {
         if probe.starts(with: NumPyFile.magic) { return .magic }
         // Any zip that is not a Keras archive: `np.load` reads whatever members it holds.
-        guard ZipArchive.hasMagic(probe.head) else { return nil }
-        return try KerasArchiveFormat.isKerasArchive(probe) ? nil : .magic
+        guard ZipArchive.hasMagic(probe.head), let zip = try? ZipArchive(path: probe.path) else {
+            // A damaged zip: NumPy's reader names the damage.
+            return ZipArchive.hasMagic(probe.head) ? .plausibleContent : nil
+        }
+        if KerasArchiveFormat.isKerasArchive(zip) { return nil }
+        // Another zip format (a PyTorch archive) outranks a zip without a single .npy member.
+        return zip.entries.contains { $0.name.hasSuffix(".npy") } ? .magic : .plausibleContent
     }
 
     public func importModel(path: String, options: ImportOptions) throws -> ImportResult {
@@ -168,13 +173,13 @@ public struct KerasArchiveFormat: ModelFileFormat {
     public init() {}
     public var displayName: String { "Keras (.keras, .h5)" }
 
-    static func isKerasArchive(_ probe: FileProbe) throws -> Bool {
-        guard ZipArchive.hasMagic(probe.head), let zip = try? ZipArchive(path: probe.path) else { return false }
-        return zip.entry(named: "config.json") != nil && zip.entry(named: "model.weights.h5") != nil
+    static func isKerasArchive(_ zip: ZipArchive) -> Bool {
+        zip.entry(named: "config.json") != nil && zip.entry(named: "model.weights.h5") != nil
     }
 
     public func recognize(_ probe: FileProbe) throws -> FormatEvidence? {
-        try Self.isKerasArchive(probe) ? .magic : nil
+        guard ZipArchive.hasMagic(probe.head), let zip = try? ZipArchive(path: probe.path) else { return nil }
+        return Self.isKerasArchive(zip) ? .magic : nil
     }
 
     public func importModel(path: String, options: ImportOptions) throws -> ImportResult {
