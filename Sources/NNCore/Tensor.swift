@@ -196,43 +196,54 @@ public struct Tensor: @unchecked Sendable {
     }
 
     /// The tensor with its axes reordered: axis `i` of the result is axis `axes[i]` of this one
-    /// (NumPy's `transpose(axes)`), written once into a new storage, element by element in the
-    /// element's own width. PyTorch's OIHW kernels become HWIO with `[2, 3, 1, 0]`.
+    /// (NumPy's `transpose(axes)`), written once into a new storage. PyTorch's OIHW kernels
+    /// become HWIO with `[2, 3, 1, 0]`.
     public func permuted(_ axes: [Int]) -> Tensor {
         precondition(axes.count == shape.count && Set(axes) == Set(shape.indices), "permuted() needs a permutation of the axes")
-        let newShape = axes.map { shape[$0] }
-        var sourceStrides = [Int](repeating: 1, count: shape.count)
-        for i in stride(from: shape.count - 2, through: 0, by: -1) { sourceStrides[i] = sourceStrides[i + 1] * shape[i + 1] }
-        let strides = axes.map { sourceStrides[$0] }
-        let storage = TensorStorage(allocating: byteCount)
-        let n = count
-        func copy<T: FixedWidthInteger>(_: T.Type) {
-            // Unaligned loads: a tensor may start anywhere in the buffer it was read into.
-            let from = bytes, to = storage.mutableBytes, size = MemoryLayout<T>.size
-            guard n > 0 else { return }
-            var index = [Int](repeating: 0, count: newShape.count)
-            var offset = 0
-            for i in 0..<n {
-                to.storeBytes(of: from.loadUnaligned(fromByteOffset: offset * size, as: T.self), toByteOffset: i * size, as: T.self)
-                // Odometer over the result's indices, keeping the source offset in step.
-                var axis = newShape.count - 1
-                while axis >= 0 {
-                    index[axis] += 1
-                    offset += strides[axis]
-                    if index[axis] < newShape[axis] { break }
-                    offset -= strides[axis] * newShape[axis]
-                    index[axis] = 0
-                    axis -= 1
-                }
+        let strides = Tensor.rowMajorStrides(shape)
+        return Tensor.gathering(dtype: dtype, shape: axes.map { shape[$0] }, strides: axes.map { strides[$0] },
+                                from: bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 64)!)
+    }
+
+    /// Element strides of a row-major (C order) array of `shape`.
+    public static func rowMajorStrides(_ shape: [Int]) -> [Int] {
+        var strides = [Int](repeating: 1, count: shape.count)
+        for i in stride(from: shape.count - 2, through: 0, by: -1) { strides[i] = strides[i + 1] * shape[i + 1] }
+        return strides
+    }
+
+    /// A new row-major tensor of `shape` whose element at index `i` is the element at
+    /// `sum(i[k] * strides[k])` (in elements) from `source`: a strided view (PyTorch), a
+    /// Fortran-ordered array (NumPy) or a permutation, copied once. Runs along the last axis are
+    /// copied whole when its stride is 1. The caller guarantees every element lies in memory
+    /// it owns.
+    public static func gathering(dtype: DType, shape: [Int], strides: [Int], from source: UnsafeRawPointer) -> Tensor {
+        let size = dtype.size
+        let count = ShapeMath.elementCount(shape)
+        let storage = TensorStorage(allocating: count * size)
+        guard count > 0 else { return Tensor(dtype: dtype, shape: shape, storage: storage, byteOffset: 0) }
+        let out = storage.mutableBytes.baseAddress!
+        let rank = shape.count
+        let run = rank > 0 && strides[rank - 1] == 1 ? shape[rank - 1] : 1
+        let outer = rank - (run > 1 ? 1 : 0)
+        var index = [Int](repeating: 0, count: rank)
+        var element = 0
+        var written = 0
+        while written < count * size {
+            (out + written).copyMemory(from: source + element * size, byteCount: run * size)
+            written += run * size
+            // The odometer over the axes not copied as runs, keeping the source offset in step.
+            var d = outer - 1
+            while d >= 0 {
+                index[d] += 1
+                element += strides[d]
+                if index[d] < shape[d] { break }
+                element -= strides[d] * shape[d]
+                index[d] = 0
+                d -= 1
             }
         }
-        switch dtype.size {
-        case 1: copy(UInt8.self)
-        case 2: copy(UInt16.self)
-        case 4: copy(UInt32.self)
-        default: copy(UInt64.self)
-        }
-        return Tensor(dtype: dtype, shape: newShape, storage: storage, byteOffset: 0)
+        return Tensor(dtype: dtype, shape: shape, storage: storage, byteOffset: 0)
     }
 
     public func reshaped(_ newShape: [Int]) -> Tensor {

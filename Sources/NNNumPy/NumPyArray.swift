@@ -663,52 +663,17 @@ private func npyByteSwap(_ bytes: UnsafeMutableRawBufferPointer, size: Int) {
     }
 }
 
-/// Copies column-major (Fortran) data into row-major (C) order.
+/// Copies column-major (Fortran) data into row-major (C) order: a strided gather whose strides
+/// make the first index vary fastest.
 private func npyFortranToC(_ source: UnsafeRawBufferPointer, _ destination: UnsafeMutableRawBufferPointer,
                            shape: [Int], itemSize: Int) {
-    switch itemSize {
-    case 1: npyFortranToC(source, destination, shape: shape, as: UInt8.self)
-    case 2: npyFortranToC(source, destination, shape: shape, as: UInt16.self)
-    case 4: npyFortranToC(source, destination, shape: shape, as: UInt32.self)
-    default: npyFortranToC(source, destination, shape: shape, as: UInt64.self)
-    }
-}
-
-private func npyFortranToC<T>(_ source: UnsafeRawBufferPointer, _ destination: UnsafeMutableRawBufferPointer,
-                              shape: [Int], as type: T.Type) {
-    let from = source.bindMemory(to: T.self)
-    let to = destination.bindMemory(to: T.self)
-    let rank = shape.count
-    guard rank > 0, !shape.contains(0) else { return }
-    // Element strides of the Fortran layout: the first index varies fastest.
-    var strides = [Int](repeating: 1, count: rank)
-    if rank > 1 {
-        for k in 1..<rank { strides[k] = strides[k - 1] * shape[k - 1] }
-    }
-    let inner = shape[rank - 1]
-    let innerStride = strides[rank - 1]
-    var index = [Int](repeating: 0, count: rank)
-    var base = 0
-    var out = 0
-    while true {
-        var s = base
-        for _ in 0..<inner {
-            to[out] = from[s]
-            out += 1
-            s += innerStride
-        }
-        // Advance the C-order counter over all but the last axis.
-        var k = rank - 2
-        while k >= 0 {
-            index[k] += 1
-            base += strides[k]
-            if index[k] < shape[k] { break }
-            base -= strides[k] * shape[k]
-            index[k] = 0
-            k -= 1
-        }
-        if k < 0 { return }
-    }
+    guard !shape.isEmpty, !shape.contains(0), let base = source.baseAddress else { return }
+    var strides = [Int](repeating: 1, count: shape.count)
+    for k in 1..<shape.count { strides[k] = strides[k - 1] * shape[k - 1] }
+    // Any type of the element's width moves the same bytes.
+    let carrier: DType = itemSize == 1 ? .uint8 : itemSize == 2 ? .int16 : itemSize == 4 ? .int32 : .int64
+    let reordered = Tensor.gathering(dtype: carrier, shape: shape, strides: strides, from: base)
+    destination.copyMemory(from: reordered.bytes)
 }
 
 // MARK: - Header literal

@@ -113,7 +113,7 @@ enum TorchTensorDecoding {
                                + "'\(PickleError.oneLine(record.key))' would need \(byteCount) bytes (the limit is \(maxRepeatedViewBytes))")
         }
         guard let source = UnsafeRawBufferPointer(rebasing: bytes.storage.bytes[start...]).baseAddress, !shape.isEmpty else { throw outOfRange }
-        return gather(dtype: dtype, shape: shape, strides: strides, source: source, byteCount: byteCount)
+        return Tensor.gathering(dtype: dtype, shape: shape, strides: strides, from: source)
     }
 
     /// A size or stride: a tuple (or torch.Size) of non-negative ints.
@@ -141,37 +141,5 @@ enum TorchTensorDecoding {
         }
         return true
     }
-
-    /// Copies a strided view (checked by the caller to lie within the memory at `source`) into a
-    /// new row-major tensor. `shape` has at least one dimension.
-    private static func gather(dtype: DType, shape: [Int], strides: [Int], source: UnsafeRawPointer,
-                               byteCount: Int) -> Tensor {
-        let size = dtype.size
-        let out = UnsafeMutableRawBufferPointer.allocate(byteCount: byteCount, alignment: 64)
-        // Runs along the last dimension are copied whole when its stride is 1.
-        let rank = shape.count
-        let run = strides[rank - 1] == 1 ? shape[rank - 1] : 1
-        let outer = rank - (run > 1 ? 1 : 0)
-        var index = [Int](repeating: 0, count: rank)
-        var element = 0  // the source element of `index`
-        var written = 0
-        while written < byteCount {
-            (out.baseAddress! + written).copyMemory(from: source + element * size, byteCount: run * size)
-            written += run * size
-            // Advance the odometer over the dimensions not copied as runs.
-            var d = outer - 1
-            while d >= 0 {
-                index[d] += 1
-                element += strides[d]
-                if index[d] < shape[d] { break }
-                element -= strides[d] * shape[d]
-                index[d] = 0
-                d -= 1
-            }
-        }
-        let storage = TensorStorage(bytes: UnsafeRawBufferPointer(out)) { bytes in
-            UnsafeMutableRawPointer(mutating: bytes.baseAddress)?.deallocate()
-        }
-        return Tensor(dtype: dtype, shape: shape, storage: storage, byteOffset: 0)
-    }
 }
+
