@@ -46,9 +46,7 @@ public final class DeflateStream {
 
     deinit {
         deflateEnd(stream)
-        stream.deinitialize(count: 1)
-        stream.deallocate()
-        output.deallocate()
+        releaseZStream(stream, buffer: output)
     }
 
     /// Compresses `bytes`; output may be held back by zlib until later writes or `finish()`.

@@ -47,9 +47,7 @@ public final class InflateStream: ByteSource {
 
     deinit {
         inflateEnd(stream)
-        stream.deinitialize(count: 1)
-        stream.deallocate()
-        input.deallocate()
+        releaseZStream(stream, buffer: input)
     }
 
     /// The format actually being decoded (`gzipOrZlib` resolves after the first read).
@@ -176,4 +174,11 @@ public enum Inflate {
             try decompress($0, format: format, maxBytes: maxBytes, sizeHint: sizeHint, name: name)
         }
     }
+}
+
+/// Frees a zlib stream state and its chunk buffer once `deflateEnd` or `inflateEnd` has run.
+func releaseZStream(_ stream: UnsafeMutablePointer<z_stream>, buffer: UnsafeMutableRawBufferPointer) {
+    stream.deinitialize(count: 1)
+    stream.deallocate()
+    buffer.deallocate()
 }

@@ -76,6 +76,12 @@ public enum HDF5Export {
         }
     }
 
+    /// An integer dataset stored widened, back in its original width (exact: it was widened).
+    static func narrowed<T: FixedWidthInteger>(_ dataset: HDF5Dataset, _: T.Type, _ dtype: DType) throws -> Tensor {
+        let values = try dataset.readIntegers().map { T(truncatingIfNeeded: $0) }
+        return values.withUnsafeBytes { Tensor(dtype: dtype, shape: dataset.shape, copying: $0) }
+    }
+
     /// Reads a dataset written by `writeDataset` back into its original dtype.
     static func readDataset(_ group: HDF5Group, _ name: String, path: String) throws -> Tensor {
         let dataset = try group.dataset(name)
@@ -97,18 +103,10 @@ public enum HDF5Export {
         case .bfloat16:
             let halves = try dataset.readFloats().map { UInt16($0.bitPattern >> 16) }
             return halves.withUnsafeBytes { Tensor(dtype: .bfloat16, shape: dataset.shape, copying: $0) }
-        case .int32:
-            let v = try dataset.readIntegers().map { Int32(truncatingIfNeeded: $0) }
-            return v.withUnsafeBytes { Tensor(dtype: .int32, shape: dataset.shape, copying: $0) }
-        case .int16:
-            let v = try dataset.readIntegers().map { Int16(truncatingIfNeeded: $0) }
-            return v.withUnsafeBytes { Tensor(dtype: .int16, shape: dataset.shape, copying: $0) }
-        case .int8:
-            let v = try dataset.readIntegers().map { Int8(truncatingIfNeeded: $0) }
-            return v.withUnsafeBytes { Tensor(dtype: .int8, shape: dataset.shape, copying: $0) }
-        case .uint8:
-            let v = try dataset.readIntegers().map { UInt8(truncatingIfNeeded: $0) }
-            return v.withUnsafeBytes { Tensor(dtype: .uint8, shape: dataset.shape, copying: $0) }
+        case .int32: return try narrowed(dataset, Int32.self, .int32)
+        case .int16: return try narrowed(dataset, Int16.self, .int16)
+        case .int8: return try narrowed(dataset, Int8.self, .int8)
+        case .uint8: return try narrowed(dataset, UInt8.self, .uint8)
         case .float32, .float64, .int64:
             return try dataset.tensor(sourcePath: path)
         }

@@ -72,27 +72,21 @@ public struct IDXFile: Sendable {
 
     /// The elements as `Float`, each multiplied by `scale` (1/255 turns u8 pixels into 0...1).
     public func floats(scale: Float = 1) -> [Float] {
-        let count = elementCount
-        let type = elementType
-        return withUnsafeDataBytes { data in
-            [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
-                if count > 0 {
-                    decodeFloats(data.baseAddress!, type: type, count: count, scale: scale, into: buffer.baseAddress!)
-                }
-                initialized = count
-            }
-        }
+        decoded { decodeFloats($0, type: $1, count: $2, scale: scale, into: $3) }
     }
 
     /// The elements as `Double`, each multiplied by `scale`.
     public func doubles(scale: Double = 1) -> [Double] {
+        decoded { decodeDoubles($0, type: $1, count: $2, scale: scale, into: $3) }
+    }
+
+    /// Every element through `decode(data, type, count, destination)`, into a new array.
+    private func decoded<T>(_ decode: (UnsafeRawPointer, IDXElementType, Int, UnsafeMutablePointer<T>) -> Void) -> [T] {
         let count = elementCount
         let type = elementType
         return withUnsafeDataBytes { data in
-            [Double](unsafeUninitializedCapacity: count) { buffer, initialized in
-                if count > 0 {
-                    decodeDoubles(data.baseAddress!, type: type, count: count, scale: scale, into: buffer.baseAddress!)
-                }
+            [T](unsafeUninitializedCapacity: count) { buffer, initialized in
+                if count > 0 { decode(data.baseAddress!, type, count, buffer.baseAddress!) }
                 initialized = count
             }
         }

@@ -169,40 +169,36 @@ public class HDF5Group: HDF5Object {
 
     /// Opens the group at `path`.
     public func group(_ path: String) throws -> HDF5Group {
-        switch try resolve(path) {
-        case let .missing(firstMissing):
-            throw HDF5Error.noSuchObject(file: filePath, object: firstMissing)
-        case let .found(relative, fullPath, kind):
-            guard kind == .group else { throw unusable(fullPath, kind: kind, expected: "a group") }
-            let child = H5Oopen(id, relative, state.linkAccess)
-            guard child >= 0 else { throw libraryError("cannot open the group", object: fullPath) }
-            guard H5Iget_type(child) == H5I_GROUP else {
-                _ = H5Oclose(child)
-                throw HDF5Error.wrongKind(file: filePath, object: fullPath, expected: "a group", found: "another kind of object")
-            }
-            return HDF5Group(state: state, id: child, path: fullPath)
-        }
+        let (child, fullPath) = try openObject(path, kind: .group, type: H5I_GROUP, noun: "group")
+        return HDF5Group(state: state, id: child, path: fullPath)
     }
 
     /// Opens the dataset at `path`.
     public func dataset(_ path: String) throws -> HDF5Dataset {
+        let (child, fullPath) = try openObject(path, kind: .dataset, type: H5I_DATASET, noun: "dataset")
+        do {
+            return try HDF5Dataset(state: state, datasetID: child, path: fullPath)
+        } catch {
+            _ = H5Oclose(child)
+            throw error
+        }
+    }
+
+    /// Opens the object at `path`, which must be of `kind` (and, once open, of HDF5 identifier
+    /// type `type`); the caller owns the identifier returned.
+    private func openObject(_ path: String, kind: HDF5MemberKind, type: H5I_type_t, noun: String) throws -> (hid_t, String) {
         switch try resolve(path) {
         case let .missing(firstMissing):
             throw HDF5Error.noSuchObject(file: filePath, object: firstMissing)
-        case let .found(relative, fullPath, kind):
-            guard kind == .dataset else { throw unusable(fullPath, kind: kind, expected: "a dataset") }
+        case let .found(relative, fullPath, found):
+            guard found == kind else { throw unusable(fullPath, kind: found, expected: "a \(noun)") }
             let child = H5Oopen(id, relative, state.linkAccess)
-            guard child >= 0 else { throw libraryError("cannot open the dataset", object: fullPath) }
-            guard H5Iget_type(child) == H5I_DATASET else {
+            guard child >= 0 else { throw libraryError("cannot open the \(noun)", object: fullPath) }
+            guard H5Iget_type(child) == type else {
                 _ = H5Oclose(child)
-                throw HDF5Error.wrongKind(file: filePath, object: fullPath, expected: "a dataset", found: "another kind of object")
+                throw HDF5Error.wrongKind(file: filePath, object: fullPath, expected: "a \(noun)", found: "another kind of object")
             }
-            do {
-                return try HDF5Dataset(state: state, datasetID: child, path: fullPath)
-            } catch {
-                _ = H5Oclose(child)
-                throw error
-            }
+            return (child, fullPath)
         }
     }
 
@@ -301,27 +297,24 @@ public class HDF5Group: HDF5Object {
     /// in C (row-major) order; `shape == []` makes a scalar. Stored little-endian, bit for bit.
     @discardableResult
     public func createDataset(_ path: String, floats values: [Float], shape: [Int]) throws -> HDF5Dataset {
-        try values.withUnsafeBytes { raw in
-            try createDataset(path, fileType: nn_H5T_IEEE_F32LE(), memoryType: nn_H5T_NATIVE_FLOAT(),
-                              shape: shape, count: values.count, buffer: raw.baseAddress)
-        }
+        try createDataset(path, values, shape: shape, fileType: nn_H5T_IEEE_F32LE(), memoryType: nn_H5T_NATIVE_FLOAT())
     }
 
     /// Creates a float64 dataset at `path` holding `values` in C order; `shape == []` makes a scalar.
     @discardableResult
     public func createDataset(_ path: String, doubles values: [Double], shape: [Int]) throws -> HDF5Dataset {
-        try values.withUnsafeBytes { raw in
-            try createDataset(path, fileType: nn_H5T_IEEE_F64LE(), memoryType: nn_H5T_NATIVE_DOUBLE(),
-                              shape: shape, count: values.count, buffer: raw.baseAddress)
-        }
+        try createDataset(path, values, shape: shape, fileType: nn_H5T_IEEE_F64LE(), memoryType: nn_H5T_NATIVE_DOUBLE())
     }
 
     /// Creates an int64 dataset at `path` holding `values` in C order; `shape == []` makes a scalar.
     @discardableResult
     public func createDataset(_ path: String, integers values: [Int64], shape: [Int]) throws -> HDF5Dataset {
+        try createDataset(path, values, shape: shape, fileType: nn_H5T_STD_I64LE(), memoryType: nn_H5T_NATIVE_INT64())
+    }
+
+    private func createDataset<T>(_ path: String, _ values: [T], shape: [Int], fileType: hid_t, memoryType: hid_t) throws -> HDF5Dataset {
         try values.withUnsafeBytes { raw in
-            try createDataset(path, fileType: nn_H5T_STD_I64LE(), memoryType: nn_H5T_NATIVE_INT64(),
-                              shape: shape, count: values.count, buffer: raw.baseAddress)
+            try createDataset(path, fileType: fileType, memoryType: memoryType, shape: shape, count: values.count, buffer: raw.baseAddress)
         }
     }
 

@@ -156,13 +156,17 @@ public class HDF5Object {
     /// variable-length, as h5py writes a `str` or a `bytes`).
     public func stringAttribute(_ name: String) throws -> String {
         try withAttribute(name) { source in
-            let (values, info) = try source.readStrings(expected: "a string attribute")
-            guard values.count == 1 else {
-                throw HDF5Error.invalidContent(file: filePath, object: source.object,
-                                               detail: "expected a single string, found \(info.elementCount) strings of shape \(info.shape)")
-            }
-            return values[0]
+            try single(try source.readStrings(expected: "a string attribute"), "string", source.object)
         }
+    }
+
+    /// The one value of an attribute read as an array, or an error naming what was found.
+    private func single<T>(_ read: (values: [T], info: HDF5ValueInfo), _ noun: String, _ object: String) throws -> T {
+        guard read.values.count == 1 else {
+            throw HDF5Error.invalidContent(file: filePath, object: object,
+                                           detail: "expected a single \(noun), found \(read.info.elementCount) \(noun)s of shape \(read.info.shape)")
+        }
+        return read.values[0]
     }
 
     /// The strings in the attribute `name`, flattened; a scalar string gives one element. Reads
@@ -179,12 +183,7 @@ public class HDF5Object {
     /// array), as a `Double`.
     public func doubleAttribute(_ name: String) throws -> Double {
         try withAttribute(name) { source in
-            let (values, info) = try source.readDoubles(allowingIntegers: true, expected: "a numeric attribute")
-            guard values.count == 1 else {
-                throw HDF5Error.invalidContent(file: filePath, object: source.object,
-                                               detail: "expected a single number, found \(info.elementCount) numbers of shape \(info.shape)")
-            }
-            return values[0]
+            try single(try source.readDoubles(allowingIntegers: true, expected: "a numeric attribute"), "number", source.object)
         }
     }
 
@@ -198,12 +197,7 @@ public class HDF5Object {
     /// The single integer in the attribute `name` (scalar or one-element array).
     public func integerAttribute(_ name: String) throws -> Int64 {
         try withAttribute(name) { source in
-            let (values, info) = try source.readIntegers(expected: "an integer attribute")
-            guard values.count == 1 else {
-                throw HDF5Error.invalidContent(file: filePath, object: source.object,
-                                               detail: "expected a single integer, found \(info.elementCount) integers of shape \(info.shape)")
-            }
-            return values[0]
+            try single(try source.readIntegers(expected: "an integer attribute"), "integer", source.object)
         }
     }
 

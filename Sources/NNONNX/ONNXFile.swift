@@ -103,19 +103,16 @@ public enum ONNXFile {
                 throw InteropError.badShape(path: path, name: what, detail: "\(field) has \(n) values, but dims \(ShapeMath.describe(shape)) need \(count)")
             }
         }
+        /// Typed data fields hold the values themselves, in the tensor's own type.
+        func exact<T>(_ values: [T], _ field: String, _ dtype: DType) throws -> Tensor {
+            try checked(values.count, field)
+            return values.withUnsafeBytes { Tensor(dtype: dtype, shape: shape, copying: $0) }
+        }
         switch type {
-        case .float:
-            try checked(p.floatData.count, "float_data")
-            return p.floatData.withUnsafeBytes { Tensor(dtype: .float32, shape: shape, copying: $0) }
-        case .double:
-            try checked(p.doubleData.count, "double_data")
-            return p.doubleData.withUnsafeBytes { Tensor(dtype: .float64, shape: shape, copying: $0) }
-        case .int64:
-            try checked(p.int64Data.count, "int64_data")
-            return p.int64Data.withUnsafeBytes { Tensor(dtype: .int64, shape: shape, copying: $0) }
-        case .int32:
-            try checked(p.int32Data.count, "int32_data")
-            return p.int32Data.withUnsafeBytes { Tensor(dtype: .int32, shape: shape, copying: $0) }
+        case .float: return try exact(p.floatData, "float_data", .float32)
+        case .double: return try exact(p.doubleData, "double_data", .float64)
+        case .int64: return try exact(p.int64Data, "int64_data", .int64)
+        case .int32: return try exact(p.int32Data, "int32_data", .int32)
         case .float16, .bfloat16, .int16:
             // These travel in int32_data, one 16-bit pattern per value.
             try checked(p.int32Data.count, "int32_data")

@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// Errors from writing files atomically; each keeps the system call's `Errno`.
 public enum FileWriteError: Error, Equatable, CustomStringConvertible, Sendable {

@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// A POSIX error number, as a value: what went wrong in a system call, decided from the number
 /// rather than from the words of its message.

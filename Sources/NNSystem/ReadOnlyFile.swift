@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 internal import CNNSystem
 
 /// A regular file opened for reading: its size, its first bytes, positioned reads and a

@@ -4,14 +4,17 @@
 /// `model.nnm: cannot open: No such file or directory`.
 public struct SystemError: Error, Equatable, Sendable, CustomStringConvertible {
     /// What was being done when the call failed.
-    public enum Operation: String, Sendable {
-        case open = "cannot open"
-        case read = "cannot read"
-        case map = "cannot map"
-        case create = "cannot create"
-        case write = "write failed"
-        case sync = "cannot sync"
-        case rename = "cannot rename into place"
+    public enum Operation: Sendable {
+        case open, read, map, create, write, sync, rename
+
+        /// How the message says it failed: "cannot open".
+        public var failure: String {
+            switch self {
+            case .write: return "write failed"
+            case .rename: return "cannot rename into place"
+            default: return "cannot \(self)"
+            }
+        }
     }
 
     public var path: String
@@ -30,5 +33,5 @@ public struct SystemError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The reason alone, without the path and the operation.
     public var reason: String { detail ?? errno.description }
 
-    public var description: String { "\(path): \(operation.rawValue): \(reason)" }
+    public var description: String { "\(path): \(operation.failure): \(reason)" }
 }

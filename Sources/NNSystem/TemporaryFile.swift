@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// A private file in `$TMPDIR` (or /tmp) that is removed when the value goes away: for
 /// libraries that read only from files (libhdf5 reading a member of a `.keras` zip).
