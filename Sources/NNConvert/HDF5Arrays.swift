@@ -7,9 +7,14 @@ extension HDF5Dataset {
     func tensor(sourcePath: String) throws -> Tensor {
         switch elementType {
         case let .float(bits):
-            let raw = try readRawLittleEndian()
+            // Read by libhdf5 straight into the tensor's storage.
+            var storage: TensorStorage?
+            let info = try readRawLittleEndian { total in
+                storage = TensorStorage(allocating: total)
+                return storage!.mutableBytes
+            }
             let dtype: DType = bits == 16 ? .float16 : bits == 32 ? .float32 : .float64
-            return raw.bytes.withUnsafeBytes { Tensor(dtype: dtype, shape: raw.shape, copying: $0) }
+            return Tensor(dtype: dtype, shape: info.shape, storage: storage!, byteOffset: 0)
         case .signedInteger, .unsignedInteger:
             return Tensor(try readDoubles(allowingIntegers: true), shape: shape)
         default:

@@ -66,4 +66,11 @@ public final class HDF5Dataset: HDF5Object {
     public func readRawLittleEndian() throws -> HDF5RawData {
         try source().readRawLittleEndian(expected: "a numeric dataset")
     }
+
+    /// Reads the elements as `readRawLittleEndian()` does, straight into the memory that
+    /// `destination` returns for their byte count (one copy, from the library into the caller's
+    /// storage); returns their element type and shape.
+    public func readRawLittleEndian(into destination: (Int) throws -> UnsafeMutableRawBufferPointer) throws -> HDF5ValueInfo {
+        try source().readRawLittleEndian(expected: "a numeric dataset", into: destination)
+    }
 }

@@ -415,6 +415,19 @@ struct ValueSource {
 
     /// Reads numeric elements as little-endian bytes of their own width.
     func readRawLittleEndian(expected: String) throws -> HDF5RawData {
+        var buffer = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+        defer { buffer.deallocate() }
+        let info = try readRawLittleEndian(expected: expected) { total in
+            buffer = .allocate(byteCount: max(total, 1), alignment: 16)
+            return buffer
+        }
+        let total = info.elementCount * (info.elementType.byteCount ?? 1)
+        return HDF5RawData(elementType: info.elementType, shape: info.shape, bytes: Array(UnsafeRawBufferPointer(rebasing: buffer[0..<total])))
+    }
+
+    /// Reads the elements as `readRawLittleEndian(expected:)` does, straight into the memory
+    /// `destination` returns for the byte count (checked against the limits first).
+    func readRawLittleEndian(expected: String, into destination: (Int) throws -> UnsafeMutableRawBufferPointer) throws -> HDF5ValueInfo {
         let info = try self.info()
         let memoryType: hid_t
         var ownsMemoryType = false
@@ -451,11 +464,10 @@ struct ValueSource {
         try checkSize(count: info.elementCount, elementSize: width, shape: info.shape,
                       typeName: info.elementType.name)
         let total = info.elementCount * width
-        let bytes: [UInt8] = total == 0 ? [] : try [UInt8](unsafeUninitializedCapacity: total) { buffer, n in
-            try read(memoryType: memoryType, into: UnsafeMutableRawPointer(buffer.baseAddress!))
-            n = total
-        }
-        return HDF5RawData(elementType: info.elementType, shape: info.shape, bytes: bytes)
+        let buffer = try destination(total)
+        precondition(buffer.count >= total, "the destination is smaller than the data")
+        if total > 0 { try read(memoryType: memoryType, into: buffer.baseAddress!) }
+        return info
     }
 
     /// Reads fixed- or variable-length strings. With `emptyIsAnyType`, a value with no elements
