@@ -1,3 +1,4 @@
+import ArgumentParser
 import NNCore
 import NNEngine
 
@@ -50,3 +51,13 @@ extension Substring {
     }
 }
 
+
+/// `--threads N`, shared by the tools that multiply matrices.
+public struct ThreadOptions: ParsableArguments {
+    @Option(help: "Threads for the matrix products (1-64; default: one per CPU; CNNs train on one).") public var threads: Int?
+
+    public init() {}
+
+    /// Checks the value and applies it (`applyThreadCount`).
+    public func apply() throws { try applyThreadCount(threads) }
+}

@@ -26,7 +26,7 @@ struct NNInfer: ParsableCommand {
     @Option(name: .long, help: "Compute precision: f32 or f64.") var precision: String = "f32"
     @Flag(name: .long, help: "Skip verifying tensor checksums (faster for huge models).") var noVerify = false
     @Option(name: .long, help: "With --labels: also draw the confusion matrix as an SVG picture to this file.") var confusionSvg: String?
-    @Option(name: .long, help: "Threads for the matrix products (1-64; default: one per CPU).") var threads: Int?
+    @OptionGroup var threadOptions: ThreadOptions
 
     func run() throws {
         try reportingErrors(tool: "nn-infer") {
@@ -37,7 +37,7 @@ struct NNInfer: ParsableCommand {
             if show == "all" { limit = .max } else if let n = Int(show), n >= 0 { limit = n } else {
                 throw ToolError("--show must be a non-negative number or 'all', not '\(show)'", status: ExitStatus.usage)
             }
-            try applyThreadCount(threads)
+            try threadOptions.apply()
             if confusionSvg != nil, labels == nil {
                 throw ToolError("--confusion-svg needs --labels (the true classes)", status: ExitStatus.usage)
             }

@@ -44,7 +44,7 @@ struct NNTrain: ParsableCommand {
     @Option(help: "Hold out this fraction of the training set for validation.") var validation: Double?
     @Option(help: "Seed of the NumPy-compatible random stream (np.random.seed).") var seed: UInt32 = 0
     @Flag(help: "Compute in f64 instead of f32.") var float64 = false
-    @Option(help: "Threads for the matrix products of dense networks (1-64; default: one per CPU; CNNs train on one).") var threads: Int?
+    @OptionGroup var threadOptions: ThreadOptions
     @Flag(help: "Evaluate the loss on the whole training set after each epoch, as the blog does.") var fullTrainLoss = false
     @Option(help: "Comma-separated class names stored in the model.") var classNames: String?
     @Option(help: "Where to write the model (.nnm).") var save: String
@@ -53,7 +53,7 @@ struct NNTrain: ParsableCommand {
 
     func run() throws {
         try reportingErrors(tool: "nn-train") {
-            try applyThreadCount(threads)
+            try threadOptions.apply()
             let preset = try parseChoice(recipe, option: "--recipe", as: RecipePreset.self)
             var r = preset.recipe
             if let cnn { r.featureStages = try FeatureStage.parseList(cnn) }
