@@ -194,10 +194,10 @@ def generate(w):
     w.add(id="st_ambiguous_square", file="st_ambiguous_square.safetensors", kind="safetensors", expect="error",
           error="pass --layer-order", note="square layers named encoder/decoder: the order is ambiguous")
 
-    # A convolution's 4-D weight is not an nn.Linear.
+    # A convolution alone: a CNN state dict needs the Linear layers that end it.
     save_file({"conv.weight": randn(4, 1, 3, 3), "conv.bias": randn(4)}, w.path("st_conv_weight.safetensors"))
     w.add(id="st_conv_weight", file="st_conv_weight.safetensors", kind="safetensors", expect="error",
-          error="expected a 2-D nn.Linear weight (out, in), found 4x1x3x3", note="a Conv2d state dict")
+          error="the state dict has convolutions (conv) but no nn.Linear layer to end the model", note="a Conv2d state dict")
 
     # Broken files, each also rejected by the reference implementation.
     f32x2 = '{"dtype":"F32","shape":[2],"data_offsets":[%d,%d]}'

@@ -29,7 +29,7 @@ public enum PyTorchStateDict {
             throw InteropError.unsupportedModule(path: path, module: late.name, className: "Conv2d", reason: "a convolution after a Linear layer")
         }
         guard !linears.isEmpty else {
-            throw InteropError.badConfig(path: path, detail: "the state dict has no nn.Linear layer to end the model")
+            throw InteropError.badConfig(path: path, detail: "the state dict has convolutions (\(convolutions.map(\.name).joined(separator: ", "))) but no nn.Linear layer to end the model")
         }
         for m in modules {
             guard m.weight.dtype?.isFloatingPoint ?? false else { throw InteropError.badDType(path: path, name: m.weight.name, found: m.weight.typeName) }
@@ -46,8 +46,11 @@ public enum PyTorchStateDict {
             }
             activations = given
         } else {
-            activations = Array(repeating: .relu, count: parameterized - 1) + [.softmax]
-            notes.append("activations \(activations.map(\.rawValue).joined(separator: ", ")): a state dict does not record them; ReLU between layers, and softmax at the output (a model that ends in logits or log_softmax gives the same classes, and softmax turns either into probabilities); --activations overrides")
+            let single = linears.last!.weight.shape[0] == 1
+            activations = Array(repeating: .relu, count: parameterized - 1) + [single ? .sigmoid : .softmax]
+            notes.append("activations \(activations.map(\.rawValue).joined(separator: ", ")): a PyTorch state dict does not record them; ReLU between layers, and "
+                         + (single ? "sigmoid for the single output" : "softmax at the output (a model that ends in logits or log_softmax gives the same classes, and softmax turns either into probabilities)")
+                         + "; --activations overrides")
         }
         if convolutions.isEmpty {
             return try dense(Array(linears), activations: activations, path: path, sourceFormat: sourceFormat, options: options, notes: notes)
@@ -58,7 +61,7 @@ public enum PyTorchStateDict {
 
     /// `<module>.weight` / `<module>.bias` pairs, in the order their modules first appear.
     static func group(_ arrays: [SourceArray], path: String) throws -> [Module] {
-        guard !arrays.isEmpty else { throw InteropError.badConfig(path: path, detail: "the state dict holds no tensors") }
+        guard !arrays.isEmpty else { throw InteropError.badConfig(path: path, detail: "the file holds no tensors") }
         var weights: [String: SourceArray] = [:], biases: [String: SourceArray] = [:]
         var names: [String] = []
         for a in arrays {
@@ -71,7 +74,7 @@ public enum PyTorchStateDict {
             case "running_mean", "running_var", "num_batches_tracked":
                 throw InteropError.unsupportedModule(path: path, module: module, className: "BatchNorm", reason: "the .nnm format has no batch normalization layer yet")
             default:
-                throw InteropError.unexpectedTensor(path: path, name: a.name, detail: "expected nn.Linear and nn.Conv2d parameters named <module>.weight and <module>.bias")
+                throw InteropError.unexpectedTensor(path: path, name: a.name, detail: "expected PyTorch nn.Linear parameters named <module>.weight and <module>.bias, or nn.Conv2d's")
             }
             if !names.contains(module) { names.append(module) }
         }
@@ -93,18 +96,18 @@ public enum PyTorchStateDict {
                       notes: inout [String]) throws -> [Module] {
         let names = modules.map(\.name)
         if options.layerOrder != nil || modules.allSatisfy({ !$0.isConvolution }) && !inModuleOrder {
-            let order = try SafetensorsImport.linearOrder(modules.map { ($0.name, $0.weight.shape[1], $0.weight.shape[0]) }, path: path,
+            let order = try linearOrder(modules.map { ($0.name, $0.weight.shape[1], $0.weight.shape[0]) }, path: path,
                                                          given: options.layerOrder, notes: &notes)
             return order.map { modules[$0] }
         }
-        if let indices = SafetensorsImport.numericIndices(names) {
+        if let indices = numericIndices(names) {
             return names.indices.sorted { indices[$0] < indices[$1] }.map { modules[$0] }
         }
         if inModuleOrder { return modules }
         let convolutions = modules.filter(\.isConvolution), linears = modules.filter { !$0.isConvolution }
         var ordered: [Module] = []
         for part in [convolutions, linears] where !part.isEmpty {
-            let found = SafetensorsImport.chainOrders(part.map { ($0.weight.shape[1], $0.weight.shape[0]) }, limit: 2)
+            let found = chainOrders(part.map { ($0.weight.shape[1], $0.weight.shape[0]) }, limit: 2)
             guard found.count == 1 else {
                 throw InteropError.ambiguous(path: path, detail: "the order of the layers \(part.map(\.name).joined(separator: ", ")) does not follow from their shapes",
                                              flag: "--layer-order \(names.joined(separator: ","))")
@@ -239,5 +242,85 @@ public enum PyTorchStateDict {
                                              options: options, notes: &notes)
         result.format = "PyTorch state dict (\((convolutions + linears).map(\.name).joined(separator: ", ")))"
         return result
+    }
+}
+
+// MARK: - Layer order
+
+extension PyTorchStateDict {
+    /// The order of the layers `(name, in, out)`, as indices: given by `--layer-order`; by the
+    /// number of `<prefix>.<n>` names (the file sorts keys as text, so `10` comes before `2`);
+    /// else the only order in which the shapes chain.
+    static func linearOrder(_ layers: [(name: String, inputs: Int, outputs: Int)], path: String, given: [String]?,
+                            notes: inout [String]) throws -> [Int] {
+        let names = layers.map(\.name)
+        if let given {
+            guard given.count == names.count, Set(given) == Set(names) else {
+                throw InteropError.badOption("--layer-order: \(path) has the layers \(names.sorted().joined(separator: ", ")), but \(given.joined(separator: ",")) was given")
+            }
+            return given.map { names.firstIndex(of: $0)! }
+        }
+        if layers.count == 1 { return [0] }
+        if let indices = numericIndices(names) {
+            let order = names.indices.sorted { indices[$0] < indices[$1] }
+            return order
+        }
+        let found = chainOrders(layers.map { ($0.inputs, $0.outputs) }, limit: 2)
+        switch found.count {
+        case 1:
+            notes.append("layer order \(found[0].map { names[$0] }.joined(separator: ", ")): the only order in which the shapes chain; --layer-order overrides")
+            return found[0]
+        case 0:
+            throw InteropError.badShape(path: path, name: names.joined(separator: ", "),
+                                        detail: "the weights \(layers.map { "\($0.name) \($0.outputs)x\($0.inputs)" }.joined(separator: ", ")) (out, in) chain in no order")
+        default:
+            throw InteropError.ambiguous(path: path, detail: "the layers \(names.joined(separator: ", ")) chain in more than one order (e.g. \(found[0].map { names[$0] }.joined(separator: ", ")) and \(found[1].map { names[$0] }.joined(separator: ", ")))",
+                                         flag: "--layer-order \(names.joined(separator: ","))")
+        }
+    }
+
+    /// The `n` of names `<prefix>.<n>` or `<n>` that share one prefix and have distinct numbers.
+    static func numericIndices(_ names: [String]) -> [Int]? {
+        var prefix: Substring?
+        var numbers: [Int] = []
+        for name in names {
+            let dot = name.lastIndex(of: ".")
+            let last = dot.map { name[name.index(after: $0)...] } ?? name[...]
+            let head = dot.map { name[..<$0] } ?? ""
+            guard !last.isEmpty, last.count <= 9, last.allSatisfy({ $0.isASCII && $0.isNumber }), let n = Int(last) else { return nil }
+            if let prefix, prefix != head { return nil }
+            prefix = head
+            numbers.append(n)
+        }
+        return Set(numbers).count == numbers.count ? numbers : nil
+    }
+
+    /// Up to `limit` orders of the layers `(in, out)` in which each layer's outputs feed the next
+    /// one's inputs. The search is bounded: past the budget, what was found is returned with an
+    /// extra order marker so that the caller reports ambiguity rather than searching for ever.
+    static func chainOrders(_ layers: [(inputs: Int, outputs: Int)], limit: Int) -> [[Int]] {
+        var found: [[Int]] = []
+        var path: [Int] = []
+        var used = [Bool](repeating: false, count: layers.count)
+        var budget = 200_000
+        func extend() {
+            guard found.count < limit, budget > 0 else { return }
+            budget -= 1
+            if path.count == layers.count { found.append(path); return }
+            for i in layers.indices where !used[i] {
+                if let last = path.last, layers[last].outputs != layers[i].inputs { continue }
+                used[i] = true
+                path.append(i)
+                extend()
+                path.removeLast()
+                used[i] = false
+            }
+        }
+        extend()
+        if budget <= 0, found.count < limit {
+            // Too many partial chains to decide: as good as ambiguous.
+            while found.count < limit { found.append(found.first ?? Array(layers.indices)) }
+        }
+        return found
     }
 }

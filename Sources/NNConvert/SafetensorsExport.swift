@@ -112,3 +112,25 @@ public enum SafetensorsExport {
         return (bytes + text, stored.map(\.tensor))
     }
 }
+
+// MARK: - Inspection
+
+extension Inspection {
+    /// The tensors and metadata of a safetensors file, from its header alone.
+    static func inspectSafetensors(_ path: String) throws -> Inspection {
+        let header = try Safetensors.readHeader(path: path)
+        var tree = InspectionNode(name: "tensors", kind: "group")
+        tree.attributes = header.metadata.map { ($0.key, abbreviate($0.value)) }
+        for e in header.entries.sorted(by: { $0.begin < $1.begin }) {
+            var node = InspectionNode(name: e.name, kind: "tensor", dtype: e.type.rawValue, shape: e.shape)
+            node.attributes = [("data_offsets", "[\(e.begin), \(e.end)]")]
+            tree.children.append(node)
+        }
+        var summary = ["\(header.fileSize) bytes: header \(header.headerLength) bytes, \(header.entries.count) tensors, data \(header.fileSize - header.dataOffset) bytes"]
+        if let json = header.metadata(SafetensorsExport.metadataKey),
+           let meta = try? ModelMetadata(json: try JSONValue.parse(json)) {
+            summary += describe(meta)
+        }
+        return Inspection(path: path, format: "safetensors", tree: tree, summary: summary)
+    }
+}

@@ -24,7 +24,8 @@ import Testing
     }
 
     @Test(arguments: [("mlp_state.pth", "mlp"), ("mlp_state_legacy.pt", "mlp"), ("mlp_whole.pth", "mlp"),
-                      ("mnist_cnn_state.pth", "mnist_cnn"), ("mnist_cnn_state_legacy.pt", "mnist_cnn")])
+                      ("mnist_cnn_state.pth", "mnist_cnn"), ("mnist_cnn_state_legacy.pt", "mnist_cnn"),
+                      ("mlp.safetensors", "mlp"), ("mnist_cnn.safetensors", "mnist_cnn")])
     func importsAndPredictsAsTorch(file: String, model: String) throws {
         let nnm = "\(dir)/\(file).nnm"
         let imported = try run("nnconv", ["import", "\(torch)/\(file)", "-o", nnm, "--scale", "1/255"])

@@ -273,7 +273,11 @@ public struct SafetensorsModelFormat: ModelFileFormat {
             return try OwnExport.rebuild(container, metadataJSON: json, layout: .columns, order: names.keys, key: { keys[$0] },
                                          describeSource: "__metadata__ \(SafetensorsExport.metadataKey)", format: "nnm safetensors export")
         }
-        return try SafetensorsImport.importPyTorchLinear(container, options: options)
+        // safetensors sorts its keys: the module order is not the file's.
+        var result = try PyTorchStateDict.model(try container.arrays(), path: path, inModuleOrder: false,
+                                                sourceFormat: "safetensors-pytorch", options: options)
+        result.format = "safetensors, \(result.format)"
+        return result
     }
 
     public func inspect(path: String) throws -> Inspection { try Inspection.inspectSafetensors(path) }
