@@ -125,3 +125,61 @@ public struct DataFiles: Sendable {
     }
 }
 
+
+/// What a command line changes in a preset; nil keeps the preset's choice.
+public struct RecipeOverrides: Sendable {
+    /// Convolution and pooling stages (`--cnn`).
+    public var featureStages: [FeatureStage]?
+    /// Dense widths (`--layers`): input to output for an MLP, after flattening with stages.
+    public var denseWidths: [Int]?
+    public var activations: [Activation]?
+    public var loss: Loss?
+    public var epochs: Int?
+    public var batchSize: Int?
+    public var learningRate: Double?
+    public var momentum: Double?
+    public var l2: Double?
+    public var dropoutKeep: Double?
+    public var dropoutMode: DropoutMode?
+    public var initialization: Initialization?
+    public var seed: UInt32 = 0
+
+    public init() {}
+
+    /// The preset's recipe with these choices, validated. With stages, the first dense width
+    /// (the flattened features) is 0 until the images' shape fills it in
+    /// (`TrainingRecipe.flattenedFeatures`); a new depth without activations keeps the preset's
+    /// hidden and output activations; stages without `--init` use He initialization (the
+    /// blog's `randn * 0.01` starves a convolution's outputs).
+    public func applied(to preset: RecipePreset) throws(TrainingError) -> TrainingRecipe {
+        var r = preset.recipe
+        if let featureStages { r.featureStages = featureStages }
+        if let denseWidths {
+            r.layerSizes = r.featureStages.isEmpty ? denseWidths : [0] + denseWidths
+        } else if featureStages != nil, preset.recipe.featureStages.isEmpty {
+            r.layerSizes[0] = 0
+        }
+        if let activations {
+            r.activations = activations
+        } else if denseWidths != nil, r.activations.count != r.layerSizes.count - 1 {
+            let hidden = r.activations.count > 1 ? r.activations.first! : .relu
+            r.activations = Array(repeating: hidden, count: r.layerSizes.count - 2) + [r.activations.last!]
+        }
+        if let loss { r.loss = loss }
+        if let epochs { r.epochs = epochs }
+        if let batchSize { r.batchSize = batchSize }
+        if let learningRate { r.learningRate = learningRate }
+        if let momentum { r.momentum = momentum }
+        if let l2 { r.l2 = l2 }
+        if let dropoutKeep { r.dropoutKeep = dropoutKeep }
+        if let dropoutMode { r.dropoutMode = dropoutMode }
+        if let initialization {
+            r.initialization = initialization
+        } else if featureStages != nil, r.initialization == .blog {
+            r.initialization = .he
+        }
+        r.seed = seed
+        try r.validate()
+        return r
+    }
+}

@@ -55,38 +55,21 @@ struct NNTrain: ParsableCommand {
         try reportingErrors(tool: "nn-train") {
             try threadOptions.apply()
             let preset = try parseChoice(recipe, option: "--recipe", as: RecipePreset.self)
-            var r = preset.recipe
-            if let cnn { r.featureStages = try FeatureStage.parseList(cnn) }
-            if let layers {
-                let widths = try parseIntegerList(layers, option: "--layers")
-                // With stages, the first dense width (the flattened features) is filled in below.
-                r.layerSizes = r.featureStages.isEmpty ? widths : [0] + widths
-            } else if cnn != nil, preset.recipe.featureStages.isEmpty {
-                r.layerSizes[0] = 0
-            }
-            if let activations {
-                r.activations = try parseActivations(activations)
-            } else if layers != nil, r.activations.count != r.layerSizes.count - 1 {
-                // New depth, preset activations: hidden layers keep the preset's hidden activation.
-                let hidden = r.activations.count > 1 ? r.activations.first! : .relu
-                r.activations = Array(repeating: hidden, count: r.layerSizes.count - 2) + [r.activations.last!]
-            }
-            if let loss { r.loss = try parseChoice(loss, option: "--loss", as: Loss.self) }
-            if let epochs { r.epochs = epochs }
-            if let batch { r.batchSize = batch }
-            if let lr { r.learningRate = lr }
-            if let momentum { r.momentum = momentum }
-            if let l2 { r.l2 = l2 }
-            if let dropoutKeep { r.dropoutKeep = dropoutKeep }
-            if let dropoutMode { r.dropoutMode = try parseChoice(dropoutMode, option: "--dropout-mode", as: DropoutMode.self) }
-            if let `init` {
-                r.initialization = try parseChoice(`init`, option: "--init", as: Initialization.self)
-            } else if cnn != nil, r.initialization == .blog {
-                // randn * 0.01 starves a convolution's outputs; He is the CNN default.
-                r.initialization = .he
-            }
-            r.seed = seed
-            try r.validate()
+            var overrides = RecipeOverrides()
+            if let cnn { overrides.featureStages = try FeatureStage.parseList(cnn) }
+            if let layers { overrides.denseWidths = try parseIntegerList(layers, option: "--layers") }
+            if let activations { overrides.activations = try parseActivations(activations) }
+            if let loss { overrides.loss = try parseChoice(loss, option: "--loss", as: Loss.self) }
+            overrides.epochs = epochs
+            overrides.batchSize = batch
+            overrides.learningRate = lr
+            overrides.momentum = momentum
+            overrides.l2 = l2
+            overrides.dropoutKeep = dropoutKeep
+            if let dropoutMode { overrides.dropoutMode = try parseChoice(dropoutMode, option: "--dropout-mode", as: DropoutMode.self) }
+            if let `init` { overrides.initialization = try parseChoice(`init`, option: "--init", as: Initialization.self) }
+            overrides.seed = seed
+            var r = try overrides.applied(to: preset)
             if let saveH5, !(saveH5.hasSuffix(".h5") || saveH5.hasSuffix(".hdf5")) {
                 throw ToolError("--save-h5 \(saveH5): the file name must end in .h5", status: ExitStatus.usage)
             }
