@@ -4,9 +4,14 @@ import Glibc
 
 /// Wall-clock helpers that need no Foundation (the CLIs start faster without it).
 public enum Clock {
-    /// The current UTC time as ISO 8601, e.g. "2026-11-24T01:30:00Z".
+    /// The current UTC time as ISO 8601, e.g. "2026-11-24T01:30:00Z"; or, when the environment
+    /// sets `SOURCE_DATE_EPOCH` (seconds since 1970, the reproducible-builds convention), that
+    /// time, so that converting the same file twice gives the same bytes.
     public static func nowISO8601() -> String {
         var t = time(nil)
+        if let text = getenv("SOURCE_DATE_EPOCH").map({ String(cString: $0) }), let seconds = Int(text), seconds >= 0 {
+            t = time_t(seconds)
+        }
         var parts = tm()
         gmtime_r(&t, &parts)
         var buffer = [CChar](repeating: 0, count: 32)

@@ -71,6 +71,22 @@ import Testing
         #expect(result.stdout.contains("NaN"), "\(result.stdout)")
     }
 
+    /// With SOURCE_DATE_EPOCH, two conversions of one file are the same bytes (the creation time
+    /// is the only thing that differed).
+    @Test func sourceDateEpochMakesImportsReproducible() throws {
+        let source = "\(packageRoot)/Fixtures/interop/blog_rows_mnist_784_16_10_f32.h5"
+        var outputs: [Data] = []
+        for i in 0..<2 {
+            let out = "\(dir)/reproducible-\(i).nnm"
+            let result = try run("nnconv", ["import", source, "-o", out], environment: ["SOURCE_DATE_EPOCH": "1764806400"])
+            #expect(result.status == 0, "\(result.stderr)")
+            outputs.append(try Data(contentsOf: URL(fileURLWithPath: out)))
+            if i == 0 { sleep(1) }
+        }
+        #expect(outputs[0] == outputs[1])
+        #expect(try NNMFormat.read(path: "\(dir)/reproducible-0.nnm").metadata.provenance.created == "2025-12-04T00:00:00Z")
+    }
+
     @Test func unknownFormatIsOneLineListingTheFormats() throws {
         let path = "\(dir)/notes.txt"
         try Data("just some text".utf8).write(to: URL(fileURLWithPath: path))
