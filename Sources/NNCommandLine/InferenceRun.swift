@@ -40,13 +40,18 @@ public struct InferenceRun {
     /// Whether the model's bytes were read in full (checksums); only then are its values also
     /// scanned for NaN, so that `--no-verify` never touches every page of a large model.
     public var verified: Bool
+    /// What the reader's scan of the values found (empty without verification).
+    private let modelWarnings: [ModelWarning]
 
     /// Opens and validates a model (checksums verified unless `verify` is false).
     public init(modelPath: String, precision: Precision = .float32, batchSize: Int = 1024, topK: Int = 3, verify: Bool = true) throws {
         guard batchSize > 0 else { throw ToolError("--batch must be at least 1", status: ExitStatus.usage) }
         guard topK > 0 else { throw ToolError("--top must be at least 1", status: ExitStatus.usage) }
         self.modelPath = modelPath
-        model = try NNMFormat.read(path: modelPath, verifyChecksums: verify)
+        // One pass: the reader verifies the checksums and scans the values in the same open.
+        let file = try NNMFormat.open(path: modelPath, verifyChecksums: verify)
+        model = file.model
+        modelWarnings = file.validated.warnings
         self.precision = precision
         self.batchSize = batchSize
         self.topK = min(topK, model.metadata.outputSize)
@@ -55,7 +60,7 @@ public struct InferenceRun {
 
     /// Problems that do not stop inference (NaN weights), one line each.
     public func warnings() -> [String] {
-        verified ? model.nonFiniteWarnings().map { "\(modelPath): warning: \($0)" } : []
+        modelWarnings.map { "\(modelPath): warning: \($0)" }
     }
 
     /// Reads labels and checks them against the image count and the model's outputs.

@@ -1,5 +1,6 @@
 import NNCore
 import NNSystem
+import NNZip
 
 /// How strongly a format claims a file; the registry takes the strongest claim, and the first
 /// registered format among equals.
@@ -28,6 +29,10 @@ public final class FileProbe {
         file = try ReadOnlyFile(path: path)
         head = try file.head(16)
     }
+
+    /// The zip directory, read once however many formats ask (nil when the file does not start
+    /// like a zip or its directory is damaged): NumPy, Keras and PyTorch archives are all zips.
+    public private(set) lazy var zip: ZipArchive? = ZipArchive.hasMagic(head) ? try? ZipArchive(path: path) : nil
 
     /// Whether the file starts with `magic`.
     public func starts(with magic: [UInt8]) -> Bool { head.count >= magic.count && head.starts(with: magic) }

@@ -5,34 +5,21 @@ import NNCore
 /// Every export stores the full `.nnm` metadata as JSON (`nnm_metadata`), the layer parameters
 /// under names blog code or PyTorch expects, in a layout (rows or columns), and every other
 /// tensor under a key of its own; the containers differ only in where those live, which the
-/// format passes in as `key(forTensor:)` and `order`.
+/// format passes in as `key` and `order`.
 enum OwnExport {
-    /// The attribute every export keeps the `.nnm` metadata JSON in.
-    static let metadataKey = "nnm_metadata"
-
-    /// Rebuilds the model: `order` lists the `.nnm` tensor names in file order, `key` gives the
-    /// container key each is stored under. Layer weights are stored in `layout` (dense weights
+    /// Rebuilds the model from its metadata (`metadata(_:path:source:)`): `order` lists the
+    /// `.nnm` tensor names in file order, `key` gives the container key each is stored under.
+    /// Layer weights are stored in `layout` (dense weights
     /// transposed for columns; biases of any shape with the right count). Every key's declared
     /// shape is checked against its layer before any data is read.
-    static func rebuild(_ container: any TensorContainer, metadataJSON: String, layout: WeightLayout, order: [String],
-                        key: (String) -> String?, describeSource: String, format: String) throws -> ImportResult {
+    static func rebuild(_ container: any TensorContainer, metadata: ModelMetadata, layout: WeightLayout, order: [String],
+                        key: (String) -> String?, format: String) throws -> ImportResult {
         let path = container.path
-        let metadata: ModelMetadata
-        do {
-            metadata = try ModelMetadata(json: try JSONValue.parse(metadataJSON))
-        } catch let error as ModelError {
-            throw InteropError.badConfig(path: path, detail: "\(describeSource): \(error)")
-        } catch let error as JSONParseError {
-            throw InteropError.badConfig(path: path, detail: "\(describeSource): \(error)")
-        }
         var declared: [String: SourceArray] = [:]
         for a in try container.arrays() { declared[a.name] = a }
-        var layers: [String: Layer] = [:]
+        var layers: [String: Layer] = [:], biasLayers: [String: Layer] = [:]
         for layer in metadata.layers {
             if let w = layer.weight { layers[w] = layer }
-        }
-        var biasLayers: [String: Layer] = [:]
-        for layer in metadata.layers {
             if let b = layer.bias { biasLayers[b] = layer }
         }
         guard Set(order).count == order.count else {

@@ -153,8 +153,7 @@ public enum PyTorchStateDict {
         }
         let inputShape = shape
         // The stages: stated, or one valid stride-1 convolution per Conv2d, pooled as needed.
-        var stages: [FeatureStage]
-        var convIndex = 0
+        let stages: [FeatureStage]
         if let stated = options.architecture {
             stages = stated
             let statedConvolutions = stated.filter { if case .conv = $0 { return true } else { return false } }.count
@@ -167,46 +166,41 @@ public enum PyTorchStateDict {
         }
         var layers: [Layer] = []
         var declared: [(name: String, array: SourceArray, transform: (Tensor) -> Tensor)] = []
-        func build(_ stages: [FeatureStage]) throws -> [Int] {
-            var shape = inputShape
-            layers = []
-            declared = []
-            convIndex = 0
+        var mapShape = inputShape
+        do {
+            var convolutionIndex = 0
             for stage in stages {
                 switch stage {
                 case let .conv(filters, kernel, strides, padding, _):
-                    let m = convolutions[convIndex]
-                    guard m.weight.shape == [filters, shape[2], kernel[0], kernel[1]] else {
+                    let m = convolutions[convolutionIndex]
+                    guard m.weight.shape == [filters, mapShape[2], kernel[0], kernel[1]] else {
                         throw InteropError.badShape(path: path, name: m.weight.name,
-                                                    detail: "expected \(ShapeMath.describe([filters, shape[2], kernel[0], kernel[1]])) (out, in, kh, kw) for this stage on a \(ShapeMath.describe(shape)) input, found \(ShapeMath.describe(m.weight.shape))")
+                                                    detail: "expected \(ShapeMath.describe([filters, mapShape[2], kernel[0], kernel[1]])) (out, in, kh, kw) for this stage on a \(ShapeMath.describe(mapShape)) input, found \(ShapeMath.describe(m.weight.shape))")
                     }
-                    let layer = try Layer.conv2d(index: layers.count, inputShape: shape, filters: filters, kernel: kernel, strides: strides,
-                                                 padding: padding, convention: .crossCorrelation, activation: activations[convIndex], bias: m.bias != nil)
+                    let layer = try Layer.conv2d(index: layers.count, inputShape: mapShape, filters: filters, kernel: kernel, strides: strides,
+                                                 padding: padding, convention: .crossCorrelation, activation: activations[convolutionIndex], bias: m.bias != nil)
                     declared.append((layer.weight!, m.weight, { $0.permuted([2, 3, 1, 0]) }))
                     if let b = m.bias { declared.append((layer.bias!, b, { $0 })) }
                     layers.append(layer)
-                    shape = layer.spatial!.outputShape
-                    convIndex += 1
+                    mapShape = layer.spatial!.outputShape
+                    convolutionIndex += 1
                 case let .maxPool(pool, strides, padding):
-                    let layer = try Layer.maxPool2d(index: layers.count, inputShape: shape, pool: pool, strides: strides, padding: padding)
+                    let layer = try Layer.maxPool2d(index: layers.count, inputShape: mapShape, pool: pool, strides: strides, padding: padding)
                     layers.append(layer)
-                    shape = layer.spatial!.outputShape
+                    mapShape = layer.spatial!.outputShape
                 }
             }
-            return shape
-        }
-        var mapShape: [Int]
-        do {
-            mapShape = try build(stages)
             let features = linears[0].weight.shape[1]
             if options.architecture == nil, mapShape.reduce(1, *) != features {
                 // The pooling the forward function applied, read off the first Linear's size.
-                guard let p = (2...8).first(where: { mapShape[0] / $0 * (mapShape[1] / $0) * mapShape[2] == features }) else {
+                let before = mapShape
+                guard let p = (2...8).first(where: { before[0] / $0 * (before[1] / $0) * before[2] == features }) else {
                     throw InteropError.badShape(path: path, name: linears[0].weight.name,
-                                                detail: "takes \(features) features, but the convolutions give \(ShapeMath.describe(mapShape)) = \(mapShape.reduce(1, *)) and no pooling window of 2 to 8 gives \(features); state the architecture with --arch")
+                                                detail: "takes \(features) features, but the convolutions give \(ShapeMath.describe(before)) = \(before.reduce(1, *)) and no pooling window of 2 to 8 gives \(features); state the architecture with --arch")
                 }
-                stages.append(.maxPool(pool: [p, p], strides: [p, p], padding: .valid))
-                mapShape = try build(stages)
+                let pool = try Layer.maxPool2d(index: layers.count, inputShape: before, pool: [p, p], strides: [p, p], padding: .valid)
+                layers.append(pool)
+                mapShape = pool.spatial!.outputShape
                 notes.append("max pooling \(p)x\(p) after \(convolutions.last!.name): \(linears[0].name) takes \(features) features = \(ShapeMath.describe(mapShape)); a state dict does not record pooling; --arch overrides")
             }
         } catch let error as ModelError {

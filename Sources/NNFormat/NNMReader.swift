@@ -24,8 +24,9 @@ extension NNMFormat {
     /// overflow-checked byte length, alignment, bounds, order, no overlaps, zero padding, the
     /// whole file covered), the architecture against the tensors, and, unless
     /// `verifyChecksums` is false, every tensor's CRC-32.
+    /// Its values are not scanned (`open` does that, for callers that report warnings).
     public static func read(path: String, verifyChecksums: Bool = true) throws(NNMError) -> Model {
-        try open(path: path, verifyChecksums: verifyChecksums).model
+        try decode(storage: try load(path: path, mappingThreshold: mappingThreshold), path: path, verifyChecksums: verifyChecksums).model
     }
 
     /// Reads a model file in one pass: header and validated model. With checksums verified,

@@ -18,7 +18,7 @@ public struct PyTorchModelFormat: ModelFileFormat {
         if Self.isLegacy(probe.head) { return .magic }
         // A bare pickle (PROTO 2 to 5): read only to say what it would have run, or why it is no model.
         if probe.head.count >= 2, probe.head[0] == 0x80, (2...5).contains(probe.head[1]) { return .plausibleContent }
-        guard ZipArchive.hasMagic(probe.head), let zip = try? ZipArchive(path: probe.path) else { return nil }
+        guard let zip = probe.zip else { return nil }
         return Self.looksLikeTorchArchive(zip) ? .magic : nil
     }
 

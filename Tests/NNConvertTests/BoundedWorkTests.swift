@@ -46,7 +46,7 @@ import Testing
     func write(_ bytes: [UInt8], name: String) -> String {
         let dir = scratchDirectory("attacks")
         let path = "\(dir)/\(name)"
-        FileManager.default.createFile(atPath: path, contents: Data(bytes))
+        #expect(FileManager.default.createFile(atPath: path, contents: Data(bytes)))
         return path
     }
 

@@ -59,9 +59,8 @@ public struct HDF5ModelFormat: ModelFileFormat {
             }
             let json = try file.stringAttribute(HDF5Export.metadataAttribute)
             let metadata = try OwnExport.metadata(json, path: path, source: "attribute \(HDF5Export.metadataAttribute)")
-            return try OwnExport.rebuild(container, metadataJSON: json, layout: layout, order: try file.stringList(HDF5Export.orderAttribute),
+            return try OwnExport.rebuild(container, metadata: metadata, layout: layout, order: try file.stringList(HDF5Export.orderAttribute),
                                          key: OwnExport.blogKeys(metadata, otherPrefix: HDF5Export.tensorGroup + "/"),
-                                         describeSource: "attribute \(HDF5Export.metadataAttribute)",
                                          format: "nnm HDF5 export (\(layout.rawValue))")
         }
         if try file.hasAttribute("model_config") {
@@ -98,7 +97,7 @@ public struct NumPyModelFormat: ModelFileFormat {
     public func recognize(_ probe: FileProbe) throws -> FormatEvidence? {
         if probe.starts(with: NumPyFile.magic) { return .magic }
         // Any zip that is not a Keras archive: `np.load` reads whatever members it holds.
-        guard ZipArchive.hasMagic(probe.head), let zip = try? ZipArchive(path: probe.path) else {
+        guard let zip = probe.zip else {
             // A damaged zip: NumPy's reader names the damage.
             return ZipArchive.hasMagic(probe.head) ? .plausibleContent : nil
         }
@@ -132,9 +131,9 @@ public struct NumPyModelFormat: ModelFileFormat {
             guard let layout = WeightLayout(rawValue: try string(NumPyExport.layoutKey)) else {
                 throw InteropError.badConfig(path: path, detail: "\(NumPyExport.layoutKey) must be rows or columns")
             }
-            return try OwnExport.rebuild(container, metadataJSON: json, layout: layout, order: order,
+            return try OwnExport.rebuild(container, metadata: metadata, layout: layout, order: order,
                                          key: OwnExport.blogKeys(metadata, otherPrefix: HDF5Export.tensorGroup + "/"),
-                                         describeSource: NumPyArchive.metadataKey, format: "nnm NumPy export (\(layout.rawValue))")
+                                         format: "nnm NumPy export (\(layout.rawValue))")
         }
         return try ModelBuilder.blogModel(container, options: options)
     }
@@ -178,7 +177,7 @@ public struct KerasArchiveFormat: ModelFileFormat {
     }
 
     public func recognize(_ probe: FileProbe) throws -> FormatEvidence? {
-        guard ZipArchive.hasMagic(probe.head), let zip = try? ZipArchive(path: probe.path) else { return nil }
+        guard let zip = probe.zip else { return nil }
         return Self.isKerasArchive(zip) ? .magic : nil
     }
 
@@ -252,9 +251,9 @@ public struct SafetensorsModelFormat: ModelFileFormat {
     public func importModel(path: String, options: ImportOptions) throws -> ImportResult {
         let container = try SafetensorsContainer(path: path)
         if let json = container.header.metadata(SafetensorsExport.metadataKey) {
+            let metadata = try OwnExport.metadata(json, path: path, source: "__metadata__ \(SafetensorsExport.metadataKey)")
             let names: JSONObject
             do {
-                _ = try OwnExport.metadata(json, path: path, source: "__metadata__ \(SafetensorsExport.metadataKey)")
                 guard let map = try JSONValue.parse(container.header.metadata(SafetensorsExport.tensorNamesKey) ?? "").objectValue else {
                     throw InteropError.badConfig(path: path, detail: "__metadata__ \(SafetensorsExport.tensorNamesKey) must be a JSON object")
                 }
@@ -270,8 +269,8 @@ public struct SafetensorsModelFormat: ModelFileFormat {
                 keys[name] = key
             }
             // nn.Linear keeps W (out, in): the columns layout, with 1-D biases.
-            return try OwnExport.rebuild(container, metadataJSON: json, layout: .columns, order: names.keys, key: { keys[$0] },
-                                         describeSource: "__metadata__ \(SafetensorsExport.metadataKey)", format: "nnm safetensors export")
+            return try OwnExport.rebuild(container, metadata: metadata, layout: .columns, order: names.keys, key: { keys[$0] },
+                                         format: "nnm safetensors export")
         }
         // safetensors sorts its keys: the module order is not the file's.
         var result = try PyTorchStateDict.model(try container.arrays(), path: path, inModuleOrder: false,

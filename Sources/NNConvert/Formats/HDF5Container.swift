@@ -35,19 +35,3 @@ final class HDF5Container: TensorContainer {
         try group.hasAttribute(name) ? try group.stringAttribute(name) : nil
     }
 }
-
-extension HDF5Dataset {
-    /// The dataset's declaration (shape, dtype) as a `SourceArray` whose data is read on request:
-    /// floats keep their width, integers become f64; anything else is refused here, unread.
-    func declaration(name: String, sourcePath: String) throws -> SourceArray {
-        let dtype: DType
-        switch elementType {
-        case let .float(bits): dtype = bits == 16 ? .float16 : bits == 32 ? .float32 : .float64
-        case .signedInteger, .unsignedInteger: dtype = .float64
-        default: throw InteropError.badDType(path: sourcePath, name: path, found: elementType.description)
-        }
-        return SourceArray(name: name, shape: shape, dtype: dtype, typeName: elementType.name) { [self] in
-            try tensor(sourcePath: sourcePath)
-        }
-    }
-}
