@@ -87,6 +87,13 @@ import Testing
         #expect(try NNMFormat.read(path: "\(dir)/reproducible-0.nnm").metadata.provenance.created == "2025-12-04T00:00:00Z")
     }
 
+    /// The file layer's refusal of something that is not a regular file: one line, status 66.
+    @Test func aDirectoryIsNoInputFile() throws {
+        let result = try run("nnconv", ["import", dir, "-o", "\(dir)/x.nnm"])
+        #expect(result.status == 66)
+        #expect(result.stderr == "nnconv import: \(dir): cannot open: not a regular file\n")
+    }
+
     @Test func unknownFormatIsOneLineListingTheFormats() throws {
         let path = "\(dir)/notes.txt"
         try Data("just some text".utf8).write(to: URL(fileURLWithPath: path))

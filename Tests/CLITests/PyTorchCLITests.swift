@@ -51,6 +51,26 @@ import Testing
         #expect(compared.status == 0, "\(compared.stderr)")
     }
 
+    /// Bad options and what the format cannot hold yet: one line each, 64 for usage, 65 for files.
+    @Test(arguments: [
+        (["mlp_state.pth", "--max-tensor-bytes", "0"], Int32(64), "nnconv import: --max-tensor-bytes must be positive, not 0"),
+        (["mnist_cnn_state.pth", "--arch", "conv:32"], 64, "nnconv import: --arch: 'conv:32': expected conv:FILTERS:HxW, e.g. conv:8:3x3"),
+        (["mnist_cnn_state.pth", "--arch", "conv:32:3x3"], 64, "nnconv import: --arch states 1 convolutions, but TORCH/mnist_cnn_state.pth has 2 (conv1, conv2)"),
+        (["mnist_cnn_state.pth", "--arch", "conv:32:3x3,conv:64:3x3"], 65,
+         "nnconv import: TORCH/mnist_cnn_state.pth: fc1.weight: takes 9216 features, but the stated architecture gives 24x24x64 = 36864"),
+        (["mlp_state.pth", "--max-tensor-bytes", "1000"], 65,
+         "nnconv import: TORCH/mlp_state.pth: the tensors would take 407080 bytes, more than the 1000-byte budget for one import; raise it with --max-tensor-bytes if the file is trusted"),
+        (["seq_cnn_state.pth"], 65, "nnconv import: TORCH/seq_cnn_state.pth: PyTorch module '1' (BatchNorm) is not supported: the .nnm format has no batch normalization layer yet"),
+        (["seq_cnn.safetensors"], 65, "nnconv import: TORCH/seq_cnn.safetensors: PyTorch module '1' (BatchNorm) is not supported: the .nnm format has no batch normalization layer yet"),
+        (["lenet_avg_whole.pth"], 65, "nnconv import: TORCH/lenet_avg_whole.pth: PyTorch module '2' (AvgPool2d) is not supported: the .nnm format has no such layer yet"),
+    ] as [([String], Int32, String)])
+    func refusals(arguments: [String], status: Int32, message: String) throws {
+        let result = try run("nnconv", ["import", "\(torch)/\(arguments[0])", "-o", "\(dir)/refused.nnm"] + arguments.dropFirst())
+        #expect(result.status == status, "\(result.stderr)")
+        #expect(result.stderr == message.replacing("TORCH", with: torch) + "\n")
+        #expect(!FileManager.default.fileExists(atPath: "\(dir)/refused.nnm"))
+    }
+
     @Test func customClassIsRefusedWithTheReason() throws {
         let result = try run("nnconv", ["import", "\(torch)/custom_net_whole.pth", "-o", "\(dir)/custom.nnm"])
         #expect(result.status == 65)
