@@ -110,12 +110,9 @@ extension JSONValue {
     /// Parses UTF-8 JSON text (RFC 8259). Duplicate object keys are rejected: two readers
     /// that pick different duplicates would see different models.
     public static func parse(_ bytes: UnsafeRawBufferPointer) throws(JSONParseError) -> JSONValue {
-        var parser = JSONParser(bytes: bytes)
-        let value = try parser.parseValue(depth: 0)
-        parser.skipWhitespace()
-        if parser.position != bytes.count {
-            throw JSONParseError(offset: parser.position, message: "unexpected text after the document")
-        }
+        var scanner = JSONScanner(bytes)
+        let value = try scanner.readValue()
+        try scanner.readEnd()
         return value
     }
 
@@ -136,11 +133,20 @@ extension JSONValue {
     }
 }
 
-private struct JSONParser {
+/// A pull reader of JSON text, for callers that read a large document straight into their own
+/// types instead of building a `JSONValue` tree (the safetensors header of 100,000 tensors).
+///
+/// It keeps the limits and checks of `JSONValue.parse` (nesting depth, duplicate member names,
+/// UTF-8, RFC 8259 syntax), which is built on it.
+public struct JSONScanner {
     let bytes: UnsafeRawBufferPointer
-    var position = 0
+    /// The byte offset of the next unread character.
+    public private(set) var position = 0
+    /// Arrays and objects open around the current position.
+    var depth = 0
 
-    init(bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+    /// A scanner over UTF-8 text; `bytes` must outlive it.
+    public init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
 
     func fail(_ message: String) -> JSONParseError {
         JSONParseError(offset: position, message: message)
@@ -155,13 +161,28 @@ private struct JSONParser {
         }
     }
 
-    mutating func parseValue(depth: Int) throws(JSONParseError) -> JSONValue {
+    /// Checks that only whitespace follows.
+    public mutating func readEnd() throws(JSONParseError) {
+        skipWhitespace()
+        if position != bytes.count { throw fail("unexpected text after the document") }
+    }
+
+    /// Reads one value of any kind as a tree.
+    public mutating func readValue() throws(JSONParseError) -> JSONValue {
         guard depth < JSONValue.maximumDepth else { throw fail("nesting deeper than \(JSONValue.maximumDepth) levels") }
         skipWhitespace()
         guard position < bytes.count else { throw fail("unexpected end of text") }
         switch bytes[position] {
-        case UInt8(ascii: "{"): return try parseObject(depth: depth)
-        case UInt8(ascii: "["): return try parseArray(depth: depth)
+        case UInt8(ascii: "{"):
+            var object = JSONObject()
+            var members = try beginObject()
+            while let key = try nextMember(&members) { object.appendNew(key, try readValue()) }
+            return .object(object)
+        case UInt8(ascii: "["):
+            var array: [JSONValue] = []
+            var elements = try beginArray()
+            while try nextElement(&elements) { array.append(try readValue()) }
+            return .array(array)
         case UInt8(ascii: "\""): return .string(try parseString())
         case UInt8(ascii: "t"): try expectLiteral("true"); return .bool(true)
         case UInt8(ascii: "f"): try expectLiteral("false"); return .bool(false)
@@ -180,51 +201,98 @@ private struct JSONParser {
         position += n
     }
 
-    mutating func parseObject(depth: Int) throws(JSONParseError) -> JSONValue {
-        position += 1
-        var object = JSONObject()
-        var seen = Set<String>()
-        skipWhitespace()
-        if position < bytes.count, bytes[position] == UInt8(ascii: "}") {
-            position += 1
-            return .object(object)
-        }
-        while true {
-            skipWhitespace()
-            guard position < bytes.count, bytes[position] == UInt8(ascii: "\"") else {
-                throw fail("expected a member name in quotes")
-            }
-            let key = try parseString()
-            guard seen.insert(key).inserted else { throw fail("duplicate member name \"\(key)\"") }
-            skipWhitespace()
-            guard position < bytes.count, bytes[position] == UInt8(ascii: ":") else { throw fail("expected ':'") }
-            position += 1
-            let value = try parseValue(depth: depth + 1)
-            object.appendNew(key, value)
-            skipWhitespace()
-            guard position < bytes.count else { throw fail("unexpected end of text in an object") }
-            if bytes[position] == UInt8(ascii: ",") { position += 1; continue }
-            if bytes[position] == UInt8(ascii: "}") { position += 1; return .object(object) }
-            throw fail("expected ',' or '}'")
-        }
+    /// Where a scanner is inside an object: the names seen so far, for the duplicate check.
+    public struct ObjectState {
+        var started = false
+        // Small objects (a tensor's dtype, shape and offsets) check duplicates by a linear search;
+        // a set is built only once an object grows, so a header of 100,000 small entries does not
+        // allocate 100,000 sets.
+        var keys: [String] = []
+        var seen: Set<String>?
     }
 
-    mutating func parseArray(depth: Int) throws(JSONParseError) -> JSONValue {
-        position += 1
-        var array: [JSONValue] = []
+    /// Where a scanner is inside an array.
+    public struct ArrayState {
+        var started = false
+    }
+
+    mutating func open(_ bracket: UInt8, _ what: String) throws(JSONParseError) {
+        guard depth < JSONValue.maximumDepth else { throw fail("nesting deeper than \(JSONValue.maximumDepth) levels") }
         skipWhitespace()
-        if position < bytes.count, bytes[position] == UInt8(ascii: "]") {
+        guard position < bytes.count, bytes[position] == bracket else { throw fail("expected \(what)") }
+        position += 1
+        depth += 1
+    }
+
+    /// Reads the `{` of an object; then call `nextMember` until it returns nil.
+    public mutating func beginObject() throws(JSONParseError) -> ObjectState {
+        try open(UInt8(ascii: "{"), "an object")
+        return ObjectState()
+    }
+
+    /// The next member's name, with the scanner standing at its value, which the caller must read
+    /// before the next call; nil after the closing `}`. A duplicate name is an error.
+    public mutating func nextMember(_ state: inout ObjectState) throws(JSONParseError) -> String? {
+        skipWhitespace()
+        guard position < bytes.count else { throw fail(state.started ? "unexpected end of text in an object" : "expected a member name in quotes") }
+        if state.started {
+            if bytes[position] == UInt8(ascii: "}") { position += 1; depth -= 1; return nil }
+            guard bytes[position] == UInt8(ascii: ",") else { throw fail("expected ',' or '}'") }
             position += 1
-            return .array(array)
-        }
-        while true {
-            array.append(try parseValue(depth: depth + 1))
             skipWhitespace()
-            guard position < bytes.count else { throw fail("unexpected end of text in an array") }
-            if bytes[position] == UInt8(ascii: ",") { position += 1; continue }
-            if bytes[position] == UInt8(ascii: "]") { position += 1; return .array(array) }
-            throw fail("expected ',' or ']'")
+        } else if bytes[position] == UInt8(ascii: "}") {
+            position += 1
+            depth -= 1
+            return nil
         }
+        state.started = true
+        guard position < bytes.count, bytes[position] == UInt8(ascii: "\"") else {
+            throw fail("expected a member name in quotes")
+        }
+        let key = try parseString()
+        let duplicate: Bool
+        if state.seen != nil {
+            duplicate = !state.seen!.insert(key).inserted
+        } else {
+            duplicate = state.keys.contains(key)
+            state.keys.append(key)
+            if state.keys.count > 16 { state.seen = Set(state.keys); state.keys = [] }
+        }
+        guard !duplicate else { throw fail("duplicate member name \"\(key)\"") }
+        skipWhitespace()
+        guard position < bytes.count, bytes[position] == UInt8(ascii: ":") else { throw fail("expected ':'") }
+        position += 1
+        return key
+    }
+
+    /// Reads the `[` of an array; then call `nextElement` until it returns false.
+    public mutating func beginArray() throws(JSONParseError) -> ArrayState {
+        try open(UInt8(ascii: "["), "an array")
+        return ArrayState()
+    }
+
+    /// Whether another element follows (the caller must then read it); false after the `]`.
+    public mutating func nextElement(_ state: inout ArrayState) throws(JSONParseError) -> Bool {
+        skipWhitespace()
+        guard position < bytes.count else { throw fail(state.started ? "unexpected end of text in an array" : "unexpected end of text") }
+        if bytes[position] == UInt8(ascii: "]") {
+            position += 1
+            depth -= 1
+            return false
+        }
+        if state.started {
+            guard bytes[position] == UInt8(ascii: ",") else { throw fail("expected ',' or ']'") }
+            position += 1
+        }
+        state.started = true
+        return true
+    }
+
+    /// Reads a string.
+    public mutating func readString() throws(JSONParseError) -> String {
+        skipWhitespace()
+        guard position < bytes.count, bytes[position] == UInt8(ascii: "\"") else { throw fail("expected a string") }
+        return try parseString()
     }
 
     mutating func parseHex4() throws(JSONParseError) -> UInt32 {
@@ -247,6 +315,28 @@ private struct JSONParser {
 
     mutating func parseString() throws(JSONParseError) -> String {
         position += 1  // opening quote
+        // The common case, a string without escapes, is validated and copied in one step.
+        // ASCII needs no validation, which is the costly part for many short names.
+        var end = position
+        var bits: UInt8 = 0
+        while end < bytes.count {
+            let c = bytes[end]
+            if c == UInt8(ascii: "\"") {
+                let run = UnsafeRawBufferPointer(rebasing: bytes[position..<end])
+                if bits < 0x80 {
+                    position = end + 1
+                    return String(decoding: run, as: UTF8.self)
+                }
+                if let text = String(validating: run, as: UTF8.self) {
+                    position = end + 1
+                    return text
+                }
+                break
+            }
+            if c < 0x20 || c == UInt8(ascii: "\\") { break }
+            bits |= c
+            end += 1
+        }
         var scalars = String.UnicodeScalarView()
         var runStart = position
         func flushRun(_ end: Int) throws(JSONParseError) {
@@ -327,6 +417,12 @@ private struct JSONParser {
             guard digits() > 0 else { throw fail("invalid number") }
         }
         guard position - start <= 400 else { throw fail("number too long") }
+        // Integers of up to 18 digits (every shape and offset) are accumulated directly.
+        if isInteger, intDigits <= 18 {
+            var value: Int64 = 0
+            for i in intStart..<position { value = value * 10 + Int64(bytes[i] - UInt8(ascii: "0")) }
+            return .integer(bytes[start] == UInt8(ascii: "-") ? -value : value)
+        }
         let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<position]), as: UTF8.self)
         if isInteger, let i = Int64(text) { return .integer(i) }
         guard let d = Double(text), d.isFinite else { throw JSONParseError(offset: start, message: "number out of range") }

@@ -135,10 +135,30 @@ public enum Safetensors {
         guard text.first == UInt8(ascii: "{") else {
             throw fail(path, "the header does not start with '{'")
         }
-        let root: JSONObject
+        var entries: [Entry] = []
+        var metadata: [(key: String, value: String)] = []
         do {
-            guard let object = try JSONValue.parse(text).objectValue else { throw fail(path, "the header is not a JSON object") }
-            root = object
+            // Read straight into entries: a header may list 100,000 tensors, and a tree of JSON
+            // values for them costs more than the checks.
+            try text.withUnsafeBytes { raw in
+                var scanner = JSONScanner(raw)
+                var members = try scanner.beginObject()
+                while let name = try scanner.nextMember(&members) {
+                    if name == "__metadata__" {
+                        let value = try scanner.readValue()
+                        guard let map = value.objectValue else { throw fail(path, "__metadata__ must be an object of strings, found \(value.kindName)") }
+                        for (key, v) in map {
+                            guard let s = v.stringValue else {
+                                throw fail(path, "__metadata__ '\(key)' must be a string, found \(v.kindName)")
+                            }
+                            metadata.append((key, s))
+                        }
+                    } else {
+                        entries.append(try entry(name, &scanner, path: path))
+                    }
+                }
+                try scanner.readEnd()
+            }
         } catch let error as JSONParseError {
             if error.message.hasPrefix("duplicate member name ") {
                 // The reference keeps the last of two equal names; we refuse to guess which is meant.
@@ -147,21 +167,6 @@ public enum Safetensors {
                 throw fail(path, "header: duplicate \(what) \(name) (at byte \(error.offset))")
             }
             throw fail(path, "header: \(error)")
-        }
-        var entries: [Entry] = []
-        var metadata: [(key: String, value: String)] = []
-        for (name, value) in root {
-            if name == "__metadata__" {
-                guard let map = value.objectValue else { throw fail(path, "__metadata__ must be an object of strings, found \(value.kindName)") }
-                for (key, v) in map {
-                    guard let s = v.stringValue else {
-                        throw fail(path, "__metadata__ '\(key)' must be a string, found \(v.kindName)")
-                    }
-                    metadata.append((key, s))
-                }
-                continue
-            }
-            entries.append(try entry(name, value, path: path))
         }
         // As the reference does: sorted by offsets, tensors follow each other with no gap and no
         // overlap, from the start of the data buffer to its end.
@@ -188,21 +193,46 @@ public enum Safetensors {
         return Header(headerLength: text.count, entries: entries, metadata: metadata, fileSize: fileSize)
     }
 
-    static func entry(_ name: String, _ value: JSONValue, path: String) throws -> Entry {
+    static func entry(_ name: String, _ scanner: inout JSONScanner, path: String) throws -> Entry {
         let location = "tensor '\(name)'"
-        guard let info = value.objectValue else { throw fail(path, "\(location): expected an object, found \(value.kindName)") }
-        guard let dtypeName = info["dtype"]?.stringValue else { throw fail(path, "\(location): missing the string dtype") }
+        var dtypeValue: JSONValue?, shape: [Int]?, offsets: [JSONValue]?
+        var members: JSONScanner.ObjectState
+        do {
+            members = try scanner.beginObject()
+        } catch {
+            throw fail(path, "\(location): expected an object, found \(try scanner.readValue().kindName)")
+        }
+        // Members other than these three are read and ignored, as the reference does.
+        while let key = try scanner.nextMember(&members) {
+            switch key {
+            case "dtype": dtypeValue = try scanner.readValue()
+            case "shape":
+                guard var elements = try? scanner.beginArray() else { _ = try scanner.readValue(); shape = nil; continue }
+                var dims: [Int] = []
+                while try scanner.nextElement(&elements) {
+                    let d = try scanner.readValue()
+                    guard let v = d.intValue, v >= 0 else { throw fail(path, "\(location): shape must hold non-negative integers, found \(d.kindName == "a number" ? "\(d.doubleValue!)" : d.kindName)") }
+                    dims.append(v)
+                }
+                shape = dims
+            case "data_offsets":
+                guard var elements = try? scanner.beginArray() else { _ = try scanner.readValue(); offsets = nil; continue }
+                var values: [JSONValue] = []
+                while try scanner.nextElement(&elements) {
+                    values.append(try scanner.readValue())
+                    guard values.count <= 2 else { break }
+                }
+                offsets = values.count == 2 ? values : nil
+                if values.count > 2 { throw fail(path, "\(location): data_offsets must be two non-negative integers [begin, end]") }
+            default: _ = try scanner.readValue()
+            }
+        }
+        guard let dtypeName = dtypeValue?.stringValue else { throw fail(path, "\(location): missing the string dtype") }
         guard let type = ElementType(rawValue: dtypeName) else {
             throw fail(path, "\(location): unknown dtype '\(dtypeName)' (known: \(ElementType.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
-        guard let dims = info["shape"]?.arrayValue else { throw fail(path, "\(location): missing the shape array") }
-        var shape: [Int] = []
-        for d in dims {
-            guard let v = d.intValue, v >= 0 else { throw fail(path, "\(location): shape must hold non-negative integers, found \(d.kindName == "a number" ? "\(d.doubleValue!)" : d.kindName)") }
-            shape.append(v)
-        }
-        guard let offsets = info["data_offsets"]?.arrayValue, offsets.count == 2,
-              let begin = offsets[0].intValue, let end = offsets[1].intValue, begin >= 0 else {
+        guard let shape else { throw fail(path, "\(location): missing the shape array") }
+        guard let offsets, let begin = offsets[0].intValue, let end = offsets[1].intValue, begin >= 0 else {
             throw fail(path, "\(location): data_offsets must be two non-negative integers [begin, end]")
         }
         guard end >= begin else {
