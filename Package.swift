@@ -116,7 +116,7 @@ let package = Package(
         .testTarget(name: "NNCoreTests", dependencies: ["NNCore", "NNCompression"]),
         .testTarget(name: "NNFormatTests", dependencies: ["NNTestSupport", "NNCore", "NNFormat", "NNCompression", "NNSystem"]),
         .testTarget(name: "NNDataTests", dependencies: ["NNCore", "NNData", "NNCompression", "NNSystem"]),
-        .testTarget(name: "NNEngineTests", dependencies: ["NNCore", "NNEngine", "NNFormat"]),
+        .testTarget(name: "NNEngineTests", dependencies: ["NNTestSupport", "NNCore", "NNEngine", "NNFormat"]),
         .testTarget(name: "NNHDF5Tests", dependencies: ["NNHDF5"], exclude: ["Resources", "make_fixtures.py"]),
         .testTarget(name: "NNRandomTests", dependencies: ["NNRandom"]),
         .testTarget(name: "NNConvertTests", dependencies: [

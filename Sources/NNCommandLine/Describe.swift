@@ -10,6 +10,6 @@ public func describe(_ model: Model) -> String {
         return "\(ShapeMath.describe(meta.input.shape)) -> \(chain), \(dtypes), \(model.parameterCount) parameters"
     }
     let sizes = ([meta.input.features] + meta.layers.map(\.outputSize)).map(String.init).joined(separator: "-")
-    let activations = meta.layers.map(\.activation.rawValue).joined(separator: "/")
+    let activations = meta.layers.map(\.activation.description).joined(separator: "/")
     return "\(sizes) \(activations), \(dtypes), \(model.parameterCount) parameters"
 }

@@ -71,7 +71,7 @@ extension ModelComparison {
                 lines.append("layer \(i): \(la.inputSize) -> \(la.outputSize) vs \(lb.inputSize) -> \(lb.outputSize)")
             }
             if la.activation != lb.activation {
-                lines.append("layer \(i): activation \(la.activation.rawValue) vs \(lb.activation.rawValue)")
+                lines.append("layer \(i): activation \(la.activation) vs \(lb.activation)")
             }
         }
         if ma.preprocessing != mb.preprocessing {

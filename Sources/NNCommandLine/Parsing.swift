@@ -15,11 +15,14 @@ public func parseIntegerList(_ text: String, option: String) throws -> [Int] {
     return values
 }
 
-/// Parses "relu,softmax".
+/// Parses "relu,softmax": activations by name (ELU with alpha 1, exact GELU; leaky_relu needs
+/// a slope, which a name does not give). Which of them a tool can use is its own check (the
+/// trainer supports the basic five).
 public func parseActivations(_ text: String) throws -> [Activation] {
     try text.split(separator: ",").map { name in
-        guard let a = Activation(rawValue: name.trimmingCharacters()) else {
-            throw ToolError("--activations: unknown activation '\(name)' (expected \(Activation.allCases.map(\.rawValue).joined(separator: ", ")))",
+        guard let a = Activation(name: name.trimmingCharacters()) else {
+            let known = Activation.names.filter { Activation(name: $0) != nil }
+            throw ToolError("--activations: unknown activation '\(name)' (expected \(known.joined(separator: ", ")))",
                             status: ExitStatus.usage)
         }
         return a

@@ -48,7 +48,7 @@ public enum HDF5Export {
                 for t in others { try writeDataset(group, t.name, t.tensor) }
             }
             try file.setAttribute("layout", .string(layout.rawValue))
-            try file.setAttribute("activations", .string(meta.layers.map(\.activation.rawValue).joined(separator: ",")))
+            try file.setAttribute("activations", .string(meta.layers.map(\.activation.description).joined(separator: ",")))
             try file.setAttribute("input_shape", .integers(meta.input.shape.map(Int64.init)))
             if !meta.classes.isEmpty { try file.setAttribute("classes", strings: meta.classes, storage: .variableLengthUTF8) }
             try file.setAttribute("preprocessing", .string(describe(meta.preprocessing)))

@@ -88,7 +88,7 @@ public enum ModelBuilder {
             case .columns:
                 activations = Array(repeating: .sigmoid, count: n)
             }
-            notes.append("activations \(activations.map(\.rawValue).joined(separator: ", ")): blog files do not record them; this is the \(layers.layout.rawValue) convention's default (\(layers.layout == .rows ? "ReLU hidden, softmax output" : "sigmoid everywhere")); --activations overrides")
+            notes.append("activations \(activations.map(\.description).joined(separator: ", ")): blog files do not record them; this is the \(layers.layout.rawValue) convention's default (\(layers.layout == .rows ? "ReLU hidden, softmax output" : "sigmoid everywhere")); --activations overrides")
         }
         let format = "blog \(containerName) (\(layers.naming.rawValue), \(layers.layout.rawValue))"
         let (weights, biases) = try layers.read()

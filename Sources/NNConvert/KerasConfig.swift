@@ -138,7 +138,7 @@ package struct KerasModelConfig {
         }
         func padding(_ layer: KerasLayerConfig) throws(InteropError) -> Padding {
             let text = layer.config["padding"]?.stringValue ?? "valid"
-            guard let p = Padding(rawValue: text.lowercased()) else {
+            guard let p = Padding(name: text.lowercased()) else {
                 throw .badConfig(path: path, detail: "Keras layer '\(layer.name)': padding '\(text)' is not supported (valid or same)")
             }
             return p

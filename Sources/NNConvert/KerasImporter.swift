@@ -281,7 +281,7 @@ enum KerasImporter {
         if fromConfig.allSatisfy({ $0 != nil }) { return fromConfig.map { $0! } }
         let n = fromConfig.count
         let defaults = Array(repeating: Activation.relu, count: n - 1) + [outputSize == 1 ? .sigmoid : .softmax]
-        notes.append("activations \(defaults.map(\.rawValue).joined(separator: ", ")): the file stores weights only; --activations overrides")
+        notes.append("activations \(defaults.map(\.description).joined(separator: ", ")): the file stores weights only; --activations overrides")
         return defaults
     }
 

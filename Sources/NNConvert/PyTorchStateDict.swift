@@ -48,7 +48,7 @@ public enum PyTorchStateDict {
         } else {
             let single = linears.last!.weight.shape[0] == 1
             activations = Array(repeating: .relu, count: parameterized - 1) + [single ? .sigmoid : .softmax]
-            notes.append("activations \(activations.map(\.rawValue).joined(separator: ", ")): a PyTorch state dict does not record them; ReLU between layers, and "
+            notes.append("activations \(activations.map(\.description).joined(separator: ", ")): a PyTorch state dict does not record them; ReLU between layers, and "
                          + (single ? "sigmoid for the single output" : "softmax at the output (a model that ends in logits or log_softmax gives the same classes, and softmax turns either into probabilities)")
                          + "; --activations overrides")
         }

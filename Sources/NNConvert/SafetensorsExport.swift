@@ -57,6 +57,17 @@ public enum SafetensorsExport {
             case .sigmoid: parts.append("nn.Sigmoid()")
             case .tanh: parts.append("nn.Tanh()")
             case .softmax: parts.append("nn.Softmax(dim=1)")
+            case let .leakyRelu(alpha): parts.append("nn.LeakyReLU(negative_slope=\(alpha))")
+            case let .elu(alpha): parts.append("nn.ELU(alpha=\(alpha))")
+            case .selu: parts.append("nn.SELU()")
+            case .gelu(.exact): parts.append("nn.GELU()")
+            case .gelu(.tanh): parts.append("nn.GELU(approximate='tanh')")
+            case .softplus: parts.append("nn.Softplus()")
+            case .swish: parts.append("nn.SiLU()")
+            case .hardSigmoid: parts.append("nn.Hardsigmoid()")
+            case .relu6: parts.append("nn.ReLU6()")
+            case let .clippedRelu(maxValue): parts.append("nn.Hardtanh(min_val=0.0, max_val=\(maxValue))")
+            case .logSoftmax: parts.append("nn.LogSoftmax(dim=1)")
             }
         }
         return "nn.Sequential(\(parts.joined(separator: ", ")))"

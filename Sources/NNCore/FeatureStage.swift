@@ -31,9 +31,9 @@ extension FeatureStage {
                 for option in rest {
                     if option.hasPrefix("s=") {
                         strides = try pair(option.dropFirst(2), what: "the stride")
-                    } else if let p = Padding(rawValue: String(option)) {
+                    } else if let p = Padding(name: String(option)) {
                         padding = p
-                    } else if allowActivation, let a = Activation(rawValue: String(option)) {
+                    } else if allowActivation, let a = Activation(name: String(option)) {
                         activation = a
                     } else {
                         throw fail("unknown option '\(option)' (expected s=N, valid, same\(allowActivation ? " or an activation" : ""))")

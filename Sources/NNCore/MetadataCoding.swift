@@ -98,7 +98,7 @@ let maximumDimension = Int(Int32.max)
 
 extension ModelMetadata {
     /// Top-level header members this version interprets (besides the container's `tensors`).
-    public static let knownTopLevelKeys: Set<String> = ["input", "layers", "preprocessing", "classes", "training", "provenance"]
+    public static let knownTopLevelKeys: Set<String> = ["input", "layers", "preprocessing", "classes", "output", "training", "provenance"]
 
     /// Reads the metadata from a header object; members it does not know are kept.
     public init(json: JSONValue) throws(ModelError) {
@@ -139,6 +139,14 @@ extension ModelMetadata {
             }
         }
 
+        if let o = root.object["output"], o != .null {
+            let r = try FieldReader(o, path: "output")
+            output = OutputSpec(kind: try r.enumValue("kind", OutputKind.self, allowed: OutputKind.allCases.map(\.rawValue)))
+            output?.unknownFields = r.unknown(known: ["kind"])
+        } else {
+            output = nil
+        }
+
         if let t = root.object["training"], t != .null {
             training = try TrainingRecord(json: t)
         } else {
@@ -168,6 +176,11 @@ extension ModelMetadata {
             }
         })
         root["classes"] = .array(classes.map { .string($0) })
+        if let output {
+            var o = JSONObject([("kind", .string(output.kind.rawValue))])
+            for m in output.unknownFields { o[m.key] = m.value }
+            root["output"] = .object(o)
+        }
         if let training { root["training"] = .object(training.json) }
         var p = JSONObject([("tool", .string(provenance.tool)), ("created", .string(provenance.created))])
         if let s = provenance.sourceFile { p["source_file"] = .string(s) }
@@ -182,6 +195,8 @@ extension ModelMetadata {
 extension Layer {
     static let knownKeys: Set<String> = ["kind", "in", "out", "activation", "weight", "bias", "input_shape", "output_shape",
                                          "kernel", "pool", "strides", "padding", "convention"]
+    /// Members only batch_norm layers interpret (on another kind they are kept as unknown).
+    static let batchNormKeys: Set<String> = ["epsilon", "gamma", "beta", "moving_mean", "moving_variance"]
 
     /// Reads one member of the header's `layers` array.
     init(json: JSONValue, location: String) throws(ModelError) {
@@ -189,20 +204,28 @@ extension Layer {
         let kind = try r.enumValue("kind", Kind.self, allowed: Kind.allCases.map(\.rawValue))
         let inputSize = try r.int("in", range: 1...maximumDimension)
         let outputSize = try r.int("out", range: 1...maximumDimension)
-        let activations = Activation.allCases.map(\.rawValue)
         var spatial: SpatialGeometry?
+        var batchNorm: BatchNormalization?
+        var countIncludePad = false
         switch kind {
         case .dense:
             break
-        case .conv2d, .maxPool2d:
+        case .conv2d, .maxPool2d, .avgPool2d:
             let inputShape = try r.intArray("input_shape", range: 1...maximumDimension)
             let windowKey = kind == .conv2d ? "kernel" : "pool"
             let window = try r.intArray(windowKey, range: 1...SpatialGeometry.maximumWindow)
             let strides = try r.intArray("strides", range: 1...SpatialGeometry.maximumWindow)
-            let padding = try r.enumValue("padding", Padding.self, allowed: Padding.allCases.map(\.rawValue))
+            let padding = try Self.padding(r)
             let convention = kind == .conv2d
                 ? try r.enumValue("convention", ConvolutionConvention.self, allowed: ConvolutionConvention.allCases.map(\.rawValue))
                 : .crossCorrelation
+            if kind == .avgPool2d {
+                let v = try r.value("count_include_pad")
+                guard let flag = v.boolValue else {
+                    throw .invalidField(location: r.location("count_include_pad"), expected: "true or false", found: v.kindName)
+                }
+                countIncludePad = flag
+            }
             let declared = try r.intArray("output_shape", range: 1...maximumDimension)
             guard declared.count == 3 else {
                 throw .invalidField(location: r.location("output_shape"), expected: "[height, width, channels]", found: ShapeMath.describe(declared))
@@ -223,6 +246,13 @@ extension Layer {
                                     found: ShapeMath.describe(inputShape))
             }
             spatial = SpatialGeometry(flattening: inputShape)
+        case .globalAvgPool2d, .globalMaxPool2d:
+            spatial = try SpatialGeometry(globalPooling: try r.intArray("input_shape", range: 1...maximumDimension), location: location)
+        case .batchNorm:
+            spatial = try SpatialGeometry(normalizing: try r.intArray("input_shape", range: 1...maximumDimension), location: location)
+            batchNorm = BatchNormalization(gamma: try r.optionalString("gamma"), beta: try r.optionalString("beta"),
+                                           movingMean: try r.string("moving_mean"), movingVariance: try r.string("moving_variance"),
+                                           epsilon: try r.double("epsilon"))
         }
         if let spatial {
             guard spatial.inputFeatures == inputSize else {
@@ -232,17 +262,41 @@ extension Layer {
                 throw .invalidField(location: r.location("out"), expected: "\(spatial.outputFeatures) (the product of the output shape)", found: String(outputSize))
             }
         }
-        let parameterized = kind == .dense || kind == .conv2d
+        let parameterized = kind.hasWeight
         self.init(kind: kind, inputSize: inputSize, outputSize: outputSize,
                   activation: parameterized || r.object["activation"] != nil
-                      ? try r.enumValue("activation", Activation.self, allowed: activations) : .identity,
+                      ? try Activation(json: try r.value("activation"), location: r.location("activation")) : .identity,
                   weight: parameterized ? try r.string("weight") : nil,
                   bias: parameterized ? try r.optionalString("bias") : nil,
                   spatial: spatial)
         if !parameterized, r.object["weight"] != nil || r.object["bias"] != nil {
             throw .invalidField(location: r.location("weight"), expected: "no parameters for a \(kind.rawValue) layer", found: "a tensor name")
         }
-        unknownFields = r.unknown(known: Self.knownKeys)
+        self.batchNorm = batchNorm
+        self.countIncludePad = countIncludePad
+        var known = Self.knownKeys
+        if kind == .batchNorm { known.formUnion(Self.batchNormKeys) }
+        if kind == .avgPool2d { known.insert("count_include_pad") }
+        unknownFields = r.unknown(known: known)
+    }
+
+    /// `"valid"`, `"same"` or `[top, left, bottom, right]` (format 1.2).
+    private static func padding(_ r: FieldReader) throws(ModelError) -> Padding {
+        let v = try r.value("padding")
+        if let name = v.stringValue {
+            guard let p = Padding(name: name) else {
+                throw .invalidField(location: r.location("padding"), expected: "one of \(Padding.names.joined(separator: ", ")) or [top, left, bottom, right]", found: "\"\(name)\"")
+            }
+            return p
+        }
+        guard v.arrayValue != nil else {
+            throw .invalidField(location: r.location("padding"), expected: "\"valid\", \"same\" or [top, left, bottom, right]", found: v.kindName)
+        }
+        let pads = try r.intArray("padding", range: 0...SpatialGeometry.maximumWindow)
+        guard pads.count == 4 else {
+            throw .invalidField(location: r.location("padding"), expected: "4 pads [top, left, bottom, right]", found: "\(pads.count)")
+        }
+        return .explicit(top: pads[0], left: pads[1], bottom: pads[2], right: pads[3])
     }
 
     /// The layer as a member of the header's `layers` array.
@@ -253,19 +307,96 @@ extension Layer {
                             ("out", .integer(Int64(outputSize)))])
         if let g = spatial {
             o["input_shape"] = dims(g.inputShape)
-            if kind != .flatten {
+            if !g.window.isEmpty {
                 o["output_shape"] = dims(g.outputShape)
                 o[kind == .conv2d ? "kernel" : "pool"] = dims(g.window)
                 o["strides"] = dims(g.strides)
-                o["padding"] = .string(g.padding.rawValue)
+                o["padding"] = g.padding.pads.map(dims) ?? .string(g.padding.description)
             }
             if kind == .conv2d { o["convention"] = .string(g.convention.rawValue) }
+            if kind == .avgPool2d { o["count_include_pad"] = .bool(countIncludePad) }
         }
-        o["activation"] = .string(activation.rawValue)
+        if let bn = batchNorm {
+            o["epsilon"] = .number(bn.epsilon)
+        }
+        o["activation"] = activation.json
         if let w = weight { o["weight"] = .string(w) }
         if let b = bias { o["bias"] = .string(b) }
+        if let bn = batchNorm {
+            if let g = bn.gamma { o["gamma"] = .string(g) }
+            if let b = bn.beta { o["beta"] = .string(b) }
+            o["moving_mean"] = .string(bn.movingMean)
+            o["moving_variance"] = .string(bn.movingVariance)
+        }
         for m in unknownFields { o[m.key] = m.value }
         return o
+    }
+}
+
+extension Activation {
+    /// Reads an activation: a name (`"relu"`), or an object with a name and parameters
+    /// (`{"name": "leaky_relu", "alpha": 0.2}`). An object may hold only the members its
+    /// function knows: an unknown parameter would change what the function computes.
+    init(json: JSONValue, location: String) throws(ModelError) {
+        let names = "one of " + Activation.names.joined(separator: ", ")
+        if let name = json.stringValue {
+            if let a = Activation(name: name) {
+                self = a
+                return
+            }
+            if name == "leaky_relu" {
+                throw .invalidField(location: location, expected: "{\"name\": \"leaky_relu\", \"alpha\": ...} (its slope has no common default)",
+                                    found: "\"leaky_relu\"")
+            }
+            throw .invalidField(location: location, expected: names, found: "\"\(name)\"")
+        }
+        guard json.objectValue != nil else {
+            throw .invalidField(location: location, expected: "an activation name or {\"name\": ..., parameters}", found: json.kindName)
+        }
+        let r = try FieldReader(json, path: location)
+        let name = try r.string("name")
+        let parameters: [String]
+        switch name {
+        case "leaky_relu":
+            parameters = ["alpha"]
+            self = .leakyRelu(alpha: try r.double("alpha"))
+        case "elu":
+            parameters = ["alpha"]
+            self = .elu(alpha: try r.optionalDouble("alpha") ?? 1)
+        case "gelu":
+            parameters = ["approximate"]
+            self = .gelu(r.object["approximate"] == nil ? GELUApproximation.exact
+                         : try r.enumValue("approximate", GELUApproximation.self, allowed: GELUApproximation.allCases.map(\.rawValue)))
+        case "relu":
+            parameters = ["max_value"]
+            self = try r.optionalDouble("max_value").map { .clippedRelu(maxValue: $0) } ?? .relu
+        default:
+            guard let a = Activation(name: name) else { throw .invalidField(location: r.location("name"), expected: names, found: "\"\(name)\"") }
+            parameters = []
+            self = a
+        }
+        if let extra = r.object.keys.first(where: { $0 != "name" && !parameters.contains($0) }) {
+            throw .invalidField(location: r.location(extra),
+                                expected: parameters.isEmpty ? "no parameters for \(name)" : "only \(parameters.joined(separator: ", ")) as parameters of \(name)",
+                                found: "a member '\(extra)'")
+        }
+    }
+
+    /// The shortest form: the bare name when there are no parameters or they are the defaults
+    /// (ELU's alpha 1, exact GELU), else an object.
+    var json: JSONValue {
+        switch self {
+        case let .leakyRelu(alpha):
+            return .object(JSONObject([("name", "leaky_relu"), ("alpha", .number(alpha))]))
+        case let .elu(alpha) where alpha != 1:
+            return .object(JSONObject([("name", "elu"), ("alpha", .number(alpha))]))
+        case .gelu(.tanh):
+            return .object(JSONObject([("name", "gelu"), ("approximate", "tanh")]))
+        case let .clippedRelu(maxValue):
+            return .object(JSONObject([("name", "relu"), ("max_value", .number(maxValue))]))
+        default:
+            return .string(name)
+        }
     }
 }
 

@@ -1,20 +1,36 @@
-/// Element-wise or row-wise functions applied after a layer's affine map.
-public enum Activation: String, CaseIterable, Sendable {
-    case identity, relu, sigmoid, tanh, softmax
-}
-
 /// One layer of a model, in order from input to output.
 ///
 /// Every layer maps `inputSize` features to `outputSize` features per sample. Spatial layers
-/// (`conv2d`, `maxPool2d`, `flatten`) also describe the sample's geometry in `spatial`; their
-/// activations are laid out height x width x channels, row-major (channels fastest), so a
-/// flattened sample is the Keras (HWC) order and `flatten` does not move memory.
+/// (`conv2d`, the poolings, `flatten`, and `batch_norm` after a convolution) also describe the
+/// sample's geometry in `spatial`; their activations are laid out height x width x channels,
+/// row-major (channels fastest), so a flattened sample is the Keras (HWC) order and `flatten`
+/// does not move memory.
 public struct Layer: Equatable, Sendable {
     public enum Kind: String, CaseIterable, Sendable {
         case dense
         case conv2d
         case maxPool2d = "max_pool2d"
         case flatten
+        /// Format 1.2: inference-time batch normalization over the last axis.
+        case batchNorm = "batch_norm"
+        /// Format 1.2: the mean of each channel over each window.
+        case avgPool2d = "avg_pool2d"
+        /// Format 1.2: the mean of each channel over the whole sample, HxWxC -> C.
+        case globalAvgPool2d = "global_avg_pool2d"
+        /// Format 1.2: the maximum of each channel over the whole sample, HxWxC -> C.
+        case globalMaxPool2d = "global_max_pool2d"
+
+        /// The format minor version that introduced the kind (0, 1 or 2).
+        public var minorVersion: Int {
+            switch self {
+            case .dense: return 0
+            case .conv2d, .maxPool2d, .flatten: return 1
+            case .batchNorm, .avgPool2d, .globalAvgPool2d, .globalMaxPool2d: return 2
+            }
+        }
+
+        /// Whether the layer has a weight (and optionally a bias): dense and conv2d.
+        public var hasWeight: Bool { self == .dense || self == .conv2d }
     }
 
     public var kind: Kind
@@ -23,14 +39,20 @@ public struct Layer: Equatable, Sendable {
     /// Number of output features.
     public var outputSize: Int
     public var activation: Activation
-    /// Name of the weight tensor, nil for layers without parameters (pooling, flatten).
+    /// Name of the weight tensor, nil for layers without one (pooling, flatten, batch_norm).
     /// Dense: shape [inputSize, outputSize], `Z = X @ W + b` with samples as rows.
     /// Conv2D: shape [kernelHeight, kernelWidth, inputChannels, filters] (HWIO, as Keras).
     public var weight: String?
     /// Name of the bias tensor (shape [outputSize] for dense, [filters] for conv2d), or nil.
     public var bias: String?
-    /// The geometry of a spatial layer; nil for dense layers.
+    /// The geometry of a spatial layer, and the sample shape of a batch_norm layer; nil for
+    /// dense layers.
     public var spatial: SpatialGeometry?
+    /// The statistics and parameters of a batch_norm layer; nil for other kinds.
+    public var batchNorm: BatchNormalization?
+    /// For avg_pool2d: whether padded cells count in a window's divisor (PyTorch's default,
+    /// `count_include_pad=True`) or not (Keras and TensorFlow). False for other kinds.
+    public var countIncludePad = false
     /// Members of the layer's JSON object that this version does not know; kept on rewrite.
     public var unknownFields = JSONObject()
 
@@ -46,19 +68,33 @@ public struct Layer: Equatable, Sendable {
     }
 
     /// The shape the weight tensor must have: `[in, out]` for dense, `[kernel height, kernel
-    /// width, in channels, filters]` for conv2d; nil for layers without parameters.
+    /// width, in channels, filters]` for conv2d; nil for layers without a weight.
     public var weightShape: [Int]? {
         switch kind {
         case .dense: return [inputSize, outputSize]
         case .conv2d:
             guard let g = spatial else { return nil }
             return [g.window[0], g.window[1], g.inputShape[2], g.outputShape[2]]
-        case .maxPool2d, .flatten: return nil
+        case .maxPool2d, .flatten, .batchNorm, .avgPool2d, .globalAvgPool2d, .globalMaxPool2d: return nil
         }
     }
 
     /// Values in the bias (outputs for dense, filters for conv2d): the last weight dimension.
     public var biasCount: Int? { weightShape?.last }
+
+    /// Every tensor the layer names: weight and bias, or batch normalization's four.
+    public var tensorNames: [String] {
+        var names = [weight, bias].compactMap { $0 }
+        if let bn = batchNorm { names += [bn.gamma, bn.beta, bn.movingMean, bn.movingVariance].compactMap { $0 } }
+        return names
+    }
+
+    /// The format minor version the layer needs: its kind's, its activation's, 2 with explicit padding.
+    public var minorVersion: Int {
+        var version = max(kind.minorVersion, activation.minorVersion)
+        if case .explicit = spatial?.padding { version = max(version, 2) }
+        return version
+    }
 
     /// Standard tensor names for the dense layer at `index`.
     public static func dense(index: Int, inputSize: Int, outputSize: Int, activation: Activation) -> Layer {
@@ -87,6 +123,38 @@ public struct Layer: Equatable, Sendable {
                      activation: .identity, weight: nil, bias: nil, spatial: geometry)
     }
 
+    /// Average pooling over `pool` windows (strides default to the window). `countIncludePad`
+    /// says whether padded cells count in the divisor (PyTorch's default) or not (Keras).
+    public static func avgPool2d(index: Int, inputShape: [Int], pool: [Int], strides: [Int]? = nil,
+                                 padding: Padding = .valid, countIncludePad: Bool) throws(ModelError) -> Layer {
+        var layer = try maxPool2d(index: index, inputShape: inputShape, pool: pool, strides: strides, padding: padding)
+        layer.kind = .avgPool2d
+        layer.countIncludePad = countIncludePad
+        return layer
+    }
+
+    /// Global average or maximum pooling of a [height, width, channels] sample to [channels].
+    public static func globalPool2d(index: Int, inputShape: [Int], average: Bool) throws(ModelError) -> Layer {
+        let geometry = try SpatialGeometry(globalPooling: inputShape, location: "layers[\(index)]")
+        return Layer(kind: average ? .globalAvgPool2d : .globalMaxPool2d, inputSize: geometry.inputFeatures,
+                     outputSize: geometry.outputFeatures, activation: .identity, weight: nil, bias: nil, spatial: geometry)
+    }
+
+    /// Batch normalization of samples of `inputShape` ([features], or [height, width, channels]
+    /// after a convolution) over the last axis, with standard tensor names
+    /// (`layers.<i>.gamma`, `.beta`, `.moving_mean`, `.moving_variance`); without `scale` or
+    /// `center` there is no gamma (1) or beta (0), as Keras's `scale=False`, `center=False`.
+    public static func batchNorm(index: Int, inputShape: [Int], epsilon: Double, scale: Bool = true, center: Bool = true,
+                                 activation: Activation = .identity) throws(ModelError) -> Layer {
+        let geometry = try SpatialGeometry(normalizing: inputShape, location: "layers[\(index)]")
+        var layer = Layer(kind: .batchNorm, inputSize: geometry.inputFeatures, outputSize: geometry.outputFeatures,
+                          activation: activation, weight: nil, bias: nil, spatial: geometry)
+        layer.batchNorm = BatchNormalization(gamma: scale ? "layers.\(index).gamma" : nil, beta: center ? "layers.\(index).beta" : nil,
+                                             movingMean: "layers.\(index).moving_mean", movingVariance: "layers.\(index).moving_variance",
+                                             epsilon: epsilon)
+        return layer
+    }
+
     /// Flattens a height x width x channels sample in that (Keras) order.
     public static func flatten(inputShape: [Int]) -> Layer {
         let features = inputShape.reduce(1, *)
@@ -95,46 +163,109 @@ public struct Layer: Equatable, Sendable {
     }
 }
 
+/// Inference-time batch normalization (format 1.2): per channel `c` (the last axis),
+/// `y = gamma[c] * (x - movingMean[c]) / sqrt(movingVariance[c] + epsilon) + beta[c]`.
+public struct BatchNormalization: Equatable, Sendable {
+    /// Tensor of shape [channels]; nil means 1 (Keras `scale=False`).
+    public var gamma: String?
+    /// Tensor of shape [channels]; nil means 0 (Keras `center=False`).
+    public var beta: String?
+    /// Tensor of shape [channels]: the statistics the model was trained with.
+    public var movingMean: String
+    /// Tensor of shape [channels]; a negative value is a warning (its outputs may be NaN).
+    public var movingVariance: String
+    /// Added to the variance before the square root; must be > 0 (Keras 0.001, PyTorch 1e-5).
+    public var epsilon: Double
+
+    public init(gamma: String?, beta: String?, movingMean: String, movingVariance: String, epsilon: Double) {
+        self.gamma = gamma
+        self.beta = beta
+        self.movingMean = movingMean
+        self.movingVariance = movingVariance
+        self.epsilon = epsilon
+    }
+}
+
 extension Layer {
     /// A full description for listings: "conv2d 28x28x1 -> 26x26x8, kernel 3x3, strides 1x1,
     /// valid, cross-correlation, relu".
     public var summary: String {
-        let activationPart = activation == .identity && kind != .dense ? "" : ", \(activation.rawValue)"
+        let activationPart = activation == .identity && kind != .dense ? "" : ", \(activation)"
         switch kind {
         case .dense:
             return "dense \(inputSize) -> \(outputSize)\(activationPart)"
-        case .conv2d, .maxPool2d:
+        case .conv2d, .maxPool2d, .avgPool2d:
             guard let g = spatial else { return kind.rawValue }
             let window = kind == .conv2d ? "kernel" : "pool"
             var text = "\(kind.rawValue) \(ShapeMath.describe(g.inputShape)) -> \(ShapeMath.describe(g.outputShape)), "
-                + "\(window) \(ShapeMath.describe(g.window)), strides \(ShapeMath.describe(g.strides)), \(g.padding.rawValue)"
+                + "\(window) \(ShapeMath.describe(g.window)), strides \(ShapeMath.describe(g.strides)), \(g.padding)"
             if kind == .conv2d { text += ", \(g.convention.rawValue)" }
+            if kind == .avgPool2d, g.padding != .valid { text += countIncludePad ? ", padded cells counted" : ", padded cells not counted" }
             return text + activationPart
         case .flatten:
             return "flatten \(ShapeMath.describe(spatial?.inputShape ?? [inputSize])) -> \(outputSize)\(activationPart)"
+        case .globalAvgPool2d, .globalMaxPool2d:
+            return "\(kind.rawValue) \(ShapeMath.describe(spatial?.inputShape ?? [inputSize])) -> \(outputSize)\(activationPart)"
+        case .batchNorm:
+            return "batch_norm \(ShapeMath.describe(spatial?.inputShape ?? [inputSize])), epsilon \(batchNorm?.epsilon ?? 0)\(activationPart)"
         }
     }
 
     /// A short form for one-line model descriptions: "256 relu", "conv3x3 26x26x8 relu",
-    /// "pool2x2 13x13x8", "flatten".
+    /// "pool2x2 13x13x8", "avgpool2x2 13x13x8", "bn relu", "globalavg 8", "flatten".
     public var shortSummary: String {
-        let activationPart = activation == .identity && kind != .dense ? "" : " \(activation.rawValue)"
+        let activationPart = activation == .identity && kind != .dense ? "" : " \(activation)"
         switch kind {
         case .dense: return "\(outputSize)\(activationPart)"
         case .conv2d: return "conv\(ShapeMath.describe(spatial?.window ?? [])) \(ShapeMath.describe(spatial?.outputShape ?? []))\(activationPart)"
         case .maxPool2d: return "pool\(ShapeMath.describe(spatial?.window ?? [])) \(ShapeMath.describe(spatial?.outputShape ?? []))\(activationPart)"
+        case .avgPool2d: return "avgpool\(ShapeMath.describe(spatial?.window ?? [])) \(ShapeMath.describe(spatial?.outputShape ?? []))\(activationPart)"
+        case .globalAvgPool2d: return "globalavg \(outputSize)\(activationPart)"
+        case .globalMaxPool2d: return "globalmax \(outputSize)\(activationPart)"
+        case .batchNorm: return "bn\(activationPart)"
         case .flatten: return "flatten\(activationPart)"
         }
     }
 }
 
 /// How a window is placed over the input's border.
-public enum Padding: String, CaseIterable, Sendable {
+public enum Padding: Hashable, Sendable, CustomStringConvertible {
     /// Only windows that fit inside the input: `out = (in - window) / stride + 1`.
     case valid
     /// TensorFlow/Keras "same": `out = ceil(in / stride)`, zero padding split with the smaller
     /// half before (for pooling, padded positions are ignored).
     case same
+    /// Format 1.2: these many zero rows and columns around the input (PyTorch's and ONNX's
+    /// `pads`; TensorFlow's "same" with stride 2 is, for example, 0 before and 1 after):
+    /// `out = (in + before + after - window) / stride + 1`. Each pad is less than the window.
+    case explicit(top: Int, left: Int, bottom: Int, right: Int)
+
+    /// "valid" or "same"; nil for other names (explicit padding has no name).
+    public init?(name: String) {
+        switch name {
+        case "valid": self = .valid
+        case "same": self = .same
+        default: return nil
+        }
+    }
+
+    /// The names of the padding modes that have one.
+    public static let names = ["valid", "same"]
+
+    /// [top, left, bottom, right] for explicit padding, nil otherwise.
+    public var pads: [Int]? {
+        if case let .explicit(top, left, bottom, right) = self { return [top, left, bottom, right] }
+        return nil
+    }
+
+    /// "valid", "same", or "pads 0,0,1,1" (top, left, bottom, right).
+    public var description: String {
+        switch self {
+        case .valid: return "valid"
+        case .same: return "same"
+        case let .explicit(top, left, bottom, right): return "pads \(top),\(left),\(bottom),\(right)"
+        }
+    }
 }
 
 /// Whether a convolution kernel is applied as stored (cross-correlation: Keras, PyTorch, ONNX)
@@ -146,15 +277,19 @@ public enum ConvolutionConvention: String, CaseIterable, Sendable {
 }
 
 /// The geometry of a spatial layer: sample shapes [height, width, channels] in and out, and the
-/// kernel or pooling window with its strides and padding.
+/// kernel or pooling window with its strides and padding. Flatten, global pooling and batch
+/// normalization have shapes only (no window).
 public struct SpatialGeometry: Equatable, Sendable {
-    /// [height, width, channels] of one input sample.
+    /// [height, width, channels] of one input sample ([features] or any shape for flatten and
+    /// batch_norm).
     public var inputShape: [Int]
-    /// [height, width, channels] of one output sample.
+    /// [height, width, channels] of one output sample; [features] after flatten, [channels]
+    /// after global pooling, the input shape after batch_norm.
     public var outputShape: [Int]
-    /// Kernel (conv2d) or pooling window (max_pool2d) as [height, width]; empty for flatten.
+    /// Kernel (conv2d) or pooling window (max_pool2d, avg_pool2d) as [height, width]; empty
+    /// for the layers without a window.
     public var window: [Int]
-    /// Steps between windows as [height, width]; empty for flatten.
+    /// Steps between windows as [height, width]; empty for the layers without a window.
     public var strides: [Int]
     public var padding: Padding
     /// For conv2d: how the kernel is applied. Cross-correlation for other layers.
@@ -164,13 +299,10 @@ public struct SpatialGeometry: Equatable, Sendable {
     /// arithmetic below far from overflow).
     public static let maximumWindow = 1 << 16
 
-    /// Checks and completes a conv2d (`outputChannels` filters) or max_pool2d geometry.
+    /// Checks and completes a conv2d (`outputChannels` filters) or pooling geometry.
     public init(inputShape: [Int], window: [Int], strides: [Int], padding: Padding, outputChannels: Int,
                 convention: ConvolutionConvention, location: String, windowKey: String = "window") throws(ModelError) {
-        guard inputShape.count == 3, inputShape.allSatisfy({ $0 >= 1 && $0 <= Int(Int32.max) }) else {
-            throw .invalidField(location: "\(location).input_shape", expected: "[height, width, channels], each >= 1",
-                                found: ShapeMath.describe(inputShape))
-        }
+        try Self.requireSample(inputShape, location: location)
         guard window.count == 2, window.allSatisfy({ (1...Self.maximumWindow).contains($0) }) else {
             throw .invalidField(location: "\(location).\(windowKey)", expected: "[height, width], each 1...\(Self.maximumWindow)",
                                 found: ShapeMath.describe(window))
@@ -182,10 +314,20 @@ public struct SpatialGeometry: Equatable, Sendable {
         guard (1...Int(Int32.max)).contains(outputChannels) else {
             throw .invalidField(location: "\(location)", expected: "at least one output channel", found: String(outputChannels))
         }
+        if let pads = padding.pads {
+            // A pad as wide as the window would give outputs made of padding alone.
+            guard pads[0] >= 0, pads[2] >= 0, pads[0] < window[0], pads[2] < window[0],
+                  pads[1] >= 0, pads[3] >= 0, pads[1] < window[1], pads[3] < window[1] else {
+                throw .invalidField(location: "\(location).padding",
+                                    expected: "[top, left, bottom, right] pads from 0 to less than the \(windowKey) \(ShapeMath.describe(window))",
+                                    found: "[\(pads.map(String.init).joined(separator: ", "))]")
+            }
+        }
         var output: [Int] = []
         for axis in 0..<2 {
-            guard let length = Self.outputLength(input: inputShape[axis], window: window[axis], stride: strides[axis], padding: padding) else {
-                throw .invalidField(location: "\(location).\(windowKey)", expected: "a window that fits the input \(ShapeMath.describe(inputShape)) with 'valid' padding",
+            guard let length = Self.outputLength(input: inputShape[axis], window: window[axis], stride: strides[axis], padding: padding, axis: axis) else {
+                let fit = padding.pads.map { "padded by [\($0.map(String.init).joined(separator: ", "))]" } ?? "with 'valid' padding"
+                throw .invalidField(location: "\(location).\(windowKey)", expected: "a window that fits the input \(ShapeMath.describe(inputShape)) \(fit)",
                                     found: ShapeMath.describe(window))
             }
             output.append(length)
@@ -213,21 +355,67 @@ public struct SpatialGeometry: Equatable, Sendable {
         self.convention = .crossCorrelation
     }
 
-    /// Output length along one axis, or nil when a 'valid' window does not fit.
-    public static func outputLength(input: Int, window: Int, stride: Int, padding: Padding) -> Int? {
+    /// The geometry of a global pooling layer: [height, width, channels] -> [channels].
+    public init(globalPooling inputShape: [Int], location: String) throws(ModelError) {
+        try Self.requireSample(inputShape, location: location)
+        guard let features = ShapeMath.byteCount(inputShape, elementSize: 1), features <= Int(Int32.max) else {
+            throw .invalidField(location: location, expected: "at most \(Int32.max) features", found: ShapeMath.describe(inputShape))
+        }
+        self.inputShape = inputShape
+        self.outputShape = [inputShape[2]]
+        self.window = []
+        self.strides = []
+        self.padding = .valid
+        self.convention = .crossCorrelation
+    }
+
+    /// The geometry of a batch_norm layer: [features] (after dense or flatten) or [height,
+    /// width, channels] (after a convolution or pooling), unchanged by the layer.
+    public init(normalizing shape: [Int], location: String) throws(ModelError) {
+        guard shape.count == 1 || shape.count == 3, shape.allSatisfy({ $0 >= 1 && $0 <= Int(Int32.max) }),
+              let features = ShapeMath.byteCount(shape, elementSize: 1), features <= Int(Int32.max) else {
+            throw .invalidField(location: "\(location).input_shape", expected: "[features] or [height, width, channels], each >= 1, at most \(Int32.max) features",
+                                found: ShapeMath.describe(shape))
+        }
+        self.inputShape = shape
+        self.outputShape = shape
+        self.window = []
+        self.strides = []
+        self.padding = .valid
+        self.convention = .crossCorrelation
+    }
+
+    private static func requireSample(_ inputShape: [Int], location: String) throws(ModelError) {
+        guard inputShape.count == 3, inputShape.allSatisfy({ $0 >= 1 && $0 <= Int(Int32.max) }) else {
+            throw .invalidField(location: "\(location).input_shape", expected: "[height, width, channels], each >= 1",
+                                found: ShapeMath.describe(inputShape))
+        }
+    }
+
+    /// Output length along one axis (0: height, 1: width), or nil when a 'valid' or explicitly
+    /// padded window does not fit.
+    public static func outputLength(input: Int, window: Int, stride: Int, padding: Padding, axis: Int) -> Int? {
         switch padding {
         case .valid: return input >= window ? (input - window) / stride + 1 : nil
         case .same: return (input + stride - 1) / stride
+        case let .explicit(top, left, bottom, right):
+            let padded = input + (axis == 0 ? top + bottom : left + right)
+            return padded >= window ? (padded - window) / stride + 1 : nil
         }
     }
 
     /// Zero rows and columns added before the input (top, left) under this padding.
     public var paddingBefore: (top: Int, left: Int) {
-        guard padding == .same, window.count == 2 else { return (0, 0) }
-        func before(_ axis: Int) -> Int {
-            max((outputShape[axis] - 1) * strides[axis] + window[axis] - inputShape[axis], 0) / 2
+        guard window.count == 2 else { return (0, 0) }
+        switch padding {
+        case .valid: return (0, 0)
+        case .same:
+            func before(_ axis: Int) -> Int {
+                max((outputShape[axis] - 1) * strides[axis] + window[axis] - inputShape[axis], 0) / 2
+            }
+            return (before(0), before(1))
+        case let .explicit(top, left, _, _): return (top, left)
         }
-        return (before(0), before(1))
     }
 
     /// A `[height, width, in, out]` kernel turned by 180 degrees on its spatial axes: converts
@@ -359,6 +547,8 @@ public struct ModelMetadata: Equatable, Sendable {
     public var preprocessing: [PreprocessingStep]
     /// Output class names, in output order; empty when the model has none.
     public var classes: [String]
+    /// What the outputs are, when the file states it (format 1.2); see `outputKind`.
+    public var output: OutputSpec?
     public var training: TrainingRecord?
     public var provenance: Provenance
     /// Top-level members this version does not know; kept on rewrite.
@@ -376,6 +566,35 @@ public struct ModelMetadata: Equatable, Sendable {
 
     /// Number of outputs of the last layer.
     public var outputSize: Int { layers.last?.outputSize ?? input.features }
+
+    /// What the outputs are: as stated in the file (`output`), or else derived from the last
+    /// layer's activation: softmax and sigmoid give probabilities, log-softmax
+    /// log-probabilities, anything else logits.
+    public var outputKind: OutputKind {
+        if let output { return output.kind }
+        switch layers.last?.activation {
+        case .softmax?, .sigmoid?: return .probabilities
+        case .logSoftmax?: return .logProbabilities
+        default: return .logits
+        }
+    }
+
+    /// The format minor version the description needs: 1 (what writers wrote before 1.2, and
+    /// still write for such models, byte for byte), or 2 when a layer, activation, padding or
+    /// the `output` member is new in 1.2.
+    public var minorVersion: Int {
+        max(1, output == nil ? 0 : 2, layers.map(\.minorVersion).max() ?? 0)
+    }
+}
+
+/// The header's `output` member (format 1.2): `{"kind": "logits"}`.
+public struct OutputSpec: Equatable, Sendable {
+    /// What the outputs are.
+    public var kind: OutputKind
+    /// Members of the object that this version does not know; kept on rewrite.
+    public var unknownFields = JSONObject()
+
+    public init(kind: OutputKind) { self.kind = kind }
 }
 
 /// A model: its description and its named tensors (weights, biases, statistics, optimizer state).
@@ -408,10 +627,12 @@ public struct Model: Sendable {
         }
     }
 
-    /// Number of trainable parameters (weights and biases of all layers).
+    /// Number of trainable parameters: weights and biases of all layers, and batch
+    /// normalization's gamma and beta (its moving statistics are not trained).
     public var parameterCount: Int {
         metadata.layers.reduce(0) { total, layer in
             total + (tensor(layer.weight)?.count ?? 0) + (tensor(layer.bias)?.count ?? 0)
+                + (tensor(layer.batchNorm?.gamma)?.count ?? 0) + (tensor(layer.batchNorm?.beta)?.count ?? 0)
         }
     }
 }

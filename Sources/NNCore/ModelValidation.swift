@@ -7,12 +7,12 @@ public struct ModelWarning: Equatable, CustomStringConvertible, Sendable {
 
 extension Model {
     /// Checks that the architecture and the tensors fit together (`validateStructure()`) and
-    /// returns warnings (NaN or infinite values, `nonFiniteWarnings()`) that do not make the
-    /// model unusable.
+    /// returns warnings (NaN or infinite values, negative variances: `valueWarnings()`) that do
+    /// not make the model unusable.
     @discardableResult
     public func validate() throws(ModelError) -> [ModelWarning] {
         try validateStructure()
-        return nonFiniteWarnings()
+        return valueWarnings()
     }
 
     /// Checks that layers chain from the input to the output and every named tensor exists with
@@ -52,9 +52,9 @@ extension Model {
                     try requireFloatTensor(bias, location: "\(location).bias", shape: [g.outputShape[2]])
                 }
                 previousShape = g.outputShape
-            case .maxPool2d:
+            case .maxPool2d, .avgPool2d:
                 guard let g = layer.spatial, g.window.count == 2, layer.weight == nil, layer.bias == nil else {
-                    throw .invalidField(location: location, expected: "a max_pool2d layer with a geometry and no parameters", found: "something else")
+                    throw .invalidField(location: location, expected: "a \(layer.kind.rawValue) layer with a geometry and no parameters", found: "something else")
                 }
                 previousShape = g.outputShape
             case .flatten:
@@ -62,7 +62,26 @@ extension Model {
                     throw .invalidField(location: location, expected: "a flatten layer with in == out and no parameters", found: "something else")
                 }
                 previousShape = nil
+            case .globalAvgPool2d, .globalMaxPool2d:
+                guard let g = layer.spatial, g.inputShape.count == 3, g.outputShape == [g.inputShape[2]], layer.weight == nil, layer.bias == nil else {
+                    throw .invalidField(location: location, expected: "a \(layer.kind.rawValue) layer from [height, width, channels] to [channels] without parameters",
+                                        found: "something else")
+                }
+                previousShape = nil
+            case .batchNorm:
+                guard let g = layer.spatial, let bn = layer.batchNorm, let channels = g.inputShape.last, g.outputShape == g.inputShape,
+                      layer.weight == nil, layer.bias == nil else {
+                    throw .invalidField(location: location, expected: "a batch_norm layer with a sample shape, statistics and no weight", found: "something else")
+                }
+                guard bn.epsilon > 0, bn.epsilon.isFinite else {
+                    throw .invalidField(location: "\(location).epsilon", expected: "a finite number > 0", found: "\(bn.epsilon)")
+                }
+                for (key, name) in [("gamma", bn.gamma), ("beta", bn.beta), ("moving_mean", bn.movingMean), ("moving_variance", bn.movingVariance)] {
+                    if let name { try requireChannelTensor(name, location: "\(location).\(key)", channels: channels) }
+                }
+                previousShape = g.inputShape.count == 3 ? g.inputShape : nil
             }
+            try Self.checkParameters(of: layer.activation, location: "\(location).activation")
             previous = layer.outputSize
         }
         if !meta.classes.isEmpty, meta.classes.count != meta.outputSize {
@@ -89,12 +108,49 @@ extension Model {
         }
     }
 
+    /// What a scan of the values finds: `nonFiniteWarnings()`, then `negativeVarianceWarnings()`.
+    public func valueWarnings() -> [ModelWarning] {
+        nonFiniteWarnings() + negativeVarianceWarnings()
+    }
+
     /// One warning per tensor holding NaN or infinite values. Reads every value.
     public func nonFiniteWarnings() -> [ModelWarning] {
         tensors.compactMap { t in
             t.tensor.firstNonFiniteIndex().map {
                 ModelWarning(tensor: t.name, message: "holds NaN or infinite values (first at element \($0))")
             }
+        }
+    }
+
+    /// A batch_norm variance below 0 cannot come from training; where `variance + epsilon` is
+    /// negative the layer's outputs are NaN. A warning, not an error: the other channels work.
+    public func negativeVarianceWarnings() -> [ModelWarning] {
+        metadata.layers.enumerated().compactMap { i, layer in
+            guard let bn = layer.batchNorm, let t = tensor(bn.movingVariance), t.dtype.isFloatingPoint,
+                  let first = t.doubles().firstIndex(where: { $0 < 0 }) else { return nil }
+            return ModelWarning(tensor: bn.movingVariance,
+                                message: "layers[\(i)] (batch_norm) has a negative moving variance (first at element \(first))")
+        }
+    }
+
+    /// A per-channel tensor of batch normalization: named by the layer when its shape is wrong.
+    private func requireChannelTensor(_ name: String, location: String, channels: Int) throws(ModelError) {
+        guard let t = tensor(name) else { throw .missingTensor(location: location, name: name) }
+        guard t.dtype.isFloatingPoint else { throw .unsupportedDType(tensor: name, dtype: t.dtype.rawValue) }
+        guard t.shape == [channels] else {
+            throw .invalidField(location: location, expected: "tensor '\(name)' of shape [\(channels)] (one value per channel)",
+                                found: "shape [\(t.shape.map(String.init).joined(separator: ", "))]")
+        }
+    }
+
+    /// Parameters of an activation must be finite (a model built in code could hold anything;
+    /// JSON cannot), and a ReLU's cap positive.
+    static func checkParameters(of activation: Activation, location: String) throws(ModelError) {
+        for (key, value) in activation.numericParameters {
+            guard value.isFinite else { throw .invalidField(location: "\(location).\(key)", expected: "a finite number", found: "\(value)") }
+        }
+        if case let .clippedRelu(maxValue) = activation, !(maxValue > 0) {
+            throw .invalidField(location: "\(location).max_value", expected: "a number > 0", found: "\(maxValue)")
         }
     }
 
@@ -111,7 +167,7 @@ extension Model {
 /// reported.
 public struct ValidatedModel: Sendable {
     public let model: Model
-    /// NaN or infinite values, found when the model was validated.
+    /// NaN or infinite values and negative variances, found when the model was validated.
     public let warnings: [ModelWarning]
 
     /// Validates `model` (structure, then a scan of every value).

@@ -6,7 +6,17 @@ import NNCore
 /// vector max), so they vectorize; a data-dependent branch per element costs a misprediction
 /// for about every other ReLU input. (The zero is a local constant: with a literal inside the
 /// loop, the specialized generic code keeps a branch and does not vectorize.) Results are the same as the plain formulas, NaN included
-/// (ReLU maps NaN and -0 to +0, as `!(v > 0) -> 0` does).
+/// (ReLU maps NaN and -0 to +0, as `!(v > 0) -> 0` does; so do relu6 and the capped ReLU).
+///
+/// Format 1.2's activations follow the definitions in `Schemas/nnm-v1.md` with libm's `exp`,
+/// `expm1`, `log1p`, `tanh` and `erf` (Glibc; `expf`, ... in f32). The clipping ones (leaky
+/// ReLU, relu6, the capped ReLU, hard sigmoid) are branch-free selects and vectorize; the
+/// others call libm per value. Accuracy, measured by `ActivationAccuracy` over [-20, 20] in
+/// steps of 1/64 as |f32 - f64| / max(|f64|, 1): relu6 and the capped ReLU exact; hard sigmoid
+/// 2.0e-8; ELU 3.8e-8; softplus 6.8e-8; leaky ReLU 7.1e-8; GELU (tanh form) 7.8e-8; GELU (erf)
+/// 8.7e-8; log-softmax 1.07e-7; SELU 1.08e-7; swish 1.11e-7: within about one f32 ulp. The f64
+/// results agree with NumPy's float64 evaluation of the same formulas to 1e-13
+/// (`Format12Engine`, Fixtures/layers).
 public enum Activations {
     /// Adds `bias` to every row, then applies `activation` (softmax per row, stable: the row
     /// maximum is subtracted before exponentiating). One pass over the matrix for ReLU and identity.
@@ -32,7 +42,7 @@ public enum Activations {
                 let row = z + r * columns
                 for j in 0..<columns { row[j] += bias[j] }
             }
-        case .sigmoid, .tanh, .softmax:
+        default:
             for r in 0..<rows {
                 let row = z + r * columns
                 if let bias {
@@ -56,7 +66,7 @@ public enum Activations {
             relu(z, into: a, count: n)
         case .identity:
             if UnsafePointer(a) != z { a.update(from: z, count: n) }
-        case .sigmoid, .tanh, .softmax:
+        default:
             if UnsafePointer(a) != z { a.update(from: z, count: n) }
             for r in 0..<rows { apply(activation, a + r * columns, count: columns) }
         }
@@ -96,6 +106,80 @@ public enum Activations {
                 sum += e
             }
             for j in 0..<count { row[j] /= sum }
+        case .logSoftmax:
+            // z - max - log(sum(exp(z - max))): the largest term of the sum is 1, so the log is
+            // of a number in [1, count] and nothing overflows.
+            var maximum = row[0]
+            for j in 1..<max(count, 1) where row[j] > maximum { maximum = row[j] }
+            var sum: Scalar = 0
+            for j in 0..<count { sum += Scalar.exponential(row[j] - maximum) }
+            let shift = maximum + Scalar.logarithm(sum)
+            for j in 0..<count { row[j] -= shift }
+        case let .leakyRelu(alpha):
+            let zero: Scalar = 0, a = Scalar(alpha)
+            for j in 0..<count {
+                let v = row[j]
+                row[j] = v >= zero ? v : a * v
+            }
+        case let .clippedRelu(maxValue):
+            clip(row, count: count, upper: Scalar(maxValue))
+        case .relu6:
+            clip(row, count: count, upper: 6)
+        case .hardSigmoid:
+            // relu6(z + 3) / 6 (Keras 3, PyTorch), computed in that order.
+            let three: Scalar = 3, six: Scalar = 6, zero: Scalar = 0
+            for j in 0..<count {
+                let t = row[j] + three, c = t > zero ? t : zero
+                row[j] = (c < six ? c : six) / six
+            }
+        case let .elu(alpha):
+            elu(row, count: count, alpha: Scalar(alpha), scale: 1)
+        case .selu:
+            elu(row, count: count, alpha: Scalar(Activation.seluAlpha), scale: Scalar(Activation.seluScale))
+        case .gelu(.exact):
+            let half: Scalar = 0.5, one: Scalar = 1, invSqrt2 = Scalar(0.70710678118654752440084436210484903928)
+            for j in 0..<count {
+                let v = row[j]
+                row[j] = half * v * (one + Scalar.errorFunction(v * invSqrt2))
+            }
+        case .gelu(.tanh):
+            let half: Scalar = 0.5, one: Scalar = 1, c = Scalar(0.79788456080286535587989211986876373695), k: Scalar = 0.044715
+            for j in 0..<count {
+                let v = row[j]
+                row[j] = half * v * (one + Scalar.hyperbolicTangent(c * (v + k * v * v * v)))
+            }
+        case .softplus:
+            // max(z, 0) + log1p(exp(-|z|)): no overflow for large z, no cancellation for small.
+            let zero: Scalar = 0
+            for j in 0..<count {
+                let v = row[j]
+                row[j] = (v > zero ? v : zero) + Scalar.logarithmOnePlus(Scalar.exponential(-abs(v)))
+            }
+        case .swish:
+            for j in 0..<count {
+                let v = row[j]
+                row[j] = v / (1 + Scalar.exponential(-v))
+            }
+        }
+    }
+
+    /// min(max(z, 0), upper) in place; NaN gives 0, as ReLU.
+    @inlinable
+    static func clip<Scalar: BLASScalar>(_ row: UnsafeMutablePointer<Scalar>, count: Int, upper: Scalar) {
+        let zero: Scalar = 0
+        for j in 0..<count {
+            let v = row[j], c = v > zero ? v : zero
+            row[j] = c < upper ? c : upper
+        }
+    }
+
+    /// scale * (z > 0 ? z : alpha * (exp(z) - 1)) in place, with expm1 for small |z|.
+    @inlinable
+    static func elu<Scalar: BLASScalar>(_ row: UnsafeMutablePointer<Scalar>, count: Int, alpha: Scalar, scale: Scalar) {
+        let zero: Scalar = 0
+        for j in 0..<count {
+            let v = row[j]
+            row[j] = scale * (v > zero ? v : alpha * Scalar.exponentialMinusOne(v))
         }
     }
 }

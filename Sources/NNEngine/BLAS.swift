@@ -14,6 +14,12 @@ public protocol BLASScalar: BinaryFloatingPoint, Sendable where Self.RawSignific
     static func exponential(_ x: Self) -> Self
     static func hyperbolicTangent(_ x: Self) -> Self
     static func logarithm(_ x: Self) -> Self
+    /// exp(x) - 1, accurate near 0 (libm's expm1).
+    static func exponentialMinusOne(_ x: Self) -> Self
+    /// log(1 + x), accurate near 0 (libm's log1p).
+    static func logarithmOnePlus(_ x: Self) -> Self
+    /// The error function (libm's erf).
+    static func errorFunction(_ x: Self) -> Self
     /// The model's tensor data converted to this type.
     static func values(of tensor: Tensor) -> [Self]
     static var dtype: DType { get }
@@ -41,6 +47,9 @@ extension Float: BLASScalar {
     @inline(__always) public static func exponential(_ x: Float) -> Float { expf(x) }
     @inline(__always) public static func hyperbolicTangent(_ x: Float) -> Float { tanhf(x) }
     @inline(__always) public static func logarithm(_ x: Float) -> Float { logf(x) }
+    @inline(__always) public static func exponentialMinusOne(_ x: Float) -> Float { expm1f(x) }
+    @inline(__always) public static func logarithmOnePlus(_ x: Float) -> Float { log1pf(x) }
+    @inline(__always) public static func errorFunction(_ x: Float) -> Float { erff(x) }
     public static func values(of tensor: Tensor) -> [Float] { tensor.floats() }
 }
 
@@ -59,6 +68,9 @@ extension Double: BLASScalar {
     @inline(__always) public static func exponential(_ x: Double) -> Double { exp(x) }
     @inline(__always) public static func hyperbolicTangent(_ x: Double) -> Double { tanh(x) }
     @inline(__always) public static func logarithm(_ x: Double) -> Double { log(x) }
+    @inline(__always) public static func exponentialMinusOne(_ x: Double) -> Double { expm1(x) }
+    @inline(__always) public static func logarithmOnePlus(_ x: Double) -> Double { log1p(x) }
+    @inline(__always) public static func errorFunction(_ x: Double) -> Double { erf(x) }
     public static func values(of tensor: Tensor) -> [Double] { tensor.doubles() }
 }
 

@@ -67,6 +67,10 @@ public final class InferenceEngine<Scalar: BLASScalar> {
         let spatial: SpatialGeometry?
         /// Conv2d: samples whose im2col rows are built and multiplied at once.
         let samplesPerProduct: Int
+        /// avg_pool2d: whether padded cells count in the divisor.
+        var countIncludePad = false
+        /// batch_norm (not folded): the per-channel parameters.
+        var normalization: BatchNormParameters<Scalar>?
     }
 
     public let metadata: ModelMetadata
@@ -98,12 +102,38 @@ public final class InferenceEngine<Scalar: BLASScalar> {
 
     /// Prepares `model`, whose structure must be valid (`Model.validateStructure()`; the engine
     /// does not read the values to look for NaN, which would touch every page of a mapped file).
-    public init(model: Model) throws(ModelError) {
+    ///
+    /// With `foldingBatchNorm` (the default), a batch_norm layer that directly follows a dense
+    /// or conv2d layer without activation is folded into that layer's weight and bias
+    /// (`BatchNormParameters.folded`, which states how exact that is) and costs nothing at run
+    /// time; other batch_norm layers (after pooling, flatten, an activation) run on their own.
+    /// Without it every batch_norm layer runs on its own: the reference the folding is tested
+    /// against.
+    public init(model: Model, foldingBatchNorm: Bool = true) throws(ModelError) {
         try model.validateStructure()
         metadata = model.metadata
         var layers: [PreparedLayer] = []
         var columnCapacity = 0
         for layer in model.metadata.layers {
+            if layer.kind == .batchNorm {
+                let parameters = BatchNormParameters<Scalar>(layer: layer, model: model)
+                if foldingBatchNorm, let previous = layers.last, previous.kind == .dense || previous.kind == .conv2d,
+                   previous.activation == .identity, let weight = previous.weight {
+                    let columns = previous.kind == .dense ? previous.outputSize : previous.spatial!.outputShape[2]
+                    let (w, b) = parameters.folded(weight: weight.pointer, rows: weight.count / columns, columns: columns,
+                                                   bias: previous.bias?.pointer)
+                    layers[layers.count - 1] = PreparedLayer(kind: previous.kind, inputSize: previous.inputSize, outputSize: previous.outputSize,
+                                                             activation: layer.activation, weight: ParameterBuffer(copying: w),
+                                                             bias: ParameterBuffer(copying: b), spatial: previous.spatial,
+                                                             samplesPerProduct: previous.samplesPerProduct)
+                    continue
+                }
+                var prepared = PreparedLayer(kind: .batchNorm, inputSize: layer.inputSize, outputSize: layer.outputSize,
+                                             activation: layer.activation, weight: nil, bias: nil, spatial: layer.spatial, samplesPerProduct: 0)
+                prepared.normalization = parameters
+                layers.append(prepared)
+                continue
+            }
             let stored = model.tensor(layer.weight)
             var weight = stored.map { ParameterBuffer<Scalar>($0) }
             var samplesPerProduct = 0
@@ -117,10 +147,12 @@ public final class InferenceEngine<Scalar: BLASScalar> {
                 samplesPerProduct = max(1, min(256, (4 << 20) / MemoryLayout<Scalar>.stride / max(rowsPerSample, 1)))
                 columnCapacity = max(columnCapacity, samplesPerProduct * rowsPerSample)
             }
-            layers.append(PreparedLayer(kind: layer.kind, inputSize: layer.inputSize, outputSize: layer.outputSize,
-                                        activation: layer.activation, weight: weight,
-                                        bias: model.tensor(layer.bias).map { ParameterBuffer($0) },
-                                        spatial: layer.spatial, samplesPerProduct: samplesPerProduct))
+            var prepared = PreparedLayer(kind: layer.kind, inputSize: layer.inputSize, outputSize: layer.outputSize,
+                                         activation: layer.activation, weight: weight,
+                                         bias: model.tensor(layer.bias).map { ParameterBuffer($0) },
+                                         spatial: layer.spatial, samplesPerProduct: samplesPerProduct)
+            prepared.countIncludePad = layer.countIncludePad
+            layers.append(prepared)
         }
         self.layers = layers
         self.columnCapacity = columnCapacity
@@ -141,7 +173,7 @@ public final class InferenceEngine<Scalar: BLASScalar> {
     }
 
     /// Runs `count` samples of raw (not yet preprocessed) features, laid out as rows, and writes
-    /// `count * outputSize` outputs (probabilities after softmax) to `output`.
+    /// `count * outputSize` outputs (what they are: `metadata.outputKind`) to `output`.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     public func predict(raw input: UnsafePointer<Scalar>, count: Int, into output: UnsafeMutablePointer<Scalar>) {
@@ -242,6 +274,15 @@ public final class InferenceEngine<Scalar: BLASScalar> {
             Activations.biasAndActivate(output, rows: count, columns: layer.outputSize, bias: nil, activation: layer.activation)
         case .flatten:
             output.update(from: input, count: count * layer.outputSize)
+            Activations.biasAndActivate(output, rows: count, columns: layer.outputSize, bias: nil, activation: layer.activation)
+        case .avgPool2d:
+            SpatialKernels.averagePool(input, count: count, geometry: layer.spatial!, countIncludePad: layer.countIncludePad, into: output)
+            Activations.biasAndActivate(output, rows: count, columns: layer.outputSize, bias: nil, activation: layer.activation)
+        case .globalAvgPool2d, .globalMaxPool2d:
+            SpatialKernels.globalPool(input, count: count, geometry: layer.spatial!, average: layer.kind == .globalAvgPool2d, into: output)
+            Activations.biasAndActivate(output, rows: count, columns: layer.outputSize, bias: nil, activation: layer.activation)
+        case .batchNorm:
+            layer.normalization!.apply(input, count: count, features: layer.inputSize, into: output)
             Activations.biasAndActivate(output, rows: count, columns: layer.outputSize, bias: nil, activation: layer.activation)
         }
     }

@@ -166,3 +166,71 @@ public enum SpatialKernels {
         }
     }
 }
+
+extension SpatialKernels {
+    /// Average pooling of `count` samples. Each output is the sum of its window's cells inside
+    /// the input divided by the window's area (`countIncludePad`: padded cells count, as
+    /// PyTorch's default; every window lies within the padded input, so that is `kh * kw`) or
+    /// by the number of cells inside the input (Keras, TensorFlow). Sums run in `Scalar`, in
+    /// row-major window order.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    public static func averagePool<Scalar: BLASScalar>(_ input: UnsafePointer<Scalar>, count: Int, geometry g: SpatialGeometry,
+                                                       countIncludePad: Bool, into output: UnsafeMutablePointer<Scalar>) {
+        let (h, w, c, oh, ow, kh, kw, sh, sw, top, left) = dimensions(g)
+        let sampleIn = h * w * c, sampleOut = oh * ow * c
+        for n in 0..<count {
+            let sample = input + n * sampleIn
+            let out = output + n * sampleOut
+            for oy in 0..<oh {
+                let y0 = max(oy * sh - top, 0), y1 = min(oy * sh - top + kh, h)
+                for ox in 0..<ow {
+                    let x0 = max(ox * sw - left, 0), x1 = min(ox * sw - left + kw, w)
+                    let sum = out + (oy * ow + ox) * c
+                    sum.update(repeating: 0, count: c)
+                    for iy in y0..<y1 {
+                        for ix in x0..<x1 {
+                            let i = (iy &* w &+ ix) &* c
+                            for k in 0..<c { sum[k] += sample[i &+ k] }
+                        }
+                    }
+                    // Padding is smaller than the window, so every window holds an input cell.
+                    let cells = countIncludePad ? kh * kw : max((y1 - y0) * (x1 - x0), 1)
+                    let divisor = Scalar(cells)
+                    for k in 0..<c { sum[k] /= divisor }
+                }
+            }
+        }
+    }
+
+    /// Global average (`average`) or maximum pooling: each channel of a [height, width,
+    /// channels] sample reduced over all positions to one value. The maximum keeps NaN in the
+    /// first position, as `maxPool` does; the mean sums in position order and divides once.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    public static func globalPool<Scalar: BLASScalar>(_ input: UnsafePointer<Scalar>, count: Int, geometry g: SpatialGeometry,
+                                                      average: Bool, into output: UnsafeMutablePointer<Scalar>) {
+        let c = g.inputShape[2], positions = g.inputShape[0] * g.inputShape[1]
+        for n in 0..<count {
+            let sample = input + n * positions * c
+            let out = output + n * c
+            out.update(from: sample, count: c)
+            if average {
+                for p in 1..<max(positions, 1) {
+                    let cell = sample + p &* c
+                    for k in 0..<c { out[k] += cell[k] }
+                }
+                let divisor = Scalar(positions)
+                for k in 0..<c { out[k] /= divisor }
+            } else {
+                for p in 1..<max(positions, 1) {
+                    let cell = sample + p &* c
+                    for k in 0..<c {
+                        let v = cell[k], b = out[k]
+                        out[k] = v > b ? v : b
+                    }
+                }
+            }
+        }
+    }
+}

@@ -34,7 +34,7 @@ extension NNMFormat {
     public static func open(path: String, verifyChecksums: Bool = true, mappingThreshold: Int = NNMFormat.mappingThreshold) throws(NNMError) -> NNMFile {
         let storage = try load(path: path, mappingThreshold: mappingThreshold)
         let (header, model) = try decode(storage: storage, path: path, verifyChecksums: verifyChecksums)
-        return NNMFile(header: header, validated: ValidatedModel(checked: model, warnings: verifyChecksums ? model.nonFiniteWarnings() : []))
+        return NNMFile(header: header, validated: ValidatedModel(checked: model, warnings: verifyChecksums ? model.valueWarnings() : []))
     }
 
     /// Reads the preamble and header and checks the layout, without verifying tensor checksums.

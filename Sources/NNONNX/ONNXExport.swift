@@ -31,6 +31,12 @@ public enum ONNXExport {
     @discardableResult
     public static func write(_ model: Model, to path: String) throws -> [String] {
         try requireDenseLayers(model, path: path, format: "ONNX")
+        // The graph has operators for the basic five; the activations of format 1.2 are not
+        // written yet (ONNX has most of them, but this export is only tested with those five).
+        if let (i, layer) = model.metadata.layers.enumerated().first(where: { !Activation.basic.contains($0.element.activation) }) {
+            throw InteropError.badConfig(path: path, detail: "layer \(i) uses the activation \(layer.activation); the ONNX export writes "
+                                         + Activation.basic.map(\.name).joined(separator: ", ") + " only (export to .h5 or .npz instead)")
+        }
         let (proto, notes) = try modelProto(model)
         let bytes: [UInt8]
         do {
@@ -114,6 +120,8 @@ public enum ONNXExport {
                 axis.type = .int
                 axis.i = 1
                 node("Softmax", "\(prefix).softmax", inputs: [current], output: out, [axis])
+            case .leakyRelu, .elu, .selu, .gelu, .softplus, .swish, .hardSigmoid, .relu6, .clippedRelu, .logSoftmax:
+                preconditionFailure("write refuses \(layer.activation) before building the graph")
             }
         }
         graph.input = [valueInfo(inputName, features: meta.input.features)]

@@ -25,6 +25,7 @@ public struct Network<Scalar: BLASScalar>: Sendable {
 
     public init(layers: [Layer], weights: [[Scalar]], biases: [[Scalar]]) {
         precondition(weights.count == layers.count && biases.count == layers.count, "one weight and bias array per layer")
+        if let problem = Self.unsupported(layers) { preconditionFailure(problem.description) }
         self.layers = layers
         self.weights = weights
         self.biases = biases
@@ -54,6 +55,8 @@ public struct Network<Scalar: BLASScalar>: Sendable {
                 let g = layer.spatial!, area = g.window[0] * g.window[1]
                 return (l, area * g.inputShape[2], area * g.outputShape[2])
             case .maxPool2d, .flatten: return nil
+            case .batchNorm, .avgPool2d, .globalAvgPool2d, .globalMaxPool2d:
+                preconditionFailure("layers[\(l)]: the trainer has no \(layer.kind.rawValue) layers (init(layers:) refuses them)")
             }
         }
         func count(_ l: Int) -> Int { layers[l].weightShape!.reduce(1, *) }
@@ -132,10 +135,33 @@ public struct Network<Scalar: BLASScalar>: Sendable {
         values.withUnsafeBytes { Tensor(dtype: Scalar.dtype, shape: shape, copying: $0) }
     }
 
+    /// Layer kinds the trainer has a backward pass for.
+    public static var trainableKinds: [Layer.Kind] { [.dense, .conv2d, .maxPool2d, .flatten] }
+
+    /// Why the trainer cannot train `layers` (a layer kind or activation of format 1.2, which
+    /// inference supports but the trainer does not differentiate), or nil when it can.
+    public static func unsupported(_ layers: [Layer]) -> ModelError? {
+        for (i, layer) in layers.enumerated() {
+            if !trainableKinds.contains(layer.kind) {
+                return .invalidField(location: "layers[\(i)]",
+                                     expected: "a layer kind the trainer supports (" + trainableKinds.map(\.rawValue).joined(separator: ", ") + ")",
+                                     found: layer.kind.rawValue)
+            }
+            if !Activation.basic.contains(layer.activation) {
+                return .invalidField(location: "layers[\(i)].activation",
+                                     expected: "an activation the trainer supports (" + Activation.basic.map(\.name).joined(separator: ", ") + ")",
+                                     found: layer.activation.description)
+            }
+        }
+        return nil
+    }
+
     /// Reads a model's layers and parameters (any float dtype, converted). Kernels stored as
     /// true convolutions are flipped into the cross-correlation form the trainer computes.
+    /// Throws for layers or activations the trainer does not support (`unsupported`).
     public init(model: Model) throws(ModelError) {
         try model.validate()
+        if let problem = Self.unsupported(model.metadata.layers) { throw problem }
         layers = model.metadata.layers
         weights = []
         biases = []

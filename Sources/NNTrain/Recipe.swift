@@ -137,6 +137,9 @@ public struct TrainingRecipe: Sendable, Equatable {
         return layers
     }
 
+    /// The activations the trainer differentiates, for messages: "identity, relu, sigmoid, tanh, softmax".
+    static var trainableActivations: String { Activation.basic.map(\.name).joined(separator: ", ") }
+
     /// Whether dropout is on.
     public var usesDropout: Bool { (dropoutKeep ?? 1) < 1 }
 
@@ -150,13 +153,16 @@ public struct TrainingRecipe: Sendable, Equatable {
         guard activations.count == layerSizes.count - 1 else {
             throw .invalidOption("--activations needs \(layerSizes.count - 1) entries (one per layer after the input), found \(activations.count)")
         }
+        if let unsupported = activations.first(where: { !Activation.basic.contains($0) }) {
+            throw .invalidOption("--activations: the trainer does not support \(unsupported) (it supports \(Self.trainableActivations)); models with it can be converted and run, not trained")
+        }
         if let i = activations.dropLast().firstIndex(of: .softmax) {
             throw .invalidOption("--activations: softmax is only supported on the output layer, not layer \(i + 1)")
         }
         let output = activations.last!
         switch loss {
         case .crossEntropy where output != .softmax:
-            throw .invalidOption("--loss cross-entropy needs a softmax output layer, but the output activation is \(output.rawValue); use --activations ...,softmax or --loss quadratic")
+            throw .invalidOption("--loss cross-entropy needs a softmax output layer, but the output activation is \(output); use --activations ...,softmax or --loss quadratic")
         case .quadratic where output == .softmax:
             throw .invalidOption("--loss quadratic does not fit a softmax output (its Jacobian is not element-wise); use --loss cross-entropy or a sigmoid output")
         default: break
@@ -174,6 +180,9 @@ public struct TrainingRecipe: Sendable, Equatable {
             case let .conv(filters, _, _, _, activation):
                 guard (1...65536).contains(filters) else { throw .invalidOption("--cnn: a convolution needs 1 to 65536 filters, found \(filters)") }
                 guard activation != .softmax else { throw .invalidOption("--cnn: softmax is only supported on the output layer") }
+                guard Activation.basic.contains(activation) else {
+                    throw .invalidOption("--cnn: the trainer does not support \(activation) (it supports \(Self.trainableActivations)); models with it can be converted and run, not trained")
+                }
             case .maxPool:
                 break
             }

@@ -107,6 +107,8 @@ public final class Trainer<Scalar: BLASScalar> {
             case .conv2d: convolve(l, input: input, count: count, into: z[l].pointer)
             case .maxPool2d: SpatialKernels.maxPool(input, count: count, geometry: layer.spatial!, into: z[l].pointer, argmax: argmax[l])
             case .flatten: z[l].pointer.update(from: input, count: count * width(l))
+            case .batchNorm, .avgPool2d, .globalAvgPool2d, .globalMaxPool2d:
+                preconditionFailure("layers[\(l)]: Network refuses \(layer.kind.rawValue) layers")
             }
             let n = count * width(l)
             Activations.activate(z[l].pointer, into: a[l].pointer, rows: count, columns: width(l), activation: network.activations[l])
@@ -287,6 +289,8 @@ public final class Trainer<Scalar: BLASScalar> {
                 }
             case .flatten:
                 previous?.update(from: dl, count: count * layer.inputSize)
+            case .batchNorm, .avgPool2d, .globalAvgPool2d, .globalMaxPool2d:
+                preconditionFailure("layers[\(l)]: Network refuses \(layer.kind.rawValue) layers")
             }
             if recipe.l2 > 0, layer.weight != nil, !(updating && layer.kind == .dense) {
                 let factor = Scalar(2 * recipe.l2), g = weightGradients[l].pointer
@@ -392,6 +396,8 @@ public final class Trainer<Scalar: BLASScalar> {
             }
         case .softmax:
             break  // only as the output of cross-entropy, whose delta is already a - y
+        case .leakyRelu, .elu, .selu, .gelu, .softplus, .swish, .hardSigmoid, .relu6, .clippedRelu, .logSoftmax:
+            preconditionFailure("layers[\(layer)]: Network refuses \(network.activations[layer]) (TrainingRecipe.validate names the option)")
         }
     }
 

@@ -277,7 +277,7 @@ public final class TrainingSession {
         do { network = try Network<S>(model: resume) } catch { throw fail("\(error)") }
         let expected = model.metadata.layers
         func describe(_ layers: [Layer]) -> String {
-            layers.map { "\($0.kind == .dense ? "" : $0.kind.rawValue + " ")\($0.outputSize) \($0.activation.rawValue)" }.joined(separator: ", ")
+            layers.map { "\($0.kind == .dense ? "" : $0.kind.rawValue + " ")\($0.outputSize) \($0.activation)" }.joined(separator: ", ")
         }
         let sameArchitecture = network.layers.count == expected.count && zip(network.layers, expected).allSatisfy {
             $0.kind == $1.kind && $0.inputSize == $1.inputSize && $0.outputSize == $1.outputSize && $0.activation == $1.activation

@@ -60,7 +60,7 @@ let cnnCases: [CNNCase] = [
     CNNCase(name: "stride 0", header: cnnHeader(layer: 0, "strides", [0, 1]),
             message: "layers[0].strides[0]: expected an integer in 1...65536, found 0"),
     CNNCase(name: "unknown padding", header: cnnHeader(layer: 0, "padding", "causal"),
-            message: "layers[0].padding: expected one of valid, same, found \"causal\""),
+            message: "layers[0].padding: expected one of valid, same or [top, left, bottom, right], found \"causal\""),
     CNNCase(name: "no convention", header: cnnHeader(layer: 0, "convention", nil), message: "layers[0].convention: expected a value, found nothing"),
     CNNCase(name: "unknown convention", header: cnnHeader(layer: 0, "convention", "correlation"),
             message: "layers[0].convention: expected one of cross-correlation, convolution, found \"correlation\""),

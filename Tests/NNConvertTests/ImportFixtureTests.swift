@@ -45,9 +45,9 @@ func options(for fixture: FixtureCase) -> ImportOptions {
         // A square network's file says nothing about its convention, so neither its orientation
         // nor its activations can be defaulted: the test gives both, as a user would.
         o.layout = WeightLayout(rawValue: fixture.layout!)
-        o.activations = fixture.activations!.map { Activation(rawValue: $0)! }
+        o.activations = fixture.activations!.map { Activation(name: $0)! }
     }
-    if fixture.needs.contains("activations") { o.activations = fixture.activations!.map { Activation(rawValue: $0)! } }
+    if fixture.needs.contains("activations") { o.activations = fixture.activations!.map { Activation(name: $0)! } }
     return o
 }
 
@@ -72,7 +72,7 @@ let failing = fixtureCases.filter { $0.expect == "error" }
         let worst = zip(ours, output).map { abs($0 - $1) }.max() ?? .infinity
         #expect(worst <= fixture.atol, "max abs error \(worst)")
         if let activations = fixture.activations {
-            #expect(result.model.metadata.layers.map(\.activation.rawValue) == activations)
+            #expect(result.model.metadata.layers.map(\.activation.name) == activations)
         }
     }
 

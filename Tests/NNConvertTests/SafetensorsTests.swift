@@ -34,7 +34,7 @@ let crosstoolFixtures: [CrossToolFixture] = {
         let options = f["options"] as? [String: Any]
         return CrossToolFixture(id: f["id"] as! String, file: f["file"] as! String, kind: f["kind"] as! String,
                                 expect: f["expect"] as! String, error: f["error"] as? String,
-                                activations: (options?["activations"] as? [String])?.map { Activation(rawValue: $0)! },
+                                activations: (options?["activations"] as? [String])?.map { Activation(name: $0)! },
                                 input: f["input"] as? [[Double]] ?? [], output: f["output"] as? [[Double]] ?? [],
                                 atol: f["atol"] as? Double ?? 0)
     }

@@ -106,7 +106,34 @@ func checkGradients(_ recipe: TrainingRecipe, count: Int = 7) {
         expectInvalid({ $0.loss = .quadratic },
                       "--loss quadratic does not fit a softmax output (its Jacobian is not element-wise); use --loss cross-entropy or a sigmoid output")
         expectInvalid({ $0.activations = [.relu] }, "--activations needs 2 entries (one per layer after the input), found 1")
+        expectInvalid({ $0.activations = [.leakyRelu(alpha: 0.1), .softmax] },
+                      "--activations: the trainer does not support leaky_relu(alpha=0.1) (it supports identity, relu, sigmoid, tanh, softmax); models with it can be converted and run, not trained")
+        expectInvalid({ $0.featureStages = [.conv(filters: 2, kernel: [3, 3], strides: [1, 1], padding: .valid, activation: .gelu(.exact))] },
+                      "--cnn: the trainer does not support gelu (it supports identity, relu, sigmoid, tanh, softmax); models with it can be converted and run, not trained")
         expectInvalid({ $0.dropoutKeep = 0 }, "--dropout-keep must be in (0, 1], found 0.0")
         expectInvalid({ $0.momentum = 1 }, "--momentum must be in [0, 1), found 1.0")
+    }
+
+    /// A model with a layer or activation of format 1.2 (inference only) cannot be resumed or
+    /// trained: `Network(model:)` names the layer.
+    @Test func networkRefusesWhatTheTrainerCannotDifferentiate() throws {
+        func model(_ layers: [Layer]) -> Model {
+            var tensors = [NamedTensor("layers.0.weight", Network<Double>.tensor([Double](repeating: 0.5, count: 12), shape: [4, 3])),
+                           NamedTensor("layers.0.bias", Network<Double>.tensor([0, 0, 0], shape: [3]))]
+            for name in ["gamma", "beta", "moving_mean", "moving_variance"] {
+                tensors.append(NamedTensor("layers.1.\(name)", Network<Double>.tensor([1, 1, 1], shape: [3])))
+            }
+            return Model(metadata: ModelMetadata(input: InputSpec(shape: [4]), layers: layers,
+                                                 provenance: Provenance(tool: "test", created: "2026-01-01T00:00:00Z")),
+                         tensors: tensors)
+        }
+        let withNorm = model([.dense(index: 0, inputSize: 4, outputSize: 3, activation: .identity),
+                              try .batchNorm(index: 1, inputShape: [3], epsilon: 0.001)])
+        #expect(throws: ModelError.invalidField(location: "layers[1]", expected: "a layer kind the trainer supports (dense, conv2d, max_pool2d, flatten)",
+                                                found: "batch_norm")) { try Network<Double>(model: withNorm) }
+        let withGELU = model([.dense(index: 0, inputSize: 4, outputSize: 3, activation: .gelu(.tanh))])
+        #expect(throws: ModelError.invalidField(location: "layers[0].activation",
+                                                expected: "an activation the trainer supports (identity, relu, sigmoid, tanh, softmax)",
+                                                found: "gelu(approximate=tanh)")) { try Network<Double>(model: withGELU) }
     }
 }

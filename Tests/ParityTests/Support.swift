@@ -187,7 +187,7 @@ final class Fixture {
     /// The recipe the fixture's attributes describe.
     func recipe() throws -> TrainingRecipe {
         let activations = try string("activations").split(separator: ",").map { name -> Activation in
-            guard let a = Activation(rawValue: String(name)) else { throw ParityError.unknown("activation \(name)") }
+            guard let a = Activation(name: String(name)) else { throw ParityError.unknown("activation \(name)") }
             return a
         }
         let loss: Loss

@@ -1,0 +1,41 @@
+import Foundation
+import NNConvert
+import NNCore
+import NNModelFiles
+import NNTestSupport
+import Testing
+
+// Models using format 1.2 through the exports that carry the `.nnm` metadata (HDF5, .npz): they
+// come back bit for bit. The ONNX export, which writes the basic five activations only, refuses
+// the others by name.
+
+@Suite struct Format12Exports {
+    static let names = ["batch_norm after conv2d without bias, then max_pool2d", "batch_norm without gamma and beta",
+                        "avg_pool2d pads 1,1,1,1 count_include_pad True", "global_max_pool2d then dense",
+                        "activation gelu_approximatetanh", "dense without bias, logits stated", "conv2d pads 0,0,1,1 stride 2 (TF same)"]
+
+    @Test(arguments: LayerFixture.all.filter { names.contains($0.name) }, ["h5", "npz"])
+    func exportsCarryTheModel(fixture: LayerFixture, suffix: String) throws {
+        let model = try fixture.model(.float32)
+        let path = scratchDirectory("nnm-export-12") + "/model.\(suffix)"
+        _ = try ModelFiles.export(try ValidatedModel(model), to: path)
+        let back = try ModelFiles.importModel(path: path).model
+        #expect(back.metadata.input == model.metadata.input)
+        #expect(back.metadata.layers == model.metadata.layers)
+        #expect(back.metadata.output == model.metadata.output)
+        #expect(back.tensors.map(\.name) == model.tensors.map(\.name))
+        for t in model.tensors { #expect(t.tensor.isBitIdentical(to: back.tensor(t.name)!), "\(t.name)") }
+    }
+
+    @Test func fixtureNamesExist() {
+        #expect(LayerFixture.all.filter { Self.names.contains($0.name) }.count == Self.names.count)
+    }
+
+    @Test func onnxRefusesTheNewActivations() throws {
+        let fixture = try #require(LayerFixture.all.first { $0.name == "activation swish" })
+        let path = scratchDirectory("nnm-export-12") + "/model.onnx"
+        let message = errorMessage { _ = try ModelFiles.export(try ValidatedModel(try fixture.model(.float32)), to: path) }
+        #expect(message == "\(path): layer 0 uses the activation swish; the ONNX export writes identity, relu, sigmoid, tanh, softmax only (export to .h5 or .npz instead)")
+        #expect(!FileManager.default.fileExists(atPath: path))
+    }
+}
