@@ -17,7 +17,9 @@ public struct InferenceJSONPrinter {
         let summary = try run.run(imagesPath: images, labelsPath: labels, onStart: { stream in
             let head = JSONObject([("model", .string(run.modelPath)), ("input", .string(images)),
                                    ("classes", .array(report.classes.map { .string($0) })),
-                                   ("image_shape", .array(stream.imageShape.map { .integer(Int64($0)) }))])
+                                   ("image_shape", .array(stream.imageShape.map { .integer(Int64($0)) })),
+                                   ("output_kind", .string(run.model.metadata.outputKind.rawValue)),
+                                   ("conversion", .string(run.values.conversionName(outputs: run.model.metadata.outputSize)))])
             var text = JSONValue.object(head).serialized()
             text.removeLast()  // reopen the object to append the predictions
             print(text + ",\"predictions\":[", terminator: "")

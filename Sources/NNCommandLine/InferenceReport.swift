@@ -5,9 +5,12 @@ import NNData
 public struct InferenceReport {
     public let classes: [String]
     public let modelPath: String
+    /// How the values shown were made from the model's outputs.
+    public let values: ReportedValues
 
-    public init(model: Model, modelPath: String) {
+    public init(model: Model, modelPath: String, values: ReportedValues = .probabilities) {
         self.modelPath = modelPath
+        self.values = values
         let n = model.metadata.outputSize
         classes = model.metadata.classes.count == n ? model.metadata.classes : (0..<n).map(String.init)
     }
@@ -50,7 +53,7 @@ public struct InferenceReport {
         var o = JSONObject([("index", .integer(Int64(p.index))), ("class", .integer(Int64(p.predicted)))])
         if classes[p.predicted] != String(p.predicted) { o["name"] = .string(classes[p.predicted]) }
         o["top"] = .array(p.top.map { t in
-            .object(JSONObject([("class", .integer(Int64(t.classIndex))), ("probability", .number(t.probability))]))
+            .object(JSONObject([("class", .integer(Int64(t.classIndex))), (values.areProbabilities ? "probability" : "value", .number(t.probability))]))
         })
         if let label = p.label { o["label"] = .integer(Int64(label)) }
         return .object(o)

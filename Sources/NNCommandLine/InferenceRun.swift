@@ -1,3 +1,4 @@
+import Foundation
 import NNCore
 import NNData
 import NNEngine
@@ -30,6 +31,72 @@ public struct InferenceSummary: Sendable {
     }
 }
 
+/// How the values a run reports are made from the model's outputs.
+public enum ReportedValues: Equatable, Sendable {
+    /// The outputs are probabilities and are shown as they are.
+    case probabilities
+    /// The outputs are logits: shown as their softmax (a sigmoid for a single output).
+    case softmaxOfLogits
+    /// The outputs are log-probabilities: shown as their exponentials.
+    case expOfLogProbabilities
+    /// The outputs as the model gives them, whatever they are (`--raw`).
+    case raw(OutputKind)
+
+    /// What a run shows for a model whose outputs are `kind`.
+    public init(for kind: OutputKind, raw: Bool) {
+        if raw { self = .raw(kind); return }
+        switch kind {
+        case .probabilities: self = .probabilities
+        case .logits: self = .softmaxOfLogits
+        case .logProbabilities: self = .expOfLogProbabilities
+        }
+    }
+
+    /// Whether the shown values are probabilities.
+    public var areProbabilities: Bool { if case .raw(let kind) = self { return kind == .probabilities } else { return true } }
+
+    /// A sentence for the text report, nil when the outputs are shown as the model gives them and
+    /// are probabilities.
+    public var explanation: String? {
+        switch self {
+        case .probabilities: return nil
+        case .softmaxOfLogits: return "the model outputs logits; the probabilities shown are their softmax (--raw shows the logits)"
+        case .expOfLogProbabilities: return "the model outputs log-probabilities; the probabilities shown are their exponentials (--raw shows the log-probabilities)"
+        case .raw(let kind): return kind == .probabilities ? nil : "the values shown are the model's raw outputs (\(kind.rawValue.replacingUnderscores)), not probabilities"
+        }
+    }
+
+    /// The JSON name of the conversion applied: "none", "softmax", "sigmoid" or "exp".
+    func conversionName(outputs: Int) -> String {
+        switch self {
+        case .probabilities, .raw: return "none"
+        case .softmaxOfLogits: return outputs == 1 ? "sigmoid" : "softmax"
+        case .expOfLogProbabilities: return "exp"
+        }
+    }
+
+    /// The values to show for one sample's outputs, computed in f64.
+    func convert<S: BLASScalar>(_ row: ArraySlice<S>) -> [Double] {
+        let values = row.map { Double($0) }
+        switch self {
+        case .probabilities, .raw: return values
+        case .expOfLogProbabilities: return values.map { $0.isNaN ? .nan : Foundation.exp($0) }
+        case .softmaxOfLogits:
+            if values.count == 1 { return [1 / (1 + Foundation.exp(-values[0]))] }
+            // Shifted by the largest value so that no exponential overflows.
+            let peak = values.max() ?? 0
+            guard peak.isFinite else { return values.map { _ in .nan } }
+            let e = values.map { Foundation.exp($0 - peak) }
+            let total = e.reduce(0, +)
+            return e.map { $0 / total }
+        }
+    }
+}
+
+extension String {
+    fileprivate var replacingUnderscores: String { String(map { $0 == "_" ? " " : $0 }) }
+}
+
 /// Runs a model over an IDX image file in batches with bounded memory.
 public struct InferenceRun {
     public var model: Model
@@ -37,6 +104,8 @@ public struct InferenceRun {
     public var precision: Precision
     public var batchSize: Int
     public var topK: Int
+    /// How the reported values are made from the outputs (probabilities by default).
+    public var values: ReportedValues
     /// Whether the model's bytes were read in full (checksums); only then are its values also
     /// scanned for NaN, so that `--no-verify` never touches every page of a large model.
     public var verified: Bool
@@ -44,7 +113,9 @@ public struct InferenceRun {
     private let modelWarnings: [ModelWarning]
 
     /// Opens and validates a model (checksums verified unless `verify` is false).
-    public init(modelPath: String, precision: Precision = .float32, batchSize: Int = 1024, topK: Int = 3, verify: Bool = true) throws {
+    /// - Parameter raw: report the model's outputs as they are, instead of probabilities.
+    public init(modelPath: String, precision: Precision = .float32, batchSize: Int = 1024, topK: Int = 3, verify: Bool = true,
+                raw: Bool = false) throws {
         guard batchSize > 0 else { throw ToolError("--batch must be at least 1", status: ExitStatus.usage) }
         guard topK > 0 else { throw ToolError("--top must be at least 1", status: ExitStatus.usage) }
         self.modelPath = modelPath
@@ -56,6 +127,7 @@ public struct InferenceRun {
         self.batchSize = batchSize
         self.topK = min(topK, model.metadata.outputSize)
         verified = verify
+        values = ReportedValues(for: model.metadata.outputKind, raw: raw)
     }
 
     /// Problems that do not stop inference (NaN weights), one line each.
@@ -125,8 +197,8 @@ public struct InferenceRun {
                                        onPrediction: (ImagePrediction) throws -> Void) throws {
         let classes = model.metadata.outputSize
         for i in 0..<batch.count {
-            let row = out[(i * classes)..<((i + 1) * classes)]
-            let top = topIndices(row, k: topK)
+            let row = values.convert(out[(i * classes)..<((i + 1) * classes)])
+            let top = topIndices(row[...], k: topK)
             let index = batch.startIndex + i
             let label = labels?[index]
             summary.imageCount += 1
@@ -135,14 +207,14 @@ public struct InferenceRun {
                 if label == top[0] { summary.correct += 1 }
             }
             try onPrediction(ImagePrediction(index: index, predicted: top[0],
-                                             top: top.map { ($0, Double(row[row.startIndex + $0])) }, label: label))
+                                             top: top.map { ($0, row[$0]) }, label: label))
         }
     }
 }
 
 /// Indices of the `k` largest values, largest first; ties keep the lower index first (as
 /// NumPy's argmax does for the first).
-func topIndices<S: BLASScalar>(_ row: ArraySlice<S>, k: Int) -> [Int] {
+func topIndices<S: Comparable>(_ row: ArraySlice<S>, k: Int) -> [Int] {
     var best: [Int] = []
     for j in 0..<row.count {
         let v = row[row.startIndex + j]

@@ -15,14 +15,15 @@ public func parseIntegerList(_ text: String, option: String) throws -> [Int] {
     return values
 }
 
-/// Parses "relu,softmax": activations by name (ELU with alpha 1, exact GELU; leaky_relu needs
-/// a slope, which a name does not give). Which of them a tool can use is its own check (the
-/// trainer supports the basic five).
+/// Parses "relu,softmax" or "tanh,leaky_relu(alpha=0.1),log_softmax": activations by name (ELU
+/// with alpha 1, exact GELU) or with their parameters (`Activation(argument:)`; leaky_relu needs
+/// its slope). Which of them a tool can use is its own check (the trainer supports the basic five).
 public func parseActivations(_ text: String) throws -> [Activation] {
     try text.split(separator: ",").map { name in
-        guard let a = Activation(name: name.trimmingCharacters()) else {
+        guard let a = Activation(argument: name.trimmingCharacters()) else {
             let known = Activation.names.filter { Activation(name: $0) != nil }
-            throw ToolError("--activations: unknown activation '\(name)' (expected \(known.joined(separator: ", ")))",
+            throw ToolError("--activations: unknown activation '\(name)' (expected \(known.joined(separator: ", ")), "
+                            + "or leaky_relu(alpha=A), elu(alpha=A), relu(max_value=M), gelu(approximate=tanh))",
                             status: ExitStatus.usage)
         }
         return a

@@ -127,6 +127,30 @@ extension Activation: CustomStringConvertible {
     }
 }
 
+extension Activation {
+    /// An activation as a command line states it: a name (`Activation(name:)`) or the form
+    /// `description` prints, with its parameters: "leaky_relu(alpha=0.1)", "elu(alpha=0.5)",
+    /// "gelu(approximate=tanh)", "relu(max_value=6)". Nil for anything else, including
+    /// parameters out of range (alpha and max_value must be finite, max_value positive).
+    public init?(argument text: String) {
+        if let plain = Activation(name: text) { self = plain; return }
+        guard text.hasSuffix(")"), let open = text.firstIndex(of: "(") else { return nil }
+        let name = text[..<open], inside = text[text.index(after: open)..<text.index(before: text.endIndex)]
+        let parts = inside.split(separator: "=", maxSplits: 1).map { $0.filter { $0 != " " } }
+        guard parts.count == 2 else { return nil }
+        let number = Double(parts[1]).flatMap { $0.isFinite ? $0 : nil }
+        switch (name, parts[0]) {
+        case ("leaky_relu", "alpha"): guard let number else { return nil }; self = .leakyRelu(alpha: number)
+        case ("elu", "alpha"): guard let number else { return nil }; self = .elu(alpha: number)
+        case ("relu", "max_value"): guard let number, number > 0 else { return nil }; self = .clippedRelu(maxValue: number)
+        case ("gelu", "approximate"):
+            guard let form = GELUApproximation(rawValue: parts[1]) else { return nil }
+            self = .gelu(form)
+        default: return nil
+        }
+    }
+}
+
 /// What a model's outputs are: how to read the last layer's values.
 public enum OutputKind: String, CaseIterable, Sendable {
     /// Non-negative, summing to 1 per sample (softmax), or each in [0, 1] (sigmoid).

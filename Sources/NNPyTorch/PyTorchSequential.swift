@@ -24,6 +24,7 @@ enum PyTorchSequential {
         let root = try module(checkpoint, path: path)
         var arrays: [SourceArray] = []
         var stages: [FeatureStage] = []
+        // One activation per module with parameters (Linear, Conv2d, BatchNorm), in order.
         var activations: [Activation] = []
         var notes: [String] = []
         var flattened = false
@@ -32,66 +33,121 @@ enum PyTorchSequential {
         func unsupported(_ name: String, _ child: TorchModule, _ why: String) -> InteropError {
             InteropError.unsupportedModule(path: path, module: name, className: child.typeName, reason: why)
         }
+        func parameters(_ name: String, _ child: TorchModule) {
+            for (role, tensor) in child.parameters + child.buffers where role != "num_batches_tracked" {
+                if let tensor { arrays.append(SourceArray(name: "\(name).\(role)", tensor: tensor)) }
+            }
+        }
+        // PyTorch pads symmetrically: `padding=P` is P rows above and below, P columns left and right.
+        func padding(_ name: String, _ child: TorchModule) throws -> Padding {
+            if let text = child.string("padding") {
+                throw unsupported(name, child, "padding='\(text)' is not read; save the model with numeric padding")
+            }
+            guard let p = pair(child.ints("padding") ?? [0]), p.count == 2 else {
+                throw unsupported(name, child, "padding is not a number or a pair of numbers")
+            }
+            return p == [0, 0] ? .valid : .explicit(top: p[0], left: p[1], bottom: p[0], right: p[1])
+        }
+        func setActivation(_ a: Activation, _ name: String, _ child: TorchModule) throws {
+            guard let last = activations.indices.last, activations[last] == .identity else {
+                throw unsupported(name, child, "an activation must follow a Linear, Conv2d or BatchNorm layer")
+            }
+            activations[last] = a
+        }
         for (name, child) in root.children {
             switch child.typeName {
             case "Linear", "Conv2d":
                 let isConvolution = child.typeName == "Conv2d"
                 if isConvolution, flattened { throw unsupported(name, child, "a convolution after Flatten") }
-                for (role, tensor) in child.parameters {
-                    if let tensor { arrays.append(SourceArray(name: "\(name).\(role)", tensor: tensor)) }
-                }
+                parameters(name, child)
                 activations.append(.identity)
                 if isConvolution {
-                    let kernel = pair(child.ints("kernel_size")) ?? [], stride = pair(child.ints("stride")) ?? [1, 1], padding = pair(child.ints("padding")) ?? [0, 0]
+                    let kernel = pair(child.ints("kernel_size")) ?? [], stride = pair(child.ints("stride")) ?? [1, 1]
                     guard kernel.count == 2, (pair(child.ints("dilation")) ?? [1, 1]) == [1, 1], child.int("groups") ?? 1 == 1 else {
                         throw unsupported(name, child, "dilation and groups other than 1 are not supported")
                     }
-                    // PyTorch pads symmetrically; TensorFlow's "same" is that when stride is 1 and kernels are odd.
-                    let mode: Padding
-                    if padding == [0, 0] {
-                        mode = .valid
-                    } else if stride == [1, 1], padding == kernel.map({ ($0 - 1) / 2 }), kernel.allSatisfy({ $0 % 2 == 1 }) {
-                        mode = .same
-                    } else {
-                        throw unsupported(name, child, "padding \(padding) with stride \(stride) is not 'valid' or 'same'")
+                    guard child.string("padding_mode") ?? "zeros" == "zeros" else {
+                        throw unsupported(name, child, "padding_mode '\(child.string("padding_mode")!)' (only zero padding is supported)")
                     }
                     let filters = child.int("out_channels") ?? 0
-                    stages.append(.conv(filters: filters, kernel: kernel, strides: stride, padding: mode, activation: .identity))
+                    stages.append(.conv(filters: filters, kernel: kernel, strides: stride, padding: try padding(name, child), activation: .identity))
                 }
-            case "ReLU", "Sigmoid", "Tanh":
-                guard let last = activations.indices.last, activations[last] == .identity else {
-                    throw unsupported(name, child, "an activation must follow a Linear or Conv2d layer")
+            case "BatchNorm2d", "BatchNorm1d":
+                if child.typeName == "BatchNorm2d", flattened { throw unsupported(name, child, "a BatchNorm2d after Flatten") }
+                guard child.bool("track_running_stats") != false else {
+                    throw unsupported(name, child, "track_running_stats=False normalizes with each batch's own statistics, which a converted model cannot")
                 }
-                activations[last] = child.typeName == "ReLU" ? .relu : child.typeName == "Sigmoid" ? .sigmoid : .tanh
+                parameters(name, child)
+                activations.append(.identity)
+                if !flattened { stages.append(.batchNorm(epsilon: child.double("eps") ?? PyTorchStateDict.defaultEpsilon, activation: .identity)) }
+            case "ReLU": try setActivation(.relu, name, child)
+            case "Sigmoid": try setActivation(.sigmoid, name, child)
+            case "Tanh": try setActivation(.tanh, name, child)
+            case "ReLU6": try setActivation(.relu6, name, child)
+            case "SELU": try setActivation(.selu, name, child)
+            case "SiLU": try setActivation(.swish, name, child)
+            case "Hardsigmoid": try setActivation(.hardSigmoid, name, child)
+            case "GELU":
+                let approximate = child.string("approximate") ?? "none"
+                guard approximate == "none" || approximate == "tanh" else { throw unsupported(name, child, "approximate='\(approximate)' (PyTorch knows 'none' and 'tanh')") }
+                try setActivation(.gelu(approximate == "tanh" ? .tanh : .exact), name, child)
+            case "LeakyReLU": try setActivation(.leakyRelu(alpha: child.double("negative_slope") ?? 0.01), name, child)
+            case "ELU": try setActivation(.elu(alpha: child.double("alpha") ?? 1), name, child)
+            case "Softplus":
+                guard child.double("beta") ?? 1 == 1 else { throw unsupported(name, child, "beta \(child.double("beta")!) (only beta=1, log(1 + exp(x)), is supported)") }
+                // PyTorch returns x itself above `threshold` (20), where log(1 + exp(x)) equals x in f32.
+                try setActivation(.softplus, name, child)
             case "Softmax", "LogSoftmax":
-                guard let last = activations.indices.last, activations[last] == .identity else {
-                    throw unsupported(name, child, "it must follow the last Linear layer")
+                guard !flattened || child.int("dim") ?? -1 == -1 || child.int("dim") == 1 else {
+                    throw unsupported(name, child, "dim \(child.int("dim")!): only the features (dim 1 or -1) are supported")
                 }
-                activations[last] = .softmax
-                if child.typeName == "LogSoftmax" {
-                    notes.append("\(name): LogSoftmax becomes softmax: the model gives probabilities (exp of the log-probabilities, the same classes)")
-                }
-            case "MaxPool2d":
+                let isLast = root.children.last?.name == name
+                guard isLast else { throw unsupported(name, child, "it must be the last module") }
+                try setActivation(child.typeName == "Softmax" ? .softmax : .logSoftmax, name, child)
+            case "MaxPool2d", "AvgPool2d":
+                if flattened { throw unsupported(name, child, "pooling after Flatten") }
                 let kernel = pair(child.ints("kernel_size")) ?? [], stride = pair(child.ints("stride")) ?? kernel
-                guard kernel.count == 2, (pair(child.ints("padding")) ?? [0, 0]) == [0, 0], child.bool("ceil_mode") != true else {
-                    throw unsupported(name, child, "only unpadded pooling without ceil_mode is supported")
+                guard kernel.count == 2, child.bool("ceil_mode") != true else {
+                    throw unsupported(name, child, "ceil_mode=True is not supported")
                 }
-                stages.append(.maxPool(pool: kernel, strides: stride.isEmpty ? kernel : stride, padding: .valid))
+                guard (pair(child.ints("dilation")) ?? [1, 1]) == [1, 1] else { throw unsupported(name, child, "dilation other than 1 is not supported") }
+                let pad = try padding(name, child)
+                let strides = stride.isEmpty ? kernel : stride
+                if child.typeName == "MaxPool2d" {
+                    stages.append(.maxPool(pool: kernel, strides: strides, padding: pad))
+                } else {
+                    if case .some(let divisor) = child.attribute("divisor_override"), divisor != .none {
+                        throw unsupported(name, child, "divisor_override is not supported")
+                    }
+                    stages.append(.avgPool(pool: kernel, strides: strides, padding: pad, countIncludePad: child.bool("count_include_pad") ?? true))
+                }
+            case "AdaptiveAvgPool2d":
+                guard pair(child.ints("output_size")) == [1, 1] else {
+                    throw unsupported(name, child, "only output_size 1 (global average pooling) is supported")
+                }
+                stages.append(.globalPool(average: true))
             case "Flatten":
                 flattened = true
             case "Dropout", "Identity":
                 continue
             default:
-                throw unsupported(name, child, "the .nnm format has no such layer yet")
+                throw unsupported(name, child, "the .nnm format has no such layer")
             }
         }
         if activations.last == .identity {
-            activations[activations.count - 1] = .softmax
-            notes.append("the model ends in logits; softmax is applied so that it gives probabilities (the same classes)")
+            notes.append("the model ends in logits (no Softmax module): recorded as such; nn-infer shows their softmax")
+        }
+        // As `--arch` and `--activations` would state them: the stages carry the activations of
+        // the layers before the flatten, the list those of the layers after it.
+        var featureLayers = 0
+        stages = stages.map { stage in
+            guard stage.hasParameters else { return stage }
+            defer { featureLayers += 1 }
+            return stage.with(activation: activations[featureLayers])
         }
         var stated = options
         stated.architecture = stages.isEmpty ? nil : stages
-        if options.activations == nil { stated.activations = activations }
+        if options.activations == nil { stated.activations = Array(activations[featureLayers...]) }
         var result = try PyTorchStateDict.model(arrays, path: path, inModuleOrder: true, sourceFormat: "pytorch-sequential", options: stated)
         result.notes = notes + result.notes
         result.format = "PyTorch pickled nn.Sequential (\(root.children.map { $0.module.typeName }.joined(separator: ", ")))"

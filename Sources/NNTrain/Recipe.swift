@@ -112,14 +112,9 @@ public struct TrainingRecipe: Sendable, Equatable {
             var shape = imageShape.count == 2 ? imageShape + [1] : imageShape
             do {
                 for stage in featureStages {
-                    let layer: Layer
-                    switch stage {
-                    case let .conv(filters, kernel, strides, padding, activation):
-                        layer = try Layer.conv2d(index: layers.count, inputShape: shape, filters: filters, kernel: kernel, strides: strides,
-                                                 padding: padding, activation: activation)
-                    case let .maxPool(pool, strides, padding):
-                        layer = try Layer.maxPool2d(index: layers.count, inputShape: shape, pool: pool, strides: strides, padding: padding)
-                    }
+                    // Keras's conventions where a stage leaves them open (validate refuses the
+                    // stages the trainer has no backward pass for).
+                    let layer = try stage.layer(index: layers.count, inputShape: shape, countIncludePad: false, epsilon: 1e-3)
                     shape = layer.spatial!.outputShape
                     layers.append(layer)
                 }
@@ -177,14 +172,17 @@ public struct TrainingRecipe: Sendable, Equatable {
         }
         for stage in featureStages {
             switch stage {
-            case let .conv(filters, _, _, _, activation):
+            case let .conv(filters, _, _, padding, activation):
+                if padding.pads != nil { throw .invalidOption("--cnn: the trainer convolves with valid or same padding, not explicit pads (p=)") }
                 guard (1...65536).contains(filters) else { throw .invalidOption("--cnn: a convolution needs 1 to 65536 filters, found \(filters)") }
                 guard activation != .softmax else { throw .invalidOption("--cnn: softmax is only supported on the output layer") }
                 guard Activation.basic.contains(activation) else {
                     throw .invalidOption("--cnn: the trainer does not support \(activation) (it supports \(Self.trainableActivations)); models with it can be converted and run, not trained")
                 }
-            case .maxPool:
-                break
+            case let .maxPool(_, _, padding):
+                if padding.pads != nil { throw .invalidOption("--cnn: the trainer pools with valid or same padding, not explicit pads (p=)") }
+            case .avgPool, .batchNorm, .globalPool:
+                throw .invalidOption("--cnn: the trainer does not train avgpool, bn, gap or gmp stages yet; models with them can be converted and run, not trained")
             }
         }
         if !featureStages.isEmpty, usesDropout, dropoutMode == .blog {

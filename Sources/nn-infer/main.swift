@@ -25,6 +25,7 @@ struct NNInfer: ParsableCommand {
     @Flag(name: .long, help: "Print one JSON document instead of text.") var json = false
     @Option(name: .long, help: "Compute precision: f32 or f64.") var precision: String = "f32"
     @Flag(name: .long, help: "Skip verifying tensor checksums (faster for huge models).") var noVerify = false
+    @Flag(name: .long, help: "Show the model's raw outputs (logits or log-probabilities) instead of probabilities.") var raw = false
     @Option(name: .long, help: "With --labels: also draw the confusion matrix as an SVG picture to this file.") var confusionSvg: String?
     @OptionGroup var threadOptions: ThreadOptions
 
@@ -41,9 +42,9 @@ struct NNInfer: ParsableCommand {
             if confusionSvg != nil, labels == nil {
                 throw ToolError("--confusion-svg needs --labels (the true classes)", status: ExitStatus.usage)
             }
-            let run = try InferenceRun(modelPath: model, precision: precision, batchSize: batch, topK: top, verify: !noVerify)
+            let run = try InferenceRun(modelPath: model, precision: precision, batchSize: batch, topK: top, verify: !noVerify, raw: raw)
             run.warnings().forEach { printError("nn-infer: \($0)") }
-            let report = InferenceReport(model: run.model, modelPath: model)
+            let report = InferenceReport(model: run.model, modelPath: model, values: run.values)
             if json {
                 let summary = try InferenceJSONPrinter(run: run, report: report).run(images: images, labels: labels)
                 try writeConfusionChart(summary, classes: report.classes)
@@ -53,6 +54,7 @@ struct NNInfer: ParsableCommand {
             let summary = try run.run(imagesPath: images, labelsPath: labels, onStart: { stream in
                 print("model: \(model) (\(describe(run.model)))")
                 print("input: \(images) (\(stream.imageCount) image\(stream.imageCount == 1 ? "" : "s") of \(ShapeMath.describe(stream.imageShape)))")
+                if let explanation = run.values.explanation { print("outputs: \(explanation)") }
             }) { prediction in
                 if listed < limit {
                     print(report.line(prediction))

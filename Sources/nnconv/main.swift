@@ -32,7 +32,7 @@ struct ImportChoices: ParsableArguments {
     @Option(help: "Shape of one input, e.g. 28x28.") var inputShape: String?
     @Option(help: "Comma-separated output class names.") var classNames: String?
     @Option(help: "Order of named PyTorch layers when their shapes do not tell it, e.g. fc1,fc2,fc3.") var layerOrder: String?
-    @Option(help: "Convolution and pooling stages of a PyTorch state dict, as nn-train --cnn takes them, e.g. conv:32:3x3,conv:64:3x3,pool:2.") var arch: String?
+    @Option(help: "The stages before the flatten of a PyTorch state dict, as nn-train --cnn takes them (conv, bn, pool, avgpool, gap, gmp), e.g. conv:32:3x3,conv:64:3x3,pool:2; --activations then names the activations of the Linear layers only.") var arch: String?
     @Option(help: "Most bytes of tensor data one import may read, decompressed (default \(defaultMaxTensorBytes >> 30) GiB).") var maxTensorBytes: Int?
 
     /// The options, parsed and checked.

@@ -23,12 +23,25 @@ import Testing
         return idx
     }
 
-    @Test(arguments: [("mlp_state.pth", "mlp"), ("mlp_state_legacy.pt", "mlp"), ("mlp_whole.pth", "mlp"),
-                      ("mnist_cnn_state.pth", "mnist_cnn"), ("mnist_cnn_state_legacy.pt", "mnist_cnn"),
-                      ("mlp.safetensors", "mlp"), ("mnist_cnn.safetensors", "mnist_cnn")])
-    func importsAndPredictsAsTorch(file: String, model: String) throws {
+    /// State dicts do not record activations or batch-norm epsilons: the defaults (ReLU, logits,
+    /// 1e-5) fit mlp and mnist_cnn, and `--arch`/`--activations` state the others as a user would.
+    static let seqCNNArch = ["--arch", "conv:8:3x3:p=1:identity,bn:relu,pool:2,conv:16:3x3:s=2:identity,bn:relu,avgpool:2:include-pad",
+                             "--activations", "gelu,softmax"]
+    static let lenetArch = ["--arch", "conv:6:5x5:p=2:tanh,avgpool:2:include-pad,conv:16:5x5:leaky_relu(alpha=0.1),avgpool:2:include-pad",
+                            "--activations", "tanh,leaky_relu(alpha=0.1),log_softmax"]
+
+    @Test(arguments: [("mlp_state.pth", "mlp", []), ("mlp_state_legacy.pt", "mlp", []), ("mlp_whole.pth", "mlp", []),
+                      ("mnist_cnn_state.pth", "mnist_cnn", []), ("mnist_cnn_state_legacy.pt", "mnist_cnn", []),
+                      ("mlp.safetensors", "mlp", []), ("mnist_cnn.safetensors", "mnist_cnn", []),
+                      ("seq_cnn_whole.pth", "seq_cnn", []), ("lenet_avg_whole.pth", "lenet_avg", []),
+                      ("seq_cnn_state.pth", "seq_cnn", seqCNNArch), ("seq_cnn_state_legacy.pt", "seq_cnn", seqCNNArch),
+                      ("seq_cnn.safetensors", "seq_cnn", seqCNNArch),
+                      ("lenet_avg_state.pth", "lenet_avg", lenetArch), ("lenet_avg_state_legacy.pt", "lenet_avg", lenetArch),
+                      ("lenet_avg_state_f16.pth", "lenet_avg_f16", lenetArch), ("lenet_avg_state_bf16.pth", "lenet_avg_bf16", lenetArch),
+                      ("lenet_avg.safetensors", "lenet_avg", lenetArch)] as [(String, String, [String])])
+    func importsAndPredictsAsTorch(file: String, model: String, options: [String]) throws {
         let nnm = "\(dir)/\(file).nnm"
-        let imported = try run("nnconv", ["import", "\(torch)/\(file)", "-o", nnm, "--scale", "1/255"])
+        let imported = try run("nnconv", ["import", "\(torch)/\(file)", "-o", nnm, "--scale", "1/255"] + options)
         #expect(imported.status == 0, "\(imported.stderr)")
         let inferred = try run("nn-infer", [nnm, try digits(), "--json", "--top", "10"])
         #expect(inferred.status == 0, "\(inferred.stderr)")
@@ -55,14 +68,13 @@ import Testing
     @Test(arguments: [
         (["mlp_state.pth", "--max-tensor-bytes", "0"], Int32(64), "nnconv import: --max-tensor-bytes must be positive, not 0"),
         (["mnist_cnn_state.pth", "--arch", "conv:32"], 64, "nnconv import: --arch: 'conv:32': expected conv:FILTERS:HxW, e.g. conv:8:3x3"),
-        (["mnist_cnn_state.pth", "--arch", "conv:32:3x3"], 64, "nnconv import: --arch states 1 convolutions, but TORCH/mnist_cnn_state.pth has 2 (conv1, conv2)"),
+        (["mnist_cnn_state.pth", "--arch", "conv:32:3x3"], 64, "nnconv import: --arch states conv, but TORCH/mnist_cnn_state.pth has conv, conv (conv1, conv2)"),
+        (["seq_cnn_state.pth", "--arch", "conv:8:3x3:p=1,pool:2,conv:16:3x3:s=2,avgpool:2"], 64,
+         "nnconv import: --arch states conv, conv, but TORCH/seq_cnn_state.pth has conv, bn, conv, bn (0, 1, 4, 5)"),
         (["mnist_cnn_state.pth", "--arch", "conv:32:3x3,conv:64:3x3"], 65,
          "nnconv import: TORCH/mnist_cnn_state.pth: fc1.weight: takes 9216 features, but the stated architecture gives 24x24x64 = 36864"),
         (["mlp_state.pth", "--max-tensor-bytes", "1000"], 65,
          "nnconv import: TORCH/mlp_state.pth: the tensors would take 407080 bytes, more than the 1000-byte budget for one import; raise it with --max-tensor-bytes if the file is trusted"),
-        (["seq_cnn_state.pth"], 65, "nnconv import: TORCH/seq_cnn_state.pth: PyTorch module '1' (BatchNorm) is not supported: the .nnm format has no batch normalization layer yet"),
-        (["seq_cnn.safetensors"], 65, "nnconv import: TORCH/seq_cnn.safetensors: PyTorch module '1' (BatchNorm) is not supported: the .nnm format has no batch normalization layer yet"),
-        (["lenet_avg_whole.pth"], 65, "nnconv import: TORCH/lenet_avg_whole.pth: PyTorch module '2' (AvgPool2d) is not supported: the .nnm format has no such layer yet"),
     ] as [([String], Int32, String)])
     func refusals(arguments: [String], status: Int32, message: String) throws {
         let result = try run("nnconv", ["import", "\(torch)/\(arguments[0])", "-o", "\(dir)/refused.nnm"] + arguments.dropFirst())

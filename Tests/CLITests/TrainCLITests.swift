@@ -96,7 +96,7 @@ func writeQuadrantIDX(in dir: String, train: Int = 200, test: Int = 50) throws -
         try expectFailure(["--activations", "swish,softmax", "--save", "\(dir)/x.nnm"], status: 64,
                           message: "--activations: the trainer does not support swish (it supports identity, relu, sigmoid, tanh, softmax); models with it can be converted and run, not trained")
         try expectFailure(["--activations", "leaky_relu,softmax", "--save", "\(dir)/x.nnm"], status: 64,
-                          message: "--activations: unknown activation 'leaky_relu' (expected identity, relu, sigmoid, tanh, softmax, elu, selu, gelu, softplus, swish, hard_sigmoid, relu6, log_softmax)")
+                          message: "--activations: unknown activation 'leaky_relu' (expected identity, relu, sigmoid, tanh, softmax, elu, selu, gelu, softplus, swish, hard_sigmoid, relu6, log_softmax, or leaky_relu(alpha=A), elu(alpha=A), relu(max_value=M), gelu(approximate=tanh))")
         try expectFailure(["--recipe", "lenet", "--save", "\(dir)/x.nnm"], status: 64,
                           message: "--recipe: unknown value 'lenet' (expected blog, nielsen, capstone, binary, cnn)")
         try expectFailure(["--save-h5", "\(dir)/x.hdf", "--save", "\(dir)/x.nnm"], status: 64,

@@ -33,3 +33,13 @@ public func scratchDirectory(_ prefix: String) -> String {
     try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     return dir
 }
+
+/// Softmax of each row, written out here so that tests do not check the engine against itself.
+public func softmaxRows(_ rows: [[Double]]) -> [[Double]] {
+    rows.map { row in
+        let top = row.max() ?? 0
+        let e = row.map { Foundation.exp($0 - top) }
+        let sum = e.reduce(0, +)
+        return e.map { $0 / sum }
+    }
+}
