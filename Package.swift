@@ -18,8 +18,6 @@ let package = Package(
         .library(name: "NNPickle", targets: ["NNPickle"]),
         .library(name: "NNTorch", targets: ["NNTorch"]),
         .library(name: "NNPlot", targets: ["NNPlot"]),
-        .library(name: "NNPickle", targets: ["NNPickle"]),
-        .library(name: "NNTorch", targets: ["NNTorch"]),
         .executable(name: "nnconv", targets: ["nnconv"]),
         .executable(name: "nn-infer", targets: ["nn-infer"]),
         .executable(name: "nn-train", targets: ["nn-train"]),

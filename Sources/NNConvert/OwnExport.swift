@@ -14,14 +14,68 @@ enum OwnExport {
     /// shape is checked against its layer before any data is read.
     static func rebuild(_ container: any TensorContainer, metadata: ModelMetadata, layout: WeightLayout, order: [String],
                         key: (String) -> String?, format: String) throws -> ImportResult {
-        let path = container.path
-        var declared: [String: SourceArray] = [:]
-        for a in try container.arrays() { declared[a.name] = a }
         var layers: [String: Layer] = [:], biasLayers: [String: Layer] = [:]
         for layer in metadata.layers {
             if let w = layer.weight { layers[w] = layer }
             if let b = layer.bias { biasLayers[b] = layer }
         }
+        // Biases may have any shape with the right count: (1, out) for rows, (out, 1) for columns.
+        return try rebuild(container, metadata: metadata, order: order, key: key, format: format, check: { name, shape in
+            if let layer = layers[name] {
+                let expected = layout.storedWeightShape(layer)
+                return shape == expected ? nil : "expected \(ShapeMath.describe(expected)) for \(layout.rawValue), found \(ShapeMath.describe(shape))"
+            } else if let layer = biasLayers[name] {
+                return ShapeMath.elementCount(shape) == layer.biasCount! ? nil : "expected \(layer.biasCount!) values, found \(ShapeMath.describe(shape))"
+            }
+            return nil
+        }, loaded: { name, t in
+            if let layer = layers[name] { return layout.loaded(t, for: layer) }
+            if let layer = biasLayers[name] { return t.reshaped([layer.biasCount!]) }
+            return t
+        })
+    }
+
+    /// Rebuilds the model from an export in PyTorch's layout (`PyTorchLayout`, the safetensors
+    /// export): layer tensors are checked against the shape the layout gives them and turned
+    /// back; tensors the layout adds (`num_batches_tracked`, a missing batch-norm scale) are
+    /// allowed and not read.
+    static func rebuild(_ container: any TensorContainer, metadata: ModelMetadata, pytorch layout: PyTorchLayout, order: [String],
+                        key: (String) -> String?, format: String) throws -> ImportResult {
+        var arrangements: [String: PyTorchLayout.Arrangement] = [:], added = Set<String>()
+        for e in layout.entries {
+            switch e.source {
+            case let .tensor(name, arrangement): arrangements[name] = arrangement
+            case .filled, .batchCounter: added.insert(e.key)
+            }
+        }
+        var shapes: [String: [Int]] = [:]
+        for layer in metadata.layers {
+            if let w = layer.weight, let shape = layer.weightShape { shapes[w] = shape }
+            if let b = layer.bias, let n = layer.biasCount { shapes[b] = [n] }
+            if let bn = layer.batchNorm, let n = layer.spatial?.inputShape.last {
+                for name in [bn.gamma, bn.beta, bn.movingMean, bn.movingVariance].compactMap({ $0 }) {
+                    shapes[name] = [layer.spatial!.inputShape.count == 1 ? layer.inputSize : n]
+                }
+            }
+        }
+        return try rebuild(container, metadata: metadata, order: order, key: key, format: format, ignoring: added, check: { name, shape in
+            guard let arrangement = arrangements[name], let own = shapes[name] else { return nil }
+            let expected = PyTorchLayout.storedShape(own, arrangement)
+            return shape == expected ? nil : "expected \(ShapeMath.describe(expected)) in PyTorch's layout, found \(ShapeMath.describe(shape))"
+        }, loaded: { name, t in
+            arrangements[name].map { PyTorchLayout.loaded(t, $0) } ?? t
+        })
+    }
+
+    /// The shared steps: every tensor of `order` present, `check` passing on its declared shape
+    /// (nil, or what is wrong), no undeclared keys but `ignoring`; then each read once and
+    /// turned back by `loaded`.
+    private static func rebuild(_ container: any TensorContainer, metadata: ModelMetadata, order: [String], key: (String) -> String?,
+                                format: String, ignoring: Set<String> = [], check: (String, [Int]) -> String?,
+                                loaded: (String, Tensor) -> Tensor) throws -> ImportResult {
+        let path = container.path
+        var declared: [String: SourceArray] = [:]
+        for a in try container.arrays() { declared[a.name] = a }
         guard Set(order).count == order.count else {
             throw InteropError.badConfig(path: path, detail: "the export's tensor list names a tensor twice")
         }
@@ -31,36 +85,22 @@ enum OwnExport {
             guard let k = key(name), let array = declared[k] else {
                 throw InteropError.missingTensor(path: path, name: key(name) ?? name, detail: "the export is incomplete")
             }
-            if let layer = layers[name] {
-                let expected = layout.storedWeightShape(layer)
-                guard array.shape == expected else {
-                    throw InteropError.badShape(path: path, name: k, detail: "expected \(ShapeMath.describe(expected)) for \(layout.rawValue), found \(ShapeMath.describe(array.shape))")
-                }
-            } else if let layer = biasLayers[name] {
-                guard ShapeMath.elementCount(array.shape) == layer.biasCount! else {
-                    throw InteropError.badShape(path: path, name: k, detail: "expected \(layer.biasCount!) values, found \(ShapeMath.describe(array.shape))")
-                }
+            if let problem = check(name, array.shape) {
+                throw InteropError.badShape(path: path, name: k, detail: problem)
             }
             sources.append((name, array))
         }
-        let expectedNames = Set(metadata.layers.flatMap { [$0.weight, $0.bias].compactMap { $0 } })
+        let expectedNames = Set(metadata.layers.flatMap(\.tensorNames))
         if let missing = expectedNames.subtracting(order).sorted().first {
             throw InteropError.badConfig(path: path, detail: "the export's tensor list does not name '\(missing)', which a layer uses")
         }
-        let used = Set(order.compactMap(key))
+        let used = Set(order.compactMap(key)).union(ignoring)
         if let extra = declared.keys.sorted().first(where: { !used.contains($0) }) {
             throw InteropError.unexpectedTensor(path: path, name: extra, detail: "not listed among the exported tensors")
         }
         var tensors: [NamedTensor] = []
         for (name, array) in sources {
-            let t = try array.tensor()
-            if let layer = layers[name] {
-                tensors.append(NamedTensor(name, layout.loaded(t, for: layer)))
-            } else if let layer = biasLayers[name] {
-                tensors.append(NamedTensor(name, t.reshaped([layer.biasCount!])))
-            } else {
-                tensors.append(NamedTensor(name, t))
-            }
+            tensors.append(NamedTensor(name, loaded(name, try array.tensor())))
         }
         return try ImportResult(model: Model(metadata: metadata, tensors: tensors), path: path, format: format, notes: [])
     }

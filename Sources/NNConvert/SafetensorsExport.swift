@@ -2,18 +2,16 @@ import NNCore
 import NNSafetensors
 import NNSystem
 
-/// The safetensors file `nnconv export` writes: what PyTorch loads into an `nn.Sequential` of
-/// `nn.Linear` layers and activation modules, plus everything needed to rebuild the `.nnm` bit for
-/// bit.
+/// The safetensors file `nnconv export` writes: the state dict of the `nn.Sequential` that
+/// computes the model (`PyTorchLayout`: Linear, Conv2d, BatchNorm, pooling and activation
+/// modules, in PyTorch's layouts), plus everything needed to rebuild the `.nnm` bit for bit.
 ///
 ///     from safetensors.torch import load_file
 ///     model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10), nn.Softmax(dim=1))
 ///     model.load_state_dict(load_file("model.safetensors"), strict=False)
 ///
-/// Layer `i` is stored as `<k>.weight` (out, in) and `<k>.bias`, where `k` is the index of its
-/// `nn.Linear` in that `nn.Sequential` (activation modules take the indices between; identity
-/// layers have none). Other tensors (z-score statistics, optimizer state) keep their `.nnm` names
-/// and dtypes, which is why `strict=False` is needed. `__metadata__` holds `format` (`pt`),
+/// Other tensors (z-score statistics, optimizer state) keep their `.nnm` names and dtypes, which
+/// is why `strict=False` is needed when the model has them. `__metadata__` holds `format` (`pt`),
 /// `pytorch_module` (the `nn.Sequential` above, for people), `nnm_metadata` (the full `.nnm`
 /// metadata JSON) and `nnm_tensors` (a JSON object mapping each `.nnm` tensor name, in file
 /// order, to its key).
@@ -23,78 +21,47 @@ public enum SafetensorsExport {
     /// The key under `__metadata__` mapping `.nnm` tensor names (in file order) to safetensors keys.
     static let tensorNamesKey = "nnm_tensors"
 
-    /// Writes `model` to `path` atomically.
-    public static func write(_ model: Model, to path: String) throws {
-        let (header, tensors) = try layout(model, path: path)
+    /// Writes `model` to `path` atomically; returns the PyTorch layout it used.
+    @discardableResult
+    public static func write(_ model: Model, to path: String) throws -> PyTorchLayout {
+        let (header, tensors, layout) = try layout(model, path: path)
         // Streamed: a large model is not copied into one more buffer.
         let writer = try AtomicFileWriter(path: path)
         try writer.write(header)
         for t in tensors { try writer.write(t.bytes) }
         try writer.commit()
-    }
-
-    /// The keys the layers' weights and biases are stored under, by `.nnm` tensor name.
-    public static func keys(for metadata: ModelMetadata) -> [String: String] {
-        var keys: [String: String] = [:]
-        var index = 0
-        for layer in metadata.layers {
-            guard let weight = layer.weight else { continue }
-            keys[weight] = "\(index).weight"
-            if let bias = layer.bias { keys[bias] = "\(index).bias" }
-            index += layer.activation == .identity ? 1 : 2
-        }
-        return keys
-    }
-
-    /// `nn.Sequential(nn.Linear(784, 256), nn.ReLU(), ...)`.
-    public static func pytorchModule(for metadata: ModelMetadata) -> String {
-        var parts: [String] = []
-        for layer in metadata.layers {
-            parts.append("nn.Linear(\(layer.inputSize), \(layer.outputSize)\(layer.bias == nil ? ", bias=False" : ""))")
-            switch layer.activation {
-            case .identity: break
-            case .relu: parts.append("nn.ReLU()")
-            case .sigmoid: parts.append("nn.Sigmoid()")
-            case .tanh: parts.append("nn.Tanh()")
-            case .softmax: parts.append("nn.Softmax(dim=1)")
-            case let .leakyRelu(alpha): parts.append("nn.LeakyReLU(negative_slope=\(alpha))")
-            case let .elu(alpha): parts.append("nn.ELU(alpha=\(alpha))")
-            case .selu: parts.append("nn.SELU()")
-            case .gelu(.exact): parts.append("nn.GELU()")
-            case .gelu(.tanh): parts.append("nn.GELU(approximate='tanh')")
-            case .softplus: parts.append("nn.Softplus()")
-            case .swish: parts.append("nn.SiLU()")
-            case .hardSigmoid: parts.append("nn.Hardsigmoid()")
-            case .relu6: parts.append("nn.ReLU6()")
-            case let .clippedRelu(maxValue): parts.append("nn.Hardtanh(min_val=0.0, max_val=\(maxValue))")
-            case .logSoftmax: parts.append("nn.LogSoftmax(dim=1)")
-            }
-        }
-        return "nn.Sequential(\(parts.joined(separator: ", ")))"
+        return layout
     }
 
     /// The length-prefixed header, and the tensors whose bytes follow it in order.
-    static func layout(_ model: Model, path: String) throws -> (header: [UInt8], tensors: [Tensor]) {
-        try requireDenseLayers(model, path: path, format: "safetensors")
+    static func layout(_ model: Model, path: String) throws -> (header: [UInt8], tensors: [Tensor], layout: PyTorchLayout) {
         let meta = model.metadata
-        let layerKeys = keys(for: meta)
-        let weights = Set(meta.layers.compactMap(\.weight))
+        let layout = try PyTorchLayout(meta, path: path)
+        let layerKeys = layout.keys
         var stored: [(key: String, tensor: Tensor)] = []
         var names: [(String, JSONValue)] = []
         var taken = Set<String>()
-        for t in model.tensors {
-            let key = layerKeys[t.name] ?? t.name
+        func store(_ key: String, _ tensor: Tensor, name: String) throws {
             // A statistics tensor named like a layer key ("2.weight") would make the file ambiguous.
             guard taken.insert(key).inserted, key != "__metadata__" else {
-                throw InteropError.badConfig(path: path, detail: "tensor '\(t.name)' would be stored under the key '\(key)', which is already used")
+                throw InteropError.badConfig(path: path, detail: "tensor '\(name)' would be stored under the key '\(key)', which is already used")
             }
-            stored.append((key, weights.contains(t.name) ? t.tensor.transposed() : t.tensor))
-            names.append((t.name, .string(key)))
+            stored.append((key, tensor))
+        }
+        // The state dict first, in module order; then the model's other tensors under their names.
+        for (key, tensor) in layout.stateDict(model) { try store(key, tensor, name: key) }
+        for t in model.tensors {
+            if let key = layerKeys[t.name] {
+                names.append((t.name, .string(key)))
+            } else {
+                try store(t.name, t.tensor, name: t.name)
+                names.append((t.name, .string(t.name)))
+            }
         }
         var header = JSONObject()
         header["__metadata__"] = .object(JSONObject([
             ("format", .string("pt")),
-            ("pytorch_module", .string(pytorchModule(for: meta))),
+            ("pytorch_module", .string(layout.sequential)),
             (metadataKey, .string(JSONValue.object(meta.json).serialized())),
             (tensorNamesKey, .string(JSONValue.object(JSONObject(names)).serialized())),
         ]))
@@ -120,7 +87,7 @@ public enum SafetensorsExport {
             bytes.append(UInt8(truncatingIfNeeded: n))
             n >>= 8
         }
-        return (bytes + text, stored.map(\.tensor))
+        return (bytes + text, stored.map(\.tensor), layout)
     }
 }
 

@@ -205,6 +205,20 @@ public struct Tensor: @unchecked Sendable {
                                 from: bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 64)!)
     }
 
+    /// The tensor with the order of its elements reversed along `axes` (NumPy's `flip`), in a new
+    /// storage: `[0, 1]` turns an HWIO kernel by 180 degrees.
+    public func reversingAxes(_ axes: Set<Int>) -> Tensor {
+        precondition(axes.allSatisfy { shape.indices.contains($0) }, "reversingAxes() needs axes of the tensor")
+        guard count > 0 else { return self }
+        var strides = Tensor.rowMajorStrides(shape)
+        var start = 0
+        for axis in axes {
+            start += (shape[axis] - 1) * strides[axis]
+            strides[axis] = -strides[axis]
+        }
+        return Tensor.gathering(dtype: dtype, shape: shape, strides: strides, from: bytes.baseAddress! + start * dtype.size)
+    }
+
     /// Element strides of a row-major (C order) array of `shape`.
     public static func rowMajorStrides(_ shape: [Int]) -> [Int] {
         var strides = [Int](repeating: 1, count: shape.count)

@@ -13,6 +13,33 @@ import NNZip
 public struct PyTorchModelFormat: ModelFileFormat {
     public init() {}
     public var displayName: String { "PyTorch (.pth, .pt)" }
+    public var exportSuffixes: [String] { [".pth", ".pt"] }
+
+    /// Writes the model's state dict as torch.save does (zip format): the parameters of the
+    /// `nn.Sequential` that `PyTorchLayout` describes, loadable with
+    /// `model.load_state_dict(torch.load(path, weights_only=True))`. A state dict holds
+    /// parameters only: the preprocessing, classes and history of the `.nnm` are not in it, so the
+    /// summary says what to apply to inputs.
+    public func export(_ model: ValidatedModel, to path: String, options: ExportOptions) throws -> ExportResult {
+        let layout = try PyTorchLayout(model.model.metadata, path: path)
+        let entries = layout.stateDict(model.model)
+        let zip = try ZipWriter(path: path)
+        let folder = TorchStateDictWriter.archiveName
+        try zip.addMember(name: "\(folder)/data.pkl", bytes: TorchStateDictWriter.pickle(entries))
+        try zip.addMember(name: "\(folder)/.format_version", bytes: Array("1".utf8))
+        try zip.addMember(name: "\(folder)/byteorder", bytes: Array("little".utf8))
+        for (i, entry) in entries.enumerated() {
+            try zip.addMember(name: "\(folder)/data/\(i)", parts: [entry.tensor.bytes])
+        }
+        try zip.addMember(name: "\(folder)/version", bytes: Array("3\n".utf8))
+        try zip.finish()
+        var notes: [String] = []
+        let preprocessing = model.model.metadata.preprocessing
+        if !preprocessing.isEmpty {
+            notes.append("a state dict holds no preprocessing: apply \(preprocessing.describe()) to inputs before the model, as the .nnm does")
+        }
+        return ExportResult(summary: "PyTorch state dict (\(entries.count) tensors) for \(layout.sequential) on inputs \(layout.inputDescription)", notes: notes)
+    }
 
     public func recognize(_ probe: FileProbe) throws -> FormatEvidence? {
         if Self.isLegacy(probe.head) { return .magic }

@@ -20,7 +20,7 @@ let crosstool = "\(packageRoot)/Fixtures/crosstool"
         try NNMFormat.write(formulaModel(), to: model)
         let exported = try run("nnconv", ["export", model, "-o", st])
         #expect(exported.status == 0, "\(exported.stderr)")
-        #expect(exported.stdout == "wrote \(st) (PyTorch nn.Sequential(nn.Linear(784, 32), nn.ReLU(), nn.Linear(32, 10), nn.Softmax(dim=1)); .nnm metadata in __metadata__)\n")
+        #expect(exported.stdout == "wrote \(st) (PyTorch nn.Sequential(nn.Linear(784, 32), nn.ReLU(), nn.Linear(32, 10), nn.Softmax(dim=1)) on inputs N x 784; .nnm metadata in __metadata__)\n")
         let imported = try run("nnconv", ["import", st, "-o", back])
         #expect(imported.status == 0, "\(imported.stderr)")
         #expect(imported.stdout.hasPrefix("\(st): nnm safetensors export\n"))

@@ -268,9 +268,8 @@ public struct SafetensorsModelFormat: ModelFileFormat {
                 }
                 keys[name] = key
             }
-            // nn.Linear keeps W (out, in): the columns layout, with 1-D biases.
-            return try OwnExport.rebuild(container, metadata: metadata, layout: .columns, order: names.keys, key: { keys[$0] },
-                                         format: "nnm safetensors export")
+            return try OwnExport.rebuild(container, metadata: metadata, pytorch: try PyTorchLayout(metadata, path: path),
+                                         order: names.keys, key: { keys[$0] }, format: "nnm safetensors export")
         }
         // safetensors sorts its keys: the module order is not the file's.
         var result = try PyTorchStateDict.model(try container.arrays(), path: path, inModuleOrder: false,
@@ -282,7 +281,7 @@ public struct SafetensorsModelFormat: ModelFileFormat {
     public func inspect(path: String) throws -> Inspection { try Inspection.inspectSafetensors(path) }
 
     public func export(_ model: ValidatedModel, to path: String, options: ExportOptions) throws -> ExportResult {
-        try SafetensorsExport.write(model.model, to: path)
-        return ExportResult(summary: "PyTorch \(SafetensorsExport.pytorchModule(for: model.model.metadata)); .nnm metadata in __metadata__")
+        let layout = try SafetensorsExport.write(model.model, to: path)
+        return ExportResult(summary: "PyTorch \(layout.sequential) on inputs \(layout.inputDescription); .nnm metadata in __metadata__")
     }
 }
