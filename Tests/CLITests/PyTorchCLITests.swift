@@ -64,6 +64,45 @@ import Testing
         #expect(compared.status == 0, "\(compared.stderr)")
     }
 
+    /// nn-infer says what a model's outputs are and how it shows them: torch's logits (mlp, no
+    /// Softmax module), log-probabilities (lenet_avg, LogSoftmax) and probabilities (seq_cnn,
+    /// Softmax). `--raw` prints the outputs themselves, which must be torch's (`<model>_output`),
+    /// as "value" unless they are probabilities.
+    @Test(arguments: [("mlp_whole.pth", "mlp", "logits", "softmax"), ("lenet_avg_whole.pth", "lenet_avg", "log_probabilities", "exp"),
+                      ("seq_cnn_whole.pth", "seq_cnn", "probabilities", "none")])
+    func outputKinds(file: String, model: String, kind: String, conversion: String) throws {
+        let nnm = "\(dir)/kinds-\(model).nnm"
+        let imported = try run("nnconv", ["import", "\(torch)/\(file)", "-o", nnm, "--scale", "1/255"])
+        #expect(imported.status == 0, "\(imported.stderr)")
+        let shown = try run("nn-infer", [nnm, try digits(), "--json", "--top", "10"])
+        let raw = try run("nn-infer", [nnm, try digits(), "--json", "--top", "10", "--raw"])
+        #expect(shown.status == 0 && raw.status == 0, "\(shown.stderr) \(raw.stderr)")
+        let json = "\(dir)/kinds-\(model)"
+        try Data(shown.stdout.utf8).write(to: URL(fileURLWithPath: json + ".json"))
+        try Data(raw.stdout.utf8).write(to: URL(fileURLWithPath: json + "-raw.json"))
+        let compared = try python(["-c", """
+            import json, numpy as np
+            e = np.load('\(torch)/expected.npz')
+            shown, raw = json.load(open('\(json).json')), json.load(open('\(json)-raw.json'))
+            assert (shown['output_kind'], shown['conversion']) == ('\(kind)', '\(conversion)'), (shown['output_kind'], shown['conversion'])
+            assert (raw['output_kind'], raw['conversion']) == ('\(kind)', 'none'), (raw['output_kind'], raw['conversion'])
+            worst = 0.0
+            key = 'probability' if '\(kind)' == 'probabilities' else 'value'
+            for i, p in enumerate(raw['predictions']):
+                for t in p['top']:
+                    worst = max(worst, abs(t[key] - e['\(model)_output'][i, t['class']]))
+            assert worst <= 1e-4, worst
+            """])
+        #expect(compared.status == 0, "\(compared.stderr)")
+        let text = try run("nn-infer", [nnm, try digits(), "--top", "1"])
+        let line = text.stdout.split(separator: "\n").first { $0.hasPrefix("outputs:") }.map(String.init)
+        switch kind {
+        case "logits": #expect(line == "outputs: the model outputs logits; the probabilities shown are their softmax (--raw shows the logits)")
+        case "log_probabilities": #expect(line?.contains("log-probabilities") == true, "\(line ?? "none")")
+        default: #expect(line == nil, "\(line ?? "")")
+        }
+    }
+
     /// A pickled nn.Sequential imported and exported again gives the state dict torch wrote
     /// itself (`<model>.safetensors`, by safetensors.torch.save_file), tensor for tensor and bit
     /// for bit: through our safetensors export, and through our `.pth` export read with Python's
