@@ -145,3 +145,42 @@ public enum PickleValueError: Error, Equatable, Sendable, CustomStringConvertibl
         }
     }
 }
+
+extension PickleValue {
+    /// The value written as Python would show it, shortened past `limit` characters:
+    /// `(3, 3)`, `'zeros'`, `True`, `torch.float32`, `OrderedDict(...)` for a call.
+    public func pythonText(limit: Int = 200) -> String {
+        var out = ""
+        func write(_ v: PickleValue) {
+            guard out.count <= limit else { return }
+            func items(_ open: String, _ values: [PickleValue], _ close: String) {
+                out += open
+                for (i, item) in values.enumerated() {
+                    if i > 0 { out += ", " }
+                    write(item)
+                }
+                if open == "(" && values.count == 1 { out += "," }
+                out += close
+            }
+            switch v {
+            case .none: out += "None"
+            case let .bool(b): out += b ? "True" : "False"
+            case let .int(n): out += String(n)
+            case .bigInt: out += "<int>"
+            case let .float(d): out += String(d)
+            case let .string(s): out += "'" + PickleError.oneLine(s) + "'"
+            case let .bytes(b): out += "<\(b.count) bytes>"
+            case let .tuple(values): items("(", values, ")")
+            case let .list(values): items("[", values, "]")
+            case let .set(values): items("{", values, "}")
+            case let .dict(entries): out += "{\(entries.count) entries}"
+            case let .global(module, name): out += "\(module).\(name)"
+            case let .call(callee, _): out += "\(callee.globalName ?? "call")(...)"
+            case let .object(base, _): write(base)
+            case .persistent: out += "<persistent id>"
+            }
+        }
+        write(self)
+        return out.count > limit ? String(out.prefix(limit)) + "..." : out
+    }
+}

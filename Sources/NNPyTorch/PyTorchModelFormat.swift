@@ -80,7 +80,10 @@ public struct PyTorchModelFormat: ModelFileFormat {
     }
 
     /// The checkpoint in `mode`, from either format; errors name the file.
-    static func checkpoint(path: String, mode: TorchCheckpoint.Mode, options: ImportOptions) throws -> TorchCheckpoint {
+    /// With `readingStorages` false a zip checkpoint's storages are checked against the archive's
+    /// directory but not read (a legacy file keeps them between its pickles and is read whole).
+    static func checkpoint(path: String, mode: TorchCheckpoint.Mode, options: ImportOptions,
+                           readingStorages: Bool = true) throws -> TorchCheckpoint {
         do throws(any Error) {
             let file = try ReadOnlyFile(path: path)
             if Self.isLegacy(try file.head(16)) {
@@ -119,7 +122,7 @@ public struct PyTorchModelFormat: ModelFileFormat {
             let byteOrder = zip.entry(named: prefix + "byteorder").flatMap { try? zip.read($0, maxBytes: 16) }
                 .map { String(decoding: $0, as: UTF8.self).trimmingCharacters(in: " \n") }
             let provider = ZipStorages(zip: zip, prefix: prefix)
-            return try TorchCheckpoint(pickle: pickle, storages: provider, mode: mode, byteOrder: byteOrder)
+            return try TorchCheckpoint(pickle: pickle, storages: provider, mode: mode, byteOrder: byteOrder, loadingData: readingStorages)
         } catch let error as TorchError {
             if case .wholeModelFile = error { throw WholeModelFile() }
             throw InteropError.badConfig(path: path, detail: "\(error)")
@@ -148,24 +151,28 @@ public struct PyTorchModelFormat: ModelFileFormat {
         return try PyTorchStateDict.model(arrays, path: path, inModuleOrder: true, sourceFormat: "pytorch-state-dict", options: options)
     }
 
+    /// The state dict's or the module tree's tensors as declared: a zip checkpoint's storages are
+    /// not read.
     public func inspect(path: String) throws -> Inspection {
         var root = InspectionNode(name: "state dict", kind: "group")
         var format = "PyTorch checkpoint"
         do {
-            let checkpoint = try Self.checkpoint(path: path, mode: .stateDict, options: ImportOptions())
-            for t in try checkpoint.stateDict() {
-                root.children.append(InspectionNode(name: t.name, kind: "tensor", dtype: t.tensor.dtype.rawValue, shape: t.tensor.shape))
+            let checkpoint = try Self.checkpoint(path: path, mode: .stateDict, options: ImportOptions(), readingStorages: false)
+            let declared: [(name: String, dtype: DType, shape: [Int])]
+            do { declared = try checkpoint.stateDictDeclarations() } catch { throw InteropError.badConfig(path: path, detail: "\(error)") }
+            for t in declared {
+                root.children.append(InspectionNode(name: t.name, kind: "tensor", dtype: t.dtype.rawValue, shape: t.shape))
             }
         } catch is WholeModelFile {
-            let checkpoint = try Self.checkpoint(path: path, mode: .wholeModel, options: ImportOptions())
+            let checkpoint = try Self.checkpoint(path: path, mode: .wholeModel, options: ImportOptions(), readingStorages: false)
             let module = try PyTorchSequential.module(checkpoint, path: path)
             format = "PyTorch pickled model (\(module.className))"
             root = InspectionNode(name: module.typeName, kind: "module")
             for (name, child) in module.children {
                 var node = InspectionNode(name: name, kind: child.typeName)
-                node.attributes = child.attributes.filter { !$0.name.hasPrefix("_") && $0.name != "training" }.map { ($0.name, "\($0.value)") }
-                for (p, t) in child.parameters {
-                    if let t { node.children.append(InspectionNode(name: p, kind: "parameter", dtype: t.dtype.rawValue, shape: t.shape)) }
+                node.attributes = child.attributes.filter { !$0.name.hasPrefix("_") && $0.name != "training" }.map { ($0.name, $0.value.pythonText()) }
+                for (p, dtype, shape) in child.declarations where child.parameters.contains(where: { $0.name == p }) {
+                    node.children.append(InspectionNode(name: p, kind: "parameter", dtype: dtype.rawValue, shape: shape))
                 }
                 root.children.append(node)
             }

@@ -25,25 +25,30 @@ public struct TorchCheckpoint: Sendable {
     /// The storages it refers to, in the order first referred to.
     public let storageRecords: [TorchStorageRecord]
     let storages: [String: TorchStorageBytes]
+    /// Whether the storages were read (false for `init(root:declaredStorages:)`).
+    public let holdsData: Bool
 
     /// Reads `pickle` and loads the storages it refers to from `provider`.
     ///
-    /// - Parameter byteOrder: the zip's `byteorder` record ("little" or "big"), nil when there is
-    ///   none (torch before 1.10 wrote none and was little-endian). Big-endian data is refused:
-    ///   byte-swapping is not implemented, and no common machine writes it.
+    /// - Parameters:
+    ///   - byteOrder: the zip's `byteorder` record ("little" or "big"), nil when there is none
+    ///     (torch before 1.10 wrote none and was little-endian). Big-endian data is refused:
+    ///     byte-swapping is not implemented, and no common machine writes it.
+    ///   - loadingData: false to check the storages' sizes without reading them
+    ///     (`init(root:declaredStorages:)`).
     public init(pickle: UnsafeRawBufferPointer, storages provider: some TorchStorageProvider, mode: Mode = .stateDict,
-                byteOrder: String? = nil, limits: PickleLimits = .default) throws(TorchError) {
+                byteOrder: String? = nil, limits: PickleLimits = .default, loadingData: Bool = true) throws(TorchError) {
         try Self.check(byteOrder: byteOrder)
         let root = try Self.parse(pickle, from: 0, mode: mode, limits: limits).value
-        try self.init(root: root, storages: provider)
+        try self.init(root: root, storages: provider, loadingData: loadingData)
     }
 
     /// Reads `pickle` and loads the storages it refers to from `provider`.
     public init(pickle: [UInt8], storages provider: some TorchStorageProvider, mode: Mode = .stateDict,
-                byteOrder: String? = nil, limits: PickleLimits = .default) throws(TorchError) {
+                byteOrder: String? = nil, limits: PickleLimits = .default, loadingData: Bool = true) throws(TorchError) {
         let result = pickle.withUnsafeBytes { raw in
             Result { () throws(TorchError) in
-                try TorchCheckpoint(pickle: raw, storages: provider, mode: mode, byteOrder: byteOrder, limits: limits)
+                try TorchCheckpoint(pickle: raw, storages: provider, mode: mode, byteOrder: byteOrder, limits: limits, loadingData: loadingData)
             }
         }
         self = try result.get()
@@ -51,6 +56,17 @@ public struct TorchCheckpoint: Sendable {
 
     /// A checkpoint from a pickle already read (`parse`): loads the storages it refers to.
     public init(root: PickleValue, storages provider: some TorchStorageProvider) throws(TorchError) {
+        try self.init(root: root, storages: provider, loadingData: true)
+    }
+
+    /// A checkpoint whose storages are checked against their declared sizes but not read: its
+    /// tensors can be declared (`declaration(_:)`, `stateDictDeclarations`), not built. What
+    /// `nnconv inspect` lists.
+    public init(root: PickleValue, declaredStorages provider: some TorchStorageProvider) throws(TorchError) {
+        try self.init(root: root, storages: provider, loadingData: false)
+    }
+
+    private init(root: PickleValue, storages provider: some TorchStorageProvider, loadingData: Bool) throws(TorchError) {
         let records = try TorchStorageReference.records(in: root)
         // Every size first, so that a wrong file fails before any storage is read.
         for record in records {
@@ -61,7 +77,7 @@ public struct TorchCheckpoint: Sendable {
             }
         }
         var storages: [String: TorchStorageBytes] = [:]
-        for record in records {
+        for record in records where loadingData {
             let bytes: TorchStorageBytes
             do { bytes = try provider.bytes(ofStorage: record.key) } catch { throw .storageUnavailable(key: record.key, cause: error) }
             guard bytes.byteCount == record.byteCount else {
@@ -72,6 +88,7 @@ public struct TorchCheckpoint: Sendable {
         self.root = root
         self.storageRecords = records
         self.storages = storages
+        self.holdsData = loadingData
     }
 
     /// Reads one pickle of a checkpoint with the mode's globals; refusals of model classes become
@@ -105,10 +122,38 @@ public struct TorchCheckpoint: Sendable {
         try TorchTensorDecoding.tensor(value, storages: storages)
     }
 
+    /// The element type and shape a tensor record declares, checked against its storage's
+    /// declared size; reads no data.
+    public func declaration(_ value: PickleValue) throws(TorchError) -> (dtype: DType, shape: [Int]) {
+        let view = try TorchTensorDecoding.declaration(value)
+        return (view.dtype, view.shape)
+    }
+
     /// The state dict at `path` (string keys from the root, e.g. ["model"] for a checkpoint saved
     /// as `{"model": model.state_dict(), "epoch": 3}`), as named tensors in the pickle's order.
     /// Every entry must be a tensor and every key a distinct string.
     public func stateDict(at path: [String] = []) throws(TorchError) -> [NamedTensor] {
+        var tensors: [NamedTensor] = []
+        for (key, entry) in try stateDictEntries(at: path) {
+            do { tensors.append(NamedTensor(key, try tensor(entry))) } catch { throw .inTensor(key, error) }
+        }
+        return tensors
+    }
+
+    /// What `stateDict(at:)` would return, declared: names, element types and shapes, with the
+    /// same checks and no data read.
+    public func stateDictDeclarations(at path: [String] = []) throws(TorchError) -> [(name: String, dtype: DType, shape: [Int])] {
+        var out: [(name: String, dtype: DType, shape: [Int])] = []
+        for (key, entry) in try stateDictEntries(at: path) {
+            do {
+                let d = try declaration(entry)
+                out.append((key, d.dtype, d.shape))
+            } catch { throw .inTensor(key, error) }
+        }
+        return out
+    }
+
+    private func stateDictEntries(at path: [String]) throws(TorchError) -> [(key: String, value: PickleValue)] {
         var value = root
         var walked = ""
         for key in path {
@@ -126,15 +171,10 @@ public struct TorchCheckpoint: Sendable {
         }
         let entries: [(key: String, value: PickleValue)]
         do { entries = try dict.uniqueStringKeyedEntries() ?? [] } catch { throw .notStateDict(error.description) }
-        var tensors: [NamedTensor] = []
-        tensors.reserveCapacity(entries.count)
-        for (key, entry) in entries {
-            if Self.dictionary(entry) != nil {
-                throw .notStateDict("entry '\(PickleError.oneLine(key))' is a dict, not a tensor; pass its key as the path to read the state dict inside it")
-            }
-            do { tensors.append(NamedTensor(key, try tensor(entry))) } catch { throw .inTensor(key, error) }
+        for (key, entry) in entries where Self.dictionary(entry) != nil {
+            throw .notStateDict("entry '\(PickleError.oneLine(key))' is a dict, not a tensor; pass its key as the path to read the state dict inside it")
         }
-        return tensors
+        return entries
     }
 
     /// The whole pickled model (`torch.save(model)` in `.wholeModel` mode) as a module tree.

@@ -17,6 +17,9 @@ public struct TorchModule: Sendable {
     public var parameters: [(name: String, tensor: Tensor?)]
     /// `_buffers` (running_mean, running_var, num_batches_tracked, ...).
     public var buffers: [(name: String, tensor: Tensor?)]
+    /// The parameters and buffers that are tensors, declared (element type and shape): also
+    /// when the checkpoint holds no data, where `parameters` and `buffers` hold nil.
+    public var declarations: [(name: String, dtype: DType, shape: [Int])] = []
     /// Buffers that `state_dict()` leaves out.
     public var nonPersistentBuffers: Set<String>
     /// `_modules`, in order (None entries are left out, as `state_dict()` does).
@@ -103,8 +106,8 @@ public struct TorchModule: Sendable {
         let prefix = name.isEmpty ? "" : name + "."
         for (key, entry) in entries {
             switch key {
-            case "_parameters": parameters = try Self.tensors(entry, prefix: prefix, what: "_parameters", place: place, checkpoint)
-            case "_buffers": buffers = try Self.tensors(entry, prefix: prefix, what: "_buffers", place: place, checkpoint)
+            case "_parameters": parameters = try Self.tensors(entry, prefix: prefix, what: "_parameters", place: place, checkpoint, &declarations)
+            case "_buffers": buffers = try Self.tensors(entry, prefix: prefix, what: "_buffers", place: place, checkpoint, &declarations)
             case "_non_persistent_buffers_set":
                 guard case let .set(items) = entry else { throw .notModule("\(place) has a _non_persistent_buffers_set that is \(entry.kindDescription)") }
                 nonPersistentBuffers = Set(items.compactMap(\.stringValue))
@@ -137,14 +140,19 @@ public struct TorchModule: Sendable {
     }
 
     private static func tensors(_ value: PickleValue, prefix: String, what: String, place: String,
-                                _ checkpoint: TorchCheckpoint) throws(TorchError) -> [(name: String, tensor: Tensor?)] {
+                                _ checkpoint: TorchCheckpoint,
+                                _ declarations: inout [(name: String, dtype: DType, shape: [Int])]) throws(TorchError) -> [(name: String, tensor: Tensor?)] {
         var out: [(name: String, tensor: Tensor?)] = []
         for (key, entry) in try entries(value, what, place) {
             if entry == .none {
                 out.append((key, nil))
                 continue
             }
-            do { out.append((key, try checkpoint.tensor(entry))) } catch { throw .inTensor(prefix + key, error) }
+            do {
+                let declared = try checkpoint.declaration(entry)
+                declarations.append((key, declared.dtype, declared.shape))
+                out.append((key, checkpoint.holdsData ? try checkpoint.tensor(entry) : nil))
+            } catch { throw .inTensor(prefix + key, error) }
         }
         return out
     }

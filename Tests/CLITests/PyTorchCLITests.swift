@@ -163,6 +163,35 @@ import Testing
         #expect(compared.status == 0, "\(compared.stderr)")
     }
 
+    /// `nnconv inspect` lists a zip checkpoint from its pickle and the archive's directory: with
+    /// every storage's bytes garbled (so that reading one fails its CRC-32), the listing is
+    /// complete and the import fails. A whole model's attributes print as Python shows them.
+    @Test func inspectReadsNoStorages() throws {
+        let garbled = "\(dir)/garbled.pth"
+        let made = try python(["-c", """
+            import zipfile, shutil
+            shutil.copy('\(torch)/mnist_cnn_state.pth', '\(garbled)')
+            data = bytearray(open('\(garbled)', 'rb').read())
+            for info in zipfile.ZipFile('\(torch)/mnist_cnn_state.pth').infolist():
+                if '/data/' in info.filename:
+                    off = info.header_offset
+                    start = off + 30 + int.from_bytes(data[off + 26:off + 28], 'little') + int.from_bytes(data[off + 28:off + 30], 'little')
+                    for k in range(start, start + min(info.file_size, 64)): data[k] ^= 0xFF
+            open('\(garbled)', 'wb').write(data)
+            """])
+        #expect(made.status == 0, "\(made.stderr)")
+        let listed = try run("nnconv", ["inspect", garbled])
+        #expect(listed.status == 0, "\(listed.stderr)")
+        #expect(listed.stdout.contains("  conv2.weight  f32 64x32x3x3 (18432 values)\n"))
+        #expect(listed.stdout.contains("  fc2.bias  f32 10 (10 values)\n"))
+        let imported = try run("nnconv", ["import", garbled, "-o", "\(dir)/garbled.nnm"])
+        #expect(imported.status == 65)
+        #expect(imported.stderr.contains("fails its CRC-32 check"), "\(imported.stderr)")
+        let whole = try run("nnconv", ["inspect", "\(torch)/seq_cnn_whole.pth"])
+        #expect(whole.stdout.contains("    @kernel_size = (3, 3)\n    @stride = (1, 1)\n    @padding = (1, 1)\n"), "\(whole.stdout)")
+        #expect(whole.stdout.contains("    @padding_mode = 'zeros'\n"))
+    }
+
     /// Bad options and what the format cannot hold yet: one line each, 64 for usage, 65 for files.
     @Test(arguments: [
         (["mlp_state.pth", "--max-tensor-bytes", "0"], Int32(64), "nnconv import: --max-tensor-bytes must be positive, not 0"),
