@@ -81,3 +81,25 @@ public func reportingErrors(tool: String, _ body: () throws -> Void) throws {
         _exit(exitStatus(for: error))
     }
 }
+
+/// Parses the command line of `command` and runs it, as `ParsableCommand.main()` does, except
+/// that a usage error is one line on standard error, `tool: message (see 'tool --help')`, with
+/// exit status 64; `--help` and `--version` print as ArgumentParser prints them.
+public func runCommandLine<C: ParsableCommand>(_ command: C.Type, tool: String) {
+    do {
+        var parsed = try command.parseAsRoot()
+        try parsed.run()
+    } catch {
+        exitReportingUsageError(command, tool: tool, error: error)
+    }
+}
+
+/// Exits for an error of parsing or running `command`: a usage error of ArgumentParser's as one
+/// line (see `runCommandLine`), anything else (help, `ExitCode`) as ArgumentParser does.
+public func exitReportingUsageError<C: ParsableCommand>(_ command: C.Type, tool: String, error: any Error) -> Never {
+    let code = command.exitCode(for: error)
+    guard !(error is ExitCode), code.rawValue == ExitStatus.usage else { command.exit(withError: error) }
+    let message = command.message(for: error).split(separator: "\n").first.map(String.init) ?? "invalid command line"
+    printError("\(tool): \(message) (see '\(tool) --help')")
+    exit(ExitStatus.usage)
+}

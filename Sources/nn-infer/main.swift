@@ -75,4 +75,4 @@ struct NNInfer: ParsableCommand {
     }
 }
 
-NNInfer.main()
+runCommandLine(NNInfer.self, tool: "nn-infer")

@@ -120,4 +120,4 @@ struct NNTrain: ParsableCommand {
     }
 }
 
-NNTrain.main()
+runCommandLine(NNTrain.self, tool: "nn-train")

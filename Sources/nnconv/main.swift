@@ -190,5 +190,5 @@ do {
     IsolatedRun.superviseUnlessWorker(tool: "nnconv", inputs: (command as? ReadsFiles)?.inputFiles ?? [])
     try command.run()
 } catch {
-    NNConv.exit(withError: error)
+    exitReportingUsageError(NNConv.self, tool: "nnconv", error: error)
 }

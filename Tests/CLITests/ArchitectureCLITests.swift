@@ -101,4 +101,19 @@ import Testing
         #expect(result.status == 65)
         #expect(result.stderr == "nnconv inspect: \(path): not a model file: expected HDF5 (.h5), NumPy (.npz), Keras (.keras, .h5), .nnm, safetensors (.safetensors), ONNX (.onnx) or PyTorch (.pth, .pt)\n")
     }
+
+    /// Errors that ArgumentParser finds are one line too, status 64; help still prints whole.
+    @Test(arguments: [
+        ("nn-train", ["--epochs", "abc", "--save", "x.nnm"], "nn-train: The value 'abc' is invalid for '--epochs <epochs>' (see 'nn-train --help')"),
+        ("nnconv", ["import"], "nnconv: Missing expected argument '<source>' (see 'nnconv --help')"),
+        ("nnconv", ["frobnicate"], "nnconv: Unexpected argument 'frobnicate' (see 'nnconv --help')"),
+        ("nn-infer", ["model.nnm", "digits.idx", "--top", "two"], "nn-infer: The value 'two' is invalid for '--top <top>' (see 'nn-infer --help')"),
+    ] as [(String, [String], String)])
+    func usageErrorsAreOneLine(tool: String, arguments: [String], message: String) throws {
+        let result = try run(tool, arguments)
+        #expect(result.status == 64)
+        #expect(result.stderr == message + "\n")
+        let help = try run(tool, ["--help"])
+        #expect(help.status == 0 && help.stdout.contains("USAGE:"))
+    }
 }
