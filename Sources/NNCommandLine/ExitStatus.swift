@@ -99,7 +99,8 @@ public func runCommandLine<C: ParsableCommand>(_ command: C.Type, tool: String) 
 public func exitReportingUsageError<C: ParsableCommand>(_ command: C.Type, tool: String, error: any Error) -> Never {
     let code = command.exitCode(for: error)
     guard !(error is ExitCode), code.rawValue == ExitStatus.usage else { command.exit(withError: error) }
-    let message = command.message(for: error).split(separator: "\n").first.map(String.init) ?? "invalid command line"
+    var message = command.message(for: error).split(separator: "\n").first.map(String.init) ?? "invalid command line"
+    if message.hasSuffix(".") { message.removeLast() }
     printError("\(tool): \(message) (see '\(tool) --help')")
     exit(ExitStatus.usage)
 }

@@ -41,14 +41,6 @@ public func applyThreadCount(_ n: Int?) throws {
     BLAS.setThreadCount(n)
 }
 
-/// Parses a value of a string enum, naming the option and the choices on failure.
-public func parseChoice<E: RawRepresentable & CaseIterable>(_ text: String, option: String, as _: E.Type) throws -> E where E.RawValue == String {
-    guard let v = E(rawValue: text) else {
-        throw ToolError("\(option): unknown value '\(text)' (expected \(E.allCases.map(\.rawValue).joined(separator: ", ")))", status: ExitStatus.usage)
-    }
-    return v
-}
-
 extension Substring {
     func trimmingCharacters() -> String {
         String(drop(while: { $0 == " " }).reversed().drop(while: { $0 == " " }).reversed())

@@ -20,7 +20,7 @@ struct NNTrain: ParsableCommand {
             Exit status: 0 success, 1 training diverged, 64 usage, 65 bad data, 66 missing input, 73/74 cannot write.
             """)
 
-    @Option(help: "Recipe preset: blog (seed 000), nielsen (001), capstone (002), binary (003), cnn (002's simple CNN).") var recipe: String = "blog"
+    @Option(help: "Recipe preset: blog (seed 000), nielsen (001), capstone (002), binary (003), cnn (002's simple CNN).") var recipe: RecipePreset = .blog
     @Option(help: "Directory with the four standard IDX files.") var data: String?
     @Option(help: "Training images (IDX, gzip or not).") var trainImages: String?
     @Option(help: "Training labels (IDX).") var trainLabels: String?
@@ -29,16 +29,16 @@ struct NNTrain: ParsableCommand {
     @Option(help: "Layer sizes, input to output, e.g. 784,256,10 (with --cnn: the dense widths after flattening, e.g. 10).") var layers: String?
     @Option(help: "Convolution and pooling stages before the dense layers, e.g. conv:8:3x3:relu,pool:2 (conv:FILTERS:HxW[:s=S][:same][:ACT], pool:N[:s=S][:same]).") var cnn: String?
     @Option(help: "One activation per layer: relu, sigmoid, tanh, identity, softmax.") var activations: String?
-    @Option(help: "cross-entropy or quadratic.") var loss: String?
+    @Option(help: "cross-entropy or quadratic.") var loss: Loss?
     @Option(help: "Epochs (total, when resuming).") var epochs: Int?
     @Option(help: "Mini-batch size.") var batch: Int?
     @Option(help: "Learning rate.") var lr: Double?
     @Option(help: "Momentum coefficient mu (0: plain SGD).") var momentum: Double?
     @Option(help: "L2 strength lambda (gradient 2*lambda*W on weights).") var l2: Double?
     @Option(help: "Dropout keep probability for hidden layers (1: off).") var dropoutKeep: Double?
-    @Option(help: "inverted (default) or blog (the capstone's unscaled masks, for parity).") var dropoutMode: String?
-    @Option(help: "Weight initialization: blog, nielsen, course, he, xavier.") var `init`: String?
-    @Option(help: "Input preprocessing: zscore, scale (1/255) or none.") var normalize: String?
+    @Option(help: "inverted (default) or blog (the capstone's unscaled masks, for parity).") var dropoutMode: DropoutMode?
+    @Option(help: "Weight initialization: blog, nielsen, course, he, xavier.") var `init`: Initialization?
+    @Option(help: "Input preprocessing: zscore, scale (1/255) or none.") var normalize: Normalization?
     @Option(help: "Use only the first N training images.") var limit: Int?
     @Option(help: "Train on these labels only, relabelled 0..k-1, e.g. 0,1.") var classes: String?
     @Option(help: "Hold out this fraction of the training set for validation.") var validation: Double?
@@ -54,20 +54,20 @@ struct NNTrain: ParsableCommand {
     func run() throws {
         try reportingErrors(tool: "nn-train") {
             try threadOptions.apply()
-            let preset = try parseChoice(recipe, option: "--recipe", as: RecipePreset.self)
+            let preset = recipe
             var overrides = RecipeOverrides()
             if let cnn { overrides.featureStages = try FeatureStage.parseList(cnn) }
             if let layers { overrides.denseWidths = try parseIntegerList(layers, option: "--layers") }
             if let activations { overrides.activations = try parseActivations(activations) }
-            if let loss { overrides.loss = try parseChoice(loss, option: "--loss", as: Loss.self) }
+            overrides.loss = loss
             overrides.epochs = epochs
             overrides.batchSize = batch
             overrides.learningRate = lr
             overrides.momentum = momentum
             overrides.l2 = l2
             overrides.dropoutKeep = dropoutKeep
-            if let dropoutMode { overrides.dropoutMode = try parseChoice(dropoutMode, option: "--dropout-mode", as: DropoutMode.self) }
-            if let `init` { overrides.initialization = try parseChoice(`init`, option: "--init", as: Initialization.self) }
+            overrides.dropoutMode = dropoutMode
+            overrides.initialization = `init`
             overrides.seed = seed
             var r = try overrides.applied(to: preset)
             if let saveH5, !(saveH5.hasSuffix(".h5") || saveH5.hasSuffix(".hdf5")) {
@@ -88,7 +88,7 @@ struct NNTrain: ParsableCommand {
 
             let session = TrainingSession(recipe: r, data: trainingData)
             session.precision = float64 ? .float64 : .float32
-            session.normalization = try normalize.map { try parseChoice($0, option: "--normalize", as: Normalization.self) } ?? preset.normalization
+            session.normalization = normalize ?? preset.normalization
             session.checkpointPath = save
             session.fullTrainingLoss = fullTrainLoss
             if resume { session.resumeModel = try NNMFormat.read(path: save) }
@@ -119,5 +119,13 @@ struct NNTrain: ParsableCommand {
         }
     }
 }
+
+// The recipes' choices as argument types: ArgumentParser lists them in --help and refuses
+// others before anything runs.
+extension RecipePreset: ExpressibleByArgument {}
+extension Loss: ExpressibleByArgument {}
+extension DropoutMode: ExpressibleByArgument {}
+extension Initialization: ExpressibleByArgument {}
+extension Normalization: ExpressibleByArgument {}
 
 runCommandLine(NNTrain.self, tool: "nn-train")

@@ -24,7 +24,7 @@ protocol ReadsFiles {
 
 /// The choices a file does not record, shared by `import` and `diff`.
 struct ImportChoices: ParsableArguments {
-    @Option(help: "Orientation of blog matrices: rows (W in x out) or columns (W out x in); inferred when unambiguous.") var layout: String?
+    @Option(help: "Orientation of blog matrices: rows (W in x out) or columns (W out x in); inferred when unambiguous.") var layout: WeightLayout?
     @Option(help: "One activation per layer, e.g. relu,softmax (blog files do not record them).") var activations: String?
     @Option(help: "Store input scaling, e.g. 1/255.") var scale: String?
     @Option(help: "Store input normalization: zscore (needs --stats).") var normalize: String?
@@ -38,7 +38,7 @@ struct ImportChoices: ParsableArguments {
     /// The options, parsed and checked.
     func importOptions() throws -> ImportOptions {
         var options = ImportOptions()
-        if let layout { options.layout = try parseChoice(layout, option: "--layout", as: WeightLayout.self) }
+        options.layout = layout
         if let activations { options.activations = try parseActivations(activations) }
         if let scale { options.scale = try parseScale(scale) }
         switch normalize {
@@ -101,13 +101,12 @@ struct Export: ParsableCommand, ReadsFiles {
 
     @Argument(help: "The .nnm model.") var model: String
     @Option(name: .shortAndLong, help: "Output file: .h5, .npz, .safetensors or .onnx.") var output: String
-    @Option(help: "rows (W in x out, b 1 x out; seeds 000/002) or columns (W out x in, b out x 1; seeds 001/003).") var layout: String = "rows"
+    @Option(help: "rows (W in x out, b 1 x out; seeds 000/002) or columns (W out x in, b out x 1; seeds 001/003).") var layout: WeightLayout = .rows
 
     var inputFiles: [String] { [model] }
 
     func run() throws {
         try reportingErrors(tool: "nnconv export") {
-            let layout = try parseChoice(layout, option: "--layout", as: WeightLayout.self)
             // Any format but .nnm itself: a .nnm is exported to the others.
             guard let format = try? ModelFiles.registry.format(forOutput: output), !(format is NNMModelFormat) else {
                 throw ToolError("\(output): the output must end in .h5, .npz, .safetensors or .onnx", status: ExitStatus.usage)
@@ -182,6 +181,9 @@ struct Diff: ParsableCommand, ReadsFiles {
         }
     }
 }
+
+// The weight orientation as an argument type: ArgumentParser lists the choices in --help.
+extension WeightLayout: ExpressibleByArgument {}
 
 // The command line is parsed first; then a crash inside libhdf5 on one of the files it names is
 // reported by the supervising parent as a corrupt input.

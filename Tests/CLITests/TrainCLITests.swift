@@ -98,7 +98,7 @@ func writeQuadrantIDX(in dir: String, train: Int = 200, test: Int = 50) throws -
         try expectFailure(["--activations", "leaky_relu,softmax", "--save", "\(dir)/x.nnm"], status: 64,
                           message: "--activations: unknown activation 'leaky_relu' (expected identity, relu, sigmoid, tanh, softmax, elu, selu, gelu, softplus, swish, hard_sigmoid, relu6, log_softmax, or leaky_relu(alpha=A), elu(alpha=A), relu(max_value=M), gelu(approximate=tanh))")
         try expectFailure(["--recipe", "lenet", "--save", "\(dir)/x.nnm"], status: 64,
-                          message: "--recipe: unknown value 'lenet' (expected blog, nielsen, capstone, binary, cnn)")
+                          message: "The value 'lenet' is invalid for '--recipe <recipe>'. Please provide one of 'blog', 'nielsen', 'capstone', 'binary' or 'cnn' (see 'nn-train --help')")
         try expectFailure(["--save-h5", "\(dir)/x.hdf", "--save", "\(dir)/x.nnm"], status: 64,
                           message: "--save-h5 \(dir)/x.hdf: the file name must end in .h5")
     }
