@@ -114,26 +114,13 @@ public class HDF5Group: HDF5Object {
         guard H5Gget_info_by_name(id, groupName, &info, state.linkAccess) >= 0 else {
             throw libraryError("cannot list the group", object: groupPath)
         }
-        guard info.nlinks <= UInt64(max(0, limits.maxMembers)) else {
-            throw HDF5Error.tooLarge(file: filePath, object: groupPath,
-                                     detail: "the group has \(info.nlinks) members, more than the limit of \(limits.maxMembers)")
+        let names = try indexedNames(count: info.nlinks, object: groupPath, counted: "the group has \(info.nlinks) members",
+                                     naming: "a member name", listing: "cannot list the group") { index, buffer, size in
+            H5Lget_name_by_idx(id, groupName, H5_INDEX_NAME, H5_ITER_INC, hsize_t(index), buffer, size, state.linkAccess)
         }
         var members: [HDF5Member] = []
-        members.reserveCapacity(Int(info.nlinks))
-        for index in 0..<Int(info.nlinks) {
-            let length = H5Lget_name_by_idx(id, groupName, H5_INDEX_NAME, H5_ITER_INC, hsize_t(index),
-                                            nil, 0, state.linkAccess)
-            guard length >= 0 else { throw libraryError("cannot list the group", object: groupPath) }
-            guard length <= limits.maxNameBytes else {
-                throw HDF5Error.tooLarge(file: filePath, object: groupPath,
-                                         detail: "a member name of \(length) bytes exceeds the limit of \(limits.maxNameBytes)")
-            }
-            var buffer = [CChar](repeating: 0, count: length + 1)
-            guard H5Lget_name_by_idx(id, groupName, H5_INDEX_NAME, H5_ITER_INC, hsize_t(index),
-                                     &buffer, buffer.count, state.linkAccess) >= 0 else {
-                throw libraryError("cannot list the group", object: groupPath)
-            }
-            let name = decodeCString(buffer)
+        members.reserveCapacity(names.count)
+        for name in names {
             if name.isEmpty || name.contains("/") || name == "." {
                 members.append(HDF5Member(name: name, kind: .other))
                 continue

@@ -71,25 +71,33 @@ public class HDF5Object {
         let id = try liveID()
         var info = nn_object_info()
         guard nn_get_object_info(id, &info) >= 0 else { throw libraryError("cannot list the attributes") }
-        guard info.num_attrs <= UInt64(max(0, limits.maxMembers)) else {
-            throw HDF5Error.tooLarge(file: filePath, object: path,
-                                     detail: "object has \(info.num_attrs) attributes, more than the limit of \(limits.maxMembers)")
+        return try indexedNames(count: info.num_attrs, object: path, counted: "object has \(info.num_attrs) attributes",
+                                naming: "an attribute name", listing: "cannot list the attributes") { index, buffer, size in
+            H5Aget_name_by_idx(id, ".", H5_INDEX_NAME, H5_ITER_INC, hsize_t(index), buffer, size, state.linkAccess)
+        }
+    }
+
+    /// Names read by index through one of libhdf5's `*_get_name_by_idx` calls (`name(index, nil,
+    /// 0)` gives the length, then the name): `count` of them, each bounded by the limits. Errors
+    /// name `object` and say what was `counted` ("the group has 9 members"), what a long name was
+    /// (`naming`: "a member name") and the failed operation (`listing`).
+    func indexedNames(count: UInt64, object: String, counted: String, naming: String, listing: String,
+                      _ name: (Int, UnsafeMutablePointer<CChar>?, Int) -> Int) throws -> [String] {
+        guard count <= UInt64(max(0, limits.maxMembers)) else {
+            throw HDF5Error.tooLarge(file: filePath, object: object,
+                                     detail: "\(counted), more than the limit of \(limits.maxMembers)")
         }
         var names: [String] = []
-        names.reserveCapacity(Int(info.num_attrs))
-        for index in 0..<Int(info.num_attrs) {
-            let length = H5Aget_name_by_idx(id, ".", H5_INDEX_NAME, H5_ITER_INC, hsize_t(index), nil, 0,
-                                            state.linkAccess)
-            guard length >= 0 else { throw libraryError("cannot list the attributes") }
+        names.reserveCapacity(Int(count))
+        for index in 0..<Int(count) {
+            let length = name(index, nil, 0)
+            guard length >= 0 else { throw libraryError(listing, object: object) }
             guard length <= limits.maxNameBytes else {
-                throw HDF5Error.tooLarge(file: filePath, object: path,
-                                         detail: "an attribute name of \(length) bytes exceeds the limit of \(limits.maxNameBytes)")
+                throw HDF5Error.tooLarge(file: filePath, object: object,
+                                         detail: "\(naming) of \(length) bytes exceeds the limit of \(limits.maxNameBytes)")
             }
             var buffer = [CChar](repeating: 0, count: length + 1)
-            guard H5Aget_name_by_idx(id, ".", H5_INDEX_NAME, H5_ITER_INC, hsize_t(index), &buffer,
-                                     buffer.count, state.linkAccess) >= 0 else {
-                throw libraryError("cannot list the attributes")
-            }
+            guard name(index, &buffer, buffer.count) >= 0 else { throw libraryError(listing, object: object) }
             names.append(decodeCString(buffer))
         }
         return names
