@@ -63,7 +63,8 @@ enum OwnExport {
             let expected = PyTorchLayout.storedShape(own, arrangement)
             return shape == expected ? nil : "expected \(ShapeMath.describe(expected)) in PyTorch's layout, found \(ShapeMath.describe(shape))"
         }, loaded: { name, t in
-            arrangements[name].map { PyTorchLayout.loaded(t, $0) } ?? t
+            guard let arrangement = arrangements[name], let shape = shapes[name] else { return t }
+            return PyTorchLayout.loaded(t, arrangement, shape: shape)
         })
     }
 

@@ -196,35 +196,38 @@ public struct PyTorchLayout: Sendable {
         }
     }
 
-    /// A `.nnm` tensor in PyTorch's arrangement.
-    public static func stored(_ t: Tensor, _ arrangement: Arrangement) -> Tensor {
+    /// How an arrangement moves elements: the `.nnm` tensor reshaped to `split`, the axes
+    /// `reversed` turned around, then transposed by `axes` (NumPy's `transpose`); PyTorch's tensor
+    /// is the result reshaped to `storedShape`.
+    static func plan(_ shape: [Int], _ arrangement: Arrangement) -> (split: [Int], reversed: Set<Int>, axes: [Int]) {
         switch arrangement {
-        case .asIs: return t
-        case .linear: return t.transposed()
-        case let .linearAfterFlatten(h, w, c):
-            let outputs = t.shape[1]
-            return t.reshaped([h, w, c, outputs]).permuted([3, 2, 0, 1]).reshaped([outputs, c * h * w])
-        case let .vectorAfterFlatten(h, w, c):
-            return t.reshaped([h, w, c]).permuted([2, 0, 1]).reshaped([c * h * w])
-        case let .kernel(flipped):
-            return (flipped ? t.reversingAxes([0, 1]) : t).permuted([3, 2, 0, 1])
+        case .asIs: return (shape, [], Array(shape.indices))
+        case .linear: return (shape, [], [1, 0])
+        case let .linearAfterFlatten(h, w, c): return ([h, w, c, shape[1]], [], [3, 2, 0, 1])
+        case let .vectorAfterFlatten(h, w, c): return ([h, w, c], [], [2, 0, 1])
+        case let .kernel(flipped): return (shape, flipped ? [0, 1] : [], [3, 2, 0, 1])
         }
     }
 
-    /// The inverse of `stored(_:_:)`: a tensor in PyTorch's arrangement as the `.nnm` holds it.
-    public static func loaded(_ t: Tensor, _ arrangement: Arrangement) -> Tensor {
-        switch arrangement {
-        case .asIs: return t
-        case .linear: return t.transposed()
-        case let .linearAfterFlatten(h, w, c):
-            let outputs = t.shape[0]
-            return t.reshaped([outputs, c, h, w]).permuted([2, 3, 1, 0]).reshaped([h * w * c, outputs])
-        case let .vectorAfterFlatten(h, w, c):
-            return t.reshaped([c, h, w]).permuted([1, 2, 0]).reshaped([h * w * c])
-        case let .kernel(flipped):
-            let hwio = t.permuted([2, 3, 1, 0])
-            return flipped ? hwio.reversingAxes([0, 1]) : hwio
-        }
+    /// A `.nnm` tensor in PyTorch's arrangement.
+    public static func stored(_ t: Tensor, _ arrangement: Arrangement) -> Tensor {
+        guard arrangement != .asIs else { return t }
+        let p = plan(t.shape, arrangement)
+        var x = t.reshaped(p.split)
+        if !p.reversed.isEmpty { x = x.reversingAxes(p.reversed) }
+        return x.permuted(p.axes).reshaped(storedShape(t.shape, arrangement))
+    }
+
+    /// The inverse of `stored(_:_:)`: a tensor in PyTorch's arrangement as the `.nnm` holds it,
+    /// with `shape`.
+    public static func loaded(_ t: Tensor, _ arrangement: Arrangement, shape: [Int]) -> Tensor {
+        guard arrangement != .asIs else { return t.reshaped(shape) }
+        let p = plan(shape, arrangement)
+        var inverse = [Int](repeating: 0, count: p.axes.count)
+        for (i, axis) in p.axes.enumerated() { inverse[axis] = i }
+        var x = t.reshaped(p.axes.map { p.split[$0] }).permuted(inverse)
+        if !p.reversed.isEmpty { x = x.reversingAxes(p.reversed) }
+        return x.reshaped(shape)
     }
 
     /// The shape `stored(_:_:)` gives a tensor of `shape`.
