@@ -3,65 +3,37 @@
 // These are plain counted loops over raw pointers so the optimizer vectorizes them; a `.map` or a
 // per-element protocol call is several times slower on a 7.8 MB file.
 
-/// Decodes `count` elements of `type` at `src` into `dst`, multiplied by `scale`.
-func decodeFloats(_ src: UnsafeRawPointer, type: IDXElementType, count: Int, scale: Float,
-                  into dst: UnsafeMutablePointer<Float>) {
+/// Decodes `count` elements of `type` at `src` into `dst`, multiplied by `scale` in `T`'s
+/// precision (f64 data in f64, then rounded once to `T`).
+@_specialize(where T == Float)
+@_specialize(where T == Double)
+func decodeReals<T: BinaryFloatingPoint>(_ src: UnsafeRawPointer, type: IDXElementType, count: Int, scale: T,
+                                         into dst: UnsafeMutablePointer<T>) {
     switch type {
     case .u8:
         let s = src.assumingMemoryBound(to: UInt8.self)
-        for i in 0..<count { dst[i] = Float(s[i]) * scale }
+        for i in 0..<count { dst[i] = T(s[i]) * scale }
     case .i8:
         let s = src.assumingMemoryBound(to: Int8.self)
-        for i in 0..<count { dst[i] = Float(s[i]) * scale }
+        for i in 0..<count { dst[i] = T(s[i]) * scale }
     case .i16:
         for i in 0..<count {
             let v = Int16(bitPattern: UInt16(bigEndian: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))
-            dst[i] = Float(v) * scale
+            dst[i] = T(v) * scale
         }
     case .i32:
         for i in 0..<count {
             let v = Int32(bitPattern: UInt32(bigEndian: src.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
-            dst[i] = Float(v) * scale
+            dst[i] = T(v) * scale
         }
     case .f32:
         for i in 0..<count {
-            dst[i] = Float(bitPattern: UInt32(bigEndian: src.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))) * scale
+            dst[i] = T(Float(bitPattern: UInt32(bigEndian: src.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))) * scale
         }
     case .f64:
         let s = Double(scale)
         for i in 0..<count {
-            dst[i] = Float(Double(bitPattern: UInt64(bigEndian: src.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self))) * s)
-        }
-    }
-}
-
-/// Decodes `count` elements of `type` at `src` into `dst`, multiplied by `scale`.
-func decodeDoubles(_ src: UnsafeRawPointer, type: IDXElementType, count: Int, scale: Double,
-                   into dst: UnsafeMutablePointer<Double>) {
-    switch type {
-    case .u8:
-        let s = src.assumingMemoryBound(to: UInt8.self)
-        for i in 0..<count { dst[i] = Double(s[i]) * scale }
-    case .i8:
-        let s = src.assumingMemoryBound(to: Int8.self)
-        for i in 0..<count { dst[i] = Double(s[i]) * scale }
-    case .i16:
-        for i in 0..<count {
-            let v = Int16(bitPattern: UInt16(bigEndian: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))
-            dst[i] = Double(v) * scale
-        }
-    case .i32:
-        for i in 0..<count {
-            let v = Int32(bitPattern: UInt32(bigEndian: src.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
-            dst[i] = Double(v) * scale
-        }
-    case .f32:
-        for i in 0..<count {
-            dst[i] = Double(Float(bitPattern: UInt32(bigEndian: src.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))) * scale
-        }
-    case .f64:
-        for i in 0..<count {
-            dst[i] = Double(bitPattern: UInt64(bigEndian: src.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self))) * scale
+            dst[i] = T(Double(bitPattern: UInt64(bigEndian: src.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self))) * s)
         }
     }
 }

@@ -72,12 +72,12 @@ public struct IDXFile: Sendable {
 
     /// The elements as `Float`, each multiplied by `scale` (1/255 turns u8 pixels into 0...1).
     public func floats(scale: Float = 1) -> [Float] {
-        decoded { decodeFloats($0, type: $1, count: $2, scale: scale, into: $3) }
+        decoded { decodeReals($0, type: $1, count: $2, scale: scale, into: $3) }
     }
 
     /// The elements as `Double`, each multiplied by `scale`.
     public func doubles(scale: Double = 1) -> [Double] {
-        decoded { decodeDoubles($0, type: $1, count: $2, scale: scale, into: $3) }
+        decoded { decodeReals($0, type: $1, count: $2, scale: scale, into: $3) }
     }
 
     /// Every element through `decode(data, type, count, destination)`, into a new array.

@@ -138,7 +138,7 @@ public final class IDXImageStream {
         let valueCount = wanted * featureCount
         let features = [Float](unsafeUninitializedCapacity: valueCount) { buffer, initialized in
             if valueCount > 0 {
-                decodeFloats(raw.baseAddress!, type: header.elementType, count: valueCount, scale: scale,
+                decodeReals(raw.baseAddress!, type: header.elementType, count: valueCount, scale: scale,
                              into: buffer.baseAddress!)
             }
             initialized = valueCount
@@ -157,7 +157,7 @@ public final class IDXImageStream {
         try fillRaw(images: wanted)
         let valueCount = wanted * featureCount
         if valueCount > 0 {
-            decodeFloats(raw.baseAddress!, type: header.elementType, count: valueCount, scale: scale,
+            decodeReals(raw.baseAddress!, type: header.elementType, count: valueCount, scale: scale,
                          into: buffer.baseAddress!)
         }
         try finishBatch(wanted)
