@@ -101,7 +101,7 @@ let package = Package(
         .target(name: "NNTorch", dependencies: ["NNCore", "NNPickle"]),
         // PyTorch .pth/.pt as a format of the registry: the zip and legacy containers, state dicts
         // through PyTorchStateDict, pickled nn.Sequential models.
-        .target(name: "NNPyTorch", dependencies: ["NNCore", "NNConvert", "NNTorch", "NNZip", "NNSystem"]),
+        .target(name: "NNPyTorch", dependencies: ["NNCore", "NNConvert", "NNTorch", "NNZip", "NNSafetensors", "NNSystem"]),
         // Every format the tools read and write, in one registry (the front door).
         .target(name: "NNModelFiles", dependencies: ["NNCore", "NNConvert", "NNONNX", "NNPyTorch"]),
         // SVG pictures: training history, first-layer convolution filters, confusion matrices.
@@ -118,10 +118,10 @@ let package = Package(
         .testTarget(name: "NNHDF5Tests", dependencies: ["NNHDF5"], exclude: ["Resources", "make_fixtures.py"]),
         .testTarget(name: "NNRandomTests", dependencies: ["NNRandom"]),
         .testTarget(name: "NNConvertTests", dependencies: [
-            "NNTestSupport", "NNCore", "NNConvert", "NNModelFiles", "NNZip", "NNNumPy", "NNSafetensors", "NNFormat", "NNHDF5",
+            "NNTestSupport", "NNCore", "NNConvert", "NNPyTorch", "NNModelFiles", "NNZip", "NNNumPy", "NNSafetensors", "NNFormat", "NNHDF5",
             "NNEngine", "NNCompression", "NNSystem",
         ]),
-        .testTarget(name: "NNONNXTests", dependencies: ["NNTestSupport", "NNCore", "NNONNX", "NNConvert", "NNModelFiles", "NNFormat", "NNEngine"],
+        .testTarget(name: "NNONNXTests", dependencies: ["NNTestSupport", "NNCore", "NNONNX", "NNConvert", "NNPyTorch", "NNModelFiles", "NNFormat", "NNEngine"],
                     exclude: ["check_exports.py"]),
         .testTarget(name: "ParityTests", dependencies: ["NNCore", "NNEngine", "NNTrain", "NNRandom", "NNHDF5", "NNConvert", "NNModelFiles", "NNFormat"]),
         .testTarget(name: "NNTrainTests", dependencies: ["NNCore", "NNEngine", "NNTrain", "NNRandom", "NNFormat"]),

@@ -6,7 +6,7 @@ import NNCore
 /// under names blog code or PyTorch expects, in a layout (rows or columns), and every other
 /// tensor under a key of its own; the containers differ only in where those live, which the
 /// format passes in as `key` and `order`.
-enum OwnExport {
+package enum OwnExport {
     /// Rebuilds the model from its metadata (`metadata(_:path:source:)`): `order` lists the
     /// `.nnm` tensor names in file order, `key` gives the container key each is stored under.
     /// Layer weights are stored in `layout` (dense weights
@@ -35,43 +35,10 @@ enum OwnExport {
         })
     }
 
-    /// Rebuilds the model from an export in PyTorch's layout (`PyTorchLayout`, the safetensors
-    /// export): layer tensors are checked against the shape the layout gives them and turned
-    /// back; tensors the layout adds (`num_batches_tracked`, a missing batch-norm scale) are
-    /// allowed and not read.
-    static func rebuild(_ container: any TensorContainer, metadata: ModelMetadata, pytorch layout: PyTorchLayout, order: [String],
-                        key: (String) -> String?, format: String) throws -> ImportResult {
-        var arrangements: [String: PyTorchLayout.Arrangement] = [:], added = Set<String>()
-        for e in layout.entries {
-            switch e.source {
-            case let .tensor(name, arrangement): arrangements[name] = arrangement
-            case .filled, .batchCounter: added.insert(e.key)
-            }
-        }
-        var shapes: [String: [Int]] = [:]
-        for layer in metadata.layers {
-            if let w = layer.weight, let shape = layer.weightShape { shapes[w] = shape }
-            if let b = layer.bias, let n = layer.biasCount { shapes[b] = [n] }
-            if let bn = layer.batchNorm, let n = layer.spatial?.inputShape.last {
-                for name in [bn.gamma, bn.beta, bn.movingMean, bn.movingVariance].compactMap({ $0 }) {
-                    shapes[name] = [layer.spatial!.inputShape.count == 1 ? layer.inputSize : n]
-                }
-            }
-        }
-        return try rebuild(container, metadata: metadata, order: order, key: key, format: format, ignoring: added, check: { name, shape in
-            guard let arrangement = arrangements[name], let own = shapes[name] else { return nil }
-            let expected = PyTorchLayout.storedShape(own, arrangement)
-            return shape == expected ? nil : "expected \(ShapeMath.describe(expected)) in PyTorch's layout, found \(ShapeMath.describe(shape))"
-        }, loaded: { name, t in
-            guard let arrangement = arrangements[name], let shape = shapes[name] else { return t }
-            return PyTorchLayout.loaded(t, arrangement, shape: shape)
-        })
-    }
-
     /// The shared steps: every tensor of `order` present, `check` passing on its declared shape
     /// (nil, or what is wrong), no undeclared keys but `ignoring`; then each read once and
     /// turned back by `loaded`.
-    private static func rebuild(_ container: any TensorContainer, metadata: ModelMetadata, order: [String], key: (String) -> String?,
+    package static func rebuild(_ container: any TensorContainer, metadata: ModelMetadata, order: [String], key: (String) -> String?,
                                 format: String, ignoring: Set<String> = [], check: (String, [Int]) -> String?,
                                 loaded: (String, Tensor) -> Tensor) throws -> ImportResult {
         let path = container.path
@@ -118,7 +85,7 @@ enum OwnExport {
     }
 
     /// The metadata of an export, parsed only far enough to know its layers.
-    static func metadata(_ json: String, path: String, source: String) throws -> ModelMetadata {
+    package static func metadata(_ json: String, path: String, source: String) throws -> ModelMetadata {
         do {
             return try ModelMetadata(json: try JSONValue.parse(json))
         } catch let error as ModelError {

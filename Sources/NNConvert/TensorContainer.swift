@@ -71,7 +71,7 @@ package func checkTensorBudget(_ byteCounts: [Int], _ budget: Int, path: String)
 
 extension [SourceArray] {
     /// Checks that reading every array stays within `budget` bytes.
-    func checkBudget(_ budget: Int, path: String) throws(InteropError) {
+    package func checkBudget(_ budget: Int, path: String) throws(InteropError) {
         try checkTensorBudget(map(\.byteCount), budget, path: path)
     }
 }

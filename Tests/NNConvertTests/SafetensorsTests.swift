@@ -6,6 +6,7 @@ import NNTestSupport
 import Testing
 @testable import NNConvert
 import NNModelFiles
+import NNPyTorch
 @testable import NNZip
 @testable import NNNumPy
 @testable import NNSafetensors

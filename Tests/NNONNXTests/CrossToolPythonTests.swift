@@ -2,6 +2,7 @@ import Foundation
 import NNCore
 import NNConvert
 import NNModelFiles
+import NNPyTorch
 import NNTestSupport
 import Testing
 @testable import NNONNX

@@ -4,18 +4,18 @@ import NNSystem
 
 /// A safetensors file as a tensor container: the validated header declares every tensor;
 /// `__metadata__` entries are its attributes.
-final class SafetensorsContainer: TensorContainer {
+package final class SafetensorsContainer: TensorContainer {
     let file: ReadOnlyFile
-    let header: Safetensors.Header
-    var path: String { file.path }
-    let kind = "safetensors"
+    package let header: Safetensors.Header
+    package var path: String { file.path }
+    package let kind = "safetensors"
 
-    init(path: String) throws {
+    package init(path: String) throws {
         file = try ReadOnlyFile(path: path)
         header = try Safetensors.readHeader(file)
     }
 
-    func arrays() throws -> [SourceArray] {
+    package func arrays() throws -> [SourceArray] {
         header.entries.map { e in
             let file = self.file, header = self.header
             return SourceArray(name: e.name, shape: e.shape, dtype: e.type.dtype, typeName: e.type.rawValue) {
@@ -24,5 +24,5 @@ final class SafetensorsContainer: TensorContainer {
         }
     }
 
-    func stringAttribute(_ name: String) throws -> String? { header.metadata(name) }
+    package func stringAttribute(_ name: String) throws -> String? { header.metadata(name) }
 }

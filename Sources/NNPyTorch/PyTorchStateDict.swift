@@ -1,3 +1,4 @@
+import NNConvert
 import NNCore
 
 /// PyTorch state dicts as models: the architecture is not in the file, so it is inferred from the

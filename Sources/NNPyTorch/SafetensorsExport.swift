@@ -1,3 +1,4 @@
+import NNConvert
 import NNCore
 import NNSafetensors
 import NNSystem

@@ -1,3 +1,4 @@
+import NNConvert
 import NNCore
 
 /// A `.nnm` model as PyTorch holds it: the `nn.Sequential` that computes it, and every layer
