@@ -80,13 +80,19 @@ public struct PyTorchModelFormat: ModelFileFormat {
     }
 
     /// The checkpoint in `mode`, from either format; errors name the file.
-    /// With `readingStorages` false a zip checkpoint's storages are checked against the archive's
-    /// directory but not read (a legacy file keeps them between its pickles and is read whole).
+    /// With `readingStorages` false the storages are checked but not read: against a zip's
+    /// directory, or where they lie in a legacy file (only its pickles and each storage's
+    /// element count are read).
     static func checkpoint(path: String, mode: TorchCheckpoint.Mode, options: ImportOptions,
                            readingStorages: Bool = true) throws -> TorchCheckpoint {
         do throws(any Error) {
             let file = try ReadOnlyFile(path: path)
             if Self.isLegacy(try file.head(16)) {
+                if !readingStorages {
+                    return try TorchLegacyFile.declarations(fileSize: file.size, mode: mode) { offset, count in
+                        try file.read(at: offset, count: count)
+                    }
+                }
                 // The legacy format keeps storages after the pickles: the file is read whole
                 // (within the budget) and tensors point into that copy.
                 try checkTensorBudget([file.size], options.maxTensorBytes, path: path)

@@ -39,6 +39,66 @@ public enum TorchLegacyFile {
     public static func parse(_ file: TorchStorageBytes, mode: TorchCheckpoint.Mode = .stateDict,
                              limits: PickleLimits = .default) throws(TorchError) -> TorchCheckpoint {
         let raw = file.bytes
+        let pickles = try Self.pickles(raw, mode: mode, limits: limits)
+        let layout = try storageLayout(pickles, fileSize: raw.count) { position throws(TorchError) in
+            raw[position..<(position + 8)].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        }
+        var storages: [String: TorchStorageBytes] = [:]
+        for (key, place) in layout {
+            storages[key] = TorchStorageBytes(storage: file.storage, byteOffset: file.byteOffset + place.offset, byteCount: place.byteCount)
+        }
+        return try TorchCheckpoint(root: pickles.main, storages: TorchStorageDictionary(storages))
+    }
+
+    /// A checkpoint of a legacy file of `fileSize` bytes whose storages are checked where they
+    /// lie but not read (`TorchCheckpoint(root:declaredStorages:)`): what `nnconv inspect` lists.
+    /// `read(offset, count)` returns bytes of the file: the pickles come from a prefix that
+    /// doubles from 64 KiB until they parse, and each storage's 8-byte element count is read at
+    /// its place.
+    public static func declarations(fileSize: Int, mode: TorchCheckpoint.Mode = .stateDict, limits: PickleLimits = .default,
+                                    read: (_ offset: Int, _ count: Int) throws -> [UInt8]) throws -> TorchCheckpoint {
+        var prefixLength = min(fileSize, 1 << 16)
+        var pickles: Pickles
+        while true {
+            let prefix = try read(0, prefixLength)
+            do {
+                pickles = try prefix.withUnsafeBytes { raw throws(TorchError) in try Self.pickles(raw, mode: mode, limits: limits) }
+                break
+            } catch {
+                // A prefix that ends inside a pickle fails like a truncated file: read more.
+                guard prefixLength < fileSize else { throw error }
+                prefixLength = min(fileSize, prefixLength * 2)
+            }
+        }
+        var readError: (any Error)?
+        let layout: [String: (offset: Int, byteCount: Int)]
+        do {
+            layout = try storageLayout(pickles, fileSize: fileSize) { position throws(TorchError) in
+                do {
+                    return try read(position, 8).reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+                } catch {
+                    readError = error
+                    throw .malformed("the element count at byte \(position) cannot be read")
+                }
+            }
+        } catch {
+            throw readError ?? error
+        }
+        let sizes = layout.mapValues(\.byteCount)
+        return try TorchCheckpoint(root: pickles.main, declaredStorages: TorchStorageClosures(
+            byteCount: { key in guard let n = sizes[key] else { throw TorchStorageMissing(key: key) }; return n },
+            bytes: { key in throw TorchStorageMissing(key: key) }))
+    }
+
+    /// The pickles of a legacy file: the main one and the storage keys, and where the storages
+    /// begin.
+    struct Pickles {
+        var main: PickleValue
+        var keys: [PickleValue]
+        var storagesStart: Int
+    }
+
+    static func pickles(_ raw: UnsafeRawBufferPointer, mode: TorchCheckpoint.Mode, limits: PickleLimits) throws(TorchError) -> Pickles {
         if raw.count >= 262 && raw[257..<262].elementsEqual("ustar".utf8) {
             throw .unsupported("the file is torch's oldest format, a tar archive, which is not read; load and save it again with a newer torch")
         }
@@ -64,31 +124,37 @@ public enum TorchLegacyFile {
         guard let keyValues = keysPickle.value.elements else {
             throw .malformed("the storage key list is \(keysPickle.value.kindDescription)")
         }
+        return Pickles(main: main.value, keys: keyValues, storagesStart: keysPickle.end)
+    }
 
+    /// Where each storage's bytes lie, walking the storages in the key list's order: each
+    /// element count (`countAt(position)`, 8 bytes that lie within the file) checked against the
+    /// main pickle's declaration, each storage within the file's `fileSize` bytes.
+    static func storageLayout(_ pickles: Pickles, fileSize: Int,
+                              countAt: (Int) throws(TorchError) -> UInt64) throws(TorchError) -> [String: (offset: Int, byteCount: Int)] {
         var declared: [String: TorchStorageRecord] = [:]
-        for record in try TorchStorageReference.records(in: main.value) { declared[record.key] = record }
-        var storages: [String: TorchStorageBytes] = [:]
-        var position = keysPickle.end
-        for keyValue in keyValues {
+        for record in try TorchStorageReference.records(in: pickles.main) { declared[record.key] = record }
+        var layout: [String: (offset: Int, byteCount: Int)] = [:]
+        var position = pickles.storagesStart
+        for keyValue in pickles.keys {
             guard let key = keyValue.stringValue else { throw .malformed("a storage key that is \(keyValue.kindDescription)") }
             let shown = PickleError.oneLine(key)
             guard let record = declared[key] else { throw .malformed("storage '\(shown)' is stored but no tensor refers to it") }
-            guard storages[key] == nil else { throw .malformed("storage '\(shown)' is stored twice") }
-            guard raw.count - position >= 8 else {
-                throw .malformed("the element count of storage '\(shown)' at byte \(position) needs 8 bytes, \(raw.count - position) remain")
+            guard layout[key] == nil else { throw .malformed("storage '\(shown)' is stored twice") }
+            guard fileSize - position >= 8 else {
+                throw .malformed("the element count of storage '\(shown)' at byte \(position) needs 8 bytes, \(fileSize - position) remain")
             }
-            var count: UInt64 = 0
-            for byte in raw[position..<(position + 8)].reversed() { count = count << 8 | UInt64(byte) }
+            let count = try countAt(position)
             guard count == UInt64(record.elementCount) else {
                 throw .malformed("storage '\(shown)' at byte \(position) holds \(count) elements, but the pickle declares \(record.declaration)")
             }
             position += 8
-            guard record.byteCount <= raw.count - position else {
-                throw .malformed("the data of storage '\(shown)' at byte \(position) needs \(record.byteCount) bytes, \(raw.count - position) remain")
+            guard record.byteCount <= fileSize - position else {
+                throw .malformed("the data of storage '\(shown)' at byte \(position) needs \(record.byteCount) bytes, \(fileSize - position) remain")
             }
-            storages[key] = TorchStorageBytes(storage: file.storage, byteOffset: file.byteOffset + position, byteCount: record.byteCount)
+            layout[key] = (position, record.byteCount)
             position += record.byteCount
         }
-        return try TorchCheckpoint(root: main.value, storages: TorchStorageDictionary(storages))
+        return layout
     }
 }

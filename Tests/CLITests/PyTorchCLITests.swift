@@ -192,6 +192,25 @@ import Testing
         #expect(whole.stdout.contains("    @padding_mode = 'zeros'\n"))
     }
 
+    /// A legacy file is listed from its pickles and each storage's element count (read where
+    /// it lies): the same tensors as its zip twin; cut inside its last storage, inspect says so.
+    @Test func inspectOfALegacyFile() throws {
+        func tensorLines(_ file: String) throws -> [Substring] {
+            let result = try run("nnconv", ["inspect", file])
+            #expect(result.status == 0, "\(result.stderr)")
+            return result.stdout.split(separator: "\n").filter { $0.hasPrefix("  ") }
+        }
+        let legacy = try tensorLines("\(torch)/mnist_cnn_state_legacy.pt")
+        #expect(legacy.count == 8)
+        #expect(legacy == (try tensorLines("\(torch)/mnist_cnn_state.pth")))
+        let cut = "\(dir)/cut_legacy.pt"
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: "\(torch)/mnist_cnn_state_legacy.pt"))
+        try bytes.prefix(bytes.count - 20).write(to: URL(fileURLWithPath: cut))
+        let refused = try run("nnconv", ["inspect", cut])
+        #expect(refused.status == 65)
+        #expect(refused.stderr.contains("needs 4718592 bytes, 4718572 remain"), "\(refused.stderr)")
+    }
+
     /// Bad options and what the format cannot hold yet: one line each, 64 for usage, 65 for files.
     @Test(arguments: [
         (["mlp_state.pth", "--max-tensor-bytes", "0"], Int32(64), "nnconv import: --max-tensor-bytes must be positive, not 0"),
