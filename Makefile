@@ -1,6 +1,6 @@
 # Entry points for people and CI. `make demo` and `make test` are the README's two commands.
 SHELL := /bin/bash
-APT_PACKAGES := libhdf5-dev zlib1g-dev libopenblas-dev pkg-config dataset-fashion-mnist
+APT_PACKAGES := libhdf5-dev zlib1g-dev libopenblas-dev pkg-config dataset-fashion-mnist libpng-dev libturbojpeg0-dev
 # Pinned: the parity fixtures' check regenerates them bit for bit with these versions.
 PIP_PACKAGES := numpy==2.4.6 h5py==3.16.0 scipy==1.17.1 jsonschema onnx onnxruntime safetensors
 DEMO_DIR ?= out/demo
