@@ -80,7 +80,7 @@ let package = Package(
             "NNCommandLine", "NNConvert", "NNModelFiles", "NNPlot", "NNSystem", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "nn-infer", dependencies: [
-            "NNCommandLine", "NNPlot", "NNSystem", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "NNCommandLine", "NNImage", "NNPlot", "NNSystem", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "nn-train", dependencies: [
             "NNCommandLine", "NNTrain", "NNConvert", "NNModelFiles", .product(name: "ArgumentParser", package: "swift-argument-parser"),
