@@ -12,6 +12,10 @@ preprocessing (Tests/CLITests/PictureInputTests.swift). Writes Fixtures/photos/:
   "same predictions as IDX" tests: same.idx, same.csv (Kaggle train.csv: label,pixel0..783),
   same_test.csv (Kaggle test.csv: pixel0..783), same_u8.npy (N,28,28) uint8,
   same_f32.npy (N,784) float32, folder/NN.png (28x28 gray PNG, one per digit).
+- kinds/: 3x1 pictures of every pixel kind the readers convert (gray 8/16-bit, gray+alpha, RGB
+  8/16-bit, RGBA, palette with transparency; PNG, PGM, PPM plain and raw) and kinds.json, the gray
+  value of each pixel computed here from the formulas (Rec. 601 luma 0.299 R + 0.587 G + 0.114 B,
+  alpha composited on white: v * a + 255 * (1 - a), 16-bit samples / 257).
 - bad/: bomb.png (a valid PNG header declaring 100000x100000), bomb.jpg (a JPEG whose frame
   header declares 65000x65000).
 
@@ -90,6 +94,52 @@ def bomb_jpeg(small):
     raise SystemExit("no SOF marker")
 
 
+def kinds():
+    folder = os.path.join(OUT, "kinds")
+    os.makedirs(folder, exist_ok=True)
+    expected = {}
+    rgb = np.array([[[255, 0, 0], [0, 255, 0], [10, 20, 30]]], dtype=np.uint8)
+    luma = lambda c: 0.299 * c[..., 0] + 0.587 * c[..., 1] + 0.114 * c[..., 2]
+    gray = np.array([[0, 128, 255]], dtype=np.uint8)
+    Image.fromarray(gray, "L").save(os.path.join(folder, "gray8.png"))
+    expected["gray8.png"] = gray[0].tolist()
+    g16 = np.array([[0, 257 * 100, 65535]], dtype=np.uint16)
+    Image.fromarray(g16.astype(np.int32), "I").convert("I;16").save(os.path.join(folder, "gray16.png"))
+    expected["gray16.png"] = (g16[0] / 257.0).tolist()
+    Image.fromarray(rgb, "RGB").save(os.path.join(folder, "rgb8.png"))
+    expected["rgb8.png"] = luma(rgb.astype(float))[0].tolist()
+    alpha = np.array([[255, 0, 51]], dtype=np.uint8)
+    Image.fromarray(np.dstack([rgb, alpha[..., None]]), "RGBA").save(os.path.join(folder, "rgba8.png"))
+    a = alpha[0] / 255.0
+    expected["rgba8.png"] = (luma(rgb.astype(float))[0] * a + 255 * (1 - a)).tolist()
+    Image.fromarray(np.dstack([gray, alpha]), "LA").save(os.path.join(folder, "gray_alpha.png"))
+    expected["gray_alpha.png"] = (gray[0] * a + 255 * (1 - a)).tolist()
+    palette = Image.fromarray(rgb, "RGB").quantize(colors=3)
+    palette.info["transparency"] = palette.getpixel((1, 0))  # the green pixel's entry is transparent
+    palette.save(os.path.join(folder, "palette.png"), transparency=palette.getpixel((1, 0)))
+    expected["palette.png"] = [luma(rgb[0, 0].astype(float)), 255.0, luma(rgb[0, 2].astype(float))]
+    # 16-bit RGB through a hand-written PNG (Pillow cannot write it).
+    rgb16 = rgb.astype(np.uint32) * 257
+    rows = b"".join(b"\x00" + r.astype(">u2").tobytes() for r in rgb16)
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 3, 1, 16, 2, 0, 0, 0))
+           + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+    open(os.path.join(folder, "rgb16.png"), "wb").write(png)
+    expected["rgb16.png"] = luma(rgb.astype(float))[0].tolist()
+    open(os.path.join(folder, "plain.pgm"), "w").write("P2\n# a comment\n3 1\n100\n0 50 100\n")
+    expected["plain.pgm"] = [0.0, 127.5, 255.0]
+    open(os.path.join(folder, "raw.ppm"), "wb").write(b"P6 3 1 255\n" + rgb.tobytes())
+    expected["raw.ppm"] = luma(rgb.astype(float))[0].tolist()
+    open(os.path.join(folder, "raw16.pgm"), "wb").write(b"P5 3 1 65535\n" + g16.astype(">u2").tobytes())
+    expected["raw16.pgm"] = (g16[0] / 257.0).tolist()
+    Image.fromarray(gray, "L").save(os.path.join(folder, "gray.jpg"), quality=100)
+    expected["gray.jpg"] = gray[0].tolist()  # JPEG is lossy: compared within 3
+    import json
+    with open(os.path.join(folder, "kinds.json"), "w") as f:
+        json.dump({k: [round(float(v), 4) for v in vals] for k, vals in sorted(expected.items())}, f, indent=1)
+
+
 def main():
     images = read_idx(os.path.join(MNIST, "t10k-images-idx3-ubyte.gz"))
     labels = read_idx(os.path.join(MNIST, "t10k-labels-idx1-ubyte.gz"))
@@ -130,6 +180,7 @@ def main():
     with open(os.path.join(OUT, "same", "folder", "README.txt"), "w") as f:
         f.write("not a picture: nn-infer skips it with a note\n")
 
+    kinds()
     with open(os.path.join(OUT, "bad", "bomb.png"), "wb") as f:
         f.write(bomb_png())
     with open(os.path.join(OUT, "pictures", "img_001.jpg"), "rb") as f:

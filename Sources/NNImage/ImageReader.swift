@@ -88,6 +88,8 @@ public struct ImageReader: Sendable {
             tjDecompressHeader3(handle, $0.baseAddress, UInt($0.count), &width, &height, &subsampling, &colorspace)
         }
         guard header == 0 else { throw .corrupt(path: name, format: "JPEG", reason: String(cString: tjGetErrorStr2(handle))) }
+        // TurboJPEG 2.1 accepts a file that ends before its frame header and reports 0x0.
+        guard width > 0, height > 0 else { throw .corrupt(path: name, format: "JPEG", reason: "no frame header (the file is truncated)") }
         if colorspace == Int32(TJCS_CMYK.rawValue) || colorspace == Int32(TJCS_YCCK.rawValue) {
             throw .unsupported(path: name, reason: "a CMYK JPEG; save it as RGB or gray")
         }
