@@ -86,7 +86,7 @@ onnx-proto:
 # crashes to $(FUZZ_SCRATCH)/crashes/<harness>/. One harness runs at a time. Swift's own crash
 # backtracer is off so that traps reach libFuzzer's handler (it would also trip AddressSanitizer).
 FUZZ_SECONDS ?= 60
-FUZZ_HARNESSES ?= fuzz-nnm fuzz-idx fuzz-npy fuzz-keras-config fuzz-pickle fuzz-import
+FUZZ_HARNESSES ?= fuzz-nnm fuzz-idx fuzz-npy fuzz-keras-config fuzz-pickle fuzz-import fuzz-image
 FUZZ_SCRATCH ?= .build-fuzz
 FUZZ_BUILD_FLAGS := -c debug --scratch-path $(FUZZ_SCRATCH) -Xswiftc -sanitize=fuzzer,address \
   -Xswiftc -parse-as-library -Xswiftc -DFUZZING -Xswiftc -use-ld=lld

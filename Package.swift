@@ -160,6 +160,8 @@ let package = Package(
                           path: "Fuzz/Sources/fuzz-keras-config"),
         .executableTarget(name: "fuzz-pickle", dependencies: ["FuzzSupport", "NNCore", "NNPickle", "NNTorch"],
                           path: "Fuzz/Sources/fuzz-pickle"),
+        .executableTarget(name: "fuzz-image", dependencies: ["FuzzSupport", "NNImage"],
+                          path: "Fuzz/Sources/fuzz-image"),
         .executableTarget(name: "fuzz-import", dependencies: ["FuzzSupport", "NNCore", "NNConvert", "NNModelFiles"],
                           path: "Fuzz/Sources/fuzz-import"),
     ]
