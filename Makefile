@@ -1,6 +1,6 @@
 # Entry points for people and CI. `make demo` and `make test` are the README's two commands.
 SHELL := /bin/bash
-APT_PACKAGES := libhdf5-dev zlib1g-dev libopenblas-dev pkg-config dataset-fashion-mnist
+APT_PACKAGES := libhdf5-dev zlib1g-dev libopenblas-dev pkg-config dataset-fashion-mnist libpng-dev libturbojpeg0-dev
 # Pinned: the parity fixtures' check regenerates them bit for bit with these versions.
 PIP_PACKAGES := numpy==2.4.6 h5py==3.16.0 scipy==1.17.1 jsonschema onnx onnxruntime safetensors
 DEMO_DIR ?= out/demo
@@ -86,7 +86,7 @@ onnx-proto:
 # crashes to $(FUZZ_SCRATCH)/crashes/<harness>/. One harness runs at a time. Swift's own crash
 # backtracer is off so that traps reach libFuzzer's handler (it would also trip AddressSanitizer).
 FUZZ_SECONDS ?= 60
-FUZZ_HARNESSES ?= fuzz-nnm fuzz-idx fuzz-npy fuzz-keras-config fuzz-pickle fuzz-import
+FUZZ_HARNESSES ?= fuzz-nnm fuzz-idx fuzz-npy fuzz-keras-config fuzz-pickle fuzz-import fuzz-image
 FUZZ_SCRATCH ?= .build-fuzz
 FUZZ_BUILD_FLAGS := -c debug --scratch-path $(FUZZ_SCRATCH) -Xswiftc -sanitize=fuzzer,address \
   -Xswiftc -parse-as-library -Xswiftc -DFUZZING -Xswiftc -use-ld=lld

@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "NNPickle", targets: ["NNPickle"]),
         .library(name: "NNTorch", targets: ["NNTorch"]),
         .library(name: "NNPlot", targets: ["NNPlot"]),
+        .library(name: "NNImage", targets: ["NNImage"]),
         .executable(name: "nnconv", targets: ["nnconv"]),
         .executable(name: "nn-infer", targets: ["nn-infer"]),
         .executable(name: "nn-train", targets: ["nn-train"]),
@@ -34,6 +35,11 @@ let package = Package(
                        providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
+        // libpng (its shim catches libpng's longjmp in C) and libjpeg-turbo's TurboJPEG API.
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng",
+                       providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg",
+                       providers: [.apt(["libturbojpeg0-dev"])]),
 
         // The one file layer: read-only files (first bytes, positioned reads, guarded mappings),
         // atomic writes, temporary files, system errors as typed values.
@@ -60,10 +66,13 @@ let package = Package(
         .target(name: "NNZip", dependencies: ["NNCore", "NNCompression", "NNSystem"]),
         .target(name: "NNNumPy", dependencies: ["NNCore", "NNZip", "NNCompression", "NNSystem"]),
         .target(name: "NNSafetensors", dependencies: ["NNCore", "NNSystem"]),
+        // Pictures and the other inputs people have: PNG (libpng), JPEG (libjpeg-turbo), Netpbm,
+        // folders of images, Kaggle CSV, .npy; MNIST's preprocessing; PNG output.
+        .target(name: "NNImage", dependencies: ["CPNG", "CTurboJPEG", "NNCore", "NNNumPy", "NNSystem"]),
         // What the command-line tools share: exit statuses, error printing, parsing, inference reports.
         // It stays free of HDF5 so that nn-infer starts without loading libhdf5 and its dependencies.
         .target(name: "NNCommandLine", dependencies: [
-            "NNCore", "NNFormat", "NNData", "NNEngine", "NNSystem",
+            "NNCore", "NNFormat", "NNData", "NNEngine", "NNImage", "NNSystem",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -71,7 +80,7 @@ let package = Package(
             "NNCommandLine", "NNConvert", "NNModelFiles", "NNPlot", "NNSystem", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "nn-infer", dependencies: [
-            "NNCommandLine", "NNPlot", "NNSystem", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "NNCommandLine", "NNImage", "NNPlot", "NNSystem", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "nn-train", dependencies: [
             "NNCommandLine", "NNTrain", "NNConvert", "NNModelFiles", .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -127,6 +136,7 @@ let package = Package(
         .testTarget(name: "NNTrainTests", dependencies: ["NNCore", "NNEngine", "NNTrain", "NNRandom", "NNFormat"]),
         .testTarget(name: "NNPickleTests", dependencies: ["NNPickle", "NNTorch", "NNCore"],
                     exclude: ["Resources"]),
+        .testTarget(name: "NNImageTests", dependencies: ["NNImage", "NNCore", "NNSystem"]),
         .testTarget(name: "NNPlotTests", dependencies: ["NNPlot", "NNCore"]),
         .testTarget(name: "CLITests", dependencies: ["NNCore", "NNFormat", "NNData", "NNCompression"],
                     exclude: ["reference_infer.py", "Resources"]),
@@ -150,6 +160,8 @@ let package = Package(
                           path: "Fuzz/Sources/fuzz-keras-config"),
         .executableTarget(name: "fuzz-pickle", dependencies: ["FuzzSupport", "NNCore", "NNPickle", "NNTorch"],
                           path: "Fuzz/Sources/fuzz-pickle"),
+        .executableTarget(name: "fuzz-image", dependencies: ["FuzzSupport", "NNImage"],
+                          path: "Fuzz/Sources/fuzz-image"),
         .executableTarget(name: "fuzz-import", dependencies: ["FuzzSupport", "NNCore", "NNConvert", "NNModelFiles"],
                           path: "Fuzz/Sources/fuzz-import"),
     ]

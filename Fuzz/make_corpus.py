@@ -258,6 +258,20 @@ def pickle_seeds():
         out("fuzz-pickle", f"2-{name}", b"\x02" + read(name))
 
 
+def image_seeds():
+    """fuzz-image: the 3x1 pictures of every pixel kind (Fixtures/photos/kinds, made by
+    Fixtures/generate_photos.py) after mode byte 0, and small Kaggle CSVs after mode byte 1."""
+    kinds = os.path.join(FIXTURES, "photos", "kinds")
+    for name in sorted(os.listdir(kinds)):
+        if name.endswith(".json"):
+            continue
+        with open(os.path.join(kinds, name), "rb") as f:
+            out("fuzz-image", "0-" + name, b"\x00" + f.read())
+    out("fuzz-image", "1-train.csv", b"\x01label,pixel0,pixel1,pixel2,pixel3\n7,0,1,2,255\r\n\n3,4,5,6,7\n")
+    out("fuzz-image", "1-test.csv", b"\x01pixel0,pixel1,pixel2,pixel3\n0,1,2.5,3e1\n")
+    out("fuzz-image", "1-bare.csv", b"\x019,0,1,2,3\n1,2,3,4,5\n")
+
+
 if __name__ == "__main__":
     if os.path.isdir(ROOT):
         shutil.rmtree(ROOT)
@@ -266,6 +280,7 @@ if __name__ == "__main__":
     npy_seeds()
     keras_seeds()
     pickle_seeds()
+    image_seeds()
     total = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(ROOT) for f in fs)
     count = sum(len(fs) for _, _, fs in os.walk(ROOT))
     print(f"wrote {count} seed files, {total} bytes, in {ROOT}")

@@ -23,7 +23,7 @@ public struct InferenceReport {
     /// One line per image: index, predicted class, the top-K with probabilities, the label.
     public func line(_ p: ImagePrediction) -> String {
         let top = p.top.map { "\(className($0.classIndex)) \(formatDecimal($0.probability, digits: 4))" }.joined(separator: " | ")
-        var s = "\(pad(String(p.index), 6))  \(top)"
+        var s = "\(pad(String(p.index), 6))  " + (p.source.map { "\($0)  " } ?? "") + top
         if let label = p.label {
             s += label == p.predicted ? "  (label \(label): correct)" : "  (label \(className(label)): WRONG)"
         }
@@ -50,7 +50,9 @@ public struct InferenceReport {
 
     /// One prediction as a JSON object.
     public func json(_ p: ImagePrediction) -> JSONValue {
-        var o = JSONObject([("index", .integer(Int64(p.index))), ("class", .integer(Int64(p.predicted)))])
+        var o = JSONObject([("index", .integer(Int64(p.index)))])
+        if let source = p.source { o["source"] = .string(source) }
+        o["class"] = .integer(Int64(p.predicted))
         if classes[p.predicted] != String(p.predicted) { o["name"] = .string(classes[p.predicted]) }
         o["top"] = .array(p.top.map { t in
             .object(JSONObject([("class", .integer(Int64(t.classIndex))), (values.areProbabilities ? "probability" : "value", .number(t.probability))]))

@@ -3,6 +3,7 @@ import NNCore
 import NNData
 import NNEngine
 import NNFormat
+import NNImage
 
 /// One image's result.
 public struct ImagePrediction: Sendable {
@@ -13,6 +14,48 @@ public struct ImagePrediction: Sendable {
     public var top: [(classIndex: Int, probability: Double)]
     /// The true label, when labels were given.
     public var label: Int?
+    /// Where the sample came from ("img_007.png", "train.csv:2"); nil for IDX images.
+    public var source: String?
+}
+
+/// What a run reads: an IDX file streamed in batches, or samples already in memory (pictures,
+/// CSV rows, `.npy` arrays).
+public enum InferenceInput {
+    case idx(path: String)
+    case samples(SampleSet, path: String)
+
+    /// Opens `path` by its kind (`InputKind`): IDX files stay streamed, the rest are read
+    /// for a model whose input has `inputShape`; pictures get `preprocess`.
+    public static func open(path: String, inputShape: [Int], preprocess: PreprocessMode?,
+                            reader: ImageReader = ImageReader()) throws -> InferenceInput {
+        switch InputKind(path: path) {
+        case .idx: return .idx(path: path)
+        case .folder: return .samples(try SampleSet.folder(path, inputShape: inputShape, mode: preprocess, reader: reader), path: path)
+        case .picture:
+            return .samples(try SampleSet.pictures([(path, path)], inputShape: inputShape, mode: preprocess, reader: reader), path: path)
+        case .csv: return .samples(try KaggleCSV.read(path: path, inputShape: inputShape), path: path)
+        case .npy: return .samples(try SampleSet.npy(path, inputShape: inputShape), path: path)
+        }
+    }
+
+    /// The path given.
+    public var path: String {
+        switch self {
+        case let .idx(path), let .samples(_, path): return path
+        }
+    }
+
+    /// The samples, when they are in memory.
+    public var samples: SampleSet? {
+        if case let .samples(set, _) = self { return set }
+        return nil
+    }
+}
+
+/// What a run tells before its first prediction.
+public struct InputDescription: Sendable {
+    public var count: Int
+    public var shape: [Int]
 }
 
 /// Totals of an inference run.
@@ -153,19 +196,52 @@ public struct InferenceRun {
         return labels
     }
 
-    /// Streams `imagesPath` through the model, calling `onPrediction` for each image in order.
+    /// Streams `imagesPath` (an IDX file) through the model, calling `onPrediction` for each
+    /// image in order.
     public func run(imagesPath: String, labelsPath: String?,
-                    onStart: (IDXImageStream) -> Void = { _ in },
+                    onStart: (InputDescription) -> Void = { _ in },
+                    onPrediction: (ImagePrediction) throws -> Void) throws -> InferenceSummary {
+        try run(input: .idx(path: imagesPath), labelsPath: labelsPath, onStart: onStart, onPrediction: onPrediction)
+    }
+
+    /// Runs `input` through the model, calling `onPrediction` for each sample in order. Labels
+    /// come from `labelsPath` (an IDX file) or else from the input itself (a CSV `label` column).
+    public func run(input: InferenceInput, labelsPath: String?,
+                    onStart: (InputDescription) -> Void = { _ in },
                     onPrediction: (ImagePrediction) throws -> Void) throws -> InferenceSummary {
         let started = Clock.monotonicSeconds()
-        let stream = try IDXImageStream(path: imagesPath, batchSize: batchSize)
         let expected = model.metadata.input
-        guard stream.featureCount == expected.features else {
-            throw ToolError("\(imagesPath): images are \(ShapeMath.describe(stream.imageShape)) (\(stream.featureCount) features) but \(modelPath) expects \(ShapeMath.describe(expected.shape)) (\(expected.features) features)",
-                            status: ExitStatus.dataError)
+        let batches: SampleBatches
+        switch input {
+        case let .idx(imagesPath):
+            let stream = try IDXImageStream(path: imagesPath, batchSize: batchSize)
+            guard stream.featureCount == expected.features else {
+                throw ToolError("\(imagesPath): images are \(ShapeMath.describe(stream.imageShape)) (\(stream.featureCount) features) but \(modelPath) expects \(ShapeMath.describe(expected.shape)) (\(expected.features) features)",
+                                status: ExitStatus.dataError)
+            }
+            batches = .stream(stream)
+        case let .samples(set, path):
+            guard set.featureCount == expected.features else {
+                throw ToolError("\(path): samples are \(ShapeMath.describe(set.shape)) but \(modelPath) expects \(ShapeMath.describe(expected.shape))",
+                                status: ExitStatus.dataError)
+            }
+            batches = .memory(set, next: 0, size: batchSize)
         }
-        let labels = try labelsPath.map { try readLabels(path: $0, imageCount: stream.imageCount) }
-        onStart(stream)
+        let labels: [Int]?
+        if let labelsPath {
+            labels = try readLabels(path: labelsPath, imageCount: batches.count)
+        } else if let inline = input.samples?.labels {
+            labels = inline
+            let classes = model.metadata.outputSize
+            if let bad = inline.firstIndex(where: { $0 >= classes }) {
+                throw ToolError("\(input.samples!.sources[bad]): label \(inline[bad]) is outside the model's \(classes) classes (0...\(classes - 1))",
+                                status: ExitStatus.dataError)
+            }
+        } else {
+            labels = nil
+        }
+        onStart(InputDescription(count: batches.count, shape: batches.shape))
+        let sources = input.samples?.sources
         var summary = InferenceSummary()
         let classes = model.metadata.outputSize
         if labels != nil { summary.confusion = Array(repeating: Array(repeating: 0, count: classes), count: classes) }
@@ -173,27 +249,27 @@ public struct InferenceRun {
         switch precision {
         case .float32:
             let engine = try InferenceEngine<Float>(model: model)
-            try stream.forEachBatch { batch in
+            try batches.forEach { batch in
                 let t0 = Clock.monotonicSeconds()
                 let out = engine.predict(raw: batch.features, count: batch.count)
                 summary.computeSeconds += Clock.monotonicSeconds() - t0
-                try report(out, batch: batch, labels: labels, summary: &summary, onPrediction: onPrediction)
+                try report(out, batch: batch, labels: labels, sources: sources, summary: &summary, onPrediction: onPrediction)
             }
         case .float64:
             let engine = try InferenceEngine<Double>(model: model)
-            try stream.forEachBatch { batch in
+            try batches.forEach { batch in
                 let input = batch.features.map(Double.init)
                 let t0 = Clock.monotonicSeconds()
                 let out = engine.predict(raw: input, count: batch.count)
                 summary.computeSeconds += Clock.monotonicSeconds() - t0
-                try report(out, batch: batch, labels: labels, summary: &summary, onPrediction: onPrediction)
+                try report(out, batch: batch, labels: labels, sources: sources, summary: &summary, onPrediction: onPrediction)
             }
         }
         summary.totalSeconds = Clock.monotonicSeconds() - started
         return summary
     }
 
-    private func report<S: BLASScalar>(_ out: [S], batch: IDXImageBatch, labels: [Int]?, summary: inout InferenceSummary,
+    private func report<S: BLASScalar>(_ out: [S], batch: IDXImageBatch, labels: [Int]?, sources: [String]?, summary: inout InferenceSummary,
                                        onPrediction: (ImagePrediction) throws -> Void) throws {
         let classes = model.metadata.outputSize
         for i in 0..<batch.count {
@@ -207,7 +283,7 @@ public struct InferenceRun {
                 if label == top[0] { summary.correct += 1 }
             }
             try onPrediction(ImagePrediction(index: index, predicted: top[0],
-                                             top: top.map { ($0, row[$0]) }, label: label))
+                                             top: top.map { ($0, row[$0]) }, label: label, source: sources?[index]))
         }
     }
 }
@@ -228,9 +304,39 @@ func topIndices<S: Comparable>(_ row: ArraySlice<S>, k: Int) -> [Int] {
     return best
 }
 
-extension IDXImageStream {
-    /// Calls `body` with each batch until the file is exhausted.
-    func forEachBatch(_ body: (IDXImageBatch) throws -> Void) throws {
-        while let batch = try nextBatch() { try body(batch) }
+/// The batches of a run: from an IDX stream, or cut from samples in memory.
+private enum SampleBatches {
+    case stream(IDXImageStream)
+    case memory(SampleSet, next: Int, size: Int)
+
+    var count: Int {
+        switch self {
+        case let .stream(stream): return stream.imageCount
+        case let .memory(set, _, _): return set.count
+        }
+    }
+
+    var shape: [Int] {
+        switch self {
+        case let .stream(stream): return stream.imageShape
+        case let .memory(set, _, _): return set.shape
+        }
+    }
+
+    /// Calls `body` with each batch until the input is exhausted.
+    func forEach(_ body: (IDXImageBatch) throws -> Void) throws {
+        switch self {
+        case let .stream(stream):
+            while let batch = try stream.nextBatch() { try body(batch) }
+        case let .memory(set, _, size):
+            let n = set.featureCount
+            var start = 0
+            while start < set.count {
+                let count = min(size, set.count - start)
+                try body(IDXImageBatch(startIndex: start, count: count, featureCount: n,
+                                       features: Array(set.features[(start * n)..<((start + count) * n)])))
+                start += count
+            }
+        }
     }
 }

@@ -10,6 +10,14 @@ public struct IDXImageBatch: Sendable {
     public let featureCount: Int
     /// `count * featureCount` values, row-major.
     public let features: [Float]
+
+    public init(startIndex: Int, count: Int, featureCount: Int, features: [Float]) {
+        precondition(features.count == count * featureCount, "feature count does not match")
+        self.startIndex = startIndex
+        self.count = count
+        self.featureCount = featureCount
+        self.features = features
+    }
 }
 
 /// Reads the images of an IDX file (plain or gzip) a batch at a time, decompressing as it goes.

@@ -3,21 +3,25 @@ import NNCommandLine
 import NNPlot
 import NNCore
 import NNEngine
+import NNImage
 import NNSystem
 
-/// `nn-infer MODEL.nnm IMAGES.idx`: predict classes for IDX images with a `.nnm` model.
+/// `nn-infer MODEL.nnm INPUT`: predict classes with a `.nnm` model for IDX images, pictures, a
+/// folder of pictures, a Kaggle CSV or a `.npy` array.
 struct NNInfer: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "nn-infer",
-        abstract: "Classify the images of an IDX file (plain or gzip) with a .nnm model.",
+        abstract: "Classify images with a .nnm model: an IDX file, a picture, a folder of pictures, a Kaggle CSV or a .npy array.",
         discussion: """
-            Prints each image's predicted class and its top-K probabilities; with --labels, also \
-            the accuracy and a confusion matrix. Large inputs are streamed in batches with bounded memory.
+            Prints each image's predicted class and its top-K probabilities; with --labels (or a CSV \
+            label column), also the accuracy and a confusion matrix. IDX files are streamed in batches \
+            with bounded memory. Pictures (.png, .jpg, .jpeg, .pgm, .ppm; at most 50 megapixels) are \
+            made gray and preprocessed: by default with MNIST's procedure for a 28x28 one-channel model.
             Exit status: 0 success, 64 usage, 65 malformed or mismatched input, 66 missing input, 70 internal error.
             """)
 
     @Argument(help: "The model (.nnm).") var model: String
-    @Argument(help: "Images: an IDX file, e.g. t10k-images-idx3-ubyte.gz, or one 28x28 image.") var images: String
+    @Argument(help: "Images: an IDX file (e.g. t10k-images-idx3-ubyte.gz), a picture, a folder of pictures (sorted by name), a CSV (label,pixel0,... or pixel0,...) or a .npy of shape (N,28,28) or (N,784).") var images: String
     @Option(name: .long, help: "IDX label file: report accuracy and a confusion matrix.") var labels: String?
     @Option(name: .long, help: "How many of the most probable classes to print per image.") var top: Int = 3
     @Option(name: .long, help: "Images per forward pass.") var batch: Int = 1024
@@ -27,6 +31,9 @@ struct NNInfer: ParsableCommand {
     @Flag(name: .long, help: "Skip verifying tensor checksums (faster for huge models).") var noVerify = false
     @Flag(name: .long, help: "Show the model's raw outputs (logits or log-probabilities) instead of probabilities.") var raw = false
     @Option(name: .long, help: "With --labels: also draw the confusion matrix as an SVG picture to this file.") var confusionSvg: String?
+    @Option(name: .long, help: "How pictures become the model's input: mnist (LeCun's procedure), fit (scale and pad) or none (exact size). Default: mnist for a 28x28 one-channel model, else fit.") var preprocess: PreprocessMode?
+    @Option(name: .long, help: "Write each picture as the model saw it (after preprocessing) as PNG into this folder.") var savePreprocessed: String?
+    @Option(name: .long, help: "Write the predictions as Kaggle's submission CSV (ImageId,Label) to this file.") var csvOut: String?
     @OptionGroup var threadOptions: ThreadOptions
 
     func run() throws {
@@ -45,17 +52,32 @@ struct NNInfer: ParsableCommand {
             let run = try InferenceRun(modelPath: model, precision: precision, batchSize: batch, topK: top, verify: !noVerify, raw: raw)
             run.warnings().forEach { printError("nn-infer: \($0)") }
             let report = InferenceReport(model: run.model, modelPath: model, values: run.values)
+            let input = try InferenceInput.open(path: images, inputShape: run.model.metadata.input.shape, preprocess: preprocess)
+            if preprocess != nil, input.samples?.preprocess == nil {
+                throw ToolError("--preprocess applies to pictures; \(images) is not a picture or a folder of pictures", status: ExitStatus.usage)
+            }
+            input.samples?.notes.forEach { printError("nn-infer: note: \($0)") }
+            if let savePreprocessed {
+                guard let samples = input.samples else {
+                    throw ToolError("--save-preprocessed needs pictures, a CSV or a .npy, not an IDX file", status: ExitStatus.usage)
+                }
+                try samples.savePictures(to: savePreprocessed)
+            }
+            var predicted: [Int] = []
             if json {
-                let summary = try InferenceJSONPrinter(run: run, report: report).run(images: images, labels: labels)
+                let summary = try InferenceJSONPrinter(run: run, report: report).run(input: input, labels: labels) { predicted.append($0.predicted) }
                 try writeConfusionChart(summary, classes: report.classes)
+                try writeSubmission(predicted)
                 return
             }
             var listed = 0
-            let summary = try run.run(imagesPath: images, labelsPath: labels, onStart: { stream in
+            let summary = try run.run(input: input, labelsPath: labels, onStart: { description in
                 print("model: \(model) (\(describe(run.model)))")
-                print("input: \(images) (\(stream.imageCount) image\(stream.imageCount == 1 ? "" : "s") of \(ShapeMath.describe(stream.imageShape)))")
+                print("input: \(images) (\(description.count) image\(description.count == 1 ? "" : "s") of \(ShapeMath.describe(description.shape)))")
+                if let mode = input.samples?.preprocess { print("preprocess: \(mode.rawValue)\(mode == .mnist ? " (MNIST's procedure: gray, ink on black, cropped, fit in 20x20, centred by mass in 28x28)" : "")") }
                 if let explanation = run.values.explanation { print("outputs: \(explanation)") }
             }) { prediction in
+                predicted.append(prediction.predicted)
                 if listed < limit {
                     print(report.line(prediction))
                     listed += 1
@@ -65,7 +87,15 @@ struct NNInfer: ParsableCommand {
             report.summary(summary).forEach { print($0) }
             try writeConfusionChart(summary, classes: report.classes)
             if let confusionSvg { print("confusion matrix picture: \(confusionSvg)") }
+            try writeSubmission(predicted)
+            if let csvOut { print("submission: \(csvOut)") }
+            if let savePreprocessed { print("preprocessed pictures: \(savePreprocessed)") }
         }
+    }
+
+    private func writeSubmission(_ predicted: [Int]) throws {
+        guard let csvOut else { return }
+        try AtomicFileWriter.write(KaggleCSV.submission(predicted), to: csvOut)
     }
 
     private func writeConfusionChart(_ summary: InferenceSummary, classes: [String]) throws {
@@ -74,5 +104,7 @@ struct NNInfer: ParsableCommand {
         try AtomicFileWriter.write(Array(svg.utf8), to: confusionSvg)
     }
 }
+
+extension PreprocessMode: ExpressibleByArgument {}
 
 runCommandLine(NNInfer.self, tool: "nn-infer")
