@@ -154,6 +154,8 @@ enum KerasExport {
                 out.append(try activationLayer(pending, index: i, path: path))
             }
         }
+        // Our outputs are the flat features of the last layer (HWC order): so are Keras's.
+        flatten()
         // Names and storage names, as Keras counts them per class.
         var counters: [String: Int] = [:]
         for i in out.indices {
