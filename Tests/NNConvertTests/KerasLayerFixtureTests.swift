@@ -1,6 +1,7 @@
 import Foundation
 import NNCore
 import NNEngine
+import NNHDF5
 import NNTestSupport
 import Testing
 @testable import NNConvert
@@ -99,5 +100,27 @@ struct KerasLayerCase: CustomStringConvertible, Sendable {
                 #expect("\(error)" == "\(d)/\(file): \(message)")
             }
         }
+    }
+}
+
+/// `nnconv export`'s summary names exactly the datasets the file holds.
+@Suite struct ExportSummaries {
+    @Test(arguments: ["k3_bn_cnn.keras", "k3_lenet5_legacy.h5", "k3_gelu_mlp.keras"])
+    func h5SummaryNamesEveryDataset(_ file: String) throws {
+        let model = try ModelFiles.importModel(path: "\(kerasLayersDirectory)/\(file)").validated
+        let dir = scratchDirectory("export-summary")
+        let out = "\(dir)/m.h5"
+        let summary = try ModelFiles.export(model, to: out).summary
+        let h5 = try HDF5File.open(path: out)
+        defer { h5.close() }
+        let written = try h5.datasetPaths().map { $0.hasPrefix("/") ? String($0.dropFirst()) : $0 }.sorted()
+        // "rows layout: W1, W2, b2; nnm_tensors: layers.1.gamma, ..." -> every name with its group.
+        let parts = summary.dropFirst("rows layout: ".count).split(separator: ";")
+        var named = parts[0].split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        if parts.count > 1 {
+            let group = parts[1].trimmingCharacters(in: .whitespaces)
+            named += group.dropFirst("nnm_tensors: ".count).split(separator: ",").map { "nnm_tensors/" + $0.trimmingCharacters(in: .whitespaces) }
+        }
+        #expect(named.sorted() == written, "\(summary)")
     }
 }

@@ -84,7 +84,7 @@ public struct HDF5ModelFormat: ModelFileFormat {
     public func export(_ model: ValidatedModel, to path: String, options: ExportOptions) throws -> ExportResult {
         if options.keras { return try KerasExport.writeLegacy(model.model, to: path) }
         try HDF5Export.write(model.model, to: path, layout: options.layout)
-        return ExportResult(summary: HDF5Export.describeParameters(model.model.metadata, layout: options.layout))
+        return ExportResult(summary: HDF5Export.describeParameters(model.model, layout: options.layout))
     }
 }
 
@@ -161,7 +161,7 @@ public struct NumPyModelFormat: ModelFileFormat {
 
     public func export(_ model: ValidatedModel, to path: String, options: ExportOptions) throws -> ExportResult {
         try NumPyExport.write(model.model, to: path, layout: options.layout)
-        return ExportResult(summary: HDF5Export.describeParameters(model.model.metadata, layout: options.layout))
+        return ExportResult(summary: HDF5Export.describeParameters(model.model, layout: options.layout))
     }
 }
 
