@@ -154,11 +154,21 @@ package struct KerasModelConfig {
         /// A layer that only applies an activation (Activation, ReLU, LeakyReLU, ELU, Softmax):
         /// it becomes the activation of the layer before it.
         case activation(name: String, className: String, activation: Activation)
+        /// Rescaling (`x * scale + offset`): a preprocessing step when it comes first.
+        case rescale(name: String, scale: Double, offset: Double)
+        /// Normalization with its mean and variance in the configuration (as our export
+        /// writes it): a z-score preprocessing step when it comes first.
+        case normalize(name: String, mean: [Double], variance: [Double])
+        /// Reshape of the sample (no data moves in HWC order).
+        case reshape(name: String, target: [Int])
+        /// ZeroPadding2D: [top, left, bottom, right], taken by the Conv2D or AveragePooling2D after it.
+        case zeroPadding(name: String, pads: [Int])
     }
 
     /// The layer classes `stages` reads, for messages.
     package static let supportedLayers = "InputLayer, Dense, Conv2D, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, "
-        + "GlobalMaxPooling2D, BatchNormalization, Flatten, Dropout, Activation, ReLU, LeakyReLU, ELU, Softmax"
+        + "GlobalMaxPooling2D, BatchNormalization, Flatten, Dropout, Activation, ReLU, LeakyReLU, ELU, Softmax, "
+        + "Rescaling, Normalization, Reshape, ZeroPadding2D"
 
     /// Whether the model has layers other than Dense, Dropout, Flatten and Activation (read
     /// with `stages`, not `denseLayers`).
@@ -298,6 +308,51 @@ package struct KerasModelConfig {
                     throw .kerasLayer(path: path, layer: layer.name, className: layer.className, reason: "axis \(value.serialized()) is not supported (only -1)")
                 }
                 result.append(.activation(name: layer.name, className: layer.className, activation: .softmax))
+            case "Rescaling":
+                let scale = try number(layer, "scale", default: 1)!, offset = try number(layer, "offset", default: 0)!
+                result.append(.rescale(name: layer.name, scale: scale, offset: offset))
+            case "Normalization":
+                func values(_ key: String) throws(InteropError) -> [Double] {
+                    guard let list = layer.config[key]?.arrayValue else {
+                        throw .kerasLayer(path: path, layer: layer.name, className: layer.className,
+                                          reason: "only a Normalization with its '\(key)' in the configuration is supported (not an adapted one)")
+                    }
+                    let numbers = list.compactMap(\.doubleValue).filter(\.isFinite)
+                    guard numbers.count == list.count, !numbers.isEmpty else {
+                        throw .badConfig(path: path, detail: "Keras layer '\(layer.name)': '\(key)' must be a list of finite numbers")
+                    }
+                    return numbers
+                }
+                if layer.config["invert"]?.boolValue == true {
+                    throw .kerasLayer(path: path, layer: layer.name, className: layer.className, reason: "invert true is not supported")
+                }
+                let mean = try values("mean"), variance = try values("variance")
+                guard mean.count == variance.count, variance.allSatisfy({ $0 >= 0 }) else {
+                    throw .badConfig(path: path, detail: "Keras layer '\(layer.name)': mean and variance must have the same length, variances >= 0")
+                }
+                result.append(.normalize(name: layer.name, mean: mean, variance: variance))
+            case "Reshape":
+                let target = layer.config["target_shape"]?.arrayValue?.compactMap(\.intValue) ?? []
+                guard !target.isEmpty, target.count == layer.config["target_shape"]?.arrayValue?.count, target.allSatisfy({ $0 >= 1 }) else {
+                    throw .kerasLayer(path: path, layer: layer.name, className: layer.className,
+                                      reason: "target_shape \(layer.config["target_shape"]?.serialized() ?? "nothing") is not supported (positive sizes only)")
+                }
+                result.append(.reshape(name: layer.name, target: target))
+            case "ZeroPadding2D":
+                try requireChannelsLast(layer)
+                let value = layer.config["padding"]
+                var pads: [Int]?
+                if let n = value?.intValue { pads = [n, n, n, n] }
+                if let list = value?.arrayValue, list.count == 2 {
+                    if let a = list[0].intValue, let b = list[1].intValue { pads = [a, b, a, b] }
+                    if let a = list[0].arrayValue?.compactMap(\.intValue), let b = list[1].arrayValue?.compactMap(\.intValue), a.count == 2, b.count == 2 {
+                        pads = [a[0], b[0], a[1], b[1]]
+                    }
+                }
+                guard let pads, pads.allSatisfy({ (0...SpatialGeometry.maximumWindow).contains($0) }) else {
+                    throw .badConfig(path: path, detail: "Keras layer '\(layer.name)': 'padding' must be ((top, bottom), (left, right)), found \(value?.serialized() ?? "nothing")")
+                }
+                result.append(.zeroPadding(name: layer.name, pads: pads))
             default:
                 throw .unsupportedLayer(path: path, layer: layer.name, className: layer.className)
             }

@@ -235,6 +235,11 @@ enum KerasImporter {
         var flat: Int? = shape.count == 3 ? nil : shape.reduce(1, *)
         var layers: [Layer] = []
         var declared: [(name: String, array: SourceArray)] = []
+        // Rescaling and Normalization before any layer are the model's preprocessing.
+        var steps: [PreprocessingStep] = []
+        var stepTensors: [NamedTensor] = []
+        // A ZeroPadding2D's pads, for the Conv2D or AveragePooling2D after it.
+        var pendingPads: (name: String, pads: [Int])?
         /// Declares `array` as `tensor` after checking its shape.
         func declare(_ tensor: String, _ array: SourceArray?, expected: [Int], layer: String, role: String) throws {
             guard let array else { return }
@@ -250,12 +255,53 @@ enum KerasImporter {
         }
         for stage in stages {
             let (stageName, stageClass) = Self.describe(stage)
+            // Explicit padding: ZeroPadding2D then a valid Conv2D or AveragePooling2D.
+            let explicit = pendingPads.map { Padding.explicit(top: $0.pads[0], left: $0.pads[1], bottom: $0.pads[2], right: $0.pads[3]) }
+            if let pending = pendingPads {
+                var fits = false
+                if case let .convolution(c) = stage, c.padding == .valid { fits = true }
+                if case let .pool(p) = stage, p.average, p.padding == .valid { fits = true }
+                guard fits else {
+                    throw InteropError.kerasLayer(path: path, layer: pending.name, className: "ZeroPadding2D",
+                                                  reason: "only before a Conv2D or AveragePooling2D with 'valid' padding is it supported")
+                }
+                pendingPads = nil
+            }
             do {
                 switch stage {
+                case let .rescale(name, scale, offset):
+                    guard layers.isEmpty else {
+                        throw InteropError.kerasLayer(path: path, layer: name, className: "Rescaling", reason: "only before every other layer (as preprocessing) is it supported")
+                    }
+                    steps.append(.scale(factor: scale, offset: offset))
+                case let .normalize(name, mean, variance):
+                    let features = flat ?? shape.reduce(1, *)
+                    guard layers.isEmpty, flat != nil || mean.count == 1 else {
+                        throw InteropError.kerasLayer(path: path, layer: name, className: "Normalization",
+                                                      reason: "only on the flattened input before every other layer (as preprocessing) is it supported")
+                    }
+                    guard mean.count == features, !steps.contains(where: { if case .zscore = $0 { return true } else { return false } }) else {
+                        throw InteropError.kerasLayer(path: path, layer: name, className: "Normalization",
+                                                      reason: "it has \(mean.count) means for \(features) features (one per feature, once, is supported)")
+                    }
+                    // Keras divides by max(sqrt(variance), 1e-7).
+                    stepTensors = [NamedTensor("preprocessing.mean", Tensor(mean, shape: [features])),
+                                   NamedTensor("preprocessing.std", Tensor(variance.map { max($0.squareRoot(), 1e-7) }, shape: [features]))]
+                    steps.append(.zscore(mean: "preprocessing.mean", std: "preprocessing.std"))
+                case let .reshape(name, target):
+                    let features = flat ?? shape.reduce(1, *)
+                    guard layers.isEmpty || target == (flat.map { [$0] } ?? shape), target.reduce(1, *) == features, target.count == 1 || target.count == 3 else {
+                        throw InteropError.kerasLayer(path: path, layer: name, className: "Reshape",
+                                                      reason: "only a reshape of the input to \(features) features or to height x width x channels, before every other layer, is supported")
+                    }
+                    if target.count == 3 { shape = target; flat = nil } else { flat = features }
+                case let .zeroPadding(name, pads):
+                    try requireMap(name, "ZeroPadding2D")
+                    pendingPads = (name, pads)
                 case let .convolution(c):
                     try requireMap(c.name, "Conv2D")
                     let layer = try Layer.conv2d(index: layers.count, inputShape: shape, filters: c.filters, kernel: c.kernel, strides: c.strides,
-                                                 padding: c.padding, convention: .crossCorrelation, activation: c.activation, bias: c.useBias)
+                                                 padding: explicit ?? c.padding, convention: .crossCorrelation, activation: c.activation, bias: c.useBias)
                     let v = try parameters(c.layerIndex, c.name, c.useBias ? ["kernel", "bias"] : ["kernel"])
                     try declare(layer.weight!, v["kernel"], expected: layer.weightShape!, layer: c.name, role: "kernel")
                     if let bias = layer.bias { try declare(bias, v["bias"], expected: [c.filters], layer: c.name, role: "bias") }
@@ -264,8 +310,10 @@ enum KerasImporter {
                 case let .pool(p):
                     try requireMap(p.name, p.average ? "AveragePooling2D" : "MaxPooling2D")
                     // Keras averages over the cells inside the input only.
+                    // ...and a ZeroPadding2D before it puts zeros into the windows: counted.
                     let layer = p.average
-                        ? try Layer.avgPool2d(index: layers.count, inputShape: shape, pool: p.pool, strides: p.strides, padding: p.padding, countIncludePad: false)
+                        ? try Layer.avgPool2d(index: layers.count, inputShape: shape, pool: p.pool, strides: p.strides, padding: explicit ?? p.padding,
+                                              countIncludePad: explicit != nil)
                         : try Layer.maxPool2d(index: layers.count, inputShape: shape, pool: p.pool, strides: p.strides, padding: p.padding)
                     layers.append(layer)
                     shape = layer.spatial!.outputShape
@@ -290,6 +338,8 @@ enum KerasImporter {
                     layers.append(layer)
                 case .flatten:
                     guard flat == nil else { continue }
+                    // Before any layer the input is flat already: no layer needed.
+                    if layers.isEmpty { flat = shape.reduce(1, *); continue }
                     let layer = Layer.flatten(inputShape: shape)
                     layers.append(layer)
                     flat = layer.outputSize
@@ -323,6 +373,9 @@ enum KerasImporter {
                 throw InteropError.kerasLayer(path: path, layer: stageName, className: stageClass, reason: "\(error)")
             }
         }
+        if let pending = pendingPads {
+            throw InteropError.kerasLayer(path: path, layer: pending.name, className: "ZeroPadding2D", reason: "only before a Conv2D or AveragePooling2D with 'valid' padding is it supported")
+        }
         guard flat != nil, !layers.isEmpty else {
             throw InteropError.badConfig(path: path, detail: "the Keras model's output is a \(ShapeMath.describe(shape)) feature map; only models whose output is a vector (after Flatten, Dense or global pooling) are supported")
         }
@@ -331,7 +384,7 @@ enum KerasImporter {
         let tensors = try declared.map { NamedTensor($0.name, try $0.array.tensor()) }
         var notes: [String] = []
         return try ModelBuilder.finish(layers: layers, tensors: tensors, inputShape: stated, path: path, sourceFormat: sourceFormat,
-                                        options: options, notes: &notes)
+                                        options: options, notes: &notes, preprocessing: steps, preprocessingTensors: stepTensors)
     }
 
     /// A stage's Keras layer name and class, for messages.
@@ -344,6 +397,10 @@ enum KerasImporter {
         case .flatten: return ("flatten", "Flatten")
         case let .dense(d): return (d.name, "Dense")
         case let .activation(name, className, _): return (name, className)
+        case let .rescale(name, _, _): return (name, "Rescaling")
+        case let .normalize(name, _, _): return (name, "Normalization")
+        case let .reshape(name, _): return (name, "Reshape")
+        case let .zeroPadding(name, _): return (name, "ZeroPadding2D")
         }
     }
 

@@ -125,6 +125,16 @@ let kerasReady: Bool = {
                 #expect(result.stdout.hasPrefix("wrote \(file) (Keras "), "\(result.stdout)")
                 request.append(["file": file, "input": c.input, "input_shape": c.shape])
                 expected[file] = (outputs, c.name)
+                // Our importer reads the export back (Rescaling, Normalization, Reshape and
+                // ZeroPadding2D included) to a model that predicts the same.
+                var back = c
+                back.nnm = file + ".nnm"
+                let imported = try run("nnconv", ["import", file, "-o", back.nnm])
+                #expect(imported.status == 0, "\(c.name): \(imported.stderr)")
+                if imported.status == 0 {
+                    let again = try ours(back)
+                    #expect(maxDifference(outputs, again) <= 1e-6, "\(c.name): \(file) imported back: \(maxDifference(outputs, again))")
+                }
             }
         }
         // Exactly what Keras has no form for: padded-cell counting under 'same', ignored padded

@@ -94,6 +94,12 @@ let kerasCases: [MalformedCase] = {
                       p + "Keras layer 's' (Softmax): axis 1 is not supported (only -1)"),
         MalformedCase("global pooling keeping dimensions", text(kerasConfig([conv(), #"{"class_name": "GlobalAveragePooling2D", "config": {"name": "g", "keepdims": true}}"#])),
                       p + "Keras layer 'g' (GlobalAveragePooling2D): keepdims true is not supported (only false)"),
+        MalformedCase("an adapted Normalization", text(kerasConfig([#"{"class_name": "Normalization", "config": {"name": "n", "axis": [-1]}}"#, dense()])),
+                      p + "Keras layer 'n' (Normalization): only a Normalization with its 'mean' in the configuration is supported (not an adapted one)"),
+        MalformedCase("a Reshape to nothing", text(kerasConfig([#"{"class_name": "Reshape", "config": {"name": "r", "target_shape": [0, 3]}}"#, dense()])),
+                      p + "Keras layer 'r' (Reshape): target_shape [0,3] is not supported (positive sizes only)"),
+        MalformedCase("ZeroPadding2D of text", text(kerasConfig([#"{"class_name": "ZeroPadding2D", "config": {"name": "z", "padding": "1"}}"#, conv()])),
+                      p + "Keras layer 'z': 'padding' must be ((top, bottom), (left, right)), found \"1\""),
         MalformedCase("use_bias not a flag", text(kerasConfig([conv(extra: #", "use_bias": "no""#)])),
                       p + "Keras layer 'c': 'use_bias' must be true or false, found \"no\""),
     ]

@@ -124,3 +124,39 @@ struct KerasLayerCase: CustomStringConvertible, Sendable {
         #expect(named.sorted() == written, "\(summary)")
     }
 }
+
+/// Keras layers our export adds, read back in the places they can be.
+@Suite struct KerasExportLayersImport {
+    func importConfig(_ layers: [String], _ weights: [String: Tensor] = [:]) throws -> ImportResult {
+        let config = try KerasModelConfig(json: #"{"class_name": "Sequential", "config": {"name": "s", "layers": ["# + layers.joined(separator: ", ") + "]}}", path: "k.json")
+        return try KerasImporter.convolutionalModel(config: config, stages: try config.stages(path: "k.json"), path: "k.json",
+                                                    options: ImportOptions(), sourceFormat: "test") { _, name, variables in
+            var found: [String: SourceArray] = [:]
+            for v in variables {
+                let t = weights["\(name)/\(v)"]!
+                found[v] = SourceArray(name: "\(name)/\(v)", shape: t.shape, dtype: t.dtype, typeName: "f64") { t }
+            }
+            return found
+        }
+    }
+
+    @Test func zeroPaddingMustPrecedeAValidConvolutionOrAverage() throws {
+        let input = #"{"class_name": "InputLayer", "config": {"name": "in", "batch_shape": [null, 4, 4, 1]}}"#
+        let pad = #"{"class_name": "ZeroPadding2D", "config": {"name": "z", "padding": [[1, 0], [0, 1]]}}"#
+        let maxPool = #"{"class_name": "MaxPooling2D", "config": {"name": "m", "pool_size": [2, 2]}}"#
+        #expect(errorMessage { _ = try importConfig([input, pad, maxPool, #"{"class_name": "Flatten", "config": {"name": "f"}}"#]) }
+                == "k.json: Keras layer 'z' (ZeroPadding2D): only before a Conv2D or AveragePooling2D with 'valid' padding is it supported")
+        let average = #"{"class_name": "AveragePooling2D", "config": {"name": "a", "pool_size": [2, 2], "strides": [1, 1]}}"#
+        let model = try importConfig([input, pad, average, #"{"class_name": "Flatten", "config": {"name": "f"}}"#]).model.metadata
+        #expect(model.layers[0].spatial?.padding == .explicit(top: 1, left: 0, bottom: 0, right: 1))
+        #expect(model.layers[0].countIncludePad)
+    }
+
+    @Test func rescalingAfterALayerIsRefused() {
+        let input = #"{"class_name": "InputLayer", "config": {"name": "in", "batch_shape": [null, 2]}}"#
+        let dense = #"{"class_name": "Dense", "config": {"name": "d", "units": 2, "use_bias": false}}"#
+        let rescale = #"{"class_name": "Rescaling", "config": {"name": "r", "scale": 2}}"#
+        #expect(errorMessage { _ = try importConfig([input, dense, rescale], ["d/kernel": Tensor([1.0, 0, 0, 1], shape: [2, 2])]) }
+                == "k.json: Keras layer 'r' (Rescaling): only before every other layer (as preprocessing) is it supported")
+    }
+}
