@@ -193,7 +193,12 @@ def main():
     set_weights(m, rng)
     m.save(os.path.join(work, "bad_unknown_activation.keras"))
     normalise_keras_zip(os.path.join(work, "bad_unknown_activation.keras"))
-    malformed = ["bad_negative_epsilon.keras", "bad_variance_size.keras", "bad_variance_size_legacy.h5",
+    # Weights without an architecture: only Dense layers can be read from them.
+    keras.backend.clear_session()
+    m = keras.Sequential([keras.Input(shape=(4,)), L.Dense(3), L.BatchNormalization(), L.Dense(2)])
+    set_weights(m, rng)
+    m.save_weights(os.path.join(work, "bad_weights_only_batchnorm.weights.h5"))
+    malformed = ["bad_weights_only_batchnorm.weights.h5", "bad_negative_epsilon.keras", "bad_variance_size.keras", "bad_variance_size_legacy.h5",
                  "bad_pool_too_large.keras", "bad_unknown_activation.keras"]
 
     with open(os.path.join(work, "expected.json"), "w") as f:

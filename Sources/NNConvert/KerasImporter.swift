@@ -178,7 +178,8 @@ enum KerasImporter {
             let names = try file.group("layers").members().filter { $0.kind == .group }.map(\.name)
             let dense = names.filter { $0 == "dense" || ($0.hasPrefix("dense_") && Int($0.dropFirst(6)) != nil) }
             if let other = names.first(where: { !dense.contains($0) }) {
-                throw InteropError.unsupportedLayer(path: path, layer: other, className: "'\(other)' (without a configuration only Dense layers can be read)")
+                throw InteropError.unexpectedTensor(path: path, name: "layers/\(other)",
+                                                    detail: "without a configuration only Dense layers (layers/dense, layers/dense_1, ...) can be read; import the .keras archive or the legacy .h5 that holds the architecture")
             }
             let ordered = dense.sorted { (Int($0.dropFirst(6)) ?? 0) < (Int($1.dropFirst(6)) ?? 0) }
             storage = ordered.map { ($0, nil, true) }

@@ -89,6 +89,8 @@ struct KerasLayerCase: CustomStringConvertible, Sendable {
             ("bad_variance_size_legacy.h5", "batch_normalization/moving_variance: expected 4, found 3"),
             ("bad_pool_too_large.keras",
              "Keras layer 'max_pooling2d' (MaxPooling2D): layers[2].pool: expected a window that fits the input 5x5x4 with 'valid' padding, found 8x8"),
+            ("bad_weights_only_batchnorm.weights.h5",
+             "unexpected 'layers/batch_normalization': without a configuration only Dense layers (layers/dense, layers/dense_1, ...) can be read; import the .keras archive or the legacy .h5 that holds the architecture"),
             ("bad_unknown_activation.keras",
              "Keras layer 'dense' uses activation 'mish', which is not supported (\(KerasModelConfig.activationNames))"),
         ]
