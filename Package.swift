@@ -138,8 +138,8 @@ let package = Package(
                     exclude: ["Resources"]),
         .testTarget(name: "NNImageTests", dependencies: ["NNImage", "NNCore", "NNSystem"]),
         .testTarget(name: "NNPlotTests", dependencies: ["NNPlot", "NNCore"]),
-        .testTarget(name: "CLITests", dependencies: ["NNCore", "NNFormat", "NNData", "NNCompression"],
-                    exclude: ["reference_infer.py", "Resources"]),
+        .testTarget(name: "CLITests", dependencies: ["NNCore", "NNFormat", "NNData", "NNCompression", "NNTestSupport"],
+                    exclude: ["reference_infer.py", "keras_predict.py", "Resources"]),
         // Hostile input: every reader against truncated, bit-flipped, oversized and inconsistent
         // files, each asserting its specific error (files built from bytes in the tests).
         .testTarget(name: "MalformedTests", dependencies: [

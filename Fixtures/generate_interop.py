@@ -870,7 +870,7 @@ def gen_keras3():
     FIXTURES[-1]["expect"] = "load_or_error"
     FIXTURES[-1]["error"] = "unsupported_model_class"
 
-    # G: unsupported layer (BatchNormalization) — must be rejected
+    # G: BatchNormalization after Dense (was refused before format 1.2; the file names keep that history)
     keras.backend.clear_session()
     m = keras.Sequential([Input(shape=(12,)), Dense(6, activation="relu"), keras.layers.BatchNormalization(),
                           Dense(3, activation="softmax")])
@@ -892,11 +892,10 @@ def gen_keras3():
                             ("k3_unsupported_batchnorm_legacy_h5", "k3_unsupported_batchnorm_legacy.h5",
                              "keras-legacy-h5")]:
         keras_entry(fid, fname, fmt, x, y, [12, 6, 3], ["relu", "softmax"], "float32",
-                    "Dense, BatchNormalization, Dense: the importer must reject it naming the layer "
-                    "class (BatchNormalization). Expected outputs (Keras inference with moving "
-                    "statistics, epsilon 0.001) are given in case it is ever supported.",
-                    layer_names=["dense", "batch_normalization", "dense_1"], expect="error",
-                    error="unsupported_layer")
+                    "Dense, BatchNormalization, Dense (format 1.2's batch_norm after a dense layer): "
+                    "imports; expected outputs are Keras inference with the moving statistics, "
+                    "epsilon 0.001.",
+                    layer_names=["dense", "batch_normalization", "dense_1"])
 
 
 # 6b: a Keras 3 CNN (Conv2D, MaxPooling2D, Flatten, Dense), the layout the Swift side implements

@@ -112,12 +112,16 @@ public enum HDF5Export {
         }
     }
 
-    /// The datasets an export of `metadata` holds for its layers: "rows layout: W1, b1, W2, b2"
-    /// (a layer without a bias has no `b<n>`; pooling and flatten layers have no datasets).
-    static func describeParameters(_ metadata: ModelMetadata, layout: WeightLayout) -> String {
-        let names = numberedParameterLayers(metadata.layers).map { number, layer in
+    /// The datasets an export of `model` holds: "rows layout: W1, b1, W2, b2" (a layer without
+    /// a bias has no `b<n>`; pooling and flatten layers have no datasets), then the other
+    /// tensors, in the `nnm_tensors` group: "; nnm_tensors: layers.1.gamma, ...".
+    static func describeParameters(_ model: Model, layout: WeightLayout) -> String {
+        let names = numberedParameterLayers(model.metadata.layers).map { number, layer in
             layer.bias == nil ? "W\(number)" : "W\(number), b\(number)"
         }
+        let layerTensors = Set(model.metadata.layers.flatMap { [$0.weight, $0.bias].compactMap { $0 } })
+        let others = model.tensors.map(\.name).filter { !layerTensors.contains($0) }
         return "\(layout.rawValue) layout: \(names.joined(separator: ", "))"
+            + (others.isEmpty ? "" : "; \(tensorGroup): \(others.joined(separator: ", "))")
     }
 }

@@ -16,6 +16,8 @@ public enum InteropError: Error, Equatable, CustomStringConvertible, Sendable {
     case badDType(path: String, name: String, found: String)
     /// A Keras layer class the converter does not support.
     case unsupportedLayer(path: String, layer: String, className: String)
+    /// A Keras layer of a supported class, configured (or placed) in a way the format cannot hold.
+    case kerasLayer(path: String, layer: String, className: String, reason: String)
     /// A PyTorch module (or one of its parameters) that the `.nnm` format cannot hold yet.
     case unsupportedModule(path: String, module: String, className: String, reason: String)
     /// The Keras configuration is malformed or describes something unsupported.
@@ -33,7 +35,9 @@ public enum InteropError: Error, Equatable, CustomStringConvertible, Sendable {
         case let .badDType(path, name, found):
             return "\(path): \(name): expected floating-point or integer weights, found \(found)"
         case let .unsupportedLayer(path, layer, className):
-            return "\(path): Keras layer '\(layer)' of type \(className) is not supported (supported: InputLayer, Dense, Conv2D, MaxPooling2D, Flatten, Dropout, Activation)"
+            return "\(path): Keras layer '\(layer)' of type \(className) is not supported (supported: \(KerasModelConfig.supportedLayers))"
+        case let .kerasLayer(path, layer, className, reason):
+            return "\(path): Keras layer '\(layer)' (\(className)): \(reason)"
         case let .unsupportedModule(path, module, className, reason):
             return "\(path): PyTorch module '\(module)' (\(className)) is not supported: \(reason)"
         case let .badConfig(path, detail): return "\(path): \(detail)"

@@ -27,26 +27,23 @@ enum KerasImporter {
         // The configuration first: an unsupported layer is named by its class, not its weights.
         let configured = try config.map { config throws in config.isConvolutional ? [] : try config.denseLayers(path: path) }
         let layerNames = try group.stringList("layer_names")
-        var weightsByLayer: [String: (kernel: SourceArray, bias: SourceArray?)] = [:]
+        // Every layer's weights by their leaf name ("kernel", "bias", "gamma", "moving_mean", ...).
+        var weightsByLayer: [String: [String: SourceArray]] = [:]
         var weightedLayers: [String] = []
         for name in layerNames {
             let layerGroup = try group.group(name)
             let weightNames = try layerGroup.stringList("weight_names")
             guard !weightNames.isEmpty else { continue }
-            var kernel: SourceArray?, bias: SourceArray?
+            var variables: [String: SourceArray] = [:]
             for w in weightNames {
                 let leaf = w.split(separator: "/").last.map(String.init) ?? w
                 let base = leaf.hasSuffix(":0") ? String(leaf.dropLast(2)) : leaf
-                let t = try layerGroup.dataset(w).declaration(name: "\(name)/\(base)", sourcePath: path)
-                switch base {
-                case "kernel": kernel = t
-                case "bias": bias = t
-                default:
-                    throw InteropError.unsupportedLayer(path: path, layer: name, className: "a layer with weight '\(w)'")
+                guard variables[base] == nil else {
+                    throw InteropError.unexpectedTensor(path: path, name: "\(name)/\(base)", detail: "the layer lists this weight twice")
                 }
+                variables[base] = try layerGroup.dataset(w).declaration(name: "\(name)/\(base)", sourcePath: path)
             }
-            guard let kernel else { throw InteropError.missingTensor(path: path, name: "\(name)/kernel", detail: "the layer has weights but no kernel") }
-            weightsByLayer[name] = (kernel, bias)
+            weightsByLayer[name] = variables
             weightedLayers.append(name)
         }
         if let config, config.isConvolutional {
@@ -55,22 +52,48 @@ enum KerasImporter {
                 switch stage {
                 case let .convolution(c): return c.name
                 case let .dense(d): return d.name
+                case let .batchNorm(b): return b.name
                 default: return nil
                 }
             })
             for name in weightedLayers where !named.contains(name) {
-                throw InteropError.unexpectedTensor(path: path, name: name, detail: "weights for a layer the configuration does not list as Conv2D or Dense")
+                throw InteropError.unexpectedTensor(path: path, name: name, detail: "weights for a layer the configuration does not list as Conv2D, Dense or BatchNormalization")
             }
             var result = try convolutionalModel(config: config, stages: stages, path: path, options: options,
-                                                sourceFormat: "keras-h5") { _, name, _ in
-                guard let w = weightsByLayer[name] else {
+                                                sourceFormat: "keras-h5") { _, name, variables in
+                guard let stored = weightsByLayer[name] else {
                     throw InteropError.missingTensor(path: path, name: name, detail: "the configuration lists this layer, but the file has no weights for it")
                 }
-                return w
+                var found: [String: SourceArray] = [:]
+                for v in variables {
+                    guard let array = stored[v] else {
+                        throw InteropError.missingTensor(path: path, name: "\(name)/\(v)", detail: "the configuration implies this weight (\(variables.joined(separator: ", ")))")
+                    }
+                    found[v] = array
+                }
+                if let extra = stored.keys.sorted().first(where: { !variables.contains($0) }) {
+                    throw InteropError.unexpectedTensor(path: path, name: "\(name)/\(extra)", detail: "the configuration implies only \(variables.joined(separator: ", "))")
+                }
+                return found
             }
             result.format = format
             return result
         }
+        // A chain of Dense layers: a kernel and an optional bias each.
+        var denseWeights: [String: (kernel: SourceArray, bias: SourceArray?)] = [:]
+        for name in weightedLayers {
+            let variables = weightsByLayer[name]!
+            if let other = variables.keys.sorted().first(where: { $0 != "kernel" && $0 != "bias" }) {
+                let detail = config == nil ? "without a configuration only Dense layers (kernel, bias) can be read"
+                                           : "a Dense layer has only kernel and bias"
+                throw InteropError.unexpectedTensor(path: path, name: "\(name)/\(other)", detail: detail)
+            }
+            guard let kernel = variables["kernel"] else {
+                throw InteropError.missingTensor(path: path, name: "\(name)/kernel", detail: "the layer has weights but no kernel")
+            }
+            denseWeights[name] = (kernel, variables["bias"])
+        }
+        let weightsByLayerDense = denseWeights
         var notes: [String] = []
         let dense: [(name: String, activation: Activation?)]
         var inputShape: [Int]?
@@ -85,7 +108,7 @@ enum KerasImporter {
         }
         var weights: [SourceArray] = [], biases: [SourceArray?] = []
         for (name, _) in dense {
-            guard let w = weightsByLayer[name] else {
+            guard let w = weightsByLayerDense[name] else {
                 throw InteropError.missingTensor(path: path, name: name, detail: "the configuration lists this Dense layer, but the file has no weights for it")
             }
             guard w.kernel.shape.count == 2 else {
@@ -129,13 +152,21 @@ enum KerasImporter {
             }
             if config.isConvolutional {
                 var result = try convolutionalModel(config: config, stages: try config.stages(path: path), path: path, options: options,
-                                                    sourceFormat: "keras3") { index, _, useBias in
+                                                    sourceFormat: "keras3") { index, _, variables in
+                    // Keras 3 numbers a layer's variables in the order it creates them.
                     let vars = "layers/\(storageNames[index]!)/vars"
                     guard try file.kind(of: vars) == .group else {
                         throw InteropError.missingTensor(path: path, name: vars, detail: "no weights stored for this layer")
                     }
-                    return (try file.dataset("\(vars)/0").declaration(name: "\(vars)/0", sourcePath: path),
-                            useBias ? try file.dataset("\(vars)/1").declaration(name: "\(vars)/1", sourcePath: path) : nil)
+                    let stored = try file.group(vars).members().count
+                    guard stored == variables.count else {
+                        throw InteropError.badShape(path: path, name: vars, detail: "holds \(stored) variables, but the configuration implies \(variables.count) (\(variables.joined(separator: ", ")))")
+                    }
+                    var found: [String: SourceArray] = [:]
+                    for (i, v) in variables.enumerated() {
+                        found[v] = try file.dataset("\(vars)/\(i)").declaration(name: "\(vars)/\(i)", sourcePath: path)
+                    }
+                    return found
                 }
                 result.format = format
                 return result
@@ -147,7 +178,8 @@ enum KerasImporter {
             let names = try file.group("layers").members().filter { $0.kind == .group }.map(\.name)
             let dense = names.filter { $0 == "dense" || ($0.hasPrefix("dense_") && Int($0.dropFirst(6)) != nil) }
             if let other = names.first(where: { !dense.contains($0) }) {
-                throw InteropError.unsupportedLayer(path: path, layer: other, className: "'\(other)' (without a configuration only Dense layers can be read)")
+                throw InteropError.unexpectedTensor(path: path, name: "layers/\(other)",
+                                                    detail: "without a configuration only Dense layers (layers/dense, layers/dense_1, ...) can be read; import the .keras archive or the legacy .h5 that holds the architecture")
             }
             let ordered = dense.sorted { (Int($0.dropFirst(6)) ?? 0) < (Int($1.dropFirst(6)) ?? 0) }
             storage = ordered.map { ($0, nil, true) }
@@ -185,87 +217,192 @@ enum KerasImporter {
         return result
     }
 
-    /// A convolutional model: the configuration's stages as `.nnm` layers (kernels HWIO,
+    /// A model read layer by layer: the configuration's stages as `.nnm` layers (kernels HWIO,
     /// cross-correlation, flattened in HWC order: Keras's own conventions, so nothing is
-    /// transposed or flipped), each parameter read by `parameters(layerIndex, name, useBias)`.
+    /// transposed or flipped). `parameters(layerIndex, name, variables)` declares a layer's
+    /// stored variables by role ("kernel", "bias"; "gamma", "beta", "moving_mean",
+    /// "moving_variance"); every shape is checked before any data is read.
     static func convolutionalModel(config: KerasModelConfig, stages: [KerasModelConfig.Stage], path: String, options: ImportOptions,
                                    sourceFormat: String,
-                                   parameters: (Int, String, Bool) throws -> (kernel: SourceArray, bias: SourceArray?)) throws -> ImportResult {
+                                   parameters: (Int, String, [String]) throws -> [String: SourceArray]) throws -> ImportResult {
         if options.activations != nil {
-            throw InteropError.badOption("--activations: \(path) is a convolutional Keras model whose configuration states its activations")
+            throw InteropError.badOption("--activations: \(path) is a Keras model whose configuration states its activations")
         }
         guard let stated = options.inputShape ?? config.inputShape else {
-            throw InteropError.badConfig(path: path, detail: "the Keras configuration does not state the input shape, which a convolutional model needs; pass --input-shape H,W,C")
+            throw InteropError.badConfig(path: path, detail: "the Keras configuration does not state the input shape, which a model of these layers needs; pass --input-shape H,W,C")
         }
         // A [H, W] input is one channel.
         var shape = stated.count == 2 ? stated + [1] : stated
         var flat: Int? = shape.count == 3 ? nil : shape.reduce(1, *)
         var layers: [Layer] = []
         var declared: [(name: String, array: SourceArray)] = []
-        func add(_ layer: Layer, kernel: SourceArray?, bias: SourceArray?, name: String) throws {
-            if let kernel {
-                let expected = layer.weightShape!
-                guard kernel.shape == expected else {
-                    throw InteropError.badShape(path: path, name: "\(name)/kernel", detail: "expected \(ShapeMath.describe(expected)), found \(ShapeMath.describe(kernel.shape))")
-                }
-                declared.append((layer.weight!, kernel))
+        // Rescaling and Normalization before any layer are the model's preprocessing.
+        var steps: [PreprocessingStep] = []
+        var stepTensors: [NamedTensor] = []
+        // A ZeroPadding2D's pads, for the Conv2D or AveragePooling2D after it.
+        var pendingPads: (name: String, pads: [Int])?
+        /// Declares `array` as `tensor` after checking its shape.
+        func declare(_ tensor: String, _ array: SourceArray?, expected: [Int], layer: String, role: String) throws {
+            guard let array else { return }
+            guard array.shape == expected else {
+                throw InteropError.badShape(path: path, name: "\(layer)/\(role)", detail: "expected \(ShapeMath.describe(expected)), found \(ShapeMath.describe(array.shape))")
             }
-            if let bias, let biasName = layer.bias {
-                let outputs = kernel?.shape.last ?? 0
-                guard bias.shape == [outputs] else {
-                    throw InteropError.badShape(path: path, name: "\(name)/bias", detail: "expected \(outputs) values, found \(ShapeMath.describe(bias.shape))")
-                }
-                declared.append((biasName, bias))
+            declared.append((tensor, array))
+        }
+        func requireMap(_ name: String, _ className: String) throws {
+            guard flat == nil else {
+                throw InteropError.kerasLayer(path: path, layer: name, className: className, reason: "it needs a height x width x channels input, but follows Flatten, Dense or global pooling")
             }
-            layers.append(layer)
         }
         for stage in stages {
+            let (stageName, stageClass) = Self.describe(stage)
+            // Explicit padding: ZeroPadding2D then a valid Conv2D or AveragePooling2D.
+            let explicit = pendingPads.map { Padding.explicit(top: $0.pads[0], left: $0.pads[1], bottom: $0.pads[2], right: $0.pads[3]) }
+            if let pending = pendingPads {
+                var fits = false
+                if case let .convolution(c) = stage, c.padding == .valid { fits = true }
+                if case let .pool(p) = stage, p.average, p.padding == .valid { fits = true }
+                guard fits else {
+                    throw InteropError.kerasLayer(path: path, layer: pending.name, className: "ZeroPadding2D",
+                                                  reason: "only before a Conv2D or AveragePooling2D with 'valid' padding is it supported")
+                }
+                pendingPads = nil
+            }
             do {
                 switch stage {
+                case let .rescale(name, scale, offset):
+                    guard layers.isEmpty else {
+                        throw InteropError.kerasLayer(path: path, layer: name, className: "Rescaling", reason: "only before every other layer (as preprocessing) is it supported")
+                    }
+                    steps.append(.scale(factor: scale, offset: offset))
+                case let .normalize(name, mean, variance):
+                    let features = flat ?? shape.reduce(1, *)
+                    guard layers.isEmpty, flat != nil || mean.count == 1 else {
+                        throw InteropError.kerasLayer(path: path, layer: name, className: "Normalization",
+                                                      reason: "only on the flattened input before every other layer (as preprocessing) is it supported")
+                    }
+                    guard mean.count == features, !steps.contains(where: { if case .zscore = $0 { return true } else { return false } }) else {
+                        throw InteropError.kerasLayer(path: path, layer: name, className: "Normalization",
+                                                      reason: "it has \(mean.count) means for \(features) features (one per feature, once, is supported)")
+                    }
+                    // Keras divides by max(sqrt(variance), 1e-7).
+                    stepTensors = [NamedTensor("preprocessing.mean", Tensor(mean, shape: [features])),
+                                   NamedTensor("preprocessing.std", Tensor(variance.map { max($0.squareRoot(), 1e-7) }, shape: [features]))]
+                    steps.append(.zscore(mean: "preprocessing.mean", std: "preprocessing.std"))
+                case let .reshape(name, target):
+                    let features = flat ?? shape.reduce(1, *)
+                    guard layers.isEmpty || target == (flat.map { [$0] } ?? shape), target.reduce(1, *) == features, target.count == 1 || target.count == 3 else {
+                        throw InteropError.kerasLayer(path: path, layer: name, className: "Reshape",
+                                                      reason: "only a reshape of the input to \(features) features or to height x width x channels, before every other layer, is supported")
+                    }
+                    if target.count == 3 { shape = target; flat = nil } else { flat = features }
+                case let .zeroPadding(name, pads):
+                    try requireMap(name, "ZeroPadding2D")
+                    pendingPads = (name, pads)
                 case let .convolution(c):
-                    guard flat == nil else {
-                        throw InteropError.unsupportedLayer(path: path, layer: c.name, className: "Conv2D after Flatten or Dense")
-                    }
+                    try requireMap(c.name, "Conv2D")
                     let layer = try Layer.conv2d(index: layers.count, inputShape: shape, filters: c.filters, kernel: c.kernel, strides: c.strides,
-                                                 padding: c.padding, convention: .crossCorrelation, activation: c.activation, bias: c.useBias)
-                    let (kernel, bias) = try parameters(c.layerIndex, c.name, c.useBias)
-                    try add(layer, kernel: kernel, bias: bias, name: c.name)
+                                                 padding: explicit ?? c.padding, convention: .crossCorrelation, activation: c.activation, bias: c.useBias)
+                    let v = try parameters(c.layerIndex, c.name, c.useBias ? ["kernel", "bias"] : ["kernel"])
+                    try declare(layer.weight!, v["kernel"], expected: layer.weightShape!, layer: c.name, role: "kernel")
+                    if let bias = layer.bias { try declare(bias, v["bias"], expected: [c.filters], layer: c.name, role: "bias") }
+                    layers.append(layer)
                     shape = layer.spatial!.outputShape
-                case let .maxPool(name, pool, strides, padding):
-                    guard flat == nil else {
-                        throw InteropError.unsupportedLayer(path: path, layer: name, className: "MaxPooling2D after Flatten or Dense")
+                case let .pool(p):
+                    try requireMap(p.name, p.average ? "AveragePooling2D" : "MaxPooling2D")
+                    // Keras averages over the cells inside the input only.
+                    // ...and a ZeroPadding2D before it puts zeros into the windows: counted.
+                    let layer = p.average
+                        ? try Layer.avgPool2d(index: layers.count, inputShape: shape, pool: p.pool, strides: p.strides, padding: explicit ?? p.padding,
+                                              countIncludePad: explicit != nil)
+                        : try Layer.maxPool2d(index: layers.count, inputShape: shape, pool: p.pool, strides: p.strides, padding: p.padding)
+                    layers.append(layer)
+                    shape = layer.spatial!.outputShape
+                case let .globalPool(name, average):
+                    try requireMap(name, average ? "GlobalAveragePooling2D" : "GlobalMaxPooling2D")
+                    let layer = try Layer.globalPool2d(index: layers.count, inputShape: shape, average: average)
+                    layers.append(layer)
+                    flat = layer.outputSize
+                case let .batchNorm(b):
+                    let input = flat.map { [$0] } ?? shape
+                    if b.axis != -1, b.axis != input.count {
+                        throw InteropError.kerasLayer(path: path, layer: b.name, className: "BatchNormalization",
+                                                      reason: "axis \(b.axis) is not supported (only the last axis, -1 or \(input.count) here)")
                     }
-                    let layer = try Layer.maxPool2d(index: layers.count, inputShape: shape, pool: pool, strides: strides, padding: padding)
-                    try add(layer, kernel: nil, bias: nil, name: name)
-                    shape = layer.spatial!.outputShape
+                    let layer = try Layer.batchNorm(index: layers.count, inputShape: input, epsilon: b.epsilon, scale: b.scale, center: b.center)
+                    let v = try parameters(b.layerIndex, b.name, b.variables)
+                    let bn = layer.batchNorm!, channels = [input.last!]
+                    let tensors: [(String?, String)] = [(bn.gamma, "gamma"), (bn.beta, "beta"), (bn.movingMean, "moving_mean"), (bn.movingVariance, "moving_variance")]
+                    for case let (tensor?, role) in tensors {
+                        try declare(tensor, v[role], expected: channels, layer: b.name, role: role)
+                    }
+                    layers.append(layer)
                 case .flatten:
                     guard flat == nil else { continue }
+                    // Before any layer the input is flat already: no layer needed.
+                    if layers.isEmpty { flat = shape.reduce(1, *); continue }
                     let layer = Layer.flatten(inputShape: shape)
-                    try add(layer, kernel: nil, bias: nil, name: "flatten")
+                    layers.append(layer)
                     flat = layer.outputSize
                 case let .dense(d):
                     guard let features = flat else {
-                        throw InteropError.unsupportedLayer(path: path, layer: d.name, className: "Dense on a \(ShapeMath.describe(shape)) feature map (add a Flatten)")
+                        throw InteropError.kerasLayer(path: path, layer: d.name, className: "Dense", reason: "Dense on a \(ShapeMath.describe(shape)) feature map is not supported (add a Flatten)")
                     }
                     var layer = Layer.dense(index: layers.count, inputSize: features, outputSize: d.units, activation: d.activation)
                     if !d.useBias { layer.bias = nil }
-                    let (kernel, bias) = try parameters(d.layerIndex, d.name, d.useBias)
-                    try add(layer, kernel: kernel, bias: bias, name: d.name)
+                    let v = try parameters(d.layerIndex, d.name, d.useBias ? ["kernel", "bias"] : ["kernel"])
+                    try declare(layer.weight!, v["kernel"], expected: layer.weightShape!, layer: d.name, role: "kernel")
+                    if let bias = layer.bias { try declare(bias, v["bias"], expected: [d.units], layer: d.name, role: "bias") }
+                    layers.append(layer)
                     flat = d.units
+                case let .activation(name, className, activation):
+                    // An activation layer is the activation of the layer before it.
+                    guard let last = layers.indices.last else {
+                        throw InteropError.kerasLayer(path: path, layer: name, className: className, reason: "an activation before any other layer is not supported")
+                    }
+                    guard layers[last].activation == .identity else {
+                        throw InteropError.kerasLayer(path: path, layer: name, className: className,
+                                                      reason: "the layer before it already applies \(layers[last].activation); a second activation in a row is not supported")
+                    }
+                    if flat == nil, activation == .softmax || activation == .logSoftmax {
+                        throw InteropError.kerasLayer(path: path, layer: name, className: className,
+                                                      reason: "\(activation) over the channels of a \(ShapeMath.describe(shape)) feature map is not supported (only over features after Flatten, Dense or global pooling)")
+                    }
+                    layers[last].activation = activation
                 }
             } catch let error as ModelError {
-                throw InteropError.badConfig(path: path, detail: "\(error)")
+                throw InteropError.kerasLayer(path: path, layer: stageName, className: stageClass, reason: "\(error)")
             }
         }
-        guard flat != nil, layers.last?.kind == .dense else {
-            throw InteropError.unsupportedLayer(path: path, layer: "output", className: "a model that does not end in Flatten and Dense layers")
+        if let pending = pendingPads {
+            throw InteropError.kerasLayer(path: path, layer: pending.name, className: "ZeroPadding2D", reason: "only before a Conv2D or AveragePooling2D with 'valid' padding is it supported")
+        }
+        guard flat != nil, !layers.isEmpty else {
+            throw InteropError.badConfig(path: path, detail: "the Keras model's output is a \(ShapeMath.describe(shape)) feature map; only models whose output is a vector (after Flatten, Dense or global pooling) are supported")
         }
         // Every shape has been checked against the configuration: now the data, within the budget.
         try declared.map(\.array).checkBudget(options.maxTensorBytes, path: path)
         let tensors = try declared.map { NamedTensor($0.name, try $0.array.tensor()) }
         var notes: [String] = []
         return try ModelBuilder.finish(layers: layers, tensors: tensors, inputShape: stated, path: path, sourceFormat: sourceFormat,
-                                        options: options, notes: &notes)
+                                        options: options, notes: &notes, preprocessing: steps, preprocessingTensors: stepTensors)
+    }
+
+    /// A stage's Keras layer name and class, for messages.
+    static func describe(_ stage: KerasModelConfig.Stage) -> (name: String, className: String) {
+        switch stage {
+        case let .convolution(c): return (c.name, "Conv2D")
+        case let .pool(p): return (p.name, p.average ? "AveragePooling2D" : "MaxPooling2D")
+        case let .globalPool(name, average): return (name, average ? "GlobalAveragePooling2D" : "GlobalMaxPooling2D")
+        case let .batchNorm(b): return (b.name, "BatchNormalization")
+        case .flatten: return ("flatten", "Flatten")
+        case let .dense(d): return (d.name, "Dense")
+        case let .activation(name, className, _): return (name, className)
+        case let .rescale(name, _, _): return (name, "Rescaling")
+        case let .normalize(name, _, _): return (name, "Normalization")
+        case let .reshape(name, _): return (name, "Reshape")
+        case let .zeroPadding(name, _): return (name, "ZeroPadding2D")
+        }
     }
 
     /// The configuration's activations, the user's, or (without a configuration) ReLU hidden

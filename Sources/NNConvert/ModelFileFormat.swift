@@ -45,7 +45,13 @@ public final class FileProbe {
 public struct ExportOptions: Sendable {
     /// The orientation of blog-style matrices (HDF5 and NumPy exports).
     public var layout: WeightLayout = .rows
-    public init(layout: WeightLayout = .rows) { self.layout = layout }
+    /// For `.h5` outputs: write a legacy Keras file (`model_config`, `model_weights`) that
+    /// `keras.saving.load_model` loads, instead of the blog layout.
+    public var keras = false
+    public init(layout: WeightLayout = .rows, keras: Bool = false) {
+        self.layout = layout
+        self.keras = keras
+    }
 }
 
 /// What an export wrote, for the user: a sentence such as "rows layout: W1, b1, W2, b2", and

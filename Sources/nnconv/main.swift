@@ -97,11 +97,12 @@ struct Import: ParsableCommand, ReadsFiles {
 
 struct Export: ParsableCommand, ReadsFiles {
     static let configuration = CommandConfiguration(
-        abstract: "Write a .nnm model as HDF5 (.h5) or NumPy (.npz) that h5py/NumPy code loads directly, as safetensors for PyTorch, or as ONNX.")
+        abstract: "Write a .nnm model as HDF5 (.h5) or NumPy (.npz) that h5py/NumPy code loads directly, as safetensors or .pth for PyTorch, as ONNX, or as a Keras model (.keras, or .h5 with --keras).")
 
     @Argument(help: "The .nnm model.") var model: String
-    @Option(name: .shortAndLong, help: "Output file: .h5, .npz, .safetensors or .onnx.") var output: String
+    @Option(name: .shortAndLong, help: "Output file: .h5, .npz, .safetensors, .pth, .onnx or .keras.") var output: String
     @Option(help: "rows (W in x out, b 1 x out; seeds 000/002) or columns (W out x in, b out x 1; seeds 001/003).") var layout: WeightLayout = .rows
+    @Flag(help: "With an .h5 output: a legacy Keras file that keras.saving.load_model loads.") var keras = false
 
     var inputFiles: [String] { [model] }
 
@@ -109,10 +110,13 @@ struct Export: ParsableCommand, ReadsFiles {
         try reportingErrors(tool: "nnconv export") {
             // Any format but .nnm itself: a .nnm is exported to the others.
             guard let format = try? ModelFiles.registry.format(forOutput: output), !(format is NNMModelFormat) else {
-                throw ToolError("\(output): the output must end in .h5, .npz, .safetensors or .onnx", status: ExitStatus.usage)
+                throw ToolError("\(output): the output must end in .h5, .npz, .safetensors, .pth, .onnx or .keras", status: ExitStatus.usage)
+            }
+            if keras, !(format is HDF5ModelFormat) {
+                throw ToolError("--keras: the output must end in .h5 (a .keras output is always a Keras model)", status: ExitStatus.usage)
             }
             let m = try NNMFormat.open(path: model).validated
-            let result = try format.export(m, to: output, options: ExportOptions(layout: layout))
+            let result = try format.export(m, to: output, options: ExportOptions(layout: layout, keras: keras))
             result.notes.forEach { print("  note: \($0)") }
             print("wrote \(output) (\(result.summary))")
         }

@@ -127,9 +127,6 @@ let failing = fixtureCases.filter { $0.expect == "error" }
         #expect(throws: InteropError.unknownFormat(path: "\(dir)/bad_empty.h5", detail: "the file is empty")) {
             try ModelFiles.importModel(path: "\(dir)/bad_empty.h5")
         }
-        #expect(throws: InteropError.unsupportedLayer(path: "\(dir)/k3_unsupported_batchnorm_legacy.h5", layer: "batch_normalization", className: "BatchNormalization")) {
-            try ModelFiles.importModel(path: "\(dir)/k3_unsupported_batchnorm_legacy.h5")
-        }
     }
 
     @Test func defaultsAreAnnounced() throws {

@@ -82,8 +82,9 @@ public struct HDF5ModelFormat: ModelFileFormat {
     }
 
     public func export(_ model: ValidatedModel, to path: String, options: ExportOptions) throws -> ExportResult {
+        if options.keras { return try KerasExport.writeLegacy(model.model, to: path) }
         try HDF5Export.write(model.model, to: path, layout: options.layout)
-        return ExportResult(summary: HDF5Export.describeParameters(model.model.metadata, layout: options.layout))
+        return ExportResult(summary: HDF5Export.describeParameters(model.model, layout: options.layout))
     }
 }
 
@@ -160,7 +161,7 @@ public struct NumPyModelFormat: ModelFileFormat {
 
     public func export(_ model: ValidatedModel, to path: String, options: ExportOptions) throws -> ExportResult {
         try NumPyExport.write(model.model, to: path, layout: options.layout)
-        return ExportResult(summary: HDF5Export.describeParameters(model.model.metadata, layout: options.layout))
+        return ExportResult(summary: HDF5Export.describeParameters(model.model, layout: options.layout))
     }
 }
 
@@ -171,6 +172,11 @@ public struct KerasArchiveFormat: ModelFileFormat {
 
     public init() {}
     public var displayName: String { "Keras (.keras, .h5)" }
+    public var exportSuffixes: [String] { [".keras"] }
+
+    public func export(_ model: ValidatedModel, to path: String, options: ExportOptions) throws -> ExportResult {
+        try KerasExport.writeArchive(model.model, to: path)
+    }
 
     static func isKerasArchive(_ zip: ZipArchive) -> Bool {
         zip.entry(named: "config.json") != nil && zip.entry(named: "model.weights.h5") != nil
