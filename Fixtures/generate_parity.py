@@ -17,6 +17,10 @@ Everything is our own NumPy code written from the seed documents (never copied f
   cnn_small                       seed 002's CNN and a Keras-style one (stride 2, 'same', a second
                                   conv): forward, backward, 3 SGD steps, in the Swift layout contract
                                   (HWC activations, HWIO kernels; notes/cnn-contract.md)
+  cnn_format12                    format 1.2's trainable layers: batch normalization after a convolution
+                                  and after dense layers, average pooling ('same' and explicit padding,
+                                  padded cells counted or not), ELU, GELU (tanh), leaky ReLU; forward,
+                                  backward, 3 momentum steps with the moving averages (float64 only)
   e2e_seed000_numpy_run           seed 000's loop on the first 1000 Fashion-MNIST training images
 
 The float32 files start from the float64 inputs and parameters rounded to float32 and do every
@@ -1256,6 +1260,334 @@ def build_cnn_small(dt):
     return attrs, t, groups
 
 
+# ---------------------------------------------------------------------------------------------
+# cnn_format12: format 1.2's trainable layers in one small network, in the cnn_small layout:
+# a 'same' convolution without activation, batch normalization + ReLU, average pooling with
+# 'same' padding (padded cells not counted, as Keras), a convolution + ELU, average pooling with
+# explicit padding counting the padded cells (as PyTorch), flatten, dense layers each followed
+# by batch normalization (GELU in its tanh form, leaky ReLU), a softmax output. Forward values,
+# deltas and gradients of one training-mode batch, then K momentum steps with the moving
+# averages, then the inference-mode output with them. Float64 only.
+
+F12_LR = 0.05
+F12_MU = 0.9
+F12_BN_MOMENTUM = 0.9
+F12_BN_EPS = 1e-3
+F12_K = 3
+F12_LEAKY = 0.2
+F12_CNN = "conv:3:3x3:same:identity,bn:eps=0.001:relu,avgpool:3:s=2:same:exclude-pad,conv:4:2x2:elu,avgpool:2:p=1:include-pad"
+F12_DENSE = (6, 5, 4)
+F12_ACTIVATIONS = "gelu(approximate=tanh),leaky_relu(alpha=0.2),softmax"
+GELU_C = np.sqrt(2.0 / np.pi)
+
+
+def f12_activation(name, z):
+    if name == "identity":
+        return z
+    if name == "relu":
+        return relu(z)
+    if name == "elu":  # alpha 1: z where z > 0, else exp(z) - 1
+        return np.where(z > 0, z, np.expm1(np.minimum(z, 0)))
+    if name == "leaky_relu":
+        return np.where(z > 0, z, F12_LEAKY * z)
+    if name == "gelu_tanh":  # 0.5 z (1 + tanh(sqrt(2/pi) (z + 0.044715 z^3)))
+        return 0.5 * z * (1 + np.tanh(GELU_C * (z + 0.044715 * z * z * z)))
+    if name == "softmax":
+        return softmax_rows(z)
+    raise SystemExit(f"generate_parity: cnn_format12: unknown activation {name}")
+
+
+def f12_derivative(name, z):
+    """f'(z) by hand; at the kinks PyTorch's choice (the negative side's slope at 0)."""
+    if name == "identity":
+        return np.ones_like(z)
+    if name == "relu":
+        return (z > 0).astype(z.dtype)
+    if name == "elu":
+        return np.where(z > 0, 1.0, np.exp(np.minimum(z, 0)))
+    if name == "leaky_relu":
+        return np.where(z > 0, 1.0, F12_LEAKY)
+    if name == "gelu_tanh":
+        t = np.tanh(GELU_C * (z + 0.044715 * z ** 3))
+        return 0.5 * (1 + t) + 0.5 * z * (1 - t * t) * GELU_C * (1 + 3 * 0.044715 * z * z)
+    raise SystemExit(f"generate_parity: cnn_format12: no derivative of {name}")
+
+
+def f12_avg_pool_forward(x, size, s, pads, include_pad):
+    """Average of each window's cells inside the input, divided by size^2 (include_pad) or by the
+    number of those cells. pads = ((top, bottom), (left, right))."""
+    n, h, w, c = x.shape
+    (top, bottom), (left, right) = pads
+    oh, ow = (h + top + bottom - size) // s + 1, (w + left + right - size) // s + 1
+    out = np.zeros((n, oh, ow, c), dtype=x.dtype)
+    cells = np.zeros((oh, ow))
+    for y in range(oh):
+        for xx in range(ow):
+            y0, y1 = max(y * s - top, 0), min(y * s - top + size, h)
+            x0, x1 = max(xx * s - left, 0), min(xx * s - left + size, w)
+            cells[y, xx] = size * size if include_pad else (y1 - y0) * (x1 - x0)
+            out[:, y, xx, :] = x[:, y0:y1, x0:x1, :].sum(axis=(1, 2)) / cells[y, xx]
+    return out, cells
+
+
+def f12_avg_pool_backward(g, in_shape, size, s, pads, cells):
+    """Each output gradient shared equally by the cells its average divided over (inside ones)."""
+    n, oh, ow, c = g.shape
+    h, w = in_shape[:2]
+    (top, _), (left, _) = pads
+    dx = np.zeros((n,) + tuple(in_shape), dtype=g.dtype)
+    for y in range(oh):
+        for xx in range(ow):
+            y0, y1 = max(y * s - top, 0), min(y * s - top + size, h)
+            x0, x1 = max(xx * s - left, 0), min(xx * s - left + size, w)
+            dx[:, y0:y1, x0:x1, :] += (g[:, y, xx, :] / cells[y, xx])[:, None, None, :]
+    return dx
+
+
+def f12_bn_forward(x, gamma, beta, eps):
+    """Training mode: the batch's mean and biased variance over every axis but the last."""
+    c = x.shape[-1]
+    rows = x.reshape(-1, c)
+    mu = rows.mean(axis=0)
+    xmu = rows - mu
+    var = (xmu ** 2).mean(axis=0)
+    ivar = 1.0 / np.sqrt(var + eps)
+    xhat = xmu * ivar
+    return (gamma * xhat + beta).reshape(x.shape), {"xmu": xmu, "ivar": ivar, "xhat": xhat, "mu": mu, "var": var}
+
+
+def f12_bn_backward(dy, cache, gamma, n):
+    """The chain rule through the batch statistics, step by step (mean, variance, then the
+    inputs), as the computational graph of the normalization: dL/dx per sample, and the mean
+    loss's gradients of gamma and beta (summed over rows, divided by the samples n)."""
+    shape = dy.shape
+    c = shape[-1]
+    d = dy.reshape(-1, c)
+    m = d.shape[0]
+    xmu, ivar, xhat = cache["xmu"], cache["ivar"], cache["xhat"]
+    dgamma = np.sum(d * xhat, axis=0) / n
+    dbeta = np.sum(d, axis=0) / n
+    dxhat = d * gamma
+    dvar = np.sum(dxhat * xmu, axis=0) * -0.5 * ivar ** 3
+    dmu = np.sum(-dxhat * ivar, axis=0) + dvar * np.mean(-2.0 * xmu, axis=0)
+    dx = dxhat * ivar + dvar * 2.0 * xmu / m + dmu / m
+    return dx.reshape(shape), dgamma, dbeta
+
+
+def f12_spec():
+    """The layers nn-train builds from F12_CNN, F12_DENSE and F12_ACTIVATIONS (with --dense-bn)."""
+    return [
+        {"kind": "conv2d", "filters": 3, "kernel": (3, 3), "strides": 1, "padding": "same", "act": "identity"},
+        {"kind": "batch_norm", "act": "relu"},
+        {"kind": "avg_pool2d", "pool": 3, "strides": 2, "padding": "same", "include_pad": False, "act": "identity"},
+        {"kind": "conv2d", "filters": 4, "kernel": (2, 2), "strides": 1, "padding": "valid", "act": "elu"},
+        {"kind": "avg_pool2d", "pool": 2, "strides": 2, "pads": ((1, 1), (1, 1)), "include_pad": True, "act": "identity"},
+        {"kind": "flatten", "act": "identity"},
+        {"kind": "dense", "units": 6, "act": "identity"},
+        {"kind": "batch_norm", "act": "gelu_tanh"},
+        {"kind": "dense", "units": 5, "act": "identity"},
+        {"kind": "batch_norm", "act": "leaky_relu"},
+        {"kind": "dense", "units": 4, "act": "softmax"},
+    ]
+
+
+def f12_shapes(input_shape, spec):
+    shape = tuple(input_shape)
+    for layer in spec:
+        layer["input_shape"] = shape
+        kind = layer["kind"]
+        if kind == "conv2d":
+            kh, kw = layer["kernel"]
+            (oh, ow), pads = window_geometry(shape[0], shape[1], kh, kw, layer["strides"], layer["padding"])
+            layer["weight_shape"], layer["bias_shape"] = (kh, kw, shape[2], layer["filters"]), (layer["filters"],)
+            shape = (oh, ow, layer["filters"])
+        elif kind == "avg_pool2d":
+            p, st = layer["pool"], layer["strides"]
+            if "pads" not in layer:
+                layer["pads"] = window_geometry(shape[0], shape[1], p, p, st, layer["padding"])[1]
+            (t, b), (l, r) = layer["pads"]
+            shape = ((shape[0] + t + b - p) // st + 1, (shape[1] + l + r - p) // st + 1, shape[2])
+        elif kind == "batch_norm":
+            layer["weight_shape"] = layer["bias_shape"] = (shape[-1],)
+        elif kind == "flatten":
+            shape = (int(np.prod(shape)),)
+        else:
+            layer["weight_shape"], layer["bias_shape"] = (shape[0], layer["units"]), (layer["units"],)
+            shape = (layer["units"],)
+        layer["output_shape"] = shape
+    return spec
+
+
+def f12_forward(x, spec, params, moving=None, training=True):
+    """One dict per layer with z, a and the backward pass's caches. In training mode batch
+    normalization uses the batch's statistics (returned in the cache); otherwise `moving`."""
+    caches, a = [], x
+    for i, layer in enumerate(spec):
+        kind, c = layer["kind"], {"input": a}
+        if kind == "conv2d":
+            w, b = params[i]
+            z, xp, pads = cnn_conv_forward(a, w, b, layer["strides"], layer["padding"], "cross-correlation")
+            c.update(xp=xp, pads=pads)
+        elif kind == "batch_norm":
+            gamma, beta = params[i]
+            if training:
+                z, c["bn"] = f12_bn_forward(a, gamma, beta, F12_BN_EPS)
+            else:
+                mean, var = moving[i]
+                z = gamma * (a - mean) / np.sqrt(var + F12_BN_EPS) + beta
+        elif kind == "avg_pool2d":
+            z, c["cells"] = f12_avg_pool_forward(a, layer["pool"], layer["strides"], layer["pads"], layer["include_pad"])
+        elif kind == "flatten":
+            z = a.reshape(a.shape[0], -1)
+        else:
+            w, b = params[i]
+            z = a @ w + b
+        a = f12_activation(layer["act"], z)
+        c.update(z=z, a=a)
+        caches.append(c)
+    return caches
+
+
+def f12_backward(spec, params, caches, y):
+    """delta = dL/dz per layer (L the batch's summed loss), parameter gradients of the mean loss."""
+    n, L = y.shape[0], len(spec)
+    deltas, grads = [None] * L, [None] * L
+    g = None
+    for i in range(L - 1, -1, -1):
+        layer, c = spec[i], caches[i]
+        kind = layer["kind"]
+        delta = c["a"] - y if i == L - 1 else g * f12_derivative(layer["act"], c["z"])
+        if kind == "dense":
+            w, _ = params[i]
+            grads[i] = ((c["input"].T @ delta) / n, np.sum(delta, axis=0) / n)
+            g = delta @ w.T
+        elif kind == "conv2d":
+            w, _ = params[i]
+            gw, gb, g = cnn_conv_backward(c["xp"], c["pads"], layer["input_shape"], w, delta, layer["strides"],
+                                          "cross-correlation")
+            grads[i] = (gw, gb)
+        elif kind == "batch_norm":
+            g, dgamma, dbeta = f12_bn_backward(delta, c["bn"], params[i][0], n)
+            grads[i] = (dgamma, dbeta)
+        elif kind == "avg_pool2d":
+            g = f12_avg_pool_backward(delta, layer["input_shape"], layer["pool"], layer["strides"], layer["pads"], c["cells"])
+        else:  # flatten
+            g = delta.reshape((n,) + tuple(layer["input_shape"]))
+        deltas[i] = delta
+    return deltas, grads
+
+
+def f12_margin(spec, caches):
+    """The smallest |z| at a kink (ReLU, leaky ReLU): far from rounding, every implementation
+    takes the same branch."""
+    return float(min(np.min(np.abs(c["z"])) for layer, c in zip(spec, caches) if layer["act"] in ("relu", "leaky_relu")))
+
+
+def build_cnn_format12(dt):
+    seed, n, input_shape, classes = 5200, 6, (8, 8, 2), 4
+    spec = f12_shapes(input_shape, f12_spec())
+    if spec[-1]["output_shape"] != (classes,):
+        raise SystemExit(f"generate_parity: cnn_format12: output {spec[-1]['output_shape']}")
+    rng = np.random.RandomState(seed)
+    x = rng.randn(n, *input_shape).astype(dt)
+    labels = rng.randint(0, classes, size=n)
+    y = one_hot_rows(labels, classes, dt)
+    params = [None] * len(spec)
+    for i, layer in enumerate(spec):
+        if layer["kind"] == "batch_norm":
+            c = layer["weight_shape"][0]
+            params[i] = ((1 + 0.3 * rng.randn(c)).astype(dt), (0.2 * rng.randn(c)).astype(dt))
+        elif "weight_shape" in layer:
+            fan_in = int(np.prod(layer["weight_shape"][:-1]))
+            params[i] = ((rng.randn(*layer["weight_shape"]) * (1.5 / np.sqrt(fan_in))).astype(dt),
+                         (rng.randn(*layer["bias_shape"]) * 0.1).astype(dt))
+
+    caches = f12_forward(x, spec, params)
+    loss = cross_entropy(caches[-1]["a"], y)
+    deltas, grads = f12_backward(spec, params, caches, y)
+
+    # The hand-written gradients are those of the mean loss: central differences of the forward pass.
+    pv = [None if p is None else (p[0].copy(), p[1].copy()) for p in params]
+    flat = [a for p in pv if p is not None for a in p]
+    num = numeric_gradient(lambda: cross_entropy(f12_forward(x, spec, pv)[-1]["a"], y), flat)
+    ana = [a for gr in grads if gr is not None for a in gr]
+    for k, (g_a, g_n) in enumerate(zip(ana, num)):
+        if np.max(np.abs(g_n)) < 1e-8:
+            # A bias just before batch normalization, which subtracts it again: gradient 0.
+            if np.max(np.abs(g_a)) > 1e-12:
+                raise SystemExit(f"generate_parity: self-check failed: cnn_format12 gradient {k} is not 0")
+            continue
+        check_close(f"cnn_format12 finite differences ({k})", g_a, g_n, 1e-6)
+
+    p = "format12/"
+    t = {p + "x": x, p + "labels": labels.astype(np.int64), p + "y": y}
+    for i, c in enumerate(caches):
+        q = f"{p}layers/{i}/"
+        if params[i] is not None:
+            t[q + "weight"], t[q + "bias"] = params[i]
+            t[f"{p}grads/{i}/weight"], t[f"{p}grads/{i}/bias"] = grads[i]
+        t[q + "z"], t[q + "a"], t[q + "delta"] = c["z"], c["a"], deltas[i]
+    t[p + "output"] = caches[-1]["a"]
+    t[p + "loss"] = np.asarray(loss, dtype=dt)
+
+    # K momentum steps on the same batch (v = mu v - lr g; W += v for every parameter), each
+    # training forward pass also moving the averages: moving = m moving + (1 - m) batch.
+    cur = [None if q is None else (q[0].copy(), q[1].copy()) for q in params]
+    vel = [None if q is None else (np.zeros_like(q[0]), np.zeros_like(q[1])) for q in params]
+    moving = {i: (np.zeros(l["weight_shape"], dtype=dt), np.ones(l["weight_shape"], dtype=dt))
+              for i, l in enumerate(spec) if l["kind"] == "batch_norm"}
+    losses = []
+    for _ in range(F12_K):
+        cs = f12_forward(x, spec, cur)
+        if f12_margin(spec, cs) < 1e-6:
+            raise SystemExit("generate_parity: cnn_format12: a ReLU decision is too close to call")
+        for i in moving:
+            mean, var = moving[i]
+            moving[i] = (F12_BN_MOMENTUM * mean + (1 - F12_BN_MOMENTUM) * cs[i]["bn"]["mu"],
+                         F12_BN_MOMENTUM * var + (1 - F12_BN_MOMENTUM) * cs[i]["bn"]["var"])
+        losses.append(cross_entropy(cs[-1]["a"], y))
+        _, gr = f12_backward(spec, cur, cs, y)
+        for i, g in enumerate(gr):
+            if g is None:
+                continue
+            vel[i] = (F12_MU * vel[i][0] - F12_LR * g[0], F12_MU * vel[i][1] - F12_LR * g[1])
+            cur[i] = (cur[i][0] + vel[i][0], cur[i][1] + vel[i][1])
+    for i, q in enumerate(cur):
+        if q is not None:
+            t[f"{p}after/{i}/weight"], t[f"{p}after/{i}/bias"] = q
+    for i, (mean, var) in moving.items():
+        t[f"{p}after/{i}/moving_mean"], t[f"{p}after/{i}/moving_variance"] = mean, var
+    t[p + "losses"] = np.array(losses, dtype=dt)
+    evaluation = f12_forward(x, spec, cur, moving, training=False)
+    t[p + "eval_output"] = evaluation[-1]["a"]
+    t[p + "eval_loss"] = np.asarray(cross_entropy(evaluation[-1]["a"], y), dtype=dt)
+
+    attrs = {
+        "dtype": np.dtype(dt).name, "convention": "cnn_format12",
+        "layout": "as cnn_small: activations HWC, conv weight HWIO (cross-correlation), dense weight [in, out]; "
+                  "a batch_norm layer's weight is gamma, its bias beta (one per channel, the last axis)",
+        "cnn": F12_CNN, "dense": np.array(F12_DENSE, dtype=np.int64), "activations": F12_ACTIVATIONS,
+        "dense_bn": 1, "input_shape": np.array(input_shape, dtype=np.int64), "n": n, "data_seed": seed,
+        "layer_kinds": ",".join(l["kind"] for l in spec),
+        "batch_norm": "training: the batch's mean and biased variance over all rows of a channel (samples x positions), "
+                      "xhat = (x - mean) / sqrt(var + eps), z = gamma xhat + beta, eps 1e-3; backward by the chain rule "
+                      "through the mean and variance; inference: the moving averages instead",
+        "moving_averages": "after each training forward pass: moving = bn_momentum * moving + (1 - bn_momentum) * batch "
+                           "(biased variance), starting from mean 0, variance 1",
+        "avg_pool": "window sum of the cells inside the input / (pool^2 if include-pad, else the number of those cells)",
+        "kinks": "derivative at 0: leaky ReLU alpha, ELU exp(0) (PyTorch's choice); ReLU 0",
+        "loss": "softmax + categorical cross-entropy -mean(sum(y * log(a + 1e-15)))",
+        "delta": "layers/<i>/delta = dL/dz per sample, L the batch's summed loss; z is a batch_norm layer's output "
+                 "before its activation",
+        "grads": "grads/<i>/{weight, bias}: gradients of the mean loss (for batch_norm: gamma, beta)",
+        "optimizer": "momentum", "lr": F12_LR, "momentum": F12_MU, "bn_momentum": F12_BN_MOMENTUM, "K": F12_K,
+        "after": "after/<i>/{weight, bias, moving_mean, moving_variance}: after K momentum steps on the same batch "
+                 "(v = mu v - lr g; p += v); losses[k] before step k; eval_output / eval_loss: the inference-mode "
+                 "forward pass (moving averages) after the K steps",
+    }
+    return attrs, t
+
+
 def read_idx(path, kind):
     with gzip.open(path, "rb") as f:
         raw = f.read()
@@ -1357,6 +1689,7 @@ def build_all():
         files[f"columns_binary_square_{tag}.h5"] = build_columns_binary_square(dt)
         files[f"cnn_pieces_{tag}.h5"] = build_cnn_pieces(dt)
         files[f"cnn_small_{tag}.h5"] = build_cnn_small(dt)
+    files["cnn_format12_f64.h5"] = build_cnn_format12(np.float64)
     files["e2e_seed000_numpy_run_f64.h5"] = build_e2e()
     for name, (attrs, tree, *_) in files.items():
         want = np.float64 if name.endswith("_f64.h5") else np.float32

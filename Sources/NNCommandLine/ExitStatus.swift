@@ -99,7 +99,12 @@ public func runCommandLine<C: ParsableCommand>(_ command: C.Type, tool: String) 
 public func exitReportingUsageError<C: ParsableCommand>(_ command: C.Type, tool: String, error: any Error) -> Never {
     let code = command.exitCode(for: error)
     guard !(error is ExitCode), code.rawValue == ExitStatus.usage else { command.exit(withError: error) }
-    var message = command.message(for: error).split(separator: "\n").first.map(String.init) ?? "invalid command line"
+    let lines = command.message(for: error).split(separator: "\n")
+    var message = lines.first.map(String.init) ?? "invalid command line"
+    // With more than five values ArgumentParser lists them one per line ("  - blog"): keep them
+    // on the one line.
+    let values = lines.dropFirst().map { $0.drop { $0 == " " } }.filter { $0.hasPrefix("- ") }.map { String($0.dropFirst(2)) }
+    if !values.isEmpty { message += " " + values.joined(separator: ", ") }
     if message.hasSuffix(".") { message.removeLast() }
     printError("\(tool): \(message) (see '\(tool) --help')")
     exit(ExitStatus.usage)

@@ -1,7 +1,7 @@
 /// Element-wise or row-wise functions applied after a layer's affine map.
 ///
-/// The first five (`basic`) are format 1.0's and the only ones the trainer differentiates; the
-/// others came with format 1.2, some with parameters. Their exact definitions are in
+/// The first five (`basic`) are format 1.0's; the others came with format 1.2, some with
+/// parameters. The trainer differentiates all of them (softmax and log-softmax only as the output). Their exact definitions are in
 /// `Schemas/nnm-v1.md` ("Activations"). In the header an activation without parameters, or with
 /// its parameters at their defaults, is a string (`"relu"`, `"elu"`); one with parameters is an
 /// object (`{"name": "leaky_relu", "alpha": 0.2}`), see `MetadataCoding.swift`.
@@ -51,7 +51,7 @@ public enum Activation: Hashable, Sendable {
     public static let seluAlpha = 1.6732632423543772848170429916717
     public static let seluScale = 1.0507009873554804934193349852946
 
-    /// The activations of format 1.0 and 1.1, which the trainer supports.
+    /// The activations of format 1.0 and 1.1 (and the ones the ONNX export writes).
     public static let basic: [Activation] = [.identity, .relu, .sigmoid, .tanh, .softmax]
 
     /// Every name the header may use, in the order the spec lists them.

@@ -183,3 +183,77 @@ public enum Activations {
         }
     }
 }
+
+extension Activations {
+    /// `d[i] *= f'(z[i])` for format 1.2's element-wise activations (the trainer's backward pass;
+    /// the basic five, softmax and log-softmax are differentiated by the trainer itself).
+    ///
+    /// At the kinks the derivative is PyTorch's: leaky ReLU and ELU take their negative-side
+    /// slope at 0 (`alpha`, `alpha * exp(0)`); relu6 and the capped ReLU pass the gradient on the
+    /// open interval (0, max), hard sigmoid `1/6` on (-3, 3), 0 elsewhere. GELU: `Phi(z) + z
+    /// phi(z)` (exact), or the derivative of its tanh form; softplus `sigmoid(z)`; swish
+    /// `s (1 + z (1 - s))` with `s = sigmoid(z)`; SELU `scale` or `scale * alpha * exp(z)`.
+    @inlinable
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    public static func multiplyByDerivative<Scalar: BLASScalar>(_ d: UnsafeMutablePointer<Scalar>, z: UnsafePointer<Scalar>, count: Int,
+                                                                activation: Activation) {
+        let zero: Scalar = 0, one: Scalar = 1
+        switch activation {
+        case .identity, .softmax, .logSoftmax, .relu, .sigmoid, .tanh:
+            preconditionFailure("\(activation) is differentiated by the trainer")
+        case let .leakyRelu(alpha):
+            let a = Scalar(alpha)
+            for i in 0..<count {
+                let v = d[i]
+                d[i] = z[i] > zero ? v : a * v
+            }
+        case let .elu(alpha):
+            let a = Scalar(alpha)
+            for i in 0..<count where !(z[i] > zero) { d[i] *= a * Scalar.exponential(z[i]) }
+        case .selu:
+            let a = Scalar(Activation.seluAlpha), scale = Scalar(Activation.seluScale)
+            for i in 0..<count { d[i] *= z[i] > zero ? scale : scale * a * Scalar.exponential(z[i]) }
+        case .gelu(.exact):
+            let half: Scalar = 0.5, invSqrt2 = Scalar(0.70710678118654752440084436210484903928)
+            let invSqrt2Pi = Scalar(0.39894228040143267793994605993438186848)
+            for i in 0..<count {
+                let v = z[i]
+                d[i] *= half * (one + Scalar.errorFunction(v * invSqrt2)) + v * invSqrt2Pi * Scalar.exponential(-half * v * v)
+            }
+        case .gelu(.tanh):
+            let half: Scalar = 0.5, c = Scalar(0.79788456080286535587989211986876373695), k: Scalar = 0.044715, k3: Scalar = 0.134145
+            for i in 0..<count {
+                let v = z[i], t = Scalar.hyperbolicTangent(c * (v + k * v * v * v))
+                d[i] *= half * (one + t) + half * v * (one - t * t) * c * (one + k3 * v * v)
+            }
+        case .softplus:
+            for i in 0..<count { d[i] *= one / (one + Scalar.exponential(-z[i])) }
+        case .swish:
+            for i in 0..<count {
+                let v = z[i], s = one / (one + Scalar.exponential(-v))
+                d[i] *= s * (one + v * (one - s))
+            }
+        case .hardSigmoid:
+            let three: Scalar = 3, sixth = one / 6
+            for i in 0..<count {
+                let v = z[i], inside = v > -three && v < three
+                d[i] = inside ? d[i] * sixth : zero
+            }
+        case .relu6:
+            gate(d, z: z, count: count, upper: 6)
+        case let .clippedRelu(maxValue):
+            gate(d, z: z, count: count, upper: Scalar(maxValue))
+        }
+    }
+
+    /// d[i] where 0 < z[i] < upper, else 0: the derivative of clipping to [0, upper].
+    @inlinable
+    static func gate<Scalar: BLASScalar>(_ d: UnsafeMutablePointer<Scalar>, z: UnsafePointer<Scalar>, count: Int, upper: Scalar) {
+        let zero: Scalar = 0
+        for i in 0..<count {
+            let v = z[i], inside = v > zero && v < upper
+            d[i] = inside ? d[i] : zero
+        }
+    }
+}

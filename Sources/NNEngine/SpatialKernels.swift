@@ -234,3 +234,59 @@ extension SpatialKernels {
         }
     }
 }
+
+extension SpatialKernels {
+    /// The gradient of `averagePool`: each output gradient divided by its window's divisor (the
+    /// same as the forward pass's) and added to each of the window's cells inside the input
+    /// (`input` is overwritten).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    public static func averagePoolBackward<Scalar: BLASScalar>(_ delta: UnsafePointer<Scalar>, count: Int, geometry g: SpatialGeometry,
+                                                               countIncludePad: Bool, into input: UnsafeMutablePointer<Scalar>) {
+        let (h, w, c, oh, ow, kh, kw, sh, sw, top, left) = dimensions(g)
+        let sampleIn = h * w * c, sampleOut = oh * ow * c
+        input.update(repeating: 0, count: count * sampleIn)
+        for n in 0..<count {
+            let sample = input + n * sampleIn
+            let d = delta + n * sampleOut
+            for oy in 0..<oh {
+                let y0 = max(oy * sh - top, 0), y1 = min(oy * sh - top + kh, h)
+                for ox in 0..<ow {
+                    let x0 = max(ox * sw - left, 0), x1 = min(ox * sw - left + kw, w)
+                    let divisor = Scalar(countIncludePad ? kh * kw : max((y1 - y0) * (x1 - x0), 1))
+                    let share = d + (oy * ow + ox) * c
+                    for iy in y0..<y1 {
+                        for ix in x0..<x1 {
+                            let cell = sample + (iy &* w &+ ix) &* c
+                            for k in 0..<c { cell[k] += share[k] / divisor }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Global max pooling (the values of `globalPool(average: false)`) that also records, for
+    /// each output, the index within its sample of the first maximum in position order, for
+    /// `maxPoolBackward`.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    public static func globalMaxPool<Scalar: BLASScalar>(_ input: UnsafePointer<Scalar>, count: Int, geometry g: SpatialGeometry,
+                                                         into output: UnsafeMutablePointer<Scalar>, argmax: UnsafeMutablePointer<Int32>) {
+        let c = g.inputShape[2], positions = g.inputShape[0] * g.inputShape[1]
+        for n in 0..<count {
+            let sample = input + n * positions * c
+            let out = output + n * c, index = argmax + n * c
+            out.update(from: sample, count: c)
+            for k in 0..<c { index[k] = Int32(truncatingIfNeeded: k) }
+            for p in 1..<max(positions, 1) {
+                let i = p &* c
+                for k in 0..<c {
+                    let v = sample[i &+ k], better = v > out[k]
+                    out[k] = better ? v : out[k]
+                    index[k] = better ? Int32(truncatingIfNeeded: i &+ k) : index[k]
+                }
+            }
+        }
+    }
+}

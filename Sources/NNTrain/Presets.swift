@@ -20,6 +20,12 @@ public enum RecipePreset: String, CaseIterable, Sendable {
     /// Seed 002's "simple CNN": 8 filters 3x3 + ReLU, 2x2 max pooling, dense softmax output;
     /// He initialization, momentum 0.9 with lr 0.01, batch 64, z-score inputs, 10 epochs.
     case cnn
+    /// LeNet-5 in the Keras-tutorial form on 28x28 images: conv 6 5x5 'same' + tanh, 2x2
+    /// average pooling, conv 16 5x5 valid + tanh, 2x2 average pooling, dense 120 and 84 tanh,
+    /// 10 softmax; Glorot (Xavier) normal initialization, momentum 0.9 with lr 0.01, batch 64,
+    /// z-score inputs, 10 epochs. No batch normalization (LeNet-5 has none; `--cnn ... ,bn` and
+    /// `--dense-bn` add it).
+    case lenet5
 
     public var recipe: TrainingRecipe {
         switch self {
@@ -41,12 +47,20 @@ public enum RecipePreset: String, CaseIterable, Sendable {
             r.featureStages = [.conv(filters: 8, kernel: [3, 3], strides: [1, 1], padding: .valid, activation: .relu),
                                .maxPool(pool: [2, 2], strides: [2, 2], padding: .valid)]
             return r
+        case .lenet5:
+            var r = TrainingRecipe(layerSizes: [5 * 5 * 16, 120, 84, 10], activations: [.tanh, .tanh, .softmax], loss: .crossEntropy,
+                                   epochs: 10, batchSize: 64, learningRate: 0.01, momentum: 0.9, initialization: .xavier)
+            r.featureStages = [.conv(filters: 6, kernel: [5, 5], strides: [1, 1], padding: .same, activation: .tanh),
+                               .avgPool(pool: [2, 2], strides: [2, 2], padding: .valid, countIncludePad: false),
+                               .conv(filters: 16, kernel: [5, 5], strides: [1, 1], padding: .valid, activation: .tanh),
+                               .avgPool(pool: [2, 2], strides: [2, 2], padding: .valid, countIncludePad: false)]
+            return r
         }
     }
 
     public var normalization: Normalization {
         switch self {
-        case .blog, .capstone, .cnn: return .zscore
+        case .blog, .capstone, .cnn, .lenet5: return .zscore
         case .nielsen, .binary: return .scale
         }
     }
@@ -142,6 +156,10 @@ public struct RecipeOverrides: Sendable {
     public var dropoutKeep: Double?
     public var dropoutMode: DropoutMode?
     public var initialization: Initialization?
+    /// Batch normalization's moving-average momentum (`--bn-momentum`).
+    public var batchNormMomentum: Double?
+    /// Batch normalization after every hidden dense layer (`--dense-bn`).
+    public var denseBatchNorm: Bool?
     public var seed: UInt32 = 0
 
     public init() {}
@@ -178,6 +196,8 @@ public struct RecipeOverrides: Sendable {
         } else if featureStages != nil, r.initialization == .blog {
             r.initialization = .he
         }
+        if let batchNormMomentum { r.batchNormMomentum = batchNormMomentum }
+        if let denseBatchNorm { r.denseBatchNorm = denseBatchNorm }
         r.seed = seed
         try r.validate()
         return r

@@ -8,6 +8,10 @@ public enum Loss: String, CaseIterable, Sendable {
     /// The quadratic cost `1/(2m) * sum((a - y)^2)`; the output delta is `(a - y) * f'(z)`
     /// (Nielsen's cost in seed 001, and the square loss of seed 003, which is the same function).
     case quadratic
+    /// The negative log-likelihood of a log-softmax output `a` (log-probabilities, PyTorch's
+    /// `NLLLoss` after `LogSoftmax`), `-mean(sum(y * a))`; the output delta is `exp(a) - y`. The
+    /// same function as cross-entropy over softmax, without its `1e-15` guard.
+    case nll
 }
 
 /// How weights and biases start.
@@ -60,6 +64,18 @@ public struct TrainingRecipe: Sendable, Equatable {
     public var initialization: Initialization
     /// Seed of the NumPy-compatible random stream (initial weights, shuffles, dropout masks).
     public var seed: UInt32
+    /// Batch normalization's moving averages, Keras's convention: after each training batch
+    /// `moving = momentum * moving + (1 - momentum) * batch statistic`, the variance being the
+    /// biased one the batch was normalized with (Keras; PyTorch's running variance uses the
+    /// unbiased estimate and its `momentum` is this one's `1 - momentum`; not used here).
+    public var batchNormMomentum = 0.99
+    /// Whether every hidden dense layer is followed by batch normalization (per feature): the
+    /// dense layer then applies no activation and the normalization applies the layer's one
+    /// (Keras's Dense -> BatchNormalization -> Activation).
+    public var denseBatchNorm = false
+    /// Epsilon of the batch normalizations after dense layers, and of `bn` stages that do not
+    /// state theirs: Keras's 1e-3.
+    public static let batchNormEpsilon = 1e-3
 
     public init(layerSizes: [Int], activations: [Activation], loss: Loss, epochs: Int, batchSize: Int,
                 learningRate: Double, momentum: Double = 0, l2: Double = 0, dropoutKeep: Double? = nil,
@@ -112,9 +128,9 @@ public struct TrainingRecipe: Sendable, Equatable {
             var shape = imageShape.count == 2 ? imageShape + [1] : imageShape
             do {
                 for stage in featureStages {
-                    // Keras's conventions where a stage leaves them open (validate refuses the
-                    // stages the trainer has no backward pass for).
-                    let layer = try stage.layer(index: layers.count, inputShape: shape, countIncludePad: false, epsilon: 1e-3)
+                    // Keras's conventions where a stage leaves them open: padded cells not
+                    // counted in averages, epsilon 1e-3.
+                    let layer = try stage.layer(index: layers.count, inputShape: shape, countIncludePad: false, epsilon: Self.batchNormEpsilon)
                     shape = layer.spatial!.outputShape
                     layers.append(layer)
                 }
@@ -126,14 +142,27 @@ public struct TrainingRecipe: Sendable, Equatable {
                 throw .invalidOption("--layers starts with \(layerSizes[0]) inputs, but the convolution stages produce \(ShapeMath.describe(shape)) = \(layers.last!.outputSize) features")
             }
         }
-        for l in 0..<(layerSizes.count - 1) where checkingDenseInput {
-            layers.append(.dense(index: layers.count, inputSize: layerSizes[l], outputSize: layerSizes[l + 1], activation: activations[l]))
-        }
+        if checkingDenseInput { layers += denseLayers(firstIndex: layers.count) }
         return layers
     }
 
-    /// The activations the trainer differentiates, for messages: "identity, relu, sigmoid, tanh, softmax".
-    static var trainableActivations: String { Activation.basic.map(\.name).joined(separator: ", ") }
+    /// The dense layers from `layerSizes` and `activations`, numbered from `firstIndex`; with
+    /// `denseBatchNorm`, each hidden one followed by a batch normalization that takes over its
+    /// activation.
+    public func denseLayers(firstIndex: Int) -> [Layer] {
+        var layers: [Layer] = []
+        for l in 0..<(layerSizes.count - 1) {
+            let normalized = denseBatchNorm && l < layerSizes.count - 2
+            layers.append(.dense(index: firstIndex + layers.count, inputSize: layerSizes[l], outputSize: layerSizes[l + 1],
+                                 activation: normalized ? .identity : activations[l]))
+            if normalized {
+                // [features] is always a valid shape to normalize (validate bounds the widths).
+                layers.append(try! .batchNorm(index: firstIndex + layers.count, inputShape: [layerSizes[l + 1]],
+                                              epsilon: Self.batchNormEpsilon, activation: activations[l]))
+            }
+        }
+        return layers
+    }
 
     /// Whether dropout is on.
     public var usesDropout: Bool { (dropoutKeep ?? 1) < 1 }
@@ -148,20 +177,23 @@ public struct TrainingRecipe: Sendable, Equatable {
         guard activations.count == layerSizes.count - 1 else {
             throw .invalidOption("--activations needs \(layerSizes.count - 1) entries (one per layer after the input), found \(activations.count)")
         }
-        if let unsupported = activations.first(where: { !Activation.basic.contains($0) }) {
-            throw .invalidOption("--activations: the trainer does not support \(unsupported) (it supports \(Self.trainableActivations)); models with it can be converted and run, not trained")
-        }
-        if let i = activations.dropLast().firstIndex(of: .softmax) {
-            throw .invalidOption("--activations: softmax is only supported on the output layer, not layer \(i + 1)")
+        if let i = activations.dropLast().firstIndex(where: { $0 == .softmax || $0 == .logSoftmax }) {
+            throw .invalidOption("--activations: \(activations[i]) is only supported on the output layer, not layer \(i + 1)")
         }
         let output = activations.last!
         switch loss {
         case .crossEntropy where output != .softmax:
             throw .invalidOption("--loss cross-entropy needs a softmax output layer, but the output activation is \(output); use --activations ...,softmax or --loss quadratic")
-        case .quadratic where output == .softmax:
-            throw .invalidOption("--loss quadratic does not fit a softmax output (its Jacobian is not element-wise); use --loss cross-entropy or a sigmoid output")
+        case .nll where output != .logSoftmax:
+            throw .invalidOption("--loss nll needs a log_softmax output layer, but the output activation is \(output); use --activations ...,log_softmax or --loss cross-entropy")
+        case .nll where layerSizes.last! < 2:
+            throw .invalidOption("--loss nll needs at least 2 outputs (a log_softmax over one output is always 0)")
+        case .quadratic where output == .softmax || output == .logSoftmax:
+            throw .invalidOption("--loss quadratic does not fit a \(output) output (its Jacobian is not element-wise); use --loss \(output == .softmax ? "cross-entropy" : "nll") or a sigmoid output")
         default: break
         }
+        guard (0..<1).contains(batchNormMomentum) else { throw .invalidOption("--bn-momentum must be in [0, 1), found \(batchNormMomentum)") }
+        if denseBatchNorm, layerSizes.count < 3 { throw .invalidOption("--dense-bn needs a hidden dense layer (--layers with at least one hidden width)") }
         guard epochs >= 0 else { throw .invalidOption("--epochs must be at least 0") }
         guard batchSize >= 1 else { throw .invalidOption("--batch must be at least 1, found \(batchSize)") }
         guard learningRate > 0, learningRate.isFinite else { throw .invalidOption("--lr must be a positive number, found \(learningRate)") }
@@ -171,22 +203,18 @@ public struct TrainingRecipe: Sendable, Equatable {
             throw .invalidOption("--dropout-keep must be in (0, 1], found \(keep)")
         }
         for stage in featureStages {
-            switch stage {
-            case let .conv(filters, _, _, padding, activation):
-                if padding.pads != nil { throw .invalidOption("--cnn: the trainer convolves with valid or same padding, not explicit pads (p=)") }
-                guard (1...65536).contains(filters) else { throw .invalidOption("--cnn: a convolution needs 1 to 65536 filters, found \(filters)") }
-                guard activation != .softmax else { throw .invalidOption("--cnn: softmax is only supported on the output layer") }
-                guard Activation.basic.contains(activation) else {
-                    throw .invalidOption("--cnn: the trainer does not support \(activation) (it supports \(Self.trainableActivations)); models with it can be converted and run, not trained")
-                }
-            case let .maxPool(_, _, padding):
-                if padding.pads != nil { throw .invalidOption("--cnn: the trainer pools with valid or same padding, not explicit pads (p=)") }
-            case .avgPool, .batchNorm, .globalPool:
-                throw .invalidOption("--cnn: the trainer does not train avgpool, bn, gap or gmp stages yet; models with them can be converted and run, not trained")
+            if stage.activation == .softmax || stage.activation == .logSoftmax {
+                throw .invalidOption("--cnn: \(stage.activation) is only supported on the output layer")
+            }
+            if case let .conv(filters, _, _, _, _) = stage, !(1...65536).contains(filters) {
+                throw .invalidOption("--cnn: a convolution needs 1 to 65536 filters, found \(filters)")
             }
         }
-        if !featureStages.isEmpty, usesDropout, dropoutMode == .blog {
-            throw .invalidOption("--dropout-mode blog is the capstone MLP's own scheme; with --cnn use inverted dropout")
+        if let i = featureStages.firstIndex(where: { if case .globalPool = $0 { return true } else { return false } }), i < featureStages.count - 1 {
+            throw .invalidOption("--cnn: a global pooling stage (gap, gmp) leaves one value per channel, so it must be the last stage")
+        }
+        if !featureStages.isEmpty || denseBatchNorm, usesDropout, dropoutMode == .blog {
+            throw .invalidOption("--dropout-mode blog is the capstone MLP's own scheme; with --cnn or --dense-bn use inverted dropout")
         }
     }
 }

@@ -17,7 +17,14 @@ final class Scratch<Scalar: BLASScalar> {
 /// Mini-batch training: batched forward and backward passes on BLAS (samples as rows, no
 /// per-sample loops), SGD or momentum, L2 and dropout as in the recipes. Dense layers are one
 /// GEMM each way; convolutions are im2col plus one GEMM (`SpatialKernels`), their backward pass
-/// two GEMMs and the scatter back (col2im); max pooling routes gradients to the recorded maxima.
+/// two GEMMs and the scatter back (col2im); max pooling routes gradients to the recorded maxima,
+/// average pooling spreads them over the window's cells.
+///
+/// Batch normalization (after a convolution per channel, after a dense layer per feature)
+/// normalizes a training batch with the batch's own mean and biased variance and differentiates
+/// through them; each training batch also moves the moving averages
+/// (`TrainingRecipe.batchNormMomentum`). Outside training (evaluation) it normalizes with the
+/// moving averages, as the saved model and the inference engine do.
 ///
 /// The intermediate values of the last batch (`z`, `a`, deltas, gradients) stay readable so that
 /// parity tests can compare them with the NumPy reference.
@@ -41,12 +48,19 @@ public final class Trainer<Scalar: BLASScalar> {
     let recomputedZ: [Scratch<Scalar>]
     /// Per convolution layer: the im2col rows of the last batch, reused for their gradient.
     let columns: [Scratch<Scalar>?]
-    /// Per pooling layer: where each output's maximum came from.
+    /// Per max pooling layer (windowed or global): where each output's maximum came from.
     let argmax: [UnsafeMutablePointer<Int32>?]
+    /// Per batch normalization layer: the normalized inputs `(x - mean) / sqrt(variance + eps)`
+    /// of the last batch, and `1 / sqrt(variance + eps)` per channel (the batch's in training,
+    /// the moving one otherwise).
+    let normalized: [Scratch<Scalar>?]
+    let inverseStd: [Scratch<Scalar>?]
     let weightGradients: [Scratch<Scalar>]
     let biasGradients: [Scratch<Scalar>]
     var lastCount = 0
     var lastMasked = false
+    /// Whether the last forward pass normalized with batch statistics.
+    var lastTraining = false
 
     /// Prepares a trainer for batches of up to `maxBatch` samples (at least `recipe.batchSize`).
     public init(network: Network<Scalar>, recipe: TrainingRecipe, maxBatch: Int? = nil) {
@@ -65,8 +79,11 @@ public final class Trainer<Scalar: BLASScalar> {
             return Scratch(batch * SpatialKernels.positions(g) * SpatialKernels.patchSize(g))
         }
         argmax = network.layers.map { layer in
-            layer.kind == .maxPool2d ? UnsafeMutablePointer<Int32>.allocate(capacity: batch * layer.outputSize) : nil
+            layer.kind == .maxPool2d || layer.kind == .globalMaxPool2d
+                ? UnsafeMutablePointer<Int32>.allocate(capacity: batch * layer.outputSize) : nil
         }
+        normalized = network.layers.map { $0.kind == .batchNorm ? Scratch(batch * $0.outputSize) : nil }
+        inverseStd = network.layers.map { $0.kind == .batchNorm ? Scratch(Network<Scalar>.channels($0)) : nil }
         weightGradients = network.weights.map { Scratch($0.count) }
         biasGradients = network.biases.map { Scratch($0.count) }
         weightVelocities = network.weights.map { [Scalar](repeating: 0, count: $0.count) }
@@ -90,7 +107,9 @@ public final class Trainer<Scalar: BLASScalar> {
     // MARK: Forward
 
     /// Computes every layer for `count` samples (rows of `x`, already preprocessed). With
-    /// `training` and a dropout recipe, masks are drawn from `random` in layer order.
+    /// `training` and a dropout recipe, masks are drawn from `random` in layer order; with
+    /// `training`, batch normalization uses the batch's statistics and updates the moving
+    /// averages, without it the moving averages.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     public func forward(_ x: UnsafePointer<Scalar>, count: Int, training: Bool, random: inout NumPyRandomState) {
@@ -98,6 +117,7 @@ public final class Trainer<Scalar: BLASScalar> {
         lastCount = count
         let dropout = training && recipe.usesDropout
         lastMasked = dropout
+        lastTraining = training
         let keep = Scalar(recipe.dropoutKeep ?? 1)
         for l in 0..<layerCount {
             let input = l == 0 ? x : UnsafePointer(a[l - 1].pointer)
@@ -107,8 +127,11 @@ public final class Trainer<Scalar: BLASScalar> {
             case .conv2d: convolve(l, input: input, count: count, into: z[l].pointer)
             case .maxPool2d: SpatialKernels.maxPool(input, count: count, geometry: layer.spatial!, into: z[l].pointer, argmax: argmax[l])
             case .flatten: z[l].pointer.update(from: input, count: count * width(l))
-            case .batchNorm, .avgPool2d, .globalAvgPool2d, .globalMaxPool2d:
-                preconditionFailure("layers[\(l)]: Network refuses \(layer.kind.rawValue) layers")
+            case .batchNorm: normalize(l, input: input, count: count, training: training)
+            case .avgPool2d:
+                SpatialKernels.averagePool(input, count: count, geometry: layer.spatial!, countIncludePad: layer.countIncludePad, into: z[l].pointer)
+            case .globalAvgPool2d: SpatialKernels.globalPool(input, count: count, geometry: layer.spatial!, average: true, into: z[l].pointer)
+            case .globalMaxPool2d: SpatialKernels.globalMaxPool(input, count: count, geometry: layer.spatial!, into: z[l].pointer, argmax: argmax[l]!)
             }
             let n = count * width(l)
             Activations.activate(z[l].pointer, into: a[l].pointer, rows: count, columns: width(l), activation: network.activations[l])
@@ -158,6 +181,59 @@ public final class Trainer<Scalar: BLASScalar> {
         }
     }
 
+    /// Batch normalization of layer `l` into `z[l]`: `gamma * (x - mean) / sqrt(variance + eps)
+    /// + beta` per channel, with the batch's mean and biased variance (accumulated in f64) and
+    /// the moving averages updated (`training`), or with the moving averages. Keeps the
+    /// normalized values and the inverse deviations for the backward pass.
+    private func normalize(_ l: Int, input: UnsafePointer<Scalar>, count: Int, training: Bool) {
+        let layer = network.layers[l], c = Network<Scalar>.channels(layer), rows = count * layer.inputSize / c
+        let epsilon = layer.batchNorm!.epsilon
+        let out = z[l].pointer, xhat = normalized[l]!.pointer, inv = inverseStd[l]!.pointer
+        var mean = [Scalar](repeating: 0, count: c)
+        if training {
+            var sum = [Double](repeating: 0, count: c), squares = [Double](repeating: 0, count: c)
+            for r in 0..<rows {
+                let x = input + r &* c
+                for k in 0..<c { sum[k] += Double(x[k]) }
+            }
+            for k in 0..<c { sum[k] /= Double(rows) }
+            // Two passes: the squared deviations from the mean, not E[x^2] - mean^2, which
+            // cancels badly when the mean is large against the deviation.
+            for r in 0..<rows {
+                let x = input + r &* c
+                for k in 0..<c {
+                    let d = Double(x[k]) - sum[k]
+                    squares[k] += d * d
+                }
+            }
+            let m = Scalar(recipe.batchNormMomentum)
+            for k in 0..<c {
+                let variance = squares[k] / Double(rows)
+                mean[k] = Scalar(sum[k])
+                inv[k] = Scalar(1 / (variance + epsilon).squareRoot())
+                network.movingMeans[l][k] = m * network.movingMeans[l][k] + (1 - m) * mean[k]
+                network.movingVariances[l][k] = m * network.movingVariances[l][k] + (1 - m) * Scalar(variance)
+            }
+        } else {
+            for k in 0..<c {
+                mean[k] = network.movingMeans[l][k]
+                inv[k] = Scalar(1 / (Double(network.movingVariances[l][k]) + epsilon).squareRoot())
+            }
+        }
+        network.weights[l].withUnsafeBufferPointer { gamma in
+            network.biases[l].withUnsafeBufferPointer { beta in
+                for r in 0..<rows {
+                    let x = input + r &* c, h = xhat + r &* c, y = out + r &* c
+                    for k in 0..<c {
+                        let v = (x[k] - mean[k]) * inv[k]
+                        h[k] = v
+                        y[k] = gamma[k] * v + beta[k]
+                    }
+                }
+            }
+        }
+    }
+
     private func drawMask(_ l: Int, count: Int, random: inout NumPyRandomState, value: Scalar) {
         let n = count * width(l)
         let draws = random.binomial(n: 1, p: recipe.dropoutKeep ?? 1, count: n)
@@ -186,8 +262,9 @@ public final class Trainer<Scalar: BLASScalar> {
         loss(.labels(labels))
     }
 
-    /// The loss of the last forward pass: cross-entropy `-mean(sum(y * log(a + 1e-15)))` or the
-    /// quadratic `1/(2m) * sum((a - y)^2)`.
+    /// The loss of the last forward pass: cross-entropy `-mean(sum(y * log(a + 1e-15)))`, the
+    /// negative log-likelihood `-mean(sum(y * a))` of log-probabilities, or the quadratic
+    /// `1/(2m) * sum((a - y)^2)`.
     public func loss(_ targets: Targets) -> Double {
         let count = lastCount, classes = width(layerCount - 1), out = a[layerCount - 1].pointer
         var total = 0.0
@@ -197,6 +274,14 @@ public final class Trainer<Scalar: BLASScalar> {
                 for j in 0..<classes {
                     let y = target(targets, r, j, classes)
                     if y != 0 { total -= Double(y) * Double(Scalar.logarithm(out[r * classes + j] + Scalar(1e-15))) }
+                }
+            }
+            return total / Double(count)
+        case .nll:
+            for r in 0..<count {
+                for j in 0..<classes {
+                    let y = target(targets, r, j, classes)
+                    if y != 0 { total -= Double(y) * Double(out[r * classes + j]) }
                 }
             }
             return total / Double(count)
@@ -236,9 +321,18 @@ public final class Trainer<Scalar: BLASScalar> {
         let lr = Scalar(recipe.learningRate), mu = Scalar(recipe.momentum)
         let count = lastCount, last = layerCount - 1, classes = width(last)
         let out = a[last].pointer, d = delta[last].pointer
-        for r in 0..<count {
-            for j in 0..<classes {
-                d[r * classes + j] = out[r * classes + j] - target(targets, r, j, classes)
+        if recipe.loss == .nll {
+            // The output is log-probabilities: softmax(z) - y is exp(a) - y.
+            for r in 0..<count {
+                for j in 0..<classes {
+                    d[r * classes + j] = Scalar.exponential(out[r * classes + j]) - target(targets, r, j, classes)
+                }
+            }
+        } else {
+            for r in 0..<count {
+                for j in 0..<classes {
+                    d[r * classes + j] = out[r * classes + j] - target(targets, r, j, classes)
+                }
             }
         }
         if recipe.loss == .quadratic {
@@ -289,9 +383,28 @@ public final class Trainer<Scalar: BLASScalar> {
                 }
             case .flatten:
                 previous?.update(from: dl, count: count * layer.inputSize)
-            case .batchNorm, .avgPool2d, .globalAvgPool2d, .globalMaxPool2d:
-                preconditionFailure("layers[\(l)]: Network refuses \(layer.kind.rawValue) layers")
+            case .batchNorm:
+                normalizationBackward(l, delta: dl, count: count, scale: scale, into: previous)
+            case .avgPool2d:
+                if let previous {
+                    SpatialKernels.averagePoolBackward(dl, count: count, geometry: layer.spatial!, countIncludePad: layer.countIncludePad, into: previous)
+                }
+            case .globalAvgPool2d:
+                if let previous {
+                    let c = layer.outputSize, positions = layer.inputSize / c, divisor = Scalar(positions)
+                    for n in 0..<count {
+                        let d = dl + n &* c, target = previous + n &* layer.inputSize
+                        for p in 0..<positions {
+                            for k in 0..<c { target[p &* c &+ k] = d[k] / divisor }
+                        }
+                    }
+                }
+            case .globalMaxPool2d:
+                if let previous {
+                    SpatialKernels.maxPoolBackward(dl, argmax: argmax[l]!, count: count, geometry: layer.spatial!, into: previous)
+                }
             }
+            // (Batch normalization's gamma has no L2 penalty: `layer.weight` is nil for it.)
             if recipe.l2 > 0, layer.weight != nil, !(updating && layer.kind == .dense) {
                 let factor = Scalar(2 * recipe.l2), g = weightGradients[l].pointer
                 network.weights[l].withUnsafeBufferPointer { w in
@@ -313,7 +426,7 @@ public final class Trainer<Scalar: BLASScalar> {
                     multiplyByDerivative(previous, layer: l - 1, count: count, fromZ: false, z: z[l - 1].pointer)
                 }
             }
-            if updating, layer.weight != nil {
+            if updating, network.hasParameters(l) {
                 if layer.kind != .dense {
                     apply(gradient: weightGradients[l].pointer, to: &network.weights[l], velocity: &weightVelocities[l], lr: lr, mu: mu)
                 }
@@ -345,6 +458,45 @@ public final class Trainer<Scalar: BLASScalar> {
                 Scalar.gemm(transposeA: true, transposeB: false, m: fanIn, n: fanOut, k: count, alpha: alpha,
                             a: input, lda: fanIn, b: dl, ldb: fanOut, beta: 1 - decay, c: w.baseAddress!, ldc: fanOut)
             }
+        }
+    }
+
+    /// Batch normalization's gradients from `delta` = dL/dy (L the batch's summed loss): gamma's
+    /// `scale * sum(delta * xhat)`, beta's `scale * sum(delta)` per channel, and for the layer
+    /// below, after a training pass (the batch's statistics depend on every input),
+    /// `dL/dx = gamma / sqrt(var + eps) * (delta - mean(delta) - xhat * mean(delta * xhat))` with
+    /// the means over the channel's rows; after an inference pass the statistics are constants
+    /// and it is `gamma / sqrt(var + eps) * delta`.
+    private func normalizationBackward(_ l: Int, delta dl: UnsafePointer<Scalar>, count: Int, scale: Scalar,
+                                       into previous: UnsafeMutablePointer<Scalar>?) {
+        let layer = network.layers[l], c = Network<Scalar>.channels(layer), rows = count * layer.inputSize / c
+        let xhat = normalized[l]!.pointer, inv = inverseStd[l]!.pointer
+        var sumDelta = [Double](repeating: 0, count: c), sumProduct = [Double](repeating: 0, count: c)
+        for r in 0..<rows {
+            let d = dl + r &* c, h = xhat + r &* c
+            for k in 0..<c {
+                sumDelta[k] += Double(d[k])
+                sumProduct[k] += Double(d[k]) * Double(h[k])
+            }
+        }
+        let gw = weightGradients[l].pointer, gb = biasGradients[l].pointer
+        for k in 0..<c {
+            gw[k] = Scalar(sumProduct[k]) * scale
+            gb[k] = Scalar(sumDelta[k]) * scale
+        }
+        guard let previous else { return }
+        let coefficient = network.weights[l].indices.map { network.weights[l][$0] * inv[$0] }
+        if !lastTraining {
+            for r in 0..<rows {
+                let d = dl + r &* c, p = previous + r &* c
+                for k in 0..<c { p[k] = coefficient[k] * d[k] }
+            }
+            return
+        }
+        let meanDelta = sumDelta.map { Scalar($0 / Double(rows)) }, meanProduct = sumProduct.map { Scalar($0 / Double(rows)) }
+        for r in 0..<rows {
+            let d = dl + r &* c, h = xhat + r &* c, p = previous + r &* c
+            for k in 0..<c { p[k] = coefficient[k] * (d[k] - meanDelta[k] - h[k] * meanProduct[k]) }
         }
     }
 
@@ -394,10 +546,11 @@ public final class Trainer<Scalar: BLASScalar> {
             } else {
                 for i in 0..<n { d[i] *= 1 - ap[i] * ap[i] }
             }
-        case .softmax:
-            break  // only as the output of cross-entropy, whose delta is already a - y
-        case .leakyRelu, .elu, .selu, .gelu, .softplus, .swish, .hardSigmoid, .relu6, .clippedRelu, .logSoftmax:
-            preconditionFailure("layers[\(layer)]: Network refuses \(network.activations[layer]) (TrainingRecipe.validate names the option)")
+        case .softmax, .logSoftmax:
+            break  // only as the output of cross-entropy or NLL, whose delta is already a - y or exp(a) - y
+        default:
+            // Format 1.2's activations, differentiated at z (`Activations.derivative`).
+            Activations.multiplyByDerivative(d, z: zp, count: n, activation: network.activations[layer])
         }
     }
 

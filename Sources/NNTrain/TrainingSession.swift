@@ -245,8 +245,7 @@ public final class TrainingSession {
         var state: [(parameter: String, tensor: String)] = []
         if recipe.momentum > 0 {
             for l in 0..<trainer.network.layerCount {
-                let layer = model.metadata.layers[l]
-                guard let weight = layer.weight, let bias = layer.bias else { continue }
+                guard let (weight, bias) = trainer.network.parameterNames(l) else { continue }
                 let w = "optimizer.velocity.\(weight)", b = "optimizer.velocity.\(bias)"
                 model.setTensor(w, Network<S>.tensor(trainer.weightVelocities[l], shape: trainer.network.weightShape(l)))
                 model.setTensor(b, Network<S>.tensor(trainer.biasVelocities[l], shape: [trainer.biasVelocities[l].count]))
@@ -301,15 +300,15 @@ public final class TrainingSession {
         var velocities: (weights: [[S]], biases: [[S]], step: Int)?
         if recipe.momentum > 0 {
             var w: [[S]] = [], b: [[S]] = []
-            for layer in resume.metadata.layers {
-                guard layer.weight != nil else {
+            for l in network.layers.indices {
+                guard let (weight, bias) = network.parameterNames(l) else {
                     w.append([])
                     b.append([])
                     continue
                 }
-                guard let vw = training.optimizerState.first(where: { $0.parameter == layer.weight }).flatMap({ resume.tensor($0.tensor) }),
-                      let vb = training.optimizerState.first(where: { $0.parameter == layer.bias }).flatMap({ resume.tensor($0.tensor) }) else {
-                    throw fail("the checkpoint has no momentum velocities for \(layer.weight!)")
+                guard let vw = training.optimizerState.first(where: { $0.parameter == weight }).flatMap({ resume.tensor($0.tensor) }),
+                      let vb = training.optimizerState.first(where: { $0.parameter == bias }).flatMap({ resume.tensor($0.tensor) }) else {
+                    throw fail("the checkpoint has no momentum velocities for \(weight)")
                 }
                 w.append(S.values(of: vw))
                 b.append(S.values(of: vb))

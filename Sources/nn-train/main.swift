@@ -20,16 +20,18 @@ struct NNTrain: ParsableCommand {
             Exit status: 0 success, 1 training diverged, 64 usage, 65 bad data, 66 missing input, 73/74 cannot write.
             """)
 
-    @Option(help: "Recipe preset: blog (seed 000), nielsen (001), capstone (002), binary (003), cnn (002's simple CNN).") var recipe: RecipePreset = .blog
+    @Option(help: "Recipe preset: blog (seed 000), nielsen (001), capstone (002), binary (003), cnn (002's simple CNN), lenet5 (LeNet-5, Keras-tutorial form).") var recipe: RecipePreset = .blog
     @Option(help: "Directory with the four standard IDX files.") var data: String?
     @Option(help: "Training images (IDX, gzip or not).") var trainImages: String?
     @Option(help: "Training labels (IDX).") var trainLabels: String?
     @Option(help: "Test images (IDX).") var testImages: String?
     @Option(help: "Test labels (IDX).") var testLabels: String?
     @Option(help: "Layer sizes, input to output, e.g. 784,256,10 (with --cnn: the dense widths after flattening, e.g. 10).") var layers: String?
-    @Option(help: "Convolution and pooling stages before the dense layers, e.g. conv:8:3x3:relu,pool:2 (conv:FILTERS:HxW[:s=S][:same][:ACT], pool:N[:s=S][:same]).") var cnn: String?
-    @Option(help: "One activation per layer: relu, sigmoid, tanh, identity, softmax.") var activations: String?
-    @Option(help: "cross-entropy or quadratic.") var loss: Loss?
+    @Option(help: "Convolution and pooling stages before the dense layers, e.g. conv:8:3x3:relu,pool:2 (conv:FILTERS:HxW[:s=S][:same|p=P][:ACT], pool:N[:s=S][:same|p=P], avgpool:N[:s=S][:same|p=P][:include-pad|exclude-pad], bn[:eps=E][:ACT], gap, gmp).") var cnn: String?
+    @Option(help: "One activation per dense layer: identity, relu, sigmoid, tanh, softmax, leaky_relu(alpha=A), elu, selu, gelu, gelu(approximate=tanh), softplus, swish, hard_sigmoid, relu6, relu(max_value=M), log_softmax (output, with --loss nll).") var activations: String?
+    @Option(help: "cross-entropy (softmax output), nll (log_softmax output) or quadratic.") var loss: Loss?
+    @Flag(help: "Batch normalization after every hidden dense layer (which then applies its activation).") var denseBn = false
+    @Option(help: "Batch normalization's moving-average momentum: moving = m * moving + (1 - m) * batch (Keras's convention; default 0.99).") var bnMomentum: Double?
     @Option(help: "Epochs (total, when resuming).") var epochs: Int?
     @Option(help: "Mini-batch size.") var batch: Int?
     @Option(help: "Learning rate.") var lr: Double?
@@ -68,6 +70,8 @@ struct NNTrain: ParsableCommand {
             overrides.dropoutKeep = dropoutKeep
             overrides.dropoutMode = dropoutMode
             overrides.initialization = `init`
+            overrides.batchNormMomentum = bnMomentum
+            if denseBn { overrides.denseBatchNorm = true }
             overrides.seed = seed
             var r = try overrides.applied(to: preset)
             if let saveH5, !(saveH5.hasSuffix(".h5") || saveH5.hasSuffix(".hdf5")) {

@@ -106,8 +106,8 @@ import Testing
         try failure("conv:4:5x5", "--cnn: layers[0].kernel: expected a window that fits the input 4x4x1 with 'valid' padding, found 5x5")
         try failure("conv:4", "--cnn: 'conv:4': expected conv:FILTERS:HxW, e.g. conv:8:3x3")
         try failure("conv:4:3x3:mish", "--cnn: 'conv:4:3x3:mish': unknown option 'mish' (expected s=N, p=N, valid, same or an activation)")
-        // Format 1.2's activations run in inference but the trainer does not differentiate them.
-        try failure("conv:4:3x3:gelu", "--cnn: the trainer does not support gelu (it supports identity, relu, sigmoid, tanh, softmax); models with it can be converted and run, not trained")
+        try failure("conv:4:3x3:softmax", "--cnn: softmax is only supported on the output layer")
+        try failure("gap,bn", "--cnn: a global pooling stage (gap, gmp) leaves one value per channel, so it must be the last stage")
         try failure("pool:0", "--cnn: 'pool:0': the pool window must be N or HxW with values 1...65536, found '0'")
         try failure("dense:4", "--cnn: 'dense:4': a stage is conv:FILTERS:HxW[:options], pool:N[:options], avgpool:N[:options], bn[:options], gap or gmp")
         #expect(!FileManager.default.fileExists(atPath: "\(dir)/x.nnm"))

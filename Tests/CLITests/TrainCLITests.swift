@@ -93,14 +93,87 @@ func writeQuadrantIDX(in dir: String, train: Int = 200, test: Int = 50) throws -
         try expectFailure(["--threads", "0", "--save", "\(dir)/x.nnm"], status: 64, message: "--threads must be between 1 and 64, not 0")
         try expectFailure(["--activations", "relu,sigmoid", "--save", "\(dir)/x.nnm"], status: 64,
                           message: "--loss cross-entropy needs a softmax output layer, but the output activation is sigmoid; use --activations ...,softmax or --loss quadratic")
-        try expectFailure(["--activations", "swish,softmax", "--save", "\(dir)/x.nnm"], status: 64,
-                          message: "--activations: the trainer does not support swish (it supports identity, relu, sigmoid, tanh, softmax); models with it can be converted and run, not trained")
+        try expectFailure(["--activations", "log_softmax,softmax", "--save", "\(dir)/x.nnm"], status: 64,
+                          message: "--activations: log_softmax is only supported on the output layer, not layer 1")
+        try expectFailure(["--loss", "nll", "--save", "\(dir)/x.nnm"], status: 64,
+                          message: "--loss nll needs a log_softmax output layer, but the output activation is softmax; use --activations ...,log_softmax or --loss cross-entropy")
+        try expectFailure(["--activations", "relu,log_softmax", "--loss", "quadratic", "--save", "\(dir)/x.nnm"], status: 64,
+                          message: "--loss quadratic does not fit a log_softmax output (its Jacobian is not element-wise); use --loss nll or a sigmoid output")
+        try expectFailure(["--bn-momentum", "1.5", "--save", "\(dir)/x.nnm"], status: 64, message: "--bn-momentum must be in [0, 1), found 1.5")
+        try expectFailure(["--dense-bn", "--layers", "784,10", "--save", "\(dir)/x.nnm"], status: 64,
+                          message: "--dense-bn needs a hidden dense layer (--layers with at least one hidden width)")
         try expectFailure(["--activations", "leaky_relu,softmax", "--save", "\(dir)/x.nnm"], status: 64,
                           message: "--activations: unknown activation 'leaky_relu' (expected identity, relu, sigmoid, tanh, softmax, elu, selu, gelu, softplus, swish, hard_sigmoid, relu6, log_softmax, or leaky_relu(alpha=A), elu(alpha=A), relu(max_value=M), gelu(approximate=tanh))")
         try expectFailure(["--recipe", "lenet", "--save", "\(dir)/x.nnm"], status: 64,
-                          message: "The value 'lenet' is invalid for '--recipe <recipe>'. Please provide one of 'blog', 'nielsen', 'capstone', 'binary' or 'cnn' (see 'nn-train --help')")
+                          message: "The value 'lenet' is invalid for '--recipe <recipe>'. Please provide one of the following: blog, nielsen, capstone, binary, cnn, lenet5 (see 'nn-train --help')")
         try expectFailure(["--save-h5", "\(dir)/x.hdf", "--save", "\(dir)/x.nnm"], status: 64,
                           message: "--save-h5 \(dir)/x.hdf: the file name must end in .h5")
+    }
+
+    /// Format 1.2's stages and activations train: batch normalization after a convolution and
+    /// after the hidden dense layer, average pooling with padding, ELU, GELU, global max pooling.
+    /// The saved model holds the moving averages, and nn-infer (which folds batch normalization)
+    /// scores the test set exactly as the trainer's last evaluation did. A resumed run restores
+    /// the momentum of gamma and beta.
+    @Test func trainsBatchNormalizationPoolingAndNewActivations() throws {
+        let paths = try writeQuadrantIDX(in: dir)
+        let model = "\(dir)/bn.nnm"
+        let common = ["--data", dir, "--cnn", "conv:4:2x2:p=1:identity,bn:relu,avgpool:2:same,conv:4:2x2:elu,gmp", "--layers", "8,4",
+                      "--dense-bn", "--activations", "gelu,softmax", "--momentum", "0.9", "--lr", "0.05", "--bn-momentum", "0.9",
+                      "--save", model]
+        let result = try run("nn-train", common + ["--epochs", "2"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let m = try NNMFormat.read(path: model)
+        #expect(m.metadata.layers.map(\.kind) == [.conv2d, .batchNorm, .avgPool2d, .conv2d, .globalMaxPool2d, .flatten, .dense, .batchNorm, .dense])
+        #expect(m.metadata.layers.map(\.activation) == [.identity, .relu, .identity, .elu(alpha: 1), .identity, .identity, .identity, .gelu(.exact), .softmax])
+        #expect(m.metadata.layers[2].countIncludePad == false)
+        let variance = try #require(m.tensor("layers.1.moving_variance")).floats()
+        #expect(variance.count == 4 && variance != [1, 1, 1, 1], "the moving variance did not move: \(variance)")
+        let accuracy = try #require(result.stdout.split(separator: "\n").last { $0.hasPrefix("final test accuracy ") })
+        let infer = try run("nn-infer", [model, paths[2], "--labels", paths[3], "--show", "0"])
+        #expect(infer.status == 0, "\(infer.stderr)")
+        let percent = accuracy.dropFirst("final test accuracy ".count).dropLast(2)
+        #expect(infer.stdout.contains("/50 = \(percent)"), "trainer: \(accuracy); nn-infer: \(infer.stdout)")
+        let resumed = try run("nn-train", common + ["--epochs", "3", "--resume"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(resumed.stdout.contains("epoch 3/3") && !resumed.stdout.contains("epoch 2/3"))
+    }
+
+    @Test func logSoftmaxWithNLLAndLeakyReLU() throws {
+        _ = try writeQuadrantIDX(in: dir)
+        let model = "\(dir)/nll.nnm"
+        let result = try run("nn-train", ["--data", dir, "--layers", "16,8,4", "--activations", "leaky_relu(alpha=0.1),log_softmax",
+                                          "--loss", "nll", "--epochs", "3", "--lr", "0.1", "--init", "he", "--save", model])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("16-8-4 leaky_relu(alpha=0.1)/log_softmax, nll"))
+        let m = try NNMFormat.read(path: model)
+        #expect(m.metadata.layers.map(\.activation) == [.leakyRelu(alpha: 0.1), .logSoftmax])
+        #expect(m.metadata.training?.loss == "nll")
+        let losses = (m.metadata.training?.history ?? []).compactMap { $0.trainLoss }
+        #expect(losses.count == 3 && losses[2] < losses[0], "\(losses)")
+    }
+
+    /// The lenet5 preset on (tiny, random) 28x28 images: LeNet-5's layers and 61,706 parameters.
+    @Test func lenet5Preset() throws {
+        var state: UInt64 = 7
+        func bytes(_ n: Int, below: Int) -> [UInt8] {
+            (0..<n).map { _ in
+                state = state &* 6364136223846793005 &+ 1442695040888963407
+                return UInt8(Int(state >> 33) % below)
+            }
+        }
+        let images = "\(dir)/l5-images", labels = "\(dir)/l5-labels"
+        try IDXWriter.write(bytes(40 * 784, below: 256), dims: [40, 28, 28], to: images)
+        try IDXWriter.write(bytes(40, below: 10), dims: [40], to: labels)
+        let model = "\(dir)/lenet5.nnm"
+        let result = try run("nn-train", ["--recipe", "lenet5", "--train-images", images, "--train-labels", labels, "--epochs", "1",
+                                          "--save", model])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("training conv5x5 28x28x6 tanh, avgpool2x2 14x14x6, conv5x5 10x10x16 tanh, avgpool2x2 5x5x16, flatten, 120 tanh, 84 tanh, 10 softmax, cross-entropy, momentum 0.9, lr 0.01, batch 64"), "\(result.stdout)")
+        #expect(result.stdout.contains("61706 parameters"), "\(result.stdout)")
+        let m = try NNMFormat.read(path: model)
+        #expect(m.metadata.layers.map(\.kind) == [.conv2d, .avgPool2d, .conv2d, .avgPool2d, .flatten, .dense, .dense, .dense])
+        #expect(m.metadata.training?.hyperparameters["init"] == .string("xavier"))
     }
 
     @Test func missingData() throws {

@@ -106,34 +106,45 @@ func checkGradients(_ recipe: TrainingRecipe, count: Int = 7) {
         expectInvalid({ $0.loss = .quadratic },
                       "--loss quadratic does not fit a softmax output (its Jacobian is not element-wise); use --loss cross-entropy or a sigmoid output")
         expectInvalid({ $0.activations = [.relu] }, "--activations needs 2 entries (one per layer after the input), found 1")
-        expectInvalid({ $0.activations = [.leakyRelu(alpha: 0.1), .softmax] },
-                      "--activations: the trainer does not support leaky_relu(alpha=0.1) (it supports identity, relu, sigmoid, tanh, softmax); models with it can be converted and run, not trained")
-        expectInvalid({ $0.featureStages = [.conv(filters: 2, kernel: [3, 3], strides: [1, 1], padding: .valid, activation: .gelu(.exact))] },
-                      "--cnn: the trainer does not support gelu (it supports identity, relu, sigmoid, tanh, softmax); models with it can be converted and run, not trained")
+        expectInvalid({ $0.activations = [.logSoftmax, .softmax] }, "--activations: log_softmax is only supported on the output layer, not layer 1")
+        expectInvalid({ $0.activations = [.relu, .logSoftmax] },
+                      "--loss cross-entropy needs a softmax output layer, but the output activation is log_softmax; use --activations ...,softmax or --loss quadratic")
+        expectInvalid({ $0.loss = .nll }, "--loss nll needs a log_softmax output layer, but the output activation is softmax; use --activations ...,log_softmax or --loss cross-entropy")
+        expectInvalid({ $0.batchNormMomentum = 1 }, "--bn-momentum must be in [0, 1), found 1.0")
+        expectInvalid({ $0.featureStages = [.batchNorm(epsilon: nil, activation: .softmax)] }, "--cnn: softmax is only supported on the output layer")
+        expectInvalid({ $0.featureStages = [.globalPool(average: true), .batchNorm(epsilon: nil, activation: .relu)] },
+                      "--cnn: a global pooling stage (gap, gmp) leaves one value per channel, so it must be the last stage")
+        expectInvalid({ $0.denseBatchNorm = true; $0.layerSizes = [784, 10]; $0.activations = [.softmax] },
+                      "--dense-bn needs a hidden dense layer (--layers with at least one hidden width)")
         expectInvalid({ $0.dropoutKeep = 0 }, "--dropout-keep must be in (0, 1], found 0.0")
         expectInvalid({ $0.momentum = 1 }, "--momentum must be in [0, 1), found 1.0")
     }
 
-    /// A model with a layer or activation of format 1.2 (inference only) cannot be resumed or
-    /// trained: `Network(model:)` names the layer.
+    /// A model the trainer cannot continue: a softmax before the output, or a batch
+    /// normalization without gamma (Keras's `scale=False`); `Network(model:)` names the layer.
     @Test func networkRefusesWhatTheTrainerCannotDifferentiate() throws {
-        func model(_ layers: [Layer]) -> Model {
+        func model(_ layers: [Layer], gamma: Bool = true) -> Model {
             var tensors = [NamedTensor("layers.0.weight", Network<Double>.tensor([Double](repeating: 0.5, count: 12), shape: [4, 3])),
                            NamedTensor("layers.0.bias", Network<Double>.tensor([0, 0, 0], shape: [3]))]
-            for name in ["gamma", "beta", "moving_mean", "moving_variance"] {
+            for name in ["gamma", "beta", "moving_mean", "moving_variance"] where gamma || name != "gamma" {
                 tensors.append(NamedTensor("layers.1.\(name)", Network<Double>.tensor([1, 1, 1], shape: [3])))
             }
             return Model(metadata: ModelMetadata(input: InputSpec(shape: [4]), layers: layers,
                                                  provenance: Provenance(tool: "test", created: "2026-01-01T00:00:00Z")),
                          tensors: tensors)
         }
-        let withNorm = model([.dense(index: 0, inputSize: 4, outputSize: 3, activation: .identity),
-                              try .batchNorm(index: 1, inputShape: [3], epsilon: 0.001)])
-        #expect(throws: ModelError.invalidField(location: "layers[1]", expected: "a layer kind the trainer supports (dense, conv2d, max_pool2d, flatten)",
-                                                found: "batch_norm")) { try Network<Double>(model: withNorm) }
-        let withGELU = model([.dense(index: 0, inputSize: 4, outputSize: 3, activation: .gelu(.tanh))])
+        let withoutGamma = model([.dense(index: 0, inputSize: 4, outputSize: 3, activation: .identity),
+                                  try .batchNorm(index: 1, inputShape: [3], epsilon: 0.001, scale: false)], gamma: false)
+        #expect(throws: ModelError.invalidField(location: "layers[1]", expected: "a batch_norm with gamma and beta (the trainer trains both)",
+                                                found: "no gamma")) { try Network<Double>(model: withoutGamma) }
+        let hiddenSoftmax = model([.dense(index: 0, inputSize: 4, outputSize: 3, activation: .softmax),
+                                   try .batchNorm(index: 1, inputShape: [3], epsilon: 0.001)])
         #expect(throws: ModelError.invalidField(location: "layers[0].activation",
-                                                expected: "an activation the trainer supports (identity, relu, sigmoid, tanh, softmax)",
-                                                found: "gelu(approximate=tanh)")) { try Network<Double>(model: withGELU) }
+                                                expected: "softmax or log_softmax only on the output layer (the trainer differentiates them through the loss)",
+                                                found: "softmax")) { try Network<Double>(model: hiddenSoftmax) }
+        let withNorm = model([.dense(index: 0, inputSize: 4, outputSize: 3, activation: .gelu(.tanh)),
+                              try .batchNorm(index: 1, inputShape: [3], epsilon: 0.001)])
+        let network = try Network<Double>(model: withNorm)
+        #expect(network.weights[1] == [1, 1, 1] && network.movingVariances[1] == [1, 1, 1])
     }
 }
