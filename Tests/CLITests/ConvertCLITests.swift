@@ -198,7 +198,7 @@ let interop = "\(packageRoot)/Fixtures/interop"
         try expectFailure(["import", "\(interop)/blog_rows_2layer_f64.h5", "--normalize", "zscore"], status: 64,
                           message: "nnconv import: --normalize zscore needs --stats TRAIN-IMAGES.idx to compute the mean and std")
         try expectFailure(["export", "\(dir)/nothing.nnm", "-o", "\(dir)/x.txt"], status: 64,
-                          message: "nnconv export: \(dir)/x.txt: the output must end in .h5, .npz, .safetensors, .onnx or .keras")
+                          message: "nnconv export: \(dir)/x.txt: the output must end in .h5, .npz, .safetensors, .pth, .onnx or .keras")
     }
 
     @Test func aCrashInsideLibHDF5IsReportedNotSuffered() throws {
