@@ -17,7 +17,8 @@ struct NNInfer: ParsableCommand {
             label column), also the accuracy and a confusion matrix. IDX files are streamed in batches \
             with bounded memory. Pictures (.png, .jpg, .jpeg, .pgm, .ppm; at most 50 megapixels) are \
             made gray and preprocessed: by default with MNIST's procedure for a 28x28 one-channel model.
-            Exit status: 0 success, 64 usage, 65 malformed or mismatched input, 66 missing input, 70 internal error.
+            Exit status: 0 success, 64 usage, 65 malformed or mismatched input, 66 missing input, 70 internal error, \
+            73 an output (--csv-out, --save-preprocessed, --confusion-svg) cannot be created, 74 writing it failed.
             """)
 
     @Argument(help: "The model (.nnm).") var model: String
@@ -52,6 +53,8 @@ struct NNInfer: ParsableCommand {
             let run = try InferenceRun(modelPath: model, precision: precision, batchSize: batch, topK: top, verify: !noVerify, raw: raw)
             run.warnings().forEach { printError("nn-infer: \($0)") }
             let report = InferenceReport(model: run.model, modelPath: model, values: run.values)
+            // A submission that cannot be created is refused before any work (the probe leaves nothing).
+            if let csvOut { try AtomicFileWriter(path: csvOut).discard() }
             let input = try InferenceInput.open(path: images, inputShape: run.model.metadata.input.shape, preprocess: preprocess)
             if preprocess != nil, input.samples?.preprocess == nil {
                 throw ToolError("--preprocess applies to pictures; \(images) is not a picture or a folder of pictures", status: ExitStatus.usage)

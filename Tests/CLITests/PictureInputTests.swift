@@ -130,5 +130,9 @@ import Testing
         }
         let notPictures = try run("nn-infer", [try model(), "\(photos)/same/same.idx", "--preprocess", "mnist"])
         #expect(notPictures.status == 64)
+        // An uncreatable submission is refused before any prediction is printed.
+        let noOutput = try run("nn-infer", [try model(), "\(photos)/same/same.csv", "--csv-out", "\(bad)/missing/sub.csv"])
+        #expect(noOutput.status == 73 && noOutput.stdout.isEmpty)
+        #expect(noOutput.stderr == "nn-infer: \(bad)/missing/sub.csv: cannot create output file: No such file or directory\n")
     }
 }
