@@ -84,7 +84,7 @@ public struct ONNXModelFormat: ModelFileFormat {
                         + (proto.producerName.isEmpty ? "" : ", producer \(proto.producerName) \(proto.producerVersion)")
                         + ", \(graph.node.count) nodes, \(graph.initializer.count) initializers"]
         do {
-            let result = try ONNXImporter.importModel(proto, path: path, options: ImportOptions())
+            let result = try ONNXImporter.importModel(proto, path: path, options: ImportOptions(), declaredOnly: true)
             // The provenance would be this inspection's own; the rest describes the file.
             summary += Inspection.describe(result.model.metadata).filter { !$0.hasPrefix("provenance:") }
         } catch {
