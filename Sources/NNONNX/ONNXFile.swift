@@ -13,10 +13,11 @@ public enum ONNXFile {
     /// Protobuf messages cannot be larger than 2 GiB; ONNX keeps bigger weights in external files.
     public static let maximumBytes = Int(Int32.max)
     /// The ai.onnx opsets this reader accepts. 7 is the first whose Gemm broadcasts a bias of
-    /// shape [out]; 21 is the newest the operators read here were checked against.
-    public static let supportedOpsets = 7...21
-    /// The IR versions read: up to 10 (ONNX 1.16, the version torch 2.15's exporter writes).
-    public static let supportedIRVersions = 3...10
+    /// shape [out]; up to 28 (onnx 1.23) the operators we read changed only by gaining types.
+    public static let supportedOpsets = 7...28
+    /// The IR versions read: 3 (ONNX 1.0) to 14, what onnx 1.23 writes (torch 2.15's exporter
+    /// writes 10, its TorchScript exporter 8); a newer one may change the container.
+    public static let supportedIRVersions = 3...14
 
     /// Reads and decodes the ModelProto at `path`.
     static func read(path: String) throws -> Onnx_ModelProto {

@@ -13,7 +13,7 @@ public enum ONNXImporter {
                                             "Softmax", "LogSoftmax", "LeakyRelu", "Elu", "Selu", "Gelu", "Erf", "HardSigmoid",
                                             "Softplus", "Clip", "Flatten", "Reshape", "Identity", "Dropout", "Constant",
                                             "Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
-                                            "BatchNormalization"]
+                                            "BatchNormalization", "Transpose"]
 
     /// Converts the ONNX model at `path`.
     public static func importModel(path: String, options: ImportOptions = ImportOptions()) throws -> ImportResult {
@@ -270,6 +270,8 @@ struct GraphWalker {
                 try globalPool(node, index)
             case "BatchNormalization":
                 try batchNormalization(node, index)
+            case "Transpose":
+                try transpose(node, index)
             case "Relu", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "LeakyRelu", "Elu", "Selu", "Gelu", "HardSigmoid", "Softplus", "Clip":
                 try activation(node, index)
             case "Add", "Sub", "Mul", "Div":
@@ -285,7 +287,7 @@ struct GraphWalker {
         if let stray = graph.node.indices.first(where: { !visited.contains($0) }) {
             throw fail(graph.node[stray], stray, "not on the chain from input '\(inputName)' to output '\(outputName)'")
         }
-        guard !layers.isEmpty || spatial.built.contains(where: { $0.kind == .dense || $0.kind == .conv2d }) else {
+        guard !layers.isEmpty || !spatial.built.isEmpty else {
             throw InteropError.badConfig(path: path, detail: "the graph has no Gemm, MatMul or Conv layer")
         }
     }

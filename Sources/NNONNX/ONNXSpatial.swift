@@ -18,6 +18,9 @@ struct SpatialState {
     /// dense layer, whose inputs arrive channel-first (as PyTorch and ONNX flatten) and are
     /// reordered to ours.
     var flattened: [Int]?
+    /// Whether the map was just transposed to NHWC (our export's ending), so that the flatten
+    /// that must follow gives our order.
+    var transposed = false
 }
 
 extension GraphWalker {
@@ -31,6 +34,14 @@ extension GraphWalker {
             if let given = options.inputShape, given != spatial.inputShape, given != [Int(h), Int(w)] {
                 throw InteropError.badOption("--input-shape \(ShapeMath.describe(given)): \(path) declares its input as \(ShapeMath.describe([Int(h), Int(w), Int(c)])) (NCHW \(c)x\(h)x\(w))")
             }
+        } else if dims.count == 2, let f = dims[1] {
+            // [batch, features]: batch normalization between dense layers, no image.
+            spatial.inputShape = options.inputShape ?? [Int(f)]
+            guard spatial.inputShape.reduce(1, *) == Int(f) else {
+                throw InteropError.badOption("--input-shape \(ShapeMath.describe(spatial.inputShape)): \(path) takes \(f) features")
+            }
+            spatial.map = [Int(f)]
+            return
         } else if let given = options.inputShape, given.count == 3 {
             spatial.inputShape = given
         } else {
@@ -194,7 +205,18 @@ extension GraphWalker {
         let map = spatial.map
         spatial.built.append(Layer.flatten(inputShape: map))
         spatial.map = [map.reduce(1, *)]
-        if map[0] * map[1] > 1 { spatial.flattened = map }
+        if map[0] * map[1] > 1, !spatial.transposed { spatial.flattened = map }
+        spatial.transposed = false
+    }
+
+    /// Transpose NCHW -> NHWC right before a flatten: the features come out in our order.
+    mutating func transpose(_ node: Onnx_NodeProto, _ index: Int) throws {
+        let perm = ints(node, "perm")
+        guard isSpatial, spatial.map.count == 3, perm == [0, 2, 3, 1], let next = try nextNode(after: node.output[0]),
+              ["Flatten", "Reshape"].contains(graph.node[next].opType) else {
+            throw fail(node, index, "only Transpose(perm=[0, 2, 3, 1]) of a map right before a Flatten (NHWC features) is supported")
+        }
+        spatial.transposed = true
     }
 
     /// A dense layer over features: `weight` is (out, in) as ONNX's Gemm with transB 1 holds it.
@@ -338,6 +360,13 @@ extension GraphWalker {
                     }
                 }
             }
+        }
+        if spatial.built.last?.kind == .flatten {
+            // A final flatten only names the output's order: ours needs no layer for it.
+            guard spatial.flattened == nil else {
+                throw InteropError.badConfig(path: path, detail: "the graph ends by flattening a \(ShapeMath.describe(spatial.flattened!)) map channel-first; a .nnm model's outputs are in height-width-channel order (transpose to NHWC before the Flatten)")
+            }
+            spatial.built.removeLast()
         }
         notes.append("NCHW graph: input \(ShapeMath.describe(spatial.inputShape)) (height, width, channels), kernels OIHW -> HWIO, the first dense layer's inputs reordered from channel-first")
         var result = try ModelBuilder.finish(layers: spatial.built, tensors: spatial.tensors, inputShape: spatial.inputShape, path: path,
