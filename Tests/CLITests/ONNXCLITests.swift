@@ -73,7 +73,8 @@ import Testing
         try FileManager.default.createDirectory(atPath: copy, withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: "\(torch)/lenet_avg.onnx", toPath: "\(copy)/lenet_avg.onnx")
         let size = try FileManager.default.attributesOfItem(atPath: "\(torch)/lenet_avg.onnx.data")[.size] as! Int
-        // Unreadable data (mode 000): inspecting must not need it, importing must fail.
+        // Zeros in mode 000 (unreadable unless the tests run as root): inspecting must not need
+        // the data. That no byte is read is shown in NNONNXTests (the declared-only tensors are zeros).
         FileManager.default.createFile(atPath: "\(copy)/lenet_avg.onnx.data", contents: Data(count: size), attributes: [.posixPermissions: 0o000])
         let inspected = try run("nnconv", ["inspect", "\(copy)/lenet_avg.onnx"])
         #expect(inspected.status == 0, "\(inspected.stderr)")

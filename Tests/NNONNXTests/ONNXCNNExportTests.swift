@@ -41,6 +41,21 @@ struct ONNXCNNExportTests {
     }
 }
 
+/// What `nnconv inspect` uses: external data located and checked, never read (its tensors are
+/// zeros), while an import reads torch's weights.
+@Test func declaredOnlyReadsNoExternalData() throws {
+    var root = URL(fileURLWithPath: #filePath)
+    for _ in 0..<3 { root.deleteLastPathComponent() }
+    let path = root.appendingPathComponent("Fixtures/torch/lenet_avg.onnx").path
+    let proto = try ONNXFile.read(path: path)
+    let declared = try ONNXImporter.importModel(proto, path: path, options: ImportOptions(), declaredOnly: true).model
+    let imported = try ONNXImporter.importModel(proto, path: path, options: ImportOptions()).model
+    // 0.weight (6x1x5x5) is external in the dynamo export.
+    #expect(declared.tensor("layers.0.weight")!.doubles().allSatisfy { $0 == 0 })
+    #expect(imported.tensor("layers.0.weight")!.doubles().contains { $0 != 0 })
+    #expect(declared.metadata.layers == imported.metadata.layers)
+}
+
 /// Convolutions the `.nnm` format cannot hold are refused with one line naming the node.
 @Suite("ONNX convolutions refused")
 struct ONNXConvRefusals {
