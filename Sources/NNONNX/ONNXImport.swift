@@ -1,5 +1,6 @@
 import NNCore
 import NNConvert
+import NNPyTorch
 
 /// Reads ONNX graphs that are MLPs: a chain from the one input to the one output of `Gemm`
 /// (transB 0 or 1) or `MatMul` (+ `Add` of a bias) layers, each optionally followed by `Relu`,
@@ -466,8 +467,14 @@ struct GraphWalker {
         guard layers.isEmpty, spatial.built.isEmpty else {
             throw fail(node, index, "\(node.opType) after the first layer is not supported (only a MatMul's bias Add)")
         }
-        guard node.input.count == 2, let c = try constant(node.input[1]), c.dtype.isFloatingPoint else {
+        guard node.input.count == 2, let declared = try constant(node.input[1]), declared.dtype.isFloatingPoint else {
             throw fail(node, index, "the second input must be a float constant")
+        }
+        var c = declared
+        let m = spatial.inputShape
+        if isSpatial, m.count == 3, c.shape == [m[2], m[0], m[1]] || c.shape == [1, m[2], m[0], m[1]] {
+            // Per-pixel statistics over an NCHW input (our CNN export): in our HWC order.
+            c = PyTorchLayout.loaded(c, .vectorAfterFlatten(height: m[0], width: m[1], channels: m[2]), shape: [c.count])
         }
         let values = c.doubles()
         if values.count == 1 {
