@@ -100,7 +100,7 @@ let package = Package(
         ]),
         // ONNX as a format of the registry; onnx.pb.swift is generated once by `make onnx-proto`.
         .target(name: "NNONNX", dependencies: [
-            "NNCore", "NNConvert", "NNSystem", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            "NNCore", "NNConvert", "NNSystem", "NNPyTorch", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ]),
         // Python pickles read as data, never run: a stack machine whose globals must be on the caller's
         // allow-list and whose calls are records. No dependencies.

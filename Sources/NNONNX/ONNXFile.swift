@@ -15,6 +15,9 @@ public enum ONNXFile {
     /// The ai.onnx opsets this reader accepts. 7 is the first whose Gemm broadcasts a bias of
     /// shape [out]; up to 28 (onnx 1.23) the operators we read changed only by gaining types.
     public static let supportedOpsets = 7...28
+    /// The IR versions read: 3 (ONNX 1.0) to 14, what onnx 1.23 writes (torch 2.15's exporter
+    /// writes 10, its TorchScript exporter 8); a newer one may change the container.
+    public static let supportedIRVersions = 3...14
 
     /// Reads and decodes the ModelProto at `path`.
     static func read(path: String) throws -> Onnx_ModelProto {
@@ -77,18 +80,33 @@ public enum ONNXFile {
         Onnx_TensorProto.DataType(rawValue: Int(type)).map { "\($0)".uppercased() } ?? "type \(type)"
     }
 
-    /// An initializer or constant as a tensor of the same element type.
-    static func tensor(_ p: Onnx_TensorProto, path: String, what: String) throws -> Tensor {
-        guard p.dataLocation != .external else {
-            throw InteropError.badConfig(path: path, detail: "\(what) keeps its data in an external file, which is not supported")
-        }
+    /// What a tensor declares: its element type, shape and size in bytes (checked arithmetic).
+    static func declaration(_ p: Onnx_TensorProto, path: String, what: String) throws -> (type: ElementType, shape: [Int], byteCount: Int) {
         guard let type = ElementType(rawValue: p.dataType) else {
             throw InteropError.badDType(path: path, name: what, found: typeName(p.dataType))
         }
-        let dtype = type.dtype
         let shape = p.dims.map { Int(clamping: $0) }
-        guard shape.count <= 8, let byteCount = ShapeMath.byteCount(shape, elementSize: dtype.size) else {
+        guard shape.count <= 8, shape.allSatisfy({ $0 >= 0 }), let byteCount = ShapeMath.byteCount(shape, elementSize: type.dtype.size) else {
             throw InteropError.badShape(path: path, name: what, detail: "invalid dims \(p.dims)")
+        }
+        return (type, shape, byteCount)
+    }
+
+    /// An initializer or constant as a tensor of the same element type. External data is read
+    /// from `external` (already located: see `ONNXExternalData.locate`); with `declaredOnly`
+    /// it is not read and the tensor is zeros of the declared shape (for inspection).
+    static func tensor(_ p: Onnx_TensorProto, path: String, what: String,
+                       external: (reader: ONNXExternalData, location: ONNXExternalData.Location)? = nil,
+                       declaredOnly: Bool = false) throws -> Tensor {
+        let (type, shape, byteCount) = try declaration(p, path: path, what: what)
+        let dtype = type.dtype
+        if p.dataLocation == .external {
+            guard let external else {
+                throw InteropError.badConfig(path: path, detail: "\(what) keeps its data in an external file that was not located")
+            }
+            if declaredOnly { return [UInt8](repeating: 0, count: byteCount).withUnsafeBytes { Tensor(dtype: dtype, shape: shape, copying: $0) } }
+            let bytes = try external.reader.read(external.location, what: what)
+            return bytes.withUnsafeBytes { Tensor(dtype: dtype, shape: shape, copying: $0) }
         }
         let count = byteCount / dtype.size
         if !p.rawData.isEmpty {

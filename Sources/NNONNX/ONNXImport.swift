@@ -1,5 +1,6 @@
 import NNCore
 import NNConvert
+import NNPyTorch
 
 /// Reads ONNX graphs that are MLPs: a chain from the one input to the one output of `Gemm`
 /// (transB 0 or 1) or `MatMul` (+ `Add` of a bias) layers, each optionally followed by `Relu`,
@@ -10,7 +11,10 @@ import NNConvert
 public enum ONNXImporter {
     /// The operators a graph may use.
     public static let supportedOperators = ["Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Relu", "Sigmoid", "Tanh",
-                                            "Softmax", "Flatten", "Reshape", "Identity", "Dropout", "Constant"]
+                                            "Softmax", "LogSoftmax", "LeakyRelu", "Elu", "Selu", "Gelu", "Erf", "HardSigmoid",
+                                            "Softplus", "Clip", "Flatten", "Reshape", "Identity", "Dropout", "Constant",
+                                            "Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
+                                            "BatchNormalization", "Transpose"]
 
     /// Converts the ONNX model at `path`.
     public static func importModel(path: String, options: ImportOptions = ImportOptions()) throws -> ImportResult {
@@ -18,15 +22,23 @@ public enum ONNXImporter {
         return try importModel(proto, path: path, options: options)
     }
 
-    static func importModel(_ proto: Onnx_ModelProto, path: String, options: ImportOptions) throws -> ImportResult {
+    /// - Parameter declaredOnly: external data is located and checked but not read (its
+    ///   tensors are zeros): what `nnconv inspect` needs to describe the model.
+    static func importModel(_ proto: Onnx_ModelProto, path: String, options: ImportOptions, declaredOnly: Bool = false) throws -> ImportResult {
+        guard ONNXFile.supportedIRVersions.contains(Int(clamping: proto.irVersion)) else {
+            throw InteropError.badConfig(path: path, detail: "IR version \(proto.irVersion) is not supported (supported: \(ONNXFile.supportedIRVersions.lowerBound) to \(ONNXFile.supportedIRVersions.upperBound))")
+        }
         guard let opset = ONNXFile.defaultOpset(proto) else {
             throw InteropError.badConfig(path: path, detail: "the model imports no ai.onnx opset")
         }
         guard ONNXFile.supportedOpsets.contains(Int(clamping: opset)) else {
             throw InteropError.badConfig(path: path, detail: "opset \(opset) is not supported (supported: ai.onnx opsets \(ONNXFile.supportedOpsets.lowerBound) to \(ONNXFile.supportedOpsets.upperBound))")
         }
-        var walker = try GraphWalker(proto.graph, opset: opset, path: path)
+        var walker = try GraphWalker(proto.graph, opset: opset, path: path, declaredOnly: declaredOnly, options: options)
         try walker.walk()
+        if walker.isSpatial {
+            return try walker.spatialModel(proto, opset: opset, options: options)
+        }
         if !walker.steps.isEmpty, options.scale != nil || options.zscore != nil {
             throw InteropError.badOption("--scale/--normalize: \(path) already has preprocessing in its graph")
         }
@@ -98,10 +110,22 @@ struct GraphWalker {
     var stepTensors: [NamedTensor] = []
     var notes: [String] = []
 
-    init(_ graph: Onnx_GraphProto, opset: Int64, path: String) throws {
+    /// External data: the reader and each located tensor, by value name.
+    let external: ONNXExternalData
+    var locations: [String: ONNXExternalData.Location] = [:]
+    let declaredOnly: Bool
+
+    /// Whether the graph has spatial operators (convolutions, pooling, batch normalization):
+    /// then the layers are built as they come, in `built`, over NCHW maps.
+    var isSpatial = false
+    var spatial = SpatialState()
+
+    init(_ graph: Onnx_GraphProto, opset: Int64, path: String, declaredOnly: Bool = false, options: ImportOptions = ImportOptions()) throws {
         self.graph = graph
         self.opset = opset
         self.path = path
+        self.declaredOnly = declaredOnly
+        external = ONNXExternalData(modelPath: path)
         for t in graph.initializer { constants[t.name] = t }
         for (i, node) in graph.node.enumerated() {
             if !(node.domain.isEmpty || node.domain == "ai.onnx") || !ONNXImporter.supportedOperators.contains(node.opType) {
@@ -126,6 +150,12 @@ struct GraphWalker {
         guard graph.output.count == 1 else {
             throw InteropError.badConfig(path: path, detail: "the graph has \(graph.output.count) outputs (\(graph.output.map(\.name).joined(separator: ", "))); a model with exactly one output is expected")
         }
+        // Every external tensor's declaration is checked before any data is read.
+        for (name, t) in constants.sorted(by: { $0.key < $1.key }) where t.dataLocation == .external {
+            let declared = try ONNXFile.declaration(t, path: path, what: "'\(name)'")
+            locations[name] = try external.locate(t, byteCount: declared.byteCount, what: "'\(name)'")
+        }
+        isSpatial = graph.node.contains { GraphWalker.spatialOperators.contains($0.opType) }
         let input = inputs[0]
         inputName = input.name
         outputName = graph.output[0].name
@@ -150,6 +180,7 @@ struct GraphWalker {
             // [batch, 784] says nothing about the sample's own shape: leave it to the default.
             inputShape = shape.count > 1 ? shape : nil
         }
+        if isSpatial { try startSpatial(dims: dims, options: options) }
     }
 
     static func describe(_ node: Onnx_NodeProto, _ index: Int) -> String {
@@ -163,7 +194,8 @@ struct GraphWalker {
     /// The constant tensor named `name`, or nil when it is computed by the graph.
     func constant(_ name: String) throws -> Tensor? {
         guard let p = constants[name] else { return nil }
-        return try ONNXFile.tensor(p, path: path, what: "'\(name)'")
+        return try ONNXFile.tensor(p, path: path, what: "'\(name)'", external: locations[name].map { (external, $0) },
+                                   declaredOnly: declaredOnly)
     }
 
     func intAttribute(_ node: Onnx_NodeProto, _ name: String, default value: Int64) -> Int64 {
@@ -172,6 +204,12 @@ struct GraphWalker {
 
     func floatAttribute(_ node: Onnx_NodeProto, _ name: String, default value: Float) -> Float {
         node.attribute.first(where: { $0.name == name }).map(\.f) ?? value
+    }
+
+    /// A float attribute as the decimal it was written from: ONNX stores float32, so PyTorch's
+    /// slope 0.1 arrives as 0.10000000149...; the shortest decimal that rounds to it is 0.1.
+    func decimalAttribute(_ node: Onnx_NodeProto, _ name: String, default value: Double) -> Double {
+        node.attribute.first(where: { $0.name == name }).map { Double("\($0.f)") ?? Double($0.f) } ?? value
     }
 
     /// The single node reading `value` that has not been visited, or nil at the end of the chain.
@@ -185,7 +223,12 @@ struct GraphWalker {
 
     mutating func walk() throws {
         var current = inputName
-        while let index = try nextNode(after: current) {
+        while true {
+            if let after = try erfGELU(after: current) {
+                current = after
+                continue
+            }
+            guard let index = try nextNode(after: current) else { break }
             visited.insert(index)
             var node = graph.node[index]
             if ["Add", "Mul"].contains(node.opType), node.input.count == 2, node.input[1] == current {
@@ -220,7 +263,17 @@ struct GraphWalker {
             case "MatMul":
                 current = try matMul(node, index)
                 continue
-            case "Relu", "Sigmoid", "Tanh", "Softmax":
+            case "Conv":
+                try conv(node, index)
+            case "MaxPool", "AveragePool":
+                try pool(node, index)
+            case "GlobalAveragePool", "GlobalMaxPool":
+                try globalPool(node, index)
+            case "BatchNormalization":
+                try batchNormalization(node, index)
+            case "Transpose":
+                try transpose(node, index)
+            case "Relu", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "LeakyRelu", "Elu", "Selu", "Gelu", "HardSigmoid", "Softplus", "Clip":
                 try activation(node, index)
             case "Add", "Sub", "Mul", "Div":
                 try arithmetic(node, index)
@@ -235,14 +288,15 @@ struct GraphWalker {
         if let stray = graph.node.indices.first(where: { !visited.contains($0) }) {
             throw fail(graph.node[stray], stray, "not on the chain from input '\(inputName)' to output '\(outputName)'")
         }
-        guard !layers.isEmpty else {
-            throw InteropError.badConfig(path: path, detail: "the graph has no Gemm or MatMul layer")
+        guard !layers.isEmpty || !spatial.built.isEmpty else {
+            throw InteropError.badConfig(path: path, detail: "the graph has no Gemm, MatMul or Conv layer")
         }
     }
 
     mutating func flatten(_ node: Onnx_NodeProto, _ index: Int) throws {
         let axis = intAttribute(node, "axis", default: 1)
         guard axis == 1 else { throw fail(node, index, "axis \(axis); only Flatten(axis=1) to [batch, features] is supported") }
+        if isSpatial { spatialFlatten() }
     }
 
     mutating func reshape(_ node: Onnx_NodeProto, _ index: Int) throws {
@@ -252,14 +306,23 @@ struct GraphWalker {
         let allowZero = intAttribute(node, "allowzero", default: 0) == 1
         // [-1, F], [0, -1], [N, F] with the input's fixed batch N: a flatten to [batch, features].
         let batchOK = shape.first == -1 || (shape.first == 0 && !allowZero) || (batch != nil && shape.first == batch)
-        let featuresOK = shape.count == 2 && (shape[1] == -1 || features == nil || Int(shape[1]) == features)
+        let arriving = isSpatial ? spatial.map.reduce(1, *) : features
+        let featuresOK = shape.count == 2 && (shape[1] == -1 || arriving == nil || Int(shape[1]) == arriving)
         guard shape.count == 2, batchOK, featuresOK, shape[0] != -1 || shape[1] != -1 else {
             throw fail(node, index, "reshape to \(shape) is not a flatten to [batch, features]; only that is supported")
         }
         if shape[1] > 0, features == nil { features = Int(shape[1]) }
+        if isSpatial {
+            let flat = spatial.map.reduce(1, *)
+            guard shape[1] == -1 || Int(shape[1]) == flat else {
+                throw fail(node, index, "reshape to \(shape), but the map \(ShapeMath.describe(spatial.map)) has \(flat) features")
+            }
+            spatialFlatten()
+        }
     }
 
     mutating func gemm(_ node: Onnx_NodeProto, _ index: Int) throws {
+        if isSpatial { return try spatialGemm(node, index) }
         guard node.input.count >= 2, var b = try constant(node.input[1]) else {
             throw fail(node, index, "B must be a constant")
         }
@@ -286,6 +349,7 @@ struct GraphWalker {
 
     /// A MatMul layer, with the bias of an `Add` that follows it; returns the value after both.
     mutating func matMul(_ node: Onnx_NodeProto, _ index: Int) throws -> String {
+        if isSpatial { return try spatialMatMul(node, index) }
         guard node.input.count == 2, let b = try constant(node.input[1]) else { throw fail(node, index, "B must be a constant") }
         guard b.shape.count == 2, b.dtype.isFloatingPoint else {
             throw fail(node, index, "B '\(node.input[1])' must be a 2-D float matrix, found \(b.dtype.rawValue) \(ShapeMath.describe(b.shape))")
@@ -327,31 +391,90 @@ struct GraphWalker {
     }
 
     mutating func activation(_ node: Onnx_NodeProto, _ index: Int) throws {
+        let a = try parseActivation(node, index)
+        if isSpatial { return try spatialActivation(a, node, index) }
         guard var layer = layers.last, !layer.activated else {
             throw fail(node, index, layers.isEmpty ? "an activation before the first layer is not supported" : "two activations in a row are not supported")
         }
-        switch node.opType {
-        case "Relu": layer.activation = .relu
-        case "Sigmoid": layer.activation = .sigmoid
-        case "Tanh": layer.activation = .tanh
-        default:
-            // Softmax over the features: axis 1 or -1 of [batch, features]. Before opset 13 the
-            // default axis 1 flattened the rest, which for 2-D inputs is the same.
-            let axis = intAttribute(node, "axis", default: opset >= 13 ? -1 : 1)
-            guard axis == 1 || axis == -1 else { throw fail(node, index, "axis \(axis); only the feature axis (1 or -1) is supported") }
-            layer.activation = .softmax
-        }
+        layer.activation = a
         layer.activated = true
         layers[layers.count - 1] = layer
     }
 
+    /// The `.nnm` activation an activation node computes; throws for parameters it has no
+    /// form for.
+    func parseActivation(_ node: Onnx_NodeProto, _ index: Int) throws -> Activation {
+        func near(_ x: Double, _ y: Double) -> Bool { abs(x - y) <= 1e-6 * max(1, abs(y)) }
+        switch node.opType {
+        case "Relu": return .relu
+        case "Sigmoid": return .sigmoid
+        case "Tanh": return .tanh
+        case "Softplus": return .softplus
+        case "LeakyRelu": return .leakyRelu(alpha: decimalAttribute(node, "alpha", default: 0.01))
+        case "Elu": return .elu(alpha: decimalAttribute(node, "alpha", default: 1))
+        case "Selu":
+            let alpha = Double(floatAttribute(node, "alpha", default: Float(Activation.seluAlpha)))
+            let gamma = Double(floatAttribute(node, "gamma", default: Float(Activation.seluScale)))
+            guard near(alpha, Activation.seluAlpha), near(gamma, Activation.seluScale) else {
+                throw fail(node, index, "alpha \(alpha), gamma \(gamma); only SELU's standard constants are supported")
+            }
+            return .selu
+        case "Gelu":
+            let approximate = node.attribute.first(where: { $0.name == "approximate" }).map { String(decoding: $0.s, as: UTF8.self) } ?? "none"
+            switch approximate {
+            case "none": return .gelu(.exact)
+            case "tanh": return .gelu(.tanh)
+            default: throw fail(node, index, "approximate '\(approximate)' (ONNX knows 'none' and 'tanh')")
+            }
+        case "HardSigmoid":
+            // ONNX's default (alpha 0.2) is Keras 2's; the .nnm hard sigmoid is relu6(x + 3) / 6.
+            let alpha = Double(floatAttribute(node, "alpha", default: 0.2)), beta = Double(floatAttribute(node, "beta", default: 0.5))
+            guard near(alpha, 1.0 / 6), near(beta, 0.5) else {
+                throw fail(node, index, "alpha \(alpha), beta \(beta); only alpha 1/6, beta 0.5 (relu6(x + 3) / 6, PyTorch's Hardsigmoid) is supported")
+            }
+            return .hardSigmoid
+        case "Clip":
+            var low: Double?, high: Double?
+            if opset < 11 {
+                low = node.attribute.first(where: { $0.name == "min" }).map { Double($0.f) }
+                high = node.attribute.first(where: { $0.name == "max" }).map { Double($0.f) }
+            } else {
+                func bound(_ i: Int) throws -> Double? {
+                    guard node.input.count > i, !node.input[i].isEmpty else { return nil }
+                    guard let t = try constant(node.input[i]), t.count == 1, t.dtype.isFloatingPoint else {
+                        throw fail(node, index, "its bounds must be float constants")
+                    }
+                    return t.doubles()[0]
+                }
+                low = try bound(1)
+                high = try bound(2)
+            }
+            guard low == 0, let high, high > 0, high.isFinite else {
+                throw fail(node, index, "clips to [\(low.map { "\($0)" } ?? "-inf"), \(high.map { "\($0)" } ?? "inf")]; only Clip(0, m) with m > 0 (relu6, relu with a maximum) is supported")
+            }
+            return high == 6 ? .relu6 : .clippedRelu(maxValue: high)
+        default:
+            // Softmax and LogSoftmax over the features: axis 1 or -1 of [batch, features].
+            // Before opset 13 the default axis 1 flattened the rest, which for 2-D inputs is the same.
+            let axis = intAttribute(node, "axis", default: opset >= 13 ? -1 : 1)
+            guard axis == 1 || axis == -1 else { throw fail(node, index, "axis \(axis); only the feature axis (1 or -1) is supported") }
+            return node.opType == "Softmax" ? .softmax : .logSoftmax
+        }
+    }
+
     /// `Mul`/`Add`/`Sub`/`Div` by a constant before the first layer: a preprocessing step.
     mutating func arithmetic(_ node: Onnx_NodeProto, _ index: Int) throws {
-        guard layers.isEmpty else {
+        guard layers.isEmpty, spatial.built.isEmpty else {
             throw fail(node, index, "\(node.opType) after the first layer is not supported (only a MatMul's bias Add)")
         }
-        guard node.input.count == 2, let c = try constant(node.input[1]), c.dtype.isFloatingPoint else {
+        guard node.input.count == 2, let declared = try constant(node.input[1]), declared.dtype.isFloatingPoint else {
             throw fail(node, index, "the second input must be a float constant")
+        }
+        var c = declared
+        let m = spatial.inputShape
+        if isSpatial, m.count == 3, c.shape == [m[2], m[0], m[1]] || c.shape == [1, m[2], m[0], m[1]] {
+            // Per-pixel statistics over an NCHW input (our CNN export): in our HWC order.
+            c = PyTorchLayout.loaded(c, .vectorAfterFlatten(height: m[0], width: m[1], channels: m[2]), shape: [c.count])
         }
         let values = c.doubles()
         if values.count == 1 {

@@ -1,7 +1,7 @@
 import NNConvert
 import NNCore
 
-/// ONNX models as a format of the registry: Gemm/MatMul MLP graphs in, the same out.
+/// ONNX models as a format of the registry: MLP and CNN graphs in (see `ONNXImporter`), MLPs and CNNs out (see `ONNXExport`).
 public struct ONNXModelFormat: ModelFileFormat {
     public init() {}
     public var displayName: String { "ONNX (.onnx)" }
@@ -23,7 +23,10 @@ public struct ONNXModelFormat: ModelFileFormat {
     public func export(_ model: ValidatedModel, to path: String, options: ExportOptions) throws -> ExportResult {
         let notes = try ONNXExport.write(model.model, to: path)
         let meta = model.model.metadata
-        return ExportResult(summary: "ONNX opset \(ONNXExport.opset): input '\(ONNXExport.inputName)' [batch, \(meta.input.features)], output '\(ONNXExport.outputName)' [batch, \(meta.outputSize)]",
+        let spatial = ONNXExport.takesImages(meta)
+        let shape = meta.input.shape.count == 3 ? meta.input.shape : meta.input.shape + [1]
+        let input = spatial && shape.count == 3 ? "[batch, \(shape[2]), \(shape[0]), \(shape[1])] (NCHW)" : "[batch, \(meta.input.features)]"
+        return ExportResult(summary: "ONNX opset \(ONNXExport.opset): input '\(ONNXExport.inputName)' \(input), output '\(ONNXExport.outputName)' [batch, \(meta.outputSize)]",
                             notes: notes)
     }
 
@@ -84,7 +87,7 @@ public struct ONNXModelFormat: ModelFileFormat {
                         + (proto.producerName.isEmpty ? "" : ", producer \(proto.producerName) \(proto.producerVersion)")
                         + ", \(graph.node.count) nodes, \(graph.initializer.count) initializers"]
         do {
-            let result = try ONNXImporter.importModel(proto, path: path, options: ImportOptions())
+            let result = try ONNXImporter.importModel(proto, path: path, options: ImportOptions(), declaredOnly: true)
             // The provenance would be this inspection's own; the rest describes the file.
             summary += Inspection.describe(result.model.metadata).filter { !$0.hasPrefix("provenance:") }
         } catch {

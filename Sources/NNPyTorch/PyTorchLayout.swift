@@ -147,7 +147,7 @@ public struct PyTorchLayout: Sendable {
     }
 
     /// [top, left, bottom, right] zero rows and columns of a window layer.
-    static func pads(_ g: SpatialGeometry) -> [Int] {
+    public static func pads(_ g: SpatialGeometry) -> [Int] {
         let before = g.paddingBefore
         func total(_ axis: Int) -> Int {
             g.padding == .valid ? 0 : max((g.outputShape[axis] - 1) * g.strides[axis] + g.window[axis] - g.inputShape[axis], 0)

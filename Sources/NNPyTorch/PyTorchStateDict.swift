@@ -279,7 +279,8 @@ public enum PyTorchStateDict {
                     }
                     let layer = try Layer.conv2d(index: layers.count, inputShape: mapShape, filters: filters, kernel: kernel, strides: strides,
                                                  padding: padding, convention: .crossCorrelation, activation: activations[activationIndex], bias: m.bias != nil)
-                    declared.append((layer.weight!, w, { $0.permuted([2, 3, 1, 0]) }))
+                    let hwio = [kernel[0], kernel[1], mapShape[2], filters]
+                    declared.append((layer.weight!, w, { PyTorchLayout.loaded($0, .kernel(flipped: false), shape: hwio) }))
                     if let b = m.bias { declared.append((layer.bias!, b, { $0 })) }
                     layers.append(layer)
                     moduleIndex += 1
@@ -332,8 +333,9 @@ public enum PyTorchStateDict {
                 var layer = Layer.dense(index: layers.count, inputSize: width, outputSize: outputs, activation: activations[activationIndex])
                 if m.bias == nil { layer.bias = nil }
                 let first = firstLinear
+                let inputs = width
                 declared.append((layer.weight!, weight, { t in
-                    first ? t.reshaped([outputs, c, h, w]).permuted([2, 3, 1, 0]).reshaped([h * w * c, outputs]) : t.transposed()
+                    PyTorchLayout.loaded(t, first ? .linearAfterFlatten(height: h, width: w, channels: c) : .linear, shape: [inputs, outputs])
                 }))
                 if let b = m.bias { declared.append((layer.bias!, b, { $0 })) }
                 layers.append(layer)

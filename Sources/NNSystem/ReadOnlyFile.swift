@@ -15,10 +15,12 @@ public final class ReadOnlyFile: @unchecked Sendable {
     public let size: Int
 
     /// Opens `path`, which must be a regular file (not a directory, a pipe or a device).
+    /// O_NONBLOCK: opening a FIFO without it would wait for a writer forever; for a regular
+    /// file it changes nothing, and anything else is refused right after the open.
     public init(path: String) throws(SystemError) {
         if path.utf8.contains(0) { throw SystemError(path: path, operation: .open, errno: .noSuchFile, detail: "the path contains a NUL byte") }
         var fd: Int32
-        repeat { fd = open(path, O_RDONLY | O_CLOEXEC) } while fd < 0 && errno == EINTR
+        repeat { fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK) } while fd < 0 && errno == EINTR
         guard fd >= 0 else { throw SystemError(path: path, operation: .open) }
         var info = stat()
         guard fstat(fd, &info) == 0 else {

@@ -23,6 +23,11 @@ def run_onnx(path, x):
     onnx.checker.check_model(model, full_check=True)
     assert [i.name for i in model.graph.input] == ["input"], model.graph.input
     assert [o.name for o in model.graph.output] == ["probabilities"], model.graph.output
+    dims = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
+    if len(dims) == 4:
+        # A CNN export takes NCHW images; the rows are .nnm samples, height x width x channels.
+        c, h, w = dims[1:]
+        x = np.asarray(x).reshape(len(x), h, w, c).transpose(0, 3, 1, 2)
     session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
     return session.run(["probabilities"], {"input": x.astype(np.float32)})[0].astype(np.float64)
 
