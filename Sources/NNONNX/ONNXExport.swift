@@ -116,27 +116,16 @@ public enum ONNXExport {
         // The [height, width, channels] map most recently flattened, until the dense layer
         // (or batch normalization) that reads its features channel-first.
         var flattened: [Int]?
-        func attribute(_ name: String, ints: [Int]) -> Onnx_AttributeProto {
+        func attribute(_ name: String, _ type: Onnx_AttributeProto.AttributeType, _ value: (inout Onnx_AttributeProto) -> Void) -> Onnx_AttributeProto {
             var a = Onnx_AttributeProto()
             a.name = name
-            a.type = .ints
-            a.ints = ints.map(Int64.init)
+            a.type = type
+            value(&a)
             return a
         }
-        func attribute(_ name: String, int: Int) -> Onnx_AttributeProto {
-            var a = Onnx_AttributeProto()
-            a.name = name
-            a.type = .int
-            a.i = Int64(int)
-            return a
-        }
-        func attribute(_ name: String, float: Double) -> Onnx_AttributeProto {
-            var a = Onnx_AttributeProto()
-            a.name = name
-            a.type = .float
-            a.f = Float(float)
-            return a
-        }
+        func attribute(_ name: String, ints: [Int]) -> Onnx_AttributeProto { attribute(name, .ints) { $0.ints = ints.map(Int64.init) } }
+        func attribute(_ name: String, int: Int) -> Onnx_AttributeProto { attribute(name, .int) { $0.i = Int64(int) } }
+        func attribute(_ name: String, float: Double) -> Onnx_AttributeProto { attribute(name, .float) { $0.f = Float(float) } }
         func scalar(_ name: String, _ value: Double) -> String {
             if !graph.initializer.contains(where: { $0.name == name }) {
                 graph.initializer.append(ONNXFile.initializer(name, [Float(value)], shape: []))

@@ -349,7 +349,6 @@ struct GraphWalker {
 
     /// A MatMul layer, with the bias of an `Add` that follows it; returns the value after both.
     mutating func matMul(_ node: Onnx_NodeProto, _ index: Int) throws -> String {
-        if isSpatial { return try spatialMatMul(node, index) }
         guard node.input.count == 2, let b = try constant(node.input[1]) else { throw fail(node, index, "B must be a constant") }
         guard b.shape.count == 2, b.dtype.isFloatingPoint else {
             throw fail(node, index, "B '\(node.input[1])' must be a 2-D float matrix, found \(b.dtype.rawValue) \(ShapeMath.describe(b.shape))")
@@ -365,7 +364,12 @@ struct GraphWalker {
                 output = add.output[0]
             }
         }
-        try addLayer(weight: b, bias: bias, node, index)
+        if isSpatial {
+            // The spatial builder takes weights as PyTorch's Linear holds them, (out, in).
+            try addSpatialDense(weight: b.transposed(), bias: bias, node, index)
+        } else {
+            try addLayer(weight: b, bias: bias, node, index)
+        }
         return output
     }
 

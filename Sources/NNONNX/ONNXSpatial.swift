@@ -266,26 +266,6 @@ extension GraphWalker {
         try addSpatialDense(weight: b, bias: bias, node, index)
     }
 
-    mutating func spatialMatMul(_ node: Onnx_NodeProto, _ index: Int) throws -> String {
-        guard node.input.count == 2, let b = try constant(node.input[1]) else { throw fail(node, index, "B must be a constant") }
-        guard b.shape.count == 2, b.dtype.isFloatingPoint else {
-            throw fail(node, index, "B '\(node.input[1])' must be a 2-D float matrix, found \(b.dtype.rawValue) \(ShapeMath.describe(b.shape))")
-        }
-        var output = node.output[0]
-        var bias: Tensor?
-        if let next = try nextNode(after: output), graph.node[next].opType == "Add", graph.node[next].input.count == 2 {
-            let add = graph.node[next]
-            let other = add.input[0] == output ? add.input[1] : add.input[0]
-            if let c = try constant(other) {
-                bias = try vector(c, count: b.shape[1], add, next, role: "the bias '\(other)'")
-                visited.insert(next)
-                output = add.output[0]
-            }
-        }
-        try addSpatialDense(weight: b.transposed(), bias: bias, node, index)
-        return output
-    }
-
     mutating func spatialActivation(_ a: Activation, _ node: Onnx_NodeProto, _ index: Int) throws {
         guard let last = spatial.built.last, [.dense, .conv2d, .batchNorm].contains(last.kind), !spatial.activated else {
             let after = spatial.built.last.map { "after \($0.kind.rawValue)" } ?? "before the first layer"
