@@ -13,46 +13,14 @@ import Testing
     let torch = "\(packageRoot)/Fixtures/torch"
     let onnx = "\(packageRoot)/Fixtures/onnx"
 
-    /// The 100 digits of `inputs.npy` as an IDX file for nn-infer.
-    func digits() throws -> String {
-        let idx = "\(dir)/digits.idx"
-        if !FileManager.default.fileExists(atPath: idx) {
-            let made = try python(["-c", """
-                import numpy as np, struct
-                x = np.load('\(torch)/inputs.npy')
-                open('\(idx)', 'wb').write(struct.pack('>BBBBIII', 0, 0, 8, 3, *x.shape) + x.tobytes())
-                """])
-            #expect(made.status == 0, "\(made.stderr)")
-        }
-        return idx
-    }
+    var comparison: TorchComparison { TorchComparison(dir: dir) }
+    func digits() throws -> String { try comparison.digits() }
 
     @Test(arguments: [("mlp.onnx", "mlp"), ("mlp_torchscript.onnx", "mlp"), ("mnist_cnn.onnx", "mnist_cnn"),
                       ("seq_cnn.onnx", "seq_cnn"), ("seq_cnn_torchscript.onnx", "seq_cnn"),
                       ("lenet_avg.onnx", "lenet_avg"), ("lenet_avg_torchscript.onnx", "lenet_avg")])
     func importsAndPredictsAsTorch(file: String, model: String) throws {
-        let nnm = "\(dir)/\(file).nnm"
-        let imported = try run("nnconv", ["import", "\(torch)/\(file)", "-o", nnm, "--scale", "1/255"])
-        #expect(imported.status == 0, "\(imported.stderr)")
-        let inferred = try run("nn-infer", [nnm, try digits(), "--json", "--top", "10"])
-        #expect(inferred.status == 0, "\(inferred.stderr)")
-        let json = "\(dir)/\(file).json"
-        try Data(inferred.stdout.utf8).write(to: URL(fileURLWithPath: json))
-        let compared = try python(["-c", """
-            import json, numpy as np
-            e = np.load('\(torch)/expected.npz')
-            probs, top = e['\(model)_probs'], e['\(model)_argmax']
-            ours = json.load(open('\(json)'))['predictions']
-            assert len(ours) == 100, len(ours)
-            worst = 0.0
-            for i, p in enumerate(ours):
-                assert p['class'] == int(top[i]), (i, p['class'], int(top[i]))
-                for entry in p['top']:
-                    worst = max(worst, abs(entry['probability'] - probs[i, entry['class']]))
-            assert worst <= 1e-4, worst
-            print(worst)
-            """])
-        #expect(compared.status == 0, "\(compared.stderr)")
+        try comparison.expectImportPredictsAsTorch(file: file, model: model)
     }
 
     /// The output kind comes from the graph's end: logits without a softmax, log-probabilities

@@ -9,19 +9,8 @@ import Testing
     let dir = temporaryDirectory()
     let torch = "\(packageRoot)/Fixtures/torch"
 
-    /// The 100 digits of `inputs.npy` as an IDX file for nn-infer.
-    func digits() throws -> String {
-        let idx = "\(dir)/digits.idx"
-        if !FileManager.default.fileExists(atPath: idx) {
-            let made = try python(["-c", """
-                import numpy as np, struct
-                x = np.load('\(torch)/inputs.npy')
-                open('\(idx)', 'wb').write(struct.pack('>BBBBIII', 0, 0, 8, 3, *x.shape) + x.tobytes())
-                """])
-            #expect(made.status == 0, "\(made.stderr)")
-        }
-        return idx
-    }
+    var comparison: TorchComparison { TorchComparison(dir: dir) }
+    func digits() throws -> String { try comparison.digits() }
 
     /// State dicts do not record activations or batch-norm epsilons: the defaults (ReLU, logits,
     /// 1e-5) fit mlp and mnist_cnn, and `--arch`/`--activations` state the others as a user would.
@@ -40,28 +29,7 @@ import Testing
                       ("lenet_avg_state_f16.pth", "lenet_avg_f16", lenetArch), ("lenet_avg_state_bf16.pth", "lenet_avg_bf16", lenetArch),
                       ("lenet_avg.safetensors", "lenet_avg", lenetArch)] as [(String, String, [String])])
     func importsAndPredictsAsTorch(file: String, model: String, options: [String]) throws {
-        let nnm = "\(dir)/\(file).nnm"
-        let imported = try run("nnconv", ["import", "\(torch)/\(file)", "-o", nnm, "--scale", "1/255"] + options)
-        #expect(imported.status == 0, "\(imported.stderr)")
-        let inferred = try run("nn-infer", [nnm, try digits(), "--json", "--top", "10"])
-        #expect(inferred.status == 0, "\(inferred.stderr)")
-        let json = "\(dir)/\(file).json"
-        try Data(inferred.stdout.utf8).write(to: URL(fileURLWithPath: json))
-        let compared = try python(["-c", """
-            import json, numpy as np
-            e = np.load('\(torch)/expected.npz')
-            probs, top = e['\(model)_probs'], e['\(model)_argmax']
-            ours = json.load(open('\(json)'))['predictions']
-            assert len(ours) == 100, len(ours)
-            worst = 0.0
-            for i, p in enumerate(ours):
-                assert p['class'] == int(top[i]), (i, p['class'], int(top[i]))
-                for entry in p['top']:
-                    worst = max(worst, abs(entry['probability'] - probs[i, entry['class']]))
-            assert worst <= 1e-4, worst
-            print(worst)
-            """])
-        #expect(compared.status == 0, "\(compared.stderr)")
+        try comparison.expectImportPredictsAsTorch(file: file, model: model, options: options)
     }
 
     /// nn-infer says what a model's outputs are and how it shows them: torch's logits (mlp, no

@@ -1,0 +1,52 @@
+import Foundation
+import Testing
+
+/// What the PyTorch and ONNX CLI tests share: torch's 100 MNIST digits (Fixtures/torch) as an IDX
+/// file, and the check that a converted model predicts as torch did (`expected.npz`).
+struct TorchComparison {
+    let dir: String
+    let torch = "\(packageRoot)/Fixtures/torch"
+
+    /// The 100 digits of `inputs.npy` as an IDX file for nn-infer (written once into `dir`).
+    func digits() throws -> String {
+        let idx = "\(dir)/digits.idx"
+        if !FileManager.default.fileExists(atPath: idx) {
+            let made = try python(["-c", """
+                import numpy as np, struct
+                x = np.load('\(torch)/inputs.npy')
+                open('\(idx)', 'wb').write(struct.pack('>BBBBIII', 0, 0, 8, 3, *x.shape) + x.tobytes())
+                """])
+            #expect(made.status == 0, "\(made.stderr)")
+        }
+        return idx
+    }
+
+    /// Imports `file` of Fixtures/torch with `--scale 1/255` and `options`, runs nn-infer on the
+    /// digits and expects torch's classes (`<model>_argmax`) and probabilities (`<model>_probs`)
+    /// within 1e-4.
+    func expectImportPredictsAsTorch(file: String, model: String, options: [String] = [],
+                                     sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let nnm = "\(dir)/\(file).nnm"
+        let imported = try run("nnconv", ["import", "\(torch)/\(file)", "-o", nnm, "--scale", "1/255"] + options)
+        #expect(imported.status == 0, "\(imported.stderr)", sourceLocation: sourceLocation)
+        let inferred = try run("nn-infer", [nnm, try digits(), "--json", "--top", "10"])
+        #expect(inferred.status == 0, "\(inferred.stderr)", sourceLocation: sourceLocation)
+        let json = "\(dir)/\(file).json"
+        try Data(inferred.stdout.utf8).write(to: URL(fileURLWithPath: json))
+        let compared = try python(["-c", """
+            import json, numpy as np
+            e = np.load('\(torch)/expected.npz')
+            probs, top = e['\(model)_probs'], e['\(model)_argmax']
+            ours = json.load(open('\(json)'))['predictions']
+            assert len(ours) == 100, len(ours)
+            worst = 0.0
+            for i, p in enumerate(ours):
+                assert p['class'] == int(top[i]), (i, p['class'], int(top[i]))
+                for entry in p['top']:
+                    worst = max(worst, abs(entry['probability'] - probs[i, entry['class']]))
+            assert worst <= 1e-4, worst
+            print(worst)
+            """])
+        #expect(compared.status == 0, "\(compared.stderr)", sourceLocation: sourceLocation)
+    }
+}
