@@ -28,6 +28,3 @@ public struct ImportChoices: ParsableArguments {
         return given.flatMap { option, value in value.map { [option, $0] } ?? [] }
     }
 }
-
-// The weight orientation as an argument type: ArgumentParser lists the choices in --help.
-extension WeightLayout: ExpressibleByArgument {}

@@ -25,12 +25,18 @@ public enum InferenceInput {
     case samples(SampleSet, path: String)
 
     /// Opens `path` by its kind (`InputKind`): IDX files stay streamed, the rest are read
-    /// for a model whose input has `inputShape`; pictures get `preprocess`.
-    public static func open(path: String, inputShape: [Int], preprocess: PreprocessMode?,
+    /// for a model whose input has `inputShape`; pictures get `preprocess`. A folder of class
+    /// sub-folders (no pictures of its own) is labelled by matching the sub-folder names to
+    /// `classes`, the model's class names.
+    public static func open(path: String, inputShape: [Int], preprocess: PreprocessMode?, classes: [String] = [],
                             reader: ImageReader = ImageReader()) throws -> InferenceInput {
         switch InputKind(path: path) {
         case .idx: return .idx(path: path)
-        case .folder: return .samples(try SampleSet.folder(path, inputShape: inputShape, mode: preprocess, reader: reader), path: path)
+        case .folder:
+            if try SampleSet.pictureFiles(in: path).files.isEmpty, !(try SampleSet.classFolderNames(path)).isEmpty {
+                return .samples(try SampleSet.classFolders(path, inputShape: inputShape, mode: preprocess, classes: classes, reader: reader), path: path)
+            }
+            return .samples(try SampleSet.folder(path, inputShape: inputShape, mode: preprocess, reader: reader), path: path)
         case .picture:
             return .samples(try SampleSet.pictures([(path, path)], inputShape: inputShape, mode: preprocess, reader: reader), path: path)
         case .csv: return .samples(try KaggleCSV.read(path: path, inputShape: inputShape), path: path)

@@ -61,7 +61,8 @@ struct NNInfer: ParsableCommand {
             let report = InferenceReport(model: run.model, modelPath: model, values: run.values)
             // A submission that cannot be created is refused before any work (the probe leaves nothing).
             if let csvOut { try AtomicFileWriter(path: csvOut).discard() }
-            let input = try InferenceInput.open(path: images, inputShape: run.model.metadata.input.shape, preprocess: preprocess)
+            let input = try InferenceInput.open(path: images, inputShape: run.model.metadata.input.shape, preprocess: preprocess,
+                                                classes: report.classes)
             if preprocess != nil, input.samples?.preprocess == nil {
                 throw ToolError("--preprocess applies to pictures; \(images) is not a picture or a folder of pictures", status: ExitStatus.usage)
             }
@@ -113,7 +114,5 @@ struct NNInfer: ParsableCommand {
         try AtomicFileWriter.write(Array(svg.utf8), to: confusionSvg)
     }
 }
-
-extension PreprocessMode: ExpressibleByArgument {}
 
 runCommandLine(NNInfer.self, tool: "nn-infer")
