@@ -27,6 +27,7 @@ struct NNTrain: ParsableCommand {
     @Option(help: "Training labels: IDX, or a .npy of integers, for IDX or .npy images.") var trainLabels: String?
     @Option(help: "Test samples, as --train-images (a class folder's sub-folders must be classes of the training folder).") var testImages: String?
     @Option(help: "Test labels, as --train-labels.") var testLabels: String?
+    @Option(help: "Test on the last N training samples instead (and train on the others), e.g. 2000 of MNIST's 10,000 test digits.") var testLast: Int?
     @Option(help: "Shape of one sample for pictures, CSV rows and .npy arrays (IDX files carry theirs).") var inputShape: String = "28x28"
     @Option(help: "How pictures become samples: mnist (LeCun's procedure), fit (scale and pad) or none (exact size); default as nn-infer: mnist for 28x28.") var preprocess: PreprocessMode?
     @Option(help: "Layer sizes, input to output, e.g. 784,256,10 (with --cnn: the dense widths after flattening, e.g. 10).") var layers: String?
@@ -89,6 +90,11 @@ struct NNTrain: ParsableCommand {
             }
             files.inputShape = try parseShape(inputShape, option: "--input-shape")
             files.preprocess = preprocess
+            if let testLast {
+                // The default directory's test files give way to the split.
+                if trainImages == nil { files.testImages = nil; files.testLabels = nil }
+                files.testLast = testLast
+            }
             let selected = try classes.map { try parseIntegerList($0, option: "--classes") } ?? preset.classes
             let names = classNames.map { $0.split(separator: ",").map(String.init) }
             let trainingData = try files.load(classes: selected, limit: limit, validationFraction: validation, classNames: names)

@@ -100,6 +100,9 @@ import Testing
             (["--train-images", "\(d)/unlabelled.csv", "--input-shape", "2"], 65,
              "\(d)/unlabelled.csv: no 'label' column (Kaggle's test.csv has none): training and test data need labels"),
             (["--train-images", "\(d)/train.csv", "--preprocess", "mnist"], 64, "--preprocess applies to folders of pictures; \(d)/train.csv is not one"),
+            (["--train-images", "\(d)/train.csv", "--test-last", "3000"], 64, "--test-last 3000 must be between 1 and 2999, the 3000 training samples less one"),
+            (["--train-images", "\(d)/train.csv", "--test-images", "\(d)/test.csv", "--test-last", "10"], 64,
+             "--test-last splits the training data; give it or --test-images, not both"),
         ]
         for (arguments, status, message) in cases {
             let result = try run("nn-train", arguments + ["--epochs", "1", "--save", "\(d)/never.nnm"])
