@@ -20,49 +20,36 @@ struct FieldReader {
         return v
     }
 
-    func string(_ key: String) throws(ModelError) -> String {
-        let v = try value(key)
-        guard let s = v.stringValue else { throw .invalidField(location: location(key), expected: "a string", found: v.kindName) }
-        return s
+    /// Member `key` as a `T` (`convert` returns nil for any other kind of value, which is
+    /// reported as not being `expected`).
+    func typed<T>(_ key: String, expected: String, _ convert: (JSONValue) -> T?) throws(ModelError) -> T {
+        try typed(key, try value(key), expected: expected, convert)
     }
 
-    func optionalString(_ key: String) throws(ModelError) -> String? {
+    /// As `typed`, but an absent or null member is nil.
+    func optionalTyped<T>(_ key: String, expected: String, _ convert: (JSONValue) -> T?) throws(ModelError) -> T? {
         guard let v = object[key], v != .null else { return nil }
-        guard let s = v.stringValue else { throw .invalidField(location: location(key), expected: "a string", found: v.kindName) }
-        return s
+        return try typed(key, v, expected: expected, convert)
     }
+
+    private func typed<T>(_ key: String, _ v: JSONValue, expected: String, _ convert: (JSONValue) -> T?) throws(ModelError) -> T {
+        guard let t = convert(v) else { throw .invalidField(location: location(key), expected: expected, found: v.kindName) }
+        return t
+    }
+
+    func string(_ key: String) throws(ModelError) -> String { try typed(key, expected: "a string", \.stringValue) }
+    func optionalString(_ key: String) throws(ModelError) -> String? { try optionalTyped(key, expected: "a string", \.stringValue) }
+    func double(_ key: String) throws(ModelError) -> Double { try typed(key, expected: "a number", \.doubleValue) }
+    func optionalDouble(_ key: String) throws(ModelError) -> Double? { try optionalTyped(key, expected: "a number", \.doubleValue) }
+    func array(_ key: String) throws(ModelError) -> [JSONValue] { try typed(key, expected: "an array", \.arrayValue) }
+    func optionalObject(_ key: String) throws(ModelError) -> JSONObject? { try optionalTyped(key, expected: "an object", \.objectValue) }
 
     func int(_ key: String, range: ClosedRange<Int> = 0...Int(Int32.max)) throws(ModelError) -> Int {
-        let v = try value(key)
-        guard let i = v.intValue else { throw .invalidField(location: location(key), expected: "an integer", found: v.kindName) }
+        let i = try typed(key, expected: "an integer", \.intValue)
         guard range.contains(i) else {
             throw .invalidField(location: location(key), expected: "an integer in \(range.lowerBound)...\(range.upperBound)", found: String(i))
         }
         return i
-    }
-
-    func double(_ key: String) throws(ModelError) -> Double {
-        let v = try value(key)
-        guard let d = v.doubleValue else { throw .invalidField(location: location(key), expected: "a number", found: v.kindName) }
-        return d
-    }
-
-    func optionalDouble(_ key: String) throws(ModelError) -> Double? {
-        guard let v = object[key], v != .null else { return nil }
-        guard let d = v.doubleValue else { throw .invalidField(location: location(key), expected: "a number", found: v.kindName) }
-        return d
-    }
-
-    func array(_ key: String) throws(ModelError) -> [JSONValue] {
-        let v = try value(key)
-        guard let a = v.arrayValue else { throw .invalidField(location: location(key), expected: "an array", found: v.kindName) }
-        return a
-    }
-
-    func optionalObject(_ key: String) throws(ModelError) -> JSONObject? {
-        guard let v = object[key], v != .null else { return nil }
-        guard let o = v.objectValue else { throw .invalidField(location: location(key), expected: "an object", found: v.kindName) }
-        return o
     }
 
     func intArray(_ key: String, range: ClosedRange<Int>) throws(ModelError) -> [Int] {

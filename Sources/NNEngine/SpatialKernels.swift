@@ -22,51 +22,57 @@ public enum SpatialKernels {
     /// Output positions per sample.
     public static func positions(_ g: SpatialGeometry) -> Int { g.outputShape[0] * g.outputShape[1] }
 
+    /// Walks the windows of `count` samples in im2col order: row after row (sample, output row,
+    /// output column), each row kernel row after kernel row. `run(column, input, length)` is
+    /// called for each stretch of `length` values that are consecutive in both the rows
+    /// (from offset `column`) and the input (from offset `input`, nil where the stretch is
+    /// padding). Inside the input (always, with 'valid' padding) a kernel row is one stretch of
+    /// kw * c values. im2col copies along the walk and col2im adds back along the same walk, so
+    /// the two stay each other's adjoint.
+    @inline(__always)
+    static func walkWindows(count: Int, geometry g: SpatialGeometry, _ run: (_ column: Int, _ input: Int?, _ length: Int) -> Void) {
+        let (h, w, c, oh, ow, kh, kw, sh, sw, top, left) = dimensions(g)
+        let sampleIn = h * w * c, rowLength = kh * kw * c
+        var row = 0
+        for n in 0..<count {
+            let sample = n * sampleIn
+            for oy in 0..<oh {
+                for ox in 0..<ow {
+                    var p = row
+                    let x0 = ox * sw - left
+                    let inside = x0 >= 0 && x0 + kw <= w
+                    for u in 0..<kh {
+                        let iy = oy * sh + u - top
+                        if iy < 0 || iy >= h {
+                            run(p, nil, kw * c)
+                        } else if inside {
+                            run(p, sample + (iy &* w &+ x0) &* c, kw &* c)
+                        } else {
+                            for v in 0..<kw {
+                                let ix = x0 + v
+                                run(p + v * c, ix < 0 || ix >= w ? nil : sample + (iy * w + ix) * c, c)
+                            }
+                        }
+                        p += kw * c
+                    }
+                    row += rowLength
+                }
+            }
+        }
+    }
+
     /// Writes `count` samples' windows as rows of `patchSize` values (`count * positions` rows);
     /// padded positions are zero.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     public static func im2col<Scalar: BLASScalar>(_ input: UnsafePointer<Scalar>, count: Int, geometry g: SpatialGeometry,
                                                   into cols: UnsafeMutablePointer<Scalar>) {
-        let (h, w, c, oh, ow, kh, kw, sh, sw, top, left) = dimensions(g)
-        let sampleIn = h * w * c, rowLength = kh * kw * c
-        var row = cols
-        for n in 0..<count {
-            let sample = input + n * sampleIn
-            for oy in 0..<oh {
-                for ox in 0..<ow {
-                    var p = row
-                    let x0 = ox * sw - left
-                    // Inside the input (always, with 'valid' padding) a kernel row is kw * c
-                    // consecutive values: copied by a plain loop, too short for memcpy to pay.
-                    let inside = x0 >= 0 && x0 + kw <= w
-                    for u in 0..<kh {
-                        let iy = oy * sh + u - top
-                        if iy < 0 || iy >= h {
-                            p.update(repeating: 0, count: kw * c)
-                            p += kw * c
-                            continue
-                        }
-                        if inside {
-                            let source = sample + (iy &* w &+ x0) &* c
-                            for t in 0..<(kw &* c) { p[t] = source[t] }
-                            p += kw * c
-                            continue
-                        }
-                        for v in 0..<kw {
-                            let ix = x0 + v
-                            if ix < 0 || ix >= w {
-                                p.update(repeating: 0, count: c)
-                            } else {
-                                let source = sample + (iy * w + ix) * c
-                                for t in 0..<c { p[t] = source[t] }
-                            }
-                            p += c
-                        }
-                    }
-                    row += rowLength
-                }
-            }
+        // Stretches are a few to a few dozen values: a plain loop, too short for memcpy to pay.
+        walkWindows(count: count, geometry: g) { column, source, length in
+            let p = cols + column
+            guard let source else { p.update(repeating: 0, count: length); return }
+            let s = input + source
+            for t in 0..<length { p[t] = s[t] }
         }
     }
 
@@ -76,28 +82,10 @@ public enum SpatialKernels {
     @_specialize(where Scalar == Double)
     public static func col2imAdding<Scalar: BLASScalar>(_ cols: UnsafePointer<Scalar>, count: Int, geometry g: SpatialGeometry,
                                                         into input: UnsafeMutablePointer<Scalar>) {
-        let (h, w, c, oh, ow, kh, kw, sh, sw, top, left) = dimensions(g)
-        let sampleIn = h * w * c, rowLength = kh * kw * c
-        var row = cols
-        for n in 0..<count {
-            let sample = input + n * sampleIn
-            for oy in 0..<oh {
-                for ox in 0..<ow {
-                    var p = row
-                    for u in 0..<kh {
-                        let iy = oy * sh + u - top
-                        for v in 0..<kw {
-                            let ix = ox * sw + v - left
-                            if iy >= 0 && iy < h && ix >= 0 && ix < w {
-                                let target = sample + (iy * w + ix) * c
-                                for k in 0..<c { target[k] += p[k] }
-                            }
-                            p += c
-                        }
-                    }
-                    row += rowLength
-                }
-            }
+        walkWindows(count: count, geometry: g) { column, target, length in
+            guard let target else { return }
+            let p = cols + column, t = input + target
+            for k in 0..<length { t[k] += p[k] }
         }
     }
 
