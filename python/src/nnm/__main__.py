@@ -79,7 +79,7 @@ def inspect(path: str, out=sys.stdout) -> None:
         count = contents.tensors[e.name].size
         print(f"  {e.name}  {e.dtype} {describe_shape(e.shape)} ({count} values)", file=out)
         print(f"    @offset = {contents.data_offset + e.offset}", file=out)
-        print(f"    @crc32 = {e.crc32:08x}", file=out)
+        print(f"    @crc32 = {e.crc32:x}", file=out)
 
 
 def validate(path: str, out=sys.stdout) -> None:
