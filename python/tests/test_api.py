@@ -156,3 +156,20 @@ def test_cli_exit_statuses(tmp_path: Path) -> None:
     assert _cli("validate", str(tmp_path / "missing.nnm")).returncode == 66
     assert _cli("frobnicate", str(MLP)).returncode == 64
     assert _cli().returncode == 64
+
+
+def test_source_date_epoch_sets_the_provenance_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As the Swift tools do: SOURCE_DATE_EPOCH (1700000000 s is 2023-11-14T22:13:20Z) replaces the
+    clock, so saving twice gives the same bytes; a value Swift's Int() does not read is ignored."""
+    rng = np.random.default_rng(3)
+    arrays = {"W1": rng.standard_normal((4, 3)).astype(np.float32), "b1": np.zeros((1, 3), np.float32)}
+    np.savez(tmp_path / "w.npz", **arrays)
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    run("nnconv", "import", tmp_path / "w.npz", "-o", tmp_path / "s.nnm")  # inherits the environment
+    swift = nnm.load(tmp_path / "s.nnm").provenance["created"]
+    assert swift == "2023-11-14T22:13:20Z"
+    assert nnm.from_blog(arrays).provenance["created"] == swift
+    assert nnm.to_bytes(nnm.from_blog(arrays)) == nnm.to_bytes(nnm.from_blog(arrays))
+    for ignored in ("", "-5", " 5", "1e9", "5x"):
+        monkeypatch.setenv("SOURCE_DATE_EPOCH", ignored)
+        assert nnm.from_blog(arrays).provenance["created"] != swift

@@ -6,6 +6,8 @@ import copy
 import datetime
 import math
 import os
+import re
+import time
 from typing import Any, Dict, Iterator, List, Mapping, MutableMapping, Optional, Tuple, Union
 
 import numpy as np
@@ -21,7 +23,15 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 
 def now_iso8601() -> str:
-    """The current UTC time as the Swift tools write it: 2026-12-05T08:36:48Z."""
+    """The current UTC time as the Swift tools write it: 2026-12-05T08:36:48Z; or, as they do
+    (Clock.nowISO8601), the time `SOURCE_DATE_EPOCH` gives (seconds since 1970, the
+    reproducible-builds convention), so that saving the same model twice gives the same bytes."""
+    text = os.environ.get("SOURCE_DATE_EPOCH", "")
+    if re.fullmatch(r"[+-]?[0-9]{1,19}", text) and 0 <= int(text) < 2**63:  # Swift's Int(text), seconds >= 0
+        try:
+            return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(text)))
+        except (OverflowError, OSError, ValueError):
+            pass  # beyond what the C library can represent: the clock, rather than an error
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
