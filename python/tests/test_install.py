@@ -95,3 +95,28 @@ def test_fresh_venv_pip_install_reads_and_writes_swift_files(tmp_path: Path, tra
     nnm_command = venv / "bin" / "nnm"
     cli = subprocess.run([str(nnm_command), "validate", str(out / "blog.nnm")], capture_output=True, text=True, env=env)
     assert cli.returncode == 0 and cli.stdout.startswith(f"{out / 'blog.nnm'}: valid .nnm 1.1"), cli.stdout + cli.stderr
+
+
+def test_build_makes_a_wheel_and_an_sdist(tmp_path: Path) -> None:
+    """`python -m build` (the `build` package) makes a pure-Python wheel holding every module, py.typed
+    and the README as its description, with NumPy its only requirement, and an sdist with the tests."""
+    pytest.importorskip("build", reason="the build package is not installed (pip install build)")
+    import tarfile
+    import zipfile
+    result = subprocess.run([sys.executable, "-m", "build", "--outdir", str(tmp_path), str(HERE.parent)],
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    version = nnm.__version__
+    modules = sorted(p.name for p in (HERE.parent / "src" / "nnm").glob("*.py"))
+    with zipfile.ZipFile(tmp_path / f"nnm-{version}-py3-none-any.whl") as wheel:
+        names = wheel.namelist()
+        assert sorted(n.split("/")[1] for n in names if n.startswith("nnm/") and n.endswith(".py")) == modules
+        assert "nnm/py.typed" in names
+        metadata = wheel.read(f"nnm-{version}.dist-info/METADATA").decode()
+    requires = [line for line in metadata.splitlines() if line.startswith("Requires-Dist:") and "extra ==" not in line]
+    assert requires == ["Requires-Dist: numpy>=1.21"]
+    assert "Description-Content-Type: text/markdown" in metadata and "# nnm for Python" in metadata
+    with tarfile.open(tmp_path / f"nnm-{version}.tar.gz") as sdist:
+        names = sdist.getnames()
+    for path in ("README.md", "pyproject.toml", "src/nnm/py.typed", "tests/conftest.py", "tests/test_readme.py"):
+        assert f"nnm-{version}/{path}" in names, path
