@@ -95,3 +95,20 @@ def _commands(block: str) -> List[Tuple[str, List[str]]]:
         elif line != "..." and out:
             out[-1][1].append(line)
     return out
+
+
+def test_top_level_readme_blocks_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The repository README's save-and-load blocks run, with stand-ins for the trained arrays."""
+    monkeypatch.chdir(tmp_path)
+    text = (README.parent.parent / "README.md").read_text()
+    python = [body for lang, body in BLOCK.findall(text) if lang == "python" and "nnm." in body]
+    assert len(python) == 2 and "nnm.save(" in python[0] and "nnm.load(" in python[1]
+    import numpy as np
+    rng = np.random.default_rng(0)
+    namespace = {"X_raw": rng.integers(0, 256, (100, 784)).astype(float), "images": rng.integers(0, 256, (3, 28, 28)),
+                 "W1": rng.standard_normal((784, 256)) * 0.01, "b1": np.zeros((1, 256)),
+                 "W2": rng.standard_normal((256, 10)) * 0.01, "b2": np.zeros((1, 10))}
+    for block in python:
+        exec(compile(block, "README.md", "exec"), namespace)
+    assert namespace["model"].tensors["layers.0.weight"].shape == (784, 256)
+    assert namespace["predictions"].shape == (3,)
