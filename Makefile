@@ -2,11 +2,14 @@
 SHELL := /bin/bash
 APT_PACKAGES := libhdf5-dev zlib1g-dev libopenblas-dev pkg-config dataset-fashion-mnist libpng-dev libturbojpeg0-dev
 # Pinned: the parity fixtures' check regenerates them bit for bit with these versions.
-PIP_PACKAGES := numpy==2.4.6 h5py==3.16.0 scipy==1.17.1 jsonschema onnx onnxruntime safetensors keras 'jax[cpu]'
+# pytest, hypothesis and build run the Python package's tests (python/, `pip install './python[test]'`
+# names the same two for its users).
+PIP_PACKAGES := numpy==2.4.6 h5py==3.16.0 scipy==1.17.1 jsonschema onnx onnxruntime safetensors keras 'jax[cpu]' \
+  pytest hypothesis build
 DEMO_DIR ?= out/demo
 EPOCHS ?= 5
 
-.PHONY: setup test demo build release fixtures check-fixtures onnx-proto fuzz fuzz-long fuzz-build fuzz-corpus bench clean
+.PHONY: setup test test-python demo build release fixtures check-fixtures onnx-proto fuzz fuzz-long fuzz-build fuzz-corpus bench clean
 
 # Installs the system libraries, Fashion-MNIST and the Python packages the tests use.
 setup:
@@ -15,7 +18,7 @@ setup:
 	  echo "installing:$$missing"; \
 	  export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; \
 	fi
-	@KERAS_BACKEND=jax python3 -c "import numpy, h5py, scipy, jsonschema, onnx, onnxruntime, safetensors, jax, keras; assert numpy.__version__ == '2.4.6' and h5py.__version__ == '3.16.0' and scipy.__version__ == '1.17.1'" 2>/dev/null || \
+	@KERAS_BACKEND=jax python3 -c "import numpy, h5py, scipy, jsonschema, onnx, onnxruntime, safetensors, jax, keras, pytest, hypothesis, build; assert numpy.__version__ == '2.4.6' and h5py.__version__ == '3.16.0' and scipy.__version__ == '1.17.1'" 2>/dev/null || \
 	  python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore $(PIP_PACKAGES)
 
 build: setup
@@ -30,11 +33,19 @@ export RELEASE_FLAGS
 release: setup
 	swift build -c release $(RELEASE_FLAGS)
 
-# Sets up and runs the whole test suite, then checks that the parity fixtures regenerate exactly.
+# Sets up and runs the whole test suite, checks that the parity fixtures regenerate exactly, then
+# runs the Python package's tests (python/) against the debug binaries just built; they also
+# pip-install the package into a fresh virtual environment and build its wheel.
 test: setup
 	swift build --build-tests
 	swift test
 	python3 Fixtures/check_parity_fixtures.py
+	cd python && NNM_BIN_DIR=$(CURDIR)/.build/debug KERAS_BACKEND=jax python3 -m pytest -q -p no:cacheprovider
+
+# The Python package's tests alone (the Swift tools they cross-check are built first).
+test-python: setup
+	swift build
+	cd python && NNM_BIN_DIR=$(CURDIR)/.build/debug KERAS_BACKEND=jax python3 -m pytest -q -p no:cacheprovider
 
 # Regenerates the parity fixtures (Fixtures/parity/) from our NumPy reference code.
 fixtures: setup

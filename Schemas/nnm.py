@@ -6,6 +6,11 @@
 
 As a module: `header, tensors = nnm.load("model.nnm")` gives the header dict and
 NumPy arrays that map the file without copying.
+
+This file is the specification's minimal reader and an independent check for the tests. To read
+and write `.nnm` from your own Python code, install the package in python/ (`pip install
+./python`, then `import nnm`; python/README.md): the same checks as the Swift reader, saving,
+builders for the blog's arrays and a reference forward pass.
 """
 import json
 import os
