@@ -68,6 +68,8 @@ public struct InferenceSummary: Sendable {
     public var computeSeconds = 0.0
     /// Wall-clock seconds for the whole run, reading included.
     public var totalSeconds = 0.0
+    /// Which kernels ran the products (`InferenceEngine.kernelDescription`).
+    public var kernels = ""
 
     public var accuracy: Double? {
         confusion == nil || imageCount == 0 ? nil : Double(correct) / Double(imageCount)
@@ -175,7 +177,7 @@ public struct InferenceRun {
 
     /// Problems that do not stop inference (NaN weights), one line each.
     public func warnings() -> [String] {
-        modelWarnings.map { "\(modelPath): warning: \($0)" }
+        modelWarnings.map { "\(modelPath): warning: \($0)" } + (MatrixKernel.selected.note.map { ["warning: \($0)"] } ?? [])
     }
 
     /// Reads labels and checks them against the image count and the model's outputs.
@@ -249,6 +251,7 @@ public struct InferenceRun {
         switch precision {
         case .float32:
             let engine = try InferenceEngine<Float>(model: model)
+            summary.kernels = engine.kernelDescription
             try batches.forEach { batch in
                 let t0 = Clock.monotonicSeconds()
                 let out = engine.predict(raw: batch.features, count: batch.count)
@@ -257,6 +260,7 @@ public struct InferenceRun {
             }
         case .float64:
             let engine = try InferenceEngine<Double>(model: model)
+            summary.kernels = engine.kernelDescription
             try batches.forEach { batch in
                 let input = batch.features.map(Double.init)
                 let t0 = Clock.monotonicSeconds()

@@ -90,6 +90,17 @@ public final class InferenceEngine<Scalar: BLASScalar> {
     /// im2col rows for the convolution layers, allocated on first use.
     private var columns: UnsafeMutablePointer<Scalar>?
     private let columnCapacity: Int
+    /// Which code multiplies batches: one of our f32 kernels or OpenBLAS (always for f64).
+    public let matrixKernel: MatrixKernel
+    /// Per layer, its dense or conv2d weight packed for `matrixKernel`, made on the first batch
+    /// call (one-sample use and f64 never pay for it); nil for other layers, for weights over
+    /// `packLimit` and when the copy could not be allocated (those run on OpenBLAS).
+    private var packedWeights: [PackedMatrix?] = []
+    private var packedWeightsMade = false
+
+    /// Weights up to this many values get a packed copy for our kernels; larger ones (a layer of
+    /// more than 256 MiB) stay on OpenBLAS rather than being held twice.
+    static var packLimit: Int { 1 << 26 }
 
     /// Number of input features per sample.
     public var inputSize: Int { metadata.input.features }
@@ -109,9 +120,19 @@ public final class InferenceEngine<Scalar: BLASScalar> {
     /// time; other batch_norm layers (after pooling, flatten, an activation) run on their own.
     /// Without it every batch_norm layer runs on its own: the reference the folding is tested
     /// against.
-    public init(model: Model, foldingBatchNorm: Bool = true) throws(ModelError) {
+    ///
+    /// `kernel` chooses the f32 batch products (default: `MatrixKernel.selected`, the best this CPU
+    /// runs unless `NNM_KERNELS` says otherwise); a kernel the CPU lacks is replaced by the best
+    /// one it has. f64 engines always use OpenBLAS.
+    public init(model: Model, foldingBatchNorm: Bool = true, kernel: MatrixKernel? = nil) throws(ModelError) {
         try model.validateStructure()
         metadata = model.metadata
+        if Scalar.self == Float.self {
+            let requested = kernel ?? MatrixKernel.selected.kernel
+            matrixKernel = requested.isSupported ? requested : MatrixKernel.best
+        } else {
+            matrixKernel = .openblas
+        }
         var layers: [PreparedLayer] = []
         var columnCapacity = 0
         for layer in model.metadata.layers {
@@ -167,6 +188,30 @@ public final class InferenceEngine<Scalar: BLASScalar> {
         columns?.deallocate()
     }
 
+    /// Which kernels run the products, for reports: e.g. "f32 batch: avx2 (ours, 2 threads);
+    /// one sample: packed avx2".
+    public var kernelDescription: String {
+        let threads = min(BLAS.threadCount, 2)
+        let batch = matrixKernel == .openblas
+            ? "OpenBLAS (\(BLAS.coreName), \(BLAS.threadCount) thread\(BLAS.threadCount == 1 ? "" : "s"))"
+            : "\(matrixKernel.rawValue) (ours, \(threads) thread\(threads == 1 ? "" : "s"))"
+        let one = OneSamplePlan<Scalar>.usesPackedWeights ? "packed avx2 (ours)" : "OpenBLAS gemv"
+        return "\(Scalar.dtype.rawValue) batch: \(batch); one sample: \(one)"
+    }
+
+    /// The packed copies of the weights for `matrixKernel`, made once.
+    private func makePackedWeights() {
+        packedWeightsMade = true
+        guard Scalar.self == Float.self, matrixKernel != .openblas else { return }
+        packedWeights = layers.map { layer in
+            guard layer.kind == .dense || layer.kind == .conv2d, let weight = layer.weight, weight.count <= Self.packLimit,
+                  weight.count > 0 else { return nil }
+            let columns = layer.kind == .dense ? layer.outputSize : layer.spatial!.outputShape[2]
+            let pointer = UnsafeRawPointer(weight.pointer).assumingMemoryBound(to: Float.self)
+            return PackedMatrix(pointer, rows: weight.count / columns, columns: columns, kernel: matrixKernel)
+        }
+    }
+
     /// Applies the model's preprocessing in place to `count` samples of raw features.
     public func preprocess(_ x: UnsafeMutablePointer<Scalar>, count: Int) {
         preprocessor.apply(x, count: count)
@@ -184,6 +229,7 @@ public final class InferenceEngine<Scalar: BLASScalar> {
             singleSampleCalls += 1
             if singleSampleCalls == 2 { oneSamplePlan = OneSamplePlan(layers: layers, preprocessor: preprocessor) }
         }
+        if count > 1, !packedWeightsMade { makePackedWeights() }
         let rows = min(count, blockRows)
         if bufferRows < rows {
             bufferA?.deallocate()
@@ -232,15 +278,17 @@ public final class InferenceEngine<Scalar: BLASScalar> {
             if layers[index].kind == .flatten && layers[index].activation == .identity && !isLast { continue }
             let destination = isLast ? output : target
             forward(layers[index], oneSample: plan?.products[index], bias: index == 0 ? plan?.foldedBias : nil,
+                    packed: count > 1 && index < packedWeights.count ? packedWeights[index] : nil,
                     input: source, count: count, output: destination)
             source = UnsafePointer(destination)
             target = destination == a ? b : a
         }
     }
 
-    /// One layer; `bias` replaces the layer's own (the first layer's, with folded preprocessing).
+    /// One layer; `bias` replaces the layer's own (the first layer's, with folded preprocessing);
+    /// `packed` is its weight for our f32 kernels (else its products run on BLAS).
     private func forward(_ layer: PreparedLayer, oneSample: OneSampleProduct<Scalar>?, bias: ParameterBuffer<Scalar>?,
-                         input: UnsafePointer<Scalar>, count: Int, output: UnsafeMutablePointer<Scalar>) {
+                         packed: PackedMatrix?, input: UnsafePointer<Scalar>, count: Int, output: UnsafeMutablePointer<Scalar>) {
         switch layer.kind {
         case .dense:
             let n = layer.outputSize, k = layer.inputSize, weight = layer.weight!.pointer
@@ -250,9 +298,7 @@ public final class InferenceEngine<Scalar: BLASScalar> {
             } else if count == 1 {
                 OneSampleProduct.multiplyStored(weight, inputs: k, outputs: n, bias: bias, activation: layer.activation, input, into: output)
             } else {
-                Scalar.gemm(transposeA: false, transposeB: false, m: count, n: n, k: k, alpha: 1, a: input, lda: k,
-                            b: weight, ldb: n, beta: 0, c: output, ldc: n)
-                Activations.biasAndActivate(output, rows: count, columns: n, bias: bias, activation: layer.activation)
+                product(packed, m: count, n: n, k: k, input, weight, bias: bias, activation: layer.activation, into: output)
             }
         case .conv2d:
             let g = layer.spatial!, positions = SpatialKernels.positions(g), patch = SpatialKernels.patchSize(g)
@@ -264,9 +310,8 @@ public final class InferenceEngine<Scalar: BLASScalar> {
                 let n = min(layer.samplesPerProduct, count - start)
                 SpatialKernels.im2col(input + start * layer.inputSize, count: n, geometry: g, into: cols)
                 let out = output + start * layer.outputSize
-                Scalar.gemm(transposeA: false, transposeB: false, m: n * positions, n: filters, k: patch, alpha: 1, a: cols, lda: patch,
-                            b: layer.weight!.pointer, ldb: filters, beta: 0, c: out, ldc: filters)
-                Activations.biasAndActivate(out, rows: n * positions, columns: filters, bias: layer.bias?.pointer, activation: layer.activation)
+                product(packed, m: n * positions, n: filters, k: patch, cols, layer.weight!.pointer, bias: layer.bias?.pointer,
+                        activation: layer.activation, into: out)
                 start += n
             }
         case .maxPool2d:
@@ -285,5 +330,24 @@ public final class InferenceEngine<Scalar: BLASScalar> {
             layer.normalization!.apply(input, count: count, features: layer.inputSize, into: output)
             Activations.biasAndActivate(output, rows: count, columns: layer.outputSize, bias: nil, activation: layer.activation)
         }
+    }
+
+    /// c = activation(a W + bias) for a row-major a[m][k] and W[k][n]: on our kernel with W's
+    /// packed copy (bias, and ReLU, applied in its registers), else on BLAS.
+    private func product(_ packed: PackedMatrix?, m: Int, n: Int, k: Int, _ a: UnsafePointer<Scalar>, _ weight: UnsafePointer<Scalar>,
+                         bias: UnsafePointer<Scalar>?, activation: Activation, into c: UnsafeMutablePointer<Scalar>) {
+        if let packed {
+            let fused = activation == .relu
+            let done = packed.multiply(UnsafeRawPointer(a).assumingMemoryBound(to: Float.self), m: m,
+                                       bias: bias.map { UnsafeRawPointer($0).assumingMemoryBound(to: Float.self) }, relu: fused,
+                                       into: UnsafeMutableRawPointer(c).assumingMemoryBound(to: Float.self), threads: min(BLAS.threadCount, 2))
+            if done {
+                if !fused { Activations.biasAndActivate(c, rows: m, columns: n, bias: nil, activation: activation) }
+                return
+            }
+        }
+        Scalar.gemm(transposeA: false, transposeB: false, m: m, n: n, k: k, alpha: 1, a: a, lda: k,
+                    b: weight, ldb: n, beta: 0, c: c, ldc: n)
+        Activations.biasAndActivate(c, rows: m, columns: n, bias: bias, activation: activation)
     }
 }

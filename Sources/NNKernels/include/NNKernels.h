@@ -13,6 +13,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/// Instruction-set extensions the kernels choose by, as bits of `nn_cpu_features()`. A bit is
+/// set only when CPUID reports the instructions and XGETBV reports that the operating system
+/// saves the registers they use (YMM for AVX2, also ZMM and the mask registers for AVX-512).
+enum {
+    nn_cpu_avx2_fma = 1,        // AVX2 and FMA: the one-sample products, the f32 GEMM's AVX2 kernel
+    nn_cpu_pclmul = 2,          // CRC-32 folding (PCLMULQDQ with SSE4.1)
+    nn_cpu_avx512 = 4,          // AVX-512 F, BW, VL (with AVX2 and FMA): the GEMM's AVX-512 kernel
+    nn_cpu_avx512_vnni = 8,     // AVX512_VNNI (vpdpbusd on ZMM)
+    nn_cpu_avx_vnni = 16,       // AVX-VNNI (vpdpbusd on YMM, VEX encoded)
+    nn_cpu_avx512_bf16 = 32,    // AVX512_BF16 (vdpbf16ps)
+};
+
+/// The features above that this CPU has, detected on first use.
+unsigned nn_cpu_features(void);
+
 /// Whether this CPU runs the vector kernels (AVX2 and FMA). Without them the packed product
 /// still works, on plain C loops.
 bool nn_packed_vector_kernels(void);
@@ -46,5 +61,44 @@ void nn_row_product(const float *weights, size_t inputs, size_t outputs, const f
 /// of all of `data` from `crc`. Returns 0 (and writes nothing) without PCLMULQDQ or for fewer
 /// than 128 bytes.
 size_t nn_crc32_fold(uint32_t crc, const void *data, size_t length, uint8_t block[64]);
+
+// f32 matrix products for batches (GEMM.c): C = A B (+ bias, then ReLU), row-major, with B
+// packed once. Micro-kernels for AVX-512 and AVX2/FMA, chosen only when CPUID and XGETBV say
+// the CPU and the operating system support them, and a portable one.
+
+/// The GEMM kernels: `nn_gemm_scalar` (plain C, any CPU), `nn_gemm_avx2` (AVX2 + FMA, 6 x 16
+/// tiles), `nn_gemm_avx512` (AVX-512F, 12 x 32 tiles).
+enum { nn_gemm_scalar = 0, nn_gemm_avx2 = 1, nn_gemm_avx512 = 2 };
+
+/// Whether this CPU (and OS) runs `kernel`.
+bool nn_gemm_supported(int kernel);
+
+/// The fastest kernel this CPU runs.
+int nn_gemm_best(void);
+
+/// Number of floats `nn_gemm_pack` writes for a k x n matrix packed for `kernel`.
+size_t nn_gemm_packed_size(int kernel, size_t k, size_t n);
+
+/// Packs a row-major B[k][n] (row stride `ldb`) for `kernel`: panels of 16 (AVX-512: 32)
+/// columns, the last one zero-padded, each stored row by row.
+void nn_gemm_pack(int kernel, const float *b, size_t ldb, size_t k, size_t n, float *packed);
+
+/// C[m][n] (row stride `ldc`) = A[m][k] (row stride `lda`) B (+ bias[n] when not NULL; then
+/// max(., 0) with `relu`, NaN becoming 0), with B packed by `nn_gemm_pack` for the same
+/// `kernel`. A kernel this CPU lacks is never run: its packing is then multiplied by the
+/// portable kernel. With `threads` >= 2 and enough work, the calling thread and the process's
+/// helper thread share the rows. Returns false, having written nothing, when the packing
+/// buffers (about 120 KiB per thread) cannot be allocated.
+bool nn_gemm(int kernel, size_t m, size_t n, size_t k, const float *a, size_t lda, const float *packed,
+             float *c, size_t ldc, const float *bias, bool relu, int threads);
+
+/// As `nn_gemm` for a B as stored, packed into a temporary copy first.
+bool nn_gemm_unpacked(int kernel, size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b, size_t ldb,
+                      float *c, size_t ldc, const float *bias, bool relu, int threads);
+
+/// The f32 multiply-add peak in GFLOP/s of `threads` threads each running `iterations` steps of
+/// 12 independent vector FMAs on registers (`nn_gemm_avx2`: 8 lanes, `nn_gemm_avx512`: 16).
+/// 0 for the scalar kernel or one this CPU lacks.
+double nn_fma_peak(int kernel, int threads, long iterations);
 
 #endif
