@@ -94,7 +94,8 @@ class Bench:
         m["cpu_model"] = fields.get("model name")
         m["cpu_family_model"] = f"family {fields.get('cpu family')} model {fields.get('model')} stepping {fields.get('stepping')}"
         flags = fields.get("flags", "").split()
-        m["simd_flags"] = " ".join(f for f in ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl") if f in flags)
+        m["simd_flags"] = " ".join(f for f in ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni",
+                                               "avx512_bf16", "avx_vnni") if f in flags)
         try:
             lscpu = run(["lscpu"])
             for key in ("Thread(s) per core", "L1d cache", "L2 cache", "L3 cache", "Hypervisor vendor"):
@@ -150,11 +151,16 @@ class Bench:
         res = {}
         for name in ("blog", "capstone"):
             model, h5 = self.p(f"{name}.nnm"), self.p(f"{name}.h5")
-            ours, anchor = [], []
+            ours, ours_blas, anchor, peaks = [], [], [], []
             for r in range(rounds):
                 log(f"[{label}] inference {name}: round {r + 1}/{rounds}")
+                # The machine's FMA peak in the same round (register-only loop, one per thread).
+                peaks.append(run_json([self.tool("nn-bench"), "peak", "--iterations", "30000000"], env=env))
                 ours.append(run_json([self.tool("nn-bench"), "infer", model, self.f["t10k"], "--reps", str(self.args.reps),
                                       "--single", str(self.args.singles)], env=env))
+                # The same engine with its batch products on OpenBLAS (NNM_KERNELS=openblas).
+                ours_blas.append(run_json([self.tool("nn-bench"), "infer", model, self.f["t10k"], "--reps", str(self.args.reps),
+                                           "--single", "50"], env=dict(env, NNM_KERNELS="openblas")))
                 anchor.append(run_json([sys.executable, os.path.join(PY, "anchor.py"), "infer", h5, self.f["t10k"],
                                         "--reps", str(self.args.reps), "--single", str(self.args.singles)], env=env))
             n = ours[0]["images"]
@@ -164,7 +170,15 @@ class Bench:
             nb, ob_ort = med(pool(anchor, "numpy_batch_seconds")), med(pool(anchor, "ort_batch_seconds"))
             ns1, os1_ort = med(pool(anchor, "numpy_single_us")), med(pool(anchor, "ort_single_us"))
             raw = med([o["raw_gemm_median_s"] for o in ours])
+            obb = med(pool(ours_blas, "batch_seconds"))
+            flops = ours[0]["engine_gflops"] * ours[0]["batch_median_s"] * 1e9  # products of one batch
+            peak1, peak2 = med([p["peak_gflops_1"] for p in peaks]), med([p["peak_gflops_2"] for p in peaks])
+            peak = max(peak1, peak2)
             res[name] = {
+                "kernels": ours[0].get("kernels"), "fma_peak_gflops_1_thread": peak1, "fma_peak_gflops_2_threads": peak2,
+                "ours_openblas_batch_s": obb, "ours_openblas_gflops": flops / obb / 1e9, "ort_gflops": flops / ob_ort / 1e9,
+                "engine_vs_peak": flops / ob / 1e9 / peak, "ours_openblas_vs_peak": flops / obb / 1e9 / peak,
+                "ort_vs_peak": flops / ob_ort / 1e9 / peak,
                 "architecture": ours[0]["architecture"],
                 "ours_batch_images_per_s": n / ob, "numpy_batch_images_per_s": n / nb, "ort_batch_images_per_s": n / ob_ort,
                 "ours_batch_s": ob, "ort_batch_s": ob_ort, "numpy_batch_s": nb,
@@ -211,6 +225,8 @@ class Bench:
             "python -c pass": f"{sys.executable} -c pass",
             "nn-infer 10k (uncompressed)": f"{infer} {self.p('blog.nnm')} {self.f['t10k']} --show 0",
             "nn-infer 10k capstone": f"{infer} {self.p('capstone.nnm')} {self.f['t10k']} --show 0",
+            # The same process with its batch products on OpenBLAS (`env` adds an exec, about 1 ms).
+            "nn-infer 10k (NNM_KERNELS=openblas)": f"/usr/bin/env NNM_KERNELS=openblas {infer} {self.p('blog.nnm')} {self.f['t10k']} --show 0",
         }
         log("cold processes (hyperfine)")
         t = self.hyperfine(list(cmds.values()), self.args.cold_runs, env)
@@ -379,7 +395,16 @@ class Bench:
                              f"{r['ours_single_us']:.1f} | {r['ort_single_us']:.1f} | {r['numpy_single_us']:.1f} | "
                              f"{r['ratio_single_vs_ort']:.2f}x | {r['ratio_single_vs_numpy']:.2f}x | {r['engine_gflops']:.0f} | "
                              f"{r['raw_gemm_gflops']:.0f} | {r['engine_vs_raw_gemm']:.0%} |")
-            lines.append("")
+            lines += ["", "Matrix products against the machine's f32 FMA peak (register-only loop per thread, same round), batch 10k:", "",
+                      "| model | FMA peak 1 / 2 threads GFLOP/s | ours GFLOP/s | ours on OpenBLAS | onnxruntime | ours / peak | OpenBLAS path / peak | ORT / peak | ours / ORT | ours / OpenBLAS path |",
+                      "|---|---|---|---|---|---|---|---|---|---|"]
+            for name, r in R[key].items():
+                lines.append(f"| {r['architecture']} | {r['fma_peak_gflops_1_thread']:.0f} / {r['fma_peak_gflops_2_threads']:.0f} | "
+                             f"{r['engine_gflops']:.0f} | {r['ours_openblas_gflops']:.0f} | {r['ort_gflops']:.0f} | {r['engine_vs_peak']:.0%} | "
+                             f"{r['ours_openblas_vs_peak']:.0%} | {r['ort_vs_peak']:.0%} | {r['ratio_batch_vs_ort']:.2f}x | "
+                             f"{r['ours_openblas_batch_s'] / r['ours_batch_s']:.2f}x |")
+            first = next(iter(R[key].values()))
+            lines += ["", f"Kernels: {first.get('kernels')}.", ""]
         if "cold" in R:
             c = R["cold"]
             lines += ["## Whole processes (hyperfine, median wall time)", "", "| command | median ms | min ms | runs |", "|---|---|---|---|"]

@@ -344,3 +344,14 @@ private enum SampleBatches {
         }
     }
 }
+
+extension InferenceRun {
+    /// The fraction of the IDX images at `imagesPath` that the model at `modelPath` classifies as
+    /// the IDX labels at `labelsPath` say (`nnconv quantize` compares a model with its quantized
+    /// copy this way), with the same reading and checks as `nn-infer --labels`.
+    public static func accuracy(modelPath: String, imagesPath: String, labelsPath: String) throws -> Double {
+        let run = try InferenceRun(modelPath: modelPath)
+        let summary = try run.run(imagesPath: imagesPath, labelsPath: labelsPath) { _ in }
+        return summary.accuracy ?? 0
+    }
+}
