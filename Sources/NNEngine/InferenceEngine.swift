@@ -71,6 +71,18 @@ public final class InferenceEngine<Scalar: BLASScalar> {
         var countIncludePad = false
         /// batch_norm (not folded): the per-channel parameters.
         var normalization: BatchNormParameters<Scalar>?
+        /// An int8 weight (format 1.3): its values [k][n] in cross-correlation form and one
+        /// scale per output; `weight` then holds their f32 values for the other paths.
+        var int8: (values: [Int8], scales: [Float])?
+        /// Whether the weight is stored as bf16 (the bf16 kernel may run it).
+        var storedBFloat16 = false
+    }
+
+    /// A layer's weight as one of our batch kernels multiplies it.
+    enum PackedWeight {
+        case f32(PackedMatrix)
+        case bf16(PackedBFloat16Matrix)
+        case int8(PackedInt8Matrix)
     }
 
     public let metadata: ModelMetadata
@@ -95,7 +107,10 @@ public final class InferenceEngine<Scalar: BLASScalar> {
     /// Per layer, its dense or conv2d weight packed for `matrixKernel`, made on the first batch
     /// call (one-sample use and f64 never pay for it); nil for other layers, for weights over
     /// `packLimit` and when the copy could not be allocated (those run on OpenBLAS).
-    private var packedWeights: [PackedMatrix?] = []
+    private var packedWeights: [PackedWeight?] = []
+    /// The kernels for int8 and bf16 weights (nil: they run as f32 on `matrixKernel`).
+    public let int8Kernel: Int8Kernel?
+    public let bfloat16Kernel: BFloat16Kernel?
     private var packedWeightsMade = false
 
     /// Weights up to this many values get a packed copy for our kernels; larger ones (a layer of
@@ -133,6 +148,8 @@ public final class InferenceEngine<Scalar: BLASScalar> {
         } else {
             matrixKernel = .openblas
         }
+        int8Kernel = Int8Kernel.matching(matrixKernel)
+        bfloat16Kernel = BFloat16Kernel.matching(matrixKernel)
         var layers: [PreparedLayer] = []
         var columnCapacity = 0
         for layer in model.metadata.layers {
@@ -155,8 +172,16 @@ public final class InferenceEngine<Scalar: BLASScalar> {
                 layers.append(prepared)
                 continue
             }
-            let stored = model.tensor(layer.weight)
+            let stored = model.floatWeight(of: layer)
             var weight = stored.map { ParameterBuffer<Scalar>($0) }
+            var int8: (values: [Int8], scales: [Float])?
+            if layer.weightScale != nil, let q = model.tensor(layer.weight), q.dtype == .int8, let scales = model.tensor(layer.weightScale) {
+                var values = q.floats()
+                if layer.kind == .conv2d, layer.spatial?.convention == .convolution {
+                    values = SpatialGeometry.flippedKernel(values, shape: q.shape)
+                }
+                int8 = (values.map { Int8($0) }, scales.floats())
+            }
             var samplesPerProduct = 0
             if layer.kind == .conv2d, let g = layer.spatial {
                 if g.convention == .convolution, let stored {
@@ -173,6 +198,8 @@ public final class InferenceEngine<Scalar: BLASScalar> {
                                          bias: model.tensor(layer.bias).map { ParameterBuffer($0) },
                                          spatial: layer.spatial, samplesPerProduct: samplesPerProduct)
             prepared.countIncludePad = layer.countIncludePad
+            prepared.int8 = int8
+            prepared.storedBFloat16 = model.tensor(layer.weight)?.dtype == .bfloat16
             layers.append(prepared)
         }
         self.layers = layers
@@ -196,7 +223,15 @@ public final class InferenceEngine<Scalar: BLASScalar> {
             ? "OpenBLAS (\(BLAS.coreName), \(BLAS.threadCount) thread\(BLAS.threadCount == 1 ? "" : "s"))"
             : "\(matrixKernel.rawValue) (ours, \(threads) thread\(threads == 1 ? "" : "s"))"
         let one = OneSamplePlan<Scalar>.usesPackedWeights ? "packed avx2 (ours)" : "OpenBLAS gemv"
-        return "\(Scalar.dtype.rawValue) batch: \(batch); one sample: \(one)"
+        var parts = ["\(Scalar.dtype.rawValue) batch: \(batch)"]
+        if layers.contains(where: { $0.int8 != nil }) {
+            parts.append("int8 weights: " + (int8Kernel.map { "\($0.rawValue) (ours, u8 activations per row, int32 sums)" } ?? "as f32"))
+        }
+        if layers.contains(where: { $0.storedBFloat16 && $0.int8 == nil }) {
+            parts.append("bf16 weights: " + (bfloat16Kernel.map { "\($0.rawValue) (ours)" } ?? "widened to f32"))
+        }
+        parts.append("one sample: \(one)")
+        return parts.joined(separator: "; ")
     }
 
     /// The packed copies of the weights for `matrixKernel`, made once.
@@ -207,8 +242,17 @@ public final class InferenceEngine<Scalar: BLASScalar> {
             guard layer.kind == .dense || layer.kind == .conv2d, let weight = layer.weight, weight.count <= Self.packLimit,
                   weight.count > 0 else { return nil }
             let columns = layer.kind == .dense ? layer.outputSize : layer.spatial!.outputShape[2]
+            let rows = weight.count / columns
             let pointer = UnsafeRawPointer(weight.pointer).assumingMemoryBound(to: Float.self)
-            return PackedMatrix(pointer, rows: weight.count / columns, columns: columns, kernel: matrixKernel)
+            if let int8 = layer.int8, let kernel = int8Kernel,
+               let packed = PackedInt8Matrix(int8.values, scales: int8.scales, rows: rows, columns: columns, kernel: kernel) {
+                return .int8(packed)
+            }
+            if layer.storedBFloat16, let kernel = bfloat16Kernel,
+               let packed = PackedBFloat16Matrix(pointer, rows: rows, columns: columns, kernel: kernel) {
+                return .bf16(packed)
+            }
+            return PackedMatrix(pointer, rows: rows, columns: columns, kernel: matrixKernel).map { .f32($0) }
         }
     }
 
@@ -288,7 +332,7 @@ public final class InferenceEngine<Scalar: BLASScalar> {
     /// One layer; `bias` replaces the layer's own (the first layer's, with folded preprocessing);
     /// `packed` is its weight for our f32 kernels (else its products run on BLAS).
     private func forward(_ layer: PreparedLayer, oneSample: OneSampleProduct<Scalar>?, bias: ParameterBuffer<Scalar>?,
-                         packed: PackedMatrix?, input: UnsafePointer<Scalar>, count: Int, output: UnsafeMutablePointer<Scalar>) {
+                         packed: PackedWeight?, input: UnsafePointer<Scalar>, count: Int, output: UnsafeMutablePointer<Scalar>) {
         switch layer.kind {
         case .dense:
             let n = layer.outputSize, k = layer.inputSize, weight = layer.weight!.pointer
@@ -334,13 +378,18 @@ public final class InferenceEngine<Scalar: BLASScalar> {
 
     /// c = activation(a W + bias) for a row-major a[m][k] and W[k][n]: on our kernel with W's
     /// packed copy (bias, and ReLU, applied in its registers), else on BLAS.
-    private func product(_ packed: PackedMatrix?, m: Int, n: Int, k: Int, _ a: UnsafePointer<Scalar>, _ weight: UnsafePointer<Scalar>,
+    private func product(_ packed: PackedWeight?, m: Int, n: Int, k: Int, _ a: UnsafePointer<Scalar>, _ weight: UnsafePointer<Scalar>,
                          bias: UnsafePointer<Scalar>?, activation: Activation, into c: UnsafeMutablePointer<Scalar>) {
         if let packed {
             let fused = activation == .relu
-            let done = packed.multiply(UnsafeRawPointer(a).assumingMemoryBound(to: Float.self), m: m,
-                                       bias: bias.map { UnsafeRawPointer($0).assumingMemoryBound(to: Float.self) }, relu: fused,
-                                       into: UnsafeMutableRawPointer(c).assumingMemoryBound(to: Float.self), threads: min(BLAS.threadCount, 2))
+            let a = UnsafeRawPointer(a).assumingMemoryBound(to: Float.self)
+            let bias = bias.map { UnsafeRawPointer($0).assumingMemoryBound(to: Float.self) }
+            let c = UnsafeMutableRawPointer(c).assumingMemoryBound(to: Float.self), threads = min(BLAS.threadCount, 2)
+            let done = switch packed {
+            case let .f32(p): p.multiply(a, m: m, bias: bias, relu: fused, into: c, threads: threads)
+            case let .bf16(p): p.multiply(a, m: m, bias: bias, relu: fused, into: c, threads: threads)
+            case let .int8(p): p.multiply(a, m: m, bias: bias, relu: fused, into: c, threads: threads)
+            }
             if done {
                 if !fused { Activations.biasAndActivate(c, rows: m, columns: n, bias: nil, activation: activation) }
                 return

@@ -101,4 +101,56 @@ bool nn_gemm_unpacked(int kernel, size_t m, size_t n, size_t k, const float *a, 
 /// 0 for the scalar kernel or one this CPU lacks.
 double nn_fma_peak(int kernel, int threads, long iterations);
 
+// Products with low-precision weights (LowPrecisionGEMM.c): C = A B (+ bias, then ReLU) for f32
+// rows of A and a B packed once as bf16 or as int8 with one scale per column.
+
+/// The bf16 kernels: portable C, or AVX512_BF16 (`vdpbf16ps`, 12 x 32 tiles).
+enum { nn_bf16_scalar = 0, nn_bf16_avx512 = 1 };
+
+/// The int8 kernels: portable C, AVX2 (`vpmaddwd` on int16 pairs, exact; 6 x 16 tiles), or
+/// AVX512-VNNI (`vpdpbusd`, u8 x s8 quads; 12 x 32 tiles).
+enum { nn_i8_scalar = 0, nn_i8_avx2 = 1, nn_i8_vnni = 2 };
+
+/// The deepest int8 product whose int32 sums cannot overflow (255 * 127 * 65,536 < 2^31).
+enum { nn_i8_max_depth = 65536 };
+
+/// Whether this CPU (and OS) runs the bf16 / int8 `kernel`.
+bool nn_bf16_supported(int kernel);
+bool nn_i8_supported(int kernel);
+
+/// Number of bf16 values `nn_bf16_pack` writes for a k x n matrix (one layout for every kernel).
+size_t nn_bf16_packed_count(size_t k, size_t n);
+
+/// Packs a row-major f32 B[k][n] (row stride `ldb`), rounded to bf16 (nearest even): panels of
+/// 32 columns, pairs of depths of a column adjacent, zero-padded.
+void nn_bf16_pack(const float *b, size_t ldb, size_t k, size_t n, uint16_t *packed);
+
+/// C = bf16(A) B (+ bias, then ReLU, NaN becoming 0): each row of A is rounded to bf16 as it is
+/// packed, products are exact and summed in f32. A kernel this CPU lacks is never run (the
+/// portable one is). False, with nothing written, when scratch memory cannot be allocated.
+bool nn_bf16_gemm(int kernel, size_t m, size_t n, size_t k, const float *a, size_t lda, const uint16_t *packed,
+                  float *c, size_t ldc, const float *bias, bool relu, int threads);
+
+/// Bytes `nn_i8_pack` writes for a k x n int8 matrix packed for `kernel`.
+size_t nn_i8_packed_bytes(int kernel, size_t k, size_t n);
+
+/// Packs a row-major int8 B[k][n] (values in -127...127) for `kernel`, with its column sums.
+void nn_i8_pack(int kernel, const int8_t *b, size_t ldb, size_t k, size_t n, void *packed);
+
+/// C = dequantized (quantize(A) B): each row of A is quantized to u8 with its own scale and
+/// zero point (`nn_i8_quantize_row`), the products are summed exactly in int32, and each sum is
+/// dequantized with the row's and the column's (`scales[n]`) scales, the bias added and ReLU
+/// applied in the same pass. False when k > nn_i8_max_depth or memory cannot be allocated.
+bool nn_i8_gemm(int kernel, size_t m, size_t n, size_t k, const float *a, size_t lda, const void *packed,
+                const float *scales, float *c, size_t ldc, const float *bias, bool relu, int threads);
+
+/// The int32 sums alone, C[i][j] = sum_p a[i][p] b[p][j], for u8 rows of A: what the tests
+/// compare exactly against a reference.
+bool nn_i8_gemm_s32(int kernel, size_t m, size_t n, size_t k, const uint8_t *a, size_t lda, const void *packed,
+                    int32_t *c, size_t ldc, int threads);
+
+/// The activation quantization of `nn_i8_gemm`: [min(x, 0), max(x, 0)] onto 0...255,
+/// q = clamp(round(x / scale) + zero, 0, 255); NaN becomes 0 (the low end of the range).
+void nn_i8_quantize_row(const float *x, size_t k, uint8_t *q, float *scale, int32_t *zero);
+
 #endif
