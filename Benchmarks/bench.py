@@ -194,6 +194,66 @@ class Bench:
             }
         return res
 
+    def quantized(self, env):
+        """Ours f32, bf16 and int8 against onnxruntime f32 and its quantize_dynamic int8 (same
+        weights, from our ONNX export) and NumPy f32, batch 10k and batch 1, for 784-256-10,
+        784-256-128-10 and the CNN preset; the FMA peak of the same rounds; the accuracy of each
+        copy on the test set; the whole nn-infer process, f32 and int8."""
+        rounds, res = self.args.rounds, {}
+        labels = os.path.join(DATA, "t10k-labels-idx1-ubyte.gz")
+        cnn = self.p("cnn.nnm")
+        if not os.path.exists(cnn):
+            log("training the cnn preset for the quantized fixtures (1 epoch)")
+            run([self.tool("nn-train"), "--recipe", "cnn", "--epochs", "1", "--save", cnn])
+        peaks = []
+        for name in ("blog", "capstone", "cnn"):
+            model, r = self.p(f"{name}.nnm"), {"accuracy": {}}
+            for kind, extra in (("int8", []), ("bf16", ["--bf16"])):
+                out = run([self.tool("nnconv"), "quantize", model, "-o", self.p(f"{name}.{kind}.nnm"), "--images", self.f["t10k"],
+                           "--labels", labels] + extra)
+                mm = re.search(r"original ([0-9.]+) %, \w+ ([0-9.]+) %", out)
+                r["accuracy"]["f32"], r["accuracy"][kind] = float(mm.group(1)), float(mm.group(2))
+            run([self.tool("nnconv"), "export", model, "-o", self.p(f"{name}.onnx")])
+            ours = {k: [] for k in ("f32", "bf16", "int8")}
+            ort, numpy = [], []
+            for i in range(rounds):
+                log(f"[quantized] {name}: round {i + 1}/{rounds}")
+                peaks.append(run_json([self.tool("nn-bench"), "peak", "--iterations", "30000000"], env=env))
+                for kind in ours:
+                    path = model if kind == "f32" else self.p(f"{name}.{kind}.nnm")
+                    ours[kind].append(run_json([self.tool("nn-bench"), "infer", path, self.f["t10k"], "--reps", str(self.args.reps),
+                                                "--single", str(self.args.singles)], env=env))
+                ort.append(run_json([sys.executable, os.path.join(PY, "anchor.py"), "infer-onnx", self.p(f"{name}.onnx"), self.f["t10k"],
+                                     "--reps", str(self.args.reps), "--single", str(self.args.singles)], env=env))
+                if name != "cnn":
+                    numpy.append(run_json([sys.executable, os.path.join(PY, "anchor.py"), "infer", self.p(f"{name}.h5"), self.f["t10k"],
+                                           "--reps", str(self.args.reps), "--single", str(self.args.singles)], env=env))
+            r["architecture"] = ours["f32"][0]["architecture"] if name != "cnn" else "cnn (conv3x3x8, pool2, 10)"
+            for kind in ours:
+                r[f"ours_{kind}_batch_s"] = med([o["batch_median_s"] for o in ours[kind]])
+                r[f"ours_{kind}_single_us"] = med([o["single_median_us"] for o in ours[kind]])
+                r[f"kernels_{kind}"] = ours[kind][0]["kernels"]
+            for key in ("ort", "ort_int8"):
+                r[f"{key}_batch_s"] = med([o[f"{key}_batch_median_s"] for o in ort])
+                r[f"{key}_single_us"] = med([o[f"{key}_single_median_us"] for o in ort])
+            r["ort_int8_same_class"] = ort[0]["ort_int8_vs_f32_same_class"]
+            if numpy:
+                r["numpy_batch_s"] = med([o["numpy_batch_median_s"] for o in numpy])
+                r["numpy_single_us"] = med([o["numpy_single_median_us"] for o in numpy])
+            if "engine_gflops" in ours["f32"][0]:
+                flops = ours["f32"][0]["engine_gflops"] * ours["f32"][0]["batch_median_s"] * 1e9
+                r["ours_f32_gflops"] = flops / r["ours_f32_batch_s"] / 1e9
+            res[name] = r
+        res["fma_peak_gflops_1_thread"] = med([p["peak_gflops_1"] for p in peaks])
+        res["fma_peak_gflops_2_threads"] = med([p["peak_gflops_2"] for p in peaks])
+        infer = self.tool("nn-infer")
+        cmds = {"nn-infer 10k f32": f"{infer} {self.p('blog.nnm')} {self.f['t10k']} --show 0",
+                "nn-infer 10k int8": f"{infer} {self.p('blog.int8.nnm')} {self.f['t10k']} --show 0",
+                "nn-infer 10k bf16": f"{infer} {self.p('blog.bf16.nnm')} {self.f['t10k']} --show 0"}
+        t = self.hyperfine(list(cmds.values()), self.args.cold_runs, env)
+        res["processes"] = {label: t[c] for label, c in cmds.items()}
+        return res
+
     def hyperfine(self, commands, runs, env):
         """Median wall seconds per command, `runs` runs each, interleaved over the rounds."""
         times = {c: [] for c in commands}
@@ -405,6 +465,33 @@ class Bench:
                              f"{r['ours_openblas_batch_s'] / r['ours_batch_s']:.2f}x |")
             first = next(iter(R[key].values()))
             lines += ["", f"Kernels: {first.get('kernels')}.", ""]
+        if "quantized" in R:
+            q = R["quantized"]
+            lines += ["## f32, bf16 and int8 side by side (batch 10k and batch 1)", "",
+                      f"FMA peak (register-only loop, same rounds): {q['fma_peak_gflops_1_thread']:.0f} GFLOP/s on 1 thread, "
+                      f"{q['fma_peak_gflops_2_threads']:.0f} on 2.", "",
+                      "| model | ours f32 ms | ours bf16 ms | ours int8 ms | ORT f32 ms | ORT int8 ms | NumPy f32 ms | "
+                      "int8 / ORT f32 | int8 / ORT int8 | f32 / ORT f32 | f32 / peak | batch 1 us: f32 / bf16 / int8 / ORT f32 / ORT int8 | "
+                      "int8 / f32 latency | accuracy f32 / bf16 / int8 % |",
+                      "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+            for name in ("blog", "capstone", "cnn"):
+                r = q[name]
+                peak = max(q["fma_peak_gflops_1_thread"], q["fma_peak_gflops_2_threads"])
+                frac = f"{r['ours_f32_gflops'] / peak:.0%}" if "ours_f32_gflops" in r else "n/a"
+                npy = f"{r['numpy_batch_s'] * 1e3:.1f}" if "numpy_batch_s" in r else "n/a"
+                a = r["accuracy"]
+                lines.append(f"| {r['architecture']} | {r['ours_f32_batch_s'] * 1e3:.1f} | {r['ours_bf16_batch_s'] * 1e3:.1f} | "
+                             f"{r['ours_int8_batch_s'] * 1e3:.1f} | {r['ort_batch_s'] * 1e3:.1f} | {r['ort_int8_batch_s'] * 1e3:.1f} | {npy} | "
+                             f"{r['ort_batch_s'] / r['ours_int8_batch_s']:.2f}x | {r['ort_int8_batch_s'] / r['ours_int8_batch_s']:.2f}x | "
+                             f"{r['ort_batch_s'] / r['ours_f32_batch_s']:.2f}x | {frac} | "
+                             f"{r['ours_f32_single_us']:.1f} / {r['ours_bf16_single_us']:.1f} / {r['ours_int8_single_us']:.1f} / "
+                             f"{r['ort_single_us']:.1f} / {r['ort_int8_single_us']:.1f} | {r['ours_int8_single_us'] / r['ours_f32_single_us']:.2f} | "
+                             f"{a['f32']:.2f} / {a['bf16']:.2f} / {a['int8']:.2f} |")
+            lines += ["", "Kernels: " + "; ".join(f"{k}: {q['blog']['kernels_' + k]}" for k in ("f32", "bf16", "int8")), "",
+                      "| whole process (hyperfine) | median ms |", "|---|---|"]
+            for label, t in q["processes"].items():
+                lines.append(f"| {label} | {t['median_s'] * 1e3:.1f} |")
+            lines.append("")
         if "cold" in R:
             c = R["cold"]
             lines += ["## Whole processes (hyperfine, median wall time)", "", "| command | median ms | min ms | runs |", "|---|---|---|---|"]
@@ -472,7 +559,7 @@ class Bench:
         print(text)
 
     def main(self):
-        only = set(self.args.only.split(",")) if self.args.only else {"infer", "cold", "train", "cnn", "load", "bounded"}
+        only = set(self.args.only.split(",")) if self.args.only else {"infer", "cold", "train", "cnn", "quantized", "load", "bounded"}
         self.build()
         self.machine()
         self.fixtures()
@@ -489,6 +576,8 @@ class Bench:
                 self.results["train_unset"] = self.train(self.unset_env, "unset", [("000", "blog", "784,256,10", "f32")])
         if "cnn" in only:
             self.results["cnn"] = self.cnn(self.env)
+        if "quantized" in only:
+            self.results["quantized"] = self.quantized(self.env)
         if "load" in only:
             self.results["load"] = self.load(self.env)
         if "bounded" in only:
@@ -505,7 +594,7 @@ def parse():
     p.add_argument("--epochs", type=int, default=2, help="training epochs per process, per round")
     p.add_argument("--cold-runs", type=int, default=30, help="runs per cold-process command (over all rounds)")
     p.add_argument("--large-layers", default="784,16384,7400,10", help="the ~512 MiB model for the loading workload")
-    p.add_argument("--only", help="comma-separated subset of infer,cold,train,cnn,load,bounded")
+    p.add_argument("--only", help="comma-separated subset of infer,cold,train,cnn,quantized,load,bounded")
     p.add_argument("--cnn-limit", type=int, default=6000, help="training images per CNN run (the NumPy/SciPy loop takes ~1.3 s per 1000)")
     p.add_argument("--threads", type=int, help="OPENBLAS_NUM_THREADS for ours and NumPy, and onnxruntime's intra-op threads")
     p.add_argument("--quick", action="store_true", help="one round, fewer repetitions (checks the harness)")

@@ -278,28 +278,94 @@ void nn_i8_pack(int kernel, const int8_t *b, size_t ldb, size_t k, size_t n, voi
 // ---- quantizing and packing A ------------------------------------------------------------------
 
 /// Quantizes one row of k floats to u8 with its own scale and zero point: the range [min(x, 0),
-/// max(x, 0)] mapped onto 0...255 (0 exactly representable). NaN counts as the range's low end,
-/// infinities are clamped to the finite range.
-static void quantize_row(const float *x, size_t k, uint8_t *q, float *scale, int32_t *zero) {
-    float lo = 0, hi = 0;
+/// max(x, 0)] of the finite values mapped onto 0...255 (0 exactly representable); NaN becomes 0
+/// (the range's low end), infinities are clamped to it. Both versions below compute the same
+/// bytes (round to nearest even, the same clamps).
+static void quantize_scale(float lo, float hi, float *scale, int32_t *zero, float *inverse) {
+    float s = (hi - lo) / 255.0f;
+    if (!(s > 0) || !isfinite(s)) s = 1;
+    float z = nearbyintf(-lo / s);
+    z = z < 0 ? 0 : (z > 255 ? 255 : z);
+    *scale = s;
+    *zero = (int32_t)z;
+    *inverse = 1.0f / s;
+}
+
+static void quantize_row_portable(const float *x, size_t k, uint8_t *q, float *scale, int32_t *zero) {
+    float lo = 0, hi = 0, inverse;
     for (size_t p = 0; p < k; p++) {
         float v = x[p];
         if (v < lo && v != -INFINITY) lo = v;
         if (v > hi && v != INFINITY) hi = v;
     }
-    float s = (hi - lo) / 255.0f;
-    if (!(s > 0) || !isfinite(s)) s = 1;
-    float z = nearbyintf(-lo / s);
-    z = z < 0 ? 0 : (z > 255 ? 255 : z);
-    float inverse = 1.0f / s;
+    quantize_scale(lo, hi, scale, zero, &inverse);
+    float z = (float)*zero;
     for (size_t p = 0; p < k; p++) {
         float v = nearbyintf(x[p] * inverse) + z;
         v = v > 0 ? v : 0;  // NaN -> 0
         v = v < 255 ? v : 255;
         q[p] = (uint8_t)v;
     }
-    *scale = s;
-    *zero = (int32_t)z;
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx2,fma,sse4.1"))) static void quantize_row_avx2(const float *x, size_t k, uint8_t *q, float *scale,
+                                                                          int32_t *zero) {
+    __m256 lo = _mm256_setzero_ps(), hi = _mm256_setzero_ps();
+    const __m256 infinity = _mm256_set1_ps(INFINITY), sign = _mm256_set1_ps(-0.0f);
+    size_t p = 0;
+    for (; p + 8 <= k; p += 8) {
+        __m256 v = _mm256_loadu_ps(x + p);
+        // Finite values only (|v| < inf is false for NaN and infinities): the others count as 0.
+        __m256 finite = _mm256_cmp_ps(_mm256_andnot_ps(sign, v), infinity, _CMP_LT_OQ);
+        v = _mm256_and_ps(v, finite);
+        lo = _mm256_min_ps(lo, v);
+        hi = _mm256_max_ps(hi, v);
+    }
+    float l[8], h[8];
+    _mm256_storeu_ps(l, lo);
+    _mm256_storeu_ps(h, hi);
+    float lmin = 0, hmax = 0;
+    for (int i = 0; i < 8; i++) {
+        lmin = l[i] < lmin ? l[i] : lmin;
+        hmax = h[i] > hmax ? h[i] : hmax;
+    }
+    for (size_t t = p; t < k; t++) {
+        float v = x[t];
+        if (v < lmin && v != -INFINITY) lmin = v;
+        if (v > hmax && v != INFINITY) hmax = v;
+    }
+    float inverse;
+    quantize_scale(lmin, hmax, scale, zero, &inverse);
+    const __m256 inv = _mm256_set1_ps(inverse), z = _mm256_set1_ps((float)*zero);
+    const __m256 top = _mm256_set1_ps(255), bottom = _mm256_setzero_ps();
+    for (p = 0; p + 8 <= k; p += 8) {
+        __m256 v = _mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(x + p), inv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        v = _mm256_add_ps(v, z);
+        v = _mm256_max_ps(v, bottom);  // NaN -> 0 (max returns its second operand)
+        v = _mm256_min_ps(v, top);
+        __m256i i = _mm256_cvttps_epi32(v);
+        __m128i w = _mm_packus_epi32(_mm256_castsi256_si128(i), _mm256_extracti128_si256(i, 1));
+        _mm_storel_epi64((__m128i *)(q + p), _mm_packus_epi16(w, w));
+    }
+    float zf = (float)*zero;
+    for (; p < k; p++) {
+        float v = nearbyintf(x[p] * inverse) + zf;
+        v = v > 0 ? v : 0;
+        v = v < 255 ? v : 255;
+        q[p] = (uint8_t)v;
+    }
+}
+#endif
+
+static void quantize_row(const float *x, size_t k, uint8_t *q, float *scale, int32_t *zero) {
+#if defined(__x86_64__)
+    if (nn_cpu_features() & nn_cpu_avx2_fma) {
+        quantize_row_avx2(x, k, q, scale, zero);
+        return;
+    }
+#endif
+    quantize_row_portable(x, k, q, scale, zero);
 }
 
 typedef struct {
@@ -312,6 +378,7 @@ typedef struct {
     const int32_t *sums;      // int8: column sums
     const float *bias;
     bool relu;
+    bool vector_epilogue;     // the AVX-512 kernels' tiles, dequantized with AVX-512 too
     void *c;                  // float, or int32 (mode_i8_raw)
     size_t panels, panels_per_group, groups, units;
     size_t buffer_bytes;
@@ -332,10 +399,15 @@ static void pack_a(const lp_job *job, size_t row0, size_t rows, uint8_t *to, uin
         uint8_t *group = to + (r / mr) * group_bytes;
         size_t lane = r % mr;
         if (job->mode == mode_bf16) {
-            uint16_t *g = (uint16_t *)group;
+            // A pair of depths (32 bits, one kernel lane) per step; zeros past the edge.
+            uint32_t *to = (uint32_t *)group + lane;
             const float *x = (const float *)job->a + (row0 + r) * job->lda;
-            for (size_t p = 0; p < kpad; p++) {
-                g[(p / ks) * mr * ks + lane * ks + p % ks] = r < rows && p < job->k ? to_bf16(x[p]) : 0;
+            size_t full = r < rows ? job->k / 2 : 0;
+            for (size_t step = 0; step < full; step++) to[step * mr] = (uint32_t)to_bf16(x[2 * step]) | (uint32_t)to_bf16(x[2 * step + 1]) << 16;
+            for (size_t step = full; step < job->steps; step++) {
+                uint32_t lo = r < rows && 2 * step < job->k ? to_bf16(x[2 * step]) : 0;
+                uint32_t hi = r < rows && 2 * step + 1 < job->k ? to_bf16(x[2 * step + 1]) : 0;
+                to[step * mr] = lo | hi << 16;
             }
             continue;
         }
@@ -347,10 +419,26 @@ static void pack_a(const lp_job *job, size_t row0, size_t rows, uint8_t *to, uin
         } else {
             q = (const uint8_t *)job->a + (row0 + r) * job->lda;
         }
-        for (size_t p = 0; p < kpad; p++) {
-            uint8_t v = p < job->k ? q[p] : 0;
-            size_t at = (p / ks) * mr * ks + lane * ks + p % ks;
-            if (s->a_bytes == 1) group[at] = v; else ((int16_t *)group)[at] = v;
+        // The row's values step by step, 32 bits (one kernel lane) per step: four u8 (VNNI
+        // layout) or two u8 widened to int16 (AVX2 layout); the padded tail reads zeros.
+        uint32_t *to = (uint32_t *)group + lane;
+        size_t full = job->k / ks;
+        if (s->a_bytes == 1) {
+            for (size_t step = 0; step < full; step++) {
+                uint32_t v;
+                memcpy(&v, q + step * 4, 4);
+                to[step * mr] = v;
+            }
+        } else {
+            for (size_t step = 0; step < full; step++) to[step * mr] = (uint32_t)q[2 * step] | (uint32_t)q[2 * step + 1] << 16;
+        }
+        for (size_t step = full; step < job->steps; step++) {
+            uint32_t v = 0;
+            for (size_t d = 0; d < ks; d++) {
+                uint32_t x = step * ks + d < job->k ? q[step * ks + d] : 0;
+                v |= x << (s->a_bytes == 1 ? 8 * d : 16 * d);
+            }
+            to[step * mr] = v;
         }
     }
 }
@@ -385,6 +473,36 @@ static void epilogue(const lp_job *job, const void *tilev, size_t row, size_t ro
     }
 }
 
+#if defined(__x86_64__)
+/// `epilogue` for the AVX-512 kernels' tiles (32 columns), 16 columns per step with masks at the
+/// edge: the same operations in the same order (int32 correction, convert, multiply by the
+/// two scales, add the bias, ReLU).
+__attribute__((target("avx512f,avx512bw,avx512vl"))) static void epilogue_avx512(const lp_job *job, const void *tilev, size_t row,
+                                                                                 size_t rows, size_t col0, size_t cols,
+                                                                                 const float *scale, const int32_t *zero) {
+    const __m512 none = _mm512_setzero_ps();
+    for (size_t r = 0; r < rows; r++) {
+        float *out = (float *)job->c + (row + r) * job->ldc + col0;
+        for (size_t j = 0; j < cols; j += 16) {
+            __mmask16 mask = cols - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (cols - j)) - 1);
+            __m512 v;
+            if (job->mode == mode_bf16) {
+                v = _mm512_maskz_loadu_ps(mask, (const float *)tilev + r * 32 + j);
+            } else {
+                __m512i t = _mm512_maskz_loadu_epi32(mask, (const int32_t *)tilev + r * 32 + j);
+                __m512i sums = _mm512_maskz_loadu_epi32(mask, job->sums + col0 + j);
+                t = _mm512_sub_epi32(t, _mm512_mullo_epi32(_mm512_set1_epi32(zero[r]), sums));
+                __m512 sw = _mm512_maskz_loadu_ps(mask, job->scales + col0 + j);
+                v = _mm512_mul_ps(_mm512_cvtepi32_ps(t), _mm512_mul_ps(_mm512_set1_ps(scale[r]), sw));
+            }
+            if (job->bias) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, job->bias + col0 + j));
+            if (job->relu) v = _mm512_max_ps(v, none);  // NaN -> 0
+            _mm512_mask_storeu_ps(out + j, mask, v);
+        }
+    }
+}
+#endif
+
 static void lp_run_unit(const lp_job *job, size_t unit, uint8_t *buffer) {
     const lp_shape *s = job->shape;
     size_t mr = s->mr, nr = s->nr;
@@ -407,6 +525,12 @@ static void lp_run_unit(const lp_job *job, size_t unit, uint8_t *buffer) {
         for (size_t g = 0; g < rows; g += mr) {
             size_t real = rows - g < mr ? rows - g : mr;
             s->kernel(job->steps, buffer + g * kpad * s->a_bytes, b, tile);
+#if defined(__x86_64__)
+            if (job->vector_epilogue) {
+                epilogue_avx512(job, tile, row0 + g, real, col0, cols, scale + g, zero + g);
+                continue;
+            }
+#endif
             epilogue(job, tile, row0 + g, real, col0, cols, scale + g, zero + g);
         }
     }
@@ -426,6 +550,9 @@ static void lp_task(const void *context, size_t first, size_t end) {
 static bool lp_run(lp_job *job, int threads) {
     const lp_shape *s = job->shape;
     job->steps = (job->k + s->kstep - 1) / s->kstep;
+#if defined(__x86_64__)
+    job->vector_epilogue = job->mode != mode_i8_raw && (s == &i8_vnni_shape || s == &bf16_avx512_shape);
+#endif
     size_t blocks = (job->m + lp_block_rows - 1) / lp_block_rows;
     job->panels = (job->n + s->nr - 1) / s->nr;
     bool parallel = threads >= 2 && (double)job->m * (double)job->n * (double)job->k >= lp_parallel_minimum;

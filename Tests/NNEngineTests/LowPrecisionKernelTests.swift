@@ -156,12 +156,13 @@ import Testing
     }
 
     /// The per-row quantization: zero maps to the zero point exactly, the range's ends to 0 and
-    /// 255, NaN to 0; values computed by hand.
+    /// 255, values round to nearest (1.7 steps -> 2, -1.6 -> -2), NaN and -inf to 0, +inf to 255;
+    /// values computed by hand. 12 values: one 8-wide vector and a scalar tail.
     @Test func rowQuantization() {
-        let (q, scale, zero) = PackedInt8Matrix.quantizeRow([-1, 0, 0.5, 1.55, .nan])
+        let (q, scale, zero) = PackedInt8Matrix.quantizeRow([-1, 0, 0.5, 1.55, .nan, 0.017, -0.016, 0.026, 0.5, .infinity, -.infinity, 0.004])
         #expect(abs(scale - 2.55 / 255) < 1e-7)
         #expect(zero == 100)  // round(1 / 0.01)
-        #expect(q == [0, 100, 150, 255, 0])
+        #expect(q == [0, 100, 150, 255, 0, 102, 98, 103, 150, 255, 0, 100])
         let (q2, _, zero2) = PackedInt8Matrix.quantizeRow([0, 0, 0])
         #expect(q2 == [0, 0, 0] && zero2 == 0)
     }

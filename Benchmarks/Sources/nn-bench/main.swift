@@ -176,7 +176,7 @@ func infer<S: BLASScalar & RawBLAS>(_: S.Type, model: Model, images: IDXImages, 
 
     // Raw products of the same shapes (weights copied into plain buffers, same input).
     let weights: [Buffer<S>] = !dense ? [] : model.metadata.layers.map { layer in
-        let values = S.values(of: model.tensor(layer.weight)!)
+        let values = S.values(of: model.floatWeight(of: layer)!)
         let b = Buffer<S>(values.count, fill: false)
         for i in 0..<values.count { b.pointer[i] = values[i] }
         return b
