@@ -116,7 +116,7 @@ let package = Package(
         // SVG pictures: training history, first-layer convolution filters, confusion matrices.
         .target(name: "NNPlot", dependencies: ["NNCore"]),
         // The blog training recipes: batched backprop on CBLAS, SGD, momentum, L2, dropout.
-        .target(name: "NNTrain", dependencies: ["NNCore", "NNEngine", "NNData", "NNRandom", "NNFormat", "NNPlot", "NNSystem"]),
+        .target(name: "NNTrain", dependencies: ["NNCore", "NNEngine", "NNData", "NNImage", "NNRandom", "NNFormat", "NNPlot", "NNSystem"]),
 
         // What several test targets share: hand-built .nnm bytes, fixture paths, model outputs.
         .target(name: "NNTestSupport", dependencies: ["NNCore", "NNEngine", "NNFormat", "NNCompression"], path: "Tests/NNTestSupport"),

@@ -16,6 +16,8 @@ public enum ExitStatus {
     public static let dataError: Int32 = 65
     /// An input file does not exist or cannot be opened.
     public static let noInput: Int32 = 66
+    /// A program the tool needs is missing: nn-infer converting a model finds no nnconv.
+    public static let unavailable: Int32 = 69
     /// An internal error: a bug; please report it.
     public static let software: Int32 = 70
     /// An output file cannot be created.

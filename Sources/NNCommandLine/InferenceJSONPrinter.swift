@@ -28,6 +28,10 @@ public struct InferenceJSONPrinter {
                                    ("output_kind", .string(run.model.metadata.outputKind.rawValue)),
                                    ("conversion", .string(run.values.conversionName(outputs: run.model.metadata.outputSize)))])
             if let mode = input.samples?.preprocess { head["preprocess"] = .string(mode.rawValue) }
+            if let conversion = run.conversion {
+                head["model_format"] = .string(conversion.format)
+                head["model_notes"] = .array(conversion.notes.map { .string($0) })
+            }
             var text = JSONValue.object(head).serialized()
             text.removeLast()  // reopen the object to append the predictions
             print(text + ",\"predictions\":[", terminator: "")

@@ -25,12 +25,18 @@ public enum InferenceInput {
     case samples(SampleSet, path: String)
 
     /// Opens `path` by its kind (`InputKind`): IDX files stay streamed, the rest are read
-    /// for a model whose input has `inputShape`; pictures get `preprocess`.
-    public static func open(path: String, inputShape: [Int], preprocess: PreprocessMode?,
+    /// for a model whose input has `inputShape`; pictures get `preprocess`. A folder of class
+    /// sub-folders (no pictures of its own) is labelled by matching the sub-folder names to
+    /// `classes`, the model's class names.
+    public static func open(path: String, inputShape: [Int], preprocess: PreprocessMode?, classes: [String] = [],
                             reader: ImageReader = ImageReader()) throws -> InferenceInput {
         switch InputKind(path: path) {
         case .idx: return .idx(path: path)
-        case .folder: return .samples(try SampleSet.folder(path, inputShape: inputShape, mode: preprocess, reader: reader), path: path)
+        case .folder:
+            if try SampleSet.pictureFiles(in: path).files.isEmpty, !(try SampleSet.classFolderNames(path)).isEmpty {
+                return .samples(try SampleSet.classFolders(path, inputShape: inputShape, mode: preprocess, classes: classes, reader: reader), path: path)
+            }
+            return .samples(try SampleSet.folder(path, inputShape: inputShape, mode: preprocess, reader: reader), path: path)
         case .picture:
             return .samples(try SampleSet.pictures([(path, path)], inputShape: inputShape, mode: preprocess, reader: reader), path: path)
         case .csv: return .samples(try KaggleCSV.read(path: path, inputShape: inputShape), path: path)
@@ -156,18 +162,35 @@ public struct InferenceRun {
     public var verified: Bool
     /// What the reader's scan of the values found (empty without verification).
     private let modelWarnings: [ModelWarning]
+    /// How a model that is not `.nnm` was converted for this run; nil for a `.nnm`.
+    public let conversion: ModelConversion?
 
-    /// Opens and validates a model (checksums verified unless `verify` is false).
-    /// - Parameter raw: report the model's outputs as they are, instead of probabilities.
+    /// Opens and validates a model (checksums verified unless `verify` is false). A model in
+    /// any other format `nnconv import` reads is converted first, with `importChoices`.
+    /// - Parameters:
+    ///   - raw: report the model's outputs as they are, instead of probabilities.
+    ///   - requireNNM: refuse a model that is not `.nnm` instead of converting it.
     public init(modelPath: String, precision: Precision = .float32, batchSize: Int = 1024, topK: Int = 3, verify: Bool = true,
-                raw: Bool = false) throws {
+                raw: Bool = false, importChoices: ImportChoices = ImportChoices(), requireNNM: Bool = false) throws {
         guard batchSize > 0 else { throw ToolError("--batch must be at least 1", status: ExitStatus.usage) }
         guard topK > 0 else { throw ToolError("--top must be at least 1", status: ExitStatus.usage) }
         self.modelPath = modelPath
+        if ModelConversion.isForeign(path: modelPath) {
+            if requireNNM {
+                throw ToolError("\(modelPath): is not a .nnm model (--require-nnm); convert it with: nnconv import \(modelPath)", status: ExitStatus.dataError)
+            }
+            conversion = try ModelConversion(path: modelPath, choices: importChoices, tool: "nn-infer")
+        } else {
+            if let option = importChoices.arguments.first {
+                throw ToolError("\(option) applies to models that nn-infer converts; \(modelPath) is already .nnm", status: ExitStatus.usage)
+            }
+            conversion = nil
+        }
         // One pass: the reader verifies the checksums and scans the values in the same open.
-        let file = try NNMFormat.open(path: modelPath, verifyChecksums: verify)
+        let file = try NNMFormat.open(path: conversion?.file.path ?? modelPath, verifyChecksums: verify)
         model = file.model
-        modelWarnings = file.validated.warnings
+        // The converter has reported what its validation found, among its notes.
+        modelWarnings = conversion == nil ? file.validated.warnings : []
         self.precision = precision
         self.batchSize = batchSize
         self.topK = min(topK, model.metadata.outputSize)
@@ -175,9 +198,15 @@ public struct InferenceRun {
         values = ReportedValues(for: model.metadata.outputKind, raw: raw)
     }
 
-    /// Problems that do not stop inference (NaN weights), one line each.
+    /// Problems that do not stop inference (NaN weights), and what the converter of a model that
+    /// is not `.nnm` decided, one line each.
     public func warnings() -> [String] {
-        modelWarnings.map { "\(modelPath): warning: \($0)" } + (MatrixKernel.selected.note.map { ["warning: \($0)"] } ?? [])
+        let kernelNote = MatrixKernel.selected.note.map { ["warning: \($0)"] } ?? []
+        if let conversion {
+            return ["\(modelPath): note: \(conversion.format), converted by nnconv for this run"]
+                + conversion.notes.map { "\(modelPath): \($0.hasPrefix("warning: ") ? "" : "note: ")\($0)" } + kernelNote
+        }
+        return modelWarnings.map { "\(modelPath): warning: \($0)" } + kernelNote
     }
 
     /// Reads labels and checks them against the image count and the model's outputs.

@@ -1,13 +1,5 @@
 import NNCore
 
-/// How a blog-style file stores its matrices.
-public enum WeightLayout: String, CaseIterable, Sendable {
-    /// Samples as rows: `W (in, out)`, `b (1, out)`, `Z = X @ W + b` (seeds 000 and 002).
-    case rows
-    /// Samples as columns: `W (out, in)`, `b (out, 1)`, `Z = W @ X + b` (seeds 001 and 003, Nielsen).
-    case columns
-}
-
 extension WeightLayout {
     /// A layer's weight as stored in this layout: dense matrices transposed for columns;
     /// convolution kernels `[height, width, in, out]` (HWIO, as Keras) in both layouts.

@@ -94,7 +94,7 @@ enum KerasImporter {
             denseWeights[name] = (kernel, variables["bias"])
         }
         let weightsByLayerDense = denseWeights
-        var notes: [String] = []
+        let notes: [String] = []
         let dense: [(name: String, activation: Activation?)]
         var inputShape: [Int]?
         if let config, let layers = configured {
@@ -136,7 +136,7 @@ enum KerasImporter {
     /// `layer.name`. With a configuration, the storage names are derived from it as Keras does.
     static func importKeras3Weights(_ file: HDF5File, path: String, config: KerasModelConfig?, options: ImportOptions,
                                     format: String) throws -> ImportResult {
-        var notes: [String] = []
+        let notes: [String] = []
         var storage: [(name: String, activation: Activation?, useBias: Bool)] = []
         var inputShape: [Int]?
         if let config {

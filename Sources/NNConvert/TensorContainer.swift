@@ -52,11 +52,6 @@ public protocol TensorContainer: AnyObject {
     func stringAttribute(_ name: String) throws -> String?
 }
 
-/// The total bytes an import may read from tensor data (decompressed), unless the user raises
-/// it (`ImportOptions.maxTensorBytes`, `nnconv import --max-tensor-bytes`): a file that declares
-/// more is refused before anything is read.
-public let defaultMaxTensorBytes = 8 << 30
-
 /// Checks that reading tensors of these sizes stays within `budget` bytes.
 package func checkTensorBudget(_ byteCounts: [Int], _ budget: Int, path: String) throws(InteropError) {
     var total = 0

@@ -42,6 +42,8 @@ extension SystemError: CategorizedError {
         case .open, .read, .map: return errno.isAboutAccess ? .missingInput : .badInput
         case .create: return .cannotCreate
         case .write, .sync, .rename: return errno.isAboutAccess ? .cannotCreate : .writeFailed
+        // Callers that run programs say what a missing one means for them.
+        case .spawn: return .failed
         }
     }
 }

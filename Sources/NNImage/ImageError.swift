@@ -19,6 +19,8 @@ public enum ImageError: Error, Equatable, CustomStringConvertible, Sendable {
     case unsupported(path: String, reason: String)
     /// A folder with no pictures in it.
     case noImages(path: String, skipped: Int)
+    /// Class sub-folders that do not fit (none, empty, a class the model or training set lacks).
+    case classFolders(path: String, reason: String)
     /// A CSV line that is not what the header (or the first line) says.
     case csv(path: String, line: Int, reason: String)
     /// A `.npy` whose shape or dtype is not that of images.
@@ -40,6 +42,7 @@ public enum ImageError: Error, Equatable, CustomStringConvertible, Sendable {
         case let .unsupported(path, reason): return "\(path): unsupported picture: \(reason)"
         case let .noImages(path, skipped):
             return "\(path): the folder holds no pictures (.png, .jpg, .jpeg, .pgm, .ppm)" + (skipped > 0 ? "; \(skipped) other file\(skipped == 1 ? "" : "s") skipped" : "")
+        case let .classFolders(path, reason): return "\(path): \(reason)"
         case let .csv(path, line, reason): return "\(path):\(line): \(reason)"
         case let .npy(path, reason): return "\(path): \(reason)"
         case let .wrongSize(path, width, height, expected):

@@ -13,8 +13,11 @@ public struct SampleSet: Sendable {
     /// `count * featureCount` values, row-major; raw pixel values 0...255 for pictures, CSV
     /// and u8 arrays (the model's own preprocessing, e.g. its 1/255 scale, follows).
     public var features: [Float]
-    /// The true classes, when the input has them (a CSV `label` column).
+    /// The true classes, when the input has them (a CSV `label` column, class sub-folders,
+    /// a `.npy` of labels).
     public var labels: [Int]?
+    /// The names of the classes `labels` count, when the input names them (class sub-folders).
+    public var classNames: [String]?
     /// What the reader did that a user should know (files skipped, the preprocessing applied).
     public var notes: [String]
     /// The preprocessing applied to pictures, nil for other inputs.
@@ -125,6 +128,61 @@ extension SampleSet {
     /// skipped with a note. An empty folder is an error.
     public static func folder(_ folder: String, inputShape: [Int], mode: PreprocessMode?,
                               reader: ImageReader = ImageReader()) throws -> SampleSet {
+        let members = try pictureFiles(in: folder)
+        guard !members.files.isEmpty else { throw ImageError.noImages(path: folder, skipped: members.skipped.count) }
+        return try pictures(members.files, inputShape: inputShape, mode: mode, reader: reader, notes: members.notes)
+    }
+
+    /// A folder with one sub-folder of pictures per class (torchvision's `ImageFolder` and Keras'
+    /// `image_dataset_from_directory` convention): the classes are the sub-folder names, sorted,
+    /// or `classes`, when given (the model's or the training set's names), which every sub-folder
+    /// must be one of (a name "3" also matches class index 3 of unnamed classes). Pictures
+    /// directly in `root` and files that are not pictures are skipped with a note; a class
+    /// folder without pictures is an error.
+    public static func classFolders(_ root: String, inputShape: [Int], mode: PreprocessMode?, classes: [String]? = nil,
+                                    reader: ImageReader = ImageReader()) throws -> SampleSet {
+        let folders = try classFolderNames(root)
+        guard !folders.isEmpty else {
+            throw ImageError.classFolders(path: root, reason: "no class sub-folders (DIR/<class>/*.png)")
+        }
+        let names = classes ?? folders
+        var files: [(path: String, name: String)] = []
+        var labels: [Int] = []
+        var notes: [String] = []
+        for folder in folders {
+            guard let label = names.firstIndex(of: folder) ?? Int(folder).flatMap({ classes != nil && $0 >= 0 && $0 < names.count ? $0 : nil }) else {
+                throw ImageError.classFolders(path: "\(root)/\(folder)",
+                                              reason: "'\(folder)' is not one of the \(names.count) classes (\(names.prefix(12).joined(separator: ", "))\(names.count > 12 ? ", ..." : ""))")
+            }
+            let members = try pictureFiles(in: "\(root)/\(folder)", prefix: "\(folder)/")
+            guard !members.files.isEmpty else { throw ImageError.noImages(path: "\(root)/\(folder)", skipped: members.skipped.count) }
+            notes += members.notes
+            files += members.files
+            labels += Array(repeating: label, count: members.files.count)
+        }
+        var set = try pictures(files, inputShape: inputShape, mode: mode, reader: reader, notes: notes)
+        set.labels = labels
+        set.classNames = names
+        return set
+    }
+
+    /// The sub-folders of `root` (sorted; hidden ones skipped); nil-safe for a folder of pictures.
+    public static func classFolderNames(_ root: String) throws -> [String] {
+        let names: [String]
+        do {
+            names = try FileManager.default.contentsOfDirectory(atPath: root).sorted()
+        } catch {
+            throw ImageError.cannotRead(path: root, reason: "cannot list the folder")
+        }
+        return names.filter { name in
+            var isDirectory: ObjCBool = false
+            return !name.hasPrefix(".") && FileManager.default.fileExists(atPath: "\(root)/\(name)", isDirectory: &isDirectory) && isDirectory.boolValue
+        }
+    }
+
+    /// The pictures of one folder, sorted by name, reported as `prefix + name`, and a note
+    /// naming what was skipped.
+    public static func pictureFiles(in folder: String, prefix: String = "") throws -> (files: [(path: String, name: String)], skipped: [String], notes: [String]) {
         let names: [String]
         do {
             names = try FileManager.default.contentsOfDirectory(atPath: folder).sorted()
@@ -137,18 +195,34 @@ extension SampleSet {
             let path = folder.hasSuffix("/") ? folder + name : folder + "/" + name
             var isDirectory: ObjCBool = false
             if ImageReader.isPictureName(name), FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue {
-                files.append((path, name))
+                files.append((path, prefix + name))
             } else {
                 skipped.append(name)
             }
         }
-        guard !files.isEmpty else { throw ImageError.noImages(path: folder, skipped: skipped.count) }
         var notes: [String] = []
-        if !skipped.isEmpty {
+        if !skipped.isEmpty, !files.isEmpty {
             let shown = skipped.prefix(5).joined(separator: ", ") + (skipped.count > 5 ? ", ..." : "")
             notes.append("\(folder): skipped \(skipped.count) entr\(skipped.count == 1 ? "y" : "ies") that are not pictures (\(shown))")
         }
-        return try pictures(files, inputShape: inputShape, mode: mode, reader: reader, notes: notes)
+        return (files, skipped, notes)
+    }
+
+    /// Attaches the labels of a `.npy` (shape (N,), integers of 0 or more, N the sample count).
+    public func withLabels(npy path: String) throws -> SampleSet {
+        let array = try NumPyFile.read(path: path)
+        guard case let .tensor(tensor) = array.value, let values = tensor.integers() else {
+            throw ImageError.npy(path: path, reason: "dtype '\(array.descr)': expected integer labels ('<i8', '<i4', '|u1', ...)")
+        }
+        guard array.shape == [count] else {
+            throw ImageError.npy(path: path, reason: "shape \(numpyShapeText(array.shape)): expected (\(count),), one label per sample")
+        }
+        if let bad = values.firstIndex(where: { $0 < 0 || $0 > Int64(Int32.max) }) {
+            throw ImageError.npy(path: path, reason: "label \(values[bad]) at index \(bad) is negative or too large")
+        }
+        var set = self
+        set.labels = values.map { Int($0) }
+        return set
     }
 
     /// A `.npy` of images: shape (N, h, w) with h*w the input's features, or (N, features);

@@ -111,7 +111,7 @@ public enum NumPyFileError: Error, Equatable, CustomStringConvertible, Sendable 
 }
 
 /// Python's repr of a shape tuple: "()", "(3,)", "(12, 6)".
-func numpyShapeText(_ shape: [Int]) -> String {
+public func numpyShapeText(_ shape: [Int]) -> String {
     switch shape.count {
     case 0: return "()"
     case 1: return "(\(shape[0]),)"

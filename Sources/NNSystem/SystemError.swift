@@ -5,7 +5,7 @@
 public struct SystemError: Error, Equatable, Sendable, CustomStringConvertible {
     /// What was being done when the call failed.
     public enum Operation: Sendable {
-        case open, read, map, create, write, sync, rename
+        case open, read, map, create, write, sync, rename, spawn
 
         /// How the message says it failed: "cannot open".
         public var failure: String {

@@ -1,4 +1,5 @@
 import NNCore
+import NNImage
 
 #if canImport(Glibc)
 import Glibc
@@ -70,10 +71,19 @@ public enum RecipePreset: String, CaseIterable, Sendable {
 
 /// Where the training and test files are.
 public struct DataFiles: Sendable {
+    /// Training samples: IDX images, a folder of class sub-folders, a Kaggle CSV or a `.npy`.
     public var trainImages: String
-    public var trainLabels: String
+    /// Their labels, for IDX and `.npy` images.
+    public var trainLabels: String?
     public var testImages: String?
     public var testLabels: String?
+    /// The shape pictures, CSV rows and `.npy` arrays are made into (IDX files carry their own).
+    public var inputShape: [Int] = [28, 28]
+    /// How pictures are made into samples (nil: as nn-infer, MNIST's procedure for 28x28).
+    public var preprocess: PreprocessMode?
+    /// Hold out the last this many training samples as the test set: one labelled file split in
+    /// two, as the README's digit model does with MNIST's test set (8,000 + 2,000).
+    public var testLast: Int?
 
     /// The four standard file names in `directory`, gzip or not (whichever exists).
     public init(directory: String) throws {
@@ -90,7 +100,7 @@ public struct DataFiles: Sendable {
         testLabels = try find(DefaultData.testLabels)
     }
 
-    public init(trainImages: String, trainLabels: String, testImages: String?, testLabels: String?) {
+    public init(trainImages: String, trainLabels: String?, testImages: String?, testLabels: String?) {
         self.trainImages = trainImages
         self.trainLabels = trainLabels
         self.testImages = testImages
@@ -99,13 +109,26 @@ public struct DataFiles: Sendable {
 
     /// Loads the files, applies the class selection, the limit and the validation split.
     public func load(classes: [Int]?, limit: Int?, validationFraction: Double?, classNames: [String]?) throws -> TrainingData {
-        var train = try LabelledImages(images: trainImages, labels: trainLabels)
+        let (trainSet, folderClasses) = try LabelledImages.read(images: trainImages, labels: trainLabels, inputShape: inputShape,
+                                                                preprocess: preprocess)
+        var train = trainSet
         var test: LabelledImages?
-        if let testImages {
-            guard let testLabels else { throw TrainingError.invalidOption("--test-images needs --test-labels") }
-            test = try LabelledImages(images: testImages, labels: testLabels)
+        if let testLast {
+            guard testImages == nil else { throw TrainingError.invalidOption("--test-last splits the training data; give it or --test-images, not both") }
+            guard testLast > 0, testLast < train.count else {
+                throw TrainingError.invalidOption("--test-last \(testLast) must be between 1 and \(train.count - 1), the \(train.count) training samples less one")
+            }
+            test = train.slice((train.count - testLast)..<train.count)
+            train = train.slice(0..<(train.count - testLast))
+        } else if let testImages {
+            let read = try LabelledImages.read(images: testImages, labels: testLabels, inputShape: inputShape, preprocess: preprocess,
+                                               classes: folderClasses)
+            guard read.images.featureCount == train.featureCount else {
+                throw TrainingError.badData("\(testImages): samples are \(ShapeMath.describe(read.images.imageShape)) but the training samples are \(ShapeMath.describe(train.imageShape))")
+            }
+            test = read.images
         }
-        var names = classNames ?? (trainImages.lowercased().contains("fashion") ? DefaultData.fashionClasses : [])
+        var names = classNames ?? folderClasses ?? (trainImages.lowercased().contains("fashion") ? DefaultData.fashionClasses : [])
         if let classes {
             guard Set(classes).count == classes.count, classes.allSatisfy({ $0 >= 0 }) else {
                 throw TrainingError.invalidOption("--classes must list distinct non-negative labels")
@@ -113,7 +136,7 @@ public struct DataFiles: Sendable {
             train = train.selecting(classes: classes)
             test = test?.selecting(classes: classes)
             if !names.isEmpty, classNames == nil { names = classes.map { $0 < names.count ? names[$0] : String($0) } }
-            guard train.count > 0 else { throw TrainingError.badData("\(trainLabels): no training samples have the labels \(classes)") }
+            guard train.count > 0 else { throw TrainingError.badData("\(trainLabels ?? trainImages): no training samples have the labels \(classes)") }
         }
         if let limit {
             guard limit > 0 else { throw TrainingError.invalidOption("--limit must be at least 1") }
@@ -128,8 +151,8 @@ public struct DataFiles: Sendable {
             train = train.slice(0..<(train.count - held))
         }
         var description = JSONObject([("train_images", .string(trainImages)), ("train_count", .integer(Int64(train.count)))])
-        if let testImages, let test {
-            description["test_images"] = .string(testImages)
+        if let test {
+            description["test_images"] = .string(testLast.map { "\(trainImages) (the last \($0))" } ?? testImages ?? "")
             description["test_count"] = .integer(Int64(test.count))
         }
         if let validation { description["validation_count"] = .integer(Int64(validation.count)) }

@@ -6,22 +6,25 @@ import NNEngine
 import NNImage
 import NNSystem
 
-/// `nn-infer MODEL.nnm INPUT`: predict classes with a `.nnm` model for IDX images, pictures, a
+/// `nn-infer MODEL INPUT`: predict classes with a model (`.nnm`, or converted by nnconv) for IDX images, pictures, a
 /// folder of pictures, a Kaggle CSV or a `.npy` array.
 struct NNInfer: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "nn-infer",
-        abstract: "Classify images with a .nnm model: an IDX file, a picture, a folder of pictures, a Kaggle CSV or a .npy array.",
+        abstract: "Classify images with a model (.nnm, or any file nnconv imports): an IDX file, a picture, a folder of pictures, a Kaggle CSV or a .npy array.",
         discussion: """
             Prints each image's predicted class and its top-K probabilities; with --labels (or a CSV \
             label column), also the accuracy and a confusion matrix. IDX files are streamed in batches \
             with bounded memory. Pictures (.png, .jpg, .jpeg, .pgm, .ppm; at most 50 megapixels) are \
-            made gray and preprocessed: by default with MNIST's procedure for a 28x28 one-channel model.
-            Exit status: 0 success, 64 usage, 65 malformed or mismatched input, 66 missing input, 70 internal error, \
+            made gray and preprocessed: by default with MNIST's procedure for a 28x28 one-channel model. \
+            A model that is not .nnm (.h5, .keras, .npz, .pth, .safetensors, .onnx) is converted by \
+            nnconv (beside nn-infer or on PATH) for this run, with the import options below; its notes go \
+            to standard error.
+            Exit status: 0 success, 64 usage, 65 malformed or mismatched input, 66 missing input, 69 nnconv not found, 70 internal error, \
             73 an output (--csv-out, --save-preprocessed, --confusion-svg) cannot be created, 74 writing it failed.
             """)
 
-    @Argument(help: "The model (.nnm).") var model: String
+    @Argument(help: "The model: .nnm, or any file nnconv imports (converted for this run).") var model: String
     @Argument(help: "Images: an IDX file (e.g. t10k-images-idx3-ubyte.gz), a picture, a folder of pictures (sorted by name), a CSV (label,pixel0,... or pixel0,...) or a .npy of shape (N,28,28) or (N,784).") var images: String
     @Option(name: .long, help: "IDX label file: report accuracy and a confusion matrix.") var labels: String?
     @Option(name: .long, help: "How many of the most probable classes to print per image.") var top: Int = 3
@@ -35,6 +38,8 @@ struct NNInfer: ParsableCommand {
     @Option(name: .long, help: "How pictures become the model's input: mnist (LeCun's procedure), fit (scale and pad) or none (exact size). Default: mnist for a 28x28 one-channel model, else fit.") var preprocess: PreprocessMode?
     @Option(name: .long, help: "Write each picture as the model saw it (after preprocessing) as PNG into this folder.") var savePreprocessed: String?
     @Option(name: .long, help: "Write the predictions as Kaggle's submission CSV (ImageId,Label) to this file.") var csvOut: String?
+    @Flag(name: .long, help: "Refuse a model that is not .nnm instead of converting it with nnconv.") var requireNnm = false
+    @OptionGroup(title: "Converting a model that is not .nnm (as nnconv import takes them)") var importChoices: ImportChoices
     @OptionGroup var threadOptions: ThreadOptions
 
     func run() throws {
@@ -50,12 +55,14 @@ struct NNInfer: ParsableCommand {
             if confusionSvg != nil, labels == nil {
                 throw ToolError("--confusion-svg needs --labels (the true classes)", status: ExitStatus.usage)
             }
-            let run = try InferenceRun(modelPath: model, precision: precision, batchSize: batch, topK: top, verify: !noVerify, raw: raw)
+            let run = try InferenceRun(modelPath: model, precision: precision, batchSize: batch, topK: top, verify: !noVerify, raw: raw,
+                                       importChoices: importChoices, requireNNM: requireNnm)
             run.warnings().forEach { printError("nn-infer: \($0)") }
             let report = InferenceReport(model: run.model, modelPath: model, values: run.values)
             // A submission that cannot be created is refused before any work (the probe leaves nothing).
             if let csvOut { try AtomicFileWriter(path: csvOut).discard() }
-            let input = try InferenceInput.open(path: images, inputShape: run.model.metadata.input.shape, preprocess: preprocess)
+            let input = try InferenceInput.open(path: images, inputShape: run.model.metadata.input.shape, preprocess: preprocess,
+                                                classes: report.classes)
             if preprocess != nil, input.samples?.preprocess == nil {
                 throw ToolError("--preprocess applies to pictures; \(images) is not a picture or a folder of pictures", status: ExitStatus.usage)
             }
@@ -107,7 +114,5 @@ struct NNInfer: ParsableCommand {
         try AtomicFileWriter.write(Array(svg.utf8), to: confusionSvg)
     }
 }
-
-extension PreprocessMode: ExpressibleByArgument {}
 
 runCommandLine(NNInfer.self, tool: "nn-infer")

@@ -3,6 +3,7 @@ import NNCommandLine
 import NNCore
 import NNEngine
 import NNFormat
+import NNImage
 import NNConvert
 import NNModelFiles
 import NNTrain
@@ -11,7 +12,7 @@ import NNTrain
 struct NNTrain: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "nn-train",
-        abstract: "Train a multilayer perceptron or a small CNN on IDX data with the NumPy blog recipes; save .nnm (and HDF5).",
+        abstract: "Train a multilayer perceptron or a small CNN with the NumPy blog recipes on IDX files, folders of pictures, Kaggle CSV or .npy; save .nnm (and HDF5).",
         discussion: """
             Defaults: Fashion-MNIST from /usr/share/datasets/fashion-mnist and the seed 000 recipe \
             (784-256-10, ReLU/softmax, cross-entropy, SGD lr 0.1, batch 64, z-score inputs). \
@@ -22,10 +23,13 @@ struct NNTrain: ParsableCommand {
 
     @Option(help: "Recipe preset: blog (seed 000), nielsen (001), capstone (002), binary (003), cnn (002's simple CNN), lenet5 (LeNet-5, Keras-tutorial form).") var recipe: RecipePreset = .blog
     @Option(help: "Directory with the four standard IDX files.") var data: String?
-    @Option(help: "Training images (IDX, gzip or not).") var trainImages: String?
-    @Option(help: "Training labels (IDX).") var trainLabels: String?
-    @Option(help: "Test images (IDX).") var testImages: String?
-    @Option(help: "Test labels (IDX).") var testLabels: String?
+    @Option(help: "Training samples: IDX images (gzip or not), a folder with one sub-folder of pictures per class (the class names), a Kaggle CSV with a label column, or a .npy of images (N,28,28) or (N,784).") var trainImages: String?
+    @Option(help: "Training labels: IDX, or a .npy of integers, for IDX or .npy images.") var trainLabels: String?
+    @Option(help: "Test samples, as --train-images (a class folder's sub-folders must be classes of the training folder).") var testImages: String?
+    @Option(help: "Test labels, as --train-labels.") var testLabels: String?
+    @Option(help: "Test on the last N training samples instead (and train on the others), e.g. 2000 of MNIST's 10,000 test digits.") var testLast: Int?
+    @Option(help: "Shape of one sample for pictures, CSV rows and .npy arrays (IDX files carry theirs).") var inputShape: String = "28x28"
+    @Option(help: "How pictures become samples: mnist (LeCun's procedure), fit (scale and pad) or none (exact size); default as nn-infer: mnist for 28x28.") var preprocess: PreprocessMode?
     @Option(help: "Layer sizes, input to output, e.g. 784,256,10 (with --cnn: the dense widths after flattening, e.g. 10).") var layers: String?
     @Option(help: "Convolution and pooling stages before the dense layers, e.g. conv:8:3x3:relu,pool:2 (conv:FILTERS:HxW[:s=S][:same|p=P][:ACT], pool:N[:s=S][:same|p=P], avgpool:N[:s=S][:same|p=P][:include-pad|exclude-pad], bn[:eps=E][:ACT], gap, gmp).") var cnn: String?
     @Option(help: "One activation per dense layer: identity, relu, sigmoid, tanh, softmax, leaky_relu(alpha=A), elu, selu, gelu, gelu(approximate=tanh), softplus, swish, hard_sigmoid, relu6, relu(max_value=M), log_softmax (output, with --loss nll).") var activations: String?
@@ -78,12 +82,18 @@ struct NNTrain: ParsableCommand {
                 throw ToolError("--save-h5 \(saveH5): the file name must end in .h5", status: ExitStatus.usage)
             }
 
-            let files: DataFiles
+            var files: DataFiles
             if let trainImages {
-                guard let trainLabels else { throw ToolError("--train-images needs --train-labels", status: ExitStatus.usage) }
                 files = DataFiles(trainImages: trainImages, trainLabels: trainLabels, testImages: testImages, testLabels: testLabels)
             } else {
                 files = try DataFiles(directory: data ?? DefaultData.directory)
+            }
+            files.inputShape = try parseShape(inputShape, option: "--input-shape")
+            files.preprocess = preprocess
+            if let testLast {
+                // The default directory's test files give way to the split.
+                if trainImages == nil { files.testImages = nil; files.testLabels = nil }
+                files.testLast = testLast
             }
             let selected = try classes.map { try parseIntegerList($0, option: "--classes") } ?? preset.classes
             let names = classNames.map { $0.split(separator: ",").map(String.init) }

@@ -22,19 +22,7 @@ protocol ReadsFiles {
     var inputFiles: [String] { get }
 }
 
-/// The choices a file does not record, shared by `import` and `diff`.
-struct ImportChoices: ParsableArguments {
-    @Option(help: "Orientation of blog matrices: rows (W in x out) or columns (W out x in); inferred when unambiguous.") var layout: WeightLayout?
-    @Option(help: "One activation per layer, e.g. relu,softmax (blog files do not record them).") var activations: String?
-    @Option(help: "Store input scaling, e.g. 1/255.") var scale: String?
-    @Option(help: "Store input normalization: zscore (needs --stats).") var normalize: String?
-    @Option(help: "IDX training images to compute the z-score statistics from, as the blog's normalize() did.") var stats: String?
-    @Option(help: "Shape of one input, e.g. 28x28.") var inputShape: String?
-    @Option(help: "Comma-separated output class names.") var classNames: String?
-    @Option(help: "Order of named PyTorch layers when their shapes do not tell it, e.g. fc1,fc2,fc3.") var layerOrder: String?
-    @Option(help: "The stages before the flatten of a PyTorch state dict, as nn-train --cnn takes them (conv, bn, pool, avgpool, gap, gmp), e.g. conv:32:3x3,conv:64:3x3,pool:2; --activations then names the activations of the Linear layers only.") var arch: String?
-    @Option(help: "Most bytes of tensor data one import may read, decompressed (default \(defaultMaxTensorBytes >> 30) GiB).") var maxTensorBytes: Int?
-
+extension ImportChoices {
     /// The options, parsed and checked.
     func importOptions() throws -> ImportOptions {
         var options = ImportOptions()
@@ -225,9 +213,6 @@ struct Diff: ParsableCommand, ReadsFiles {
         }
     }
 }
-
-// The weight orientation as an argument type: ArgumentParser lists the choices in --help.
-extension WeightLayout: ExpressibleByArgument {}
 
 // The command line is parsed first; then a crash inside libhdf5 on one of the files it names is
 // reported by the supervising parent as a corrupt input.

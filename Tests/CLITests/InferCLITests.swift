@@ -90,8 +90,12 @@ import Testing
         try expectFailure(["\(dir)/empty.nnm", fashionTestImages], status: 65, message: "\(dir)/empty.nnm: the file is empty")
     }
 
+    /// A file that is not .nnm goes to the converter, which knows no format for it either.
     @Test func notAModel() throws {
-        try expectFailure([fashionTestImages, fashionTestImages], status: 65, message: "\(fashionTestImages): not an .nnm model file (wrong magic bytes)")
+        try expectFailure([fashionTestImages, fashionTestImages], status: 65,
+                          message: "\(fashionTestImages): not a model file: expected HDF5 (.h5), NumPy (.npz), Keras (.keras, .h5), .nnm, safetensors (.safetensors), ONNX (.onnx) or PyTorch (.pth, .pt)")
+        try expectFailure([fashionTestImages, fashionTestImages, "--require-nnm"], status: 65,
+                          message: "\(fashionTestImages): is not a .nnm model (--require-nnm); convert it with: nnconv import \(fashionTestImages)")
     }
 
     @Test func corruptTensorIsNamed() throws {

@@ -66,6 +66,7 @@ func temporaryDirectory() -> String {
 let fashionTestImages = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"
 let fashionTestLabels = "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz"
 let mnistTestImages = "\(packageRoot)/../shared/data/mnist/t10k-images-idx3-ubyte.gz"
+let mnistTestLabels = "\(packageRoot)/../shared/data/mnist/t10k-labels-idx1-ubyte.gz"
 
 /// A deterministic 784-32-10 model with z-score preprocessing, built from integer formulas so a
 /// NumPy reader can check it independently.

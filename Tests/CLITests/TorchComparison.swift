@@ -30,6 +30,21 @@ struct TorchComparison {
         let imported = try run("nnconv", ["import", "\(torch)/\(file)", "-o", nnm, "--scale", "1/255"] + options)
         #expect(imported.status == 0, "\(imported.stderr)", sourceLocation: sourceLocation)
         let inferred = try run("nn-infer", [nnm, try digits(), "--json", "--top", "10"])
+        try expectPredictionsAsTorch(inferred, file: file, model: model, sourceLocation: sourceLocation)
+    }
+
+    /// Runs nn-infer on `file` of Fixtures/torch itself (converted for the run, with `--scale
+    /// 1/255` and `options`) and expects torch's classes and probabilities as above.
+    /// - Returns: nn-infer's standard error (the converter's notes).
+    @discardableResult
+    func expectInferencePredictsAsTorch(file: String, model: String, options: [String] = [],
+                                        sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
+        let inferred = try run("nn-infer", ["\(torch)/\(file)", try digits(), "--json", "--top", "10", "--scale", "1/255"] + options)
+        try expectPredictionsAsTorch(inferred, file: file, model: model, sourceLocation: sourceLocation)
+        return inferred.stderr
+    }
+
+    private func expectPredictionsAsTorch(_ inferred: ProcessResult, file: String, model: String, sourceLocation: SourceLocation) throws {
         #expect(inferred.status == 0, "\(inferred.stderr)", sourceLocation: sourceLocation)
         let json = "\(dir)/\(file).json"
         try Data(inferred.stdout.utf8).write(to: URL(fileURLWithPath: json))
