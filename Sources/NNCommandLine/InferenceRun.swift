@@ -379,7 +379,7 @@ extension InferenceRun {
     /// the IDX labels at `labelsPath` say (`nnconv quantize` compares a model with its quantized
     /// copy this way), with the same reading and checks as `nn-infer --labels`.
     public static func accuracy(modelPath: String, imagesPath: String, labelsPath: String) throws -> Double {
-        let run = try InferenceRun(modelPath: modelPath)
+        let run = try InferenceRun(modelPath: modelPath, importChoices: try ImportChoices.parse([]))
         let summary = try run.run(imagesPath: imagesPath, labelsPath: labelsPath) { _ in }
         return summary.accuracy ?? 0
     }

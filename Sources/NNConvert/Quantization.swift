@@ -4,7 +4,8 @@ import NNCore
 public enum Quantization {
     /// `model` with every dense and conv2d weight stored as bfloat16, rounded to nearest (ties to
     /// even): half the bytes of f32. Readers widen bf16 to f32 exactly, so the model computes with
-    /// the rounded weights in f32. Biases, batch-norm parameters, preprocessing statistics and
+    /// the rounded weights in f32, or (the layer's `"compute": "bf16"`, set here) rounds its inputs
+    /// to bf16 too where the CPU multiplies bf16 (`vdpbf16ps`). Biases, batch-norm parameters, preprocessing statistics and
     /// optimizer state keep their types (they are small, and the statistics are sensitive).
     /// Returns the new model (its provenance names `sourcePath`) and the names of the converted
     /// tensors. An int8 model's weights are rounded from their f32 values (its scales dropped).
@@ -12,8 +13,11 @@ public enum Quantization {
         let model = model.dequantized()  // int8 weights become their f32 values first
         var result = model
         var converted: [String] = []
-        for layer in model.metadata.layers where layer.kind.hasWeight {
-            guard let name = layer.weight, let tensor = model.tensor(name), tensor.dtype != .bfloat16 else { continue }
+        for (index, layer) in model.metadata.layers.enumerated() where layer.kind.hasWeight {
+            guard let name = layer.weight, let tensor = model.tensor(name) else { continue }
+            // bf16 products for this layer (format 1.3 "compute"), also for weights stored bf16 already.
+            result.metadata.layers[index].bfloat16Compute = true
+            guard tensor.dtype != .bfloat16 else { continue }
             let bits = tensor.floats().map(bfloat16Bits)
             result.setTensor(name, bits.withUnsafeBytes { Tensor(dtype: .bfloat16, shape: tensor.shape, copying: $0) })
             converted.append(name)

@@ -48,6 +48,10 @@ public struct Layer: Equatable, Sendable {
     /// Format 1.3: with an `i8` weight, the name of its f32 scale tensor, one value per output
     /// (the weight's last dimension): the weight's value is `Float(q) * scale[output]`.
     public var weightScale: String?
+    /// Format 1.3: `"compute": "bf16"` on a layer whose weight is bf16: readers may round its
+    /// inputs to bf16 too and multiply in bf16 with f32 sums (`vdpbf16ps`), as `nnconv quantize
+    /// --bf16` asks. Without it a bf16 weight is only a storage type, widened to f32 exactly.
+    public var bfloat16Compute = false
     /// The geometry of a spatial layer, and the sample shape of a batch_norm layer; nil for
     /// dense layers.
     public var spatial: SpatialGeometry?
@@ -96,7 +100,7 @@ public struct Layer: Equatable, Sendable {
     public var minorVersion: Int {
         var version = max(kind.minorVersion, activation.minorVersion)
         if case .explicit = spatial?.padding { version = max(version, 2) }
-        if weightScale != nil { version = max(version, 3) }
+        if weightScale != nil || bfloat16Compute { version = max(version, 3) }
         return version
     }
 

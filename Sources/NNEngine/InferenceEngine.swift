@@ -74,7 +74,8 @@ public final class InferenceEngine<Scalar: BLASScalar> {
         /// An int8 weight (format 1.3): its values [k][n] in cross-correlation form and one
         /// scale per output; `weight` then holds their f32 values for the other paths.
         var int8: (values: [Int8], scales: [Float])?
-        /// Whether the weight is stored as bf16 (the bf16 kernel may run it).
+        /// Whether the weight is stored as bf16 and the layer asks for bf16 products (format 1.3
+        /// `"compute": "bf16"`): the bf16 kernel may run it. Other bf16 weights run as f32.
         var storedBFloat16 = false
     }
 
@@ -199,7 +200,7 @@ public final class InferenceEngine<Scalar: BLASScalar> {
                                          spatial: layer.spatial, samplesPerProduct: samplesPerProduct)
             prepared.countIncludePad = layer.countIncludePad
             prepared.int8 = int8
-            prepared.storedBFloat16 = model.tensor(layer.weight)?.dtype == .bfloat16
+            prepared.storedBFloat16 = model.tensor(layer.weight)?.dtype == .bfloat16 && layer.bfloat16Compute
             layers.append(prepared)
         }
         self.layers = layers

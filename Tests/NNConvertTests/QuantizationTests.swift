@@ -60,6 +60,8 @@ import Testing
         try NNMFormat.write(quantized, to: path)
         let file = try NNMFormat.open(path: path)
         #expect(file.model.tensor("layers.1.weight")?.dtype == .bfloat16)
+        // The layers ask for bf16 products (format 1.3 "compute"); an imported bf16 weight would not.
+        #expect(file.header.minorVersion == 3 && file.model.metadata.layers.allSatisfy(\.bfloat16Compute))
         // bf16 holds 8 significant bits: -0.254 becomes -0.25390625 (0xBE82), the others are exact.
         #expect(file.model.tensor("layers.1.weight")?.floats() == [2, -4, 0.5, 1, -0.25390625, 3])
     }
