@@ -94,7 +94,8 @@ class Bench:
         m["cpu_model"] = fields.get("model name")
         m["cpu_family_model"] = f"family {fields.get('cpu family')} model {fields.get('model')} stepping {fields.get('stepping')}"
         flags = fields.get("flags", "").split()
-        m["simd_flags"] = " ".join(f for f in ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl") if f in flags)
+        m["simd_flags"] = " ".join(f for f in ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni",
+                                               "avx512_bf16", "avx_vnni") if f in flags)
         try:
             lscpu = run(["lscpu"])
             for key in ("Thread(s) per core", "L1d cache", "L2 cache", "L3 cache", "Hypervisor vendor"):
@@ -150,11 +151,16 @@ class Bench:
         res = {}
         for name in ("blog", "capstone"):
             model, h5 = self.p(f"{name}.nnm"), self.p(f"{name}.h5")
-            ours, anchor = [], []
+            ours, ours_blas, anchor, peaks = [], [], [], []
             for r in range(rounds):
                 log(f"[{label}] inference {name}: round {r + 1}/{rounds}")
+                # The machine's FMA peak in the same round (register-only loop, one per thread).
+                peaks.append(run_json([self.tool("nn-bench"), "peak", "--iterations", "30000000"], env=env))
                 ours.append(run_json([self.tool("nn-bench"), "infer", model, self.f["t10k"], "--reps", str(self.args.reps),
                                       "--single", str(self.args.singles)], env=env))
+                # The same engine with its batch products on OpenBLAS (NNM_KERNELS=openblas).
+                ours_blas.append(run_json([self.tool("nn-bench"), "infer", model, self.f["t10k"], "--reps", str(self.args.reps),
+                                           "--single", "50"], env=dict(env, NNM_KERNELS="openblas")))
                 anchor.append(run_json([sys.executable, os.path.join(PY, "anchor.py"), "infer", h5, self.f["t10k"],
                                         "--reps", str(self.args.reps), "--single", str(self.args.singles)], env=env))
             n = ours[0]["images"]
@@ -164,7 +170,15 @@ class Bench:
             nb, ob_ort = med(pool(anchor, "numpy_batch_seconds")), med(pool(anchor, "ort_batch_seconds"))
             ns1, os1_ort = med(pool(anchor, "numpy_single_us")), med(pool(anchor, "ort_single_us"))
             raw = med([o["raw_gemm_median_s"] for o in ours])
+            obb = med(pool(ours_blas, "batch_seconds"))
+            flops = ours[0]["engine_gflops"] * ours[0]["batch_median_s"] * 1e9  # products of one batch
+            peak1, peak2 = med([p["peak_gflops_1"] for p in peaks]), med([p["peak_gflops_2"] for p in peaks])
+            peak = max(peak1, peak2)
             res[name] = {
+                "kernels": ours[0].get("kernels"), "fma_peak_gflops_1_thread": peak1, "fma_peak_gflops_2_threads": peak2,
+                "ours_openblas_batch_s": obb, "ours_openblas_gflops": flops / obb / 1e9, "ort_gflops": flops / ob_ort / 1e9,
+                "engine_vs_peak": flops / ob / 1e9 / peak, "ours_openblas_vs_peak": flops / obb / 1e9 / peak,
+                "ort_vs_peak": flops / ob_ort / 1e9 / peak,
                 "architecture": ours[0]["architecture"],
                 "ours_batch_images_per_s": n / ob, "numpy_batch_images_per_s": n / nb, "ort_batch_images_per_s": n / ob_ort,
                 "ours_batch_s": ob, "ort_batch_s": ob_ort, "numpy_batch_s": nb,
@@ -178,6 +192,66 @@ class Bench:
                 "ort_vs_numpy_max_abs_diff": anchor[0]["ort_vs_numpy_max_abs_diff"],
                 "rounds": rounds, "reps_per_round": self.args.reps,
             }
+        return res
+
+    def quantized(self, env):
+        """Ours f32, bf16 and int8 against onnxruntime f32 and its quantize_dynamic int8 (same
+        weights, from our ONNX export) and NumPy f32, batch 10k and batch 1, for 784-256-10,
+        784-256-128-10 and the CNN preset; the FMA peak of the same rounds; the accuracy of each
+        copy on the test set; the whole nn-infer process, f32 and int8."""
+        rounds, res = self.args.rounds, {}
+        labels = os.path.join(DATA, "t10k-labels-idx1-ubyte.gz")
+        cnn = self.p("cnn.nnm")
+        if not os.path.exists(cnn):
+            log("training the cnn preset for the quantized fixtures (1 epoch)")
+            run([self.tool("nn-train"), "--recipe", "cnn", "--epochs", "1", "--save", cnn])
+        peaks = []
+        for name in ("blog", "capstone", "cnn"):
+            model, r = self.p(f"{name}.nnm"), {"accuracy": {}}
+            for kind, extra in (("int8", []), ("bf16", ["--bf16"])):
+                out = run([self.tool("nnconv"), "quantize", model, "-o", self.p(f"{name}.{kind}.nnm"), "--images", self.f["t10k"],
+                           "--labels", labels] + extra)
+                mm = re.search(r"original ([0-9.]+) %, \w+ ([0-9.]+) %", out)
+                r["accuracy"]["f32"], r["accuracy"][kind] = float(mm.group(1)), float(mm.group(2))
+            run([self.tool("nnconv"), "export", model, "-o", self.p(f"{name}.onnx")])
+            ours = {k: [] for k in ("f32", "bf16", "int8")}
+            ort, numpy = [], []
+            for i in range(rounds):
+                log(f"[quantized] {name}: round {i + 1}/{rounds}")
+                peaks.append(run_json([self.tool("nn-bench"), "peak", "--iterations", "30000000"], env=env))
+                for kind in ours:
+                    path = model if kind == "f32" else self.p(f"{name}.{kind}.nnm")
+                    ours[kind].append(run_json([self.tool("nn-bench"), "infer", path, self.f["t10k"], "--reps", str(self.args.reps),
+                                                "--single", str(self.args.singles)], env=env))
+                ort.append(run_json([sys.executable, os.path.join(PY, "anchor.py"), "infer-onnx", self.p(f"{name}.onnx"), self.f["t10k"],
+                                     "--reps", str(self.args.reps), "--single", str(self.args.singles)], env=env))
+                if name != "cnn":
+                    numpy.append(run_json([sys.executable, os.path.join(PY, "anchor.py"), "infer", self.p(f"{name}.h5"), self.f["t10k"],
+                                           "--reps", str(self.args.reps), "--single", str(self.args.singles)], env=env))
+            r["architecture"] = ours["f32"][0]["architecture"] if name != "cnn" else "cnn (conv3x3x8, pool2, 10)"
+            for kind in ours:
+                r[f"ours_{kind}_batch_s"] = med([o["batch_median_s"] for o in ours[kind]])
+                r[f"ours_{kind}_single_us"] = med([o["single_median_us"] for o in ours[kind]])
+                r[f"kernels_{kind}"] = ours[kind][0]["kernels"]
+            for key in ("ort", "ort_int8"):
+                r[f"{key}_batch_s"] = med([o[f"{key}_batch_median_s"] for o in ort])
+                r[f"{key}_single_us"] = med([o[f"{key}_single_median_us"] for o in ort])
+            r["ort_int8_same_class"] = ort[0]["ort_int8_vs_f32_same_class"]
+            if numpy:
+                r["numpy_batch_s"] = med([o["numpy_batch_median_s"] for o in numpy])
+                r["numpy_single_us"] = med([o["numpy_single_median_us"] for o in numpy])
+            if "engine_gflops" in ours["f32"][0]:
+                flops = ours["f32"][0]["engine_gflops"] * ours["f32"][0]["batch_median_s"] * 1e9
+                r["ours_f32_gflops"] = flops / r["ours_f32_batch_s"] / 1e9
+            res[name] = r
+        res["fma_peak_gflops_1_thread"] = med([p["peak_gflops_1"] for p in peaks])
+        res["fma_peak_gflops_2_threads"] = med([p["peak_gflops_2"] for p in peaks])
+        infer = self.tool("nn-infer")
+        cmds = {"nn-infer 10k f32": f"{infer} {self.p('blog.nnm')} {self.f['t10k']} --show 0",
+                "nn-infer 10k int8": f"{infer} {self.p('blog.int8.nnm')} {self.f['t10k']} --show 0",
+                "nn-infer 10k bf16": f"{infer} {self.p('blog.bf16.nnm')} {self.f['t10k']} --show 0"}
+        t = self.hyperfine(list(cmds.values()), self.args.cold_runs, env)
+        res["processes"] = {label: t[c] for label, c in cmds.items()}
         return res
 
     def hyperfine(self, commands, runs, env):
@@ -211,6 +285,8 @@ class Bench:
             "python -c pass": f"{sys.executable} -c pass",
             "nn-infer 10k (uncompressed)": f"{infer} {self.p('blog.nnm')} {self.f['t10k']} --show 0",
             "nn-infer 10k capstone": f"{infer} {self.p('capstone.nnm')} {self.f['t10k']} --show 0",
+            # The same process with its batch products on OpenBLAS (`env` adds an exec, about 1 ms).
+            "nn-infer 10k (NNM_KERNELS=openblas)": f"/usr/bin/env NNM_KERNELS=openblas {infer} {self.p('blog.nnm')} {self.f['t10k']} --show 0",
         }
         log("cold processes (hyperfine)")
         t = self.hyperfine(list(cmds.values()), self.args.cold_runs, env)
@@ -379,6 +455,42 @@ class Bench:
                              f"{r['ours_single_us']:.1f} | {r['ort_single_us']:.1f} | {r['numpy_single_us']:.1f} | "
                              f"{r['ratio_single_vs_ort']:.2f}x | {r['ratio_single_vs_numpy']:.2f}x | {r['engine_gflops']:.0f} | "
                              f"{r['raw_gemm_gflops']:.0f} | {r['engine_vs_raw_gemm']:.0%} |")
+            lines += ["", "Matrix products against the machine's f32 FMA peak (register-only loop per thread, same round), batch 10k:", "",
+                      "| model | FMA peak 1 / 2 threads GFLOP/s | ours GFLOP/s | ours on OpenBLAS | onnxruntime | ours / peak | OpenBLAS path / peak | ORT / peak | ours / ORT | ours / OpenBLAS path |",
+                      "|---|---|---|---|---|---|---|---|---|---|"]
+            for name, r in R[key].items():
+                lines.append(f"| {r['architecture']} | {r['fma_peak_gflops_1_thread']:.0f} / {r['fma_peak_gflops_2_threads']:.0f} | "
+                             f"{r['engine_gflops']:.0f} | {r['ours_openblas_gflops']:.0f} | {r['ort_gflops']:.0f} | {r['engine_vs_peak']:.0%} | "
+                             f"{r['ours_openblas_vs_peak']:.0%} | {r['ort_vs_peak']:.0%} | {r['ratio_batch_vs_ort']:.2f}x | "
+                             f"{r['ours_openblas_batch_s'] / r['ours_batch_s']:.2f}x |")
+            first = next(iter(R[key].values()))
+            lines += ["", f"Kernels: {first.get('kernels')}.", ""]
+        if "quantized" in R:
+            q = R["quantized"]
+            lines += ["## f32, bf16 and int8 side by side (batch 10k and batch 1)", "",
+                      f"FMA peak (register-only loop, same rounds): {q['fma_peak_gflops_1_thread']:.0f} GFLOP/s on 1 thread, "
+                      f"{q['fma_peak_gflops_2_threads']:.0f} on 2.", "",
+                      "| model | ours f32 ms | ours bf16 ms | ours int8 ms | ORT f32 ms | ORT int8 ms | NumPy f32 ms | "
+                      "int8 / ORT f32 | int8 / ORT int8 | f32 / ORT f32 | f32 / peak | batch 1 us: f32 / bf16 / int8 / ORT f32 / ORT int8 | "
+                      "int8 / f32 latency | accuracy f32 / bf16 / int8 % |",
+                      "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+            for name in ("blog", "capstone", "cnn"):
+                r = q[name]
+                peak = max(q["fma_peak_gflops_1_thread"], q["fma_peak_gflops_2_threads"])
+                frac = f"{r['ours_f32_gflops'] / peak:.0%}" if "ours_f32_gflops" in r else "n/a"
+                npy = f"{r['numpy_batch_s'] * 1e3:.1f}" if "numpy_batch_s" in r else "n/a"
+                a = r["accuracy"]
+                lines.append(f"| {r['architecture']} | {r['ours_f32_batch_s'] * 1e3:.1f} | {r['ours_bf16_batch_s'] * 1e3:.1f} | "
+                             f"{r['ours_int8_batch_s'] * 1e3:.1f} | {r['ort_batch_s'] * 1e3:.1f} | {r['ort_int8_batch_s'] * 1e3:.1f} | {npy} | "
+                             f"{r['ort_batch_s'] / r['ours_int8_batch_s']:.2f}x | {r['ort_int8_batch_s'] / r['ours_int8_batch_s']:.2f}x | "
+                             f"{r['ort_batch_s'] / r['ours_f32_batch_s']:.2f}x | {frac} | "
+                             f"{r['ours_f32_single_us']:.1f} / {r['ours_bf16_single_us']:.1f} / {r['ours_int8_single_us']:.1f} / "
+                             f"{r['ort_single_us']:.1f} / {r['ort_int8_single_us']:.1f} | {r['ours_int8_single_us'] / r['ours_f32_single_us']:.2f} | "
+                             f"{a['f32']:.2f} / {a['bf16']:.2f} / {a['int8']:.2f} |")
+            lines += ["", "Kernels: " + "; ".join(f"{k}: {q['blog']['kernels_' + k]}" for k in ("f32", "bf16", "int8")), "",
+                      "| whole process (hyperfine) | median ms |", "|---|---|"]
+            for label, t in q["processes"].items():
+                lines.append(f"| {label} | {t['median_s'] * 1e3:.1f} |")
             lines.append("")
         if "cold" in R:
             c = R["cold"]
@@ -447,7 +559,7 @@ class Bench:
         print(text)
 
     def main(self):
-        only = set(self.args.only.split(",")) if self.args.only else {"infer", "cold", "train", "cnn", "load", "bounded"}
+        only = set(self.args.only.split(",")) if self.args.only else {"infer", "cold", "train", "cnn", "quantized", "load", "bounded"}
         self.build()
         self.machine()
         self.fixtures()
@@ -464,6 +576,8 @@ class Bench:
                 self.results["train_unset"] = self.train(self.unset_env, "unset", [("000", "blog", "784,256,10", "f32")])
         if "cnn" in only:
             self.results["cnn"] = self.cnn(self.env)
+        if "quantized" in only:
+            self.results["quantized"] = self.quantized(self.env)
         if "load" in only:
             self.results["load"] = self.load(self.env)
         if "bounded" in only:
@@ -480,7 +594,7 @@ def parse():
     p.add_argument("--epochs", type=int, default=2, help="training epochs per process, per round")
     p.add_argument("--cold-runs", type=int, default=30, help="runs per cold-process command (over all rounds)")
     p.add_argument("--large-layers", default="784,16384,7400,10", help="the ~512 MiB model for the loading workload")
-    p.add_argument("--only", help="comma-separated subset of infer,cold,train,cnn,load,bounded")
+    p.add_argument("--only", help="comma-separated subset of infer,cold,train,cnn,quantized,load,bounded")
     p.add_argument("--cnn-limit", type=int, default=6000, help="training images per CNN run (the NumPy/SciPy loop takes ~1.3 s per 1000)")
     p.add_argument("--threads", type=int, help="OPENBLAS_NUM_THREADS for ours and NumPy, and onnxruntime's intra-op threads")
     p.add_argument("--quick", action="store_true", help="one round, fewer repetitions (checks the harness)")

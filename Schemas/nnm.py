@@ -84,13 +84,37 @@ def load(path, verify=True):
     return header, tensors
 
 
+def float_weight(layer, tensors):
+    """A dense or conv2d layer's weight as float32: an i8 weight (format 1.3) times the scale of
+    its output (the last axis), anything else as stored (bf16 bit patterns widened)."""
+    import numpy as np
+    w = tensors[layer["weight"]]
+    if "weight_scale" in layer:
+        return w.astype(np.float32) * tensors[layer["weight_scale"]]
+    if w.dtype == np.uint16:  # bf16
+        return (w.astype(np.uint32) << 16).view(np.float32)
+    return w.astype(np.float32)
+
+
+def check_scales(path, header, tensors):
+    """Format 1.3: every weight_scale is f32, one value per output, finite and > 0."""
+    import numpy as np
+    for i, layer in enumerate(header["layers"]):
+        if "weight_scale" not in layer:
+            continue
+        w, s = tensors[layer["weight"]], tensors[layer["weight_scale"]]
+        if w.dtype != np.int8 or s.dtype != np.float32 or s.shape != (w.shape[-1],) or not np.all(np.isfinite(s) & (s > 0)):
+            raise FormatError(f"{path}: layers[{i}].weight_scale: expected f32 [{w.shape[-1]}] finite scales > 0 beside an i8 weight")
+
+
 def validate(path):
     import jsonschema
     schema_path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "nnm-v1.header.schema.json")
     with open(schema_path) as f:
         schema = json.load(f)
-    header, _ = load(path)
+    header, tensors = load(path)
     jsonschema.validate(header, schema, cls=jsonschema.Draft202012Validator)
+    check_scales(path, header, tensors)
 
 
 def main(argv):

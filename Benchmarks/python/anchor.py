@@ -5,6 +5,7 @@ safetensors loading, and environment facts. Every command prints one JSON object
     python3 anchor.py infer MODEL.h5 IMAGES.idx [--reps R] [--single N]
     python3 anchor.py load --h5 F.h5 --npz F.npz --safetensors F.safetensors [--reps R]
     python3 anchor.py make-large OUT_PREFIX --layers 784,16384,7400,10
+    python3 anchor.py infer-onnx MODEL.onnx IMAGES.idx [--reps R] [--single N]
 
 The weights come from the `.h5` that `nnconv export` writes (W1, b1, ... in the rows layout,
 the z-score statistics under nnm_tensors/), so every implementation runs the same model.
@@ -159,6 +160,44 @@ def cmd_infer(args):
     print(json.dumps(result))
 
 
+def cmd_infer_onnx(args):
+    """onnxruntime f32 on an ONNX file (what `nnconv export` writes, preprocessing as graph ops)
+    and onnxruntime's own int8 of the same weights (quantize_dynamic: int8 weights, u8
+    activations quantized per tensor at run time), batch and batch 1."""
+    import tempfile
+    import onnxruntime as ort
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    x = read_idx(args.images).astype(np.float32)
+    n = x.shape[0]
+    singles = min(args.single, n)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = int(os.environ.get("BENCH_ORT_THREADS", "0"))
+    result = {"images": n, "ort_intra_op_threads": options.intra_op_num_threads}
+    with tempfile.TemporaryDirectory() as tmp:
+        int8_path = os.path.join(tmp, "model.int8.onnx")
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            quantize_dynamic(args.model, int8_path, weight_type=QuantType.QInt8)
+        outputs = {}
+        for key, path in (("ort", args.model), ("ort_int8", int8_path)):
+            session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+            inp = session.get_inputs()[0]
+            shape = [d if isinstance(d, int) else -1 for d in inp.shape]
+            xs = x.reshape([n] + shape[1:])
+            outputs[key] = session.run(None, {inp.name: xs[:256]})[0]
+            t = timed(lambda: session.run(None, {inp.name: xs}), args.reps)
+            result[f"{key}_batch_median_s"] = statistics.median(t)
+            rows = [xs[i:i + 1] for i in range(singles)]
+
+            def singles_run():
+                for r in rows:
+                    session.run(None, {inp.name: r})
+            time.sleep(SETTLE_SECONDS)
+            t = timed(singles_run, args.reps)
+            result[f"{key}_single_median_us"] = statistics.median(t) / singles * 1e6
+        result["ort_int8_vs_f32_same_class"] = float(np.mean(outputs["ort"].argmax(1) == outputs["ort_int8"].argmax(1)))
+    print(json.dumps(result))
+
+
 def cmd_load(args):
     import h5py
     from safetensors.numpy import load_file
@@ -260,6 +299,12 @@ def main():
     s.add_argument("--reps", type=int, default=7)
     s.add_argument("--single", type=int, default=2000)
     s.set_defaults(fn=cmd_infer)
+    s = sub.add_parser("infer-onnx")
+    s.add_argument("model")
+    s.add_argument("images")
+    s.add_argument("--reps", type=int, default=7)
+    s.add_argument("--single", type=int, default=2000)
+    s.set_defaults(fn=cmd_infer_onnx)
     s = sub.add_parser("load")
     s.add_argument("--h5", required=True)
     s.add_argument("--npz", required=True)

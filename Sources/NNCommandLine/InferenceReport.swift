@@ -35,6 +35,7 @@ public struct InferenceReport {
         var lines: [String] = []
         let rate = s.computeSeconds > 0 ? Double(s.imageCount) / s.computeSeconds : 0
         lines.append("images: \(s.imageCount); forward pass \(formatDecimal(s.computeSeconds * 1000, digits: 2)) ms (\(Int(rate)) images/s), total \(formatDecimal(s.totalSeconds * 1000, digits: 1)) ms")
+        if !s.kernels.isEmpty { lines.append("kernels: \(s.kernels)") }
         guard let confusion = s.confusion, let accuracy = s.accuracy else { return lines }
         lines.append("accuracy: \(s.correct)/\(s.imageCount) = \(formatDecimal(accuracy * 100, digits: 2)) %")
         lines.append("confusion matrix (rows: true class, columns: predicted class):")
@@ -65,6 +66,7 @@ public struct InferenceReport {
     public func json(_ s: InferenceSummary) -> JSONObject {
         var o = JSONObject([("images", .integer(Int64(s.imageCount))),
                             ("forward_seconds", .number(s.computeSeconds)), ("total_seconds", .number(s.totalSeconds))])
+        if !s.kernels.isEmpty { o["kernels"] = .string(s.kernels) }
         if let accuracy = s.accuracy, let confusion = s.confusion {
             o["correct"] = .integer(Int64(s.correct))
             o["accuracy"] = .number(accuracy)

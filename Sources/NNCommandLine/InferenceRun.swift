@@ -74,6 +74,8 @@ public struct InferenceSummary: Sendable {
     public var computeSeconds = 0.0
     /// Wall-clock seconds for the whole run, reading included.
     public var totalSeconds = 0.0
+    /// Which kernels ran the products (`InferenceEngine.kernelDescription`).
+    public var kernels = ""
 
     public var accuracy: Double? {
         confusion == nil || imageCount == 0 ? nil : Double(correct) / Double(imageCount)
@@ -199,11 +201,12 @@ public struct InferenceRun {
     /// Problems that do not stop inference (NaN weights), and what the converter of a model that
     /// is not `.nnm` decided, one line each.
     public func warnings() -> [String] {
+        let kernelNote = MatrixKernel.selected.note.map { ["warning: \($0)"] } ?? []
         if let conversion {
             return ["\(modelPath): note: \(conversion.format), converted by nnconv for this run"]
-                + conversion.notes.map { "\(modelPath): \($0.hasPrefix("warning: ") ? "" : "note: ")\($0)" }
+                + conversion.notes.map { "\(modelPath): \($0.hasPrefix("warning: ") ? "" : "note: ")\($0)" } + kernelNote
         }
-        return modelWarnings.map { "\(modelPath): warning: \($0)" }
+        return modelWarnings.map { "\(modelPath): warning: \($0)" } + kernelNote
     }
 
     /// Reads labels and checks them against the image count and the model's outputs.
@@ -277,6 +280,7 @@ public struct InferenceRun {
         switch precision {
         case .float32:
             let engine = try InferenceEngine<Float>(model: model)
+            summary.kernels = engine.kernelDescription
             try batches.forEach { batch in
                 let t0 = Clock.monotonicSeconds()
                 let out = engine.predict(raw: batch.features, count: batch.count)
@@ -285,6 +289,7 @@ public struct InferenceRun {
             }
         case .float64:
             let engine = try InferenceEngine<Double>(model: model)
+            summary.kernels = engine.kernelDescription
             try batches.forEach { batch in
                 let input = batch.features.map(Double.init)
                 let t0 = Clock.monotonicSeconds()
@@ -366,5 +371,16 @@ private enum SampleBatches {
                 start += count
             }
         }
+    }
+}
+
+extension InferenceRun {
+    /// The fraction of the IDX images at `imagesPath` that the model at `modelPath` classifies as
+    /// the IDX labels at `labelsPath` say (`nnconv quantize` compares a model with its quantized
+    /// copy this way), with the same reading and checks as `nn-infer --labels`.
+    public static func accuracy(modelPath: String, imagesPath: String, labelsPath: String) throws -> Double {
+        let run = try InferenceRun(modelPath: modelPath, importChoices: try ImportChoices.parse([]))
+        let summary = try run.run(imagesPath: imagesPath, labelsPath: labelsPath) { _ in }
+        return summary.accuracy ?? 0
     }
 }

@@ -54,9 +54,14 @@ public struct FormatRegistry: Sendable {
         try format(of: path).validate(path: path)
     }
 
-    /// Writes `model` in the format `path`'s suffix names.
+    /// Writes `model` in the format `path`'s suffix names. Formats other than .nnm get int8
+    /// weights as their f32 values (`Model.dequantized`): none of them stores our scales.
     public func export(_ model: ValidatedModel, to path: String, options: ExportOptions = ExportOptions()) throws -> ExportResult {
-        try format(forOutput: path).export(model, to: path, options: options)
+        let format = try format(forOutput: path)
+        guard !(format is NNMModelFormat), model.model.metadata.layers.contains(where: { $0.weightScale != nil }) else {
+            return try format.export(model, to: path, options: options)
+        }
+        return try format.export(ValidatedModel(checked: model.model.dequantized(), warnings: model.warnings), to: path, options: options)
     }
 
     static func orList(_ items: [String]) -> String {

@@ -180,7 +180,7 @@ extension ModelMetadata {
 }
 
 extension Layer {
-    static let knownKeys: Set<String> = ["kind", "in", "out", "activation", "weight", "bias", "input_shape", "output_shape",
+    static let knownKeys: Set<String> = ["kind", "in", "out", "activation", "weight", "weight_scale", "compute", "bias", "input_shape", "output_shape",
                                          "kernel", "pool", "strides", "padding", "convention"]
     /// Members only batch_norm layers interpret (on another kind they are kept as unknown).
     static let batchNormKeys: Set<String> = ["epsilon", "gamma", "beta", "moving_mean", "moving_variance"]
@@ -256,7 +256,14 @@ extension Layer {
                   weight: parameterized ? try r.string("weight") : nil,
                   bias: parameterized ? try r.optionalString("bias") : nil,
                   spatial: spatial)
-        if !parameterized, r.object["weight"] != nil || r.object["bias"] != nil {
+        if parameterized {
+            weightScale = try r.optionalString("weight_scale")
+            if let compute = try r.optionalString("compute") {
+                guard compute == "bf16" else { throw .invalidField(location: r.location("compute"), expected: "\"bf16\"", found: "\"\(compute)\"") }
+                bfloat16Compute = true
+            }
+        }
+        if !parameterized, r.object["weight"] != nil || r.object["bias"] != nil || r.object["weight_scale"] != nil {
             throw .invalidField(location: r.location("weight"), expected: "no parameters for a \(kind.rawValue) layer", found: "a tensor name")
         }
         self.batchNorm = batchNorm
@@ -308,6 +315,8 @@ extension Layer {
         }
         o["activation"] = activation.json
         if let w = weight { o["weight"] = .string(w) }
+        if let s = weightScale { o["weight_scale"] = .string(s) }
+        if bfloat16Compute { o["compute"] = .string("bf16") }
         if let b = bias { o["bias"] = .string(b) }
         if let bn = batchNorm {
             if let g = bn.gamma { o["gamma"] = .string(g) }

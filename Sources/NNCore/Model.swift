@@ -45,6 +45,13 @@ public struct Layer: Equatable, Sendable {
     public var weight: String?
     /// Name of the bias tensor (shape [outputSize] for dense, [filters] for conv2d), or nil.
     public var bias: String?
+    /// Format 1.3: with an `i8` weight, the name of its f32 scale tensor, one value per output
+    /// (the weight's last dimension): the weight's value is `Float(q) * scale[output]`.
+    public var weightScale: String?
+    /// Format 1.3: `"compute": "bf16"` on a layer whose weight is bf16: readers may round its
+    /// inputs to bf16 too and multiply in bf16 with f32 sums (`vdpbf16ps`), as `nnconv quantize
+    /// --bf16` asks. Without it a bf16 weight is only a storage type, widened to f32 exactly.
+    public var bfloat16Compute = false
     /// The geometry of a spatial layer, and the sample shape of a batch_norm layer; nil for
     /// dense layers.
     public var spatial: SpatialGeometry?
@@ -84,7 +91,7 @@ public struct Layer: Equatable, Sendable {
 
     /// Every tensor the layer names: weight and bias, or batch normalization's four.
     public var tensorNames: [String] {
-        var names = [weight, bias].compactMap { $0 }
+        var names = [weight, weightScale, bias].compactMap { $0 }
         if let bn = batchNorm { names += [bn.gamma, bn.beta, bn.movingMean, bn.movingVariance].compactMap { $0 } }
         return names
     }
@@ -93,6 +100,7 @@ public struct Layer: Equatable, Sendable {
     public var minorVersion: Int {
         var version = max(kind.minorVersion, activation.minorVersion)
         if case .explicit = spatial?.padding { version = max(version, 2) }
+        if weightScale != nil || bfloat16Compute { version = max(version, 3) }
         return version
     }
 
@@ -616,6 +624,33 @@ public struct Model: Sendable {
     /// The tensor stored under `name`, or nil when there is no name (a layer without weights).
     public func tensor(_ name: String?) -> Tensor? {
         name.flatMap { tensor($0) }
+    }
+
+    /// The weight of `layer` as floats: the stored tensor, or for an `i8` weight with a
+    /// `weight_scale` its values times their output's scale (f32). What every consumer that
+    /// computes with the weight, or writes it to another format, reads.
+    public func floatWeight(of layer: Layer) -> Tensor? {
+        guard let stored = tensor(layer.weight) else { return nil }
+        guard stored.dtype == .int8, let scale = tensor(layer.weightScale), let outputs = stored.shape.last, outputs > 0 else { return stored }
+        let scales = scale.floats(), q = stored.floats()
+        guard scales.count == outputs else { return stored }
+        var values = [Float](repeating: 0, count: q.count)
+        for i in 0..<q.count { values[i] = q[i] * scales[i % outputs] }
+        return Tensor(values, shape: stored.shape)
+    }
+
+    /// The model with every quantized weight replaced by its f32 values (`floatWeight`) and the
+    /// scale tensors dropped: what formats without int8 weights are written from.
+    public func dequantized() -> Model {
+        var result = self
+        var dropped = Set<String>()
+        for (i, layer) in metadata.layers.enumerated() where layer.weightScale != nil {
+            if let name = layer.weight, let w = floatWeight(of: layer) { result.setTensor(name, w) }
+            dropped.insert(layer.weightScale!)
+            result.metadata.layers[i].weightScale = nil
+        }
+        result.tensors.removeAll { dropped.contains($0.name) }
+        return result
     }
 
     /// Replaces or appends a tensor.

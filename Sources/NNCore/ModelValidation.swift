@@ -38,7 +38,7 @@ extension Model {
                 guard layer.spatial == nil, let weight = layer.weight else {
                     throw .invalidField(location: location, expected: "a dense layer with a weight and no spatial geometry", found: "something else")
                 }
-                try requireFloatTensor(weight, location: "\(location).weight", shape: [layer.inputSize, layer.outputSize])
+                try requireWeight(of: layer, location: location, shape: [layer.inputSize, layer.outputSize])
                 if let bias = layer.bias {
                     try requireFloatTensor(bias, location: "\(location).bias", shape: [layer.outputSize])
                 }
@@ -47,7 +47,7 @@ extension Model {
                 guard let g = layer.spatial, g.window.count == 2, let weight = layer.weight, let shape = layer.weightShape else {
                     throw .invalidField(location: location, expected: "a conv2d layer with a geometry and a weight", found: "something else")
                 }
-                try requireFloatTensor(weight, location: "\(location).weight", shape: shape)
+                try requireWeight(of: layer, location: location, shape: shape)
                 if let bias = layer.bias {
                     try requireFloatTensor(bias, location: "\(location).bias", shape: [g.outputShape[2]])
                 }
@@ -151,6 +151,30 @@ extension Model {
         }
         if case let .clippedRelu(maxValue) = activation, !(maxValue > 0) {
             throw .invalidField(location: "\(location).max_value", expected: "a number > 0", found: "\(maxValue)")
+        }
+    }
+
+    /// A dense or conv2d weight: a float tensor of `shape`, or (format 1.3) an `i8` one with a
+    /// `weight_scale` naming an f32 tensor of one finite value > 0 per output. The scales are read
+    /// here (one value per output, cheap): a zero, negative or NaN scale would make every output
+    /// of its channel meaningless.
+    private func requireWeight(of layer: Layer, location: String, shape: [Int]) throws(ModelError) {
+        guard let weight = layer.weight else { return }
+        guard let scaleName = layer.weightScale else {
+            try requireFloatTensor(weight, location: "\(location).weight", shape: shape)
+            return
+        }
+        guard let w = tensor(weight) else { throw .missingTensor(location: "\(location).weight", name: weight) }
+        guard w.dtype == .int8 else {
+            throw .invalidField(location: "\(location).weight", expected: "an i8 tensor (the layer has a weight_scale)", found: "'\(weight)' of dtype \(w.dtype.rawValue)")
+        }
+        guard w.shape == shape else { throw .shapeMismatch(tensor: weight, expected: shape, found: w.shape) }
+        guard let s = tensor(scaleName) else { throw .missingTensor(location: "\(location).weight_scale", name: scaleName) }
+        guard s.dtype == .float32 else { throw .unsupportedDType(tensor: scaleName, dtype: s.dtype.rawValue + " (a weight scale is f32)") }
+        guard s.shape == [shape.last ?? 0] else { throw .shapeMismatch(tensor: scaleName, expected: [shape.last ?? 0], found: s.shape) }
+        if let bad = s.floats().firstIndex(where: { !($0 > 0) || !$0.isFinite }) {
+            throw .invalidField(location: "\(location).weight_scale", expected: "finite scales > 0",
+                                found: "'\(scaleName)'[\(bad)] = \(s.floats()[bad])")
         }
     }
 

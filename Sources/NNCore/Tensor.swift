@@ -307,3 +307,12 @@ public enum ShapeMath {
         dims.isEmpty ? "scalar" : dims.map(String.init).joined(separator: "x")
     }
 }
+
+/// Rounds a Float to bfloat16 (to nearest, ties to even), as the bit pattern; NaN stays a quiet
+/// NaN, values beyond bfloat16's range become infinities.
+public func bfloat16Bits(_ x: Float) -> UInt16 {
+    let bits = x.bitPattern
+    if x.isNaN { return UInt16(bits >> 16) | 0x40 }
+    let rounding = 0x7FFF + ((bits >> 16) & 1)
+    return UInt16((bits &+ rounding) >> 16)
+}

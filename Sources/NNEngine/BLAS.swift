@@ -80,6 +80,8 @@ public enum BLAS {
     public static func setThreadCount(_ n: Int) { openblas_set_num_threads(Int32(n)) }
     /// OpenBLAS's thread count.
     public static var threadCount: Int { Int(openblas_get_num_threads()) }
+    /// The kernel OpenBLAS chose for this CPU (e.g. "Haswell").
+    public static var coreName: String { openblas_get_corename().map { String(cString: $0) } ?? "unknown" }
     /// What OpenBLAS reports about its build and the kernel it chose for this CPU.
     public static var configuration: String {
         let config = openblas_get_config().map { String(cString: $0) } ?? "unknown"

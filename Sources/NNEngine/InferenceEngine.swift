@@ -71,6 +71,19 @@ public final class InferenceEngine<Scalar: BLASScalar> {
         var countIncludePad = false
         /// batch_norm (not folded): the per-channel parameters.
         var normalization: BatchNormParameters<Scalar>?
+        /// An int8 weight (format 1.3): its values [k][n] in cross-correlation form and one
+        /// scale per output; `weight` then holds their f32 values for the other paths.
+        var int8: (values: [Int8], scales: [Float])?
+        /// Whether the weight is stored as bf16 and the layer asks for bf16 products (format 1.3
+        /// `"compute": "bf16"`): the bf16 kernel may run it. Other bf16 weights run as f32.
+        var storedBFloat16 = false
+    }
+
+    /// A layer's weight as one of our batch kernels multiplies it.
+    enum PackedWeight {
+        case f32(PackedMatrix)
+        case bf16(PackedBFloat16Matrix)
+        case int8(PackedInt8Matrix)
     }
 
     public let metadata: ModelMetadata
@@ -90,6 +103,20 @@ public final class InferenceEngine<Scalar: BLASScalar> {
     /// im2col rows for the convolution layers, allocated on first use.
     private var columns: UnsafeMutablePointer<Scalar>?
     private let columnCapacity: Int
+    /// Which code multiplies batches: one of our f32 kernels or OpenBLAS (always for f64).
+    public let matrixKernel: MatrixKernel
+    /// Per layer, its dense or conv2d weight packed for `matrixKernel`, made on the first batch
+    /// call (one-sample use and f64 never pay for it); nil for other layers, for weights over
+    /// `packLimit` and when the copy could not be allocated (those run on OpenBLAS).
+    private var packedWeights: [PackedWeight?] = []
+    /// The kernels for int8 and bf16 weights (nil: they run as f32 on `matrixKernel`).
+    public let int8Kernel: Int8Kernel?
+    public let bfloat16Kernel: BFloat16Kernel?
+    private var packedWeightsMade = false
+
+    /// Weights up to this many values get a packed copy for our kernels; larger ones (a layer of
+    /// more than 256 MiB) stay on OpenBLAS rather than being held twice.
+    static var packLimit: Int { 1 << 26 }
 
     /// Number of input features per sample.
     public var inputSize: Int { metadata.input.features }
@@ -109,9 +136,21 @@ public final class InferenceEngine<Scalar: BLASScalar> {
     /// time; other batch_norm layers (after pooling, flatten, an activation) run on their own.
     /// Without it every batch_norm layer runs on its own: the reference the folding is tested
     /// against.
-    public init(model: Model, foldingBatchNorm: Bool = true) throws(ModelError) {
+    ///
+    /// `kernel` chooses the f32 batch products (default: `MatrixKernel.selected`, the best this CPU
+    /// runs unless `NNM_KERNELS` says otherwise); a kernel the CPU lacks is replaced by the best
+    /// one it has. f64 engines always use OpenBLAS.
+    public init(model: Model, foldingBatchNorm: Bool = true, kernel: MatrixKernel? = nil) throws(ModelError) {
         try model.validateStructure()
         metadata = model.metadata
+        if Scalar.self == Float.self {
+            let requested = kernel ?? MatrixKernel.selected.kernel
+            matrixKernel = requested.isSupported ? requested : MatrixKernel.best
+        } else {
+            matrixKernel = .openblas
+        }
+        int8Kernel = Int8Kernel.matching(matrixKernel)
+        bfloat16Kernel = BFloat16Kernel.matching(matrixKernel)
         var layers: [PreparedLayer] = []
         var columnCapacity = 0
         for layer in model.metadata.layers {
@@ -134,8 +173,16 @@ public final class InferenceEngine<Scalar: BLASScalar> {
                 layers.append(prepared)
                 continue
             }
-            let stored = model.tensor(layer.weight)
+            let stored = model.floatWeight(of: layer)
             var weight = stored.map { ParameterBuffer<Scalar>($0) }
+            var int8: (values: [Int8], scales: [Float])?
+            if layer.weightScale != nil, let q = model.tensor(layer.weight), q.dtype == .int8, let scales = model.tensor(layer.weightScale) {
+                var values = q.floats()
+                if layer.kind == .conv2d, layer.spatial?.convention == .convolution {
+                    values = SpatialGeometry.flippedKernel(values, shape: q.shape)
+                }
+                int8 = (values.map { Int8($0) }, scales.floats())
+            }
             var samplesPerProduct = 0
             if layer.kind == .conv2d, let g = layer.spatial {
                 if g.convention == .convolution, let stored {
@@ -152,6 +199,8 @@ public final class InferenceEngine<Scalar: BLASScalar> {
                                          bias: model.tensor(layer.bias).map { ParameterBuffer($0) },
                                          spatial: layer.spatial, samplesPerProduct: samplesPerProduct)
             prepared.countIncludePad = layer.countIncludePad
+            prepared.int8 = int8
+            prepared.storedBFloat16 = model.tensor(layer.weight)?.dtype == .bfloat16 && layer.bfloat16Compute
             layers.append(prepared)
         }
         self.layers = layers
@@ -165,6 +214,47 @@ public final class InferenceEngine<Scalar: BLASScalar> {
         bufferA?.deallocate()
         bufferB?.deallocate()
         columns?.deallocate()
+    }
+
+    /// Which kernels run the products, for reports: e.g. "f32 batch: avx2 (ours, 2 threads);
+    /// one sample: packed avx2".
+    public var kernelDescription: String {
+        let threads = min(BLAS.threadCount, 2)
+        let batch = matrixKernel == .openblas
+            ? "OpenBLAS (\(BLAS.coreName), \(BLAS.threadCount) thread\(BLAS.threadCount == 1 ? "" : "s"))"
+            : "\(matrixKernel.rawValue) (ours, \(threads) thread\(threads == 1 ? "" : "s"))"
+        let one = OneSamplePlan<Scalar>.usesPackedWeights ? "packed avx2 (ours)" : "OpenBLAS gemv"
+        var parts = ["\(Scalar.dtype.rawValue) batch: \(batch)"]
+        if layers.contains(where: { $0.int8 != nil }) {
+            parts.append("int8 weights: " + (int8Kernel.map { "\($0.rawValue) (ours, u8 activations per row, int32 sums)" } ?? "as f32"))
+        }
+        if layers.contains(where: { $0.storedBFloat16 && $0.int8 == nil }) {
+            parts.append("bf16 weights: " + (bfloat16Kernel.map { "\($0.rawValue) (ours)" } ?? "widened to f32"))
+        }
+        parts.append("one sample: \(one)")
+        return parts.joined(separator: "; ")
+    }
+
+    /// The packed copies of the weights for `matrixKernel`, made once.
+    private func makePackedWeights() {
+        packedWeightsMade = true
+        guard Scalar.self == Float.self, matrixKernel != .openblas else { return }
+        packedWeights = layers.map { layer in
+            guard layer.kind == .dense || layer.kind == .conv2d, let weight = layer.weight, weight.count <= Self.packLimit,
+                  weight.count > 0 else { return nil }
+            let columns = layer.kind == .dense ? layer.outputSize : layer.spatial!.outputShape[2]
+            let rows = weight.count / columns
+            let pointer = UnsafeRawPointer(weight.pointer).assumingMemoryBound(to: Float.self)
+            if let int8 = layer.int8, let kernel = int8Kernel,
+               let packed = PackedInt8Matrix(int8.values, scales: int8.scales, rows: rows, columns: columns, kernel: kernel) {
+                return .int8(packed)
+            }
+            if layer.storedBFloat16, let kernel = bfloat16Kernel,
+               let packed = PackedBFloat16Matrix(pointer, rows: rows, columns: columns, kernel: kernel) {
+                return .bf16(packed)
+            }
+            return PackedMatrix(pointer, rows: rows, columns: columns, kernel: matrixKernel).map { .f32($0) }
+        }
     }
 
     /// Applies the model's preprocessing in place to `count` samples of raw features.
@@ -184,6 +274,7 @@ public final class InferenceEngine<Scalar: BLASScalar> {
             singleSampleCalls += 1
             if singleSampleCalls == 2 { oneSamplePlan = OneSamplePlan(layers: layers, preprocessor: preprocessor) }
         }
+        if count > 1, !packedWeightsMade { makePackedWeights() }
         let rows = min(count, blockRows)
         if bufferRows < rows {
             bufferA?.deallocate()
@@ -232,15 +323,17 @@ public final class InferenceEngine<Scalar: BLASScalar> {
             if layers[index].kind == .flatten && layers[index].activation == .identity && !isLast { continue }
             let destination = isLast ? output : target
             forward(layers[index], oneSample: plan?.products[index], bias: index == 0 ? plan?.foldedBias : nil,
+                    packed: count > 1 && index < packedWeights.count ? packedWeights[index] : nil,
                     input: source, count: count, output: destination)
             source = UnsafePointer(destination)
             target = destination == a ? b : a
         }
     }
 
-    /// One layer; `bias` replaces the layer's own (the first layer's, with folded preprocessing).
+    /// One layer; `bias` replaces the layer's own (the first layer's, with folded preprocessing);
+    /// `packed` is its weight for our f32 kernels (else its products run on BLAS).
     private func forward(_ layer: PreparedLayer, oneSample: OneSampleProduct<Scalar>?, bias: ParameterBuffer<Scalar>?,
-                         input: UnsafePointer<Scalar>, count: Int, output: UnsafeMutablePointer<Scalar>) {
+                         packed: PackedWeight?, input: UnsafePointer<Scalar>, count: Int, output: UnsafeMutablePointer<Scalar>) {
         switch layer.kind {
         case .dense:
             let n = layer.outputSize, k = layer.inputSize, weight = layer.weight!.pointer
@@ -250,9 +343,7 @@ public final class InferenceEngine<Scalar: BLASScalar> {
             } else if count == 1 {
                 OneSampleProduct.multiplyStored(weight, inputs: k, outputs: n, bias: bias, activation: layer.activation, input, into: output)
             } else {
-                Scalar.gemm(transposeA: false, transposeB: false, m: count, n: n, k: k, alpha: 1, a: input, lda: k,
-                            b: weight, ldb: n, beta: 0, c: output, ldc: n)
-                Activations.biasAndActivate(output, rows: count, columns: n, bias: bias, activation: layer.activation)
+                product(packed, m: count, n: n, k: k, input, weight, bias: bias, activation: layer.activation, into: output)
             }
         case .conv2d:
             let g = layer.spatial!, positions = SpatialKernels.positions(g), patch = SpatialKernels.patchSize(g)
@@ -264,9 +355,8 @@ public final class InferenceEngine<Scalar: BLASScalar> {
                 let n = min(layer.samplesPerProduct, count - start)
                 SpatialKernels.im2col(input + start * layer.inputSize, count: n, geometry: g, into: cols)
                 let out = output + start * layer.outputSize
-                Scalar.gemm(transposeA: false, transposeB: false, m: n * positions, n: filters, k: patch, alpha: 1, a: cols, lda: patch,
-                            b: layer.weight!.pointer, ldb: filters, beta: 0, c: out, ldc: filters)
-                Activations.biasAndActivate(out, rows: n * positions, columns: filters, bias: layer.bias?.pointer, activation: layer.activation)
+                product(packed, m: n * positions, n: filters, k: patch, cols, layer.weight!.pointer, bias: layer.bias?.pointer,
+                        activation: layer.activation, into: out)
                 start += n
             }
         case .maxPool2d:
@@ -285,5 +375,29 @@ public final class InferenceEngine<Scalar: BLASScalar> {
             layer.normalization!.apply(input, count: count, features: layer.inputSize, into: output)
             Activations.biasAndActivate(output, rows: count, columns: layer.outputSize, bias: nil, activation: layer.activation)
         }
+    }
+
+    /// c = activation(a W + bias) for a row-major a[m][k] and W[k][n]: on our kernel with W's
+    /// packed copy (bias, and ReLU, applied in its registers), else on BLAS.
+    private func product(_ packed: PackedWeight?, m: Int, n: Int, k: Int, _ a: UnsafePointer<Scalar>, _ weight: UnsafePointer<Scalar>,
+                         bias: UnsafePointer<Scalar>?, activation: Activation, into c: UnsafeMutablePointer<Scalar>) {
+        if let packed {
+            let fused = activation == .relu
+            let a = UnsafeRawPointer(a).assumingMemoryBound(to: Float.self)
+            let bias = bias.map { UnsafeRawPointer($0).assumingMemoryBound(to: Float.self) }
+            let c = UnsafeMutableRawPointer(c).assumingMemoryBound(to: Float.self), threads = min(BLAS.threadCount, 2)
+            let done = switch packed {
+            case let .f32(p): p.multiply(a, m: m, bias: bias, relu: fused, into: c, threads: threads)
+            case let .bf16(p): p.multiply(a, m: m, bias: bias, relu: fused, into: c, threads: threads)
+            case let .int8(p): p.multiply(a, m: m, bias: bias, relu: fused, into: c, threads: threads)
+            }
+            if done {
+                if !fused { Activations.biasAndActivate(c, rows: m, columns: n, bias: nil, activation: activation) }
+                return
+            }
+        }
+        Scalar.gemm(transposeA: false, transposeB: false, m: m, n: n, k: k, alpha: 1, a: a, lda: k,
+                    b: weight, ldb: n, beta: 0, c: c, ldc: n)
+        Activations.biasAndActivate(c, rows: m, columns: n, bias: bias, activation: activation)
     }
 }

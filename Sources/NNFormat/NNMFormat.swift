@@ -10,7 +10,7 @@ import Glibc
 ///
 ///     0   8  magic  89 4E 4E 4D 0D 0A 1A 0A   ("\x89NNM\r\n\x1a\n")
 ///     8   2  major version (u16 LE)            = 1
-///     10  2  minor version (u16 LE)            = 1, or 2 when the model uses what 1.2 added
+///     10  2  minor version (u16 LE)            = 1, or 2 / 3 when the model uses what 1.2 / 1.3 added
 ///     12  4  flags (u32 LE)                    = 0; a set bit is a feature the reader must know
 ///     16  8  header length in bytes (u64 LE)
 ///     24  8  data offset (u64 LE)              = header end rounded up to 64
@@ -25,7 +25,7 @@ public enum NNMFormat {
     /// The newest minor version this code reads and writes. Writers write the lowest version
     /// that describes the model (`ModelMetadata.minorVersion`): a model that 1.1 can describe
     /// gives the same bytes as before 1.2 existed. Readers accept any minor version of major 1.
-    public static let newestMinorVersion = 2
+    public static let newestMinorVersion = 3
     public static let preambleSize = 48
     public static let alignment = 64
     /// Largest metadata header a reader accepts (16 MiB); the spec states it.

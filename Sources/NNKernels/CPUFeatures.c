@@ -1,13 +1,54 @@
 #include "CPUFeatures.h"
+#include <stdbool.h>
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 
 enum { known = 1u << 31 };
+
+#if defined(__x86_64__)
+// XCR0, read with XGETBV (only after CPUID says OSXSAVE, or the instruction faults). Encoded as
+// bytes so that no target attribute is needed for it.
+static unsigned long long xcr0(void) {
+    unsigned eax, edx;
+    __asm__ volatile(".byte 0x0f, 0x01, 0xd0" : "=a"(eax), "=d"(edx) : "c"(0));
+    return ((unsigned long long)edx << 32) | eax;
+}
+#endif
 
 static unsigned detect(void) {
     unsigned features = 0;
 #if defined(__x86_64__)
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) features |= nn_cpu_avx2_fma;
-    if (__builtin_cpu_supports("pclmul") && __builtin_cpu_supports("sse4.1")) features |= nn_cpu_pclmul;
+    unsigned eax, ebx, ecx, edx;
+    if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return 0;
+    bool pclmul = ecx & (1u << 1), sse41 = ecx & (1u << 19), fma = ecx & (1u << 12);
+    bool osxsave = ecx & (1u << 27), avx = ecx & (1u << 28);
+    if (pclmul && sse41) features |= nn_cpu_pclmul;
+    if (!osxsave || !avx) return features;
+    unsigned long long xcr = xcr0();
+    bool ymm = (xcr & 0x6) == 0x6;              // SSE and AVX state
+    bool zmm = ymm && (xcr & 0xe0) == 0xe0;     // opmask, ZMM0-15 upper halves, ZMM16-31
+    unsigned max_leaf = __get_cpuid_max(0, 0);
+    if (max_leaf < 7 || !ymm) return features;
+    __cpuid_count(7, 0, eax, ebx, ecx, edx);
+    unsigned leaf7_subleaves = eax;
+    bool avx2 = ebx & (1u << 5), avx512f = ebx & (1u << 16), avx512bw = ebx & (1u << 30), avx512vl = ebx & (1u << 31);
+    bool avx512vnni = ecx & (1u << 11);
+    if (!(avx2 && fma)) return features;
+    features |= nn_cpu_avx2_fma;
+    bool avxvnni = false, avx512bf16 = false;
+    if (leaf7_subleaves >= 1) {
+        __cpuid_count(7, 1, eax, ebx, ecx, edx);
+        avxvnni = eax & (1u << 4);
+        avx512bf16 = eax & (1u << 5);
+    }
+    if (avxvnni) features |= nn_cpu_avx_vnni;
+    if (zmm && avx512f && avx512bw && avx512vl) {
+        features |= nn_cpu_avx512;
+        if (avx512vnni) features |= nn_cpu_avx512_vnni;
+        if (avx512bf16) features |= nn_cpu_avx512_bf16;
+    }
 #endif
     return features;
 }

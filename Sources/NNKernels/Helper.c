@@ -22,7 +22,8 @@ static struct {
     pthread_mutex_t mutex;
     pthread_cond_t wake;
     // Written by the caller before it posts a generation; read by the helper after it claims it.
-    nn_product job;
+    nn_task task;
+    const void *context;
     size_t first, end;
 } helper = {
     .once = PTHREAD_ONCE_INIT,
@@ -76,7 +77,7 @@ static void *helper_main(void *unused) {
         seen = s >> 1;
         if (s & 1) continue;  // the caller got there first
         if (!atomic_compare_exchange_strong(&helper.state, &s, s | 1)) continue;
-        nn_product_panels(&helper.job, helper.first, helper.end);
+        helper.task(helper.context, helper.first, helper.end);
         atomic_store_explicit(&helper.finished, seen, memory_order_release);
     }
     return NULL;
@@ -92,16 +93,17 @@ static void start_helper(void) {
     pthread_attr_destroy(&attributes);
 }
 
-bool nn_helper_run(const nn_product *job, size_t split, size_t panels) {
+bool nn_helper_run(nn_task task, const void *context, size_t split, size_t end) {
     if (atomic_flag_test_and_set(&helper.in_use)) return false;
     pthread_once(&helper.once, start_helper);
     if (!helper.started) {
         atomic_flag_clear(&helper.in_use);
         return false;
     }
-    helper.job = *job;
+    helper.task = task;
+    helper.context = context;
     helper.first = split;
-    helper.end = panels;
+    helper.end = end;
     unsigned long generation = (atomic_load_explicit(&helper.state, memory_order_relaxed) >> 1) + 1;
     unsigned long posted = generation << 1;
     atomic_store(&helper.state, posted);
@@ -110,9 +112,9 @@ bool nn_helper_run(const nn_product *job, size_t split, size_t panels) {
         pthread_cond_signal(&helper.wake);
         pthread_mutex_unlock(&helper.mutex);
     }
-    nn_product_panels(job, 0, split);
+    task(context, 0, split);
     if (atomic_compare_exchange_strong(&helper.state, &posted, posted | 1)) {
-        nn_product_panels(job, split, panels);  // the helper had not started on them
+        task(context, split, end);  // the helper had not started on them
     } else {
         for (unsigned n = 1; atomic_load_explicit(&helper.finished, memory_order_acquire) != generation; n++) {
             relax();

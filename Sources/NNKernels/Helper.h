@@ -17,10 +17,14 @@ typedef struct {
 /// Computes panels [first_panel, end_panel) of `job`.
 void nn_product_panels(const nn_product *job, size_t first_panel, size_t end_panel);
 
-/// Computes panels [0, split) on the calling thread and [split, panels) on the process's helper
-/// thread (or on the caller, when the helper has not picked them up by the time the caller is
-/// done with its own). Returns false, having computed nothing, when the helper cannot be
+/// A piece of work that can be split: computes parts [first, end) of what `context` describes.
+typedef void (*nn_task)(const void *context, size_t first, size_t end);
+
+/// Runs task(context, 0, split) on the calling thread and task(context, split, end) on the
+/// process's helper thread (or on the caller, when the helper has not picked it up by the time
+/// the caller is done with its own part). `context` must stay valid until this returns, which
+/// is after both parts are done. Returns false, having run nothing, when the helper cannot be
 /// started or another thread is using it.
-bool nn_helper_run(const nn_product *job, size_t split, size_t panels);
+bool nn_helper_run(nn_task task, const void *context, size_t split, size_t end);
 
 #endif

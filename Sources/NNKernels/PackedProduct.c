@@ -120,12 +120,16 @@ void nn_product_panels(const nn_product *job, size_t first_panel, size_t end_pan
     }
 }
 
+static void product_task(const void *context, size_t first, size_t end) {
+    nn_product_panels((const nn_product *)context, first, end);
+}
+
 void nn_packed_product(const float *packed, size_t inputs, size_t outputs, const float *bias, bool relu,
                        const float *x, float *y, int threads) {
     nn_product job = {packed, inputs, outputs, bias, relu, x, y};
     size_t panels = (padded_outputs(outputs) + panel_width - 1) / panel_width;
     bool alone = threads < 2 || panels < 2 || inputs * outputs < parallel_minimum;
-    if (alone || !nn_helper_run(&job, (panels + 1) / 2, panels)) {
+    if (alone || !nn_helper_run(product_task, &job, (panels + 1) / 2, panels)) {
         nn_product_panels(&job, 0, panels);
     }
 }

@@ -173,11 +173,3 @@ func converted(_ values: [Double], like t: Tensor) -> Tensor {
     default: return Tensor(values.map { Float($0) }, shape: t.shape)
     }
 }
-
-/// Rounds a Float to bfloat16 (to nearest, ties to even), as the bit pattern.
-func bfloat16Bits(_ x: Float) -> UInt16 {
-    let bits = x.bitPattern
-    if x.isNaN { return UInt16(bits >> 16) | 0x40 }
-    let rounding = 0x7FFF + ((bits >> 16) & 1)
-    return UInt16((bits &+ rounding) >> 16)
-}

@@ -113,7 +113,7 @@ extension FilterGrid {
     /// the pattern its filter responds to. `path` names the model in the title and in errors.
     public static func svg(firstConvolutionOf model: Model, path: String) throws -> String {
         guard let index = model.metadata.layers.firstIndex(where: { $0.kind == .conv2d }),
-              let layer = Optional(model.metadata.layers[index]), let g = layer.spatial, let kernel = model.tensor(layer.weight) else {
+              let layer = Optional(model.metadata.layers[index]), let g = layer.spatial, let kernel = model.floatWeight(of: layer) else {
             throw PlotError.noConvolutionLayer(path: path)
         }
         var shown = kernel

@@ -227,7 +227,7 @@ public struct Network<Scalar: BLASScalar>: Sendable {
                 biases.append([])
                 continue
             }
-            var w = Scalar.values(of: model.tensor(weightName)!)
+            var w = Scalar.values(of: model.floatWeight(of: layer) ?? model.tensor(weightName)!)
             if layer.kind == .conv2d, let g = layer.spatial, g.convention == .convolution {
                 w = SpatialGeometry.flippedKernel(w, shape: layer.weightShape!)
                 layers[l].spatial!.convention = .crossCorrelation

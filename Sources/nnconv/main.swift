@@ -14,7 +14,7 @@ struct NNConv: ParsableCommand {
         commandName: "nnconv",
         abstract: "Convert neural-network weight files to and from .nnm; inspect, validate and compare them.",
         discussion: "Exit status: 0 success, 1 the models differ (diff), 64 usage, 65 malformed input, 66 missing input, 73/74 cannot write.",
-        subcommands: [Import.self, Export.self, Inspect.self, Validate.self, Diff.self])
+        subcommands: [Import.self, Export.self, Inspect.self, Validate.self, Diff.self, Quantize.self])
 }
 
 /// A subcommand that reads files: the supervising parent names them if a library crashes on one.
@@ -107,6 +107,46 @@ struct Export: ParsableCommand, ReadsFiles {
             let result = try format.export(m, to: output, options: ExportOptions(layout: layout, keras: keras))
             result.notes.forEach { print("  note: \($0)") }
             print("wrote \(output) (\(result.summary))")
+        }
+    }
+}
+
+struct Quantize: ParsableCommand, ReadsFiles {
+    static let configuration = CommandConfiguration(
+        abstract: "Write a copy of a .nnm model with smaller weights: int8 (the default) or bfloat16 (--bf16).",
+        discussion: """
+            int8: every dense and conv2d weight as i8 with one f32 scale per output (symmetric, format 1.3); nn-infer \
+            quantizes activations per row at run time and sums in int32. --bf16: weights rounded to bfloat16. With --images \
+            and --labels (IDX files), prints the accuracy of the original and of the new model on them. Exit status: 0 success, \
+            64 usage, 65 malformed input, 66 missing input, 73/74 cannot write.
+            """)
+
+    @Argument(help: "The .nnm model.") var model: String
+    @Option(name: .shortAndLong, help: "Output .nnm path.") var output: String
+    @Flag(help: "bfloat16 weights (rounded to nearest even) instead of int8.") var bf16 = false
+    @Option(help: "IDX images to measure the accuracy of both models on (needs --labels).") var images: String?
+    @Option(help: "IDX labels of --images.") var labels: String?
+
+    var inputFiles: [String] { [model] + [images, labels].compactMap { $0 } }
+
+    func run() throws {
+        try reportingErrors(tool: "nnconv quantize") {
+            guard (images == nil) == (labels == nil) else {
+                throw ToolError("--images and --labels go together (the accuracy needs both)", status: ExitStatus.usage)
+            }
+            guard output != model else { throw ToolError("\(output): would overwrite the model; give another -o", status: ExitStatus.usage) }
+            let original = try NNMFormat.open(path: model).validated
+            let kind = bf16 ? "bf16" : "int8"
+            let (quantized, converted) = bf16 ? Quantization.bfloat16(original.model, sourcePath: model)
+                : try Quantization.int8(original.model, sourcePath: model)
+            try NNMFormat.write(quantized, to: output)
+            print("wrote \(output) (\(describe(quantized)); \(kind): \(converted.isEmpty ? "no weight to convert" : converted.joined(separator: ", ")))")
+            if let images, let labels {
+                let before = try InferenceRun.accuracy(modelPath: model, imagesPath: images, labelsPath: labels)
+                let after = try InferenceRun.accuracy(modelPath: output, imagesPath: images, labelsPath: labels)
+                print("accuracy on \(images): original \(formatDecimal(before * 100, digits: 2)) %, \(kind) \(formatDecimal(after * 100, digits: 2)) % "
+                      + "(\(formatDecimal((after - before) * 100, digits: 2)) percentage points)")
+            }
         }
     }
 }

@@ -5,6 +5,8 @@
 //   nn-bench infer MODEL.nnm IMAGES.idx [--reps R] [--batch-reps R] [--single N] [--precision f32|f64]
 //   nn-bench train-gemm --layers 784,256,10 [--batch 64] [--samples 60000] [--reps R] [--f64] [--recompute]
 //   nn-bench load MODEL.nnm [--reps R] [--no-verify]
+//   nn-bench peak [--iterations N]      the register-only f32 FMA peak, 1 and 2 threads
+//   nn-bench gemm --shape M,N,K [--reps R] [--threads T]   our kernels vs OpenBLAS on one product
 // and for working on the engine and the trainer (NN_BENCH_CLOCK=cpu times CPU seconds):
 //   nn-bench train [--recipe blog|capstone] [--epochs E] [--f64] [--limit N]
 //   nn-bench outputs MODEL.nnm IMAGES.idx OUT.bin [--batch N] [--precision f32|f64]   raw outputs, to compare builds
@@ -139,6 +141,9 @@ func info() {
     out.set("openblas_threads", Int(openblas_get_num_threads()))
     out.set("OPENBLAS_CORETYPE", getenv("OPENBLAS_CORETYPE").map { String(cString: $0) } ?? "(unset)")
     out.set("OPENBLAS_L2_SIZE", getenv("OPENBLAS_L2_SIZE").map { String(cString: $0) } ?? "(unset)")
+    out.set("cpu_flags", MatrixKernel.cpuFlags)
+    out.set("best_kernel", MatrixKernel.best.rawValue)
+    out.set("selected_kernel", MatrixKernel.selected.kernel.rawValue)
     out.emit()
 }
 
@@ -171,7 +176,7 @@ func infer<S: BLASScalar & RawBLAS>(_: S.Type, model: Model, images: IDXImages, 
 
     // Raw products of the same shapes (weights copied into plain buffers, same input).
     let weights: [Buffer<S>] = !dense ? [] : model.metadata.layers.map { layer in
-        let values = S.values(of: model.tensor(layer.weight)!)
+        let values = S.values(of: model.floatWeight(of: layer)!)
         let b = Buffer<S>(values.count, fill: false)
         for i in 0..<values.count { b.pointer[i] = values[i] }
         return b
@@ -243,6 +248,53 @@ func infer<S: BLASScalar & RawBLAS>(_: S.Type, model: Model, images: IDXImages, 
     out.set("single_images_per_s", 1 / t1)
     if dense { out.set("raw_gemv_median_us", median(rawSingleTimes) * 1e6) }
     out.set("openblas_core", openblas_get_corename().map { String(cString: $0) } ?? "unknown")
+    out.set("kernels", engine.kernelDescription)
+    out.emit()
+}
+
+// MARK: peak and gemm
+
+/// The register-only FMA peak of the best vector kernel's width, on 1 and 2 threads: the
+/// ceiling the GEMM numbers are a fraction of.
+func peak(iterations: Int) {
+    let kernel = MatrixKernel.best
+    var out = JSONOut()
+    out.set("kernel", kernel.rawValue)
+    out.set("cpu_flags", MatrixKernel.cpuFlags)
+    for threads in [1, 2] {
+        out.set("peak_gflops_\(threads)", kernel.fmaPeak(threads: threads, iterations: iterations))
+    }
+    out.emit()
+}
+
+/// One product C[m][n] = A[m][k] B[k][n], timed on each of our kernels this CPU runs (B packed
+/// once, as the engine does) and on OpenBLAS, with the same thread count.
+func gemm(m: Int, n: Int, k: Int, reps: Int, threads: Int) {
+    let a = Buffer<Float>(m * k), b = Buffer<Float>(k * n), c = Buffer<Float>(m * n, fill: false)
+    let flops = 2 * Double(m) * Double(n) * Double(k)
+    var out = JSONOut()
+    out.set("shape", "\(m)x\(k) . \(k)x\(n)")
+    out.set("threads", threads)
+    func time(_ body: () -> Void) -> Double {
+        body()
+        var times: [Double] = []
+        let inner = max(1, Int(2e8 / flops))
+        for _ in 0..<reps {
+            let t0 = now()
+            for _ in 0..<inner { body() }
+            times.append((now() - t0) / Double(inner))
+        }
+        return flops / median(times) / 1e9
+    }
+    for kernel in MatrixKernel.allCases where kernel != .openblas && kernel.isSupported {
+        guard let packed = PackedMatrix(b.pointer, rows: k, columns: n, kernel: kernel) else { continue }
+        out.set("\(kernel.rawValue)_gflops", time { _ = packed.multiply(a.pointer, m: m, bias: nil, relu: false, into: c.pointer, threads: threads) })
+    }
+    let saved = BLAS.threadCount
+    BLAS.setThreadCount(threads)
+    out.set("openblas_gflops", time { Float.rawGemm(false, false, m, n, k, a.pointer, k, b.pointer, n, c.pointer, n) })
+    BLAS.setThreadCount(saved)
+    out.set("openblas_core", BLAS.coreName)
     out.emit()
 }
 
@@ -488,6 +540,14 @@ do {
         let fd = open(o.positional[2], O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         close(fd)
+    case "peak":
+        let o = Options(arguments.dropFirst(2), flags: [])
+        peak(iterations: o.int("--iterations", 100_000_000))
+    case "gemm":
+        let o = Options(arguments.dropFirst(2), flags: [])
+        let shape = (o.values["--shape"] ?? "668,256,784").split(separator: ",").compactMap { Int($0) }
+        guard shape.count == 3, shape.allSatisfy({ $0 > 0 }) else { fail("gemm --shape M,N,K (positive)") }
+        gemm(m: shape[0], n: shape[1], k: shape[2], reps: o.int("--reps", 9), threads: o.int("--threads", 2))
     case "load":
         let o = Options(arguments.dropFirst(2), flags: ["--no-verify"])
         guard o.positional.count == 1 else { fail("load MODEL.nnm [--reps R] [--no-verify]") }

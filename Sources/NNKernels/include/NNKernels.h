@@ -13,6 +13,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/// Instruction-set extensions the kernels choose by, as bits of `nn_cpu_features()`. A bit is
+/// set only when CPUID reports the instructions and XGETBV reports that the operating system
+/// saves the registers they use (YMM for AVX2, also ZMM and the mask registers for AVX-512).
+enum {
+    nn_cpu_avx2_fma = 1,        // AVX2 and FMA: the one-sample products, the f32 GEMM's AVX2 kernel
+    nn_cpu_pclmul = 2,          // CRC-32 folding (PCLMULQDQ with SSE4.1)
+    nn_cpu_avx512 = 4,          // AVX-512 F, BW, VL (with AVX2 and FMA): the GEMM's AVX-512 kernel
+    nn_cpu_avx512_vnni = 8,     // AVX512_VNNI (vpdpbusd on ZMM)
+    nn_cpu_avx_vnni = 16,       // AVX-VNNI (vpdpbusd on YMM, VEX encoded)
+    nn_cpu_avx512_bf16 = 32,    // AVX512_BF16 (vdpbf16ps)
+};
+
+/// The features above that this CPU has, detected on first use.
+unsigned nn_cpu_features(void);
+
 /// Whether this CPU runs the vector kernels (AVX2 and FMA). Without them the packed product
 /// still works, on plain C loops.
 bool nn_packed_vector_kernels(void);
@@ -46,5 +61,96 @@ void nn_row_product(const float *weights, size_t inputs, size_t outputs, const f
 /// of all of `data` from `crc`. Returns 0 (and writes nothing) without PCLMULQDQ or for fewer
 /// than 128 bytes.
 size_t nn_crc32_fold(uint32_t crc, const void *data, size_t length, uint8_t block[64]);
+
+// f32 matrix products for batches (GEMM.c): C = A B (+ bias, then ReLU), row-major, with B
+// packed once. Micro-kernels for AVX-512 and AVX2/FMA, chosen only when CPUID and XGETBV say
+// the CPU and the operating system support them, and a portable one.
+
+/// The GEMM kernels: `nn_gemm_scalar` (plain C, any CPU), `nn_gemm_avx2` (AVX2 + FMA, 6 x 16
+/// tiles), `nn_gemm_avx512` (AVX-512F, 12 x 32 tiles).
+enum { nn_gemm_scalar = 0, nn_gemm_avx2 = 1, nn_gemm_avx512 = 2 };
+
+/// Whether this CPU (and OS) runs `kernel`.
+bool nn_gemm_supported(int kernel);
+
+/// The fastest kernel this CPU runs.
+int nn_gemm_best(void);
+
+/// Number of floats `nn_gemm_pack` writes for a k x n matrix packed for `kernel`.
+size_t nn_gemm_packed_size(int kernel, size_t k, size_t n);
+
+/// Packs a row-major B[k][n] (row stride `ldb`) for `kernel`: panels of 16 (AVX-512: 32)
+/// columns, the last one zero-padded, each stored row by row.
+void nn_gemm_pack(int kernel, const float *b, size_t ldb, size_t k, size_t n, float *packed);
+
+/// C[m][n] (row stride `ldc`) = A[m][k] (row stride `lda`) B (+ bias[n] when not NULL; then
+/// max(., 0) with `relu`, NaN becoming 0), with B packed by `nn_gemm_pack` for the same
+/// `kernel`. A kernel this CPU lacks is never run: its packing is then multiplied by the
+/// portable kernel. With `threads` >= 2 and enough work, the calling thread and the process's
+/// helper thread share the rows. Returns false, having written nothing, when the packing
+/// buffers (about 120 KiB per thread) cannot be allocated.
+bool nn_gemm(int kernel, size_t m, size_t n, size_t k, const float *a, size_t lda, const float *packed,
+             float *c, size_t ldc, const float *bias, bool relu, int threads);
+
+/// As `nn_gemm` for a B as stored, packed into a temporary copy first.
+bool nn_gemm_unpacked(int kernel, size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b, size_t ldb,
+                      float *c, size_t ldc, const float *bias, bool relu, int threads);
+
+/// The f32 multiply-add peak in GFLOP/s of `threads` threads each running `iterations` steps of
+/// 12 independent vector FMAs on registers (`nn_gemm_avx2`: 8 lanes, `nn_gemm_avx512`: 16).
+/// 0 for the scalar kernel or one this CPU lacks.
+double nn_fma_peak(int kernel, int threads, long iterations);
+
+// Products with low-precision weights (LowPrecisionGEMM.c): C = A B (+ bias, then ReLU) for f32
+// rows of A and a B packed once as bf16 or as int8 with one scale per column.
+
+/// The bf16 kernels: portable C, or AVX512_BF16 (`vdpbf16ps`, 12 x 32 tiles).
+enum { nn_bf16_scalar = 0, nn_bf16_avx512 = 1 };
+
+/// The int8 kernels: portable C, AVX2 (`vpmaddwd` on int16 pairs, exact; 6 x 16 tiles), or
+/// AVX512-VNNI (`vpdpbusd`, u8 x s8 quads; 12 x 32 tiles).
+enum { nn_i8_scalar = 0, nn_i8_avx2 = 1, nn_i8_vnni = 2 };
+
+/// The deepest int8 product whose int32 sums cannot overflow (255 * 127 * 65,536 < 2^31).
+enum { nn_i8_max_depth = 65536 };
+
+/// Whether this CPU (and OS) runs the bf16 / int8 `kernel`.
+bool nn_bf16_supported(int kernel);
+bool nn_i8_supported(int kernel);
+
+/// Number of bf16 values `nn_bf16_pack` writes for a k x n matrix (one layout for every kernel).
+size_t nn_bf16_packed_count(size_t k, size_t n);
+
+/// Packs a row-major f32 B[k][n] (row stride `ldb`), rounded to bf16 (nearest even): panels of
+/// 32 columns, pairs of depths of a column adjacent, zero-padded.
+void nn_bf16_pack(const float *b, size_t ldb, size_t k, size_t n, uint16_t *packed);
+
+/// C = bf16(A) B (+ bias, then ReLU, NaN becoming 0): each row of A is rounded to bf16 as it is
+/// packed, products are exact and summed in f32. A kernel this CPU lacks is never run (the
+/// portable one is). False, with nothing written, when scratch memory cannot be allocated.
+bool nn_bf16_gemm(int kernel, size_t m, size_t n, size_t k, const float *a, size_t lda, const uint16_t *packed,
+                  float *c, size_t ldc, const float *bias, bool relu, int threads);
+
+/// Bytes `nn_i8_pack` writes for a k x n int8 matrix packed for `kernel`.
+size_t nn_i8_packed_bytes(int kernel, size_t k, size_t n);
+
+/// Packs a row-major int8 B[k][n] (values in -127...127) for `kernel`, with its column sums.
+void nn_i8_pack(int kernel, const int8_t *b, size_t ldb, size_t k, size_t n, void *packed);
+
+/// C = dequantized (quantize(A) B): each row of A is quantized to u8 with its own scale and
+/// zero point (`nn_i8_quantize_row`), the products are summed exactly in int32, and each sum is
+/// dequantized with the row's and the column's (`scales[n]`) scales, the bias added and ReLU
+/// applied in the same pass. False when k > nn_i8_max_depth or memory cannot be allocated.
+bool nn_i8_gemm(int kernel, size_t m, size_t n, size_t k, const float *a, size_t lda, const void *packed,
+                const float *scales, float *c, size_t ldc, const float *bias, bool relu, int threads);
+
+/// The int32 sums alone, C[i][j] = sum_p a[i][p] b[p][j], for u8 rows of A: what the tests
+/// compare exactly against a reference.
+bool nn_i8_gemm_s32(int kernel, size_t m, size_t n, size_t k, const uint8_t *a, size_t lda, const void *packed,
+                    int32_t *c, size_t ldc, int threads);
+
+/// The activation quantization of `nn_i8_gemm`: [min(x, 0), max(x, 0)] onto 0...255,
+/// q = clamp(round(x / scale) + zero, 0, 255); NaN becomes 0 (the low end of the range).
+void nn_i8_quantize_row(const float *x, size_t k, uint8_t *q, float *scale, int32_t *zero);
 
 #endif

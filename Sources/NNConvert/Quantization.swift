@@ -1,0 +1,66 @@
+import NNCore
+
+/// Smaller copies of a model's weights (`nnconv quantize`).
+public enum Quantization {
+    /// `model` with every dense and conv2d weight stored as bfloat16, rounded to nearest (ties to
+    /// even): half the bytes of f32. Readers widen bf16 to f32 exactly, so the model computes with
+    /// the rounded weights in f32, or (the layer's `"compute": "bf16"`, set here) rounds its inputs
+    /// to bf16 too where the CPU multiplies bf16 (`vdpbf16ps`). Biases, batch-norm parameters, preprocessing statistics and
+    /// optimizer state keep their types (they are small, and the statistics are sensitive).
+    /// Returns the new model (its provenance names `sourcePath`) and the names of the converted
+    /// tensors. An int8 model's weights are rounded from their f32 values (its scales dropped).
+    public static func bfloat16(_ model: Model, sourcePath: String) -> (model: Model, converted: [String]) {
+        let model = model.dequantized()  // int8 weights become their f32 values first
+        var result = model
+        var converted: [String] = []
+        for (index, layer) in model.metadata.layers.enumerated() where layer.kind.hasWeight {
+            guard let name = layer.weight, let tensor = model.tensor(name) else { continue }
+            // bf16 products for this layer (format 1.3 "compute"), also for weights stored bf16 already.
+            result.metadata.layers[index].bfloat16Compute = true
+            guard tensor.dtype != .bfloat16 else { continue }
+            let bits = tensor.floats().map(bfloat16Bits)
+            result.setTensor(name, bits.withUnsafeBytes { Tensor(dtype: .bfloat16, shape: tensor.shape, copying: $0) })
+            converted.append(name)
+        }
+        result.metadata.provenance = Provenance(tool: "nnconv quantize \(ProjectVersion.string)", created: Clock.nowISO8601(),
+                                                sourceFile: sourcePath, sourceFormat: "nnm")
+        return (result, converted)
+    }
+
+    /// `model` with every dense and conv2d weight stored as `i8` with one f32 scale per output
+    /// (format 1.3): symmetric, `scale[j] = max_p |w[p][j]| / 127` (1 for an all-zero output),
+    /// `q = round(w / scale)` in -127...127. Biases and everything else keep their types; the
+    /// engine quantizes activations per row at run time. Weights already in i8 stay as they are.
+    /// Throws, naming the tensor, when a weight holds NaN or infinite values (no scale fits them).
+    /// Returns the new model and the names of the converted tensors.
+    public static func int8(_ model: Model, sourcePath: String) throws(ModelError) -> (model: Model, converted: [String]) {
+        var result = model
+        var converted: [String] = []
+        for (index, layer) in model.metadata.layers.enumerated() where layer.kind.hasWeight && layer.weightScale == nil {
+            guard let name = layer.weight, let tensor = model.tensor(name), let outputs = tensor.shape.last, outputs > 0 else { continue }
+            let w = tensor.floats()
+            if let bad = w.firstIndex(where: { !$0.isFinite }) {
+                throw .invalidField(location: "tensor '\(name)'", expected: "finite values to quantize", found: "\(w[bad]) at element \(bad)")
+            }
+            var largest = [Float](repeating: 0, count: outputs)
+            for i in 0..<w.count { largest[i % outputs] = max(largest[i % outputs], abs(w[i])) }
+            let scales = largest.map { $0 > 0 ? $0 / 127 : 1 }
+            let q = (0..<w.count).map { i in Int8(max(-127, min(127, (w[i] / scales[i % outputs]).rounded(.toNearestOrEven)))) }
+            let scaleName = uniqueName(name + "_scale", in: result)
+            result.setTensor(name, q.withUnsafeBytes { Tensor(dtype: .int8, shape: tensor.shape, copying: $0) })
+            result.setTensor(scaleName, Tensor(scales, shape: [outputs]))
+            result.metadata.layers[index].weightScale = scaleName
+            converted.append(name)
+        }
+        result.metadata.provenance = Provenance(tool: "nnconv quantize \(ProjectVersion.string)", created: Clock.nowISO8601(),
+                                                sourceFile: sourcePath, sourceFormat: "nnm")
+        return (result, converted)
+    }
+
+    /// `base`, or `base` with a number appended when the model already has a tensor of that name.
+    private static func uniqueName(_ base: String, in model: Model) -> String {
+        var name = base, n = 1
+        while model.tensor(name) != nil { name = "\(base).\(n)"; n += 1 }
+        return name
+    }
+}

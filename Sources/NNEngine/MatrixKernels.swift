@@ -1,0 +1,246 @@
+internal import NNKernels
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Which f32 matrix-product code the engine's batch path runs: our own kernels
+/// (`NNKernels/GEMM.c`) or the system's OpenBLAS. f64 always runs on OpenBLAS.
+///
+/// The default is the fastest kernel this CPU runs (checked with CPUID and XGETBV); the
+/// environment variable `NNM_KERNELS` (`openblas`, `scalar`, `avx2`, `avx512`, `auto`) forces one,
+/// so that tests and benchmarks can compare them. A kernel the CPU lacks is never run.
+public enum MatrixKernel: String, CaseIterable, Sendable {
+    /// The system's OpenBLAS (`cblas_sgemm`), the fallback.
+    case openblas
+    /// Our blocking on plain C loops: any CPU.
+    case scalar
+    /// Our AVX2/FMA micro-kernel (6 x 16 tiles).
+    case avx2
+    /// Our AVX-512 micro-kernel (12 x 32 tiles).
+    case avx512
+
+    /// NNKernels' code for our kernels; nil for OpenBLAS.
+    var code: Int32? {
+        switch self {
+        case .openblas: nil
+        case .scalar: Int32(nn_gemm_scalar)
+        case .avx2: Int32(nn_gemm_avx2)
+        case .avx512: Int32(nn_gemm_avx512)
+        }
+    }
+
+    /// Whether this CPU (and its operating system) runs the kernel.
+    public var isSupported: Bool { code.map { nn_gemm_supported($0) } ?? true }
+
+    /// The fastest of our kernels this CPU runs.
+    public static var best: MatrixKernel {
+        switch Int(nn_gemm_best()) {
+        case Int(nn_gemm_avx512): .avx512
+        case Int(nn_gemm_avx2): .avx2
+        default: .scalar
+        }
+    }
+
+    /// The kernel for `requested` (the value of `NNM_KERNELS`, or nil), and a note when the
+    /// request could not be followed (an unknown name, or a kernel this CPU lacks: then `best`).
+    public static func choose(requested: String?) -> (kernel: MatrixKernel, note: String?) {
+        guard let requested, !requested.isEmpty, requested != "auto" else { return (best, nil) }
+        guard let kernel = MatrixKernel(rawValue: requested) else {
+            let names = (allCases.map(\.rawValue) + ["auto"]).joined(separator: ", ")
+            return (best, "NNM_KERNELS=\(requested) is not one of \(names); using \(best.rawValue)")
+        }
+        guard kernel.isSupported else {
+            return (best, "NNM_KERNELS=\(requested): this CPU lacks \(requested); using \(best.rawValue)")
+        }
+        return (kernel, nil)
+    }
+
+    /// What engines use unless told otherwise: `NNM_KERNELS`, read once per process.
+    public static let selected: (kernel: MatrixKernel, note: String?) = {
+        choose(requested: getenv("NNM_KERNELS").map { String(cString: $0) })
+    }()
+
+    /// The instruction-set extensions this CPU has that the kernels choose by, e.g.
+    /// "avx2 fma avx512f/bw/vl avx512_vnni".
+    public static var cpuFlags: String {
+        let f = nn_cpu_features()
+        var names: [String] = []
+        if f & UInt32(nn_cpu_avx2_fma) != 0 { names.append("avx2 fma") }
+        if f & UInt32(nn_cpu_avx512) != 0 { names.append("avx512f/bw/vl") }
+        if f & UInt32(nn_cpu_avx512_vnni) != 0 { names.append("avx512_vnni") }
+        if f & UInt32(nn_cpu_avx_vnni) != 0 { names.append("avx_vnni") }
+        if f & UInt32(nn_cpu_avx512_bf16) != 0 { names.append("avx512_bf16") }
+        return names.isEmpty ? "none" : names.joined(separator: " ")
+    }
+
+    /// The register-only f32 FMA peak in GFLOP/s of `threads` threads on this kernel's vector
+    /// width (0 for OpenBLAS, scalar, or a kernel the CPU lacks): the benchmark's ceiling.
+    public func fmaPeak(threads: Int, iterations: Int = 50_000_000) -> Double {
+        guard let code, isSupported else { return 0 }
+        return nn_fma_peak(code, Int32(threads), iterations)
+    }
+}
+
+/// An f32 matrix B[k][n] packed once for one of our kernels, in 64-byte aligned memory it owns.
+public final class PackedMatrix: @unchecked Sendable {
+    // Sendable: never mutated after init.
+    public let kernel: MatrixKernel
+    public let rows: Int
+    public let columns: Int
+    private let storage: UnsafeMutablePointer<Float>
+
+    /// Packs the row-major `rows` x `columns` matrix at `b` for `kernel` (not `.openblas`).
+    /// Nil when the memory cannot be allocated.
+    public init?(_ b: UnsafePointer<Float>, rows: Int, columns: Int, kernel: MatrixKernel) {
+        guard let code = kernel.code else { return nil }
+        self.kernel = kernel
+        self.rows = rows
+        self.columns = columns
+        let count = (nn_gemm_packed_size(code, rows, columns) + 16) / 16 * 16
+        guard let raw = aligned_alloc(64, count * MemoryLayout<Float>.stride) else { return nil }
+        storage = raw.bindMemory(to: Float.self, capacity: count)
+        nn_gemm_pack(code, b, columns, rows, columns, storage)
+    }
+
+    deinit { free(storage) }
+
+    /// c[m][columns] = a[m][rows] B (+ bias, then ReLU when `relu`), rows of a and c contiguous.
+    /// On two threads when `threads` >= 2 and the product is large enough. False, with nothing
+    /// written, when the kernels' scratch memory cannot be allocated.
+    public func multiply(_ a: UnsafePointer<Float>, m: Int, bias: UnsafePointer<Float>?, relu: Bool,
+                         into c: UnsafeMutablePointer<Float>, threads: Int) -> Bool {
+        nn_gemm(kernel.code!, m, columns, rows, a, rows, storage, c, columns, bias, relu, Int32(threads))
+    }
+}
+
+/// Which code multiplies batches by int8 weights: the portable C kernel, AVX2 (`vpmaddwd` on
+/// int16 pairs, exact) or AVX512-VNNI (`vpdpbusd`). Each row of activations is quantized to u8
+/// with its own scale and zero point as it is packed; sums are exact in int32.
+public enum Int8Kernel: String, CaseIterable, Sendable {
+    case scalar
+    case avx2
+    case vnni = "avx512_vnni"
+
+    var code: Int32 {
+        switch self {
+        case .scalar: Int32(nn_i8_scalar)
+        case .avx2: Int32(nn_i8_avx2)
+        case .vnni: Int32(nn_i8_vnni)
+        }
+    }
+
+    /// Whether this CPU (and its operating system) runs the kernel.
+    public var isSupported: Bool { nn_i8_supported(code) }
+
+    /// The int8 kernel of the same family as the f32 `kernel` the engine runs: VNNI for
+    /// `avx512` where the CPU has it (else AVX2), `avx2`, `scalar`; nil for OpenBLAS (int8
+    /// weights then run as their f32 values), so `NNM_KERNELS` chooses both.
+    public static func matching(_ kernel: MatrixKernel) -> Int8Kernel? {
+        switch kernel {
+        case .openblas: nil
+        case .scalar: .scalar
+        case .avx2: Int8Kernel.avx2.isSupported ? .avx2 : .scalar
+        case .avx512: Int8Kernel.vnni.isSupported ? .vnni : (Int8Kernel.avx2.isSupported ? .avx2 : .scalar)
+        }
+    }
+}
+
+/// Which code multiplies batches by bf16 weights: AVX512_BF16 (`vdpbf16ps`: activations rounded
+/// to bf16, exact products, f32 sums) or the portable C kernel of the same arithmetic (for
+/// tests). Where the CPU lacks AVX512_BF16 the engine widens bf16 weights to f32 instead.
+public enum BFloat16Kernel: String, CaseIterable, Sendable {
+    case scalar
+    case avx512 = "avx512_bf16"
+
+    var code: Int32 { self == .scalar ? Int32(nn_bf16_scalar) : Int32(nn_bf16_avx512) }
+
+    /// Whether this CPU (and its operating system) runs the kernel.
+    public var isSupported: Bool { nn_bf16_supported(code) }
+
+    /// `avx512` when the engine's f32 kernel is `avx512` and the CPU has AVX512_BF16; nil
+    /// otherwise (bf16 weights are widened to f32 and run on the f32 kernel).
+    public static func matching(_ kernel: MatrixKernel) -> BFloat16Kernel? {
+        kernel == .avx512 && BFloat16Kernel.avx512.isSupported ? .avx512 : nil
+    }
+}
+
+/// An int8 matrix B[k][n] with one f32 scale per column, packed once for an `Int8Kernel`.
+public final class PackedInt8Matrix: @unchecked Sendable {
+    // Sendable: never mutated after init.
+    public let kernel: Int8Kernel
+    public let rows: Int
+    public let columns: Int
+    private let storage: UnsafeMutableRawPointer
+    private let scales: [Float]
+
+    /// Packs the row-major `rows` x `columns` int8 matrix `values` (each in -127...127 for the
+    /// exactness bound) with `scales[columns]`. Nil when memory cannot be allocated or `rows`
+    /// exceeds the depth whose int32 sums are exact (65,536).
+    public init?(_ values: [Int8], scales: [Float], rows: Int, columns: Int, kernel: Int8Kernel) {
+        precondition(values.count == rows * columns && scales.count == columns, "int8 matrix and scales do not match")
+        guard rows <= Int(nn_i8_max_depth) else { return nil }
+        self.kernel = kernel
+        self.rows = rows
+        self.columns = columns
+        self.scales = scales
+        let bytes = (nn_i8_packed_bytes(kernel.code, rows, columns) + 63) / 64 * 64
+        guard let raw = aligned_alloc(64, max(bytes, 64)) else { return nil }
+        storage = raw
+        values.withUnsafeBufferPointer { nn_i8_pack(kernel.code, $0.baseAddress, columns, rows, columns, storage) }
+    }
+
+    deinit { free(storage) }
+
+    /// c[m][columns] = dequantized(quantized(a) B) (+ bias, then ReLU when `relu`). False, with
+    /// nothing written, when scratch memory cannot be allocated.
+    public func multiply(_ a: UnsafePointer<Float>, m: Int, bias: UnsafePointer<Float>?, relu: Bool,
+                         into c: UnsafeMutablePointer<Float>, threads: Int) -> Bool {
+        scales.withUnsafeBufferPointer {
+            nn_i8_gemm(kernel.code, m, columns, rows, a, rows, storage, $0.baseAddress, c, columns, bias, relu, Int32(threads))
+        }
+    }
+
+    /// The exact int32 sums c[m][columns] = a B for u8 rows `a[m][rows]` (what tests compare).
+    public func integerProduct(_ a: UnsafePointer<UInt8>, m: Int, into c: UnsafeMutablePointer<Int32>, threads: Int) -> Bool {
+        nn_i8_gemm_s32(kernel.code, m, columns, rows, a, rows, storage, c, columns, Int32(threads))
+    }
+
+    /// The kernels' quantization of one row: u8 values, scale and zero point (for tests and
+    /// references).
+    public static func quantizeRow(_ x: [Float]) -> (values: [UInt8], scale: Float, zeroPoint: Int32) {
+        var q = [UInt8](repeating: 0, count: x.count), scale: Float = 0, zero: Int32 = 0
+        x.withUnsafeBufferPointer { nn_i8_quantize_row($0.baseAddress, x.count, &q, &scale, &zero) }
+        return (q, scale, zero)
+    }
+}
+
+/// An f32 matrix B[k][n] rounded to bf16 and packed once for a `BFloat16Kernel`.
+public final class PackedBFloat16Matrix: @unchecked Sendable {
+    // Sendable: never mutated after init.
+    public let kernel: BFloat16Kernel
+    public let rows: Int
+    public let columns: Int
+    private let storage: UnsafeMutablePointer<UInt16>
+
+    /// Packs the row-major `rows` x `columns` matrix at `b` (rounded to bf16). Nil when the
+    /// memory cannot be allocated.
+    public init?(_ b: UnsafePointer<Float>, rows: Int, columns: Int, kernel: BFloat16Kernel) {
+        self.kernel = kernel
+        self.rows = rows
+        self.columns = columns
+        let count = (nn_bf16_packed_count(rows, columns) + 32) / 32 * 32
+        guard let raw = aligned_alloc(64, count * 2) else { return nil }
+        storage = raw.bindMemory(to: UInt16.self, capacity: count)
+        nn_bf16_pack(b, columns, rows, columns, storage)
+    }
+
+    deinit { free(storage) }
+
+    /// c[m][columns] = bf16(a) B (+ bias, then ReLU when `relu`). False, with nothing written,
+    /// when scratch memory cannot be allocated.
+    public func multiply(_ a: UnsafePointer<Float>, m: Int, bias: UnsafePointer<Float>?, relu: Bool,
+                         into c: UnsafeMutablePointer<Float>, threads: Int) -> Bool {
+        nn_bf16_gemm(kernel.code, m, columns, rows, a, rows, storage, c, columns, bias, relu, Int32(threads))
+    }
+}

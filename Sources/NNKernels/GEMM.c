@@ -1,0 +1,309 @@
+#include "NNKernels.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "CPUFeatures.h"
+#include "Helper.h"
+
+// C = A B (+ bias, then ReLU) in f32, the way BLIS and OpenBLAS do it: B is packed once into
+// panels of NR columns stored row by row; a block of A (up to `block_rows` rows and `kc` of its
+// columns) is packed into groups of MR rows stored column by column; a micro-kernel keeps an
+// MR x NR tile of C in registers while it walks kc steps down one group and one panel. The
+// loops around it keep a panel's kc x NR slice in L1 (16 KiB for AVX2, 24 KiB for AVX-512)
+// while the packed block of A (about 120 KiB) is read from L2.
+//
+// Threads: the rows are cut into blocks that the calling thread and the helper thread
+// (Helper.c) take one at a time from a shared counter, so a helper that is late, or shares its
+// CPU with another process, leaves its blocks to the caller instead of holding it up.
+
+enum { flag_accumulate = 1, flag_bias = 2, flag_relu = 4 };
+
+enum { max_mr = 12, max_nr = 32 };
+
+typedef void (*micro_kernel)(size_t kc, const float *a, const float *b, float *c, size_t ldc, int flags, const float *bias);
+
+typedef struct {
+    size_t mr, nr, kc_max;
+    micro_kernel kernel;
+} kernel_shape;
+
+// Rows per block of A: a multiple of 6 and of 12; with kc <= 256, at most 120 KiB packed.
+enum { block_rows = 120 };
+
+// Below this many multiply-adds a product takes a few microseconds on one core, about what
+// waking the helper and handing it work costs.
+enum { parallel_minimum = 1 << 18 };
+
+// The portable kernel: the same blocking on plain C loops (what a CPU without AVX2 runs, and
+// the tests' "scalar" path). MR = 4; NR is the packing's (16, or 32 for the AVX-512 layout).
+#define SCALAR_KERNEL(NR)                                                                          \
+    static void scalar_kernel_##NR(size_t kc, const float *a, const float *b, float *c, size_t ldc, \
+                                   int flags, const float *bias) {                                 \
+        float acc[4][NR] = {{0}};                                                                  \
+        for (size_t p = 0; p < kc; p++, a += 4, b += NR) {                                         \
+            for (int r = 0; r < 4; r++) {                                                          \
+                float x = a[r];                                                                    \
+                for (int j = 0; j < NR; j++) acc[r][j] += x * b[j];                                \
+            }                                                                                      \
+        }                                                                                          \
+        for (int r = 0; r < 4; r++) {                                                              \
+            float *row = c + r * ldc;                                                              \
+            for (int j = 0; j < NR; j++) {                                                         \
+                float v = acc[r][j];                                                               \
+                if (flags & flag_accumulate) v += row[j];                                          \
+                if (flags & flag_bias) v += bias[j];                                               \
+                if (flags & flag_relu) v = v > 0 ? v : 0;                                          \
+                row[j] = v;                                                                        \
+            }                                                                                      \
+        }                                                                                          \
+    }
+SCALAR_KERNEL(16)
+SCALAR_KERNEL(32)
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+// One micro-kernel body for both vector widths: MR rows of NV vectors each. Every step loads NV
+// vectors of the B panel, broadcasts MR values of A and issues MR * NV independent FMAs
+// (AVX2 6 x 2 = 12, AVX-512 12 x 2 = 24 accumulators: enough to cover the FMA latency on two
+// pipes). Bias and ReLU are applied to the tile in registers after the last kc block.
+// max(v, 0) returns its second operand for NaN, so NaN becomes 0, as in the engine's ReLU.
+// The MR x NV accumulators live in registers only if every loop over them is unrolled (clang
+// left the 12-row AVX-512 loop rolled, keeping the tile in memory: 76 instead of 150+ GFLOP/s).
+#define UNROLL _Pragma("clang loop unroll(full)")
+#define VECTOR_KERNEL(NAME, TARGET, VEC, LANES, MR, NV, ZERO, LOAD, STORE, SET1, FMADD, ADD, MAX)  \
+    __attribute__((target(TARGET))) static void NAME(size_t kc, const float *a, const float *b,    \
+                                                     float *c, size_t ldc, int flags,              \
+                                                     const float *bias) {                          \
+        VEC acc[MR][NV];                                                                           \
+        UNROLL for (int r = 0; r < MR; r++)                                                        \
+            UNROLL for (int v = 0; v < NV; v++) acc[r][v] = ZERO();                                       \
+        for (size_t p = 0; p < kc; p++, a += MR, b += NV * LANES) {                                \
+            VEC bv[NV];                                                                            \
+            UNROLL for (int v = 0; v < NV; v++) bv[v] = LOAD(b + v * LANES);                              \
+            UNROLL for (int r = 0; r < MR; r++) {                                                  \
+                VEC x = SET1(a[r]);                                                                \
+                UNROLL for (int v = 0; v < NV; v++) acc[r][v] = FMADD(x, bv[v], acc[r][v]);               \
+            }                                                                                      \
+        }                                                                                          \
+        UNROLL for (int r = 0; r < MR; r++) {                                                      \
+            UNROLL for (int v = 0; v < NV; v++) {                                                         \
+                float *to = c + r * ldc + v * LANES;                                               \
+                VEC t = acc[r][v];                                                                 \
+                if (flags & flag_accumulate) t = ADD(t, LOAD(to));                                 \
+                if (flags & flag_bias) t = ADD(t, LOAD(bias + v * LANES));                         \
+                if (flags & flag_relu) t = MAX(t, ZERO());                                         \
+                STORE(to, t);                                                                      \
+            }                                                                                      \
+        }                                                                                          \
+    }
+
+VECTOR_KERNEL(avx2_kernel, "avx2,fma", __m256, 8, 6, 2, _mm256_setzero_ps, _mm256_loadu_ps, _mm256_storeu_ps,
+              _mm256_set1_ps, _mm256_fmadd_ps, _mm256_add_ps, _mm256_max_ps)
+VECTOR_KERNEL(avx512_kernel, "avx512f,avx512bw,avx512vl,avx2,fma", __m512, 16, 12, 2, _mm512_setzero_ps, _mm512_loadu_ps,
+              _mm512_storeu_ps, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_add_ps, _mm512_max_ps)
+#endif
+
+static const kernel_shape scalar16 = {4, 16, 256, scalar_kernel_16};
+static const kernel_shape scalar32 = {4, 32, 192, scalar_kernel_32};
+#if defined(__x86_64__)
+static const kernel_shape avx2_shape = {6, 16, 256, avx2_kernel};
+static const kernel_shape avx512_shape = {12, 32, 192, avx512_kernel};
+#endif
+
+bool nn_gemm_supported(int kernel) {
+    switch (kernel) {
+    case nn_gemm_scalar: return true;
+    case nn_gemm_avx2: return nn_cpu_features() & nn_cpu_avx2_fma;
+    case nn_gemm_avx512: return nn_cpu_features() & nn_cpu_avx512;
+    default: return false;
+    }
+}
+
+int nn_gemm_best(void) {
+    if (nn_gemm_supported(nn_gemm_avx512)) return nn_gemm_avx512;
+    if (nn_gemm_supported(nn_gemm_avx2)) return nn_gemm_avx2;
+    return nn_gemm_scalar;
+}
+
+/// Panel width of the packing for `kernel`: 32 for AVX-512, else 16.
+static size_t panel_width(int kernel) { return kernel == nn_gemm_avx512 ? 32 : 16; }
+
+/// The kernel that runs for a packing made for `kernel`: that one when this CPU has it (the
+/// caller normally asks only for supported kernels), else the portable one of the same width, so
+/// no instruction the CPU lacks is ever executed.
+static const kernel_shape *shape_for(int kernel) {
+#if defined(__x86_64__)
+    if (kernel == nn_gemm_avx512 && nn_gemm_supported(nn_gemm_avx512)) return &avx512_shape;
+    if (kernel == nn_gemm_avx2 && nn_gemm_supported(nn_gemm_avx2)) return &avx2_shape;
+#endif
+    return panel_width(kernel) == 32 ? &scalar32 : &scalar16;
+}
+
+size_t nn_gemm_packed_size(int kernel, size_t k, size_t n) {
+    size_t nr = panel_width(kernel);
+    return (n + nr - 1) / nr * nr * k;
+}
+
+void nn_gemm_pack(int kernel, const float *b, size_t ldb, size_t k, size_t n, float *packed) {
+    size_t nr = panel_width(kernel);
+    for (size_t first = 0; first < n; first += nr) {
+        size_t width = n - first < nr ? n - first : nr;
+        for (size_t p = 0; p < k; p++) {
+            const float *row = b + p * ldb + first;
+            memcpy(packed, row, width * sizeof(float));
+            for (size_t j = width; j < nr; j++) packed[j] = 0;
+            packed += nr;
+        }
+    }
+}
+
+typedef struct {
+    const kernel_shape *shape;
+    size_t m, n, k, lda, ldc;
+    const float *a, *packed, *bias;
+    float *c;
+    bool relu;
+    size_t rows_per_block, panels, panels_per_group, groups, units;
+    size_t kc;         // the kc blocks' length (the last may be shorter)
+    float *buffers;    // one packed-A block per thread
+    size_t buffer_floats;
+    _Atomic size_t next;
+} gemm_job;
+
+/// rows x kc of A (row stride lda) into groups of MR rows, each stored column by column; rows
+/// past `rows` in the last group are zeros.
+static void pack_a(const float *a, size_t lda, size_t rows, size_t kc, size_t mr, float *to) {
+    for (size_t g = 0; g < rows; g += mr, to += kc * mr) {
+        size_t real = rows - g < mr ? rows - g : mr;
+        for (size_t r = 0; r < mr; r++) {
+            if (r < real) {
+                const float *from = a + (g + r) * lda;
+                for (size_t p = 0; p < kc; p++) to[p * mr + r] = from[p];
+            } else {
+                for (size_t p = 0; p < kc; p++) to[p * mr + r] = 0;
+            }
+        }
+    }
+}
+
+/// One unit of work: a block of rows times a group of panels, over the whole depth k.
+static void run_unit(const gemm_job *job, size_t unit, float *buffer) {
+    const kernel_shape *s = job->shape;
+    size_t mr = s->mr, nr = s->nr;
+    size_t block = unit / job->groups, group = unit % job->groups;
+    size_t row0 = block * job->rows_per_block;
+    size_t rows = job->m - row0 < job->rows_per_block ? job->m - row0 : job->rows_per_block;
+    size_t panel0 = group * job->panels_per_group;
+    size_t panel_end = panel0 + job->panels_per_group < job->panels ? panel0 + job->panels_per_group : job->panels;
+    for (size_t pc = 0; pc < job->k; pc += job->kc) {
+        size_t kc = job->k - pc < job->kc ? job->k - pc : job->kc;
+        bool last = pc + kc == job->k;
+        pack_a(job->a + row0 * job->lda + pc, job->lda, rows, kc, mr, buffer);
+        int flags = (pc ? flag_accumulate : 0) | (last && job->bias ? flag_bias : 0) | (last && job->relu ? flag_relu : 0);
+        for (size_t panel = panel0; panel < panel_end; panel++) {
+            const float *b = job->packed + panel * job->k * nr + pc * nr;
+            size_t col0 = panel * nr, cols = job->n - col0 < nr ? job->n - col0 : nr;
+            const float *bias = job->bias ? job->bias + col0 : NULL;
+            for (size_t g = 0; g < rows; g += mr) {
+                size_t real = rows - g < mr ? rows - g : mr;
+                float *c = job->c + (row0 + g) * job->ldc + col0;
+                const float *a = buffer + g * kc;
+                if (real == mr && cols == nr) {
+                    s->kernel(kc, a, b, c, job->ldc, flags, bias);
+                    continue;
+                }
+                // An edge tile: computed into a full tile, then its real part copied out (the
+                // bias is applied here because it has only `cols` values).
+                _Alignas(64) float tile[max_mr * max_nr];
+                memset(tile, 0, sizeof tile);
+                if (flags & flag_accumulate) {
+                    for (size_t r = 0; r < real; r++) memcpy(tile + r * nr, c + r * job->ldc, cols * sizeof(float));
+                }
+                s->kernel(kc, a, b, tile, nr, flags & flag_accumulate, NULL);
+                for (size_t r = 0; r < real; r++) {
+                    for (size_t j = 0; j < cols; j++) {
+                        float v = tile[r * nr + j];
+                        if (flags & flag_bias) v += bias[j];
+                        if (flags & flag_relu) v = v > 0 ? v : 0;
+                        c[r * job->ldc + j] = v;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The work loop of one thread: units from the shared counter until none is left. `first` is
+/// the thread's index (0 the caller, 1 the helper), which picks its packing buffer.
+static void gemm_task(const void *context, size_t first, size_t end) {
+    (void)end;
+    gemm_job *job = (gemm_job *)context;
+    float *buffer = job->buffers + first * job->buffer_floats;
+    for (;;) {
+        size_t unit = atomic_fetch_add_explicit(&job->next, 1, memory_order_relaxed);
+        if (unit >= job->units) break;
+        run_unit(job, unit, buffer);
+    }
+}
+
+bool nn_gemm(int kernel, size_t m, size_t n, size_t k, const float *a, size_t lda, const float *packed,
+             float *c, size_t ldc, const float *bias, bool relu, int threads) {
+    if (m == 0 || n == 0) return true;
+    if (k == 0) {
+        // No products: C = bias (then ReLU), as BLAS with beta = 0 would leave it plus the bias.
+        for (size_t i = 0; i < m; i++) {
+            for (size_t j = 0; j < n; j++) {
+                float v = bias ? bias[j] : 0;
+                c[i * ldc + j] = relu ? (v > 0 ? v : 0) : v;
+            }
+        }
+        return true;
+    }
+    const kernel_shape *s = shape_for(kernel);
+    gemm_job job = {
+        .shape = s, .m = m, .n = n, .k = k, .lda = lda, .ldc = ldc,
+        .a = a, .packed = packed, .bias = bias, .c = c, .relu = relu,
+    };
+    // Depth in equal kc blocks of at most kc_max (784 = 4 x 196, not 3 x 256 + 16).
+    size_t kblocks = (k + s->kc_max - 1) / s->kc_max;
+    job.kc = (k + kblocks - 1) / kblocks;
+    bool parallel = threads >= 2 && (double)m * (double)n * (double)k >= parallel_minimum;
+    // Row blocks of equal size, a multiple of MR.
+    size_t blocks = (m + block_rows - 1) / block_rows;
+    size_t per_block = (m + blocks - 1) / blocks;
+    job.rows_per_block = (per_block + s->mr - 1) / s->mr * s->mr;
+    blocks = (m + job.rows_per_block - 1) / job.rows_per_block;
+    job.panels = (n + s->nr - 1) / s->nr;
+    // With fewer than four row blocks for two threads, the panels are cut into groups too.
+    job.groups = 1;
+    if (parallel && blocks < 4) {
+        size_t want = (4 + blocks - 1) / blocks;
+        job.groups = want < job.panels ? want : job.panels;
+    }
+    job.panels_per_group = (job.panels + job.groups - 1) / job.groups;
+    job.groups = (job.panels + job.panels_per_group - 1) / job.panels_per_group;
+    job.units = blocks * job.groups;
+    if (job.units < 2) parallel = false;
+    size_t count = parallel ? 2 : 1;
+    job.buffer_floats = (job.rows_per_block * job.kc + 15) / 16 * 16;
+    job.buffers = aligned_alloc(64, count * job.buffer_floats * sizeof(float));
+    if (!job.buffers) return false;
+    atomic_init(&job.next, 0);
+    if (!parallel || !nn_helper_run(gemm_task, &job, 1, 2)) gemm_task(&job, 0, 1);
+    free(job.buffers);
+    return true;
+}
+
+bool nn_gemm_unpacked(int kernel, size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b, size_t ldb,
+                      float *c, size_t ldc, const float *bias, bool relu, int threads) {
+    size_t size = nn_gemm_packed_size(kernel, k, n);
+    float *packed = aligned_alloc(64, (size + 16) / 16 * 16 * sizeof(float));
+    if (!packed) return false;
+    nn_gemm_pack(kernel, b, ldb, k, n, packed);
+    bool done = nn_gemm(kernel, m, n, k, a, lda, packed, c, ldc, bias, relu, threads);
+    free(packed);
+    return done;
+}

@@ -1,0 +1,611 @@
+#include "NNKernels.h"
+
+#include <math.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "CPUFeatures.h"
+#include "Helper.h"
+
+// Products of f32 activations with bf16 or int8 weights, C = A B (+ bias, then ReLU).
+//
+// B is packed once into panels of NR columns in which `kstep` consecutive depths of one column
+// are adjacent (what vdpbf16ps, vpdpbusd and vpmaddwd multiply and add in one lane). A block of
+// rows of A is converted per call (to bf16; or quantized per row to u8 with its own scale and
+// zero point) and packed into groups of MR rows, `kstep` depths of a row adjacent. A
+// micro-kernel computes an MR x NR tile over the whole depth into a tile of 32-bit
+// accumulators, which the epilogue turns into C: bf16 adds the bias; int8 dequantizes
+//
+//     c[i][j] = sa[i] * sw[j] * (acc[i][j] - zp[i] * colsum[j]) + bias[j]
+//
+// (acc = sum_p qa[i][p] qw[p][j] with qa = round(a / sa) + zp in 0...255 and qw in -127...127,
+// colsum[j] = sum_p qw[p][j]), then ReLU, in the same pass over the tile while it is in L1.
+// int32 sums are exact for depths up to 65,536 (255 * 127 * 65,536 < 2^31).
+//
+// Threads and units of work: as GEMM.c (blocks of rows times groups of panels from an atomic
+// counter shared by the caller and the helper thread).
+
+enum { lp_block_rows = 48 };         // a multiple of every MR (4, 6, 12)
+enum { lp_parallel_minimum = 1 << 18 };
+enum { lp_max_mr = 12, lp_max_nr = 32 };
+
+typedef void (*lp_micro_kernel)(size_t steps, const void *a, const void *b, void *tile);
+
+typedef struct {
+    size_t mr, nr, kstep;
+    size_t a_bytes, b_bytes;  // bytes of one packed element of A and of B
+    lp_micro_kernel kernel;
+} lp_shape;
+
+static size_t round_up(size_t x, size_t to) { return (x + to - 1) / to * to; }
+
+// ---- bf16 -------------------------------------------------------------------------------------
+
+static inline uint16_t to_bf16(float x) {
+    uint32_t bits;
+    memcpy(&bits, &x, 4);
+    if (x != x) return (uint16_t)((bits >> 16) | 0x40);
+    bits += 0x7FFF + ((bits >> 16) & 1);
+    return (uint16_t)(bits >> 16);
+}
+
+static inline float from_bf16(uint16_t h) {
+    uint32_t bits = (uint32_t)h << 16;
+    float x;
+    memcpy(&x, &bits, 4);
+    return x;
+}
+
+// Portable bf16 kernel (MR 4, NR 32, pairs of depths): the products of bf16 values are exact in
+// f32; the sums are rounded as in any f32 loop.
+static void bf16_scalar_kernel(size_t steps, const void *av, const void *bv, void *tilev) {
+    const uint16_t *a = av, *b = bv;
+    float *tile = tilev;
+    float acc[4][32] = {{0}};
+    for (size_t s = 0; s < steps; s++, a += 8, b += 64) {
+        for (int r = 0; r < 4; r++) {
+            float x0 = from_bf16(a[2 * r]), x1 = from_bf16(a[2 * r + 1]);
+            for (int j = 0; j < 32; j++) acc[r][j] += x0 * from_bf16(b[2 * j]) + x1 * from_bf16(b[2 * j + 1]);
+        }
+    }
+    memcpy(tile, acc, sizeof acc);
+}
+
+// ---- int8 -------------------------------------------------------------------------------------
+
+// Portable int8 kernels on both packings (MR 4): quads of depths (NR 32, the VNNI layout) and
+// pairs of depths as int16 (NR 16, the AVX2 layout).
+static void i8_scalar_kernel_quads(size_t steps, const void *av, const void *bv, void *tilev) {
+    const uint8_t *a = av;
+    const int8_t *b = bv;
+    int32_t *tile = tilev;
+    int32_t acc[4][32] = {{0}};
+    for (size_t s = 0; s < steps; s++, a += 16, b += 128) {
+        for (int r = 0; r < 4; r++) {
+            const uint8_t *x = a + 4 * r;
+            for (int j = 0; j < 32; j++) {
+                const int8_t *w = b + 4 * j;
+                acc[r][j] += x[0] * w[0] + x[1] * w[1] + x[2] * w[2] + x[3] * w[3];
+            }
+        }
+    }
+    memcpy(tile, acc, sizeof acc);
+}
+
+static void i8_scalar_kernel_pairs(size_t steps, const void *av, const void *bv, void *tilev) {
+    const int16_t *a = av, *b = bv;
+    int32_t *tile = tilev;
+    int32_t acc[4][16] = {{0}};
+    for (size_t s = 0; s < steps; s++, a += 8, b += 32) {
+        for (int r = 0; r < 4; r++) {
+            for (int j = 0; j < 16; j++) acc[r][j] += a[2 * r] * b[2 * j] + a[2 * r + 1] * b[2 * j + 1];
+        }
+    }
+    memcpy(tile, acc, sizeof acc);
+}
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+// AVX-512 BF16: 12 rows x 2 vectors of 16 columns; per step (two depths) 2 loads of the panel,
+// 12 broadcasts of a row's bf16 pair and 24 vdpbf16ps into f32 accumulators.
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"))) static void bf16_avx512_kernel(size_t steps, const void *av,
+                                                                                              const void *bv, void *tilev) {
+    const uint32_t *a = av;
+    const uint16_t *b = bv;
+    float *tile = tilev;
+    __m512 acc[12][2];
+    for (int r = 0; r < 12; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    for (size_t s = 0; s < steps; s++, a += 12, b += 64) {
+        __m512bh b0 = (__m512bh)_mm512_loadu_si512(b), b1 = (__m512bh)_mm512_loadu_si512(b + 32);
+        for (int r = 0; r < 12; r++) {
+            __m512bh x = (__m512bh)_mm512_set1_epi32((int)a[r]);
+            acc[r][0] = _mm512_dpbf16_ps(acc[r][0], x, b0);
+            acc[r][1] = _mm512_dpbf16_ps(acc[r][1], x, b1);
+        }
+    }
+    for (int r = 0; r < 12; r++) {
+        _mm512_storeu_ps(tile + r * 32, acc[r][0]);
+        _mm512_storeu_ps(tile + r * 32 + 16, acc[r][1]);
+    }
+}
+
+// AVX512-VNNI: 12 rows x 2 vectors of 16 columns; per step (four depths) 2 loads, 12
+// broadcasts of a row's four u8 and 24 vpdpbusd (u8 x s8, four products per lane, no
+// saturation) into int32 accumulators.
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) static void i8_vnni_kernel(size_t steps, const void *av,
+                                                                                         const void *bv, void *tilev) {
+    const uint32_t *a = av;
+    const int8_t *b = bv;
+    int32_t *tile = tilev;
+    __m512i acc[12][2];
+    for (int r = 0; r < 12; r++) acc[r][0] = acc[r][1] = _mm512_setzero_si512();
+    for (size_t s = 0; s < steps; s++, a += 12, b += 128) {
+        __m512i b0 = _mm512_loadu_si512(b), b1 = _mm512_loadu_si512(b + 64);
+        for (int r = 0; r < 12; r++) {
+            __m512i x = _mm512_set1_epi32((int)a[r]);
+            acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], x, b0);
+            acc[r][1] = _mm512_dpbusd_epi32(acc[r][1], x, b1);
+        }
+    }
+    for (int r = 0; r < 12; r++) {
+        _mm512_storeu_si512(tile + r * 32, acc[r][0]);
+        _mm512_storeu_si512(tile + r * 32 + 16, acc[r][1]);
+    }
+}
+
+// AVX2: vpmaddubsw (u8 x s8) would saturate its 16-bit pair sums (255 * 127 * 2 > 32767), so
+// both operands are int16 and vpmaddwd sums each pair exactly into 32 bits: 6 rows x 2 vectors
+// of 8 columns, per step (two depths) 2 loads, 6 broadcasts, 12 vpmaddwd and 12 vpaddd.
+__attribute__((target("avx2"))) static void i8_avx2_kernel(size_t steps, const void *av, const void *bv, void *tilev) {
+    const uint32_t *a = av;
+    const int16_t *b = bv;
+    int32_t *tile = tilev;
+    __m256i acc[6][2];
+    for (int r = 0; r < 6; r++) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
+    for (size_t s = 0; s < steps; s++, a += 6, b += 32) {
+        __m256i b0 = _mm256_loadu_si256((const __m256i *)b), b1 = _mm256_loadu_si256((const __m256i *)(b + 16));
+        for (int r = 0; r < 6; r++) {
+            __m256i x = _mm256_set1_epi32((int)a[r]);
+            acc[r][0] = _mm256_add_epi32(acc[r][0], _mm256_madd_epi16(x, b0));
+            acc[r][1] = _mm256_add_epi32(acc[r][1], _mm256_madd_epi16(x, b1));
+        }
+    }
+    for (int r = 0; r < 6; r++) {
+        _mm256_storeu_si256((__m256i *)(tile + r * 16), acc[r][0]);
+        _mm256_storeu_si256((__m256i *)(tile + r * 16 + 8), acc[r][1]);
+    }
+}
+#endif
+
+static const lp_shape bf16_scalar_shape = {4, 32, 2, 2, 2, bf16_scalar_kernel};
+static const lp_shape i8_scalar_quads = {4, 32, 4, 1, 1, i8_scalar_kernel_quads};
+static const lp_shape i8_scalar_pairs = {4, 16, 2, 2, 2, i8_scalar_kernel_pairs};
+#if defined(__x86_64__)
+static const lp_shape bf16_avx512_shape = {12, 32, 2, 2, 2, bf16_avx512_kernel};
+static const lp_shape i8_vnni_shape = {12, 32, 4, 1, 1, i8_vnni_kernel};
+static const lp_shape i8_avx2_shape = {6, 16, 2, 2, 2, i8_avx2_kernel};
+#endif
+
+bool nn_bf16_supported(int kernel) {
+    switch (kernel) {
+    case nn_bf16_scalar: return true;
+    case nn_bf16_avx512: return (nn_cpu_features() & (nn_cpu_avx512 | nn_cpu_avx512_bf16)) == (nn_cpu_avx512 | nn_cpu_avx512_bf16);
+    default: return false;
+    }
+}
+
+bool nn_i8_supported(int kernel) {
+    switch (kernel) {
+    case nn_i8_scalar: return true;
+    case nn_i8_avx2: return nn_cpu_features() & nn_cpu_avx2_fma;
+    case nn_i8_vnni: return (nn_cpu_features() & (nn_cpu_avx512 | nn_cpu_avx512_vnni)) == (nn_cpu_avx512 | nn_cpu_avx512_vnni);
+    default: return false;
+    }
+}
+
+/// The shape that runs a packing made for `kernel`: that kernel when the CPU has it, else the
+/// portable one of the same layout (so no instruction the CPU lacks is executed).
+static const lp_shape *bf16_shape_for(int kernel) {
+#if defined(__x86_64__)
+    if (kernel == nn_bf16_avx512 && nn_bf16_supported(kernel)) return &bf16_avx512_shape;
+#endif
+    (void)kernel;
+    return &bf16_scalar_shape;
+}
+
+static const lp_shape *i8_shape_for(int kernel) {
+#if defined(__x86_64__)
+    if (kernel == nn_i8_vnni && nn_i8_supported(kernel)) return &i8_vnni_shape;
+    if (kernel == nn_i8_avx2 && nn_i8_supported(kernel)) return &i8_avx2_shape;
+#endif
+    return kernel == nn_i8_avx2 ? &i8_scalar_pairs : &i8_scalar_quads;
+}
+
+// ---- packing B ---------------------------------------------------------------------------------
+
+size_t nn_bf16_packed_count(size_t k, size_t n) { return round_up(n, 32) * round_up(k, 2); }
+
+void nn_bf16_pack(const float *b, size_t ldb, size_t k, size_t n, uint16_t *packed) {
+    size_t k2 = round_up(k, 2);
+    for (size_t first = 0; first < n; first += 32) {
+        for (size_t p = 0; p < k2; p += 2) {
+            for (size_t j = 0; j < 32; j++) {
+                for (size_t d = 0; d < 2; d++) {
+                    size_t row = p + d, col = first + j;
+                    *packed++ = row < k && col < n ? to_bf16(b[row * ldb + col]) : 0;
+                }
+            }
+        }
+    }
+}
+
+/// Layout of an int8 packing: panels, then the column sums (int32, padded to the panel width).
+static size_t i8_panel_bytes(const lp_shape *s, size_t k) { return round_up(k, s->kstep) * s->nr * s->b_bytes; }
+
+size_t nn_i8_packed_bytes(int kernel, size_t k, size_t n) {
+    const lp_shape *s = i8_shape_for(kernel);
+    size_t panels = (n + s->nr - 1) / s->nr;
+    return panels * i8_panel_bytes(s, k) + panels * s->nr * sizeof(int32_t);
+}
+
+void nn_i8_pack(int kernel, const int8_t *b, size_t ldb, size_t k, size_t n, void *packed) {
+    const lp_shape *s = i8_shape_for(kernel);
+    size_t panels = (n + s->nr - 1) / s->nr, kpad = round_up(k, s->kstep);
+    int32_t *sums = (int32_t *)((uint8_t *)packed + panels * i8_panel_bytes(s, k));
+    uint8_t *to8 = packed;
+    int16_t *to16 = packed;
+    for (size_t panel = 0; panel < panels; panel++) {
+        size_t first = panel * s->nr;
+        for (size_t p = 0; p < kpad; p += s->kstep) {
+            for (size_t j = 0; j < s->nr; j++) {
+                for (size_t d = 0; d < s->kstep; d++) {
+                    size_t row = p + d, col = first + j;
+                    int8_t v = row < k && col < n ? b[row * ldb + col] : 0;
+                    if (s->b_bytes == 1) *to8++ = (uint8_t)v; else *to16++ = v;
+                }
+            }
+        }
+        for (size_t j = 0; j < s->nr; j++) {
+            int32_t sum = 0;
+            if (first + j < n) for (size_t p = 0; p < k; p++) sum += b[p * ldb + first + j];
+            sums[first + j] = sum;
+        }
+    }
+}
+
+// ---- quantizing and packing A ------------------------------------------------------------------
+
+/// Quantizes one row of k floats to u8 with its own scale and zero point: the range [min(x, 0),
+/// max(x, 0)] of the finite values mapped onto 0...255 (0 exactly representable); NaN becomes 0
+/// (the range's low end), infinities are clamped to it. Both versions below compute the same
+/// bytes (round to nearest even, the same clamps).
+static void quantize_scale(float lo, float hi, float *scale, int32_t *zero, float *inverse) {
+    float s = (hi - lo) / 255.0f;
+    if (!(s > 0) || !isfinite(s)) s = 1;
+    float z = nearbyintf(-lo / s);
+    z = z < 0 ? 0 : (z > 255 ? 255 : z);
+    *scale = s;
+    *zero = (int32_t)z;
+    *inverse = 1.0f / s;
+}
+
+static void quantize_row_portable(const float *x, size_t k, uint8_t *q, float *scale, int32_t *zero) {
+    float lo = 0, hi = 0, inverse;
+    for (size_t p = 0; p < k; p++) {
+        float v = x[p];
+        if (v < lo && v != -INFINITY) lo = v;
+        if (v > hi && v != INFINITY) hi = v;
+    }
+    quantize_scale(lo, hi, scale, zero, &inverse);
+    float z = (float)*zero;
+    for (size_t p = 0; p < k; p++) {
+        float v = nearbyintf(x[p] * inverse) + z;
+        v = v > 0 ? v : 0;  // NaN -> 0
+        v = v < 255 ? v : 255;
+        q[p] = (uint8_t)v;
+    }
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx2,fma,sse4.1"))) static void quantize_row_avx2(const float *x, size_t k, uint8_t *q, float *scale,
+                                                                          int32_t *zero) {
+    __m256 lo = _mm256_setzero_ps(), hi = _mm256_setzero_ps();
+    const __m256 infinity = _mm256_set1_ps(INFINITY), sign = _mm256_set1_ps(-0.0f);
+    size_t p = 0;
+    for (; p + 8 <= k; p += 8) {
+        __m256 v = _mm256_loadu_ps(x + p);
+        // Finite values only (|v| < inf is false for NaN and infinities): the others count as 0.
+        __m256 finite = _mm256_cmp_ps(_mm256_andnot_ps(sign, v), infinity, _CMP_LT_OQ);
+        v = _mm256_and_ps(v, finite);
+        lo = _mm256_min_ps(lo, v);
+        hi = _mm256_max_ps(hi, v);
+    }
+    float l[8], h[8];
+    _mm256_storeu_ps(l, lo);
+    _mm256_storeu_ps(h, hi);
+    float lmin = 0, hmax = 0;
+    for (int i = 0; i < 8; i++) {
+        lmin = l[i] < lmin ? l[i] : lmin;
+        hmax = h[i] > hmax ? h[i] : hmax;
+    }
+    for (size_t t = p; t < k; t++) {
+        float v = x[t];
+        if (v < lmin && v != -INFINITY) lmin = v;
+        if (v > hmax && v != INFINITY) hmax = v;
+    }
+    float inverse;
+    quantize_scale(lmin, hmax, scale, zero, &inverse);
+    const __m256 inv = _mm256_set1_ps(inverse), z = _mm256_set1_ps((float)*zero);
+    const __m256 top = _mm256_set1_ps(255), bottom = _mm256_setzero_ps();
+    for (p = 0; p + 8 <= k; p += 8) {
+        __m256 v = _mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(x + p), inv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        v = _mm256_add_ps(v, z);
+        v = _mm256_max_ps(v, bottom);  // NaN -> 0 (max returns its second operand)
+        v = _mm256_min_ps(v, top);
+        __m256i i = _mm256_cvttps_epi32(v);
+        __m128i w = _mm_packus_epi32(_mm256_castsi256_si128(i), _mm256_extracti128_si256(i, 1));
+        _mm_storel_epi64((__m128i *)(q + p), _mm_packus_epi16(w, w));
+    }
+    float zf = (float)*zero;
+    for (; p < k; p++) {
+        float v = nearbyintf(x[p] * inverse) + zf;
+        v = v > 0 ? v : 0;
+        v = v < 255 ? v : 255;
+        q[p] = (uint8_t)v;
+    }
+}
+#endif
+
+static void quantize_row(const float *x, size_t k, uint8_t *q, float *scale, int32_t *zero) {
+#if defined(__x86_64__)
+    if (nn_cpu_features() & nn_cpu_avx2_fma) {
+        quantize_row_avx2(x, k, q, scale, zero);
+        return;
+    }
+#endif
+    quantize_row_portable(x, k, q, scale, zero);
+}
+
+typedef struct {
+    const lp_shape *shape;
+    int mode;  // mode_bf16, mode_i8, mode_i8_raw
+    size_t m, n, k, lda, ldc, steps;
+    const void *a;  // float rows, or u8 rows (mode_i8_raw)
+    const void *packed;
+    const float *scales;      // int8: per column
+    const int32_t *sums;      // int8: column sums
+    const float *bias;
+    bool relu;
+    bool vector_epilogue;     // the AVX-512 kernels' tiles, dequantized with AVX-512 too
+    void *c;                  // float, or int32 (mode_i8_raw)
+    size_t panels, panels_per_group, groups, units;
+    size_t buffer_bytes;
+    uint8_t *buffers;         // per thread: packed A block, then a u8 row, row scales, zero points
+    _Atomic size_t next;
+} lp_job;
+
+enum { mode_bf16 = 0, mode_i8 = 1, mode_i8_raw = 2 };
+
+/// Packs `rows` rows starting at `row0` into groups of MR rows, kstep depths of a row adjacent
+/// (zero rows and depths past the edge); int8 rows are quantized first (their scale and zero
+/// point go to `scale`/`zero`).
+static void pack_a(const lp_job *job, size_t row0, size_t rows, uint8_t *to, uint8_t *row_buffer, float *scale, int32_t *zero) {
+    const lp_shape *s = job->shape;
+    size_t mr = s->mr, ks = s->kstep, kpad = job->steps * ks;
+    size_t group_bytes = kpad * mr * s->a_bytes;
+    for (size_t r = 0; r < round_up(rows, mr); r++) {
+        uint8_t *group = to + (r / mr) * group_bytes;
+        size_t lane = r % mr;
+        if (job->mode == mode_bf16) {
+            // A pair of depths (32 bits, one kernel lane) per step; zeros past the edge.
+            uint32_t *to = (uint32_t *)group + lane;
+            const float *x = (const float *)job->a + (row0 + r) * job->lda;
+            size_t full = r < rows ? job->k / 2 : 0;
+            for (size_t step = 0; step < full; step++) to[step * mr] = (uint32_t)to_bf16(x[2 * step]) | (uint32_t)to_bf16(x[2 * step + 1]) << 16;
+            for (size_t step = full; step < job->steps; step++) {
+                uint32_t lo = r < rows && 2 * step < job->k ? to_bf16(x[2 * step]) : 0;
+                uint32_t hi = r < rows && 2 * step + 1 < job->k ? to_bf16(x[2 * step + 1]) : 0;
+                to[step * mr] = lo | hi << 16;
+            }
+            continue;
+        }
+        const uint8_t *q = row_buffer;
+        if (r >= rows) {
+            memset(row_buffer, 0, job->k);
+        } else if (job->mode == mode_i8) {
+            quantize_row((const float *)job->a + (row0 + r) * job->lda, job->k, row_buffer, &scale[r], &zero[r]);
+        } else {
+            q = (const uint8_t *)job->a + (row0 + r) * job->lda;
+        }
+        // The row's values step by step, 32 bits (one kernel lane) per step: four u8 (VNNI
+        // layout) or two u8 widened to int16 (AVX2 layout); the padded tail reads zeros.
+        uint32_t *to = (uint32_t *)group + lane;
+        size_t full = job->k / ks;
+        if (s->a_bytes == 1) {
+            for (size_t step = 0; step < full; step++) {
+                uint32_t v;
+                memcpy(&v, q + step * 4, 4);
+                to[step * mr] = v;
+            }
+        } else {
+            for (size_t step = 0; step < full; step++) to[step * mr] = (uint32_t)q[2 * step] | (uint32_t)q[2 * step + 1] << 16;
+        }
+        for (size_t step = full; step < job->steps; step++) {
+            uint32_t v = 0;
+            for (size_t d = 0; d < ks; d++) {
+                uint32_t x = step * ks + d < job->k ? q[step * ks + d] : 0;
+                v |= x << (s->a_bytes == 1 ? 8 * d : 16 * d);
+            }
+            to[step * mr] = v;
+        }
+    }
+}
+
+/// Writes the real part (rows x cols) of a tile to C at (row0 + g, col0).
+static void epilogue(const lp_job *job, const void *tilev, size_t row, size_t rows, size_t col0, size_t cols,
+                     const float *scale, const int32_t *zero) {
+    size_t nr = job->shape->nr;
+    for (size_t r = 0; r < rows; r++) {
+        if (job->mode == mode_i8_raw) {
+            memcpy((int32_t *)job->c + (row + r) * job->ldc + col0, (const int32_t *)tilev + r * nr, cols * sizeof(int32_t));
+            continue;
+        }
+        float *out = (float *)job->c + (row + r) * job->ldc + col0;
+        if (job->mode == mode_bf16) {
+            const float *t = (const float *)tilev + r * nr;
+            for (size_t j = 0; j < cols; j++) {
+                float v = t[j] + (job->bias ? job->bias[col0 + j] : 0);
+                out[j] = job->relu ? (v > 0 ? v : 0) : v;
+            }
+        } else {
+            const int32_t *t = (const int32_t *)tilev + r * nr;
+            const int32_t *sums = job->sums + col0;
+            const float *sw = job->scales + col0;
+            float sa = scale[r];
+            int32_t zp = zero[r];
+            for (size_t j = 0; j < cols; j++) {
+                float v = (float)(t[j] - zp * sums[j]) * (sa * sw[j]) + (job->bias ? job->bias[col0 + j] : 0);
+                out[j] = job->relu ? (v > 0 ? v : 0) : v;
+            }
+        }
+    }
+}
+
+#if defined(__x86_64__)
+/// `epilogue` for the AVX-512 kernels' tiles (32 columns), 16 columns per step with masks at the
+/// edge: the same operations in the same order (int32 correction, convert, multiply by the
+/// two scales, add the bias, ReLU).
+__attribute__((target("avx512f,avx512bw,avx512vl"))) static void epilogue_avx512(const lp_job *job, const void *tilev, size_t row,
+                                                                                 size_t rows, size_t col0, size_t cols,
+                                                                                 const float *scale, const int32_t *zero) {
+    const __m512 none = _mm512_setzero_ps();
+    for (size_t r = 0; r < rows; r++) {
+        float *out = (float *)job->c + (row + r) * job->ldc + col0;
+        for (size_t j = 0; j < cols; j += 16) {
+            __mmask16 mask = cols - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (cols - j)) - 1);
+            __m512 v;
+            if (job->mode == mode_bf16) {
+                v = _mm512_maskz_loadu_ps(mask, (const float *)tilev + r * 32 + j);
+            } else {
+                __m512i t = _mm512_maskz_loadu_epi32(mask, (const int32_t *)tilev + r * 32 + j);
+                __m512i sums = _mm512_maskz_loadu_epi32(mask, job->sums + col0 + j);
+                t = _mm512_sub_epi32(t, _mm512_mullo_epi32(_mm512_set1_epi32(zero[r]), sums));
+                __m512 sw = _mm512_maskz_loadu_ps(mask, job->scales + col0 + j);
+                v = _mm512_mul_ps(_mm512_cvtepi32_ps(t), _mm512_mul_ps(_mm512_set1_ps(scale[r]), sw));
+            }
+            if (job->bias) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, job->bias + col0 + j));
+            if (job->relu) v = _mm512_max_ps(v, none);  // NaN -> 0
+            _mm512_mask_storeu_ps(out + j, mask, v);
+        }
+    }
+}
+#endif
+
+static void lp_run_unit(const lp_job *job, size_t unit, uint8_t *buffer) {
+    const lp_shape *s = job->shape;
+    size_t mr = s->mr, nr = s->nr;
+    size_t block = unit / job->groups, group = unit % job->groups;
+    size_t row0 = block * lp_block_rows;
+    size_t rows = job->m - row0 < lp_block_rows ? job->m - row0 : lp_block_rows;
+    size_t kpad = job->steps * s->kstep;
+    size_t a_bytes = round_up(lp_block_rows * kpad * s->a_bytes, 64);
+    uint8_t *row_buffer = buffer + a_bytes;
+    float *scale = (float *)(row_buffer + round_up(job->k, 64));
+    int32_t *zero = (int32_t *)(scale + lp_block_rows);
+    pack_a(job, row0, rows, buffer, row_buffer, scale, zero);
+    size_t panel0 = group * job->panels_per_group;
+    size_t panel_end = panel0 + job->panels_per_group < job->panels ? panel0 + job->panels_per_group : job->panels;
+    size_t panel_bytes = kpad * nr * s->b_bytes;
+    _Alignas(64) int32_t tile[lp_max_mr * lp_max_nr];
+    for (size_t panel = panel0; panel < panel_end; panel++) {
+        const uint8_t *b = (const uint8_t *)job->packed + panel * panel_bytes;
+        size_t col0 = panel * nr, cols = job->n - col0 < nr ? job->n - col0 : nr;
+        for (size_t g = 0; g < rows; g += mr) {
+            size_t real = rows - g < mr ? rows - g : mr;
+            s->kernel(job->steps, buffer + g * kpad * s->a_bytes, b, tile);
+#if defined(__x86_64__)
+            if (job->vector_epilogue) {
+                epilogue_avx512(job, tile, row0 + g, real, col0, cols, scale + g, zero + g);
+                continue;
+            }
+#endif
+            epilogue(job, tile, row0 + g, real, col0, cols, scale + g, zero + g);
+        }
+    }
+}
+
+static void lp_task(const void *context, size_t first, size_t end) {
+    (void)end;
+    lp_job *job = (lp_job *)context;
+    uint8_t *buffer = job->buffers + first * job->buffer_bytes;
+    for (;;) {
+        size_t unit = atomic_fetch_add_explicit(&job->next, 1, memory_order_relaxed);
+        if (unit >= job->units) break;
+        lp_run_unit(job, unit, buffer);
+    }
+}
+
+static bool lp_run(lp_job *job, int threads) {
+    const lp_shape *s = job->shape;
+    job->steps = (job->k + s->kstep - 1) / s->kstep;
+#if defined(__x86_64__)
+    job->vector_epilogue = job->mode != mode_i8_raw && (s == &i8_vnni_shape || s == &bf16_avx512_shape);
+#endif
+    size_t blocks = (job->m + lp_block_rows - 1) / lp_block_rows;
+    job->panels = (job->n + s->nr - 1) / s->nr;
+    bool parallel = threads >= 2 && (double)job->m * (double)job->n * (double)job->k >= lp_parallel_minimum;
+    job->groups = 1;
+    if (parallel && blocks < 4) {
+        size_t want = (4 + blocks - 1) / blocks;
+        job->groups = want < job->panels ? want : job->panels;
+    }
+    job->panels_per_group = (job->panels + job->groups - 1) / job->groups;
+    job->groups = (job->panels + job->panels_per_group - 1) / job->panels_per_group;
+    job->units = blocks * job->groups;
+    if (job->units < 2) parallel = false;
+    size_t count = parallel ? 2 : 1;
+    job->buffer_bytes = round_up(lp_block_rows * job->steps * s->kstep * s->a_bytes, 64) + round_up(job->k, 64)
+        + lp_block_rows * (sizeof(float) + sizeof(int32_t));
+    job->buffer_bytes = round_up(job->buffer_bytes, 64);
+    job->buffers = aligned_alloc(64, count * job->buffer_bytes);
+    if (!job->buffers) return false;
+    atomic_init(&job->next, 0);
+    if (!parallel || !nn_helper_run(lp_task, job, 1, 2)) lp_task(job, 0, 1);
+    free(job->buffers);
+    return true;
+}
+
+bool nn_bf16_gemm(int kernel, size_t m, size_t n, size_t k, const float *a, size_t lda, const uint16_t *packed,
+                  float *c, size_t ldc, const float *bias, bool relu, int threads) {
+    if (m == 0 || n == 0) return true;
+    lp_job job = {.shape = bf16_shape_for(kernel), .mode = mode_bf16, .m = m, .n = n, .k = k, .lda = lda, .ldc = ldc,
+                  .a = a, .packed = packed, .bias = bias, .relu = relu, .c = c};
+    return lp_run(&job, threads);
+}
+
+bool nn_i8_gemm(int kernel, size_t m, size_t n, size_t k, const float *a, size_t lda, const void *packed,
+                const float *scales, float *c, size_t ldc, const float *bias, bool relu, int threads) {
+    if (m == 0 || n == 0) return true;
+    if (k > nn_i8_max_depth) return false;
+    const lp_shape *s = i8_shape_for(kernel);
+    size_t panels = (n + s->nr - 1) / s->nr;
+    lp_job job = {.shape = s, .mode = mode_i8, .m = m, .n = n, .k = k, .lda = lda, .ldc = ldc, .a = a, .packed = packed,
+                  .scales = scales, .sums = (const int32_t *)((const uint8_t *)packed + panels * i8_panel_bytes(s, k)),
+                  .bias = bias, .relu = relu, .c = c};
+    return lp_run(&job, threads);
+}
+
+bool nn_i8_gemm_s32(int kernel, size_t m, size_t n, size_t k, const uint8_t *a, size_t lda, const void *packed,
+                    int32_t *c, size_t ldc, int threads) {
+    if (m == 0 || n == 0) return true;
+    if (k > nn_i8_max_depth) return false;
+    lp_job job = {.shape = i8_shape_for(kernel), .mode = mode_i8_raw, .m = m, .n = n, .k = k, .lda = lda, .ldc = ldc,
+                  .a = a, .packed = packed, .c = c};
+    return lp_run(&job, threads);
+}
+
+void nn_i8_quantize_row(const float *x, size_t k, uint8_t *q, float *scale, int32_t *zero) {
+    quantize_row(x, k, q, scale, zero);
+}

@@ -1,0 +1,99 @@
+import Foundation
+import NNConvert
+import NNCore
+import NNFormat
+import NNTestSupport
+import Testing
+
+/// `nnconv quantize`'s library side and format 1.3: int8 and bf16 copies of a model written,
+/// read back and checked against the original values; malformed scale tensors refused by the
+/// reader with one line naming the file.
+@Suite struct QuantizationTests {
+    /// A 5-3-2 model with hand-picked weights: column 1 of layer 0 is all zeros (scale 1).
+    static func model() -> Model {
+        let meta = ModelMetadata(
+            input: InputSpec(shape: [5]),
+            layers: [Layer.dense(index: 0, inputSize: 5, outputSize: 3, activation: .relu),
+                     Layer.dense(index: 1, inputSize: 3, outputSize: 2, activation: .softmax)],
+            provenance: Provenance(tool: "tests", created: "2026-12-05T00:00:00Z"))
+        let w0: [Float] = [0.5, 0, -1.27, -0.25, 0, 0.3, 0.125, 0, 0.9, 1, 0, -0.6, -0.75, 0, 0.01]
+        let w1: [Float] = [2, -4, 0.5, 1, -0.254, 3]
+        return Model(metadata: meta, tensors: [
+            NamedTensor("layers.0.weight", Tensor(w0, shape: [5, 3])), NamedTensor("layers.0.bias", Tensor([0.1, 0.2, 0.3] as [Float], shape: [3])),
+            NamedTensor("layers.1.weight", Tensor(w1, shape: [3, 2])), NamedTensor("layers.1.bias", Tensor([0, 1] as [Float], shape: [2])),
+        ])
+    }
+
+    @Test func int8RoundTripsThroughTheReader() throws {
+        let original = Self.model()
+        let (quantized, converted) = try Quantization.int8(original, sourcePath: "m.nnm")
+        #expect(converted == ["layers.0.weight", "layers.1.weight"])
+        let path = scratchDirectory("quantize") + "/m.int8.nnm"
+        try NNMFormat.write(quantized, to: path)
+        let file = try NNMFormat.open(path: path)
+        #expect(file.header.minorVersion == 3)
+        let layer0 = file.model.metadata.layers[0]
+        #expect(layer0.weightScale == "layers.0.weight_scale")
+        #expect(file.model.tensor("layers.0.weight")?.dtype == .int8)
+        // Hand-computed: column maxima 1, 0, 1.27 -> scales 1/127, 1 (all zero), 0.01.
+        let scales = try #require(file.model.tensor("layers.0.weight_scale")).floats()
+        #expect(scales == [Float(1) / 127, 1, Float(1.27) / 127])
+        #expect(try #require(file.model.tensor("layers.0.weight")).integers() == [64, 0, -127, -32, 0, 30, 16, 0, 90, 127, 0, -60, -95, 0, 1])
+        // Every dequantized weight within half a step of the original.
+        for (layer, read) in zip(original.metadata.layers, file.model.metadata.layers) {
+            let w = original.tensor(layer.weight)!.floats(), back = try #require(file.model.floatWeight(of: read)).floats()
+            let s = try #require(file.model.tensor(read.weightScale)).floats()
+            for i in w.indices { #expect(abs(w[i] - back[i]) <= s[i % s.count] / 2 * 1.0001) }
+        }
+        // The bias and metadata are untouched; a second quantization changes nothing.
+        #expect(file.model.tensor("layers.0.bias")?.floats() == [0.1, 0.2, 0.3])
+        #expect(try Quantization.int8(file.model, sourcePath: path).converted.isEmpty)
+        // Other formats get the f32 values (no scale tensor).
+        let plain = file.model.dequantized()
+        #expect(plain.tensor("layers.0.weight_scale") == nil && plain.metadata.layers[0].weightScale == nil)
+        #expect(plain.tensor("layers.0.weight")?.dtype == .float32)
+    }
+
+    @Test func bfloat16RoundTripsThroughTheReader() throws {
+        let (quantized, _) = Quantization.bfloat16(Self.model(), sourcePath: "m.nnm")
+        let path = scratchDirectory("quantize") + "/m.bf16.nnm"
+        try NNMFormat.write(quantized, to: path)
+        let file = try NNMFormat.open(path: path)
+        #expect(file.model.tensor("layers.1.weight")?.dtype == .bfloat16)
+        // The layers ask for bf16 products (format 1.3 "compute"); an imported bf16 weight would not.
+        #expect(file.header.minorVersion == 3 && file.model.metadata.layers.allSatisfy(\.bfloat16Compute))
+        // bf16 holds 8 significant bits: -0.254 becomes -0.25390625 (0xBE82), the others are exact.
+        #expect(file.model.tensor("layers.1.weight")?.floats() == [2, -4, 0.5, 1, -0.25390625, 3])
+    }
+
+    @Test func refusesNonFiniteWeights() {
+        var model = Self.model()
+        model.setTensor("layers.1.weight", Tensor([2, -4, .nan, 1, 0, 3] as [Float], shape: [3, 2]))
+        #expect(throws: ModelError.self) { try Quantization.int8(model, sourcePath: "m.nnm") }
+    }
+
+    /// A file whose scales are zero, negative, NaN, of the wrong length or dtype, or missing:
+    /// written past the writer's validation, refused by the reader with one line naming the file
+    /// and the tensor or member.
+    @Test(arguments: ["zero", "negative", "nan", "length", "dtype", "missing", "float weight"])
+    func malformedScalesAreRefused(_ fault: String) throws {
+        var (model, _) = try Quantization.int8(Self.model(), sourcePath: "m.nnm")
+        let name = "layers.1.weight_scale"
+        switch fault {
+        case "zero": model.setTensor(name, Tensor([0.1, 0] as [Float], shape: [2]))
+        case "negative": model.setTensor(name, Tensor([-0.1, 0.2] as [Float], shape: [2]))
+        case "nan": model.setTensor(name, Tensor([0.1, .nan] as [Float], shape: [2]))
+        case "length": model.setTensor(name, Tensor([0.1, 0.2, 0.3] as [Float], shape: [3]))
+        case "dtype": model.setTensor(name, Tensor([0.1, 0.2] as [Double], shape: [2]))
+        case "missing": model.tensors.removeAll { $0.name == name }
+        default: model.setTensor("layers.1.weight", Tensor([2, -4, 0.5, 1, -0.254, 3] as [Float], shape: [3, 2]))
+        }
+        let path = scratchDirectory("quantize") + "/bad.nnm"
+        try NNMFormat.write(ValidatedModel(checked: model, warnings: []), to: path)
+        let message = errorMessage { _ = try NNMFormat.open(path: path) }
+        let text = try #require(message)
+        #expect(text.hasPrefix(path))
+        #expect(!text.contains("\n"))
+        #expect(text.contains(fault == "float weight" ? "layers[1].weight" : name), "\(text)")
+    }
+}

@@ -1,0 +1,178 @@
+import NNCore
+import NNEngine
+import Testing
+
+/// The int8 and bf16 batch kernels (NNKernels/LowPrecisionGEMM.c) against references computed
+/// here, on the odd shapes of `MatrixKernelTests` (1, 3, 17, 255 and 1023 rows; depths and widths
+/// that are not multiples of the vector widths, 2 or 4). Every kernel this CPU runs is tested by
+/// name, so an AVX-512 machine tests the AVX2 int8 kernel too; the portable ones run everywhere.
+@Suite struct LowPrecisionKernelTests {
+    static let shapes = MatrixKernelTests.shapes + [(m: 12, k: 4, n: 32), (m: 7, k: 5, n: 1)]
+
+    /// Deterministic integers in `range`, from a formula rather than a generator under test.
+    static func integers(_ count: Int, seed: Int, _ range: ClosedRange<Int>) -> [Int] {
+        let width = range.upperBound - range.lowerBound + 1
+        return (0..<count).map { i in range.lowerBound + Int((UInt64(i &* 2_654_435_761 &+ seed &* 40_503) >> 3) % UInt64(width)) }
+    }
+
+    /// int8: the int32 sums of u8 rows times an int8 matrix must equal the exact products, at
+    /// the extremes too (255 x -127 and 255 x 127 everywhere on the first shape of each run).
+    static func checkIntegerSums(_ kernel: Int8Kernel, threads: Int) {
+        for (index, shape) in shapes.enumerated() {
+            let (m, k, n) = shape
+            let extreme = index == 0
+            let a = extreme ? [Int](repeating: 255, count: m * k) : integers(m * k, seed: index, 0...255)
+            let b = extreme ? (0..<(k * n)).map { $0 % 2 == 0 ? -127 : 127 } : integers(k * n, seed: 50 + index, -127...127)
+            guard let packed = PackedInt8Matrix(b.map { Int8($0) }, scales: [Float](repeating: 1, count: n), rows: k, columns: n, kernel: kernel) else {
+                Issue.record("\(kernel.rawValue): packing failed")
+                return
+            }
+            var c = [Int32](repeating: -1, count: m * n)
+            let a8 = a.map { UInt8($0) }
+            let done = a8.withUnsafeBufferPointer { pa in
+                c.withUnsafeMutableBufferPointer { packed.integerProduct(pa.baseAddress!, m: m, into: $0.baseAddress!, threads: threads) }
+            }
+            #expect(done)
+            for i in 0..<m {
+                for j in 0..<n {
+                    var exact = 0
+                    for p in 0..<k { exact += a[i * k + p] * b[p * n + j] }
+                    if Int(c[i * n + j]) != exact {
+                        Issue.record("\(kernel.rawValue), \(threads) thread(s), m \(m) k \(k) n \(n): c[\(i)][\(j)] = \(c[i * n + j]), exact \(exact)")
+                        return
+                    }
+                }
+            }
+        }
+    }
+
+    /// int8 end to end: f32 rows quantized per row, dequantized, bias and ReLU, against the f32
+    /// product of the rows and the dequantized weight. The bound is the activation rounding:
+    /// each value moves by at most half its row's step s = (max(x, 0) - min(x, 0)) / 255 (computed
+    /// here), so |c - exact| <= s / 2 * sum_p |w_pj| (+ f32 rounding, 1e-5 relative).
+    static func checkDequantized(_ kernel: Int8Kernel, threads: Int) {
+        for (index, shape) in shapes.enumerated() {
+            let (m, k, n) = shape
+            let a = MatrixKernelTests.values(m * k, seed: index).map { $0 * 3 }
+            let q = integers(k * n, seed: 70 + index, -127...127)
+            let scales = (0..<n).map { Float(1 + $0 % 7) / 500 }
+            let bias = MatrixKernelTests.values(n, seed: 300 + index)
+            guard let packed = PackedInt8Matrix(q.map { Int8($0) }, scales: scales, rows: k, columns: n, kernel: kernel) else {
+                Issue.record("\(kernel.rawValue): packing failed")
+                return
+            }
+            for relu in [false, true] {
+                var c = [Float](repeating: .nan, count: m * n)
+                let done = a.withUnsafeBufferPointer { pa in
+                    bias.withUnsafeBufferPointer { pb in
+                        c.withUnsafeMutableBufferPointer {
+                            packed.multiply(pa.baseAddress!, m: m, bias: pb.baseAddress!, relu: relu, into: $0.baseAddress!, threads: threads)
+                        }
+                    }
+                }
+                #expect(done)
+                for i in 0..<m {
+                    let row = a[(i * k)..<(i * k + k)]
+                    let step = Double(max(row.max()!, 0) - min(row.min()!, 0)) / 255
+                    for j in 0..<n {
+                        var exact = Double(bias[j]), weights = 0.0, magnitude = abs(Double(bias[j]))
+                        for p in 0..<k {
+                            let w = Double(q[p * n + j]) * Double(scales[j])
+                            exact += Double(a[i * k + p]) * w
+                            weights += abs(w)
+                            magnitude += abs(Double(a[i * k + p]) * w)
+                        }
+                        if relu { exact = max(exact, 0) }
+                        let bound = step / 2 * weights * 1.0001 + 1e-5 * magnitude + 1e-6
+                        if !(abs(Double(c[i * n + j]) - exact) <= bound) {
+                            Issue.record("\(kernel.rawValue), \(threads) thread(s), m \(m) k \(k) n \(n), relu \(relu): c[\(i)][\(j)] = \(c[i * n + j]), exact \(exact), bound \(bound)")
+                            return
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// bf16: the product of the bf16-rounded rows and weight (rounded here, to nearest even) in
+    /// Double, within the f32 summation bound gamma(k + 2) * sum |a b| (the products are exact).
+    static func checkBFloat16(_ kernel: BFloat16Kernel, threads: Int) {
+        func rounded(_ x: Float) -> Double {
+            let bits = x.bitPattern, lower = bits & 0xFFFF, upper = bits & 0xFFFF_0000
+            let up = lower > 0x8000 || (lower == 0x8000 && (upper >> 16) & 1 == 1)
+            return Double(Float(bitPattern: up ? upper &+ 0x1_0000 : upper))
+        }
+        for (index, shape) in shapes.enumerated() {
+            let (m, k, n) = shape
+            let a = MatrixKernelTests.values(m * k, seed: index), b = MatrixKernelTests.values(k * n, seed: 100 + index)
+            let bias = MatrixKernelTests.values(n, seed: 200 + index)
+            let packed = b.withUnsafeBufferPointer { PackedBFloat16Matrix($0.baseAddress!, rows: k, columns: n, kernel: kernel)! }
+            var c = [Float](repeating: .nan, count: m * n)
+            let done = a.withUnsafeBufferPointer { pa in
+                bias.withUnsafeBufferPointer { pb in
+                    c.withUnsafeMutableBufferPointer {
+                        packed.multiply(pa.baseAddress!, m: m, bias: pb.baseAddress!, relu: true, into: $0.baseAddress!, threads: threads)
+                    }
+                }
+            }
+            #expect(done)
+            let u = 1.0 / Double(1 << 24), gamma = Double(k + 2) * u / (1 - Double(k + 2) * u)
+            for i in 0..<m {
+                for j in 0..<n {
+                    var exact = Double(bias[j]), magnitude = abs(Double(bias[j]))
+                    for p in 0..<k {
+                        let t = rounded(a[i * k + p]) * rounded(b[p * n + j])
+                        exact += t
+                        magnitude += abs(t)
+                    }
+                    exact = max(exact, 0)
+                    if !(abs(Double(c[i * n + j]) - exact) <= gamma * magnitude) {
+                        Issue.record("\(kernel.rawValue), \(threads) thread(s), m \(m) k \(k) n \(n): c[\(i)][\(j)] = \(c[i * n + j]), exact \(exact)")
+                        return
+                    }
+                }
+            }
+        }
+    }
+
+    @Test(arguments: Int8Kernel.allCases)
+    func int8IntegerSumsAreExact(_ kernel: Int8Kernel) throws {
+        try #require(kernel.isSupported, "this CPU lacks \(kernel.rawValue)")
+        Self.checkIntegerSums(kernel, threads: 1)
+        Self.checkIntegerSums(kernel, threads: 2)
+    }
+
+    @Test(arguments: Int8Kernel.allCases)
+    func int8DequantizedProducts(_ kernel: Int8Kernel) throws {
+        try #require(kernel.isSupported, "this CPU lacks \(kernel.rawValue)")
+        Self.checkDequantized(kernel, threads: 2)
+    }
+
+    @Test(arguments: BFloat16Kernel.allCases)
+    func bfloat16Products(_ kernel: BFloat16Kernel) throws {
+        try #require(kernel.isSupported, "this CPU lacks \(kernel.rawValue)")
+        Self.checkBFloat16(kernel, threads: 1)
+        Self.checkBFloat16(kernel, threads: 2)
+    }
+
+    /// The per-row quantization: zero maps to the zero point exactly, the range's ends to 0 and
+    /// 255, values round to nearest (1.7 steps -> 2, -1.6 -> -2), NaN and -inf to 0, +inf to 255;
+    /// values computed by hand. 12 values: one 8-wide vector and a scalar tail.
+    @Test func rowQuantization() {
+        let (q, scale, zero) = PackedInt8Matrix.quantizeRow([-1, 0, 0.5, 1.55, .nan, 0.017, -0.016, 0.026, 0.5, .infinity, -.infinity, 0.004])
+        #expect(abs(scale - 2.55 / 255) < 1e-7)
+        #expect(zero == 100)  // round(1 / 0.01)
+        #expect(q == [0, 100, 150, 255, 0, 102, 98, 103, 150, 255, 0, 100])
+        let (q2, _, zero2) = PackedInt8Matrix.quantizeRow([0, 0, 0])
+        #expect(q2 == [0, 0, 0] && zero2 == 0)
+    }
+
+    /// The int8 and bf16 kernels follow the f32 kernel family (so NNM_KERNELS chooses all three).
+    @Test func engineChoosesTheMatchingKernels() throws {
+        #expect(Int8Kernel.matching(.openblas) == nil)
+        #expect(Int8Kernel.matching(.scalar) == .scalar)
+        if MatrixKernel.avx2.isSupported { #expect(Int8Kernel.matching(.avx2) == .avx2) }
+        #expect(BFloat16Kernel.matching(.avx2) == nil)
+        if BFloat16Kernel.avx512.isSupported { #expect(BFloat16Kernel.matching(.avx512) == .avx512) }
+    }
+}

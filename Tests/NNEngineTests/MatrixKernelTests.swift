@@ -1,0 +1,140 @@
+import NNCore
+import NNEngine
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Our f32 GEMM kernels (NNKernels/GEMM.c) against a product computed here in Double, on odd
+/// shapes: 1, 3, 17, 255 and 1023 rows (fewer than a tile, not a multiple of 6 or 12, more than
+/// one block of rows), depths and widths that are not multiples of 8 or 16, with and without
+/// bias and ReLU, on one and two threads. Every kernel this CPU runs is tested by name, so on an
+/// AVX-512 machine the AVX2 kernel is tested too.
+///
+/// Tolerance: the standard bound for a sum of k products in f32, |c - exact| <= gamma(k + 2) *
+/// (sum_p |a_ip b_pj| + |bias_j|), gamma(n) = n u / (1 - n u), u = 2^-24 (two more roundings for
+/// the bias and the block sums). Any indexing or packing error is far outside it.
+@Suite struct MatrixKernelTests {
+    /// Deterministic values in [-1, 1], a few exactly zero.
+    static func values(_ count: Int, seed: Int) -> [Float] {
+        (0..<count).map { i in
+            let x = sin(Double(i &* 7919 &+ seed &* 104_729) * 0.0137)
+            return abs(x) < 0.01 ? 0 : Float(x)
+        }
+    }
+
+    /// (rows, depth, columns) triples: every row count above, widths around the 16- and
+    /// 32-column panels, depths around the kc blocks (192 and 256).
+    static let shapes: [(m: Int, k: Int, n: Int)] = [
+        (1, 3, 10), (1, 784, 256), (3, 1, 33), (3, 37, 17), (17, 100, 255), (17, 257, 31),
+        (255, 193, 47), (255, 9, 8), (1023, 37, 129), (1023, 600, 10),
+    ]
+
+    /// Checks `kernel` on every shape; returns the largest error as a fraction of its bound.
+    @discardableResult
+    static func check(_ kernel: MatrixKernel, threads: Int) -> Double {
+        var worst = 0.0
+        for (index, shape) in shapes.enumerated() {
+            let (m, k, n) = shape
+            let a = values(m * k, seed: index), b = values(k * n, seed: 100 + index), bias = values(n, seed: 200 + index)
+            for (useBias, relu) in [(false, false), (true, true), (true, false)] {
+                let packed = b.withUnsafeBufferPointer { PackedMatrix($0.baseAddress!, rows: k, columns: n, kernel: kernel)! }
+                var c = [Float](repeating: .nan, count: m * n)
+                let done = a.withUnsafeBufferPointer { pa in
+                    bias.withUnsafeBufferPointer { pb in
+                        c.withUnsafeMutableBufferPointer { pc in
+                            packed.multiply(pa.baseAddress!, m: m, bias: useBias ? pb.baseAddress! : nil, relu: relu,
+                                            into: pc.baseAddress!, threads: threads)
+                        }
+                    }
+                }
+                #expect(done)
+                let u = 1.0 / Double(1 << 24), gamma = Double(k + 2) * u / (1 - Double(k + 2) * u)
+                for i in 0..<m {
+                    for j in 0..<n {
+                        var exact = useBias ? Double(bias[j]) : 0, magnitude = useBias ? abs(Double(bias[j])) : 0
+                        for p in 0..<k {
+                            let t = Double(a[i * k + p]) * Double(b[p * n + j])
+                            exact += t
+                            magnitude += abs(t)
+                        }
+                        if relu { exact = max(exact, 0) }
+                        let error = abs(Double(c[i * n + j]) - exact), bound = gamma * magnitude
+                        if !(error <= bound) {
+                            Issue.record("\(kernel.rawValue), \(threads) thread(s), m \(m) k \(k) n \(n), bias \(useBias) relu \(relu): c[\(i)][\(j)] = \(c[i * n + j]), exact \(exact), error \(error) > bound \(bound)")
+                            return .infinity
+                        }
+                        if bound > 0 { worst = max(worst, error / bound) }
+                    }
+                }
+            }
+        }
+        return worst
+    }
+
+    @Test func portableKernel() {
+        Self.check(.scalar, threads: 1)
+        Self.check(.scalar, threads: 2)
+    }
+
+    @Test(.enabled(if: MatrixKernel.avx2.isSupported, "this CPU lacks AVX2 and FMA"))
+    func avx2Kernel() {
+        Self.check(.avx2, threads: 1)
+        Self.check(.avx2, threads: 2)
+    }
+
+    @Test(.enabled(if: MatrixKernel.avx512.isSupported, "this CPU lacks AVX-512 F/BW/VL (or the OS does not save ZMM state)"))
+    func avx512Kernel() {
+        Self.check(.avx512, threads: 1)
+        Self.check(.avx512, threads: 2)
+    }
+
+    /// A packing made for the AVX-512 kernel (32-column panels, 12-row tiles) on a CPU without
+    /// AVX-512 runs the portable kernel of the same width instead of faulting: this also tests
+    /// the 32-wide packing and edge tiles wherever the tests run.
+    @Test func avx512PackingRunsEverywhere() {
+        Self.check(.avx512, threads: 2)
+    }
+
+    @Test func kernelChoiceFromTheEnvironment() {
+        #expect(MatrixKernel.choose(requested: nil).kernel == MatrixKernel.best)
+        #expect(MatrixKernel.choose(requested: "auto").note == nil)
+        #expect(MatrixKernel.choose(requested: "openblas").kernel == .openblas)
+        #expect(MatrixKernel.choose(requested: "openblas").note == nil)
+        #expect(MatrixKernel.choose(requested: "scalar").kernel == .scalar)
+        let unknown = MatrixKernel.choose(requested: "avx3")
+        #expect(unknown.kernel == MatrixKernel.best)
+        #expect(unknown.note?.contains("NNM_KERNELS=avx3 is not one of openblas, scalar, avx2, avx512, auto") == true)
+        let avx512 = MatrixKernel.choose(requested: "avx512")
+        if MatrixKernel.avx512.isSupported {
+            #expect(avx512.kernel == .avx512 && avx512.note == nil)
+        } else {
+            #expect(avx512.kernel == MatrixKernel.best)
+            #expect(avx512.note?.contains("this CPU lacks avx512") == true)
+        }
+    }
+
+    /// The engine's batch path on each kernel agrees with OpenBLAS (a dense model with every
+    /// activation the kernels fuse or not, and a CNN), to f32 rounding of the products.
+    @Test func engineAgreesAcrossKernels() throws {
+        let models = [OneSampleTests.model(zscore: true, hidden: .tanh, output: .softmax),
+                      OneSampleTests.model(zscore: false, hidden: .relu, output: .identity),
+                      try handModel(convention: .convolution, padding: .same)]
+        let count = 67
+        for model in models {
+            let x = (0..<(count * model.metadata.input.features)).map { Float(($0 * 37) % 256) }
+            let reference = try InferenceEngine<Float>(model: model, kernel: .openblas)
+            #expect(reference.matrixKernel == .openblas)
+            let expected = reference.predict(raw: x, count: count)
+            for kernel in MatrixKernel.allCases where kernel != .openblas {
+                let engine = try InferenceEngine<Float>(model: model, kernel: kernel)
+                #expect(engine.matrixKernel == (kernel.isSupported ? kernel : MatrixKernel.best))
+                #expect(engine.kernelDescription.contains("\(engine.matrixKernel.rawValue) (ours"))
+                let got = engine.predict(raw: x, count: count)
+                let worst = zip(got, expected).map { abs($0 - $1) }.max() ?? 0
+                #expect(worst < 1e-5, "\(kernel.rawValue): largest difference \(worst)")
+            }
+        }
+        #expect(try InferenceEngine<Double>(model: models[0], kernel: .avx2).matrixKernel == .openblas)
+    }
+}
