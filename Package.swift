@@ -161,7 +161,7 @@ let package = Package(
             "NNServe", "NNTestSupport", "NNCore", "NNFormat", "NNImage", "NNCommandLine", "NNEngine",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
-        ]),
+        ], exclude: ["triton_client.py"]),
         .testTarget(name: "CLITests", dependencies: ["NNCore", "NNFormat", "NNData", "NNCompression", "NNTestSupport"],
                     exclude: ["reference_infer.py", "keras_predict.py", "Resources"]),
         // Hostile input: every reader against truncated, bit-flipped, oversized and inconsistent
