@@ -22,10 +22,16 @@ let package = Package(
         .executable(name: "nnconv", targets: ["nnconv"]),
         .executable(name: "nn-infer", targets: ["nn-infer"]),
         .executable(name: "nn-train", targets: ["nn-train"]),
+        .executable(name: "nn-serve", targets: ["nn-serve"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        // nn-serve: HTTP on SwiftNIO, logs, metrics in Prometheus text, signals.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // The C libraries, each found through pkg-config and wrapped by exactly one Swift module.
@@ -85,6 +91,19 @@ let package = Package(
         .executableTarget(name: "nn-train", dependencies: [
             "NNCommandLine", "NNTrain", "NNConvert", "NNModelFiles", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        .executableTarget(name: "nn-serve", dependencies: [
+            "NNServe", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        // The model server: model registry, the Open Inference Protocol's JSON, the batching queue,
+        // limits, routes, the web page; on Hummingbird.
+        .target(name: "NNServe", dependencies: [
+            "NNCommandLine", "NNCore", "NNEngine", "NNFormat", "NNImage", "NNData", "NNSystem",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+        ]),
 
         // In-process benchmarks for `make bench` (Benchmarks/BENCHMARKS.md); no tests run it.
         .executableTarget(name: "nn-bench", dependencies: ["NNCore", "NNData", "NNEngine", "NNFormat", "NNTrain", "NNRandom", "COpenBLAS"],
@@ -138,6 +157,11 @@ let package = Package(
                     exclude: ["Resources"]),
         .testTarget(name: "NNImageTests", dependencies: ["NNImage", "NNCore", "NNSystem"]),
         .testTarget(name: "NNPlotTests", dependencies: ["NNPlot", "NNCore"]),
+        .testTarget(name: "ServeTests", dependencies: [
+            "NNServe", "NNTestSupport", "NNCore", "NNFormat", "NNImage", "NNCommandLine", "NNEngine",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+        ], exclude: ["triton_client.py"]),
         .testTarget(name: "CLITests", dependencies: ["NNCore", "NNFormat", "NNData", "NNCompression", "NNTestSupport"],
                     exclude: ["reference_infer.py", "keras_predict.py", "Resources"]),
         // Hostile input: every reader against truncated, bit-flipped, oversized and inconsistent

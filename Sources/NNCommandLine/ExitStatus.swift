@@ -20,6 +20,8 @@ public enum ExitStatus {
     public static let unavailable: Int32 = 69
     /// An internal error: a bug; please report it.
     public static let software: Int32 = 70
+    /// The system refused a resource: nn-serve cannot listen on its address (in use, not allowed).
+    public static let osError: Int32 = 71
     /// An output file cannot be created.
     public static let cannotCreate: Int32 = 73
     /// Writing an output failed (a full disk, a file size limit).
@@ -110,4 +112,32 @@ public func exitReportingUsageError<C: ParsableCommand>(_ command: C.Type, tool:
     if message.hasSuffix(".") { message.removeLast() }
     printError("\(tool): \(message) (see '\(tool) --help')")
     exit(ExitStatus.usage)
+}
+
+/// `reportingErrors` for a body that awaits (nn-serve).
+public func reportingAsyncErrors(tool: String, _ body: () async throws -> Void) async throws {
+    signal(SIGXFSZ, SIG_IGN)
+    do {
+        try await body()
+    } catch let exit as ExitCode {
+        throw exit
+    } catch {
+        printError("\(tool): \(error)")
+        fflush(nil)
+        _exit(exitStatus(for: error))
+    }
+}
+
+/// `runCommandLine` for a command that runs asynchronously (nn-serve).
+public func runAsyncCommandLine<C: AsyncParsableCommand>(_ command: C.Type, tool: String) async {
+    do {
+        var parsed = try command.parseAsRoot()
+        if var asyncCommand = parsed as? any AsyncParsableCommand {
+            try await asyncCommand.run()
+        } else {
+            try parsed.run()
+        }
+    } catch {
+        exitReportingUsageError(command, tool: tool, error: error)
+    }
 }

@@ -127,7 +127,7 @@ public enum ReportedValues: Equatable, Sendable {
     }
 
     /// The values to show for one sample's outputs, computed in f64.
-    func convert<S: BLASScalar>(_ row: ArraySlice<S>) -> [Double] {
+    public func convert<S: BLASScalar>(_ row: ArraySlice<S>) -> [Double] {
         let values = row.map { Double($0) }
         switch self {
         case .probabilities, .raw: return values
@@ -323,7 +323,7 @@ public struct InferenceRun {
 
 /// Indices of the `k` largest values, largest first; ties keep the lower index first (as
 /// NumPy's argmax does for the first).
-func topIndices<S: Comparable>(_ row: ArraySlice<S>, k: Int) -> [Int] {
+public func topIndices<S: Comparable>(_ row: ArraySlice<S>, k: Int) -> [Int] {
     var best: [Int] = []
     for j in 0..<row.count {
         let v = row[row.startIndex + j]

@@ -1,3 +1,5 @@
+import NNCore
+
 /// How a picture becomes a model's input.
 public enum PreprocessMode: String, CaseIterable, Sendable {
     /// LeCun's MNIST procedure (`Preprocess.mnist`).
@@ -184,6 +186,35 @@ public enum Preprocess {
             }
         }
         return out
+    }
+
+    /// The mode a picture gets when none is asked for: `mnist` for a 28x28 input, else `fit`.
+    public static func defaultMode(width: Int, height: Int) -> PreprocessMode {
+        width == 28 && height == 28 ? .mnist : .fit
+    }
+
+    /// `image` made the input of a model that takes `inputShape` (one channel), with `mode`
+    /// (nil: `defaultMode`): the picture the model sees, and the mode used. Messages name `name`.
+    public static func modelInput(_ image: GrayImage, inputShape: [Int], mode: PreprocessMode?,
+                                  name: String) throws(ImageError) -> (picture: GrayImage, mode: PreprocessMode) {
+        guard let size = pictureSize(ofInput: inputShape) else {
+            throw .unsupported(path: name, reason: "the model takes \(ShapeMath.describe(inputShape)), not a one-channel picture")
+        }
+        let mode = mode ?? defaultMode(width: size.width, height: size.height)
+        switch mode {
+        case .mnist:
+            // MNIST's 20-in-28 proportions, on the shorter side of a non-square input.
+            let side = min(size.width, size.height)
+            let square = Preprocess.mnist(image, size: side, box: max(1, Int((Double(side) * 20 / 28).rounded())))
+            return (side == size.width && side == size.height ? square : fit(square, width: size.width, height: size.height), mode)
+        case .fit: return (fit(image, width: size.width, height: size.height), mode)
+        case .none:
+            guard image.width == size.width, image.height == size.height else {
+                throw .wrongSize(path: name, width: image.width, height: image.height,
+                                 expected: "--preprocess none needs \(size.width)x\(size.height), the model's input")
+            }
+            return (image, mode)
+        }
     }
 
     /// The width and height of a picture a model with input `shape` takes, when it takes one

@@ -99,27 +99,12 @@ extension SampleSet {
             throw ImageError.unsupported(path: files.first?.name ?? "input",
                                          reason: "the model takes \(ShapeMath.describe(inputShape)), not a one-channel picture")
         }
-        let mode = mode ?? (size.width == 28 && size.height == 28 ? .mnist : .fit)
+        let mode = mode ?? Preprocess.defaultMode(width: size.width, height: size.height)
         var features: [Float] = []
         features.reserveCapacity(files.count * size.width * size.height)
         for file in files {
             let image = try reader.read(path: file.path, displayName: file.name)
-            let input: GrayImage
-            switch mode {
-            case .mnist:
-                // MNIST's 20-in-28 proportions, on the shorter side of a non-square input.
-                let side = min(size.width, size.height)
-                let square = Preprocess.mnist(image, size: side, box: max(1, Int((Double(side) * 20 / 28).rounded())))
-                input = side == size.width && side == size.height ? square : Preprocess.fit(square, width: size.width, height: size.height)
-            case .fit: input = Preprocess.fit(image, width: size.width, height: size.height)
-            case .none:
-                guard image.width == size.width, image.height == size.height else {
-                    throw ImageError.wrongSize(path: file.name, width: image.width, height: image.height,
-                                               expected: "--preprocess none needs \(size.width)x\(size.height), the model's input")
-                }
-                input = image
-            }
-            features += input.pixels
+            features += try Preprocess.modelInput(image, inputShape: inputShape, mode: mode, name: file.name).picture.pixels
         }
         return SampleSet(sources: files.map(\.name), shape: inputShape, features: features, notes: notes, preprocess: mode)
     }
