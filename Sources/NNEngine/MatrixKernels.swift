@@ -88,7 +88,8 @@ public final class PackedMatrix: @unchecked Sendable {
     public let kernel: MatrixKernel
     public let rows: Int
     public let columns: Int
-    private let storage: UnsafeMutablePointer<Float>
+    private let packed: AlignedStorage
+    private var storage: UnsafeMutablePointer<Float> { packed.pointer.assumingMemoryBound(to: Float.self) }
 
     /// Packs the row-major `rows` x `columns` matrix at `b` for `kernel` (not `.openblas`).
     /// Nil when the memory cannot be allocated.
@@ -97,13 +98,11 @@ public final class PackedMatrix: @unchecked Sendable {
         self.kernel = kernel
         self.rows = rows
         self.columns = columns
-        let count = (nn_gemm_packed_size(code, rows, columns) + 16) / 16 * 16
-        guard let raw = aligned_alloc(64, count * MemoryLayout<Float>.stride) else { return nil }
-        storage = raw.bindMemory(to: Float.self, capacity: count)
+        // 16 floats of slack past the panels, which the kernels' last loads may touch.
+        guard let packed = AlignedStorage(of: Float.self, count: nn_gemm_packed_size(code, rows, columns) + 16) else { return nil }
+        self.packed = packed
         nn_gemm_pack(code, b, columns, rows, columns, storage)
     }
-
-    deinit { free(storage) }
 
     /// c[m][columns] = a[m][rows] B (+ bias, then ReLU when `relu`), rows of a and c contiguous.
     /// On two threads when `threads` >= 2 and the product is large enough. False, with nothing
@@ -171,7 +170,8 @@ public final class PackedInt8Matrix: @unchecked Sendable {
     public let kernel: Int8Kernel
     public let rows: Int
     public let columns: Int
-    private let storage: UnsafeMutableRawPointer
+    private let packed: AlignedStorage
+    private var storage: UnsafeMutableRawPointer { packed.pointer }
     private let scales: [Float]
 
     /// Packs the row-major `rows` x `columns` int8 matrix `values` (each in -127...127 for the
@@ -184,13 +184,10 @@ public final class PackedInt8Matrix: @unchecked Sendable {
         self.rows = rows
         self.columns = columns
         self.scales = scales
-        let bytes = (nn_i8_packed_bytes(kernel.code, rows, columns) + 63) / 64 * 64
-        guard let raw = aligned_alloc(64, max(bytes, 64)) else { return nil }
-        storage = raw
+        guard let packed = AlignedStorage(of: Int8.self, count: nn_i8_packed_bytes(kernel.code, rows, columns)) else { return nil }
+        self.packed = packed
         values.withUnsafeBufferPointer { nn_i8_pack(kernel.code, $0.baseAddress, columns, rows, columns, storage) }
     }
-
-    deinit { free(storage) }
 
     /// c[m][columns] = dequantized(quantized(a) B) (+ bias, then ReLU when `relu`). False, with
     /// nothing written, when scratch memory cannot be allocated.
@@ -221,7 +218,8 @@ public final class PackedBFloat16Matrix: @unchecked Sendable {
     public let kernel: BFloat16Kernel
     public let rows: Int
     public let columns: Int
-    private let storage: UnsafeMutablePointer<UInt16>
+    private let packed: AlignedStorage
+    private var storage: UnsafeMutablePointer<UInt16> { packed.pointer.assumingMemoryBound(to: UInt16.self) }
 
     /// Packs the row-major `rows` x `columns` matrix at `b` (rounded to bf16). Nil when the
     /// memory cannot be allocated.
@@ -229,13 +227,11 @@ public final class PackedBFloat16Matrix: @unchecked Sendable {
         self.kernel = kernel
         self.rows = rows
         self.columns = columns
-        let count = (nn_bf16_packed_count(rows, columns) + 32) / 32 * 32
-        guard let raw = aligned_alloc(64, count * 2) else { return nil }
-        storage = raw.bindMemory(to: UInt16.self, capacity: count)
+        // 32 values of slack past the panels, which the kernels' last loads may touch.
+        guard let packed = AlignedStorage(of: UInt16.self, count: nn_bf16_packed_count(rows, columns) + 32) else { return nil }
+        self.packed = packed
         nn_bf16_pack(b, columns, rows, columns, storage)
     }
-
-    deinit { free(storage) }
 
     /// c[m][columns] = bf16(a) B (+ bias, then ReLU when `relu`). False, with nothing written,
     /// when scratch memory cannot be allocated.
@@ -243,4 +239,22 @@ public final class PackedBFloat16Matrix: @unchecked Sendable {
                          into c: UnsafeMutablePointer<Float>, threads: Int) -> Bool {
         nn_bf16_gemm(kernel.code, m, columns, rows, a, rows, storage, c, columns, bias, relu, Int32(threads))
     }
+}
+
+/// Memory for packed panels, aligned to 64 bytes (a cache line and an AVX-512 vector) and
+/// rounded up to whole 64-byte lines, bound to the element type it is made for; freed with
+/// its owner.
+final class AlignedStorage: @unchecked Sendable {
+    // Sendable: its owners write it once, in their initializers, and only read it afterwards.
+    let pointer: UnsafeMutableRawPointer
+
+    /// Room for `count` elements of `type`; nil when it cannot be allocated.
+    init?<Element>(of type: Element.Type, count: Int) {
+        let (bytes, overflow) = max(count, 1).multipliedReportingOverflow(by: MemoryLayout<Element>.stride)
+        guard !overflow, bytes <= Int.max - 63, let raw = aligned_alloc(64, (bytes + 63) / 64 * 64) else { return nil }
+        raw.bindMemory(to: Element.self, capacity: count)
+        pointer = raw
+    }
+
+    deinit { free(pointer) }
 }

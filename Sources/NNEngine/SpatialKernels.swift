@@ -81,6 +81,15 @@ public enum SpatialKernels {
         }
     }
 
+    /// Calls `visit` with the offset within its sample of each cell of a window, in row-major
+    /// order (the order sums and first maxima are defined in).
+    @inline(__always)
+    static func windowCells(_ rows: Range<Int>, _ columns: Range<Int>, width w: Int, channels c: Int, _ visit: (Int) -> Void) {
+        for iy in rows {
+            for ix in columns { visit((iy &* w &+ ix) &* c) }
+        }
+    }
+
     /// What an average-pooling window's sum is divided by: the window's area (`countIncludePad`:
     /// padded cells count, as PyTorch's default; every window lies within the padded input, so
     /// that is `kh * kw`) or the number of its cells inside the input (Keras, TensorFlow).
@@ -136,24 +145,18 @@ public enum SpatialKernels {
             if let argmax {
                 let bestIndex = argmax + out
                 for k in 0..<c { bestIndex[k] = Int32(truncatingIfNeeded: first - sample + k) }
-                for iy in rows {
-                    for ix in columns {
-                        let i = (iy &* w &+ ix) &* c
-                        for k in 0..<c {
-                            let v = input[sample &+ i &+ k], better = v > best[k]
-                            best[k] = better ? v : best[k]
-                            bestIndex[k] = better ? Int32(truncatingIfNeeded: i &+ k) : bestIndex[k]
-                        }
+                windowCells(rows, columns, width: w, channels: c) { i in
+                    for k in 0..<c {
+                        let v = input[sample &+ i &+ k], better = v > best[k]
+                        best[k] = better ? v : best[k]
+                        bestIndex[k] = better ? Int32(truncatingIfNeeded: i &+ k) : bestIndex[k]
                     }
                 }
             } else {
-                for iy in rows {
-                    for ix in columns {
-                        let i = sample &+ (iy &* w &+ ix) &* c
-                        for k in 0..<c {
-                            let v = input[i &+ k], b = best[k]
-                            best[k] = v > b ? v : b
-                        }
+                windowCells(rows, columns, width: w, channels: c) { i in
+                    for k in 0..<c {
+                        let v = input[sample &+ i &+ k], b = best[k]
+                        best[k] = v > b ? v : b
                     }
                 }
             }
@@ -189,11 +192,8 @@ extension SpatialKernels {
         poolingWindows(count: count, geometry: g) { sample, out, rows, columns in
             let sum = output + out
             sum.update(repeating: 0, count: c)
-            for iy in rows {
-                for ix in columns {
-                    let i = sample &+ (iy &* w &+ ix) &* c
-                    for k in 0..<c { sum[k] += input[i &+ k] }
-                }
+            windowCells(rows, columns, width: w, channels: c) { i in
+                for k in 0..<c { sum[k] += input[sample &+ i &+ k] }
             }
             let divisor: Scalar = averageDivisor(g, countIncludePad: countIncludePad, rows: rows, columns: columns)
             for k in 0..<c { sum[k] /= divisor }
@@ -245,11 +245,9 @@ extension SpatialKernels {
         poolingWindows(count: count, geometry: g) { sample, out, rows, columns in
             let divisor: Scalar = averageDivisor(g, countIncludePad: countIncludePad, rows: rows, columns: columns)
             let share = delta + out
-            for iy in rows {
-                for ix in columns {
-                    let cell = input + (sample &+ (iy &* w &+ ix) &* c)
-                    for k in 0..<c { cell[k] += share[k] / divisor }
-                }
+            windowCells(rows, columns, width: w, channels: c) { i in
+                let cell = input + (sample &+ i)
+                for k in 0..<c { cell[k] += share[k] / divisor }
             }
         }
     }
