@@ -5,7 +5,7 @@ enum WebPage {
     static let html = #"""
 <!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>nn-serve</title>
+<title>nn-serve</title><link rel="icon" href="data:,">
 <style>
 body{font-family:system-ui,sans-serif;margin:0 auto;max-width:44rem;padding:1rem;color:#111}
 #pad{border:2px solid #333;touch-action:none;width:100%;max-width:280px;aspect-ratio:1;background:#fff;cursor:crosshair}
@@ -38,9 +38,15 @@ function end(){if(drawing){drawing=false;pad.toBlob(classify,'image/png');}}
 pad.addEventListener('pointerup',end);pad.addEventListener('pointercancel',end);
 document.getElementById('clear').onclick=()=>{blank();document.getElementById('answer').textContent='draw something';document.getElementById('bars').innerHTML='';};
 document.getElementById('upload').onchange=e=>{if(e.target.files[0])classify(e.target.files[0]);};
+// Answers may arrive out of order: only the latest request's answer is shown. body.dataset.answered
+// counts the answers shown (the browser test waits on it).
+let asked=0;
 async function classify(blob){
- const r=await fetch('/v1/models/'+encodeURIComponent(sel.value)+'/classify?top=10',{method:'POST',body:blob});
- const j=await r.json();const ans=document.getElementById('answer');
+ const n=++asked,ans=document.getElementById('answer');let r,j;
+ try{r=await fetch('/v1/models/'+encodeURIComponent(sel.value)+'/classify?top=10',{method:'POST',body:blob});j=await r.json();}
+ catch(e){if(n===asked)ans.textContent='the server did not answer: '+e;return;}
+ if(n!==asked)return;
+ document.body.dataset.answered=n;
  if(!r.ok){ans.textContent=j.error;return;}
  const p=j.predictions[0];ans.textContent=p.name;ans.dataset.cls=p.class;
  const bars=document.getElementById('bars');bars.innerHTML='';
