@@ -44,6 +44,7 @@ test: setup
 	swift build --build-tests
 	swift test
 	python3 Tests/ServeTests/triton_client.py .build/debug
+	python3 Tests/ServeTests/shutdown_test.py .build/debug
 	python3 Tests/ServeTests/browser_test.py .build/debug out/serve/browser.png
 	python3 Fixtures/check_parity_fixtures.py
 	cd python && NNM_BIN_DIR=$(CURDIR)/.build/debug KERAS_BACKEND=jax python3 -m pytest -q -p no:cacheprovider

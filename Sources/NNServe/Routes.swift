@@ -13,6 +13,8 @@ public struct ServeState: Sendable {
     public let metrics: ServeMetrics
     public let logger: Logger
     let active: ActiveRequests
+    /// Set once graceful shutdown starts: readiness answers 503 from then on.
+    public let draining = Flag()
 
     public init(registry: ModelRegistry, limits: ServeLimits, metrics: ServeMetrics, logger: Logger) {
         self.registry = registry
@@ -58,6 +60,16 @@ final class ActiveRequests: @unchecked Sendable {
     func leave() { lock.withLock { count -= 1 } }
 }
 
+/// A flag set once, read from any thread.
+public final class Flag: @unchecked Sendable {
+    // @unchecked Sendable: `value` is guarded by `lock`.
+    private let lock = NSLock()
+    private var value = false
+    public init() {}
+    public var isSet: Bool { lock.withLock { value } }
+    public func start() { lock.withLock { value = true } }
+}
+
 /// A JSON response.
 func jsonResponse(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
     bytesResponse(Array(value.serialized().utf8), contentType: "application/json", status: status)
@@ -83,7 +95,10 @@ public func makeRouter(_ state: ServeState) -> Router<BasicRequestContext> {
 
     // Open Inference Protocol (KServe v2): health is the status alone, with an empty body.
     router.get("/v2/health/live") { _, _ in Response(status: .ok) }
-    router.get("/v2/health/ready") { _, _ in Response(status: .ok) }
+    router.get("/v2/health/ready") { _, _ in
+        if state.draining.isSet { throw ServeError(503, "shutting down: the requests in flight are being answered") }
+        return Response(status: .ok)
+    }
     router.get("/v2") { _, _ in
         jsonResponse(.object(JSONObject([("name", "nn-serve"), ("version", .string(ProjectVersion.string)),
                                          ("extensions", ["binary_tensor_data"])])))
@@ -92,6 +107,7 @@ public func makeRouter(_ state: ServeState) -> Router<BasicRequestContext> {
         router.get(RouterPath(prefix)) { _, context in jsonResponse(KServe.metadata(try state.model(context))) }
         router.get(RouterPath(prefix + "/ready")) { _, context in
             _ = try state.model(context)
+            if state.draining.isSet { throw ServeError(503, "shutting down: the requests in flight are being answered") }
             return Response(status: .ok)
         }
         router.post(RouterPath(prefix + "/infer")) { request, context in try await infer(request, context, state) }

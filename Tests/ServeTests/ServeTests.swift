@@ -91,6 +91,23 @@ let logitsA: [Double] = [0.5, 2, -1, 0, 3, 1, 0.25, -2, 1.5, 2.5]  // class 4
 let logitsB: [Double] = [1, 0, 0, 0, 0, 0, 0, 0, 0, 9]              // class 9
 
 @Suite struct ServeTests {
+    /// Once graceful shutdown has started, readiness (server and model) answers 503 while
+    /// liveness and inference still answer.
+    @Test func readinessWhileDraining() async throws {
+        let fixture = try Fixture()
+        fixture.state.draining.start()
+        try await fixture.test { client in
+            for path in ["/v2/health/ready", "/v2/models/pick/ready", "/v2/models/pick/versions/1/ready"] {
+                try await client.execute(uri: path, method: .get) { try expectError($0, 503, containing: "shutting down") }
+            }
+            try await client.execute(uri: "/v2/health/live", method: .get) { #expect($0.status == .ok) }
+            try await client.execute(uri: "/v2/models/pick/infer", method: .post, body: inferBody(shape: [1, 784], data: numbers(sample(logitsB)))) {
+                let answer = try json($0)
+                #expect(classes(answer) == [9])
+            }
+        }
+    }
+
     @Test func healthAndServerMetadata() async throws {
         try await Fixture().test { client in
             for path in ["/v2/health/live", "/v2/health/ready", "/v2/models/pick/ready", "/v2/models/pick/versions/1/ready"] {
