@@ -12,12 +12,16 @@ public struct ServeState: Sendable {
     public let limits: ServeLimits
     public let metrics: ServeMetrics
     public let logger: Logger
+    /// Test pictures for the page, by model name.
+    public let examples: [String: ExamplePictures]
     let active: ActiveRequests
     /// Set once graceful shutdown starts: readiness answers 503 from then on.
     public let draining = Flag()
 
-    public init(registry: ModelRegistry, limits: ServeLimits, metrics: ServeMetrics, logger: Logger) {
+    public init(registry: ModelRegistry, limits: ServeLimits, metrics: ServeMetrics, logger: Logger,
+                examples: [String: ExamplePictures] = [:]) {
         self.registry = registry
+        self.examples = examples
         self.limits = limits
         self.metrics = metrics
         self.logger = logger
@@ -125,6 +129,26 @@ public func makeRouter(_ state: ServeState) -> Router<BasicRequestContext> {
         object["loaded"] = .string(model.loaded)
         object["history"] = model.model.metadata.json["training"]?["history"] ?? .array([])
         object["metadata"] = .object(model.model.metadata.json)
+        return jsonResponse(.object(object))
+    }
+    router.get("/v1/models/:name/examples") { _, context in
+        let model = try state.model(context)
+        let examples = state.examples[model.name]
+        let pictures: [JSONValue] = (examples?.pictures ?? []).map { picture in
+            var object = JSONObject([("index", .integer(Int64(picture.index)))])
+            if let label = picture.label {
+                object["label"] = .integer(Int64(label))
+                object["name"] = label < model.classes.count ? .string(model.classes[label]) : .string(String(label))
+            }
+            object["pixels"] = .array(picture.pixels.map { .integer(Int64($0)) })
+            return .object(object)
+        }
+        var object = JSONObject([("model", .string(model.name)), ("examples", .array(pictures))])
+        if let examples {
+            object["source"] = .string(examples.path)
+            object["width"] = .integer(Int64(examples.width))
+            object["height"] = .integer(Int64(examples.height))
+        }
         return jsonResponse(.object(object))
     }
     router.post("/v1/models/:name/classify") { request, context in try await classify(request, context, state) }

@@ -74,7 +74,7 @@ func routePattern(_ path: String) -> String {
     case 4 where parts[1] == "v2" && parts[2] == "health" && ["live", "ready"].contains(parts[3]): return path
     case 3 where parts[1] == "v1" && parts[2] == "models": return path
     case 4 where parts[2] == "models" && ["v1", "v2"].contains(parts[1]): return "/\(parts[1])/models/{name}"
-    case 5 where parts[2] == "models" && ["v1", "v2"].contains(parts[1]) && ["ready", "infer", "classify"].contains(parts[4]):
+    case 5 where parts[2] == "models" && ["v1", "v2"].contains(parts[1]) && ["ready", "infer", "classify", "examples"].contains(parts[4]):
         return "/\(parts[1])/models/{name}/\(parts[4])"
     case 6 where parts[1] == "v2" && parts[2] == "models" && parts[4] == "versions": return "/v2/models/{name}/versions/{version}"
     case 7 where parts[1] == "v2" && parts[2] == "models" && parts[4] == "versions" && ["ready", "infer"].contains(parts[6]):
@@ -179,6 +179,9 @@ public struct ServeConfiguration: Sendable {
     public var watchSeconds = 2.0
     /// Seconds between SIGTERM (readiness then answers 503) and closing the listening socket.
     public var shutdownDelaySeconds = 0.0
+    /// An IDX file of test pictures for the page ("none": none); nil: Fashion-MNIST's test set for
+    /// Fashion-MNIST models (ExamplePictures.forModels).
+    public var examplesPath: String?
 
     public init(sources: [ModelSource]) { self.sources = sources }
 }
@@ -216,7 +219,11 @@ public enum NNServer {
             model.warnings.forEach { printError("nn-serve: \($0)") }
             printError("nn-serve: \(model.name): \(model.path) (\(describe(model.model)))")
         }
-        let state = ServeState(registry: registry, limits: configuration.limits, metrics: metrics, logger: logger)
+        let examples = try ExamplePictures.forModels(registry.all, path: configuration.examplesPath)
+        for (name, found) in examples.sorted(by: { $0.key < $1.key }) {
+            printError("nn-serve: \(name): \(found.pictures.count) example pictures from \(found.path)")
+        }
+        let state = ServeState(registry: registry, limits: configuration.limits, metrics: metrics, logger: logger, examples: examples)
         let host = configuration.host
         let app = application(state: state, host: host, port: configuration.port) { port in
             print("nn-serve: listening on http://\(host.contains(":") ? "[\(host)]" : host):\(port)")

@@ -29,6 +29,9 @@ struct NNServeCommand: AsyncParsableCommand {
     @Option(help: "Seconds between checks of the models' files for changes (0: only SIGHUP reloads).") var watch = 2.0
     @Option(help: "Seconds between SIGTERM and closing the listening socket, while readiness answers 503 (for a load balancer to notice).")
     var shutdownDelay = 0.0
+    @Option(help: ArgumentHelp("IDX file of 8-bit test pictures (and its labels-idx1 file beside it) offered on the page, or 'none'.",
+                               discussion: "Default: Fashion-MNIST's test set (Debian's dataset-fashion-mnist) for models whose classes are Fashion-MNIST's."))
+    var examples: String?
     @OptionGroup(title: "Converting a model that is not .nnm (as nnconv import takes them)") var importChoices: ImportChoices
 
     func run() async throws {
@@ -42,6 +45,7 @@ struct NNServeCommand: AsyncParsableCommand {
                 throw ToolError("--watch and --shutdown-delay must be 0 or more seconds", status: ExitStatus.usage)
             }
             configuration.shutdownDelaySeconds = shutdownDelay
+            configuration.examplesPath = examples
             configuration.limits = try ServeLimits(maxBodyBytes: maxBodyBytes, maxPixels: maxPixels, maxTensorElements: maxTensorElements,
                                                    maxBatch: maxBatch, maxConcurrentRequests: maxConcurrent,
                                                    requestSeconds: requestTimeout, batchWaitSeconds: batchWaitMs / 1000)

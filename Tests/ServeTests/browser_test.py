@@ -6,10 +6,12 @@ and after each stroke waits for the page's answer. Then it reads back, from the 
 28x28 picture the page shows as what the model saw, the class it names and the bar chart, and
 checks them against onnxruntime running the same ONNX file on that picture / 255 (the
 preprocessing torch trained with): same class, same top-3 probabilities to the 0.1 % the bars
-show. It also fails on any error in the browser's console. Saves a screenshot (path printed).
+show. Then it clicks a test picture offered by --examples (torch's 100 digits as an IDX file made
+here) and checks the page's class against onnxruntime on those pixels. It also fails on any error
+in the browser's console. Saves a screenshot (path printed).
 Usage: python3 Tests/ServeTests/browser_test.py BUILD_DIR [SCREENSHOT]
 """
-import os, signal, subprocess, sys, time
+import os, signal, subprocess, sys, tempfile, time
 import numpy as np
 import onnxruntime as ort
 from selenium import webdriver
@@ -26,7 +28,21 @@ onnx_path = os.path.join(root, "Fixtures/torch/lenet_avg.onnx")
 # A 7, in the canvas's own 280x280 pixels: the top bar, then the diagonal, then a cross bar.
 STROKES = [[(80, 70), (140, 68), (200, 66)], [(200, 66), (175, 130), (150, 190), (130, 235)], [(130, 150), (200, 150)]]
 
-server = subprocess.Popen([os.path.join(build, "nn-serve"), "lenet=" + onnx_path, "--scale", "1/255", "--port", "0"],
+# torch's 100 digits as an IDX file (magic 0x0803: unsigned bytes, 3 dims; big-endian sizes).
+digits = np.load(os.path.join(root, "Fixtures/torch/inputs.npy"))
+examples = os.path.join(tempfile.mkdtemp(prefix="nn-serve-browser-"), "digits.idx")
+with open(examples, "wb") as f:
+    f.write(np.array([0x0803, 100, 28, 28], dtype=">u4").tobytes() + digits.tobytes())
+session = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
+
+
+def reference(picture):
+    """Probabilities from onnxruntime: lenet_avg returns log-probabilities of picture / 255."""
+    out = session.run(None, {session.get_inputs()[0].name: (picture.astype(np.float32) / 255).reshape(1, 1, 28, 28)})[0][0]
+    return np.exp(out.astype(np.float64))
+
+
+server = subprocess.Popen([os.path.join(build, "nn-serve"), "lenet=" + onnx_path, "--scale", "1/255", "--port", "0", "--examples", examples],
                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
 driver = None
 try:
@@ -77,9 +93,7 @@ try:
     picture = np.array(page["px"], dtype=np.uint8).reshape(28, 28)
     assert picture.max() > 128 and (picture > 64).sum() >= 20, "the picture the page shows is (nearly) empty"
 
-    session = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
-    out = session.run(None, {session.get_inputs()[0].name: (picture.astype(np.float32) / 255).reshape(1, 1, 28, 28)})[0][0]
-    probs = np.exp(out.astype(np.float64))  # lenet_avg returns log-probabilities
+    probs = reference(picture)
     expected = int(np.argmax(probs))
     print(f"onnxruntime on the page's 28x28 picture: class {expected} ({probs[expected]:.3f}); the page: {page['answer']!r}")
     assert page["answer"] == str(expected) and page["cls"] == str(expected), (page["answer"], page["cls"], expected)
@@ -87,6 +101,20 @@ try:
     for (name, shown), c in zip(page["bars"][:3], np.argsort(-probs)[:3]):
         assert name == str(c), (page["bars"][:3], np.argsort(-probs)[:3])
         assert abs(float(shown.rstrip(" %")) - 100 * probs[c]) <= 0.051, (name, shown, probs[c])
+
+    # A test picture: the first button (torch's digits have no labels file: the first ten, in order).
+    buttons = driver.find_elements(By.CSS_SELECTOR, "#exlist button")
+    assert len(buttons) == 10, f"{len(buttons)} test pictures on the page"
+    answered = int(driver.execute_script("return Number(document.body.dataset.answered||0)"))
+    buttons[3].click()
+    wait.until(lambda d: d.execute_script("return Number(document.body.dataset.answered||0)") > answered, "no answer for the test picture")
+    shown = driver.find_element(By.ID, "answer").text
+    expected = int(np.argmax(reference(digits[3])))
+    print(f"test picture 3: onnxruntime says {expected}, the page {shown!r}")
+    assert shown == str(expected), (shown, expected)
+    saw = driver.execute_script("""const s=document.getElementById('saw'),d=s.getContext('2d').getImageData(0,0,28,28).data,px=[];
+        for(let i=0;i<d.length;i+=4)px.push(d[i]);return px;""")
+    assert (np.array(saw, dtype=np.uint8).reshape(28, 28) == digits[3]).all(), "the page does not show the test picture it sent"
 
     severe = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
     assert not severe, f"errors in the browser's console: {severe}"
