@@ -12,7 +12,7 @@ PIP_PACKAGES := numpy==2.4.6 h5py==3.16.0 scipy==1.17.1 jsonschema onnx onnxrunt
 DEMO_DIR ?= out/demo
 EPOCHS ?= 5
 
-.PHONY: setup test test-python demo build release fixtures check-fixtures onnx-proto fuzz fuzz-long fuzz-build fuzz-corpus bench clean
+.PHONY: setup test test-python demo build release fixtures check-fixtures onnx-proto fuzz fuzz-long fuzz-build fuzz-corpus bench bench-serve soak bench-tools clean
 
 # Installs the system libraries, Fashion-MNIST and the Python packages the tests use.
 setup:
@@ -142,12 +142,27 @@ fuzz-corpus: setup
 # workload for our tools and for the NumPy / onnxruntime / h5py / safetensors anchors in the same
 # run, and prints medians and ratios (also written to out/bench/results.md and results.json).
 # Pass options with BENCH_ARGS, e.g. BENCH_ARGS="--rounds 5" or "--quick" or "--only infer".
+# Then the serving benchmark (Benchmarks/serve_bench.py): nn-serve against FastAPI + uvicorn +
+# onnxruntime under wrk at 1, 8 and 64 connections (out/bench/serve.md); SERVE_BENCH_ARGS passes
+# options, e.g. "--duration 20". `make bench-serve` runs it alone; `make soak` runs nn-serve alone at
+# 64 connections for SOAK_SECONDS (600) and reports errors and its memory (out/bench/soak.md).
 BENCH_ARGS ?=
-bench: setup
-	@command -v hyperfine >/dev/null || { export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && apt-get install -y -qq hyperfine >/dev/null; }
-	@python3 -c "import onnx, onnxruntime, safetensors, threadpoolctl" 2>/dev/null || \
-	  python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore onnx onnxruntime safetensors threadpoolctl
+SERVE_BENCH_ARGS ?=
+SOAK_SECONDS ?= 600
+bench: bench-tools
 	python3 Benchmarks/bench.py $(BENCH_ARGS)
+	python3 Benchmarks/serve_bench.py $(SERVE_BENCH_ARGS)
+
+bench-serve: bench-tools
+	python3 Benchmarks/serve_bench.py $(SERVE_BENCH_ARGS)
+
+soak: bench-tools
+	python3 Benchmarks/serve_bench.py --soak $(SOAK_SECONDS)
+
+bench-tools: setup
+	@for t in hyperfine wrk; do command -v $$t >/dev/null || { export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && apt-get install -y -qq $$t >/dev/null; }; done
+	@python3 -c "import onnx, onnxruntime, safetensors, threadpoolctl, fastapi, uvicorn" 2>/dev/null || \
+	  python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore onnx onnxruntime safetensors threadpoolctl fastapi uvicorn
 
 clean:
 	rm -rf .build out
