@@ -1,15 +1,18 @@
 # Entry points for people and CI. `make demo` and `make test` are the README's two commands.
 SHELL := /bin/bash
-APT_PACKAGES := libhdf5-dev zlib1g-dev libopenblas-dev pkg-config dataset-fashion-mnist libpng-dev libturbojpeg0-dev
+# chromium and chromium-driver run nn-serve's page in the browser test (headless, no display needed).
+APT_PACKAGES := libhdf5-dev zlib1g-dev libopenblas-dev pkg-config dataset-fashion-mnist libpng-dev libturbojpeg0-dev \
+  chromium chromium-driver
 # Pinned: the parity fixtures' check regenerates them bit for bit with these versions.
 # pytest, hypothesis and build run the Python package's tests (python/, `pip install './python[test]'`
-# names the same two for its users); tritonclient checks nn-serve against Triton's own client.
+# names the same two for its users); tritonclient checks nn-serve against Triton's own client; selenium
+# drives chromium for the browser test.
 PIP_PACKAGES := numpy==2.4.6 h5py==3.16.0 scipy==1.17.1 jsonschema onnx onnxruntime safetensors keras 'jax[cpu]' \
-  pytest hypothesis build 'tritonclient[http]'
+  pytest hypothesis build 'tritonclient[http]' selenium
 DEMO_DIR ?= out/demo
 EPOCHS ?= 5
 
-.PHONY: setup test test-python demo build release fixtures check-fixtures onnx-proto fuzz fuzz-long fuzz-build fuzz-corpus bench clean
+.PHONY: setup test test-python demo build release fixtures check-fixtures onnx-proto fuzz fuzz-long fuzz-build fuzz-corpus bench bench-serve soak bench-tools clean
 
 # Installs the system libraries, Fashion-MNIST and the Python packages the tests use.
 setup:
@@ -18,7 +21,7 @@ setup:
 	  echo "installing:$$missing"; \
 	  export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; \
 	fi
-	@KERAS_BACKEND=jax python3 -c "import numpy, h5py, scipy, jsonschema, onnx, onnxruntime, safetensors, jax, keras, pytest, hypothesis, build, tritonclient.http; assert numpy.__version__ == '2.4.6' and h5py.__version__ == '3.16.0' and scipy.__version__ == '1.17.1'" 2>/dev/null || \
+	@KERAS_BACKEND=jax python3 -c "import numpy, h5py, scipy, jsonschema, onnx, onnxruntime, safetensors, jax, keras, pytest, hypothesis, build, tritonclient.http, selenium; assert numpy.__version__ == '2.4.6' and h5py.__version__ == '3.16.0' and scipy.__version__ == '1.17.1'" 2>/dev/null || \
 	  python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore $(PIP_PACKAGES)
 
 build: setup
@@ -33,13 +36,16 @@ export RELEASE_FLAGS
 release: setup
 	swift build -c release $(RELEASE_FLAGS)
 
-# Sets up and runs the whole test suite, checks that the parity fixtures regenerate exactly, then
+# Sets up and runs the whole test suite (nn-serve also through tritonclient and in headless chromium,
+# whose screenshot goes to out/serve/browser.png), checks that the parity fixtures regenerate exactly, then
 # runs the Python package's tests (python/) against the debug binaries just built; they also
 # pip-install the package into a fresh virtual environment and build its wheel.
 test: setup
 	swift build --build-tests
 	swift test
 	python3 Tests/ServeTests/triton_client.py .build/debug
+	python3 Tests/ServeTests/shutdown_test.py .build/debug
+	python3 Tests/ServeTests/browser_test.py .build/debug out/serve/browser.png
 	python3 Fixtures/check_parity_fixtures.py
 	cd python && NNM_BIN_DIR=$(CURDIR)/.build/debug KERAS_BACKEND=jax python3 -m pytest -q -p no:cacheprovider
 
@@ -136,12 +142,27 @@ fuzz-corpus: setup
 # workload for our tools and for the NumPy / onnxruntime / h5py / safetensors anchors in the same
 # run, and prints medians and ratios (also written to out/bench/results.md and results.json).
 # Pass options with BENCH_ARGS, e.g. BENCH_ARGS="--rounds 5" or "--quick" or "--only infer".
+# Then the serving benchmark (Benchmarks/serve_bench.py): nn-serve against FastAPI + uvicorn +
+# onnxruntime under wrk at 1, 8 and 64 connections (out/bench/serve.md); SERVE_BENCH_ARGS passes
+# options, e.g. "--duration 20". `make bench-serve` runs it alone; `make soak` runs nn-serve alone at
+# 64 connections for SOAK_SECONDS (600) and reports errors and its memory (out/bench/soak.md).
 BENCH_ARGS ?=
-bench: setup
-	@command -v hyperfine >/dev/null || { export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && apt-get install -y -qq hyperfine >/dev/null; }
-	@python3 -c "import onnx, onnxruntime, safetensors, threadpoolctl" 2>/dev/null || \
-	  python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore onnx onnxruntime safetensors threadpoolctl
+SERVE_BENCH_ARGS ?=
+SOAK_SECONDS ?= 600
+bench: bench-tools
 	python3 Benchmarks/bench.py $(BENCH_ARGS)
+	python3 Benchmarks/serve_bench.py $(SERVE_BENCH_ARGS)
+
+bench-serve: bench-tools
+	python3 Benchmarks/serve_bench.py $(SERVE_BENCH_ARGS)
+
+soak: bench-tools
+	python3 Benchmarks/serve_bench.py --soak $(SOAK_SECONDS)
+
+bench-tools: setup
+	@for t in hyperfine wrk; do command -v $$t >/dev/null || { export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && apt-get install -y -qq $$t >/dev/null; }; done
+	@python3 -c "import onnx, onnxruntime, safetensors, threadpoolctl, fastapi, uvicorn" 2>/dev/null || \
+	  python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore onnx onnxruntime safetensors threadpoolctl fastapi uvicorn
 
 clean:
 	rm -rf .build out

@@ -12,10 +12,16 @@ public struct ServeState: Sendable {
     public let limits: ServeLimits
     public let metrics: ServeMetrics
     public let logger: Logger
+    /// Test pictures for the page, by model name.
+    public let examples: [String: ExamplePictures]
     let active: ActiveRequests
+    /// Set once graceful shutdown starts: readiness answers 503 from then on.
+    public let draining = Flag()
 
-    public init(registry: ModelRegistry, limits: ServeLimits, metrics: ServeMetrics, logger: Logger) {
+    public init(registry: ModelRegistry, limits: ServeLimits, metrics: ServeMetrics, logger: Logger,
+                examples: [String: ExamplePictures] = [:]) {
         self.registry = registry
+        self.examples = examples
         self.limits = limits
         self.metrics = metrics
         self.logger = logger
@@ -58,6 +64,16 @@ final class ActiveRequests: @unchecked Sendable {
     func leave() { lock.withLock { count -= 1 } }
 }
 
+/// A flag set once, read from any thread.
+public final class Flag: @unchecked Sendable {
+    // @unchecked Sendable: `value` is guarded by `lock`.
+    private let lock = NSLock()
+    private var value = false
+    public init() {}
+    public var isSet: Bool { lock.withLock { value } }
+    public func start() { lock.withLock { value = true } }
+}
+
 /// A JSON response.
 func jsonResponse(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
     bytesResponse(Array(value.serialized().utf8), contentType: "application/json", status: status)
@@ -83,7 +99,10 @@ public func makeRouter(_ state: ServeState) -> Router<BasicRequestContext> {
 
     // Open Inference Protocol (KServe v2): health is the status alone, with an empty body.
     router.get("/v2/health/live") { _, _ in Response(status: .ok) }
-    router.get("/v2/health/ready") { _, _ in Response(status: .ok) }
+    router.get("/v2/health/ready") { _, _ in
+        if state.draining.isSet { throw ServeError(503, "shutting down: the requests in flight are being answered") }
+        return Response(status: .ok)
+    }
     router.get("/v2") { _, _ in
         jsonResponse(.object(JSONObject([("name", "nn-serve"), ("version", .string(ProjectVersion.string)),
                                          ("extensions", ["binary_tensor_data"])])))
@@ -92,6 +111,7 @@ public func makeRouter(_ state: ServeState) -> Router<BasicRequestContext> {
         router.get(RouterPath(prefix)) { _, context in jsonResponse(KServe.metadata(try state.model(context))) }
         router.get(RouterPath(prefix + "/ready")) { _, context in
             _ = try state.model(context)
+            if state.draining.isSet { throw ServeError(503, "shutting down: the requests in flight are being answered") }
             return Response(status: .ok)
         }
         router.post(RouterPath(prefix + "/infer")) { request, context in try await infer(request, context, state) }
@@ -109,6 +129,26 @@ public func makeRouter(_ state: ServeState) -> Router<BasicRequestContext> {
         object["loaded"] = .string(model.loaded)
         object["history"] = model.model.metadata.json["training"]?["history"] ?? .array([])
         object["metadata"] = .object(model.model.metadata.json)
+        return jsonResponse(.object(object))
+    }
+    router.get("/v1/models/:name/examples") { _, context in
+        let model = try state.model(context)
+        let examples = state.examples[model.name]
+        let pictures: [JSONValue] = (examples?.pictures ?? []).map { picture in
+            var object = JSONObject([("index", .integer(Int64(picture.index)))])
+            if let label = picture.label {
+                object["label"] = .integer(Int64(label))
+                object["name"] = label < model.classes.count ? .string(model.classes[label]) : .string(String(label))
+            }
+            object["pixels"] = .array(picture.pixels.map { .integer(Int64($0)) })
+            return .object(object)
+        }
+        var object = JSONObject([("model", .string(model.name)), ("examples", .array(pictures))])
+        if let examples {
+            object["source"] = .string(examples.path)
+            object["width"] = .integer(Int64(examples.width))
+            object["height"] = .integer(Int64(examples.height))
+        }
         return jsonResponse(.object(object))
     }
     router.post("/v1/models/:name/classify") { request, context in try await classify(request, context, state) }

@@ -74,7 +74,7 @@ func routePattern(_ path: String) -> String {
     case 4 where parts[1] == "v2" && parts[2] == "health" && ["live", "ready"].contains(parts[3]): return path
     case 3 where parts[1] == "v1" && parts[2] == "models": return path
     case 4 where parts[2] == "models" && ["v1", "v2"].contains(parts[1]): return "/\(parts[1])/models/{name}"
-    case 5 where parts[2] == "models" && ["v1", "v2"].contains(parts[1]) && ["ready", "infer", "classify"].contains(parts[4]):
+    case 5 where parts[2] == "models" && ["v1", "v2"].contains(parts[1]) && ["ready", "infer", "classify", "examples"].contains(parts[4]):
         return "/\(parts[1])/models/{name}/\(parts[4])"
     case 6 where parts[1] == "v2" && parts[2] == "models" && parts[4] == "versions": return "/v2/models/{name}/versions/{version}"
     case 7 where parts[1] == "v2" && parts[2] == "models" && parts[4] == "versions" && ["ready", "infer"].contains(parts[6]):
@@ -122,7 +122,8 @@ private final class FirstResult<T: Sendable>: @unchecked Sendable {
     }
 }
 
-/// Reloads the models on SIGHUP, and those whose files changed every `pollSeconds`.
+/// Reloads the models on SIGHUP, and those whose files changed every `pollSeconds`. Both loops
+/// end as soon as graceful shutdown starts (a shutdown never waits out a polling interval).
 struct ReloadService: Service {
     let registry: ModelRegistry
     let logger: Logger
@@ -138,14 +139,33 @@ struct ReloadService: Service {
             }
             if pollSeconds > 0 {
                 group.addTask {
-                    while !Task.isCancelled, !Task.isShuttingDownGracefully {
-                        try? await Task.sleep(nanoseconds: UInt64(pollSeconds * 1e9))
-                        if Task.isShuttingDownGracefully { break }
-                        registry.reload(changedOnly: true, logger: logger)
+                    // The sleep is cancelled when graceful shutdown starts.
+                    _ = try? await cancelWhenGracefulShutdown {
+                        while true {
+                            try await Task.sleep(nanoseconds: UInt64(pollSeconds * 1e9))
+                            registry.reload(changedOnly: true, logger: logger)
+                        }
                     }
                 }
             }
         }
+    }
+}
+
+/// Marks the server as draining once graceful shutdown starts, so that readiness probes answer
+/// 503, then keeps the server accepting requests for `delaySeconds` (time for a load balancer to
+/// notice) before the application stops listening. It is the last service of the group, so it is
+/// the first told to shut down, and the application only after it returns.
+struct DrainService: Service {
+    let state: ServeState
+    let delaySeconds: Double
+
+    func run() async throws {
+        // Cancelled (not shut down gracefully): nothing to drain.
+        guard (try? await gracefulShutdown()) != nil else { return }
+        state.draining.start()
+        state.logger.notice("shutting down: readiness answers 503; still accepting for \(formatDecimal(delaySeconds, digits: 3)) s, then draining")
+        if delaySeconds > 0 { try? await Task.sleep(nanoseconds: UInt64(delaySeconds * 1e9)) }
     }
 }
 
@@ -157,6 +177,11 @@ public struct ServeConfiguration: Sendable {
     public var limits = ServeLimits()
     /// Seconds between checks of the models' files for changes (0: only SIGHUP reloads).
     public var watchSeconds = 2.0
+    /// Seconds between SIGTERM (readiness then answers 503) and closing the listening socket.
+    public var shutdownDelaySeconds = 0.0
+    /// An IDX file of test pictures for the page ("none": none); nil: Fashion-MNIST's test set for
+    /// Fashion-MNIST models (ExamplePictures.forModels).
+    public var examplesPath: String?
 
     public init(sources: [ModelSource]) { self.sources = sources }
 }
@@ -194,14 +219,20 @@ public enum NNServer {
             model.warnings.forEach { printError("nn-serve: \($0)") }
             printError("nn-serve: \(model.name): \(model.path) (\(describe(model.model)))")
         }
-        let state = ServeState(registry: registry, limits: configuration.limits, metrics: metrics, logger: logger)
+        let examples = try ExamplePictures.forModels(registry.all, path: configuration.examplesPath)
+        for (name, found) in examples.sorted(by: { $0.key < $1.key }) {
+            printError("nn-serve: \(name): \(found.pictures.count) example pictures from \(found.path)")
+        }
+        let state = ServeState(registry: registry, limits: configuration.limits, metrics: metrics, logger: logger, examples: examples)
         let host = configuration.host
         let app = application(state: state, host: host, port: configuration.port) { port in
             print("nn-serve: listening on http://\(host.contains(":") ? "[\(host)]" : host):\(port)")
             fflush(nil)
         }
         let reload = ReloadService(registry: registry, logger: logger, pollSeconds: configuration.watchSeconds)
-        let group = ServiceGroup(configuration: .init(services: [.init(service: app), .init(service: reload)],
+        let drain = DrainService(state: state, delaySeconds: configuration.shutdownDelaySeconds)
+        // Graceful shutdown goes from the last service to the first, each after the one before has returned.
+        let group = ServiceGroup(configuration: .init(services: [.init(service: app), .init(service: reload), .init(service: drain)],
                                                       gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await group.run()

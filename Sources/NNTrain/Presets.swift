@@ -1,4 +1,5 @@
 import NNCore
+import NNData
 import NNImage
 
 #if canImport(Glibc)

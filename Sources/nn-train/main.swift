@@ -1,6 +1,7 @@
 import ArgumentParser
 import NNCommandLine
 import NNCore
+import NNData
 import NNEngine
 import NNFormat
 import NNImage

@@ -4,6 +4,7 @@ import HummingbirdTesting
 import Logging
 import NNCommandLine
 import NNCore
+import NNData
 import NNEngine
 import NNFormat
 import NNImage
@@ -37,13 +38,14 @@ struct Fixture {
     let state: ServeState
     var path: String { "\(dir)/pick.nnm" }
 
-    init(limits: ServeLimits = ServeLimits(), logger: Logger = Logger(label: "tests")) throws {
+    init(limits: ServeLimits = ServeLimits(), logger: Logger = Logger(label: "tests"), examplesPath: String? = "none") throws {
         try NNMFormat.write(pickModel(), to: "\(dir)/pick.nnm")
         var configuration = ServeConfiguration(sources: [try ModelSource(argument: "\(dir)/pick.nnm")])
         configuration.limits = limits
         let metrics = ServeMetrics()
         let registry = try NNServer.registry(configuration, importChoices: try ImportChoices.parse([]), metrics: metrics)
-        state = ServeState(registry: registry, limits: limits, metrics: metrics, logger: logger)
+        let examples = try ExamplePictures.forModels(registry.all, path: examplesPath)
+        state = ServeState(registry: registry, limits: limits, metrics: metrics, logger: logger, examples: examples)
     }
 
     func test(_ body: @Sendable (any TestClientProtocol) async throws -> Void) async throws {
@@ -91,6 +93,70 @@ let logitsA: [Double] = [0.5, 2, -1, 0, 3, 1, 0.25, -2, 1.5, 2.5]  // class 4
 let logitsB: [Double] = [1, 0, 0, 0, 0, 0, 0, 0, 0, 9]              // class 9
 
 @Suite struct ServeTests {
+    /// Once graceful shutdown has started, readiness (server and model) answers 503 while
+    /// liveness and inference still answer.
+    @Test func readinessWhileDraining() async throws {
+        let fixture = try Fixture()
+        fixture.state.draining.start()
+        try await fixture.test { client in
+            for path in ["/v2/health/ready", "/v2/models/pick/ready", "/v2/models/pick/versions/1/ready"] {
+                try await client.execute(uri: path, method: .get) { try expectError($0, 503, containing: "shutting down") }
+            }
+            try await client.execute(uri: "/v2/health/live", method: .get) { #expect($0.status == .ok) }
+            try await client.execute(uri: "/v2/models/pick/infer", method: .post, body: inferBody(shape: [1, 784], data: numbers(sample(logitsB)))) {
+                let answer = try json($0)
+                #expect(classes(answer) == [9])
+            }
+        }
+    }
+
+    /// --examples: one picture per label in label order, from the IDX file and the labels file
+    /// beside it; pictures that fit no model are refused; a model without examples lists none.
+    @Test func examplePictures() async throws {
+        let dir = scratchDirectory("nn-serve-examples")
+        // 12 pictures whose pixels are all their index; labels chosen so that the first of each
+        // label is at: label 3 -> 0, 1 -> 1, 0 -> 4, 2 -> 6 (by hand).
+        let labels: [UInt8] = [3, 1, 3, 1, 0, 0, 2, 3, 2, 1, 0, 3]
+        let pixels = (0..<12).flatMap { [UInt8](repeating: UInt8($0), count: 784) }
+        try IDXWriter.write(pixels, dims: [12, 28, 28], to: "\(dir)/set-images-idx3-ubyte")
+        try IDXWriter.write(labels, dims: [12], to: "\(dir)/set-labels-idx1-ubyte")
+        let fixture = try Fixture(examplesPath: "\(dir)/set-images-idx3-ubyte")
+        try await fixture.test { client in
+            try await client.execute(uri: "/v1/models/pick/examples", method: .get) { response in
+                let answer = try json(response)
+                let examples = answer["examples"]?.arrayValue ?? []
+                #expect(examples.compactMap { $0["index"]?.intValue } == [4, 1, 6, 0])
+                #expect(examples.compactMap { $0["label"]?.intValue } == [0, 1, 2, 3])
+                #expect(examples.compactMap { $0["name"]?.stringValue } == ["zero", "one", "two", "three"])
+                #expect(examples.map { $0["pixels"]?.arrayValue?.compactMap(\.intValue) ?? [] } == [4, 1, 6, 0].map { [Int](repeating: $0, count: 784) })
+                #expect(answer["width"]?.intValue == 28 && answer["height"]?.intValue == 28)
+            }
+            try await client.execute(uri: "/v1/models/nothere/examples", method: .get) { try expectError($0, 404, containing: "no model named 'nothere'") }
+        }
+        // Without labels: the first ten, no label.
+        try IDXWriter.write(pixels, dims: [12, 28, 28], to: "\(dir)/plain.idx")
+        try await Fixture(examplesPath: "\(dir)/plain.idx").test { client in
+            try await client.execute(uri: "/v1/models/pick/examples", method: .get) { response in
+                let examples = try json(response)["examples"]?.arrayValue ?? []
+                #expect(examples.compactMap { $0["index"]?.intValue } == Array(0..<10))
+                #expect(examples.allSatisfy { $0["label"] == nil })
+            }
+        }
+        // No examples (the pick model's classes are not Fashion-MNIST's): an empty list.
+        try await Fixture(examplesPath: nil).test { client in
+            try await client.execute(uri: "/v1/models/pick/examples", method: .get) { response in
+                let answer = try json(response)
+                #expect(answer["examples"]?.arrayValue?.isEmpty == true)
+            }
+        }
+        // Pictures of another size, and a file that is not 8-bit pictures.
+        try IDXWriter.write([UInt8](repeating: 1, count: 2 * 100), dims: [2, 10, 10], to: "\(dir)/small.idx")
+        #expect(throws: ToolError.self) { try Fixture(examplesPath: "\(dir)/small.idx") }
+        try IDXWriter.write([UInt8](repeating: 1, count: 784), dims: [784], to: "\(dir)/flat.idx")
+        let error = #expect(throws: ToolError.self) { try Fixture(examplesPath: "\(dir)/flat.idx") }
+        #expect(error?.description.contains("flat.idx: examples must be 8-bit pictures") == true)
+    }
+
     @Test func healthAndServerMetadata() async throws {
         try await Fixture().test { client in
             for path in ["/v2/health/live", "/v2/health/ready", "/v2/models/pick/ready", "/v2/models/pick/versions/1/ready"] {
