@@ -161,7 +161,13 @@ public final class FileByteSource: ByteSource {
     /// waiting for a full buffer.
     public func readSome(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         guard buffer.count > 0 else { return 0 }
-        if !lookahead.isEmpty { return try read(into: buffer) }
+        if !lookahead.isEmpty {
+            // Only what peek kept: reading on could wait for bytes the writer has not sent.
+            let n = min(lookahead.count, buffer.count)
+            lookahead.withUnsafeBytes { buffer.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: n) }
+            lookahead.removeFirst(n)
+            return n
+        }
         var want = buffer.count
         if let left = remaining { want = min(want, left) }
         guard want > 0 else { return 0 }
