@@ -12,7 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import MNIST_TEST, SRC, read_idx, run, tool
+import re
+
+from conftest import BIN_DIR, MNIST_TEST, SRC, read_idx, run, tool
 
 import nnm
 
@@ -38,6 +40,8 @@ def _model(path: Path) -> None:
 def cluster():
     # Worker processes import nnm from this checkout, as a real cluster's would from its install.
     os.environ["PYTHONPATH"] = str(SRC) + os.pathsep + os.environ.get("PYTHONPATH", "")
+    # and find nn-infer on PATH, as the README's recipes expect.
+    os.environ["PATH"] = str(BIN_DIR) + os.pathsep + os.environ.get("PATH", "")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as c, \
             distributed.Client(c) as client:
         yield client
@@ -102,3 +106,31 @@ def test_a_failing_worker_is_a_task_error(tmp_path: Path, cluster, ) -> None:
     with pytest.raises(nnm.InferenceFailed, match=r"^nn-infer: stdin: shape 1000x28x27: expected"):
         wrong.map_blocks(nnm.classify_block, str(model), nn_infer=str(tool("nn-infer")),
                          drop_axis=[1, 2], dtype=np.int64, meta=np.array((), np.int64)).compute()
+
+
+def test_the_readme_dask_recipe_runs(tmp_path: Path, cluster) -> None:
+    """The README's Dask block as written, on files of its names (absolute paths, since the
+    workers' directory is not this test's): its results equal nn-infer's on the same files."""
+    pytest.importorskip("dask.dataframe")
+    readme = (Path(SRC).parent.parent / "README.md").read_text()
+    block = re.search(r"<!-- scale-recipe: dask[^>]*-->\n```py\n(.*?)^```", readme, re.S | re.M).group(1)
+    source = MNIST_TEST / "t10k-images-idx3-ubyte.gz"
+    if not source.exists():
+        pytest.skip(f"{source} is missing")
+    digits = read_idx(source, 3000)
+    _model(tmp_path / "fashion.nnm")
+    np.save(tmp_path / "images.npy", digits)
+    header = "label," + ",".join(f"pixel{i}" for i in range(784))
+    np.savetxt(tmp_path / "test.csv", np.hstack([np.zeros((3000, 1), np.uint8), digits.reshape(3000, 784)]),
+               fmt="%d", delimiter=",", header=header, comments="")
+    for name in ("images.npy", "fashion.nnm", "test.csv"):
+        block = block.replace(f'"{name}"', repr(str(tmp_path / name)))
+    namespace: dict = {}
+    exec(compile(block, "README.md dask recipe", "exec"), namespace)
+    for name, path in (("classes", "images.npy"), ("predicted", "test.csv")):
+        doc = json.loads(run("nn-infer", tmp_path / "fashion.nnm", tmp_path / path, "--json", "--show", "all", "--top", "2").stdout)
+        expected = np.array([p["class"] for p in doc["predictions"]])
+        got = namespace[name] if name == "classes" else namespace[name]["class"].to_numpy()
+        assert np.array_equal(np.asarray(got), expected), name
+    p2 = np.array([[t["probability"] for t in p["top"]] for p in doc["predictions"]])
+    assert np.array_equal(namespace["predicted"][["p_1", "p_2"]].to_numpy(), p2)
