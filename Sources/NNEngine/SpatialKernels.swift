@@ -61,6 +61,36 @@ public enum SpatialKernels {
         }
     }
 
+    /// Walks the pooling windows of `count` samples: for each, `visit(sample, output, rows,
+    /// columns)` with the offsets of its sample's first input element and of its output cell
+    /// (channels innermost) and its rows and columns clipped to the input. Padding is smaller
+    /// than the window, so no window is empty. Max and average pooling and the average's
+    /// gradient share it, so their windows cannot differ.
+    @inline(__always)
+    static func poolingWindows(count: Int, geometry g: SpatialGeometry, _ visit: (Int, Int, Range<Int>, Range<Int>) -> Void) {
+        let (h, w, c, oh, ow, kh, kw, sh, sw, top, left) = dimensions(g)
+        let sampleIn = h * w * c, sampleOut = oh * ow * c
+        for n in 0..<count {
+            for oy in 0..<oh {
+                let rows = max(oy * sh - top, 0)..<min(oy * sh - top + kh, h)
+                for ox in 0..<ow {
+                    let columns = max(ox * sw - left, 0)..<min(ox * sw - left + kw, w)
+                    visit(n * sampleIn, n * sampleOut + (oy * ow + ox) * c, rows, columns)
+                }
+            }
+        }
+    }
+
+    /// What an average-pooling window's sum is divided by: the window's area (`countIncludePad`:
+    /// padded cells count, as PyTorch's default; every window lies within the padded input, so
+    /// that is `kh * kw`) or the number of its cells inside the input (Keras, TensorFlow).
+    @inline(__always)
+    static func averageDivisor<Scalar: BLASScalar>(_ g: SpatialGeometry, countIncludePad: Bool,
+                                                   rows: Range<Int>, columns: Range<Int>) -> Scalar {
+        Scalar(countIncludePad ? g.window[0] * g.window[1] : max(rows.count * columns.count, 1))
+    }
+
+
     /// Writes `count` samples' windows as rows of `patchSize` values (`count * positions` rows);
     /// padded positions are zero.
     @_specialize(where Scalar == Float)
@@ -97,42 +127,32 @@ public enum SpatialKernels {
     @_specialize(where Scalar == Double)
     public static func maxPool<Scalar: BLASScalar>(_ input: UnsafePointer<Scalar>, count: Int, geometry g: SpatialGeometry,
                                                    into output: UnsafeMutablePointer<Scalar>, argmax: UnsafeMutablePointer<Int32>?) {
-        let (h, w, c, oh, ow, kh, kw, sh, sw, top, left) = dimensions(g)
-        let sampleIn = h * w * c, sampleOut = oh * ow * c
-        for n in 0..<count {
-            let sample = input + n * sampleIn
-            let out = output + n * sampleOut
-            let index = argmax.map { $0 + n * sampleOut }
-            for oy in 0..<oh {
-                let y0 = max(oy * sh - top, 0), y1 = min(oy * sh - top + kh, h)
-                for ox in 0..<ow {
-                    let x0 = max(ox * sw - left, 0), x1 = min(ox * sw - left + kw, w)
-                    // Channels innermost: every window position updates c consecutive maxima.
-                    let best = out + (oy * ow + ox) * c
-                    let first = (y0 * w + x0) * c
-                    for k in 0..<c { best[k] = sample[first + k] }
-                    if let index {
-                        let bestIndex = index + (oy * ow + ox) * c
-                        for k in 0..<c { bestIndex[k] = Int32(truncatingIfNeeded: first + k) }
-                        for iy in y0..<y1 {
-                            for ix in x0..<x1 {
-                                let i = (iy &* w &+ ix) &* c
-                                for k in 0..<c {
-                                    let v = sample[i &+ k], better = v > best[k]
-                                    best[k] = better ? v : best[k]
-                                    bestIndex[k] = better ? Int32(truncatingIfNeeded: i &+ k) : bestIndex[k]
-                                }
-                            }
+        let w = g.inputShape[1], c = g.inputShape[2]
+        poolingWindows(count: count, geometry: g) { sample, out, rows, columns in
+            // Channels innermost: every window position updates c consecutive maxima.
+            let best = output + out
+            let first = sample + (rows.lowerBound * w + columns.lowerBound) * c
+            for k in 0..<c { best[k] = input[first + k] }
+            if let argmax {
+                let bestIndex = argmax + out
+                for k in 0..<c { bestIndex[k] = Int32(truncatingIfNeeded: first - sample + k) }
+                for iy in rows {
+                    for ix in columns {
+                        let i = (iy &* w &+ ix) &* c
+                        for k in 0..<c {
+                            let v = input[sample &+ i &+ k], better = v > best[k]
+                            best[k] = better ? v : best[k]
+                            bestIndex[k] = better ? Int32(truncatingIfNeeded: i &+ k) : bestIndex[k]
                         }
-                    } else {
-                        for iy in y0..<y1 {
-                            for ix in x0..<x1 {
-                                let i = (iy &* w &+ ix) &* c
-                                for k in 0..<c {
-                                    let v = sample[i &+ k], b = best[k]
-                                    best[k] = v > b ? v : b
-                                }
-                            }
+                    }
+                }
+            } else {
+                for iy in rows {
+                    for ix in columns {
+                        let i = sample &+ (iy &* w &+ ix) &* c
+                        for k in 0..<c {
+                            let v = input[i &+ k], b = best[k]
+                            best[k] = v > b ? v : b
                         }
                     }
                 }
@@ -165,29 +185,18 @@ extension SpatialKernels {
     @_specialize(where Scalar == Double)
     public static func averagePool<Scalar: BLASScalar>(_ input: UnsafePointer<Scalar>, count: Int, geometry g: SpatialGeometry,
                                                        countIncludePad: Bool, into output: UnsafeMutablePointer<Scalar>) {
-        let (h, w, c, oh, ow, kh, kw, sh, sw, top, left) = dimensions(g)
-        let sampleIn = h * w * c, sampleOut = oh * ow * c
-        for n in 0..<count {
-            let sample = input + n * sampleIn
-            let out = output + n * sampleOut
-            for oy in 0..<oh {
-                let y0 = max(oy * sh - top, 0), y1 = min(oy * sh - top + kh, h)
-                for ox in 0..<ow {
-                    let x0 = max(ox * sw - left, 0), x1 = min(ox * sw - left + kw, w)
-                    let sum = out + (oy * ow + ox) * c
-                    sum.update(repeating: 0, count: c)
-                    for iy in y0..<y1 {
-                        for ix in x0..<x1 {
-                            let i = (iy &* w &+ ix) &* c
-                            for k in 0..<c { sum[k] += sample[i &+ k] }
-                        }
-                    }
-                    // Padding is smaller than the window, so every window holds an input cell.
-                    let cells = countIncludePad ? kh * kw : max((y1 - y0) * (x1 - x0), 1)
-                    let divisor = Scalar(cells)
-                    for k in 0..<c { sum[k] /= divisor }
+        let w = g.inputShape[1], c = g.inputShape[2]
+        poolingWindows(count: count, geometry: g) { sample, out, rows, columns in
+            let sum = output + out
+            sum.update(repeating: 0, count: c)
+            for iy in rows {
+                for ix in columns {
+                    let i = sample &+ (iy &* w &+ ix) &* c
+                    for k in 0..<c { sum[k] += input[i &+ k] }
                 }
             }
+            let divisor: Scalar = averageDivisor(g, countIncludePad: countIncludePad, rows: rows, columns: columns)
+            for k in 0..<c { sum[k] /= divisor }
         }
     }
 
@@ -231,24 +240,15 @@ extension SpatialKernels {
     @_specialize(where Scalar == Double)
     public static func averagePoolBackward<Scalar: BLASScalar>(_ delta: UnsafePointer<Scalar>, count: Int, geometry g: SpatialGeometry,
                                                                countIncludePad: Bool, into input: UnsafeMutablePointer<Scalar>) {
-        let (h, w, c, oh, ow, kh, kw, sh, sw, top, left) = dimensions(g)
-        let sampleIn = h * w * c, sampleOut = oh * ow * c
-        input.update(repeating: 0, count: count * sampleIn)
-        for n in 0..<count {
-            let sample = input + n * sampleIn
-            let d = delta + n * sampleOut
-            for oy in 0..<oh {
-                let y0 = max(oy * sh - top, 0), y1 = min(oy * sh - top + kh, h)
-                for ox in 0..<ow {
-                    let x0 = max(ox * sw - left, 0), x1 = min(ox * sw - left + kw, w)
-                    let divisor = Scalar(countIncludePad ? kh * kw : max((y1 - y0) * (x1 - x0), 1))
-                    let share = d + (oy * ow + ox) * c
-                    for iy in y0..<y1 {
-                        for ix in x0..<x1 {
-                            let cell = sample + (iy &* w &+ ix) &* c
-                            for k in 0..<c { cell[k] += share[k] / divisor }
-                        }
-                    }
+        let w = g.inputShape[1], c = g.inputShape[2]
+        input.update(repeating: 0, count: count * g.inputShape[0] * w * c)
+        poolingWindows(count: count, geometry: g) { sample, out, rows, columns in
+            let divisor: Scalar = averageDivisor(g, countIncludePad: countIncludePad, rows: rows, columns: columns)
+            let share = delta + out
+            for iy in rows {
+                for ix in columns {
+                    let cell = input + (sample &+ (iy &* w &+ ix) &* c)
+                    for k in 0..<c { cell[k] += share[k] / divisor }
                 }
             }
         }

@@ -228,25 +228,22 @@ public class HDF5Object {
         case let .strings(texts):
             try writeStringAttribute(name, strings: texts, scalar: false, storage: .variableLengthUTF8)
         case let .integer(number):
-            try withUnsafeBytes(of: number) { raw in
-                try writeAttribute(name, fileType: nn_H5T_STD_I64LE(), memoryType: nn_H5T_NATIVE_INT64(),
-                                   shape: nil, buffer: raw.baseAddress!)
-            }
+            try writeNumbers(name, [number], scalar: true, fileType: nn_H5T_STD_I64LE(), memoryType: nn_H5T_NATIVE_INT64())
         case let .integers(numbers):
-            try numbers.withUnsafeBytes { raw in
-                try writeAttribute(name, fileType: nn_H5T_STD_I64LE(), memoryType: nn_H5T_NATIVE_INT64(),
-                                   shape: [numbers.count], buffer: raw.baseAddress)
-            }
+            try writeNumbers(name, numbers, scalar: false, fileType: nn_H5T_STD_I64LE(), memoryType: nn_H5T_NATIVE_INT64())
         case let .double(number):
-            try withUnsafeBytes(of: number) { raw in
-                try writeAttribute(name, fileType: nn_H5T_IEEE_F64LE(), memoryType: nn_H5T_NATIVE_DOUBLE(),
-                                   shape: nil, buffer: raw.baseAddress!)
-            }
+            try writeNumbers(name, [number], scalar: true, fileType: nn_H5T_IEEE_F64LE(), memoryType: nn_H5T_NATIVE_DOUBLE())
         case let .doubles(numbers):
-            try numbers.withUnsafeBytes { raw in
-                try writeAttribute(name, fileType: nn_H5T_IEEE_F64LE(), memoryType: nn_H5T_NATIVE_DOUBLE(),
-                                   shape: [numbers.count], buffer: raw.baseAddress)
-            }
+            try writeNumbers(name, numbers, scalar: false, fileType: nn_H5T_IEEE_F64LE(), memoryType: nn_H5T_NATIVE_DOUBLE())
+        }
+    }
+
+    /// A numeric attribute: one scalar (`scalar`, `numbers` holds one value) or a 1-D array.
+    private func writeNumbers<Number>(_ name: String, _ numbers: [Number], scalar: Bool, fileType: hid_t,
+                                      memoryType: hid_t) throws {
+        try numbers.withUnsafeBytes { raw in
+            try writeAttribute(name, fileType: fileType, memoryType: memoryType,
+                               shape: scalar ? nil : [numbers.count], buffer: raw.baseAddress)
         }
     }
 

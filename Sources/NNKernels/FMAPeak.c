@@ -30,29 +30,22 @@ typedef struct {
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-__attribute__((target("avx2,fma"))) static float loop_avx2(long iterations, float seed) {
-    __m256 a[12], m = _mm256_set1_ps(0.9999f), c = _mm256_set1_ps(seed * 1e-3f);
-    for (int i = 0; i < 12; i++) a[i] = _mm256_set1_ps(seed + (float)i);
-    for (long n = 0; n < iterations; n++) {
-        for (int i = 0; i < 12; i++) a[i] = _mm256_fmadd_ps(a[i], m, c);
-        KEEP(a);
+// One loop per vector width, alike but for the vector type and its intrinsics.
+#define FMA_LOOP(name, features, vec, set1, fmadd, add, first)        \
+    __attribute__((target(features))) static float name(long iterations, float seed) { \
+        vec a[12], m = set1(0.9999f), c = set1(seed * 1e-3f);        \
+        for (int i = 0; i < 12; i++) a[i] = set1(seed + (float)i);   \
+        for (long n = 0; n < iterations; n++) {                      \
+            for (int i = 0; i < 12; i++) a[i] = fmadd(a[i], m, c);   \
+            KEEP(a);                                                 \
+        }                                                            \
+        vec s = a[0];                                                \
+        for (int i = 1; i < 12; i++) s = add(s, a[i]);               \
+        return first(s);                                             \
     }
-    __m256 s = a[0];
-    for (int i = 1; i < 12; i++) s = _mm256_add_ps(s, a[i]);
-    return _mm256_cvtss_f32(s);
-}
 
-__attribute__((target("avx512f,avx2,fma"))) static float loop_avx512(long iterations, float seed) {
-    __m512 a[12], m = _mm512_set1_ps(0.9999f), c = _mm512_set1_ps(seed * 1e-3f);
-    for (int i = 0; i < 12; i++) a[i] = _mm512_set1_ps(seed + (float)i);
-    for (long n = 0; n < iterations; n++) {
-        for (int i = 0; i < 12; i++) a[i] = _mm512_fmadd_ps(a[i], m, c);
-        KEEP(a);
-    }
-    __m512 s = a[0];
-    for (int i = 1; i < 12; i++) s = _mm512_add_ps(s, a[i]);
-    return _mm512_cvtss_f32(s);
-}
+FMA_LOOP(loop_avx2, "avx2,fma", __m256, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_add_ps, _mm256_cvtss_f32)
+FMA_LOOP(loop_avx512, "avx512f,avx2,fma", __m512, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_add_ps, _mm512_cvtss_f32)
 #endif
 
 static void *run(void *context) {

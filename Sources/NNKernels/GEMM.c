@@ -241,12 +241,7 @@ static void run_unit(const gemm_job *job, size_t unit, float *buffer) {
 static void gemm_task(const void *context, size_t first, size_t end) {
     (void)end;
     gemm_job *job = (gemm_job *)context;
-    float *buffer = job->buffers + first * job->buffer_floats;
-    for (;;) {
-        size_t unit = atomic_fetch_add_explicit(&job->next, 1, memory_order_relaxed);
-        if (unit >= job->units) break;
-        run_unit(job, unit, buffer);
-    }
+    NN_DRAIN_UNITS(job, run_unit, job->buffers + first * job->buffer_floats);
 }
 
 bool nn_gemm(int kernel, size_t m, size_t n, size_t k, const float *a, size_t lda, const float *packed,

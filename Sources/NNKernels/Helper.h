@@ -27,4 +27,11 @@ typedef void (*nn_task)(const void *context, size_t first, size_t end);
 /// started or another thread is using it.
 bool nn_helper_run(nn_task task, const void *context, size_t split, size_t end);
 
+/// The work loop of one thread of a blocked product: takes units from the job's shared atomic
+/// counter `next` until all `units` are taken, calling `run_unit(job, unit, buffer)` for each.
+/// Threads share the counter, so a thread that finishes early takes more units.
+#define NN_DRAIN_UNITS(job, run_unit, buffer)                                                      \
+    for (size_t unit_; (unit_ = atomic_fetch_add_explicit(&(job)->next, 1, memory_order_relaxed)) < (job)->units;) \
+    run_unit(job, unit_, buffer)
+
 #endif

@@ -539,12 +539,7 @@ static void lp_run_unit(const lp_job *job, size_t unit, uint8_t *buffer) {
 static void lp_task(const void *context, size_t first, size_t end) {
     (void)end;
     lp_job *job = (lp_job *)context;
-    uint8_t *buffer = job->buffers + first * job->buffer_bytes;
-    for (;;) {
-        size_t unit = atomic_fetch_add_explicit(&job->next, 1, memory_order_relaxed);
-        if (unit >= job->units) break;
-        lp_run_unit(job, unit, buffer);
-    }
+    NN_DRAIN_UNITS(job, lp_run_unit, job->buffers + first * job->buffer_bytes);
 }
 
 static bool lp_run(lp_job *job, int threads) {
