@@ -6,9 +6,10 @@ APT_PACKAGES := libhdf5-dev zlib1g-dev libopenblas-dev pkg-config dataset-fashio
 # Pinned: the parity fixtures' check regenerates them bit for bit with these versions.
 # pytest, hypothesis and build run the Python package's tests (python/, `pip install './python[test]'`
 # names the same two for its users); tritonclient checks nn-serve against Triton's own client; selenium
-# drives chromium for the browser test.
+# drives chromium for the browser test; dask[distributed] runs nn-infer as a streaming worker on a
+# LocalCluster (python/tests/test_dask.py).
 PIP_PACKAGES := numpy==2.4.6 h5py==3.16.0 scipy==1.17.1 jsonschema onnx onnxruntime safetensors keras 'jax[cpu]' \
-  pytest hypothesis build 'tritonclient[http]' selenium
+  pytest hypothesis build 'tritonclient[http]' selenium 'dask[distributed,dataframe]'
 DEMO_DIR ?= out/demo
 EPOCHS ?= 5
 
@@ -21,7 +22,7 @@ setup:
 	  echo "installing:$$missing"; \
 	  export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; \
 	fi
-	@KERAS_BACKEND=jax python3 -c "import numpy, h5py, scipy, jsonschema, onnx, onnxruntime, safetensors, jax, keras, pytest, hypothesis, build, tritonclient.http, selenium; assert numpy.__version__ == '2.4.6' and h5py.__version__ == '3.16.0' and scipy.__version__ == '1.17.1'" 2>/dev/null || \
+	@KERAS_BACKEND=jax python3 -c "import numpy, h5py, scipy, jsonschema, onnx, onnxruntime, safetensors, jax, keras, pytest, hypothesis, build, tritonclient.http, selenium, dask.distributed, dask.dataframe; assert numpy.__version__ == '2.4.6' and h5py.__version__ == '3.16.0' and scipy.__version__ == '1.17.1'" 2>/dev/null || \
 	  python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore $(PIP_PACKAGES)
 
 build: setup

@@ -78,7 +78,7 @@ let package = Package(
         // What the command-line tools share: exit statuses, error printing, parsing, inference reports.
         // It stays free of HDF5 so that nn-infer starts without loading libhdf5 and its dependencies.
         .target(name: "NNCommandLine", dependencies: [
-            "NNCore", "NNFormat", "NNData", "NNEngine", "NNImage", "NNSystem",
+            "NNCore", "NNFormat", "NNData", "NNEngine", "NNImage", "NNNumPy", "NNCompression", "NNSystem",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

@@ -201,8 +201,17 @@ public struct InferenceRun {
     /// Problems that do not stop inference (NaN weights), and what the converter of a model that
     /// is not `.nnm` decided, one line each.
     public func warnings() -> [String] {
+        warnings(includingNotes: true)
+    }
+
+    /// `warnings()`, without the converter's notes when `includingNotes` is false (a stream's
+    /// standard error stays quiet unless something is wrong).
+    public func warnings(includingNotes: Bool) -> [String] {
         let kernelNote = MatrixKernel.selected.note.map { ["warning: \($0)"] } ?? []
         if let conversion {
+            if !includingNotes {
+                return conversion.notes.filter { $0.hasPrefix("warning: ") }.map { "\(modelPath): \($0)" } + kernelNote
+            }
             return ["\(modelPath): note: \(conversion.format), converted by nnconv for this run"]
                 + conversion.notes.map { "\(modelPath): \($0.hasPrefix("warning: ") ? "" : "note: ")\($0)" } + kernelNote
         }
@@ -302,7 +311,7 @@ public struct InferenceRun {
         return summary
     }
 
-    private func report<S: BLASScalar>(_ out: [S], batch: IDXImageBatch, labels: [Int]?, sources: [String]?, summary: inout InferenceSummary,
+    func report<S: BLASScalar>(_ out: [S], batch: IDXImageBatch, labels: [Int]?, sources: [String]?, summary: inout InferenceSummary,
                                        onPrediction: (ImagePrediction) throws -> Void) throws {
         let classes = model.metadata.outputSize
         for i in 0..<batch.count {

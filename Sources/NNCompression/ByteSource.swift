@@ -155,6 +155,39 @@ public final class FileByteSource: ByteSource {
         return Array(lookahead.prefix(count))
     }
 
+    /// Reads what has arrived, at least one byte unless the data has ended (then 0): bytes
+    /// `peek` kept, else a single `read(2)`, which on a pipe returns as soon as the writer has
+    /// written something. A stream reader uses it to work on records as they come instead of
+    /// waiting for a full buffer.
+    public func readSome(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        guard buffer.count > 0 else { return 0 }
+        if !lookahead.isEmpty {
+            // Only what peek kept: reading on could wait for bytes the writer has not sent.
+            let n = min(lookahead.count, buffer.count)
+            lookahead.withUnsafeBytes { buffer.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: n) }
+            lookahead.removeFirst(n)
+            return n
+        }
+        var want = buffer.count
+        if let left = remaining { want = min(want, left) }
+        guard want > 0 else { return 0 }
+        while true {
+            let n: Int
+            if let position = offset {
+                n = pread(descriptor, buffer.baseAddress!, want, off_t(position))
+            } else {
+                n = readDescriptor(descriptor, buffer.baseAddress!, want)
+            }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw CompressionError.readFailed(name: name, reason: String(cString: strerror(errno)))
+            }
+            if let position = offset { offset = position + n }
+            if let left = remaining { remaining = left - n }
+            return n
+        }
+    }
+
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         guard buffer.count > 0 else { return 0 }
         var filled = 0

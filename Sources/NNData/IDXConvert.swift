@@ -4,10 +4,11 @@
 // per-element protocol call is several times slower on a 7.8 MB file.
 
 /// Decodes `count` elements of `type` at `src` into `dst`, multiplied by `scale` in `T`'s
-/// precision (f64 data in f64, then rounded once to `T`).
+/// precision (f64 data in f64, then rounded once to `T`). Public for readers of IDX data that
+/// arrives some other way (`nn-infer`'s stream of records).
 @_specialize(where T == Float)
 @_specialize(where T == Double)
-func decodeReals<T: BinaryFloatingPoint>(_ src: UnsafeRawPointer, type: IDXElementType, count: Int, scale: T,
+public func decodeReals<T: BinaryFloatingPoint>(_ src: UnsafeRawPointer, type: IDXElementType, count: Int, scale: T,
                                          into dst: UnsafeMutablePointer<T>) {
     switch type {
     case .u8:

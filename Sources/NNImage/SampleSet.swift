@@ -214,15 +214,24 @@ extension SampleSet {
     /// dtype uint8 (raw pixels) or float (values taken as they are, as IDX float files are).
     public static func npy(_ path: String, inputShape: [Int]) throws -> SampleSet {
         let array = try NumPyFile.read(path: path)
-        let features = inputShape.reduce(1, *)
         guard case let .tensor(tensor) = array.value else {
             throw ImageError.npy(path: path, reason: "holds a string, not images")
         }
-        let allowed: Set<String> = ["|u1", "<f2", "<f4", "<f8", ">f4", ">f8", ">f2"]
-        guard allowed.contains(array.descr) || array.descr == "u1" else {
-            throw ImageError.npy(path: path, reason: "dtype '\(array.descr)': expected uint8 pixels ('|u1') or floats ('<f4', '<f8')")
-        }
+        try checkNPYImages(path: path, descr: array.descr, shape: array.shape, inputShape: inputShape)
         let shape = array.shape
+        let name = path.split(separator: "/").last.map(String.init) ?? path
+        return SampleSet(sources: (0..<shape[0]).map { "\(name)[\($0)]" }, shape: inputShape, features: tensor.floats())
+    }
+
+    /// Checks that a `.npy` of `descr` and `shape` holds images for a model whose input is
+    /// `inputShape`: uint8 pixels or floats, shape (N, features), (N, height, width) or (N,
+    /// inputShape...). Shared by the whole-file reader and `nn-infer`'s stream reader.
+    public static func checkNPYImages(path: String, descr: String, shape: [Int], inputShape: [Int]) throws {
+        let features = inputShape.reduce(1, *)
+        let allowed: Set<String> = ["|u1", "<f2", "<f4", "<f8", ">f4", ">f8", ">f2"]
+        guard allowed.contains(descr) || descr == "u1" else {
+            throw ImageError.npy(path: path, reason: "dtype '\(descr)': expected uint8 pixels ('|u1') or floats ('<f4', '<f8')")
+        }
         let rowOK = (shape.count == 2 && shape[1] == features)
             || (shape.count == 3 && shape[1] * shape[2] == features)
             || (shape.count == inputShape.count + 1 && Array(shape.dropFirst()) == inputShape)
@@ -230,7 +239,5 @@ extension SampleSet {
             let pictureShape = Preprocess.pictureSize(ofInput: inputShape).map { "(N, \($0.height), \($0.width)) or " } ?? ""
             throw ImageError.npy(path: path, reason: "shape \(ShapeMath.describe(shape)): expected \(pictureShape)(N, \(features)) for the model's input \(ShapeMath.describe(inputShape))")
         }
-        let name = path.split(separator: "/").last.map(String.init) ?? path
-        return SampleSet(sources: (0..<shape[0]).map { "\(name)[\($0)]" }, shape: inputShape, features: tensor.floats())
     }
 }

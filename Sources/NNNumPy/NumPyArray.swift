@@ -427,6 +427,21 @@ public struct NumPyDeclaration: Sendable {
     /// Bytes of array data after the header.
     public let byteCount: Int
     let element: NPYElement
+    /// Bytes per element as stored.
+    public var itemSize: Int { element.size }
+    /// Whether the elements are stored big-endian (descr `>...`).
+    public var isBigEndian: Bool { element.bigEndian && element.size > 1 }
+}
+
+extension NumPyFile {
+    /// Reads and checks the header of `.npy` data arriving on a stream of unknown length (a
+    /// pipe): the same checks as `read`, except the data size, which the caller checks as the
+    /// data comes (the limit on an array's size does not apply: nothing is held). The source is
+    /// left at the first byte of data.
+    public static func streamDeclaration(from source: any ByteSource, name: String,
+                                         limits: NumPyLimits = .default) throws -> NumPyDeclaration {
+        try NPYDecoder.declaration(source: source, length: nil, location: NumPyLocation(file: name), limits: limits)
+    }
 }
 
 enum NPYDecoder {
@@ -437,7 +452,9 @@ enum NPYDecoder {
     }
 
     /// Reads and checks the header: everything up to the first byte of data.
-    static func declaration(source: any ByteSource, length: Int, location: NumPyLocation,
+    /// `length` is the bytes the source holds from here on, nil when unknown (a stream): the
+    /// data size is then not checked, and the caller reads the data as it comes.
+    static func declaration(source: any ByteSource, length: Int?, location: NumPyLocation,
                             limits: NumPyLimits) throws -> NumPyDeclaration {
         var consumed = 0
         func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
@@ -456,19 +473,19 @@ enum NPYDecoder {
             }
         }
 
-        let lead = try readBytes(min(length, 10))
+        let lead = try readBytes(min(length ?? 10, 10))
         guard lead.count >= 6, Array(lead[0..<6]) == NumPyFile.magic else {
             throw NumPyFileError.notNumPy(location)
         }
-        guard lead.count >= 8 else { throw NumPyFileError.truncatedHeader(location, headerEnd: 10, size: length) }
+        guard lead.count >= 8 else { throw NumPyFileError.truncatedHeader(location, headerEnd: 10, size: length ?? consumed) }
         let major = Int(lead[6])
         let minor = Int(lead[7])
         guard (1...3).contains(major), minor == 0 else {
             throw NumPyFileError.unsupportedVersion(location, major: major, minor: minor)
         }
         let prefixLength = major == 1 ? 10 : 12
-        guard length >= prefixLength else {
-            throw NumPyFileError.truncatedHeader(location, headerEnd: prefixLength, size: length)
+        guard (length ?? prefixLength) >= prefixLength, lead.count == 10 else {
+            throw NumPyFileError.truncatedHeader(location, headerEnd: prefixLength, size: length ?? consumed)
         }
         let headerLength: Int
         if major == 1 {
@@ -484,7 +501,7 @@ enum NPYDecoder {
             throw NumPyFileError.headerTooLarge(location, length: headerLength, limit: limits.maxHeaderBytes)
         }
         let dataOffset = prefixLength + headerLength
-        guard dataOffset <= length else {
+        if let length, dataOffset > length {
             throw NumPyFileError.truncatedHeader(location, headerEnd: dataOffset, size: length)
         }
         let headerBytes = try readBytes(headerLength)
@@ -497,15 +514,17 @@ enum NPYDecoder {
         guard let byteCount = ShapeMath.byteCount(header.shape, elementSize: element.size) else {
             throw NumPyFileError.shapeOverflow(location, shape: header.shape, descr: header.descr)
         }
-        let available = length - dataOffset
-        if byteCount > available {
-            throw NumPyFileError.truncatedData(location, shape: header.shape, descr: header.descr,
-                                               needed: byteCount, available: available)
+        if let length {
+            let available = length - dataOffset
+            if byteCount > available {
+                throw NumPyFileError.truncatedData(location, shape: header.shape, descr: header.descr,
+                                                   needed: byteCount, available: available)
+            }
+            if byteCount < available {
+                throw NumPyFileError.trailingData(location, expected: byteCount, extra: available - byteCount)
+            }
         }
-        if byteCount < available {
-            throw NumPyFileError.trailingData(location, expected: byteCount, extra: available - byteCount)
-        }
-        guard byteCount <= limits.maxArrayBytes else {
+        guard length == nil || byteCount <= limits.maxArrayBytes else {
             throw NumPyFileError.arrayTooLarge(location, bytes: byteCount, limit: limits.maxArrayBytes)
         }
         if element.kind == .unicode {

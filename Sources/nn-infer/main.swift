@@ -20,15 +20,24 @@ struct NNInfer: ParsableCommand {
             A model that is not .nnm (.h5, .keras, .npz, .pth, .safetensors, .onnx) is converted by \
             nnconv (beside nn-infer or on PATH) for this run, with the import options below; its notes go \
             to standard error.
-            Exit status: 0 success, 64 usage, 65 malformed or mismatched input, 66 missing input, 69 nnconv not found, 70 internal error, \
-            73 an output (--csv-out, --save-preprocessed, --confusion-svg) cannot be created, 74 writing it failed.
+            Streaming: 'nn-infer MODEL -' reads standard input (IDX or .npy, told by the magic, gzip or not; \
+            raw records of the model's input size with --records u8 or f32; JSON Lines with --records jsonl, \
+            each line an object with "pixels" whose other members are carried to the output) and writes one \
+            JSON object per record and line (index, class, top as in --json), a batch at a time as records \
+            arrive (--batch, default 256 here), with bounded memory. Standard error stays quiet unless \
+            something fails; a truncated last record or a header's count not met is exit status 65, after \
+            the complete lines of the records before it.
+            Exit status: 0 success (every record classified), 64 usage, 65 malformed or mismatched input, 66 missing input, \
+            69 nnconv not found, 70 internal error, \
+            73 an output (--csv-out, --save-preprocessed, --confusion-svg) cannot be created, 74 writing it (or standard output) failed.
             """)
 
     @Argument(help: "The model: .nnm, or any file nnconv imports (converted for this run).") var model: String
-    @Argument(help: "Images: an IDX file (e.g. t10k-images-idx3-ubyte.gz), a picture, a folder of pictures (sorted by name), a CSV (label,pixel0,... or pixel0,...) or a .npy of shape (N,28,28) or (N,784).") var images: String
+    @Argument(help: "Images: an IDX file (e.g. t10k-images-idx3-ubyte.gz), a picture, a folder of pictures (sorted by name), a CSV (label,pixel0,... or pixel0,...) or a .npy of shape (N,28,28) or (N,784); '-' streams standard input as JSON Lines.") var images: String
     @Option(name: .long, help: "IDX label file: report accuracy and a confusion matrix.") var labels: String?
     @Option(name: .long, help: "How many of the most probable classes to print per image.") var top: Int = 3
-    @Option(name: .long, help: "Images per forward pass.") var batch: Int = 1024
+    @Option(name: .long, help: "Images per forward pass (default 1024; 256 for a stream).") var batch: Int?
+    @Option(name: .long, help: "Stream raw records instead of IDX or .npy: u8 (a byte per value), f32 (little-endian float32) or jsonl (JSON Lines with \"pixels\"); the input is then streamed even if it is a file.") var records: RecordFormat?
     @Option(name: .long, help: "How many images to list one per line: a number or 'all'.") var show: String = "20"
     @Flag(name: .long, help: "Print one JSON document instead of text.") var json = false
     @Option(name: .long, help: "Compute precision: f32 or f64.") var precision: String = "f32"
@@ -52,10 +61,22 @@ struct NNInfer: ParsableCommand {
                 throw ToolError("--show must be a non-negative number or 'all', not '\(show)'", status: ExitStatus.usage)
             }
             try threadOptions.apply()
+            if images == "-" || records != nil {
+                let refused = [("--labels", labels != nil), ("--confusion-svg", confusionSvg != nil), ("--csv-out", csvOut != nil),
+                               ("--save-preprocessed", savePreprocessed != nil), ("--preprocess", preprocess != nil)]
+                if let option = refused.first(where: { $0.1 })?.0 {
+                    throw ToolError("\(option) does not apply to a stream of records (nn-infer MODEL -)", status: ExitStatus.usage)
+                }
+                let run = try InferenceRun(modelPath: model, precision: precision, batchSize: batch ?? 256, topK: top, verify: !noVerify,
+                                           raw: raw, importChoices: importChoices, requireNNM: requireNnm)
+                run.warnings(includingNotes: false).forEach { printError("nn-infer: \($0)") }
+                try StreamingInference.run(run, path: images, format: records)
+                return
+            }
             if confusionSvg != nil, labels == nil {
                 throw ToolError("--confusion-svg needs --labels (the true classes)", status: ExitStatus.usage)
             }
-            let run = try InferenceRun(modelPath: model, precision: precision, batchSize: batch, topK: top, verify: !noVerify, raw: raw,
+            let run = try InferenceRun(modelPath: model, precision: precision, batchSize: batch ?? 1024, topK: top, verify: !noVerify, raw: raw,
                                        importChoices: importChoices, requireNNM: requireNnm)
             run.warnings().forEach { printError("nn-infer: \($0)") }
             let report = InferenceReport(model: run.model, modelPath: model, values: run.values)
