@@ -66,7 +66,7 @@ public final class RecordStream {
     private let declaredCount: Int?
     private var lineNumber = 0
     private var finished = false
-    private var failure: (any Error)?
+    private var failure = FirstFailure()
 
     private enum Layout {
         case fixed(element: RecordElement, recordBytes: Int)
@@ -163,13 +163,7 @@ public final class RecordStream {
     ///   when bytes follow them, or when a JSON line is bad; once a call has thrown, every later
     ///   call throws the same error.
     public func nextBatch() throws -> RecordBatch? {
-        if let failure { throw failure }
-        do {
-            return try readBatch()
-        } catch {
-            failure = error
-            throw error
-        }
+        try failure.run { try readBatch() }
     }
 
     private func readBatch() throws -> RecordBatch? {

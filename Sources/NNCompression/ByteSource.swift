@@ -1,3 +1,4 @@
+import NNSystem
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -94,7 +95,7 @@ public final class FileByteSource: ByteSource {
             fd = open(path, O_RDONLY | O_CLOEXEC)
         } while fd < 0 && errno == EINTR
         guard fd >= 0 else {
-            throw CompressionError.cannotOpen(name: name, reason: String(cString: strerror(errno)))
+            throw CompressionError.system(SystemError(path: name, operation: .open))
         }
         self.name = name
         self.descriptor = fd
@@ -135,7 +136,7 @@ public final class FileByteSource: ByteSource {
                 let n = pread(descriptor, buffer.baseAddress! + got, count - got, off_t(position + got))
                 if n < 0 {
                     if errno == EINTR { continue }
-                    throw CompressionError.readFailed(name: name, reason: String(cString: strerror(errno)))
+                    throw CompressionError.system(SystemError(path: name, operation: .read))
                 }
                 if n == 0 { break }
                 got += n
@@ -180,7 +181,7 @@ public final class FileByteSource: ByteSource {
             }
             if n < 0 {
                 if errno == EINTR { continue }
-                throw CompressionError.readFailed(name: name, reason: String(cString: strerror(errno)))
+                throw CompressionError.system(SystemError(path: name, operation: .read))
             }
             if let position = offset { offset = position + n }
             if let left = remaining { remaining = left - n }
@@ -218,7 +219,7 @@ public final class FileByteSource: ByteSource {
             }
             if n < 0 {
                 if errno == EINTR { continue }
-                throw CompressionError.readFailed(name: name, reason: String(cString: strerror(errno)))
+                throw CompressionError.system(SystemError(path: name, operation: .read))
             }
             if n == 0 { break }
             got += n

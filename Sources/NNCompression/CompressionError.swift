@@ -1,3 +1,4 @@
+import NNSystem
 /// The container around deflate data.
 public enum CompressionFormat: Sendable, Equatable, CustomStringConvertible {
     /// RFC 1952 gzip (`.gz` files), possibly several members back to back.
@@ -34,10 +35,9 @@ public enum CompressionFormat: Sendable, Equatable, CustomStringConvertible {
 /// Every message is one line that starts with the name the caller gave (usually the file path),
 /// so a command-line tool can print it as it is.
 public enum CompressionError: Error, Equatable, CustomStringConvertible, Sendable {
-    /// The file could not be opened.
-    case cannotOpen(name: String, reason: String)
-    /// Reading failed (an I/O error, a directory, ...).
-    case readFailed(name: String, reason: String)
+    /// Opening or reading the file failed (missing, unreadable, a directory, an I/O error):
+    /// the system's error, with its errno.
+    case system(SystemError)
     /// The compressed data ended before the end of the stream: a truncated download or copy.
     case truncated(name: String, format: CompressionFormat, compressedBytes: Int)
     /// zlib rejected the data; `message` is zlib's own explanation.
@@ -53,10 +53,8 @@ public enum CompressionError: Error, Equatable, CustomStringConvertible, Sendabl
 
     public var description: String {
         switch self {
-        case let .cannotOpen(name, reason):
-            return "\(name): cannot open: \(reason)"
-        case let .readFailed(name, reason):
-            return "\(name): read failed: \(reason)"
+        case let .system(error):
+            return error.description
         case let .truncated(name, format, compressedBytes):
             return "\(name): unexpected end of \(format) stream after \(compressedBytes) compressed bytes (the file is truncated)"
         case let .corrupt(name, format, message):

@@ -35,7 +35,7 @@ extension Model {
             }
             switch layer.kind {
             case .dense:
-                guard layer.spatial == nil, let weight = layer.weight else {
+                guard layer.spatial == nil, layer.weight != nil else {
                     throw .invalidField(location: location, expected: "a dense layer with a weight and no spatial geometry", found: "something else")
                 }
                 try requireWeight(of: layer, location: location, shape: [layer.inputSize, layer.outputSize])
@@ -44,7 +44,7 @@ extension Model {
                 }
                 previousShape = nil
             case .conv2d:
-                guard let g = layer.spatial, g.window.count == 2, let weight = layer.weight, let shape = layer.weightShape else {
+                guard let g = layer.spatial, g.window.count == 2, layer.weight != nil, let shape = layer.weightShape else {
                     throw .invalidField(location: location, expected: "a conv2d layer with a geometry and a weight", found: "something else")
                 }
                 try requireWeight(of: layer, location: location, shape: shape)

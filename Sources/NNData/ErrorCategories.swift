@@ -3,7 +3,7 @@ import NNCore
 
 extension CompressionError: CategorizedError {
     public var category: ErrorCategory {
-        if case .cannotOpen = self { return .missingInput }
+        if case let .system(error) = self { return error.category }
         return .badInput
     }
 }

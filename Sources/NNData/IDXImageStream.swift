@@ -1,4 +1,5 @@
 import NNCompression
+import NNCore
 
 /// A batch of consecutive images from an `IDXImageStream`.
 public struct IDXImageBatch: Sendable {
@@ -58,7 +59,8 @@ public final class IDXImageStream {
     private var raw: UnsafeMutableRawBufferPointer
     private var dataBytesRead = 0
     private var endVerified = false
-    private var failure: (any Error)?
+    /// After an error the position in the data is unknown: every later call throws it again.
+    private var failure = FirstFailure()
 
     /// Opens `path` and reads and validates its header.
     ///
@@ -110,7 +112,7 @@ public final class IDXImageStream {
     /// - Throws: `IDXError` when the data is truncated, has trailing bytes, or fails to decompress;
     ///   once a call has thrown, every later call throws the same error.
     public func nextBatch() throws -> IDXImageBatch? {
-        try rethrowingFailure { try readBatch() }
+        try failure.run { try readBatch() }
     }
 
     /// Decodes the next images into `buffer`, as many as fit (at most `batchSize`), and returns
@@ -119,19 +121,7 @@ public final class IDXImageStream {
     /// `buffer` must have room for at least one image (`featureCount` values).
     public func nextBatch(into buffer: UnsafeMutableBufferPointer<Float>) throws -> Int {
         precondition(buffer.count >= featureCount, "the buffer must hold at least one image")
-        return try rethrowingFailure { try readBatch(into: buffer) }
-    }
-
-    /// Remembers the first error: after it the position in the data is unknown, so reading on
-    /// could only produce misaligned images.
-    private func rethrowingFailure<T>(_ body: () throws -> T) throws -> T {
-        if let failure { throw failure }
-        do {
-            return try body()
-        } catch {
-            failure = error
-            throw error
-        }
+        return try failure.run { try readBatch(into: buffer) }
     }
 
     private func readBatch() throws -> IDXImageBatch? {

@@ -83,25 +83,21 @@ public enum MatrixKernel: String, CaseIterable, Sendable {
 }
 
 /// An f32 matrix B[k][n] packed once for one of our kernels, in 64-byte aligned memory it owns.
-public final class PackedMatrix: @unchecked Sendable {
-    // Sendable: never mutated after init.
+public final class PackedMatrix: Sendable {
     public let kernel: MatrixKernel
-    public let rows: Int
-    public let columns: Int
-    private let packed: AlignedStorage
-    private var storage: UnsafeMutablePointer<Float> { packed.pointer.assumingMemoryBound(to: Float.self) }
+    /// The packed B, with its `rows` (k) and `columns` (n).
+    public let panels: PackedPanels<Float>
 
     /// Packs the row-major `rows` x `columns` matrix at `b` for `kernel` (not `.openblas`).
     /// Nil when the memory cannot be allocated.
     public init?(_ b: UnsafePointer<Float>, rows: Int, columns: Int, kernel: MatrixKernel) {
-        guard let code = kernel.code else { return nil }
-        self.kernel = kernel
-        self.rows = rows
-        self.columns = columns
         // 16 floats of slack past the panels, which the kernels' last loads may touch.
-        guard let packed = AlignedStorage(of: Float.self, count: nn_gemm_packed_size(code, rows, columns) + 16) else { return nil }
-        self.packed = packed
-        nn_gemm_pack(code, b, columns, rows, columns, storage)
+        guard let code = kernel.code,
+              let panels = PackedPanels<Float>(rows: rows, columns: columns, count: nn_gemm_packed_size(code, rows, columns) + 16)
+        else { return nil }
+        self.kernel = kernel
+        self.panels = panels
+        nn_gemm_pack(code, b, columns, rows, columns, panels.pointer)
     }
 
     /// c[m][columns] = a[m][rows] B (+ bias, then ReLU when `relu`), rows of a and c contiguous.
@@ -109,7 +105,7 @@ public final class PackedMatrix: @unchecked Sendable {
     /// written, when the kernels' scratch memory cannot be allocated.
     public func multiply(_ a: UnsafePointer<Float>, m: Int, bias: UnsafePointer<Float>?, relu: Bool,
                          into c: UnsafeMutablePointer<Float>, threads: Int) -> Bool {
-        nn_gemm(kernel.code!, m, columns, rows, a, rows, storage, c, columns, bias, relu, Int32(threads))
+        nn_gemm(kernel.code!, m, panels.columns, panels.rows, a, panels.rows, panels.pointer, c, panels.columns, bias, relu, Int32(threads))
     }
 }
 
@@ -165,13 +161,10 @@ public enum BFloat16Kernel: String, CaseIterable, Sendable {
 }
 
 /// An int8 matrix B[k][n] with one f32 scale per column, packed once for an `Int8Kernel`.
-public final class PackedInt8Matrix: @unchecked Sendable {
-    // Sendable: never mutated after init.
+public final class PackedInt8Matrix: Sendable {
     public let kernel: Int8Kernel
-    public let rows: Int
-    public let columns: Int
-    private let packed: AlignedStorage
-    private var storage: UnsafeMutableRawPointer { packed.pointer }
+    /// The packed B, with its `rows` (k) and `columns` (n).
+    public let panels: PackedPanels<Int8>
     private let scales: [Float]
 
     /// Packs the row-major `rows` x `columns` int8 matrix `values` (each in -127...127 for the
@@ -179,14 +172,13 @@ public final class PackedInt8Matrix: @unchecked Sendable {
     /// exceeds the depth whose int32 sums are exact (65,536).
     public init?(_ values: [Int8], scales: [Float], rows: Int, columns: Int, kernel: Int8Kernel) {
         precondition(values.count == rows * columns && scales.count == columns, "int8 matrix and scales do not match")
-        guard rows <= Int(nn_i8_max_depth) else { return nil }
+        guard rows <= Int(nn_i8_max_depth),
+              let panels = PackedPanels<Int8>(rows: rows, columns: columns, count: nn_i8_packed_bytes(kernel.code, rows, columns))
+        else { return nil }
         self.kernel = kernel
-        self.rows = rows
-        self.columns = columns
+        self.panels = panels
         self.scales = scales
-        guard let packed = AlignedStorage(of: Int8.self, count: nn_i8_packed_bytes(kernel.code, rows, columns)) else { return nil }
-        self.packed = packed
-        values.withUnsafeBufferPointer { nn_i8_pack(kernel.code, $0.baseAddress, columns, rows, columns, storage) }
+        values.withUnsafeBufferPointer { nn_i8_pack(kernel.code, $0.baseAddress, columns, rows, columns, panels.pointer) }
     }
 
     /// c[m][columns] = dequantized(quantized(a) B) (+ bias, then ReLU when `relu`). False, with
@@ -194,13 +186,14 @@ public final class PackedInt8Matrix: @unchecked Sendable {
     public func multiply(_ a: UnsafePointer<Float>, m: Int, bias: UnsafePointer<Float>?, relu: Bool,
                          into c: UnsafeMutablePointer<Float>, threads: Int) -> Bool {
         scales.withUnsafeBufferPointer {
-            nn_i8_gemm(kernel.code, m, columns, rows, a, rows, storage, $0.baseAddress, c, columns, bias, relu, Int32(threads))
+            nn_i8_gemm(kernel.code, m, panels.columns, panels.rows, a, panels.rows, panels.pointer, $0.baseAddress, c, panels.columns,
+                       bias, relu, Int32(threads))
         }
     }
 
     /// The exact int32 sums c[m][columns] = a B for u8 rows `a[m][rows]` (what tests compare).
     public func integerProduct(_ a: UnsafePointer<UInt8>, m: Int, into c: UnsafeMutablePointer<Int32>, threads: Int) -> Bool {
-        nn_i8_gemm_s32(kernel.code, m, columns, rows, a, rows, storage, c, columns, Int32(threads))
+        nn_i8_gemm_s32(kernel.code, m, panels.columns, panels.rows, a, panels.rows, panels.pointer, c, panels.columns, Int32(threads))
     }
 
     /// The kernels' quantization of one row: u8 values, scale and zero point (for tests and
@@ -213,47 +206,46 @@ public final class PackedInt8Matrix: @unchecked Sendable {
 }
 
 /// An f32 matrix B[k][n] rounded to bf16 and packed once for a `BFloat16Kernel`.
-public final class PackedBFloat16Matrix: @unchecked Sendable {
-    // Sendable: never mutated after init.
+public final class PackedBFloat16Matrix: Sendable {
     public let kernel: BFloat16Kernel
-    public let rows: Int
-    public let columns: Int
-    private let packed: AlignedStorage
-    private var storage: UnsafeMutablePointer<UInt16> { packed.pointer.assumingMemoryBound(to: UInt16.self) }
+    /// The packed B (bf16 bit patterns), with its `rows` (k) and `columns` (n).
+    public let panels: PackedPanels<UInt16>
 
     /// Packs the row-major `rows` x `columns` matrix at `b` (rounded to bf16). Nil when the
     /// memory cannot be allocated.
     public init?(_ b: UnsafePointer<Float>, rows: Int, columns: Int, kernel: BFloat16Kernel) {
-        self.kernel = kernel
-        self.rows = rows
-        self.columns = columns
         // 32 values of slack past the panels, which the kernels' last loads may touch.
-        guard let packed = AlignedStorage(of: UInt16.self, count: nn_bf16_packed_count(rows, columns) + 32) else { return nil }
-        self.packed = packed
-        nn_bf16_pack(b, columns, rows, columns, storage)
+        guard let panels = PackedPanels<UInt16>(rows: rows, columns: columns, count: nn_bf16_packed_count(rows, columns) + 32) else { return nil }
+        self.kernel = kernel
+        self.panels = panels
+        nn_bf16_pack(b, columns, rows, columns, panels.pointer)
     }
 
     /// c[m][columns] = bf16(a) B (+ bias, then ReLU when `relu`). False, with nothing written,
     /// when scratch memory cannot be allocated.
     public func multiply(_ a: UnsafePointer<Float>, m: Int, bias: UnsafePointer<Float>?, relu: Bool,
                          into c: UnsafeMutablePointer<Float>, threads: Int) -> Bool {
-        nn_bf16_gemm(kernel.code, m, columns, rows, a, rows, storage, c, columns, bias, relu, Int32(threads))
+        nn_bf16_gemm(kernel.code, m, panels.columns, panels.rows, a, panels.rows, panels.pointer, c, panels.columns, bias, relu, Int32(threads))
     }
 }
 
-/// Memory for packed panels, aligned to 64 bytes (a cache line and an AVX-512 vector) and
-/// rounded up to whole 64-byte lines, bound to the element type it is made for; freed with
-/// its owner.
-final class AlignedStorage: @unchecked Sendable {
-    // Sendable: its owners write it once, in their initializers, and only read it afterwards.
-    let pointer: UnsafeMutableRawPointer
+/// A weight matrix B[rows][columns] packed into a kernel's panels: memory aligned to 64 bytes
+/// (a cache line and an AVX-512 vector), rounded up to whole 64-byte lines, owned and freed
+/// with it. The f32, int8 and bf16 matrices each keep one.
+public final class PackedPanels<Element>: @unchecked Sendable {
+    // Sendable: written once, by the packing in its owner's initializer; only read afterwards.
+    public let rows: Int
+    public let columns: Int
+    let pointer: UnsafeMutablePointer<Element>
 
-    /// Room for `count` elements of `type`; nil when it cannot be allocated.
-    init?<Element>(of type: Element.Type, count: Int) {
+    /// Room for `count` elements (the panels and the kernel's slack); nil when it cannot be
+    /// allocated.
+    init?(rows: Int, columns: Int, count: Int) {
         let (bytes, overflow) = max(count, 1).multipliedReportingOverflow(by: MemoryLayout<Element>.stride)
         guard !overflow, bytes <= Int.max - 63, let raw = aligned_alloc(64, (bytes + 63) / 64 * 64) else { return nil }
-        raw.bindMemory(to: Element.self, capacity: count)
-        pointer = raw
+        self.rows = rows
+        self.columns = columns
+        pointer = raw.bindMemory(to: Element.self, capacity: count)
     }
 
     deinit { free(pointer) }

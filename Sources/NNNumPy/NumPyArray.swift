@@ -335,8 +335,7 @@ public enum NumPyFile {
 
 func npyTranslate(_ error: CompressionError, _ location: NumPyLocation) -> NumPyFileError {
     switch error {
-    case let .cannotOpen(_, reason): return .io(location, message: "cannot open: \(reason)")
-    case let .readFailed(_, reason): return .io(location, message: "read failed: \(reason)")
+    case let .system(error): return .io(location, message: "\(error.operation.failure): \(error.reason)")
     case let .tooLarge(_, limit, _): return .arrayTooLarge(location, bytes: limit + 1, limit: limit)
     default:
         let text = error.description

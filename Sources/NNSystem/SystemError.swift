@@ -10,6 +10,7 @@ public struct SystemError: Error, Equatable, Sendable, CustomStringConvertible {
         /// How the message says it failed: "cannot open".
         public var failure: String {
             switch self {
+            case .read: return "read failed"
             case .write: return "write failed"
             case .rename: return "cannot rename into place"
             default: return "cannot \(self)"

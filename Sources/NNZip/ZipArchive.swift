@@ -10,9 +10,11 @@ import NNCompression
 /// Every message is one line that starts with the archive's path, so a command-line tool can
 /// print it as it is.
 public enum ZipError: Error, Equatable, CustomStringConvertible, Sendable {
-    /// The file could not be opened (missing, unreadable, not a regular file).
-    case cannotOpen(path: String, reason: String)
-    /// Reading failed part way (an I/O error, or the file changed while it was read).
+    /// Opening or reading the file failed (missing, unreadable, not a regular file, an I/O
+    /// error): the system's error, with its errno.
+    case system(SystemError)
+    /// Reading stopped part way for a reason that is not the system's (the file changed while
+    /// it was read, or a limit).
     case readFailed(path: String, reason: String)
     /// The archive's structure is damaged or inconsistent; `reason` says where.
     case corrupt(path: String, reason: String)
@@ -39,8 +41,8 @@ public enum ZipError: Error, Equatable, CustomStringConvertible, Sendable {
     /// The one-line message, starting with the archive's path.
     public var description: String {
         switch self {
-        case let .cannotOpen(path, reason):
-            return "\(path): cannot open: \(reason)"
+        case let .system(error):
+            return error.description
         case let .readFailed(path, reason):
             return "\(path): read failed: \(reason)"
         case let .corrupt(path, reason):
@@ -199,7 +201,7 @@ public final class ZipArchive: @unchecked Sendable {
             throw ZipArchive.translate(error, path: name, member: nil)
         }
         guard let size = file.fileSize else {
-            throw ZipError.cannotOpen(path: name, reason: "not a regular file")
+            throw ZipError.system(SystemError(path: name, operation: .open, errno: .isDirectory, detail: "not a regular file"))
         }
         self.path = name
         self.fileSize = size
@@ -319,10 +321,8 @@ public final class ZipArchive: @unchecked Sendable {
     /// Turns NNCompression's errors into zip errors that name the member.
     static func translate(_ error: CompressionError, path: String, member: String?) -> ZipError {
         switch error {
-        case let .cannotOpen(_, reason):
-            return .cannotOpen(path: path, reason: reason)
-        case let .readFailed(_, reason):
-            return .readFailed(path: path, reason: reason)
+        case let .system(error):
+            return .system(SystemError(path: path, operation: error.operation, errno: error.errno, detail: error.detail))
         case let .truncated(_, _, compressedBytes):
             return .corruptMemberData(path: path, member: member ?? "?",
                                       reason: "its deflate data ends after \(compressedBytes) compressed bytes, before the end of the stream")

@@ -2,7 +2,7 @@ import NNCore
 
 extension ZipError: CategorizedError {
     public var category: ErrorCategory {
-        if case .cannotOpen = self { return .missingInput }
+        if case let .system(error) = self { return error.category }
         return .badInput
     }
 }
