@@ -149,7 +149,7 @@ public final class FileByteSource: ByteSource {
     public func peek(_ count: Int) throws -> [UInt8] {
         if lookahead.count < count {
             let more = try [UInt8](unsafeUninitializedCapacity: count - lookahead.count) { buffer, got in
-                got = try readDirect(into: UnsafeMutableRawBufferPointer(buffer))
+                got = try readDirect(into: UnsafeMutableRawBufferPointer(buffer), untilFull: true)
             }
             lookahead += more
         }
@@ -162,51 +162,30 @@ public final class FileByteSource: ByteSource {
     /// waiting for a full buffer.
     public func readSome(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         guard buffer.count > 0 else { return 0 }
-        if !lookahead.isEmpty {
-            // Only what peek kept: reading on could wait for bytes the writer has not sent.
-            let n = min(lookahead.count, buffer.count)
-            lookahead.withUnsafeBytes { buffer.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: n) }
-            lookahead.removeFirst(n)
-            return n
-        }
-        var want = buffer.count
-        if let left = remaining { want = min(want, left) }
-        guard want > 0 else { return 0 }
-        while true {
-            let n: Int
-            if let position = offset {
-                n = pread(descriptor, buffer.baseAddress!, want, off_t(position))
-            } else {
-                n = readDescriptor(descriptor, buffer.baseAddress!, want)
-            }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw CompressionError.system(SystemError(path: name, operation: .read))
-            }
-            if let position = offset { offset = position + n }
-            if let left = remaining { remaining = left - n }
-            return n
-        }
+        // Only what peek kept: reading on could wait for bytes the writer has not sent.
+        if !lookahead.isEmpty { return takeLookahead(into: buffer) }
+        return try readDirect(into: buffer, untilFull: false)
     }
 
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         guard buffer.count > 0 else { return 0 }
-        var filled = 0
-        if !lookahead.isEmpty {
-            let n = min(lookahead.count, buffer.count)
-            lookahead.withUnsafeBytes { src in
-                buffer.baseAddress!.copyMemory(from: src.baseAddress!, byteCount: n)
-            }
-            lookahead.removeFirst(n)
-            filled = n
-            if filled == buffer.count { return filled }
-        }
-        return filled + (try readDirect(into: UnsafeMutableRawBufferPointer(rebasing: buffer[filled...])))
+        let filled = takeLookahead(into: buffer)
+        if filled == buffer.count { return filled }
+        return filled + (try readDirect(into: UnsafeMutableRawBufferPointer(rebasing: buffer[filled...]), untilFull: true))
     }
 
-    /// Reads from the descriptor until `buffer` is full or the data ends; pipes return short
-    /// reads long before their end, hence the loop.
-    private func readDirect(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+    /// Moves the bytes `peek` read ahead into `buffer`, as many as fit; returns how many.
+    private func takeLookahead(into buffer: UnsafeMutableRawBufferPointer) -> Int {
+        let n = min(lookahead.count, buffer.count)
+        guard n > 0 else { return 0 }
+        lookahead.withUnsafeBytes { buffer.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: n) }
+        lookahead.removeFirst(n)
+        return n
+    }
+
+    /// Reads from the descriptor: until `buffer` is full or the data ends (`untilFull`; pipes
+    /// return short reads long before their end, hence the loop), or one successful call.
+    private func readDirect(into buffer: UnsafeMutableRawBufferPointer, untilFull: Bool) throws -> Int {
         var want = buffer.count
         if let left = remaining { want = min(want, left) }
         var got = 0
@@ -224,6 +203,7 @@ public final class FileByteSource: ByteSource {
             if n == 0 { break }
             got += n
             if let position = offset { offset = position + n }
+            if !untilFull { break }
         }
         if let left = remaining { remaining = left - got }
         return got

@@ -230,7 +230,7 @@ public enum NNServer {
     /// Loads the models and serves them until SIGTERM or SIGINT, after which the requests in
     /// flight finish and it returns. Prints "listening on http://HOST:PORT" once it is.
     public static func run(_ configuration: ServeConfiguration, importChoices: ImportChoices) async throws {
-        // Two arenas keep the resident memory flat under load (see MemoryAllocator).
+        // Bounds the allocator's per-thread arenas on the event loops and batch threads (see MemoryAllocator).
         MemoryAllocator.limitArenas(to: 2)
         var logger = Logger(label: "nn-serve")
         logger.logLevel = .info

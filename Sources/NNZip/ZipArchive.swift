@@ -321,8 +321,9 @@ public final class ZipArchive: @unchecked Sendable {
     /// Turns NNCompression's errors into zip errors that name the member.
     static func translate(_ error: CompressionError, path: String, member: String?) -> ZipError {
         switch error {
-        case let .system(error):
-            return .system(SystemError(path: path, operation: error.operation, errno: error.errno, detail: error.detail))
+        case var .system(error):
+            error.path = path
+            return .system(error)
         case let .truncated(_, _, compressedBytes):
             return .corruptMemberData(path: path, member: member ?? "?",
                                       reason: "its deflate data ends after \(compressedBytes) compressed bytes, before the end of the stream")
