@@ -51,10 +51,12 @@ final class ParameterBuffer<Scalar: BLASScalar>: @unchecked Sendable {
 /// widest activations take about 2 MiB): each block is preprocessed straight from the caller's
 /// input into scratch memory (one pass, no copy first) and carried through every layer while it
 /// is still in cache; the last layer writes to the caller's output. Scratch memory is bounded
-/// by the block, not the batch. Every row is computed exactly as it would be alone in a batch
-/// of that block's size. One-sample calls take their own path (`OneSamplePlan`: packed weights,
-/// preprocessing folded into the first layer, a helper thread), which agrees with the batch path
-/// to rounding, not to the bit.
+/// by the block, not the batch. On our f32, bf16 and int8 kernels a sample's outputs do not
+/// depend on the batch it comes in, to the bit: a one-sample call multiplies by the same packed
+/// weights with the batch product's arithmetic (`nn_gemm_row`), so nn-infer reading a pipe, a
+/// server batching requests and a cluster cutting a file into partitions all print the same
+/// numbers. On OpenBLAS (f64, `NNM_KERNELS=openblas`) one-sample calls use gemv
+/// (`OneSamplePlan`), which agrees with the batch path to rounding, not to the bit.
 public final class InferenceEngine<Scalar: BLASScalar> {
     struct PreparedLayer {
         let kind: Layer.Kind
@@ -97,7 +99,8 @@ public final class InferenceEngine<Scalar: BLASScalar> {
     private var bufferA: UnsafeMutablePointer<Scalar>?
     private var bufferB: UnsafeMutablePointer<Scalar>?
     private var bufferRows = 0
-    /// The weight copies one-sample calls multiply by, made on the second one-sample call.
+    /// The weight copies one-sample calls multiply by when the weights have no packed copy
+    /// (OpenBLAS), made on the second one-sample call.
     private var oneSamplePlan: OneSamplePlan<Scalar>?
     private var singleSampleCalls = 0
     /// im2col rows for the convolution layers, allocated on first use.
@@ -105,9 +108,9 @@ public final class InferenceEngine<Scalar: BLASScalar> {
     private let columnCapacity: Int
     /// Which code multiplies batches: one of our f32 kernels or OpenBLAS (always for f64).
     public let matrixKernel: MatrixKernel
-    /// Per layer, its dense or conv2d weight packed for `matrixKernel`, made on the first batch
-    /// call (one-sample use and f64 never pay for it); nil for other layers, for weights over
-    /// `packLimit` and when the copy could not be allocated (those run on OpenBLAS).
+    /// Per layer, its dense or conv2d weight packed for `matrixKernel`, made on the first call
+    /// (f64 never pays for it); nil for other layers, for weights over `packLimit` and when the
+    /// copy could not be allocated (those run on OpenBLAS).
     private var packedWeights: [PackedWeight?] = []
     /// The kernels for int8 and bf16 weights (nil: they run as f32 on `matrixKernel`).
     public let int8Kernel: Int8Kernel?
@@ -223,7 +226,7 @@ public final class InferenceEngine<Scalar: BLASScalar> {
         let batch = matrixKernel == .openblas
             ? "OpenBLAS (\(BLAS.coreName), \(BLAS.threadCount) thread\(BLAS.threadCount == 1 ? "" : "s"))"
             : "\(matrixKernel.rawValue) (ours, \(threads) thread\(threads == 1 ? "" : "s"))"
-        let one = OneSamplePlan<Scalar>.usesPackedWeights ? "packed avx2 (ours)" : "OpenBLAS gemv"
+        let one = matrixKernel == .openblas ? "OpenBLAS gemv" : "the batch kernels' arithmetic, one row"
         var parts = ["\(Scalar.dtype.rawValue) batch: \(batch)"]
         if layers.contains(where: { $0.int8 != nil }) {
             parts.append("int8 weights: " + (int8Kernel.map { "\($0.rawValue) (ours, u8 activations per row, int32 sums)" } ?? "as f32"))
@@ -268,13 +271,13 @@ public final class InferenceEngine<Scalar: BLASScalar> {
     @_specialize(where Scalar == Double)
     public func predict(raw input: UnsafePointer<Scalar>, count: Int, into output: UnsafeMutablePointer<Scalar>) {
         guard count > 0 else { return }
-        if count == 1, oneSamplePlan == nil {
+        if !packedWeightsMade { makePackedWeights() }
+        if count == 1, oneSamplePlan == nil, packedWeights.allSatisfy({ $0 == nil }) {
             // From the second one-sample call on: a process that predicts one image does not pay
             // for the copies.
             singleSampleCalls += 1
-            if singleSampleCalls == 2 { oneSamplePlan = OneSamplePlan(layers: layers, preprocessor: preprocessor) }
+            if singleSampleCalls == 2 { oneSamplePlan = OneSamplePlan(layers: layers) }
         }
-        if count > 1, !packedWeightsMade { makePackedWeights() }
         let rows = min(count, blockRows)
         if bufferRows < rows {
             bufferA?.deallocate()
@@ -309,7 +312,7 @@ public final class InferenceEngine<Scalar: BLASScalar> {
                               _ a: UnsafeMutablePointer<Scalar>, _ b: UnsafeMutablePointer<Scalar>) {
         let plan = count == 1 ? oneSamplePlan : nil
         var source: UnsafePointer<Scalar>, target: UnsafeMutablePointer<Scalar>
-        if preprocessor.isIdentity || plan?.foldedBias != nil {
+        if preprocessor.isIdentity {
             source = input
             target = a
         } else {
@@ -322,25 +325,25 @@ public final class InferenceEngine<Scalar: BLASScalar> {
             // Flattening HWC samples does not move memory (unless the layer also has an activation).
             if layers[index].kind == .flatten && layers[index].activation == .identity && !isLast { continue }
             let destination = isLast ? output : target
-            forward(layers[index], oneSample: plan?.products[index], bias: index == 0 ? plan?.foldedBias : nil,
-                    packed: count > 1 && index < packedWeights.count ? packedWeights[index] : nil,
+            forward(layers[index], oneSample: plan?.products[index],
+                    packed: index < packedWeights.count ? packedWeights[index] : nil,
                     input: source, count: count, output: destination)
             source = UnsafePointer(destination)
             target = destination == a ? b : a
         }
     }
 
-    /// One layer; `bias` replaces the layer's own (the first layer's, with folded preprocessing);
-    /// `packed` is its weight for our f32 kernels (else its products run on BLAS).
-    private func forward(_ layer: PreparedLayer, oneSample: OneSampleProduct<Scalar>?, bias: ParameterBuffer<Scalar>?,
+    /// One layer; `packed` is its weight for our kernels (else its products run on BLAS, and
+    /// `oneSample` is the copy a one-sample call multiplies by, when there is one).
+    private func forward(_ layer: PreparedLayer, oneSample: OneSampleProduct<Scalar>?,
                          packed: PackedWeight?, input: UnsafePointer<Scalar>, count: Int, output: UnsafeMutablePointer<Scalar>) {
         switch layer.kind {
         case .dense:
             let n = layer.outputSize, k = layer.inputSize, weight = layer.weight!.pointer
-            let bias = (bias ?? layer.bias)?.pointer
-            if count == 1, let oneSample {
+            let bias = layer.bias?.pointer
+            if count == 1, packed == nil, let oneSample {
                 oneSample.multiply(input, inputs: k, outputs: n, bias: bias, activation: layer.activation, into: output)
-            } else if count == 1 {
+            } else if count == 1, packed == nil {
                 OneSampleProduct.multiplyStored(weight, inputs: k, outputs: n, bias: bias, activation: layer.activation, input, into: output)
             } else {
                 product(packed, m: count, n: n, k: k, input, weight, bias: bias, activation: layer.activation, into: output)
@@ -386,10 +389,14 @@ public final class InferenceEngine<Scalar: BLASScalar> {
             let a = UnsafeRawPointer(a).assumingMemoryBound(to: Float.self)
             let bias = bias.map { UnsafeRawPointer($0).assumingMemoryBound(to: Float.self) }
             let c = UnsafeMutableRawPointer(c).assumingMemoryBound(to: Float.self), threads = min(BLAS.threadCount, 2)
-            let done = switch packed {
-            case let .f32(p): p.multiply(a, m: m, bias: bias, relu: fused, into: c, threads: threads)
-            case let .bf16(p): p.multiply(a, m: m, bias: bias, relu: fused, into: c, threads: threads)
-            case let .int8(p): p.multiply(a, m: m, bias: bias, relu: fused, into: c, threads: threads)
+            let done: Bool
+            switch packed {
+            case let .f32(p) where m == 1:
+                p.multiplyRow(a, bias: bias, relu: fused, into: c, threads: threads)
+                done = true
+            case let .f32(p): done = p.multiply(a, m: m, bias: bias, relu: fused, into: c, threads: threads)
+            case let .bf16(p): done = p.multiply(a, m: m, bias: bias, relu: fused, into: c, threads: threads)
+            case let .int8(p): done = p.multiply(a, m: m, bias: bias, relu: fused, into: c, threads: threads)
             }
             if done {
                 if !fused { Activations.biasAndActivate(c, rows: m, columns: n, bias: nil, activation: activation) }

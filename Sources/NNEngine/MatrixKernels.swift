@@ -107,6 +107,14 @@ public final class PackedMatrix: Sendable {
                          into c: UnsafeMutablePointer<Float>, threads: Int) -> Bool {
         nn_gemm(kernel.code!, m, panels.columns, panels.rows, a, panels.rows, panels.pointer, c, panels.columns, bias, relu, Int32(threads))
     }
+
+    /// c[columns] = a[rows] B (+ bias, then ReLU when `relu`) for one row, bit for bit what
+    /// `multiply` computes for that row in any batch. On two threads when `threads` >= 2 and B
+    /// is large enough. Allocates nothing.
+    public func multiplyRow(_ a: UnsafePointer<Float>, bias: UnsafePointer<Float>?, relu: Bool,
+                            into c: UnsafeMutablePointer<Float>, threads: Int) {
+        nn_gemm_row(kernel.code!, panels.columns, panels.rows, a, panels.pointer, c, bias, relu, Int32(threads))
+    }
 }
 
 /// Which code multiplies batches by int8 weights: the portable C kernel, AVX2 (`vpmaddwd` on

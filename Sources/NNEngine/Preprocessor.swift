@@ -30,26 +30,6 @@ public struct Preprocessor<Scalar: BLASScalar>: @unchecked Sendable {
 
     public var isIdentity: Bool { steps.isEmpty }
 
-    /// The steps composed into one affine map per feature, x -> scale[j] * x + shift[j], in
-    /// Double from the values `apply` uses (for folding the preprocessing into a first layer).
-    func perFeatureAffine() -> (scale: [Double], shift: [Double]) {
-        var scale = [Double](repeating: 1, count: features), shift = [Double](repeating: 0, count: features)
-        for step in steps {
-            for j in 0..<features {
-                let a: Double, c: Double
-                switch step {
-                case let .scale(factor, offset): (a, c) = (Double(factor), Double(offset))
-                case let .zscore(mean, divisor):
-                    a = 1 / Double(divisor.pointer[j])
-                    c = -Double(mean.pointer[j]) / Double(divisor.pointer[j])
-                }
-                scale[j] *= a
-                shift[j] = a * shift[j] + c
-            }
-        }
-        return (scale, shift)
-    }
-
     /// Transforms `count` samples of `features` values in place.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)

@@ -142,6 +142,13 @@ static const kernel_shape *shape_for(int kernel) {
     return panel_width(kernel) == 32 ? &scalar32 : &scalar16;
 }
 
+/// The depth of the kc blocks for `k`: equal blocks of at most kc_max (784 = 4 x 196, not
+/// 3 x 256 + 16). The row product must use the same blocks as the batch product.
+static size_t kc_for(const kernel_shape *s, size_t k) {
+    size_t blocks = (k + s->kc_max - 1) / s->kc_max;
+    return (k + blocks - 1) / blocks;
+}
+
 size_t nn_gemm_packed_size(int kernel, size_t k, size_t n) {
     size_t nr = panel_width(kernel);
     return (n + nr - 1) / nr * nr * k;
@@ -262,9 +269,7 @@ bool nn_gemm(int kernel, size_t m, size_t n, size_t k, const float *a, size_t ld
         .shape = s, .m = m, .n = n, .k = k, .lda = lda, .ldc = ldc,
         .a = a, .packed = packed, .bias = bias, .c = c, .relu = relu,
     };
-    // Depth in equal kc blocks of at most kc_max (784 = 4 x 196, not 3 x 256 + 16).
-    size_t kblocks = (k + s->kc_max - 1) / s->kc_max;
-    job.kc = (k + kblocks - 1) / kblocks;
+    job.kc = kc_for(s, k);
     bool parallel = threads >= 2 && (double)m * (double)n * (double)k >= parallel_minimum;
     // Row blocks of equal size, a multiple of MR.
     size_t blocks = (m + block_rows - 1) / block_rows;
@@ -290,6 +295,133 @@ bool nn_gemm(int kernel, size_t m, size_t n, size_t k, const float *a, size_t ld
     if (!parallel || !nn_helper_run(gemm_task, &job, 1, 2)) gemm_task(&job, 0, 1);
     free(job.buffers);
     return true;
+}
+
+// One row: y = x B (+ bias, then ReLU) with exactly the arithmetic `nn_gemm` does for that
+// row, so that a sample's outputs do not depend on how many samples it was batched with
+// (nn-infer reading a pipe answers whatever has arrived; a cluster cuts a file into partitions).
+// Per output, `nn_gemm` sums each kc block in one chain from zero (an FMA per step on the
+// vector kernels, a multiply then an add on the portable one), adds the block to what the
+// earlier blocks left in C, then the bias, then ReLU. The lanes of a vector FMA are independent,
+// so 8-lane FMAs reproduce the 16-lane AVX-512 kernel as well as the AVX2 one; what must match is
+// the kc blocks, taken from the same kernel shape. Instead of rows, the chains run side by side
+// over 64 columns (8 vectors), enough independent FMAs to cover their latency.
+enum { row_group = 64 };
+
+// Below this many weights a row takes about a microsecond on one core, about what handing half of
+// it to the helper and waiting for it back costs.
+enum { row_parallel_minimum = 1 << 15 };
+
+typedef struct {
+    const kernel_shape *shape;
+    size_t n, k, kc;
+    const float *x, *packed, *bias;
+    float *y;
+    bool relu;
+} row_job;
+
+/// B[p][column] in `nn_gemm_pack`'s layout: panels of nr columns, each stored row by row.
+static const float *packed_column(const row_job *job, size_t column) {
+    size_t nr = job->shape->nr;
+    return job->packed + column / nr * job->k * nr + column % nr;
+}
+
+/// The sums of columns [first, first + width) of one kc block at depth pc, in the portable
+/// kernel's arithmetic (not fused), added to `sums` when pc > 0.
+static void row_block_plain(const row_job *job, size_t first, size_t width, size_t pc, size_t kc, float *sums) {
+    size_t nr = job->shape->nr;
+    float acc[row_group] = {0};
+    for (size_t j = 0; j < width; j++) {
+        const float *b = packed_column(job, first + j) + pc * nr;
+        for (size_t p = 0; p < kc; p++) acc[j] += job->x[pc + p] * b[p * nr];
+    }
+    for (size_t j = 0; j < width; j++) sums[j] = pc ? acc[j] + sums[j] : acc[j];
+}
+
+#if defined(__x86_64__)
+/// As `row_block_plain` with one FMA chain per column, 8 columns to a vector, `vectors` (1...8)
+/// vectors; columns past the matrix's n read the packing's zero padding.
+__attribute__((target("avx2,fma"), always_inline)) static inline void
+row_block_fma(const row_job *job, size_t first, int vectors, size_t pc, size_t kc, float *sums) {
+    size_t nr = job->shape->nr;
+    const float *b[8];
+    __m256 acc[8];
+    UNROLL for (int v = 0; v < 8; v++) {
+        if (v < vectors) {
+            b[v] = packed_column(job, first + 8 * (size_t)v) + pc * nr;
+            acc[v] = _mm256_setzero_ps();
+        }
+    }
+    const float *x = job->x + pc;
+    for (size_t p = 0; p < kc; p++) {
+        __m256 xp = _mm256_broadcast_ss(x + p);
+        UNROLL for (int v = 0; v < 8; v++) {
+            if (v < vectors) acc[v] = _mm256_fmadd_ps(xp, _mm256_loadu_ps(b[v] + p * nr), acc[v]);
+        }
+    }
+    UNROLL for (int v = 0; v < 8; v++) {
+        if (v < vectors) {
+            __m256 t = acc[v];
+            if (pc) t = _mm256_add_ps(t, _mm256_loadu_ps(sums + 8 * v));
+            _mm256_storeu_ps(sums + 8 * v, t);
+        }
+    }
+}
+
+/// `row_block_fma` with the number of vectors a constant, so the chains stay in registers.
+__attribute__((target("avx2,fma"))) static void row_block_avx2(const row_job *job, size_t first, int vectors, size_t pc,
+                                                               size_t kc, float *sums) {
+    switch (vectors) {
+    case 8: row_block_fma(job, first, 8, pc, kc, sums); break;
+    case 7: row_block_fma(job, first, 7, pc, kc, sums); break;
+    case 6: row_block_fma(job, first, 6, pc, kc, sums); break;
+    case 5: row_block_fma(job, first, 5, pc, kc, sums); break;
+    case 4: row_block_fma(job, first, 4, pc, kc, sums); break;
+    case 3: row_block_fma(job, first, 3, pc, kc, sums); break;
+    case 2: row_block_fma(job, first, 2, pc, kc, sums); break;
+    default: row_block_fma(job, first, 1, pc, kc, sums); break;
+    }
+}
+#endif
+
+/// Column groups [first, end) of the row: all kc blocks, then bias and ReLU as `nn_gemm` applies
+/// them (after the last block, NaN becoming 0), into y.
+static void row_groups(const void *context, size_t first, size_t end) {
+    const row_job *job = (const row_job *)context;
+    bool fused = job->shape->kernel != scalar_kernel_16 && job->shape->kernel != scalar_kernel_32;
+    for (size_t group = first; group < end; group++) {
+        size_t column = group * row_group, width = job->n - column < row_group ? job->n - column : row_group;
+        _Alignas(32) float sums[row_group];
+        for (size_t pc = 0; pc < job->k; pc += job->kc) {
+            size_t kc = job->k - pc < job->kc ? job->k - pc : job->kc;
+#if defined(__x86_64__)
+            if (fused) {
+                row_block_avx2(job, column, (int)((width + 7) / 8), pc, kc, sums);
+                continue;
+            }
+#endif
+            row_block_plain(job, column, width, pc, kc, sums);
+        }
+        for (size_t j = 0; j < width; j++) {
+            float v = job->bias ? sums[j] + job->bias[column + j] : sums[j];
+            job->y[column + j] = job->relu ? (v > 0 ? v : 0) : v;
+        }
+    }
+}
+
+void nn_gemm_row(int kernel, size_t n, size_t k, const float *x, const float *packed, float *y, const float *bias,
+                 bool relu, int threads) {
+    if (n == 0) return;
+    if (k == 0) {
+        nn_gemm(kernel, 1, n, 0, x, 0, packed, y, n, bias, relu, 1);
+        return;
+    }
+    const kernel_shape *s = shape_for(kernel);
+    row_job job = {.shape = s, .n = n, .k = k, .kc = kc_for(s, k),
+                   .x = x, .packed = packed, .bias = bias, .y = y, .relu = relu};
+    size_t groups = (n + row_group - 1) / row_group;
+    bool alone = threads < 2 || groups < 2 || n * k < row_parallel_minimum;
+    if (alone || !nn_helper_run(row_groups, &job, (groups + 1) / 2, groups)) row_groups(&job, 0, groups);
 }
 
 bool nn_gemm_unpacked(int kernel, size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b, size_t ldb,

@@ -4,19 +4,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/// One product y = x W (+ bias, then ReLU when `relu`) over packed panels.
-typedef struct {
-    const float *packed;
-    size_t inputs, outputs;
-    const float *bias;  // or NULL
-    bool relu;
-    const float *x;
-    float *y;
-} nn_product;
-
-/// Computes panels [first_panel, end_panel) of `job`.
-void nn_product_panels(const nn_product *job, size_t first_panel, size_t end_panel);
-
 /// A piece of work that can be split: computes parts [first, end) of what `context` describes.
 typedef void (*nn_task)(const void *context, size_t first, size_t end);
 

@@ -1,6 +1,7 @@
 import Foundation
 import NNConvert
 import NNCore
+import NNEngine
 import NNFormat
 import NNTestSupport
 import Testing
@@ -64,6 +65,30 @@ import Testing
         #expect(file.header.minorVersion == 3 && file.model.metadata.layers.allSatisfy(\.bfloat16Compute))
         // bf16 holds 8 significant bits: -0.254 becomes -0.25390625 (0xBE82), the others are exact.
         #expect(file.model.tensor("layers.1.weight")?.floats() == [2, -4, 0.5, 1, -0.25390625, 3])
+    }
+
+    /// int8 and bf16 models on every int8/bf16 kernel this CPU runs: a sample alone gives the bits
+    /// of its row in a batch (one-sample calls run the batch kernels), in blocks and on 1 or 2 threads.
+    @Test(arguments: MatrixKernel.allCases.filter { $0 != .openblas && $0.isSupported })
+    func quantizedSamplesDoNotDependOnTheirBatch(_ kernel: MatrixKernel) throws {
+        let sizes = [301, 130, 10]
+        var tensors: [NamedTensor] = [], layers: [Layer] = []
+        for l in 0..<2 {
+            let w = (0..<(sizes[l] * sizes[l + 1])).map { Float(sin(Double($0 * 7919 + l * 104_729) * 0.001) * 0.5) }
+            tensors.append(NamedTensor("layers.\(l).weight", Tensor(w, shape: [sizes[l], sizes[l + 1]])))
+            tensors.append(NamedTensor("layers.\(l).bias", Tensor((0..<sizes[l + 1]).map { Float($0 % 7) * 0.1 - 0.3 }, shape: [sizes[l + 1]])))
+            layers.append(Layer.dense(index: l, inputSize: sizes[l], outputSize: sizes[l + 1], activation: l == 0 ? .relu : .softmax))
+        }
+        let meta = ModelMetadata(input: InputSpec(shape: [301]), layers: layers, preprocessing: [.scale(factor: 1.0 / 255, offset: 0)],
+                                 provenance: Provenance(tool: "tests", created: "2026-12-05T00:00:00Z"))
+        let model = Model(metadata: meta, tensors: tensors)
+        for (name, quantized) in [("int8", try Quantization.int8(model, sourcePath: "m.nnm").model),
+                                  ("bf16", Quantization.bfloat16(model, sourcePath: "m.nnm").model)] {
+            let engine = try InferenceEngine<Float>(model: quantized, kernel: kernel)
+            #expect(engine.kernelDescription.contains("\(name) weights: "), "\(engine.kernelDescription)")
+            let failures = batchInvarianceFailures(engine, count: 11)
+            #expect(failures.isEmpty, "\(kernel.rawValue), \(name): \(failures.prefix(3))")
+        }
     }
 
     @Test func refusesNonFiniteWeights() {

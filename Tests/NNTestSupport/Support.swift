@@ -43,3 +43,32 @@ public func softmaxRows(_ rows: [[Double]]) -> [[Double]] {
         return e.map { $0 / sum }
     }
 }
+
+/// Where `engine` gives a sample other bits than its row of a batch: `count` samples as one batch,
+/// each alone (three rounds, so the first one-sample call and later ones are both covered), and
+/// in blocks of 5, on two threads and on one. Empty when every way gives the same bits.
+public func batchInvarianceFailures(_ engine: InferenceEngine<Float>, count: Int) -> [String] {
+    let features = engine.inputSize, outputs = engine.outputSize
+    let x = (0..<(count * features)).map { Float(($0 * 37 + $0 / features * 11) % 256) }
+    let saved = BLAS.threadCount
+    defer { BLAS.setThreadCount(saved) }
+    var failures: [String] = []
+    for threads in [2, 1] {
+        BLAS.setThreadCount(threads)
+        let batch = engine.predict(raw: x, count: count)
+        for round in 0..<3 {
+            for s in 0..<count {
+                let alone = engine.predict(raw: Array(x[(s * features)..<((s + 1) * features)]), count: 1)
+                let row = Array(batch[(s * outputs)..<((s + 1) * outputs)])
+                if alone != row { failures.append("\(threads) thread(s), round \(round): sample \(s) alone \(alone), in the batch \(row)") }
+            }
+        }
+        var blocks: [Float] = []
+        for first in stride(from: 0, to: count, by: 5) {
+            let n = min(5, count - first)
+            blocks += engine.predict(raw: Array(x[(first * features)..<((first + n) * features)]), count: n)
+        }
+        if blocks != batch { failures.append("\(threads) thread(s): blocks of 5 differ from one batch") }
+    }
+    return failures
+}

@@ -1,13 +1,8 @@
 #ifndef NN_KERNELS_H
 #define NN_KERNELS_H
 
-// One-sample products for the inference engine: y = x W for a single input row, the case where
-// BLAS's gemv leaves most of the time on the table (it reads W in the wrong order for a row
-// vector, or splits it over threads that each stream half of W through a cache it shares).
-//
-// The weight is repacked once into column panels stored input by input, so the product reads
-// it front to back exactly once; with two threads each thread always computes the same panels,
-// so each core keeps its half of W in its own L2 cache from one call to the next.
+// Kernels of the inference engine and the trainer: CPU feature detection, f32 GEMM (with its
+// one-row form), products with bf16 and int8 weights, CRC-32 folding.
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -17,7 +12,7 @@
 /// set only when CPUID reports the instructions and XGETBV reports that the operating system
 /// saves the registers they use (YMM for AVX2, also ZMM and the mask registers for AVX-512).
 enum {
-    nn_cpu_avx2_fma = 1,        // AVX2 and FMA: the one-sample products, the f32 GEMM's AVX2 kernel
+    nn_cpu_avx2_fma = 1,        // AVX2 and FMA: the f32 GEMM's AVX2 kernel and its one-row form
     nn_cpu_pclmul = 2,          // CRC-32 folding (PCLMULQDQ with SSE4.1)
     nn_cpu_avx512 = 4,          // AVX-512 F, BW, VL (with AVX2 and FMA): the GEMM's AVX-512 kernel
     nn_cpu_avx512_vnni = 8,     // AVX512_VNNI (vpdpbusd on ZMM)
@@ -27,33 +22,6 @@ enum {
 
 /// The features above that this CPU has, detected on first use.
 unsigned nn_cpu_features(void);
-
-/// Whether this CPU runs the vector kernels (AVX2 and FMA). Without them the packed product
-/// still works, on plain C loops.
-bool nn_packed_vector_kernels(void);
-
-/// Number of floats `nn_pack_weights` writes for a weight of `inputs` x `outputs`.
-size_t nn_packed_size(size_t inputs, size_t outputs);
-
-/// Packs a row-major weight W[inputs][outputs] into panels of up to 32 columns (the last one
-/// 8, 16, 24 or 32 wide, zero-padded to a multiple of 8); each panel is stored input by input.
-void nn_pack_weights(const float *weights, size_t inputs, size_t outputs, float *packed);
-
-/// y[0 ..< outputs] = x[0 ..< inputs] W + bias, with W packed by `nn_pack_weights`; `bias`
-/// may be NULL; with `relu`, max(y, 0) (NaN becomes 0).
-///
-/// With `threads` >= 2 and at least 32,768 weights, the panels are split between the calling
-/// thread and one helper thread shared by the process. The helper spins for a short while after each product and then
-/// sleeps; the caller never waits for a helper that has not started: it computes the helper's
-/// panels itself. When another thread is using the helper, the caller computes everything.
-void nn_packed_product(const float *packed, size_t inputs, size_t outputs, const float *bias, bool relu,
-                       const float *x, float *y, int threads);
-
-/// As `nn_packed_product` for a row-major W[inputs][outputs] as stored, on the calling thread,
-/// reading W front to back: for a first product, before a packed copy exists (no copy, and no
-/// thread woken up).
-void nn_row_product(const float *weights, size_t inputs, size_t outputs, const float *bias, bool relu,
-                    const float *x, float *y);
 
 /// Folds the front of `data` for a CRC-32 (zlib's) continuing from `crc` (zlib's convention:
 /// 0 to start). Returns how many bytes it consumed, a multiple of 64, and writes to `block` 64
@@ -91,6 +59,14 @@ void nn_gemm_pack(int kernel, const float *b, size_t ldb, size_t k, size_t n, fl
 /// buffers (about 120 KiB per thread) cannot be allocated.
 bool nn_gemm(int kernel, size_t m, size_t n, size_t k, const float *a, size_t lda, const float *packed,
              float *c, size_t ldc, const float *bias, bool relu, int threads);
+
+/// y[n] = x[k] B (+ bias, then ReLU) for one row, bit for bit what `nn_gemm` computes for that
+/// row with the same `kernel` and packing, in whatever batch the row would be (a sample's outputs
+/// do not depend on its batch). Reads B once, 64 columns at a time; with `threads` >= 2 and at
+/// least 32,768 weights the calling thread and the helper thread each take half the columns
+/// (always the same half, so each core keeps its half of B in its own L2 cache). Allocates nothing.
+void nn_gemm_row(int kernel, size_t n, size_t k, const float *x, const float *packed, float *y, const float *bias,
+                 bool relu, int threads);
 
 /// As `nn_gemm` for a B as stored, packed into a temporary copy first.
 bool nn_gemm_unpacked(int kernel, size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b, size_t ldb,
