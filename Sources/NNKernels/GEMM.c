@@ -305,8 +305,9 @@ bool nn_gemm(int kernel, size_t m, size_t n, size_t k, const float *a, size_t ld
 // earlier blocks left in C, then the bias, then ReLU. The lanes of a vector FMA are independent,
 // so 8-lane FMAs reproduce the 16-lane AVX-512 kernel as well as the AVX2 one; what must match is
 // the kc blocks, taken from the same kernel shape. Instead of rows, the chains run side by side
-// over 64 columns (8 vectors), enough independent FMAs to cover their latency.
-enum { row_group = 64 };
+// over 8 vectors of columns (128 with AVX-512, 64 with AVX2), enough independent FMAs to cover
+// their latency; the portable form takes 128 columns at a time.
+enum { row_group = 128 };
 
 // Below this many weights a row takes about a microsecond on one core, about what handing half of
 // it to the helper and waiting for it back costs.
@@ -315,6 +316,8 @@ enum { row_parallel_minimum = 1 << 15 };
 typedef struct {
     const kernel_shape *shape;
     size_t n, k, kc;
+    size_t lanes;  // of the vector form: 16 (AVX-512), 8 (AVX2), 1 (portable)
+    size_t group;  // columns per group: 8 vectors, or `row_group`
     const float *x, *packed, *bias;
     float *y;
     bool relu;
@@ -339,64 +342,74 @@ static void row_block_plain(const row_job *job, size_t first, size_t width, size
 }
 
 #if defined(__x86_64__)
-/// As `row_block_plain` with one FMA chain per column, 8 columns to a vector, `vectors` (1...8)
-/// vectors; columns past the matrix's n read the packing's zero padding.
-__attribute__((target("avx2,fma"), always_inline)) static inline void
-row_block_fma(const row_job *job, size_t first, int vectors, size_t pc, size_t kc, float *sums) {
-    size_t nr = job->shape->nr;
-    const float *b[8];
-    __m256 acc[8];
-    UNROLL for (int v = 0; v < 8; v++) {
-        if (v < vectors) {
-            b[v] = packed_column(job, first + 8 * (size_t)v) + pc * nr;
-            acc[v] = _mm256_setzero_ps();
-        }
+/// As `row_block_plain` with one FMA chain per column, a vector of LANES columns per chain,
+/// `vectors` (1...8, a constant after inlining) chains; columns past the matrix's n read the
+/// packing's zero padding. The AVX-512 form is for the AVX-512 packing (panels of 32 columns,
+/// two vectors each), the AVX2 form for the AVX2 one (16 columns).
+#define ROW_KERNEL(NAME, TARGET, VEC, LANES, ZERO, BROADCAST, LOAD, STORE, FMADD, ADD)                          \
+    __attribute__((target(TARGET), always_inline)) static inline void NAME##_chains(                           \
+        const row_job *job, size_t first, int vectors, size_t pc, size_t kc, float *sums) {                      \
+        size_t nr = job->shape->nr;                                                                              \
+        const float *b[8];                                                                                       \
+        VEC acc[8];                                                                                              \
+        UNROLL for (int v = 0; v < 8; v++) {                                                                     \
+            if (v < vectors) {                                                                                   \
+                b[v] = packed_column(job, first + LANES * (size_t)v) + pc * nr;                                  \
+                acc[v] = ZERO();                                                                                 \
+            }                                                                                                    \
+        }                                                                                                        \
+        const float *x = job->x + pc;                                                                            \
+        for (size_t p = 0; p < kc; p++) {                                                                        \
+            VEC xp = BROADCAST(x[p]);                                                                            \
+            UNROLL for (int v = 0; v < 8; v++) {                                                                 \
+                if (v < vectors) acc[v] = FMADD(xp, LOAD(b[v] + p * nr), acc[v]);                                \
+            }                                                                                                    \
+        }                                                                                                        \
+        UNROLL for (int v = 0; v < 8; v++) {                                                                     \
+            if (v < vectors) {                                                                                   \
+                VEC t = acc[v];                                                                                  \
+                if (pc) t = ADD(t, LOAD(sums + LANES * v));                                                      \
+                STORE(sums + LANES * v, t);                                                                      \
+            }                                                                                                    \
+        }                                                                                                        \
+    }                                                                                                            \
+    __attribute__((target(TARGET))) static void NAME(const row_job *job, size_t first, int vectors, size_t pc,  \
+                                                     size_t kc, float *sums) {                                   \
+        switch (vectors) {                                                                                       \
+        case 8: NAME##_chains(job, first, 8, pc, kc, sums); break;                                               \
+        case 7: NAME##_chains(job, first, 7, pc, kc, sums); break;                                               \
+        case 6: NAME##_chains(job, first, 6, pc, kc, sums); break;                                               \
+        case 5: NAME##_chains(job, first, 5, pc, kc, sums); break;                                               \
+        case 4: NAME##_chains(job, first, 4, pc, kc, sums); break;                                               \
+        case 3: NAME##_chains(job, first, 3, pc, kc, sums); break;                                               \
+        case 2: NAME##_chains(job, first, 2, pc, kc, sums); break;                                               \
+        default: NAME##_chains(job, first, 1, pc, kc, sums); break;                                              \
+        }                                                                                                        \
     }
-    const float *x = job->x + pc;
-    for (size_t p = 0; p < kc; p++) {
-        __m256 xp = _mm256_broadcast_ss(x + p);
-        UNROLL for (int v = 0; v < 8; v++) {
-            if (v < vectors) acc[v] = _mm256_fmadd_ps(xp, _mm256_loadu_ps(b[v] + p * nr), acc[v]);
-        }
-    }
-    UNROLL for (int v = 0; v < 8; v++) {
-        if (v < vectors) {
-            __m256 t = acc[v];
-            if (pc) t = _mm256_add_ps(t, _mm256_loadu_ps(sums + 8 * v));
-            _mm256_storeu_ps(sums + 8 * v, t);
-        }
-    }
-}
-
-/// `row_block_fma` with the number of vectors a constant, so the chains stay in registers.
-__attribute__((target("avx2,fma"))) static void row_block_avx2(const row_job *job, size_t first, int vectors, size_t pc,
-                                                               size_t kc, float *sums) {
-    switch (vectors) {
-    case 8: row_block_fma(job, first, 8, pc, kc, sums); break;
-    case 7: row_block_fma(job, first, 7, pc, kc, sums); break;
-    case 6: row_block_fma(job, first, 6, pc, kc, sums); break;
-    case 5: row_block_fma(job, first, 5, pc, kc, sums); break;
-    case 4: row_block_fma(job, first, 4, pc, kc, sums); break;
-    case 3: row_block_fma(job, first, 3, pc, kc, sums); break;
-    case 2: row_block_fma(job, first, 2, pc, kc, sums); break;
-    default: row_block_fma(job, first, 1, pc, kc, sums); break;
-    }
-}
+ROW_KERNEL(row_block_avx2, "avx2,fma", __m256, 8, _mm256_setzero_ps, _mm256_set1_ps, _mm256_loadu_ps, _mm256_storeu_ps,
+           _mm256_fmadd_ps, _mm256_add_ps)
+ROW_KERNEL(row_block_avx512, "avx512f,avx512bw,avx512vl,avx2,fma", __m512, 16, _mm512_setzero_ps, _mm512_set1_ps,
+           _mm512_loadu_ps, _mm512_storeu_ps, _mm512_fmadd_ps, _mm512_add_ps)
 #endif
 
 /// Column groups [first, end) of the row: all kc blocks, then bias and ReLU as `nn_gemm` applies
 /// them (after the last block, NaN becoming 0), into y.
 static void row_groups(const void *context, size_t first, size_t end) {
     const row_job *job = (const row_job *)context;
-    bool fused = job->shape->kernel != scalar_kernel_16 && job->shape->kernel != scalar_kernel_32;
+    size_t lanes = job->lanes;
     for (size_t group = first; group < end; group++) {
-        size_t column = group * row_group, width = job->n - column < row_group ? job->n - column : row_group;
-        _Alignas(32) float sums[row_group];
+        size_t column = group * job->group, width = job->n - column < job->group ? job->n - column : job->group;
+        _Alignas(64) float sums[row_group];
         for (size_t pc = 0; pc < job->k; pc += job->kc) {
             size_t kc = job->k - pc < job->kc ? job->k - pc : job->kc;
+            int vectors = (int)((width + lanes - 1) / lanes);
 #if defined(__x86_64__)
-            if (fused) {
-                row_block_avx2(job, column, (int)((width + 7) / 8), pc, kc, sums);
+            if (lanes == 16) {
+                row_block_avx512(job, column, vectors, pc, kc, sums);
+                continue;
+            }
+            if (lanes == 8) {
+                row_block_avx2(job, column, vectors, pc, kc, sums);
                 continue;
             }
 #endif
@@ -417,9 +430,13 @@ void nn_gemm_row(int kernel, size_t n, size_t k, const float *x, const float *pa
         return;
     }
     const kernel_shape *s = shape_for(kernel);
-    row_job job = {.shape = s, .n = n, .k = k, .kc = kc_for(s, k),
+    size_t lanes = 1;
+#if defined(__x86_64__)
+    lanes = s == &avx512_shape ? 16 : (s == &avx2_shape ? 8 : 1);
+#endif
+    row_job job = {.shape = s, .n = n, .k = k, .kc = kc_for(s, k), .lanes = lanes, .group = lanes > 1 ? 8 * lanes : row_group,
                    .x = x, .packed = packed, .bias = bias, .y = y, .relu = relu};
-    size_t groups = (n + row_group - 1) / row_group;
+    size_t groups = (n + job.group - 1) / job.group;
     bool alone = threads < 2 || groups < 2 || n * k < row_parallel_minimum;
     if (alone || !nn_helper_run(row_groups, &job, (groups + 1) / 2, groups)) row_groups(&job, 0, groups);
 }

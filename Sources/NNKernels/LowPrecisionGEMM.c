@@ -31,11 +31,13 @@ enum { lp_parallel_minimum = 1 << 18 };
 enum { lp_max_mr = 12, lp_max_nr = 32 };
 
 typedef void (*lp_micro_kernel)(size_t steps, const void *a, const void *b, void *tile);
+typedef void (*lp_row_kernel)(int panels, size_t steps, const uint32_t *a, const void *b, size_t panel_elements, void *tiles);
 
 typedef struct {
     size_t mr, nr, kstep;
     size_t a_bytes, b_bytes;  // bytes of one packed element of A and of B
     lp_micro_kernel kernel;
+    lp_row_kernel row;        // one row against up to 4 panels, or NULL (the portable kernels)
 } lp_shape;
 
 static size_t round_up(size_t x, size_t to) { return (x + to - 1) / to * to; }
@@ -179,13 +181,101 @@ __attribute__((target("avx2"))) static void i8_avx2_kernel(size_t steps, const v
 }
 #endif
 
+#if defined(__x86_64__)
+// One row of A times up to 4 panels at once (`panels`, a constant after inlining): per step one
+// broadcast 32-bit lane of the row's depths and the same instruction per lane as the kernels
+// above, so the same sums (exact for int8; for bf16 the same f32 roundings in the same order),
+// with 8 independent accumulators where the batch kernels have 12 rows. `tiles` gets each
+// panel's sums, NR values apiece.
+#define UNROLL _Pragma("clang loop unroll(full)")
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"), always_inline)) static inline void
+i8_vnni_row(int panels, size_t steps, const uint32_t *a, const int8_t *b, size_t panel_elements, int32_t *tiles) {
+    __m512i acc[4][2];
+    UNROLL for (int v = 0; v < 4; v++) if (v < panels) acc[v][0] = acc[v][1] = _mm512_setzero_si512();
+    for (size_t s = 0; s < steps; s++) {
+        __m512i x = _mm512_set1_epi32((int)a[s]);
+        UNROLL for (int v = 0; v < 4; v++) {
+            if (v < panels) {
+                const int8_t *p = b + v * panel_elements + s * 128;
+                acc[v][0] = _mm512_dpbusd_epi32(acc[v][0], x, _mm512_loadu_si512(p));
+                acc[v][1] = _mm512_dpbusd_epi32(acc[v][1], x, _mm512_loadu_si512(p + 64));
+            }
+        }
+    }
+    UNROLL for (int v = 0; v < 4; v++) {
+        if (v < panels) {
+            _mm512_storeu_si512(tiles + 32 * v, acc[v][0]);
+            _mm512_storeu_si512(tiles + 32 * v + 16, acc[v][1]);
+        }
+    }
+}
+
+__attribute__((target("avx2"), always_inline)) static inline void
+i8_avx2_row(int panels, size_t steps, const uint32_t *a, const int16_t *b, size_t panel_elements, int32_t *tiles) {
+    __m256i acc[4][2];
+    UNROLL for (int v = 0; v < 4; v++) if (v < panels) acc[v][0] = acc[v][1] = _mm256_setzero_si256();
+    for (size_t s = 0; s < steps; s++) {
+        __m256i x = _mm256_set1_epi32((int)a[s]);
+        UNROLL for (int v = 0; v < 4; v++) {
+            if (v < panels) {
+                const int16_t *p = b + v * panel_elements + s * 32;
+                acc[v][0] = _mm256_add_epi32(acc[v][0], _mm256_madd_epi16(x, _mm256_loadu_si256((const __m256i *)p)));
+                acc[v][1] = _mm256_add_epi32(acc[v][1], _mm256_madd_epi16(x, _mm256_loadu_si256((const __m256i *)(p + 16))));
+            }
+        }
+    }
+    UNROLL for (int v = 0; v < 4; v++) {
+        if (v < panels) {
+            _mm256_storeu_si256((__m256i *)(tiles + 16 * v), acc[v][0]);
+            _mm256_storeu_si256((__m256i *)(tiles + 16 * v + 8), acc[v][1]);
+        }
+    }
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"), always_inline)) static inline void
+bf16_avx512_row(int panels, size_t steps, const uint32_t *a, const uint16_t *b, size_t panel_elements, float *tiles) {
+    __m512 acc[4][2];
+    UNROLL for (int v = 0; v < 4; v++) if (v < panels) acc[v][0] = acc[v][1] = _mm512_setzero_ps();
+    for (size_t s = 0; s < steps; s++) {
+        __m512bh x = (__m512bh)_mm512_set1_epi32((int)a[s]);
+        UNROLL for (int v = 0; v < 4; v++) {
+            if (v < panels) {
+                const uint16_t *p = b + v * panel_elements + s * 64;
+                acc[v][0] = _mm512_dpbf16_ps(acc[v][0], x, (__m512bh)_mm512_loadu_si512(p));
+                acc[v][1] = _mm512_dpbf16_ps(acc[v][1], x, (__m512bh)_mm512_loadu_si512(p + 32));
+            }
+        }
+    }
+    UNROLL for (int v = 0; v < 4; v++) {
+        if (v < panels) {
+            _mm512_storeu_ps(tiles + 32 * v, acc[v][0]);
+            _mm512_storeu_ps(tiles + 32 * v + 16, acc[v][1]);
+        }
+    }
+}
+
+/// The row kernels with `panels` (1...4) as a constant, so their accumulators stay in registers.
+#define LP_ROW_DISPATCH(NAME, TARGET, B, TILE)                                                                   \
+    __attribute__((target(TARGET))) static void NAME##_panels(int panels, size_t steps, const uint32_t *a,     \
+                                                              const void *b, size_t panel_elements, void *tiles) { \
+        switch (panels) {                                                                                        \
+        case 4: NAME(4, steps, a, (const B *)b, panel_elements, (TILE *)tiles); break;                           \
+        case 3: NAME(3, steps, a, (const B *)b, panel_elements, (TILE *)tiles); break;                           \
+        case 2: NAME(2, steps, a, (const B *)b, panel_elements, (TILE *)tiles); break;                           \
+        default: NAME(1, steps, a, (const B *)b, panel_elements, (TILE *)tiles); break;                          \
+        }                                                                                                        \
+    }
+LP_ROW_DISPATCH(i8_vnni_row, "avx512f,avx512bw,avx512vl,avx512vnni", int8_t, int32_t)
+LP_ROW_DISPATCH(i8_avx2_row, "avx2", int16_t, int32_t)
+LP_ROW_DISPATCH(bf16_avx512_row, "avx512f,avx512bw,avx512vl,avx512bf16", uint16_t, float)
+#endif
 static const lp_shape bf16_scalar_shape = {4, 32, 2, 2, 2, bf16_scalar_kernel};
 static const lp_shape i8_scalar_quads = {4, 32, 4, 1, 1, i8_scalar_kernel_quads};
 static const lp_shape i8_scalar_pairs = {4, 16, 2, 2, 2, i8_scalar_kernel_pairs};
 #if defined(__x86_64__)
-static const lp_shape bf16_avx512_shape = {12, 32, 2, 2, 2, bf16_avx512_kernel};
-static const lp_shape i8_vnni_shape = {12, 32, 4, 1, 1, i8_vnni_kernel};
-static const lp_shape i8_avx2_shape = {6, 16, 2, 2, 2, i8_avx2_kernel};
+static const lp_shape bf16_avx512_shape = {12, 32, 2, 2, 2, bf16_avx512_kernel, bf16_avx512_row_panels};
+static const lp_shape i8_vnni_shape = {12, 32, 4, 1, 1, i8_vnni_kernel, i8_vnni_row_panels};
+static const lp_shape i8_avx2_shape = {6, 16, 2, 2, 2, i8_avx2_kernel, i8_avx2_row_panels};
 #endif
 
 bool nn_bf16_supported(int kernel) {
@@ -391,9 +481,10 @@ enum { mode_bf16 = 0, mode_i8 = 1, mode_i8_raw = 2 };
 /// Packs `rows` rows starting at `row0` into groups of MR rows, kstep depths of a row adjacent
 /// (zero rows and depths past the edge); int8 rows are quantized first (their scale and zero
 /// point go to `scale`/`zero`).
-static void pack_a(const lp_job *job, size_t row0, size_t rows, uint8_t *to, uint8_t *row_buffer, float *scale, int32_t *zero) {
+static void pack_a(const lp_job *job, size_t row0, size_t rows, size_t mr, uint8_t *to, uint8_t *row_buffer, float *scale,
+                   int32_t *zero) {
     const lp_shape *s = job->shape;
-    size_t mr = s->mr, ks = s->kstep, kpad = job->steps * ks;
+    size_t ks = s->kstep, kpad = job->steps * ks;
     size_t group_bytes = kpad * mr * s->a_bytes;
     for (size_t r = 0; r < round_up(rows, mr); r++) {
         uint8_t *group = to + (r / mr) * group_bytes;
@@ -514,7 +605,7 @@ static void lp_run_unit(const lp_job *job, size_t unit, uint8_t *buffer) {
     uint8_t *row_buffer = buffer + a_bytes;
     float *scale = (float *)(row_buffer + round_up(job->k, 64));
     int32_t *zero = (int32_t *)(scale + lp_block_rows);
-    pack_a(job, row0, rows, buffer, row_buffer, scale, zero);
+    pack_a(job, row0, rows, mr, buffer, row_buffer, scale, zero);
     size_t panel0 = group * job->panels_per_group;
     size_t panel_end = panel0 + job->panels_per_group < job->panels ? panel0 + job->panels_per_group : job->panels;
     size_t panel_bytes = kpad * nr * s->b_bytes;
@@ -542,12 +633,61 @@ static void lp_task(const void *context, size_t first, size_t end) {
     NN_DRAIN_UNITS(job, lp_run_unit, job->buffers + first * job->buffer_bytes);
 }
 
+// One row (m = 1): the row packed once (one 32-bit lane of depths per step), then groups of up
+// to 4 panels through the shape's row kernel and the same epilogue as the batch; the caller and
+// the helper thread take alternate halves of the groups.
+enum { lp_row_panels = 4 };
+
+static void lp_row_groups(const void *context, size_t first, size_t end) {
+    const lp_job *job = (const lp_job *)context;
+    const lp_shape *s = job->shape;
+    size_t panel_elements = job->steps * s->kstep * s->nr;
+    const float *scale = (const float *)(job->buffers + job->buffer_bytes);
+    const int32_t *zero = (const int32_t *)(scale + 1);
+    _Alignas(64) int32_t tiles[lp_row_panels * lp_max_nr];
+    for (size_t group = first; group < end; group++) {
+        size_t panel0 = group * lp_row_panels;
+        size_t panels = job->panels - panel0 < lp_row_panels ? job->panels - panel0 : lp_row_panels;
+        s->row((int)panels, job->steps, (const uint32_t *)job->buffers, (const uint8_t *)job->packed + panel0 * panel_elements * s->b_bytes,
+               panel_elements, tiles);
+        for (size_t v = 0; v < panels; v++) {
+            size_t col0 = (panel0 + v) * s->nr, cols = job->n - col0 < s->nr ? job->n - col0 : s->nr;
+#if defined(__x86_64__)
+            if (job->vector_epilogue) {
+                epilogue_avx512(job, tiles + v * s->nr, 0, 1, col0, cols, scale, zero);
+                continue;
+            }
+#endif
+            epilogue(job, tiles + v * s->nr, 0, 1, col0, cols, scale, zero);
+        }
+    }
+}
+
+static bool lp_row(lp_job *job, int threads) {
+    const lp_shape *s = job->shape;
+    size_t packed_row = round_up(job->steps * s->kstep * s->a_bytes, 64);
+    // The packed row, its scale and zero point, then the quantized row pack_a works from.
+    job->buffer_bytes = packed_row;
+    job->buffers = aligned_alloc(64, packed_row + 64 + round_up(job->k, 64));
+    if (!job->buffers) return false;
+    float *scale = (float *)(job->buffers + packed_row);
+    int32_t *zero = (int32_t *)(scale + 1);
+    pack_a(job, 0, 1, 1, job->buffers, job->buffers + packed_row + 64, scale, zero);
+    job->panels = (job->n + s->nr - 1) / s->nr;
+    size_t groups = (job->panels + lp_row_panels - 1) / lp_row_panels;
+    bool alone = threads < 2 || groups < 2 || job->n * job->k < (1 << 15);
+    if (alone || !nn_helper_run(lp_row_groups, job, (groups + 1) / 2, groups)) lp_row_groups(job, 0, groups);
+    free(job->buffers);
+    return true;
+}
+
 static bool lp_run(lp_job *job, int threads) {
     const lp_shape *s = job->shape;
     job->steps = (job->k + s->kstep - 1) / s->kstep;
 #if defined(__x86_64__)
     job->vector_epilogue = job->mode != mode_i8_raw && (s == &i8_vnni_shape || s == &bf16_avx512_shape);
 #endif
+    if (job->m == 1 && s->row) return lp_row(job, threads);
     size_t blocks = (job->m + lp_block_rows - 1) / lp_block_rows;
     job->panels = (job->n + s->nr - 1) / s->nr;
     bool parallel = threads >= 2 && (double)job->m * (double)job->n * (double)job->k >= lp_parallel_minimum;

@@ -62,7 +62,7 @@ bool nn_gemm(int kernel, size_t m, size_t n, size_t k, const float *a, size_t ld
 
 /// y[n] = x[k] B (+ bias, then ReLU) for one row, bit for bit what `nn_gemm` computes for that
 /// row with the same `kernel` and packing, in whatever batch the row would be (a sample's outputs
-/// do not depend on its batch). Reads B once, 64 columns at a time; with `threads` >= 2 and at
+/// do not depend on its batch). Reads B once, 128 (AVX2: 64) columns at a time; with `threads` >= 2 and at
 /// least 32,768 weights the calling thread and the helper thread each take half the columns
 /// (always the same half, so each core keeps its half of B in its own L2 cache). Allocates nothing.
 void nn_gemm_row(int kernel, size_t n, size_t k, const float *x, const float *packed, float *y, const float *bias,
