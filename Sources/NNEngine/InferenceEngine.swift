@@ -351,6 +351,15 @@ public final class InferenceEngine<Scalar: BLASScalar> {
         case .conv2d:
             let g = layer.spatial!, positions = SpatialKernels.positions(g), patch = SpatialKernels.patchSize(g)
             let filters = g.outputShape[2]
+            if case let .f32(p) = packed {
+                // Narrow convolutions (a few filters) read their windows from the input.
+                let fused = layer.activation == .relu
+                if p.convolve(floats(input), count: count, geometry: g, bias: layer.bias.map { floats($0.pointer) }, relu: fused,
+                              into: floats(output), threads: min(BLAS.threadCount, 2)) {
+                    if !fused { Activations.biasAndActivate(output, rows: count * positions, columns: filters, bias: nil, activation: layer.activation) }
+                    return
+                }
+            }
             if columns == nil { columns = .allocate(capacity: columnCapacity) }
             let cols = columns!
             var start = 0
@@ -386,9 +395,7 @@ public final class InferenceEngine<Scalar: BLASScalar> {
                          bias: UnsafePointer<Scalar>?, activation: Activation, into c: UnsafeMutablePointer<Scalar>) {
         if let packed {
             let fused = activation == .relu
-            let a = UnsafeRawPointer(a).assumingMemoryBound(to: Float.self)
-            let bias = bias.map { UnsafeRawPointer($0).assumingMemoryBound(to: Float.self) }
-            let c = UnsafeMutableRawPointer(c).assumingMemoryBound(to: Float.self), threads = min(BLAS.threadCount, 2)
+            let a = floats(a), bias = bias.map(floats), c = floats(c), threads = min(BLAS.threadCount, 2)
             let done: Bool
             switch packed {
             case let .f32(p) where m == 1:
@@ -407,4 +414,13 @@ public final class InferenceEngine<Scalar: BLASScalar> {
                     b: weight, ldb: n, beta: 0, c: c, ldc: n)
         Activations.biasAndActivate(c, rows: m, columns: n, bias: bias, activation: activation)
     }
+}
+
+/// `pointer` as Float: only where the engine has packed weights, which only f32 engines have.
+private func floats<Scalar>(_ pointer: UnsafePointer<Scalar>) -> UnsafePointer<Float> {
+    UnsafeRawPointer(pointer).assumingMemoryBound(to: Float.self)
+}
+
+private func floats<Scalar>(_ pointer: UnsafeMutablePointer<Scalar>) -> UnsafeMutablePointer<Float> {
+    UnsafeMutableRawPointer(pointer).assumingMemoryBound(to: Float.self)
 }

@@ -1,4 +1,5 @@
 internal import NNKernels
+import NNCore
 
 #if canImport(Glibc)
 import Glibc
@@ -106,6 +107,20 @@ public final class PackedMatrix: Sendable {
     public func multiply(_ a: UnsafePointer<Float>, m: Int, bias: UnsafePointer<Float>?, relu: Bool,
                          into c: UnsafeMutablePointer<Float>, threads: Int) -> Bool {
         nn_gemm(kernel.code!, m, panels.columns, panels.rows, a, panels.rows, panels.pointer, c, panels.columns, bias, relu, Int32(threads))
+    }
+
+    /// The convolution of `count` HWC samples at `input` with geometry `g` (B is its weight in
+    /// im2col form), into `output` ([count][positions][columns]), bit for bit what `multiply`
+    /// gives on the samples' im2col rows, without writing them. False, with nothing written, when
+    /// B is wider than one vector of the kernel (then use im2col and `multiply`) or memory is short.
+    public func convolve(_ input: UnsafePointer<Float>, count: Int, geometry g: SpatialGeometry, bias: UnsafePointer<Float>?,
+                         relu: Bool, into output: UnsafeMutablePointer<Float>, threads: Int) -> Bool {
+        let (top, left) = g.paddingBefore
+        let shape = [g.inputShape[0], g.inputShape[1], g.inputShape[2], g.outputShape[0], g.outputShape[1],
+                     g.window[0], g.window[1], g.strides[0], g.strides[1], top, left]
+        return shape.withUnsafeBufferPointer {
+            nn_conv_skinny(kernel.code!, count, $0.baseAddress!, input, panels.pointer, panels.columns, bias, relu, output, Int32(threads))
+        }
     }
 
     /// c[columns] = a[rows] B (+ bias, then ReLU when `relu`) for one row, bit for bit what

@@ -106,6 +106,86 @@ VECTOR_KERNEL(avx512_kernel, "avx512f,avx512bw,avx512vl,avx2,fma", __m512, 16, 1
               _mm512_storeu_ps, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_add_ps, _mm512_max_ps)
 #endif
 
+// Narrow products (n at most one vector: 16 columns with AVX-512, 8 with AVX2): a convolution
+// with few filters (im2col rows of 9 values times 8 filters) or a last layer of 10 classes. The
+// tiled kernel would pack A and spend most of each 32-column tile on padding; here rows are read
+// as they are and each of SKINNY_ROWS rows keeps one vector of sums, with the arithmetic of the
+// tiled kernel (one FMA chain per output and kc block, blocks added in order, then bias, ReLU).
+// Row r's value p is a[r * lda + at[p]]: `at` is 0, 1, 2... for a matrix, and the offsets of a
+// convolution window's values in the input for `nn_conv_skinny`, which then reads no im2col rows.
+enum { skinny_rows = 12 };
+// MASK is the type of a mask of the first n lanes; LOADM/STOREM load and store those lanes only
+// (the bias has n values, C rows n columns).
+#define SKINNY_KERNEL(NAME, TARGET, VEC, MASK, MAKEMASK, ZERO, BROADCAST, LOAD, LOADM, STOREM, STORE, FMADD, ADD, MAX) \
+    __attribute__((target(TARGET), always_inline)) static inline void NAME##_rows(                             \
+        int rows, const skinny_step *step, const float *a, const size_t *at, float *sums) {                      \
+        VEC acc[skinny_rows];                                                                                    \
+        UNROLL for (int r = 0; r < skinny_rows; r++) if (r < rows) acc[r] = ZERO();                              \
+        for (size_t p = 0; p < step->kc; p++) {                                                                  \
+            VEC w = LOAD(step->b + p * step->nr);                                                                \
+            UNROLL for (int r = 0; r < skinny_rows; r++) {                                                       \
+                if (r < rows) acc[r] = FMADD(BROADCAST(a[r * step->lda + at[p]]), w, acc[r]);                    \
+            }                                                                                                    \
+        }                                                                                                        \
+        MASK mask = MAKEMASK(step->n);                                                                           \
+        VEC bias = step->bias ? LOADM(step->bias, mask) : ZERO();                                                \
+        UNROLL for (int r = 0; r < skinny_rows; r++) {                                                           \
+            if (r < rows) {                                                                                      \
+                VEC t = acc[r];                                                                                  \
+                if (step->add) t = ADD(t, LOAD(sums + r * max_nr));                                              \
+                if (!step->last) {                                                                               \
+                    STORE(sums + r * max_nr, t);                                                                 \
+                    continue;                                                                                    \
+                }                                                                                                \
+                if (step->bias) t = ADD(t, bias);                                                                \
+                if (step->relu) t = MAX(t, ZERO());                                                              \
+                STOREM(step->c + (size_t)r * step->ldc, mask, t);                                                \
+            }                                                                                                    \
+        }                                                                                                        \
+    }                                                                                                            \
+    __attribute__((target(TARGET))) static void NAME(int rows, const skinny_step *step, const float *a,         \
+                                                     const size_t *at, float *sums) {                            \
+        switch (rows) {                                                                                          \
+        case 12: NAME##_rows(12, step, a, at, sums); break;                                                      \
+        case 11: NAME##_rows(11, step, a, at, sums); break;                                                      \
+        case 10: NAME##_rows(10, step, a, at, sums); break;                                                      \
+        case 9: NAME##_rows(9, step, a, at, sums); break;                                                        \
+        case 8: NAME##_rows(8, step, a, at, sums); break;                                                        \
+        case 7: NAME##_rows(7, step, a, at, sums); break;                                                        \
+        case 6: NAME##_rows(6, step, a, at, sums); break;                                                        \
+        case 5: NAME##_rows(5, step, a, at, sums); break;                                                        \
+        case 4: NAME##_rows(4, step, a, at, sums); break;                                                        \
+        case 3: NAME##_rows(3, step, a, at, sums); break;                                                        \
+        case 2: NAME##_rows(2, step, a, at, sums); break;                                                        \
+        default: NAME##_rows(1, step, a, at, sums); break;                                                       \
+        }                                                                                                        \
+    }
+
+/// One kc block of a skinny tile: B's rows for it, and where the sums go after the last block.
+typedef struct {
+    size_t kc, nr, lda, n, ldc;
+    const float *b, *bias;
+    float *c;
+    bool add, last, relu;
+} skinny_step;
+
+#if defined(__x86_64__)
+__attribute__((target("avx2"))) static inline __m256i avx2_mask(size_t n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+__attribute__((target("avx2"))) static inline __m256 avx2_load_mask(const float *p, __m256i m) { return _mm256_maskload_ps(p, m); }
+__attribute__((target("avx2"))) static inline void avx2_store_mask(float *p, __m256i m, __m256 v) { _mm256_maskstore_ps(p, m, v); }
+__attribute__((target("avx512f"))) static inline __mmask16 avx512_mask(size_t n) { return (__mmask16)((1u << n) - 1); }
+__attribute__((target("avx512f"))) static inline __m512 avx512_load_mask(const float *p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
+__attribute__((target("avx512f"))) static inline void avx512_store_mask(float *p, __mmask16 m, __m512 v) { _mm512_mask_storeu_ps(p, m, v); }
+
+SKINNY_KERNEL(skinny_avx2, "avx2,fma", __m256, __m256i, avx2_mask, _mm256_setzero_ps, _mm256_set1_ps, _mm256_loadu_ps,
+              avx2_load_mask, avx2_store_mask, _mm256_storeu_ps, _mm256_fmadd_ps, _mm256_add_ps, _mm256_max_ps)
+SKINNY_KERNEL(skinny_avx512, "avx512f,avx512bw,avx512vl,avx2,fma", __m512, __mmask16, avx512_mask, _mm512_setzero_ps,
+              _mm512_set1_ps, _mm512_loadu_ps, avx512_load_mask, avx512_store_mask, _mm512_storeu_ps, _mm512_fmadd_ps,
+              _mm512_add_ps, _mm512_max_ps)
+#endif
+
 static const kernel_shape scalar16 = {4, 16, 256, scalar_kernel_16};
 static const kernel_shape scalar32 = {4, 32, 192, scalar_kernel_32};
 #if defined(__x86_64__)
@@ -251,6 +331,155 @@ static void gemm_task(const void *context, size_t first, size_t end) {
     NN_DRAIN_UNITS(job, run_unit, job->buffers + first * job->buffer_floats);
 }
 
+/// A narrow product for the skinny kernels: a matrix A (`m` rows), or the windows of a
+/// convolution over `count` samples (`conv`), times B packed for a kernel of `lanes` lanes.
+typedef struct {
+    size_t n, k, kc;
+    const float *packed, *bias;
+    bool relu, wide;        // wide: the AVX-512 form (16 lanes), else AVX2 (8)
+    const size_t *identity; // 0, 1, ... k - 1
+    // A matrix: C[m][n] (row stride ldc) = A[m][k] (row stride lda) B
+    size_t m, lda, ldc;
+    const float *a;
+    float *c;
+    // A convolution (HWC samples, windows in (row, column, channel) order as im2col's rows)
+    bool conv;
+    size_t count, h, w, ch, oh, ow, kh, kw, sh, sw, top, left;
+    const float *input;
+    float *output;
+    const size_t *window;   // offsets of a window's k values from its first, inside the input
+    float *buffers;         // per thread: skinny_rows windows at the border, as im2col rows
+    size_t buffer_floats;
+    size_t units;
+    _Atomic size_t next;
+} skinny_job;
+
+enum { skinny_block = 20 * skinny_rows };  // matrix rows per unit of work
+
+/// Up to skinny_rows rows, row r's value p at a[r * lda + at[p]], over all kc blocks, into C's
+/// rows at c (stride ldc): the sums, then bias and ReLU as `nn_gemm` applies them.
+static void skinny_tile(const skinny_job *job, int rows, const float *a, size_t lda, const size_t *at, float *c, size_t ldc) {
+    size_t nr = job->wide ? 32 : 16;
+    _Alignas(64) float sums[skinny_rows * max_nr];
+    for (size_t pc = 0; pc < job->k; pc += job->kc) {
+        size_t kc = job->k - pc < job->kc ? job->k - pc : job->kc;
+        skinny_step step = {.kc = kc, .nr = nr, .lda = lda, .n = job->n, .ldc = ldc, .b = job->packed + pc * nr,
+                            .bias = job->bias, .c = c, .add = pc > 0, .last = pc + kc == job->k, .relu = job->relu};
+#if defined(__x86_64__)
+        if (job->wide) skinny_avx512(rows, &step, a, at + pc, sums);
+        else skinny_avx2(rows, &step, a, at + pc, sums);
+#endif
+    }
+}
+
+/// One unit: skinny_block rows of the matrix, or one sample of the convolution. Windows wholly
+/// inside the input are read where they are; a tile that touches the padding is first copied
+/// out as im2col rows (zeros for the padding) into the thread's buffer.
+static void skinny_unit(const skinny_job *job, size_t unit, float *buffer) {
+    if (!job->conv) {
+        size_t end = (unit + 1) * skinny_block < job->m ? (unit + 1) * skinny_block : job->m;
+        for (size_t row = unit * skinny_block; row < end; row += skinny_rows) {
+            int rows = (int)(end - row < skinny_rows ? end - row : skinny_rows);
+            skinny_tile(job, rows, job->a + row * job->lda, job->lda, job->identity, job->c + row * job->ldc, job->ldc);
+        }
+        return;
+    }
+    const float *sample = job->input + unit * job->h * job->w * job->ch;
+    for (size_t oy = 0; oy < job->oh; oy++) {
+        float *out = job->output + (unit * job->oh + oy) * job->ow * job->n;
+        ptrdiff_t iy0 = (ptrdiff_t)(oy * job->sh) - (ptrdiff_t)job->top;
+        bool rows_inside = iy0 >= 0 && (size_t)iy0 + job->kh <= job->h;
+        for (size_t ox = 0; ox < job->ow; ox += skinny_rows) {
+            int rows = (int)(job->ow - ox < skinny_rows ? job->ow - ox : skinny_rows);
+            ptrdiff_t ix0 = (ptrdiff_t)(ox * job->sw) - (ptrdiff_t)job->left;
+            ptrdiff_t ix_end = (ptrdiff_t)((ox + (size_t)rows - 1) * job->sw) - (ptrdiff_t)job->left + (ptrdiff_t)job->kw;
+            if (rows_inside && ix0 >= 0 && ix_end <= (ptrdiff_t)job->w) {
+                skinny_tile(job, rows, sample + ((size_t)iy0 * job->w + (size_t)ix0) * job->ch, job->sw * job->ch, job->window,
+                            out + ox * job->n, job->n);
+                continue;
+            }
+            for (int r = 0; r < rows; r++) {
+                float *to = buffer + (size_t)r * job->k;
+                ptrdiff_t x0 = (ptrdiff_t)((ox + (size_t)r) * job->sw) - (ptrdiff_t)job->left;
+                for (size_t u = 0; u < job->kh; u++) {
+                    ptrdiff_t iy = iy0 + (ptrdiff_t)u;
+                    for (size_t v = 0; v < job->kw; v++, to += job->ch) {
+                        ptrdiff_t ix = x0 + (ptrdiff_t)v;
+                        if (iy < 0 || iy >= (ptrdiff_t)job->h || ix < 0 || ix >= (ptrdiff_t)job->w) {
+                            memset(to, 0, job->ch * sizeof(float));
+                        } else {
+                            memcpy(to, sample + ((size_t)iy * job->w + (size_t)ix) * job->ch, job->ch * sizeof(float));
+                        }
+                    }
+                }
+            }
+            skinny_tile(job, rows, buffer, job->k, job->identity, out + ox * job->n, job->n);
+        }
+    }
+}
+
+static void skinny_task(const void *context, size_t first, size_t end) {
+    (void)end;
+    skinny_job *job = (skinny_job *)context;
+    NN_DRAIN_UNITS(job, skinny_unit, job->buffers + first * job->buffer_floats);
+}
+
+/// Whether `kernel`'s packing of n columns runs on the skinny kernels (one vector of columns).
+static bool skinny_fits(const kernel_shape *s, size_t n) {
+#if defined(__x86_64__)
+    return (s == &avx512_shape && n <= 16) || (s == &avx2_shape && n <= 8);
+#else
+    (void)s, (void)n;
+    return false;
+#endif
+}
+
+/// Runs `job` (units set) on one or two threads; false when memory cannot be allocated.
+static bool skinny_run(skinny_job *job, const kernel_shape *s, double work, int threads) {
+    size_t *tables = malloc(2 * job->k * sizeof(size_t));
+    if (!tables) return false;
+    for (size_t p = 0; p < job->k; p++) tables[p] = p;
+    job->identity = tables;
+    if (job->conv) {
+        size_t *window = tables + job->k;
+        for (size_t u = 0, p = 0; u < job->kh; u++) {
+            for (size_t v = 0; v < job->kw; v++) {
+                for (size_t ch = 0; ch < job->ch; ch++) window[p++] = (u * job->w + v) * job->ch + ch;
+            }
+        }
+        job->window = window;
+    }
+    bool parallel = threads >= 2 && job->units >= 2 && work >= parallel_minimum;
+    size_t count = parallel ? 2 : 1;
+    job->buffer_floats = job->conv ? (skinny_rows * job->k + 15) / 16 * 16 : 0;
+    job->buffers = job->conv ? aligned_alloc(64, count * job->buffer_floats * sizeof(float)) : NULL;
+    if (job->conv && !job->buffers) {
+        free(tables);
+        return false;
+    }
+    job->kc = kc_for(s, job->k);
+    atomic_init(&job->next, 0);
+    if (!parallel || !nn_helper_run(skinny_task, job, 1, 2)) skinny_task(job, 0, 1);
+    free(job->buffers);
+    free(tables);
+    return true;
+}
+
+bool nn_conv_skinny(int kernel, size_t count, const size_t shape[11], const float *input, const float *packed,
+                    size_t filters, const float *bias, bool relu, float *output, int threads) {
+    const kernel_shape *s = shape_for(kernel);
+    if (!skinny_fits(s, filters) || count == 0) return false;
+    skinny_job job = {.n = filters, .packed = packed, .bias = bias, .relu = relu, .wide = s->nr == 32, .conv = true,
+                      .count = count, .h = shape[0], .w = shape[1], .ch = shape[2], .oh = shape[3], .ow = shape[4],
+                      .kh = shape[5], .kw = shape[6], .sh = shape[7], .sw = shape[8], .top = shape[9], .left = shape[10],
+                      .input = input, .output = output};
+    job.k = job.kh * job.kw * job.ch;
+    if (job.k == 0) return false;
+    job.units = count;
+    double work = (double)count * (double)(job.oh * job.ow) * (double)(s->nr / 2) * (double)job.k;
+    return skinny_run(&job, s, work, threads);
+}
+
 bool nn_gemm(int kernel, size_t m, size_t n, size_t k, const float *a, size_t lda, const float *packed,
              float *c, size_t ldc, const float *bias, bool relu, int threads) {
     if (m == 0 || n == 0) return true;
@@ -265,6 +494,12 @@ bool nn_gemm(int kernel, size_t m, size_t n, size_t k, const float *a, size_t ld
         return true;
     }
     const kernel_shape *s = shape_for(kernel);
+    if (skinny_fits(s, n)) {
+        skinny_job job = {.n = n, .k = k, .packed = packed, .bias = bias, .relu = relu, .wide = s->nr == 32,
+                          .m = m, .lda = lda, .ldc = ldc, .a = a, .c = c};
+        job.units = (m + skinny_block - 1) / skinny_block;
+        return skinny_run(&job, s, (double)m * (double)(s->nr / 2) * (double)k, threads);
+    }
     gemm_job job = {
         .shape = s, .m = m, .n = n, .k = k, .lda = lda, .ldc = ldc,
         .a = a, .packed = packed, .bias = bias, .c = c, .relu = relu,

@@ -137,4 +137,49 @@ import Glibc
         }
         #expect(try InferenceEngine<Double>(model: models[0], kernel: .avx2).matrixKernel == .openblas)
     }
+
+    /// Narrow convolutions read their windows from the input (`PackedMatrix.convolve`): bit for
+    /// bit what the product of the im2col rows gives, with and without padding, strides of 1 and
+    /// 2, 1 to 3 channels, 1 to 16 filters, bias and ReLU or neither, on one and two threads.
+    @Test func narrowConvolutionsAreTheirIm2colProducts() throws {
+        var checked = 0
+        for kernel in MatrixKernel.allCases where kernel != .openblas && kernel.isSupported {
+            for (index, (channels, filters, stride, padding)) in [(1, 8, 1, Padding.valid), (1, 7, 1, .same), (3, 16, 2, .same),
+                                                                   (3, 1, 2, .valid), (2, 5, 1, .same), (1, 9, 1, .valid)].enumerated() {
+                let layer = try Layer.conv2d(index: 0, inputShape: [13, 11, channels], filters: filters, kernel: [3, 3],
+                                             strides: [stride, stride], padding: padding, activation: .identity)
+                let g = layer.spatial!, count = 3
+                let k = SpatialKernels.patchSize(g), rows = count * SpatialKernels.positions(g)
+                let input = Self.values(count * 13 * 11 * channels, seed: index).map { $0 * 255 }
+                let weight = Self.values(k * filters, seed: 40 + index), bias = Self.values(filters, seed: 80 + index)
+                let packed = try #require(weight.withUnsafeBufferPointer { PackedMatrix($0.baseAddress!, rows: k, columns: filters, kernel: kernel) })
+                var columns = [Float](repeating: .nan, count: rows * k)
+                input.withUnsafeBufferPointer { i in columns.withUnsafeMutableBufferPointer { SpatialKernels.im2col(i.baseAddress!, count: count, geometry: g, into: $0.baseAddress!) } }
+                for (relu, threads) in [(true, 2), (false, 1)] {
+                    var want = [Float](repeating: .nan, count: rows * filters), got = want
+                    let (multiplied, convolved) = bias.withUnsafeBufferPointer { biasValues in
+                        let b = relu ? biasValues.baseAddress : nil
+                        let multiplied = columns.withUnsafeBufferPointer { a in
+                            want.withUnsafeMutableBufferPointer { packed.multiply(a.baseAddress!, m: rows, bias: b, relu: relu, into: $0.baseAddress!, threads: threads) }
+                        }
+                        let convolved = input.withUnsafeBufferPointer { i in
+                            got.withUnsafeMutableBufferPointer { packed.convolve(i.baseAddress!, count: count, geometry: g, bias: b, relu: relu, into: $0.baseAddress!, threads: threads) }
+                        }
+                        return (multiplied, convolved)
+                    }
+                    #expect(multiplied)
+                    // One vector of filters only (16 with AVX-512, 8 with AVX2; the portable kernel
+                    // has no narrow form): otherwise it declines, and the engine uses im2col.
+                    let narrow = kernel == .avx512 ? filters <= 16 : (kernel == .avx2 ? filters <= 8 : false)
+                    if !narrow {
+                        #expect(!convolved)
+                        continue
+                    }
+                    #expect(convolved && got == want, "\(kernel.rawValue), case \(index), relu \(relu), \(threads) thread(s)")
+                    checked += 1
+                }
+            }
+        }
+        if MatrixKernel.avx2.isSupported { #expect(checked >= 12) }
+    }
 }

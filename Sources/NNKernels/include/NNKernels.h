@@ -68,6 +68,16 @@ bool nn_gemm(int kernel, size_t m, size_t n, size_t k, const float *a, size_t ld
 void nn_gemm_row(int kernel, size_t n, size_t k, const float *x, const float *packed, float *y, const float *bias,
                  bool relu, int threads);
 
+/// A convolution of `count` HWC samples as `nn_gemm` would compute it on their im2col rows
+/// (windows in row, column, channel order; zeros for the padding) times B packed for `kernel`
+/// (`filters` columns), bit for bit, without writing the rows: for products one vector wide
+/// (at most 16 filters on the AVX-512 kernel, 8 on AVX2). `shape`: input height, width and
+/// channels, output height and width, window height and width, strides (rows, columns), padding
+/// before (top, left). Output: [count][out height][out width][filters]. False, with nothing
+/// written, when the product is not that narrow or memory cannot be allocated.
+bool nn_conv_skinny(int kernel, size_t count, const size_t shape[11], const float *input, const float *packed,
+                    size_t filters, const float *bias, bool relu, float *output, int threads);
+
 /// As `nn_gemm` for a B as stored, packed into a temporary copy first.
 bool nn_gemm_unpacked(int kernel, size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b, size_t ldb,
                       float *c, size_t ldc, const float *bias, bool relu, int threads);
