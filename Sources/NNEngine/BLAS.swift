@@ -80,6 +80,17 @@ public enum BLAS {
     public static func setThreadCount(_ n: Int) { openblas_set_num_threads(Int32(n)) }
     /// OpenBLAS's thread count.
     public static var threadCount: Int { Int(openblas_get_num_threads()) }
+    /// Ends OpenBLAS's worker threads, if this OpenBLAS has them; its next threaded product
+    /// starts them again. Right after the library loads, its workers poll for work for about
+    /// 0.1 s (2^28 cycles) and yield the CPU in a loop: a short process whose products run on our
+    /// kernels (nn-infer over 10,000 images takes about 40 ms) then shares a core with them, and
+    /// its helper thread lost that race in 4 of 6 runs measured (forward pass 50-61 ms instead of
+    /// 30-35). Call it only while no other thread uses OpenBLAS, e.g. first thing in `main`.
+    public static func stopIdleWorkers() {
+        // Looked up at run time: the serial and OpenMP builds of OpenBLAS may not have it.
+        guard let symbol = dlsym(nil, "blas_thread_shutdown_") else { return }
+        _ = unsafeBitCast(symbol, to: (@convention(c) () -> Int32).self)()
+    }
     /// The kernel OpenBLAS chose for this CPU (e.g. "Haswell").
     public static var coreName: String { openblas_get_corename().map { String(cString: $0) } ?? "unknown" }
     /// What OpenBLAS reports about its build and the kernel it chose for this CPU.
