@@ -228,14 +228,22 @@ public final class InferenceEngine<Scalar: BLASScalar> {
             : "\(matrixKernel.rawValue) (ours, \(threads) thread\(threads == 1 ? "" : "s"))"
         let one = matrixKernel == .openblas ? "OpenBLAS gemv" : "the batch kernels' arithmetic, one row"
         var parts = ["\(Scalar.dtype.rawValue) batch: \(batch)"]
-        if layers.contains(where: { $0.int8 != nil }) {
+        if layers.contains(where: { $0.int8 != nil && !isNarrowConvolution($0) }) {
             parts.append("int8 weights: " + (int8Kernel.map { "\($0.rawValue) (ours, u8 activations per row, int32 sums)" } ?? "as f32"))
         }
-        if layers.contains(where: { $0.storedBFloat16 && $0.int8 == nil }) {
+        if layers.contains(where: { $0.storedBFloat16 && $0.int8 == nil && !isNarrowConvolution($0) }) {
             parts.append("bf16 weights: " + (bfloat16Kernel.map { "\($0.rawValue) (ours)" } ?? "widened to f32"))
+        }
+        if layers.contains(where: { ($0.int8 != nil || $0.storedBFloat16) && isNarrowConvolution($0) }) {
+            parts.append("int8/bf16 convolutions of at most \(matrixKernel.narrowWidth) filters: as f32, from the input")
         }
         parts.append("one sample: \(one)")
         return parts.joined(separator: "; ")
+    }
+
+    /// Whether `layer` is a convolution whose filters fit the narrow form of `matrixKernel`.
+    private func isNarrowConvolution(_ layer: PreparedLayer) -> Bool {
+        layer.kind == .conv2d && layer.spatial!.outputShape[2] <= matrixKernel.narrowWidth
     }
 
     /// The packed copies of the weights for `matrixKernel`, made once.
@@ -248,6 +256,12 @@ public final class InferenceEngine<Scalar: BLASScalar> {
             let columns = layer.kind == .dense ? layer.outputSize : layer.spatial!.outputShape[2]
             let rows = weight.count / columns
             let pointer = UnsafeRawPointer(weight.pointer).assumingMemoryBound(to: Float.self)
+            // A convolution with a few filters runs faster in f32 straight from the input (its
+            // im2col rows of 9 values would each be quantized on their own): its int8 or bf16
+            // weight is multiplied as the f32 values it stands for.
+            if isNarrowConvolution(layer) {
+                return PackedMatrix(pointer, rows: rows, columns: columns, kernel: matrixKernel).map { .f32($0) }
+            }
             if let int8 = layer.int8, let kernel = int8Kernel,
                let packed = PackedInt8Matrix(int8.values, scales: int8.scales, rows: rows, columns: columns, kernel: kernel) {
                 return .int8(packed)

@@ -34,6 +34,10 @@ public enum MatrixKernel: String, CaseIterable, Sendable {
     /// Whether this CPU (and its operating system) runs the kernel.
     public var isSupported: Bool { code.map { nn_gemm_supported($0) } ?? true }
 
+    /// The widest product (in columns) this kernel runs in its narrow form (one vector: no
+    /// packing of A, convolutions straight from the input): 16 for AVX-512, 8 for AVX2, else 0.
+    public var narrowWidth: Int { code.map { nn_gemm_narrow_width($0) } ?? 0 }
+
     /// The fastest of our kernels this CPU runs.
     public static var best: MatrixKernel {
         switch Int(nn_gemm_best()) {

@@ -1,3 +1,4 @@
+internal import NNKernels
 import NNCore
 
 /// The loops of convolution and pooling layers, shared by the inference engine and the trainer.
@@ -136,6 +137,16 @@ public enum SpatialKernels {
     @_specialize(where Scalar == Double)
     public static func maxPool<Scalar: BLASScalar>(_ input: UnsafePointer<Scalar>, count: Int, geometry g: SpatialGeometry,
                                                    into output: UnsafeMutablePointer<Scalar>, argmax: UnsafeMutablePointer<Int32>?) {
+        if argmax == nil, Scalar.self == Float.self {
+            // The same windows and comparisons, vectorized over the channels (NNKernels/Pooling.c).
+            let (h, w, c, oh, ow, kh, kw, sh, sw, top, left) = dimensions(g)
+            let shape = [h, w, c, oh, ow, kh, kw, sh, sw, top, left]
+            shape.withUnsafeBufferPointer {
+                nn_max_pool(UnsafeRawPointer(input).assumingMemoryBound(to: Float.self), count, $0.baseAddress!,
+                            UnsafeMutableRawPointer(output).assumingMemoryBound(to: Float.self), Int32(min(BLAS.threadCount, 2)))
+            }
+            return
+        }
         let w = g.inputShape[1], c = g.inputShape[2]
         poolingWindows(count: count, geometry: g) { sample, out, rows, columns in
             // Channels innermost: every window position updates c consecutive maxima.

@@ -424,10 +424,20 @@ static void skinny_task(const void *context, size_t first, size_t end) {
     NN_DRAIN_UNITS(job, skinny_unit, job->buffers + first * job->buffer_floats);
 }
 
-/// Whether `kernel`'s packing of n columns runs on the skinny kernels (one vector of columns).
+size_t nn_gemm_narrow_width(int kernel) {
+#if defined(__x86_64__)
+    const kernel_shape *s = shape_for(kernel);
+    if (s == &avx512_shape) return 16;
+    if (s == &avx2_shape) return 8;
+#endif
+    (void)kernel;
+    return 0;
+}
+
+/// Whether a packing of n columns for the kernel of shape `s` runs on the skinny kernels.
 static bool skinny_fits(const kernel_shape *s, size_t n) {
 #if defined(__x86_64__)
-    return (s == &avx512_shape && n <= 16) || (s == &avx2_shape && n <= 8);
+    return n <= (s == &avx512_shape ? 16 : (s == &avx2_shape ? 8 : 0));
 #else
     (void)s, (void)n;
     return false;

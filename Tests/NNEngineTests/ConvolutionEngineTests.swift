@@ -88,6 +88,34 @@ let handInput: [Double] = [1, 2, 3, 4, 5, 6, 7, 8, 9]
         #expect(argmax == [4, 5, 7, 8])
     }
 
+    /// f32 max pooling for inference runs in C, vectorized over channels (NNKernels/Pooling.c):
+    /// the same values as the Swift loops (run here in f64 with argmax, which stays in Swift),
+    /// with NaN in first and in later window cells, signed zeros, channels below, at and above
+    /// one vector, 'same' padding and overlapping windows, on one and two threads.
+    @Test func float32MaxPoolingMatchesTheSwiftLoops() throws {
+        for (channels, pool, strides, padding) in [(3, [2, 2], [2, 2], Padding.valid), (8, [2, 2], [2, 2], .valid),
+                                                   (11, [3, 3], [2, 2], .same), (16, [3, 2], [1, 1], .same)] {
+            let layer = try Layer.maxPool2d(index: 0, inputShape: [9, 7, channels], pool: pool, strides: strides, padding: padding)
+            let g = layer.spatial!, count = 40
+            var x = (0..<(count * 63 * channels)).map { Float((($0 * 7919) % 1001) - 500) / 37 }
+            for i in stride(from: 5, to: x.count, by: 97) { x[i] = .nan }
+            for i in stride(from: 11, to: x.count, by: 53) { x[i] = (i % 2 == 0) ? 0 : -0.0 }
+            let outputs = count * g.outputFeatures
+            var want = [Double](repeating: 7, count: outputs), argmax = [Int32](repeating: 0, count: outputs)
+            SpatialKernels.maxPool(x.map(Double.init), count: count, geometry: g, into: &want, argmax: &argmax)
+            let saved = BLAS.threadCount
+            defer { BLAS.setThreadCount(saved) }
+            for threads in [1, 2] {
+                BLAS.setThreadCount(threads)
+                var got = [Float](repeating: 7, count: outputs)
+                SpatialKernels.maxPool(x, count: count, geometry: g, into: &got, argmax: nil)
+                let same = zip(got, want).allSatisfy { ($0.isNaN && $1.isNaN) || (Double($0) == $1 && $0.sign == $1.sign) }
+                #expect(same, "\(channels) channels, pool \(pool), \(padding), \(threads) thread(s)")
+            }
+            #expect(want.contains { $0.isNaN })
+        }
+    }
+
     @Test func im2colAndItsAdjoint() throws {
         // <im2col(x), y> == <x, col2im(y)> for any x, y: the backward pass's scatter is the
         // exact transpose of the gather.

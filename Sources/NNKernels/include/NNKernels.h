@@ -23,6 +23,13 @@ enum {
 /// The features above that this CPU has, detected on first use.
 unsigned nn_cpu_features(void);
 
+/// Max pooling of `count` f32 HWC samples for inference (Pooling.c): each window clipped to the
+/// input, its first cell taken, then the others in row-major order through v > best ? v : best
+/// (a NaN in the first cell stays). `shape` as `nn_conv_skinny`'s, with the pool window and
+/// strides; output [count][out height][out width][channels]. With `threads` >= 2 and enough
+/// samples the helper thread takes half of them.
+void nn_max_pool(const float *input, size_t count, const size_t shape[11], float *output, int threads);
+
 /// Folds the front of `data` for a CRC-32 (zlib's) continuing from `crc` (zlib's convention:
 /// 0 to start). Returns how many bytes it consumed, a multiple of 64, and writes to `block` 64
 /// bytes whose CRC-32 started from 0xFFFFFFFF, continued over `data[consumed...]`, is the CRC-32
@@ -67,6 +74,10 @@ bool nn_gemm(int kernel, size_t m, size_t n, size_t k, const float *a, size_t ld
 /// (always the same half, so each core keeps its half of B in its own L2 cache). Allocates nothing.
 void nn_gemm_row(int kernel, size_t n, size_t k, const float *x, const float *packed, float *y, const float *bias,
                  bool relu, int threads);
+
+/// The widest product (columns) `kernel` runs in its narrow form, one vector: 16 (AVX-512), 8
+/// (AVX2), 0 (the portable kernel, or one this CPU lacks).
+size_t nn_gemm_narrow_width(int kernel);
 
 /// A convolution of `count` HWC samples as `nn_gemm` would compute it on their im2col rows
 /// (windows in row, column, channel order; zeros for the padding) times B packed for `kernel`

@@ -1,0 +1,99 @@
+#include "NNKernels.h"
+
+#include "CPUFeatures.h"
+#include "Helper.h"
+
+// Max pooling of f32 HWC samples for inference, vectorized over the channels (a 2x2 pool over 8
+// channels is 4 vector maxima per output cell instead of 32 scalar ones), the samples shared
+// with the helper thread. The same windows and the same order as the engine's Swift version
+// (SpatialKernels.maxPool): each window clipped to the input, its first cell taken as it is, then
+// every other cell in row-major order through v > best ? v : best. That is what max_ps computes
+// (it returns its second operand, best, for NaN and for equal zeros), so a NaN in a window's
+// first cell stays the result.
+
+typedef struct {
+    const float *input;
+    float *output;
+    size_t h, w, c, oh, ow, kh, kw, sh, sw, top, left;
+} pool_job;
+
+/// The clipped window of output cell (oy, ox): its first input cell, rows and columns.
+static inline const float *window(const pool_job *job, const float *sample, size_t oy, size_t ox, size_t *rows, size_t *columns) {
+    ptrdiff_t y0 = (ptrdiff_t)(oy * job->sh) - (ptrdiff_t)job->top, x0 = (ptrdiff_t)(ox * job->sw) - (ptrdiff_t)job->left;
+    ptrdiff_t y1 = y0 + (ptrdiff_t)job->kh, x1 = x0 + (ptrdiff_t)job->kw;
+    size_t r0 = y0 < 0 ? 0 : (size_t)y0, c0 = x0 < 0 ? 0 : (size_t)x0;
+    *rows = ((size_t)y1 < job->h ? (size_t)y1 : job->h) - r0;
+    *columns = ((size_t)x1 < job->w ? (size_t)x1 : job->w) - c0;
+    return sample + (r0 * job->w + c0) * job->c;
+}
+
+/// Channels [from, c) of one window.
+static void pool_plain(const float *first, size_t rows, size_t columns, size_t w, size_t c, size_t from, float *best) {
+    for (size_t k = from; k < c; k++) best[k] = first[k];
+    for (size_t y = 0; y < rows; y++) {
+        for (size_t x = 0; x < columns; x++) {
+            if (y == 0 && x == 0) continue;
+            const float *cell = first + (y * w + x) * c;
+            for (size_t k = from; k < c; k++) best[k] = cell[k] > best[k] ? cell[k] : best[k];
+        }
+    }
+}
+
+static void pool_samples_plain(const void *context, size_t first, size_t end) {
+    const pool_job *job = context;
+    for (size_t n = first; n < end; n++) {
+        const float *sample = job->input + n * job->h * job->w * job->c;
+        float *out = job->output + n * job->oh * job->ow * job->c;
+        for (size_t oy = 0; oy < job->oh; oy++) {
+            for (size_t ox = 0; ox < job->ow; ox++, out += job->c) {
+                size_t rows, columns;
+                const float *cell = window(job, sample, oy, ox, &rows, &columns);
+                pool_plain(cell, rows, columns, job->w, job->c, 0, out);
+            }
+        }
+    }
+}
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+__attribute__((target("avx2"))) static void pool_samples_avx2(const void *context, size_t first, size_t end) {
+    const pool_job *job = context;
+    size_t w = job->w, c = job->c;
+    for (size_t n = first; n < end; n++) {
+        const float *sample = job->input + n * job->h * w * c;
+        float *out = job->output + n * job->oh * job->ow * c;
+        for (size_t oy = 0; oy < job->oh; oy++) {
+            for (size_t ox = 0; ox < job->ow; ox++, out += c) {
+                size_t rows, columns;
+                const float *cell = window(job, sample, oy, ox, &rows, &columns);
+                size_t k = 0;
+                for (; k + 8 <= c; k += 8) {
+                    __m256 m = _mm256_loadu_ps(cell + k);
+                    for (size_t y = 0; y < rows; y++) {
+                        for (size_t x = 0; x < columns; x++) {
+                            if (y == 0 && x == 0) continue;
+                            m = _mm256_max_ps(_mm256_loadu_ps(cell + (y * w + x) * c + k), m);
+                        }
+                    }
+                    _mm256_storeu_ps(out + k, m);
+                }
+                if (k < c) pool_plain(cell, rows, columns, w, c, k, out);
+            }
+        }
+    }
+}
+#endif
+
+void nn_max_pool(const float *input, size_t count, const size_t shape[11], float *output, int threads) {
+    pool_job job = {.input = input, .output = output, .h = shape[0], .w = shape[1], .c = shape[2], .oh = shape[3],
+                    .ow = shape[4], .kh = shape[5], .kw = shape[6], .sh = shape[7], .sw = shape[8], .top = shape[9],
+                    .left = shape[10]};
+    nn_task task = pool_samples_plain;
+#if defined(__x86_64__)
+    if ((nn_cpu_features() & nn_cpu_avx2_fma) && job.c >= 8) task = pool_samples_avx2;
+#endif
+    // Worth the helper from a few hundred thousand values read.
+    bool alone = threads < 2 || count < 2 || (double)count * (double)(job.h * job.w * job.c) < 1 << 18;
+    if (alone || !nn_helper_run(task, &job, count / 2, count)) task(&job, 0, count);
+}
