@@ -188,71 +188,49 @@ __attribute__((target("avx2"))) static void i8_avx2_kernel(size_t steps, const v
 // with 8 independent accumulators where the batch kernels have 12 rows. `tiles` gets each
 // panel's sums, NR values apiece.
 #define UNROLL _Pragma("clang loop unroll(full)")
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"), always_inline)) static inline void
-i8_vnni_row(int panels, size_t steps, const uint32_t *a, const int8_t *b, size_t panel_elements, int32_t *tiles) {
-    __m512i acc[4][2];
-    UNROLL for (int v = 0; v < 4; v++) if (v < panels) acc[v][0] = acc[v][1] = _mm512_setzero_si512();
-    for (size_t s = 0; s < steps; s++) {
-        __m512i x = _mm512_set1_epi32((int)a[s]);
-        UNROLL for (int v = 0; v < 4; v++) {
-            if (v < panels) {
-                const int8_t *p = b + v * panel_elements + s * 128;
-                acc[v][0] = _mm512_dpbusd_epi32(acc[v][0], x, _mm512_loadu_si512(p));
-                acc[v][1] = _mm512_dpbusd_epi32(acc[v][1], x, _mm512_loadu_si512(p + 64));
-            }
-        }
+// NR: sums per panel (two vectors); STEP: B elements per depth step of a panel; HALF: B elements
+// to the step's second vector; ACCUMULATE(acc, x, b): the tile kernel's instructions for a lane.
+#define LP_ROW_KERNEL(NAME, TARGET, VEC, BVEC, B, TILE, NR, STEP, HALF, ZERO, SET1, LOAD, ACCUMULATE, STORE)      \
+    __attribute__((target(TARGET), always_inline)) static inline void NAME(int panels, size_t steps,            \
+        const uint32_t *a, const B *b, size_t panel_elements, TILE *tiles) {                                      \
+        VEC acc[4][2];                                                                                            \
+        UNROLL for (int v = 0; v < 4; v++) if (v < panels) acc[v][0] = acc[v][1] = ZERO();                        \
+        for (size_t s = 0; s < steps; s++) {                                                                      \
+            BVEC x = SET1((int)a[s]);                                                                             \
+            UNROLL for (int v = 0; v < 4; v++) {                                                                  \
+                if (v < panels) {                                                                                 \
+                    const B *p = b + v * panel_elements + s * STEP;                                               \
+                    acc[v][0] = ACCUMULATE(acc[v][0], x, LOAD(p));                                                \
+                    acc[v][1] = ACCUMULATE(acc[v][1], x, LOAD(p + HALF));                                         \
+                }                                                                                                 \
+            }                                                                                                     \
+        }                                                                                                         \
+        UNROLL for (int v = 0; v < 4; v++) {                                                                      \
+            if (v < panels) {                                                                                     \
+                STORE(tiles + NR * v, acc[v][0]);                                                                 \
+                STORE(tiles + NR * v + NR / 2, acc[v][1]);                                                        \
+            }                                                                                                     \
+        }                                                                                                         \
     }
-    UNROLL for (int v = 0; v < 4; v++) {
-        if (v < panels) {
-            _mm512_storeu_si512(tiles + 32 * v, acc[v][0]);
-            _mm512_storeu_si512(tiles + 32 * v + 16, acc[v][1]);
-        }
-    }
-}
 
-__attribute__((target("avx2"), always_inline)) static inline void
-i8_avx2_row(int panels, size_t steps, const uint32_t *a, const int16_t *b, size_t panel_elements, int32_t *tiles) {
-    __m256i acc[4][2];
-    UNROLL for (int v = 0; v < 4; v++) if (v < panels) acc[v][0] = acc[v][1] = _mm256_setzero_si256();
-    for (size_t s = 0; s < steps; s++) {
-        __m256i x = _mm256_set1_epi32((int)a[s]);
-        UNROLL for (int v = 0; v < 4; v++) {
-            if (v < panels) {
-                const int16_t *p = b + v * panel_elements + s * 32;
-                acc[v][0] = _mm256_add_epi32(acc[v][0], _mm256_madd_epi16(x, _mm256_loadu_si256((const __m256i *)p)));
-                acc[v][1] = _mm256_add_epi32(acc[v][1], _mm256_madd_epi16(x, _mm256_loadu_si256((const __m256i *)(p + 16))));
-            }
-        }
-    }
-    UNROLL for (int v = 0; v < 4; v++) {
-        if (v < panels) {
-            _mm256_storeu_si256((__m256i *)(tiles + 16 * v), acc[v][0]);
-            _mm256_storeu_si256((__m256i *)(tiles + 16 * v + 8), acc[v][1]);
-        }
-    }
+#define VNNI "avx512f,avx512bw,avx512vl,avx512vnni"
+#define BF16 "avx512f,avx512bw,avx512vl,avx512bf16"
+__attribute__((target(VNNI))) static inline __m512i vnni_load(const int8_t *p) { return _mm512_loadu_si512(p); }
+__attribute__((target(VNNI))) static inline void vnni_store(int32_t *p, __m512i v) { _mm512_storeu_si512(p, v); }
+__attribute__((target("avx2"))) static inline __m256i avx2_load(const int16_t *p) { return _mm256_loadu_si256((const __m256i *)p); }
+__attribute__((target("avx2"))) static inline void avx2_store(int32_t *p, __m256i v) { _mm256_storeu_si256((__m256i *)p, v); }
+__attribute__((target("avx2"))) static inline __m256i avx2_madd_add(__m256i acc, __m256i x, __m256i b) {
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(x, b));
 }
+__attribute__((target(BF16))) static inline __m512bh bf16_set1(int x) { return (__m512bh)_mm512_set1_epi32(x); }
+__attribute__((target(BF16))) static inline __m512bh bf16_load(const uint16_t *p) { return (__m512bh)_mm512_loadu_si512(p); }
 
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"), always_inline)) static inline void
-bf16_avx512_row(int panels, size_t steps, const uint32_t *a, const uint16_t *b, size_t panel_elements, float *tiles) {
-    __m512 acc[4][2];
-    UNROLL for (int v = 0; v < 4; v++) if (v < panels) acc[v][0] = acc[v][1] = _mm512_setzero_ps();
-    for (size_t s = 0; s < steps; s++) {
-        __m512bh x = (__m512bh)_mm512_set1_epi32((int)a[s]);
-        UNROLL for (int v = 0; v < 4; v++) {
-            if (v < panels) {
-                const uint16_t *p = b + v * panel_elements + s * 64;
-                acc[v][0] = _mm512_dpbf16_ps(acc[v][0], x, (__m512bh)_mm512_loadu_si512(p));
-                acc[v][1] = _mm512_dpbf16_ps(acc[v][1], x, (__m512bh)_mm512_loadu_si512(p + 32));
-            }
-        }
-    }
-    UNROLL for (int v = 0; v < 4; v++) {
-        if (v < panels) {
-            _mm512_storeu_ps(tiles + 32 * v, acc[v][0]);
-            _mm512_storeu_ps(tiles + 32 * v + 16, acc[v][1]);
-        }
-    }
-}
+LP_ROW_KERNEL(i8_vnni_row, VNNI, __m512i, __m512i, int8_t, int32_t, 32, 128, 64, _mm512_setzero_si512, _mm512_set1_epi32,
+              vnni_load, _mm512_dpbusd_epi32, vnni_store)
+LP_ROW_KERNEL(i8_avx2_row, "avx2", __m256i, __m256i, int16_t, int32_t, 16, 32, 16, _mm256_setzero_si256, _mm256_set1_epi32,
+              avx2_load, avx2_madd_add, avx2_store)
+LP_ROW_KERNEL(bf16_avx512_row, BF16, __m512, __m512bh, uint16_t, float, 32, 64, 32, _mm512_setzero_ps, bf16_set1, bf16_load,
+              _mm512_dpbf16_ps, _mm512_storeu_ps)
 
 /// The row kernels with `panels` (1...4) as a constant, so their accumulators stay in registers.
 #define LP_ROW_DISPATCH(NAME, TARGET, B, TILE)                                                                   \
@@ -265,9 +243,9 @@ bf16_avx512_row(int panels, size_t steps, const uint32_t *a, const uint16_t *b, 
         default: NAME(1, steps, a, (const B *)b, panel_elements, (TILE *)tiles); break;                          \
         }                                                                                                        \
     }
-LP_ROW_DISPATCH(i8_vnni_row, "avx512f,avx512bw,avx512vl,avx512vnni", int8_t, int32_t)
+LP_ROW_DISPATCH(i8_vnni_row, VNNI, int8_t, int32_t)
 LP_ROW_DISPATCH(i8_avx2_row, "avx2", int16_t, int32_t)
-LP_ROW_DISPATCH(bf16_avx512_row, "avx512f,avx512bw,avx512vl,avx512bf16", uint16_t, float)
+LP_ROW_DISPATCH(bf16_avx512_row, BF16, uint16_t, float)
 #endif
 static const lp_shape bf16_scalar_shape = {4, 32, 2, 2, 2, bf16_scalar_kernel};
 static const lp_shape i8_scalar_quads = {4, 32, 4, 1, 1, i8_scalar_kernel_quads};
