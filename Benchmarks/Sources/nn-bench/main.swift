@@ -152,6 +152,10 @@ func info() {
 /// Engine throughput at batch = every image, and per-call latency at batch 1, with the raw
 /// BLAS products of the same shapes for comparison (dense models; for a CNN only the engine).
 func infer<S: BLASScalar & RawBLAS>(_: S.Type, model: Model, images: IDXImages, reps: Int, batchReps: Int, singles: Int) throws {
+    // As nn-infer does: OpenBLAS's workers poll for about 0.1 s after the library loads and would
+    // take a core from our helper thread during the first timings (the raw products below
+    // start them again).
+    BLAS.stopIdleWorkers()
     let engine = try InferenceEngine<S>(model: model)
     let n = images.count, features = images.featureCount
     let classes = engine.outputSize
