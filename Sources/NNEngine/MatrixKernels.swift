@@ -119,12 +119,8 @@ public final class PackedMatrix: Sendable {
     /// B is wider than one vector of the kernel (then use im2col and `multiply`) or memory is short.
     public func convolve(_ input: UnsafePointer<Float>, count: Int, geometry g: SpatialGeometry, bias: UnsafePointer<Float>?,
                          relu: Bool, into output: UnsafeMutablePointer<Float>, threads: Int) -> Bool {
-        let (top, left) = g.paddingBefore
-        let shape = [g.inputShape[0], g.inputShape[1], g.inputShape[2], g.outputShape[0], g.outputShape[1],
-                     g.window[0], g.window[1], g.strides[0], g.strides[1], top, left]
-        return shape.withUnsafeBufferPointer {
-            nn_conv_skinny(kernel.code!, count, $0.baseAddress!, input, panels.pointer, panels.columns, bias, relu, output, Int32(threads))
-        }
+        var geometry = SpatialKernels.kernelGeometry(g)
+        return nn_conv_skinny(kernel.code!, count, &geometry, input, panels.pointer, panels.columns, bias, relu, output, Int32(threads))
     }
 
     /// c[columns] = a[rows] B (+ bias, then ReLU when `relu`) for one row, bit for bit what

@@ -17,6 +17,12 @@ public enum SpatialKernels {
                 g.window[0], g.window[1], g.strides[0], g.strides[1], top, left)
     }
 
+    /// `g` as the C kernels take it (`nn_conv_skinny`, `nn_max_pool`).
+    static func kernelGeometry(_ g: SpatialGeometry) -> nn_spatial {
+        let (h, w, c, oh, ow, kh, kw, sh, sw, top, left) = dimensions(g)
+        return nn_spatial(h: h, w: w, c: c, oh: oh, ow: ow, kh: kh, kw: kw, sh: sh, sw: sw, top: top, left: left)
+    }
+
     /// Values in one im2col row: kernel height x kernel width x input channels.
     public static func patchSize(_ g: SpatialGeometry) -> Int { g.window[0] * g.window[1] * g.inputShape[2] }
 
@@ -139,12 +145,9 @@ public enum SpatialKernels {
                                                    into output: UnsafeMutablePointer<Scalar>, argmax: UnsafeMutablePointer<Int32>?) {
         if argmax == nil, Scalar.self == Float.self {
             // The same windows and comparisons, vectorized over the channels (NNKernels/Pooling.c).
-            let (h, w, c, oh, ow, kh, kw, sh, sw, top, left) = dimensions(g)
-            let shape = [h, w, c, oh, ow, kh, kw, sh, sw, top, left]
-            shape.withUnsafeBufferPointer {
-                nn_max_pool(UnsafeRawPointer(input).assumingMemoryBound(to: Float.self), count, $0.baseAddress!,
-                            UnsafeMutableRawPointer(output).assumingMemoryBound(to: Float.self), Int32(min(BLAS.threadCount, 2)))
-            }
+            var geometry = kernelGeometry(g)
+            nn_max_pool(UnsafeRawPointer(input).assumingMemoryBound(to: Float.self), count, &geometry,
+                        UnsafeMutableRawPointer(output).assumingMemoryBound(to: Float.self), Int32(min(BLAS.threadCount, 2)))
             return
         }
         let w = g.inputShape[1], c = g.inputShape[2]

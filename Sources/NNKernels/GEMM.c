@@ -222,6 +222,17 @@ static const kernel_shape *shape_for(int kernel) {
     return panel_width(kernel) == 32 ? &scalar32 : &scalar16;
 }
 
+/// Lanes of one vector of the kernel of shape `s` (16 AVX-512, 8 AVX2), 0 for the portable
+/// kernels: the width of the narrow (skinny) products and of the one-row kernel's chains.
+static size_t vector_lanes(const kernel_shape *s) {
+#if defined(__x86_64__)
+    if (s == &avx512_shape) return 16;
+    if (s == &avx2_shape) return 8;
+#endif
+    (void)s;
+    return 0;
+}
+
 /// The depth of the kc blocks for `k`: equal blocks of at most kc_max (784 = 4 x 196, not
 /// 3 x 256 + 16). The row product must use the same blocks as the batch product.
 static size_t kc_for(const kernel_shape *s, size_t k) {
@@ -332,11 +343,12 @@ static void gemm_task(const void *context, size_t first, size_t end) {
 }
 
 /// A narrow product for the skinny kernels: a matrix A (`m` rows), or the windows of a
-/// convolution over `count` samples (`conv`), times B packed for a kernel of `lanes` lanes.
+/// convolution over `count` samples (`conv`), times B packed for the kernel of `shape`.
 typedef struct {
+    const kernel_shape *shape;  // the AVX-512 or the AVX2 kernel's
     size_t n, k, kc;
     const float *packed, *bias;
-    bool relu, wide;        // wide: the AVX-512 form (16 lanes), else AVX2 (8)
+    bool relu;
     const size_t *identity; // 0, 1, ... k - 1
     // A matrix: C[m][n] (row stride ldc) = A[m][k] (row stride lda) B
     size_t m, lda, ldc;
@@ -344,7 +356,7 @@ typedef struct {
     float *c;
     // A convolution (HWC samples, windows in (row, column, channel) order as im2col's rows)
     bool conv;
-    size_t count, h, w, ch, oh, ow, kh, kw, sh, sw, top, left;
+    nn_spatial g;
     const float *input;
     float *output;
     const size_t *window;   // offsets of a window's k values from its first, inside the input
@@ -359,14 +371,14 @@ enum { skinny_block = 20 * skinny_rows };  // matrix rows per unit of work
 /// Up to skinny_rows rows, row r's value p at a[r * lda + at[p]], over all kc blocks, into C's
 /// rows at c (stride ldc): the sums, then bias and ReLU as `nn_gemm` applies them.
 static void skinny_tile(const skinny_job *job, int rows, const float *a, size_t lda, const size_t *at, float *c, size_t ldc) {
-    size_t nr = job->wide ? 32 : 16;
+    size_t nr = job->shape->nr;
     _Alignas(64) float sums[skinny_rows * max_nr];
     for (size_t pc = 0; pc < job->k; pc += job->kc) {
         size_t kc = job->k - pc < job->kc ? job->k - pc : job->kc;
         skinny_step step = {.kc = kc, .nr = nr, .lda = lda, .n = job->n, .ldc = ldc, .b = job->packed + pc * nr,
                             .bias = job->bias, .c = c, .add = pc > 0, .last = pc + kc == job->k, .relu = job->relu};
 #if defined(__x86_64__)
-        if (job->wide) skinny_avx512(rows, &step, a, at + pc, sums);
+        if (job->shape == &avx512_shape) skinny_avx512(rows, &step, a, at + pc, sums);
         else skinny_avx2(rows, &step, a, at + pc, sums);
 #endif
     }
@@ -384,31 +396,31 @@ static void skinny_unit(const skinny_job *job, size_t unit, float *buffer) {
         }
         return;
     }
-    const float *sample = job->input + unit * job->h * job->w * job->ch;
-    for (size_t oy = 0; oy < job->oh; oy++) {
-        float *out = job->output + (unit * job->oh + oy) * job->ow * job->n;
-        ptrdiff_t iy0 = (ptrdiff_t)(oy * job->sh) - (ptrdiff_t)job->top;
-        bool rows_inside = iy0 >= 0 && (size_t)iy0 + job->kh <= job->h;
-        for (size_t ox = 0; ox < job->ow; ox += skinny_rows) {
-            int rows = (int)(job->ow - ox < skinny_rows ? job->ow - ox : skinny_rows);
-            ptrdiff_t ix0 = (ptrdiff_t)(ox * job->sw) - (ptrdiff_t)job->left;
-            ptrdiff_t ix_end = (ptrdiff_t)((ox + (size_t)rows - 1) * job->sw) - (ptrdiff_t)job->left + (ptrdiff_t)job->kw;
-            if (rows_inside && ix0 >= 0 && ix_end <= (ptrdiff_t)job->w) {
-                skinny_tile(job, rows, sample + ((size_t)iy0 * job->w + (size_t)ix0) * job->ch, job->sw * job->ch, job->window,
+    const float *sample = job->input + unit * job->g.h * job->g.w * job->g.c;
+    for (size_t oy = 0; oy < job->g.oh; oy++) {
+        float *out = job->output + (unit * job->g.oh + oy) * job->g.ow * job->n;
+        ptrdiff_t iy0 = (ptrdiff_t)(oy * job->g.sh) - (ptrdiff_t)job->g.top;
+        bool rows_inside = iy0 >= 0 && (size_t)iy0 + job->g.kh <= job->g.h;
+        for (size_t ox = 0; ox < job->g.ow; ox += skinny_rows) {
+            int rows = (int)(job->g.ow - ox < skinny_rows ? job->g.ow - ox : skinny_rows);
+            ptrdiff_t ix0 = (ptrdiff_t)(ox * job->g.sw) - (ptrdiff_t)job->g.left;
+            ptrdiff_t ix_end = (ptrdiff_t)((ox + (size_t)rows - 1) * job->g.sw) - (ptrdiff_t)job->g.left + (ptrdiff_t)job->g.kw;
+            if (rows_inside && ix0 >= 0 && ix_end <= (ptrdiff_t)job->g.w) {
+                skinny_tile(job, rows, sample + ((size_t)iy0 * job->g.w + (size_t)ix0) * job->g.c, job->g.sw * job->g.c, job->window,
                             out + ox * job->n, job->n);
                 continue;
             }
             for (int r = 0; r < rows; r++) {
                 float *to = buffer + (size_t)r * job->k;
-                ptrdiff_t x0 = (ptrdiff_t)((ox + (size_t)r) * job->sw) - (ptrdiff_t)job->left;
-                for (size_t u = 0; u < job->kh; u++) {
+                ptrdiff_t x0 = (ptrdiff_t)((ox + (size_t)r) * job->g.sw) - (ptrdiff_t)job->g.left;
+                for (size_t u = 0; u < job->g.kh; u++) {
                     ptrdiff_t iy = iy0 + (ptrdiff_t)u;
-                    for (size_t v = 0; v < job->kw; v++, to += job->ch) {
+                    for (size_t v = 0; v < job->g.kw; v++, to += job->g.c) {
                         ptrdiff_t ix = x0 + (ptrdiff_t)v;
-                        if (iy < 0 || iy >= (ptrdiff_t)job->h || ix < 0 || ix >= (ptrdiff_t)job->w) {
-                            memset(to, 0, job->ch * sizeof(float));
+                        if (iy < 0 || iy >= (ptrdiff_t)job->g.h || ix < 0 || ix >= (ptrdiff_t)job->g.w) {
+                            memset(to, 0, job->g.c * sizeof(float));
                         } else {
-                            memcpy(to, sample + ((size_t)iy * job->w + (size_t)ix) * job->ch, job->ch * sizeof(float));
+                            memcpy(to, sample + ((size_t)iy * job->g.w + (size_t)ix) * job->g.c, job->g.c * sizeof(float));
                         }
                     }
                 }
@@ -424,37 +436,20 @@ static void skinny_task(const void *context, size_t first, size_t end) {
     NN_DRAIN_UNITS(job, skinny_unit, job->buffers + first * job->buffer_floats);
 }
 
-size_t nn_gemm_narrow_width(int kernel) {
-#if defined(__x86_64__)
-    const kernel_shape *s = shape_for(kernel);
-    if (s == &avx512_shape) return 16;
-    if (s == &avx2_shape) return 8;
-#endif
-    (void)kernel;
-    return 0;
-}
+size_t nn_gemm_narrow_width(int kernel) { return vector_lanes(shape_for(kernel)); }
 
-/// Whether a packing of n columns for the kernel of shape `s` runs on the skinny kernels.
-static bool skinny_fits(const kernel_shape *s, size_t n) {
-#if defined(__x86_64__)
-    return n <= (s == &avx512_shape ? 16 : (s == &avx2_shape ? 8 : 0));
-#else
-    (void)s, (void)n;
-    return false;
-#endif
-}
-
-/// Runs `job` (units set) on one or two threads; false when memory cannot be allocated.
-static bool skinny_run(skinny_job *job, const kernel_shape *s, double work, int threads) {
+/// Runs `job` (units set) on one or two threads, which pays from `work` multiply-adds of
+/// whole vectors; false when memory cannot be allocated.
+static bool skinny_run(skinny_job *job, double work, int threads) {
     size_t *tables = malloc(2 * job->k * sizeof(size_t));
     if (!tables) return false;
     for (size_t p = 0; p < job->k; p++) tables[p] = p;
     job->identity = tables;
     if (job->conv) {
         size_t *window = tables + job->k;
-        for (size_t u = 0, p = 0; u < job->kh; u++) {
-            for (size_t v = 0; v < job->kw; v++) {
-                for (size_t ch = 0; ch < job->ch; ch++) window[p++] = (u * job->w + v) * job->ch + ch;
+        for (size_t u = 0, p = 0; u < job->g.kh; u++) {
+            for (size_t v = 0; v < job->g.kw; v++) {
+                for (size_t ch = 0; ch < job->g.c; ch++) window[p++] = (u * job->g.w + v) * job->g.c + ch;
             }
         }
         job->window = window;
@@ -467,7 +462,7 @@ static bool skinny_run(skinny_job *job, const kernel_shape *s, double work, int 
         free(tables);
         return false;
     }
-    job->kc = kc_for(s, job->k);
+    job->kc = kc_for(job->shape, job->k);
     atomic_init(&job->next, 0);
     if (!parallel || !nn_helper_run(skinny_task, job, 1, 2)) skinny_task(job, 0, 1);
     free(job->buffers);
@@ -475,19 +470,15 @@ static bool skinny_run(skinny_job *job, const kernel_shape *s, double work, int 
     return true;
 }
 
-bool nn_conv_skinny(int kernel, size_t count, const size_t shape[11], const float *input, const float *packed,
+bool nn_conv_skinny(int kernel, size_t count, const nn_spatial *g, const float *input, const float *packed,
                     size_t filters, const float *bias, bool relu, float *output, int threads) {
     const kernel_shape *s = shape_for(kernel);
-    if (!skinny_fits(s, filters) || count == 0) return false;
-    skinny_job job = {.n = filters, .packed = packed, .bias = bias, .relu = relu, .wide = s->nr == 32, .conv = true,
-                      .count = count, .h = shape[0], .w = shape[1], .ch = shape[2], .oh = shape[3], .ow = shape[4],
-                      .kh = shape[5], .kw = shape[6], .sh = shape[7], .sw = shape[8], .top = shape[9], .left = shape[10],
-                      .input = input, .output = output};
-    job.k = job.kh * job.kw * job.ch;
-    if (job.k == 0) return false;
-    job.units = count;
-    double work = (double)count * (double)(job.oh * job.ow) * (double)(s->nr / 2) * (double)job.k;
-    return skinny_run(&job, s, work, threads);
+    size_t k = g->kh * g->kw * g->c;
+    if (filters > vector_lanes(s) || count == 0 || k == 0) return false;
+    skinny_job job = {.shape = s, .n = filters, .k = k, .packed = packed, .bias = bias, .relu = relu, .conv = true,
+                      .g = *g, .input = input, .output = output, .units = count};
+    double work = (double)count * (double)(g->oh * g->ow) * (double)vector_lanes(s) * (double)k;
+    return skinny_run(&job, work, threads);
 }
 
 bool nn_gemm(int kernel, size_t m, size_t n, size_t k, const float *a, size_t lda, const float *packed,
@@ -504,11 +495,11 @@ bool nn_gemm(int kernel, size_t m, size_t n, size_t k, const float *a, size_t ld
         return true;
     }
     const kernel_shape *s = shape_for(kernel);
-    if (skinny_fits(s, n)) {
-        skinny_job job = {.n = n, .k = k, .packed = packed, .bias = bias, .relu = relu, .wide = s->nr == 32,
+    if (n <= vector_lanes(s)) {
+        skinny_job job = {.shape = s, .n = n, .k = k, .packed = packed, .bias = bias, .relu = relu,
                           .m = m, .lda = lda, .ldc = ldc, .a = a, .c = c};
         job.units = (m + skinny_block - 1) / skinny_block;
-        return skinny_run(&job, s, (double)m * (double)(s->nr / 2) * (double)k, threads);
+        return skinny_run(&job, (double)m * (double)vector_lanes(s) * (double)k, threads);
     }
     gemm_job job = {
         .shape = s, .m = m, .n = n, .k = k, .lda = lda, .ldc = ldc,
@@ -675,10 +666,7 @@ void nn_gemm_row(int kernel, size_t n, size_t k, const float *x, const float *pa
         return;
     }
     const kernel_shape *s = shape_for(kernel);
-    size_t lanes = 1;
-#if defined(__x86_64__)
-    lanes = s == &avx512_shape ? 16 : (s == &avx2_shape ? 8 : 1);
-#endif
+    size_t lanes = vector_lanes(s) ? vector_lanes(s) : 1;
     row_job job = {.shape = s, .n = n, .k = k, .kc = kc_for(s, k), .lanes = lanes, .group = lanes > 1 ? 8 * lanes : row_group,
                    .x = x, .packed = packed, .bias = bias, .y = y, .relu = relu};
     size_t groups = (n + job.group - 1) / job.group;

@@ -572,6 +572,18 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) static void epilogue_avx512
 }
 #endif
 
+/// The epilogue for the job's kernel: AVX-512 for the AVX-512 kernels' tiles, else the portable one.
+static void write_tile(const lp_job *job, const void *tile, size_t row, size_t rows, size_t col0, size_t cols,
+                       const float *scale, const int32_t *zero) {
+#if defined(__x86_64__)
+    if (job->vector_epilogue) {
+        epilogue_avx512(job, tile, row, rows, col0, cols, scale, zero);
+        return;
+    }
+#endif
+    epilogue(job, tile, row, rows, col0, cols, scale, zero);
+}
+
 static void lp_run_unit(const lp_job *job, size_t unit, uint8_t *buffer) {
     const lp_shape *s = job->shape;
     size_t mr = s->mr, nr = s->nr;
@@ -594,13 +606,7 @@ static void lp_run_unit(const lp_job *job, size_t unit, uint8_t *buffer) {
         for (size_t g = 0; g < rows; g += mr) {
             size_t real = rows - g < mr ? rows - g : mr;
             s->kernel(job->steps, buffer + g * kpad * s->a_bytes, b, tile);
-#if defined(__x86_64__)
-            if (job->vector_epilogue) {
-                epilogue_avx512(job, tile, row0 + g, real, col0, cols, scale + g, zero + g);
-                continue;
-            }
-#endif
-            epilogue(job, tile, row0 + g, real, col0, cols, scale + g, zero + g);
+            write_tile(job, tile, row0 + g, real, col0, cols, scale + g, zero + g);
         }
     }
 }
@@ -612,9 +618,13 @@ static void lp_task(const void *context, size_t first, size_t end) {
 }
 
 // One row (m = 1): the row packed once (one 32-bit lane of depths per step), then groups of up
-// to 4 panels through the shape's row kernel and the same epilogue as the batch; the caller and
-// the helper thread take alternate halves of the groups.
+// to 4 panels through the shape's row kernel and the same epilogue as the batch; the caller
+// takes the first half of the groups, the helper thread the second.
 enum { lp_row_panels = 4 };
+
+// Below this many weights a row takes about a microsecond on one core, about what handing half of
+// it to the helper and waiting for it back costs (as GEMM.c's f32 row).
+enum { lp_row_parallel_minimum = 1 << 15 };
 
 static void lp_row_groups(const void *context, size_t first, size_t end) {
     const lp_job *job = (const lp_job *)context;
@@ -630,13 +640,7 @@ static void lp_row_groups(const void *context, size_t first, size_t end) {
                panel_elements, tiles);
         for (size_t v = 0; v < panels; v++) {
             size_t col0 = (panel0 + v) * s->nr, cols = job->n - col0 < s->nr ? job->n - col0 : s->nr;
-#if defined(__x86_64__)
-            if (job->vector_epilogue) {
-                epilogue_avx512(job, tiles + v * s->nr, 0, 1, col0, cols, scale, zero);
-                continue;
-            }
-#endif
-            epilogue(job, tiles + v * s->nr, 0, 1, col0, cols, scale, zero);
+            write_tile(job, tiles + v * s->nr, 0, 1, col0, cols, scale, zero);
         }
     }
 }
@@ -653,7 +657,7 @@ static bool lp_row(lp_job *job, int threads) {
     pack_a(job, 0, 1, 1, job->buffers, job->buffers + packed_row + 64, scale, zero);
     job->panels = (job->n + s->nr - 1) / s->nr;
     size_t groups = (job->panels + lp_row_panels - 1) / lp_row_panels;
-    bool alone = threads < 2 || groups < 2 || job->n * job->k < (1 << 15);
+    bool alone = threads < 2 || groups < 2 || job->n * job->k < lp_row_parallel_minimum;
     if (alone || !nn_helper_run(lp_row_groups, job, (groups + 1) / 2, groups)) lp_row_groups(job, 0, groups);
     free(job->buffers);
     return true;

@@ -14,17 +14,17 @@
 typedef struct {
     const float *input;
     float *output;
-    size_t h, w, c, oh, ow, kh, kw, sh, sw, top, left;
+    nn_spatial g;
 } pool_job;
 
 /// The clipped window of output cell (oy, ox): its first input cell, rows and columns.
 static inline const float *window(const pool_job *job, const float *sample, size_t oy, size_t ox, size_t *rows, size_t *columns) {
-    ptrdiff_t y0 = (ptrdiff_t)(oy * job->sh) - (ptrdiff_t)job->top, x0 = (ptrdiff_t)(ox * job->sw) - (ptrdiff_t)job->left;
-    ptrdiff_t y1 = y0 + (ptrdiff_t)job->kh, x1 = x0 + (ptrdiff_t)job->kw;
+    ptrdiff_t y0 = (ptrdiff_t)(oy * job->g.sh) - (ptrdiff_t)job->g.top, x0 = (ptrdiff_t)(ox * job->g.sw) - (ptrdiff_t)job->g.left;
+    ptrdiff_t y1 = y0 + (ptrdiff_t)job->g.kh, x1 = x0 + (ptrdiff_t)job->g.kw;
     size_t r0 = y0 < 0 ? 0 : (size_t)y0, c0 = x0 < 0 ? 0 : (size_t)x0;
-    *rows = ((size_t)y1 < job->h ? (size_t)y1 : job->h) - r0;
-    *columns = ((size_t)x1 < job->w ? (size_t)x1 : job->w) - c0;
-    return sample + (r0 * job->w + c0) * job->c;
+    *rows = ((size_t)y1 < job->g.h ? (size_t)y1 : job->g.h) - r0;
+    *columns = ((size_t)x1 < job->g.w ? (size_t)x1 : job->g.w) - c0;
+    return sample + (r0 * job->g.w + c0) * job->g.c;
 }
 
 /// Channels [from, c) of one window.
@@ -42,13 +42,13 @@ static void pool_plain(const float *first, size_t rows, size_t columns, size_t w
 static void pool_samples_plain(const void *context, size_t first, size_t end) {
     const pool_job *job = context;
     for (size_t n = first; n < end; n++) {
-        const float *sample = job->input + n * job->h * job->w * job->c;
-        float *out = job->output + n * job->oh * job->ow * job->c;
-        for (size_t oy = 0; oy < job->oh; oy++) {
-            for (size_t ox = 0; ox < job->ow; ox++, out += job->c) {
+        const float *sample = job->input + n * job->g.h * job->g.w * job->g.c;
+        float *out = job->output + n * job->g.oh * job->g.ow * job->g.c;
+        for (size_t oy = 0; oy < job->g.oh; oy++) {
+            for (size_t ox = 0; ox < job->g.ow; ox++, out += job->g.c) {
                 size_t rows, columns;
                 const float *cell = window(job, sample, oy, ox, &rows, &columns);
-                pool_plain(cell, rows, columns, job->w, job->c, 0, out);
+                pool_plain(cell, rows, columns, job->g.w, job->g.c, 0, out);
             }
         }
     }
@@ -59,12 +59,12 @@ static void pool_samples_plain(const void *context, size_t first, size_t end) {
 
 __attribute__((target("avx2"))) static void pool_samples_avx2(const void *context, size_t first, size_t end) {
     const pool_job *job = context;
-    size_t w = job->w, c = job->c;
+    size_t w = job->g.w, c = job->g.c;
     for (size_t n = first; n < end; n++) {
-        const float *sample = job->input + n * job->h * w * c;
-        float *out = job->output + n * job->oh * job->ow * c;
-        for (size_t oy = 0; oy < job->oh; oy++) {
-            for (size_t ox = 0; ox < job->ow; ox++, out += c) {
+        const float *sample = job->input + n * job->g.h * w * c;
+        float *out = job->output + n * job->g.oh * job->g.ow * c;
+        for (size_t oy = 0; oy < job->g.oh; oy++) {
+            for (size_t ox = 0; ox < job->g.ow; ox++, out += c) {
                 size_t rows, columns;
                 const float *cell = window(job, sample, oy, ox, &rows, &columns);
                 size_t k = 0;
@@ -85,15 +85,13 @@ __attribute__((target("avx2"))) static void pool_samples_avx2(const void *contex
 }
 #endif
 
-void nn_max_pool(const float *input, size_t count, const size_t shape[11], float *output, int threads) {
-    pool_job job = {.input = input, .output = output, .h = shape[0], .w = shape[1], .c = shape[2], .oh = shape[3],
-                    .ow = shape[4], .kh = shape[5], .kw = shape[6], .sh = shape[7], .sw = shape[8], .top = shape[9],
-                    .left = shape[10]};
+void nn_max_pool(const float *input, size_t count, const nn_spatial *g, float *output, int threads) {
+    pool_job job = {.input = input, .output = output, .g = *g};
     nn_task task = pool_samples_plain;
 #if defined(__x86_64__)
-    if ((nn_cpu_features() & nn_cpu_avx2_fma) && job.c >= 8) task = pool_samples_avx2;
+    if ((nn_cpu_features() & nn_cpu_avx2_fma) && g->c >= 8) task = pool_samples_avx2;
 #endif
     // Worth the helper from a few hundred thousand values read.
-    bool alone = threads < 2 || count < 2 || (double)count * (double)(job.h * job.w * job.c) < 1 << 18;
+    bool alone = threads < 2 || count < 2 || (double)count * (double)(g->h * g->w * g->c) < 1 << 18;
     if (alone || !nn_helper_run(task, &job, count / 2, count)) task(&job, 0, count);
 }

@@ -23,12 +23,20 @@ enum {
 /// The features above that this CPU has, detected on first use.
 unsigned nn_cpu_features(void);
 
+/// The geometry of a convolution or pooling layer over HWC samples, as the kernels take it.
+typedef struct {
+    size_t h, w, c;     // input height, width, channels
+    size_t oh, ow;      // output height, width
+    size_t kh, kw;      // window height, width
+    size_t sh, sw;      // strides (rows, columns)
+    size_t top, left;   // padding before
+} nn_spatial;
+
 /// Max pooling of `count` f32 HWC samples for inference (Pooling.c): each window clipped to the
 /// input, its first cell taken, then the others in row-major order through v > best ? v : best
-/// (a NaN in the first cell stays). `shape` as `nn_conv_skinny`'s, with the pool window and
-/// strides; output [count][out height][out width][channels]. With `threads` >= 2 and enough
+/// (a NaN in the first cell stays); output [count][oh][ow][c]. With `threads` >= 2 and enough
 /// samples the helper thread takes half of them.
-void nn_max_pool(const float *input, size_t count, const size_t shape[11], float *output, int threads);
+void nn_max_pool(const float *input, size_t count, const nn_spatial *g, float *output, int threads);
 
 /// Folds the front of `data` for a CRC-32 (zlib's) continuing from `crc` (zlib's convention:
 /// 0 to start). Returns how many bytes it consumed, a multiple of 64, and writes to `block` 64
@@ -82,11 +90,9 @@ size_t nn_gemm_narrow_width(int kernel);
 /// A convolution of `count` HWC samples as `nn_gemm` would compute it on their im2col rows
 /// (windows in row, column, channel order; zeros for the padding) times B packed for `kernel`
 /// (`filters` columns), bit for bit, without writing the rows: for products one vector wide
-/// (at most 16 filters on the AVX-512 kernel, 8 on AVX2). `shape`: input height, width and
-/// channels, output height and width, window height and width, strides (rows, columns), padding
-/// before (top, left). Output: [count][out height][out width][filters]. False, with nothing
-/// written, when the product is not that narrow or memory cannot be allocated.
-bool nn_conv_skinny(int kernel, size_t count, const size_t shape[11], const float *input, const float *packed,
+/// (at most 16 filters on the AVX-512 kernel, 8 on AVX2). Output: [count][oh][ow][filters].
+/// False, with nothing written, when the product is not that narrow or memory cannot be allocated.
+bool nn_conv_skinny(int kernel, size_t count, const nn_spatial *g, const float *input, const float *packed,
                     size_t filters, const float *bias, bool relu, float *output, int threads);
 
 /// As `nn_gemm` for a B as stored, packed into a temporary copy first.
