@@ -29,28 +29,35 @@ public enum Quantization {
 
     /// `model` with every dense and conv2d weight stored as `i8` with one f32 scale per output
     /// (format 1.3): symmetric, `scale[j] = max_p |w[p][j]| / 127` (1 for an all-zero output),
-    /// `q = round(w / scale)` in -127...127. Biases and everything else keep their types; the
-    /// engine quantizes activations per row at run time. Weights already in i8 stay as they are.
-    /// Throws, naming the tensor, when a weight holds NaN or infinite values (no scale fits them).
-    /// Returns the new model and the names of the converted tensors.
-    public static func int8(_ model: Model, sourcePath: String) throws(ModelError) -> (model: Model, converted: [String]) {
+    /// `q = round(w / scale)` in -127...127. Biases and everything else keep their types. The
+    /// engine quantizes activations per row at run time, or, for the layers `inputs` names (by
+    /// index; `nnconv quantize --calibration`), with the calibrated scale and zero point stored
+    /// in the layer (format 1.4). Weights already in i8 stay as they are. Throws, naming the
+    /// tensor, when a weight holds NaN or infinite values (no scale fits them). Returns the new
+    /// model and the names of the converted tensors.
+    public static func int8(_ model: Model, sourcePath: String,
+                            inputs: [Int: InputQuantization] = [:]) throws(ModelError) -> (model: Model, converted: [String]) {
         var result = model
         var converted: [String] = []
-        for (index, layer) in model.metadata.layers.enumerated() where layer.kind.hasWeight && layer.weightScale == nil {
-            guard let name = layer.weight, let tensor = model.tensor(name), let outputs = tensor.shape.last, outputs > 0 else { continue }
-            let w = tensor.floats()
-            if let bad = w.firstIndex(where: { !$0.isFinite }) {
-                throw .invalidField(location: "tensor '\(name)'", expected: "finite values to quantize", found: "\(w[bad]) at element \(bad)")
+        for (index, layer) in model.metadata.layers.enumerated() where layer.kind.hasWeight {
+            if layer.weightScale == nil, let name = layer.weight, let tensor = model.tensor(name), let outputs = tensor.shape.last, outputs > 0 {
+                let w = tensor.floats()
+                if let bad = w.firstIndex(where: { !$0.isFinite }) {
+                    throw .invalidField(location: "tensor '\(name)'", expected: "finite values to quantize", found: "\(w[bad]) at element \(bad)")
+                }
+                var largest = [Float](repeating: 0, count: outputs)
+                for i in 0..<w.count { largest[i % outputs] = max(largest[i % outputs], abs(w[i])) }
+                let scales = largest.map { $0 > 0 ? $0 / 127 : 1 }
+                let q = (0..<w.count).map { i in Int8(max(-127, min(127, (w[i] / scales[i % outputs]).rounded(.toNearestOrEven)))) }
+                let scaleName = uniqueName(name + "_scale", in: result)
+                result.setTensor(name, q.withUnsafeBytes { Tensor(dtype: .int8, shape: tensor.shape, copying: $0) })
+                result.setTensor(scaleName, Tensor(scales, shape: [outputs]))
+                result.metadata.layers[index].weightScale = scaleName
+                converted.append(name)
             }
-            var largest = [Float](repeating: 0, count: outputs)
-            for i in 0..<w.count { largest[i % outputs] = max(largest[i % outputs], abs(w[i])) }
-            let scales = largest.map { $0 > 0 ? $0 / 127 : 1 }
-            let q = (0..<w.count).map { i in Int8(max(-127, min(127, (w[i] / scales[i % outputs]).rounded(.toNearestOrEven)))) }
-            let scaleName = uniqueName(name + "_scale", in: result)
-            result.setTensor(name, q.withUnsafeBytes { Tensor(dtype: .int8, shape: tensor.shape, copying: $0) })
-            result.setTensor(scaleName, Tensor(scales, shape: [outputs]))
-            result.metadata.layers[index].weightScale = scaleName
-            converted.append(name)
+            if let input = inputs[index], result.metadata.layers[index].weightScale != nil {
+                result.metadata.layers[index].inputQuantization = input
+            }
         }
         result.metadata.provenance = Provenance(tool: "nnconv quantize \(ProjectVersion.string)", created: Clock.nowISO8601(),
                                                 sourceFile: sourcePath, sourceFormat: "nnm")

@@ -180,7 +180,7 @@ extension ModelMetadata {
 }
 
 extension Layer {
-    static let knownKeys: Set<String> = ["kind", "in", "out", "activation", "weight", "weight_scale", "compute", "bias", "input_shape", "output_shape",
+    static let knownKeys: Set<String> = ["kind", "in", "out", "activation", "weight", "weight_scale", "compute", "input_quantization", "bias", "input_shape", "output_shape",
                                          "kernel", "pool", "strides", "padding", "convention"]
     /// Members only batch_norm layers interpret (on another kind they are kept as unknown).
     static let batchNormKeys: Set<String> = ["epsilon", "gamma", "beta", "moving_mean", "moving_variance"]
@@ -262,8 +262,12 @@ extension Layer {
                 guard compute == "bf16" else { throw .invalidField(location: r.location("compute"), expected: "\"bf16\"", found: "\"\(compute)\"") }
                 bfloat16Compute = true
             }
+            if let q = try r.optionalObject("input_quantization") {
+                let qr = try FieldReader(.object(q), path: r.location("input_quantization"))
+                inputQuantization = InputQuantization(scale: Float(try qr.double("scale")), zeroPoint: try qr.int("zero_point", range: 0...255))
+            }
         }
-        if !parameterized, r.object["weight"] != nil || r.object["bias"] != nil || r.object["weight_scale"] != nil {
+        if !parameterized, r.object["weight"] != nil || r.object["bias"] != nil || r.object["weight_scale"] != nil || r.object["input_quantization"] != nil {
             throw .invalidField(location: r.location("weight"), expected: "no parameters for a \(kind.rawValue) layer", found: "a tensor name")
         }
         self.batchNorm = batchNorm
@@ -317,6 +321,9 @@ extension Layer {
         if let w = weight { o["weight"] = .string(w) }
         if let s = weightScale { o["weight_scale"] = .string(s) }
         if bfloat16Compute { o["compute"] = .string("bf16") }
+        if let q = inputQuantization {
+            o["input_quantization"] = .object(JSONObject([("scale", .number(Double(q.scale))), ("zero_point", .integer(Int64(q.zeroPoint)))]))
+        }
         if let b = bias { o["bias"] = .string(b) }
         if let bn = batchNorm {
             if let g = bn.gamma { o["gamma"] = .string(g) }

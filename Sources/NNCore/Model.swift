@@ -1,4 +1,29 @@
-/// One layer of a model, in order from input to output.
+//// Format 1.4: the affine u8 quantization of a layer's inputs, `q = clamp(round(x / scale) +
+/// zeroPoint, 0, 255)` (so `x` is about `(q - zeroPoint) * scale`), calibrated on sample data:
+/// the range `[min(x, 0), max(x, 0)]` seen there onto 0...255, 0 exactly representable.
+public struct InputQuantization: Equatable, Sendable {
+    /// Finite and > 0.
+    public var scale: Float
+    /// In 0...255.
+    public var zeroPoint: Int
+
+    public init(scale: Float, zeroPoint: Int) {
+        self.scale = scale
+        self.zeroPoint = zeroPoint
+    }
+
+    /// The quantization that maps `[min(low, 0), max(high, 0)]` onto 0...255 with 0 exactly
+    /// representable; scale 1 for an empty or all-zero range (as the kernels' per-row rule).
+    public init(range low: Float, _ high: Float) {
+        let lo = min(low, 0), hi = max(high, 0)
+        var s = (hi - lo) / 255
+        if !(s > 0) || !s.isFinite { s = 1 }
+        scale = s
+        zeroPoint = Int(max(0, min(255, (-lo / s).rounded(.toNearestOrEven))))
+    }
+}
+
+// One layer of a model, in order from input to output.
 ///
 /// Every layer maps `inputSize` features to `outputSize` features per sample. Spatial layers
 /// (`conv2d`, the poolings, `flatten`, and `batch_norm` after a convolution) also describe the
@@ -52,6 +77,10 @@ public struct Layer: Equatable, Sendable {
     /// inputs to bf16 too and multiply in bf16 with f32 sums (`vdpbf16ps`), as `nnconv quantize
     /// --bf16` asks. Without it a bf16 weight is only a storage type, widened to f32 exactly.
     public var bfloat16Compute = false
+    /// Format 1.4: with an `i8` weight, one scale and zero point for every input of the layer,
+    /// calibrated on sample data (`nnconv quantize --calibration`): readers that quantize the
+    /// inputs may use them instead of measuring each row.
+    public var inputQuantization: InputQuantization?
     /// The geometry of a spatial layer, and the sample shape of a batch_norm layer; nil for
     /// dense layers.
     public var spatial: SpatialGeometry?
@@ -101,6 +130,7 @@ public struct Layer: Equatable, Sendable {
         var version = max(kind.minorVersion, activation.minorVersion)
         if case .explicit = spatial?.padding { version = max(version, 2) }
         if weightScale != nil || bfloat16Compute { version = max(version, 3) }
+        if inputQuantization != nil { version = max(version, 4) }
         return version
     }
 
@@ -648,6 +678,7 @@ public struct Model: Sendable {
             if let name = layer.weight, let w = floatWeight(of: layer) { result.setTensor(name, w) }
             dropped.insert(layer.weightScale!)
             result.metadata.layers[i].weightScale = nil
+            result.metadata.layers[i].inputQuantization = nil
         }
         result.tensors.removeAll { dropped.contains($0.name) }
         return result

@@ -160,6 +160,18 @@ extension Model {
     /// of its channel meaningless.
     private func requireWeight(of layer: Layer, location: String, shape: [Int]) throws(ModelError) {
         guard let weight = layer.weight else { return }
+        if let q = layer.inputQuantization {
+            guard layer.weightScale != nil else {
+                throw .invalidField(location: "\(location).input_quantization", expected: "an i8 weight with a weight_scale (it quantizes that layer's inputs)",
+                                    found: "a layer with a float weight")
+            }
+            guard q.scale > 0, q.scale.isFinite else {
+                throw .invalidField(location: "\(location).input_quantization.scale", expected: "a finite number > 0", found: "\(q.scale)")
+            }
+            guard (0...255).contains(q.zeroPoint) else {
+                throw .invalidField(location: "\(location).input_quantization.zero_point", expected: "an integer in 0...255", found: "\(q.zeroPoint)")
+            }
+        }
         guard let scaleName = layer.weightScale else {
             try requireFloatTensor(weight, location: "\(location).weight", shape: shape)
             return

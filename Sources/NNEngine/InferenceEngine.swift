@@ -73,9 +73,10 @@ public final class InferenceEngine<Scalar: BLASScalar> {
         var countIncludePad = false
         /// batch_norm (not folded): the per-channel parameters.
         var normalization: BatchNormParameters<Scalar>?
-        /// An int8 weight (format 1.3): its values [k][n] in cross-correlation form and one
-        /// scale per output; `weight` then holds their f32 values for the other paths.
-        var int8: (values: [Int8], scales: [Float])?
+        /// An int8 weight (format 1.3): its values [k][n] in cross-correlation form, one scale
+        /// per output and the calibrated quantization of its inputs (1.4) if any; `weight` then
+        /// holds their f32 values for the other paths.
+        var int8: (values: [Int8], scales: [Float], input: InputQuantization?)?
         /// Whether the weight is stored as bf16 and the layer asks for bf16 products (format 1.3
         /// `"compute": "bf16"`): the bf16 kernel may run it. Other bf16 weights run as f32.
         var storedBFloat16 = false
@@ -116,6 +117,8 @@ public final class InferenceEngine<Scalar: BLASScalar> {
     public let int8Kernel: Int8Kernel?
     public let bfloat16Kernel: BFloat16Kernel?
     private var packedWeightsMade = false
+    /// While `observeInputs` runs: called with each layer's index and inputs before the layer runs.
+    private var inputObserver: ((Int, UnsafeBufferPointer<Scalar>) -> Void)?
 
     /// Weights up to this many values get a packed copy for our kernels; larger ones (a layer of
     /// more than 256 MiB) stay on OpenBLAS rather than being held twice.
@@ -178,13 +181,13 @@ public final class InferenceEngine<Scalar: BLASScalar> {
             }
             let stored = model.floatWeight(of: layer)
             var weight = stored.map { ParameterBuffer<Scalar>($0) }
-            var int8: (values: [Int8], scales: [Float])?
+            var int8: (values: [Int8], scales: [Float], input: InputQuantization?)?
             if layer.weightScale != nil, let q = model.tensor(layer.weight), q.dtype == .int8, let scales = model.tensor(layer.weightScale) {
                 var values = q.floats()
                 if layer.kind == .conv2d, layer.spatial?.convention == .convolution {
                     values = SpatialGeometry.flippedKernel(values, shape: q.shape)
                 }
-                int8 = (values.map { Int8($0) }, scales.floats())
+                int8 = (values.map { Int8($0) }, scales.floats(), layer.inputQuantization)
             }
             var samplesPerProduct = 0
             if layer.kind == .conv2d, let g = layer.spatial {
@@ -228,8 +231,12 @@ public final class InferenceEngine<Scalar: BLASScalar> {
             : "\(matrixKernel.rawValue) (ours, \(threads) thread\(threads == 1 ? "" : "s"))"
         let one = matrixKernel == .openblas ? "OpenBLAS gemv" : "the batch kernels' arithmetic, one row"
         var parts = ["\(Scalar.dtype.rawValue) batch: \(batch)"]
-        if layers.contains(where: { $0.int8 != nil && !isNarrowConvolution($0) }) {
-            parts.append("int8 weights: " + (int8Kernel.map { "\($0.rawValue) (ours, u8 activations per row, int32 sums)" } ?? "as f32"))
+        let int8Layers = layers.filter { $0.int8 != nil && !isNarrowConvolution($0) }
+        if !int8Layers.isEmpty {
+            let calibrated = int8Layers.filter { $0.int8?.input != nil }.count
+            let activations = calibrated == 0 ? "u8 activations per row"
+                : calibrated == int8Layers.count ? "u8 activations with calibrated scales" : "u8 activations calibrated in \(calibrated) of \(int8Layers.count) layers, else per row"
+            parts.append("int8 weights: " + (int8Kernel.map { "\($0.rawValue) (ours, \(activations), int32 sums)" } ?? "as f32"))
         }
         if layers.contains(where: { $0.storedBFloat16 && $0.int8 == nil && !isNarrowConvolution($0) }) {
             parts.append("bf16 weights: " + (bfloat16Kernel.map { "\($0.rawValue) (ours)" } ?? "widened to f32"))
@@ -263,7 +270,8 @@ public final class InferenceEngine<Scalar: BLASScalar> {
                 return PackedMatrix(pointer, rows: rows, columns: columns, kernel: matrixKernel).map { .f32($0) }
             }
             if let int8 = layer.int8, let kernel = int8Kernel,
-               let packed = PackedInt8Matrix(int8.values, scales: int8.scales, rows: rows, columns: columns, kernel: kernel) {
+               let packed = PackedInt8Matrix(int8.values, scales: int8.scales, rows: rows, columns: columns, kernel: kernel,
+                                             input: int8.input) {
                 return .int8(packed)
             }
             if layer.storedBFloat16, let kernel = bfloat16Kernel,
@@ -320,6 +328,21 @@ public final class InferenceEngine<Scalar: BLASScalar> {
         }
     }
 
+    /// Runs `count` samples of raw features (as `predict`), calling `body` before each layer
+    /// runs with the layer's index and its inputs for the block of samples (the preprocessed
+    /// features for the first layer): what `nnconv quantize --calibration` measures activations
+    /// with. Layers are the engine's: the model's one for one when the engine was made without
+    /// folding batch normalization. Blocks hold up to a few thousand samples.
+    public func observeInputs(raw input: UnsafePointer<Scalar>, count: Int, _ body: (_ layer: Int, _ inputs: UnsafeBufferPointer<Scalar>) -> Void) {
+        withoutActuallyEscaping(body) { body in
+            inputObserver = body
+            defer { inputObserver = nil }
+            let output = UnsafeMutablePointer<Scalar>.allocate(capacity: max(count * outputSize, 1))
+            defer { output.deallocate() }
+            predict(raw: input, count: count, into: output)
+        }
+    }
+
     /// One block: preprocess into `a` (or read the input directly when there is nothing to
     /// do), then every layer, ping-ponging between `a` and `b`; the last layer writes `output`.
     private func forwardBlock(_ input: UnsafePointer<Scalar>, count: Int, into output: UnsafeMutablePointer<Scalar>,
@@ -338,6 +361,7 @@ public final class InferenceEngine<Scalar: BLASScalar> {
             let isLast = index == layers.count - 1
             // Flattening HWC samples does not move memory (unless the layer also has an activation).
             if layers[index].kind == .flatten && layers[index].activation == .identity && !isLast { continue }
+            inputObserver?(index, UnsafeBufferPointer(start: source, count: count * layers[index].inputSize))
             let destination = isLast ? output : target
             forward(layers[index], oneSample: plan?.products[index],
                     packed: index < packedWeights.count ? packedWeights[index] : nil,

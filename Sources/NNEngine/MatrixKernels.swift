@@ -133,34 +133,39 @@ public final class PackedMatrix: Sendable {
 }
 
 /// Which code multiplies batches by int8 weights: the portable C kernel, AVX2 (`vpmaddwd` on
-/// int16 pairs, exact) or AVX512-VNNI (`vpdpbusd`). Each row of activations is quantized to u8
-/// with its own scale and zero point as it is packed; sums are exact in int32.
+/// int16 pairs, exact), AVX512-VNNI (`vpdpbusd` on ZMM) or AVX-VNNI (`vpdpbusd` on YMM, the
+/// VNNI of CPUs without AVX-512). Each row of activations is quantized to u8 with its own scale
+/// and zero point as it is packed; sums are exact in int32.
 public enum Int8Kernel: String, CaseIterable, Sendable {
     case scalar
     case avx2
     case vnni = "avx512_vnni"
+    case avxVNNI = "avx_vnni"
 
     var code: Int32 {
         switch self {
         case .scalar: Int32(nn_i8_scalar)
         case .avx2: Int32(nn_i8_avx2)
         case .vnni: Int32(nn_i8_vnni)
+        case .avxVNNI: Int32(nn_i8_avx_vnni)
         }
     }
 
     /// Whether this CPU (and its operating system) runs the kernel.
     public var isSupported: Bool { nn_i8_supported(code) }
 
-    /// The int8 kernel of the same family as the f32 `kernel` the engine runs: VNNI for
-    /// `avx512` where the CPU has it (else AVX2), `avx2`, `scalar`; nil for OpenBLAS (int8
-    /// weights then run as their f32 values), so `NNM_KERNELS` chooses both.
+    /// The int8 kernel of the same family as the f32 `kernel` the engine runs, the first this
+    /// CPU has: for `avx512` AVX512-VNNI, AVX-VNNI, AVX2; for `avx2` AVX-VNNI, AVX2; `scalar`;
+    /// nil for OpenBLAS (int8 weights then run as their f32 values), so `NNM_KERNELS` chooses both.
     public static func matching(_ kernel: MatrixKernel) -> Int8Kernel? {
+        let family: [Int8Kernel]
         switch kernel {
-        case .openblas: nil
-        case .scalar: .scalar
-        case .avx2: Int8Kernel.avx2.isSupported ? .avx2 : .scalar
-        case .avx512: Int8Kernel.vnni.isSupported ? .vnni : (Int8Kernel.avx2.isSupported ? .avx2 : .scalar)
+        case .openblas: return nil
+        case .scalar: family = []
+        case .avx2: family = [.avxVNNI, .avx2]
+        case .avx512: family = [.vnni, .avxVNNI, .avx2]
         }
+        return family.first { $0.isSupported } ?? .scalar
     }
 }
 
@@ -189,11 +194,15 @@ public final class PackedInt8Matrix: Sendable {
     /// The packed B, with its `rows` (k) and `columns` (n).
     public let panels: PackedPanels<Int8>
     private let scales: [Float]
+    /// How rows of activations are quantized: with this calibrated scale and zero point, or (nil)
+    /// each with its own.
+    public let inputQuantization: InputQuantization?
 
     /// Packs the row-major `rows` x `columns` int8 matrix `values` (each in -127...127 for the
-    /// exactness bound) with `scales[columns]`. Nil when memory cannot be allocated or `rows`
+    /// exactness bound) with `scales[columns]`; `input` fixes the activations' quantization
+    /// (format 1.4) instead of measuring each row. Nil when memory cannot be allocated or `rows`
     /// exceeds the depth whose int32 sums are exact (65,536).
-    public init?(_ values: [Int8], scales: [Float], rows: Int, columns: Int, kernel: Int8Kernel) {
+    public init?(_ values: [Int8], scales: [Float], rows: Int, columns: Int, kernel: Int8Kernel, input: InputQuantization? = nil) {
         precondition(values.count == rows * columns && scales.count == columns, "int8 matrix and scales do not match")
         guard rows <= Int(nn_i8_max_depth),
               let panels = PackedPanels<Int8>(rows: rows, columns: columns, count: nn_i8_packed_bytes(kernel.code, rows, columns))
@@ -201,16 +210,21 @@ public final class PackedInt8Matrix: Sendable {
         self.kernel = kernel
         self.panels = panels
         self.scales = scales
+        inputQuantization = input
         values.withUnsafeBufferPointer { nn_i8_pack(kernel.code, $0.baseAddress, columns, rows, columns, panels.pointer) }
     }
 
-    /// c[m][columns] = dequantized(quantized(a) B) (+ bias, then ReLU when `relu`). False, with
-    /// nothing written, when scratch memory cannot be allocated.
+    /// c[m][columns] = dequantized(quantized(a) B) (+ bias, then ReLU when `relu`), the rows of
+    /// `a` quantized as `inputQuantization` says. False, with nothing written, when scratch
+    /// memory cannot be allocated.
     public func multiply(_ a: UnsafePointer<Float>, m: Int, bias: UnsafePointer<Float>?, relu: Bool,
                          into c: UnsafeMutablePointer<Float>, threads: Int) -> Bool {
-        scales.withUnsafeBufferPointer {
-            nn_i8_gemm(kernel.code, m, panels.columns, panels.rows, a, panels.rows, panels.pointer, $0.baseAddress, c, panels.columns,
-                       bias, relu, Int32(threads))
+        var fixed = inputQuantization.map { nn_i8_input(scale: $0.scale, zero: Int32($0.zeroPoint)) } ?? nn_i8_input()
+        return scales.withUnsafeBufferPointer { scales in
+            withUnsafePointer(to: &fixed) { input in
+                nn_i8_gemm(kernel.code, m, panels.columns, panels.rows, a, panels.rows, panels.pointer, scales.baseAddress,
+                           inputQuantization == nil ? nil : input, c, panels.columns, bias, relu, Int32(threads))
+            }
         }
     }
 

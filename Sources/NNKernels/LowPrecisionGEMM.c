@@ -76,24 +76,25 @@ static void bf16_scalar_kernel(size_t steps, const void *av, const void *bv, voi
 
 // ---- int8 -------------------------------------------------------------------------------------
 
-// Portable int8 kernels on both packings (MR 4): quads of depths (NR 32, the VNNI layout) and
-// pairs of depths as int16 (NR 16, the AVX2 layout).
-static void i8_scalar_kernel_quads(size_t steps, const void *av, const void *bv, void *tilev) {
-    const uint8_t *a = av;
-    const int8_t *b = bv;
-    int32_t *tile = tilev;
+// Portable int8 kernels on every packing (MR 4): quads of depths in panels of 32 columns (the
+// AVX512-VNNI layout) or of 16 (the AVX-VNNI layout), and pairs of depths as int16 (NR 16, the
+// AVX2 layout).
+static inline void i8_scalar_quads_nr(size_t steps, const uint8_t *a, const int8_t *b, int32_t *tile, int nr) {
     int32_t acc[4][32] = {{0}};
-    for (size_t s = 0; s < steps; s++, a += 16, b += 128) {
+    for (size_t s = 0; s < steps; s++, a += 16, b += 4 * nr) {
         for (int r = 0; r < 4; r++) {
             const uint8_t *x = a + 4 * r;
-            for (int j = 0; j < 32; j++) {
+            for (int j = 0; j < nr; j++) {
                 const int8_t *w = b + 4 * j;
                 acc[r][j] += x[0] * w[0] + x[1] * w[1] + x[2] * w[2] + x[3] * w[3];
             }
         }
     }
-    memcpy(tile, acc, sizeof acc);
+    for (int r = 0; r < 4; r++) memcpy(tile + r * nr, acc[r], (size_t)nr * sizeof(int32_t));
 }
+
+static void i8_scalar_kernel_quads(size_t steps, const void *a, const void *b, void *tile) { i8_scalar_quads_nr(steps, a, b, tile, 32); }
+static void i8_scalar_kernel_quads16(size_t steps, const void *a, const void *b, void *tile) { i8_scalar_quads_nr(steps, a, b, tile, 16); }
 
 static void i8_scalar_kernel_pairs(size_t steps, const void *av, const void *bv, void *tilev) {
     const int16_t *a = av, *b = bv;
@@ -179,6 +180,29 @@ __attribute__((target("avx2"))) static void i8_avx2_kernel(size_t steps, const v
         _mm256_storeu_si256((__m256i *)(tile + r * 16 + 8), acc[r][1]);
     }
 }
+
+// AVX-VNNI (VEX-encoded vpdpbusd on YMM, for CPUs with it and without AVX-512): the VNNI
+// arithmetic on 16 registers: 6 rows x 2 vectors of 8 columns, per step (four depths) 2 loads,
+// 6 broadcasts of a row's four u8 and 12 vpdpbusd.
+__attribute__((target("avx2,avxvnni"))) static void i8_avxvnni_kernel(size_t steps, const void *av, const void *bv, void *tilev) {
+    const uint32_t *a = av;
+    const int8_t *b = bv;
+    int32_t *tile = tilev;
+    __m256i acc[6][2];
+    for (int r = 0; r < 6; r++) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
+    for (size_t s = 0; s < steps; s++, a += 6, b += 64) {
+        __m256i b0 = _mm256_loadu_si256((const __m256i *)b), b1 = _mm256_loadu_si256((const __m256i *)(b + 32));
+        for (int r = 0; r < 6; r++) {
+            __m256i x = _mm256_set1_epi32((int)a[r]);
+            acc[r][0] = _mm256_dpbusd_avx_epi32(acc[r][0], x, b0);
+            acc[r][1] = _mm256_dpbusd_avx_epi32(acc[r][1], x, b1);
+        }
+    }
+    for (int r = 0; r < 6; r++) {
+        _mm256_storeu_si256((__m256i *)(tile + r * 16), acc[r][0]);
+        _mm256_storeu_si256((__m256i *)(tile + r * 16 + 8), acc[r][1]);
+    }
+}
 #endif
 
 #if defined(__x86_64__)
@@ -219,6 +243,11 @@ __attribute__((target(VNNI))) static inline __m512i vnni_load(const int8_t *p) {
 __attribute__((target(VNNI))) static inline void vnni_store(int32_t *p, __m512i v) { _mm512_storeu_si512(p, v); }
 __attribute__((target("avx2"))) static inline __m256i avx2_load(const int16_t *p) { return _mm256_loadu_si256((const __m256i *)p); }
 __attribute__((target("avx2"))) static inline void avx2_store(int32_t *p, __m256i v) { _mm256_storeu_si256((__m256i *)p, v); }
+#define AVXVNNI "avx2,avxvnni"
+__attribute__((target(AVXVNNI))) static inline __m256i avxvnni_load(const int8_t *p) { return _mm256_loadu_si256((const __m256i *)p); }
+__attribute__((target(AVXVNNI))) static inline __m256i avxvnni_dpbusd(__m256i acc, __m256i x, __m256i b) {
+    return _mm256_dpbusd_avx_epi32(acc, x, b);
+}
 __attribute__((target("avx2"))) static inline __m256i avx2_madd_add(__m256i acc, __m256i x, __m256i b) {
     return _mm256_add_epi32(acc, _mm256_madd_epi16(x, b));
 }
@@ -229,6 +258,8 @@ LP_ROW_KERNEL(i8_vnni_row, VNNI, __m512i, __m512i, int8_t, int32_t, 32, 128, 64,
               vnni_load, _mm512_dpbusd_epi32, vnni_store)
 LP_ROW_KERNEL(i8_avx2_row, "avx2", __m256i, __m256i, int16_t, int32_t, 16, 32, 16, _mm256_setzero_si256, _mm256_set1_epi32,
               avx2_load, avx2_madd_add, avx2_store)
+LP_ROW_KERNEL(i8_avxvnni_row, AVXVNNI, __m256i, __m256i, int8_t, int32_t, 16, 64, 32, _mm256_setzero_si256, _mm256_set1_epi32,
+              avxvnni_load, avxvnni_dpbusd, avx2_store)
 LP_ROW_KERNEL(bf16_avx512_row, BF16, __m512, __m512bh, uint16_t, float, 32, 64, 32, _mm512_setzero_ps, bf16_set1, bf16_load,
               _mm512_dpbf16_ps, _mm512_storeu_ps)
 
@@ -245,15 +276,18 @@ LP_ROW_KERNEL(bf16_avx512_row, BF16, __m512, __m512bh, uint16_t, float, 32, 64, 
     }
 LP_ROW_DISPATCH(i8_vnni_row, VNNI, int8_t, int32_t)
 LP_ROW_DISPATCH(i8_avx2_row, "avx2", int16_t, int32_t)
+LP_ROW_DISPATCH(i8_avxvnni_row, AVXVNNI, int8_t, int32_t)
 LP_ROW_DISPATCH(bf16_avx512_row, BF16, uint16_t, float)
 #endif
 static const lp_shape bf16_scalar_shape = {4, 32, 2, 2, 2, bf16_scalar_kernel};
 static const lp_shape i8_scalar_quads = {4, 32, 4, 1, 1, i8_scalar_kernel_quads};
 static const lp_shape i8_scalar_pairs = {4, 16, 2, 2, 2, i8_scalar_kernel_pairs};
+static const lp_shape i8_scalar_quads16 = {4, 16, 4, 1, 1, i8_scalar_kernel_quads16};
 #if defined(__x86_64__)
 static const lp_shape bf16_avx512_shape = {12, 32, 2, 2, 2, bf16_avx512_kernel, bf16_avx512_row_panels};
 static const lp_shape i8_vnni_shape = {12, 32, 4, 1, 1, i8_vnni_kernel, i8_vnni_row_panels};
 static const lp_shape i8_avx2_shape = {6, 16, 2, 2, 2, i8_avx2_kernel, i8_avx2_row_panels};
+static const lp_shape i8_avxvnni_shape = {6, 16, 4, 1, 1, i8_avxvnni_kernel, i8_avxvnni_row_panels};
 #endif
 
 bool nn_bf16_supported(int kernel) {
@@ -269,6 +303,7 @@ bool nn_i8_supported(int kernel) {
     case nn_i8_scalar: return true;
     case nn_i8_avx2: return nn_cpu_features() & nn_cpu_avx2_fma;
     case nn_i8_vnni: return (nn_cpu_features() & (nn_cpu_avx512 | nn_cpu_avx512_vnni)) == (nn_cpu_avx512 | nn_cpu_avx512_vnni);
+    case nn_i8_avx_vnni: return nn_cpu_features() & nn_cpu_avx_vnni;
     default: return false;
     }
 }
@@ -287,8 +322,13 @@ static const lp_shape *i8_shape_for(int kernel) {
 #if defined(__x86_64__)
     if (kernel == nn_i8_vnni && nn_i8_supported(kernel)) return &i8_vnni_shape;
     if (kernel == nn_i8_avx2 && nn_i8_supported(kernel)) return &i8_avx2_shape;
+    if (kernel == nn_i8_avx_vnni && nn_i8_supported(kernel)) return &i8_avxvnni_shape;
 #endif
-    return kernel == nn_i8_avx2 ? &i8_scalar_pairs : &i8_scalar_quads;
+    switch (kernel) {
+    case nn_i8_avx2: return &i8_scalar_pairs;
+    case nn_i8_avx_vnni: return &i8_scalar_quads16;
+    default: return &i8_scalar_quads;
+    }
 }
 
 // ---- packing B ---------------------------------------------------------------------------------
@@ -359,15 +399,9 @@ static void quantize_scale(float lo, float hi, float *scale, int32_t *zero, floa
     *inverse = 1.0f / s;
 }
 
-static void quantize_row_portable(const float *x, size_t k, uint8_t *q, float *scale, int32_t *zero) {
-    float lo = 0, hi = 0, inverse;
-    for (size_t p = 0; p < k; p++) {
-        float v = x[p];
-        if (v < lo && v != -INFINITY) lo = v;
-        if (v > hi && v != INFINITY) hi = v;
-    }
-    quantize_scale(lo, hi, scale, zero, &inverse);
-    float z = (float)*zero;
+/// q = clamp(round(x * inverse) + zero, 0, 255) (round to nearest even; NaN -> 0).
+static void quantize_values_portable(const float *x, size_t k, uint8_t *q, float inverse, int32_t zero) {
+    float z = (float)zero;
     for (size_t p = 0; p < k; p++) {
         float v = nearbyintf(x[p] * inverse) + z;
         v = v > 0 ? v : 0;  // NaN -> 0
@@ -376,9 +410,17 @@ static void quantize_row_portable(const float *x, size_t k, uint8_t *q, float *s
     }
 }
 
+/// [min(x, 0), max(x, 0)] over the finite values of x.
+static void finite_range_portable(const float *x, size_t k, float *lo, float *hi) {
+    for (size_t p = 0; p < k; p++) {
+        float v = x[p];
+        if (v < *lo && v != -INFINITY) *lo = v;
+        if (v > *hi && v != INFINITY) *hi = v;
+    }
+}
+
 #if defined(__x86_64__)
-__attribute__((target("avx2,fma,sse4.1"))) static void quantize_row_avx2(const float *x, size_t k, uint8_t *q, float *scale,
-                                                                          int32_t *zero) {
+__attribute__((target("avx2,fma,sse4.1"))) static void finite_range_avx2(const float *x, size_t k, float *lo_out, float *hi_out) {
     __m256 lo = _mm256_setzero_ps(), hi = _mm256_setzero_ps();
     const __m256 infinity = _mm256_set1_ps(INFINITY), sign = _mm256_set1_ps(-0.0f);
     size_t p = 0;
@@ -398,16 +440,17 @@ __attribute__((target("avx2,fma,sse4.1"))) static void quantize_row_avx2(const f
         lmin = l[i] < lmin ? l[i] : lmin;
         hmax = h[i] > hmax ? h[i] : hmax;
     }
-    for (size_t t = p; t < k; t++) {
-        float v = x[t];
-        if (v < lmin && v != -INFINITY) lmin = v;
-        if (v > hmax && v != INFINITY) hmax = v;
-    }
-    float inverse;
-    quantize_scale(lmin, hmax, scale, zero, &inverse);
-    const __m256 inv = _mm256_set1_ps(inverse), z = _mm256_set1_ps((float)*zero);
+    finite_range_portable(x + p, k - p, &lmin, &hmax);
+    *lo_out = lmin;
+    *hi_out = hmax;
+}
+
+__attribute__((target("avx2,fma,sse4.1"))) static void quantize_values_avx2(const float *x, size_t k, uint8_t *q, float inverse,
+                                                                             int32_t zero) {
+    const __m256 inv = _mm256_set1_ps(inverse), z = _mm256_set1_ps((float)zero);
     const __m256 top = _mm256_set1_ps(255), bottom = _mm256_setzero_ps();
-    for (p = 0; p + 8 <= k; p += 8) {
+    size_t p = 0;
+    for (; p + 8 <= k; p += 8) {
         __m256 v = _mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(x + p), inv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
         v = _mm256_add_ps(v, z);
         v = _mm256_max_ps(v, bottom);  // NaN -> 0 (max returns its second operand)
@@ -416,24 +459,29 @@ __attribute__((target("avx2,fma,sse4.1"))) static void quantize_row_avx2(const f
         __m128i w = _mm_packus_epi32(_mm256_castsi256_si128(i), _mm256_extracti128_si256(i, 1));
         _mm_storel_epi64((__m128i *)(q + p), _mm_packus_epi16(w, w));
     }
-    float zf = (float)*zero;
-    for (; p < k; p++) {
-        float v = nearbyintf(x[p] * inverse) + zf;
-        v = v > 0 ? v : 0;
-        v = v < 255 ? v : 255;
-        q[p] = (uint8_t)v;
-    }
+    quantize_values_portable(x + p, k - p, q + p, inverse, zero);
 }
 #endif
 
-static void quantize_row(const float *x, size_t k, uint8_t *q, float *scale, int32_t *zero) {
+static void quantize_values(const float *x, size_t k, uint8_t *q, float inverse, int32_t zero) {
 #if defined(__x86_64__)
     if (nn_cpu_features() & nn_cpu_avx2_fma) {
-        quantize_row_avx2(x, k, q, scale, zero);
+        quantize_values_avx2(x, k, q, inverse, zero);
         return;
     }
 #endif
-    quantize_row_portable(x, k, q, scale, zero);
+    quantize_values_portable(x, k, q, inverse, zero);
+}
+
+/// Per row: the row's own range, then its values (both passes vectorized where the CPU has AVX2).
+static void quantize_row(const float *x, size_t k, uint8_t *q, float *scale, int32_t *zero) {
+    float lo = 0, hi = 0, inverse;
+#if defined(__x86_64__)
+    if (nn_cpu_features() & nn_cpu_avx2_fma) finite_range_avx2(x, k, &lo, &hi); else
+#endif
+    finite_range_portable(x, k, &lo, &hi);
+    quantize_scale(lo, hi, scale, zero, &inverse);
+    quantize_values(x, k, q, inverse, *zero);
 }
 
 typedef struct {
@@ -443,6 +491,7 @@ typedef struct {
     const void *a;  // float rows, or u8 rows (mode_i8_raw)
     const void *packed;
     const float *scales;      // int8: per column
+    const nn_i8_input *input; // int8: the rows' calibrated quantization, or NULL (per row)
     const int32_t *sums;      // int8: column sums
     const float *bias;
     bool relu;
@@ -483,6 +532,10 @@ static void pack_a(const lp_job *job, size_t row0, size_t rows, size_t mr, uint8
         const uint8_t *q = row_buffer;
         if (r >= rows) {
             memset(row_buffer, 0, job->k);
+        } else if (job->mode == mode_i8 && job->input) {
+            scale[r] = job->input->scale;
+            zero[r] = job->input->zero;
+            quantize_values((const float *)job->a + (row0 + r) * job->lda, job->k, row_buffer, 1.0f / job->input->scale, job->input->zero);
         } else if (job->mode == mode_i8) {
             quantize_row((const float *)job->a + (row0 + r) * job->lda, job->k, row_buffer, &scale[r], &zero[r]);
         } else {
@@ -703,13 +756,13 @@ bool nn_bf16_gemm(int kernel, size_t m, size_t n, size_t k, const float *a, size
 }
 
 bool nn_i8_gemm(int kernel, size_t m, size_t n, size_t k, const float *a, size_t lda, const void *packed,
-                const float *scales, float *c, size_t ldc, const float *bias, bool relu, int threads) {
+                const float *scales, const nn_i8_input *input, float *c, size_t ldc, const float *bias, bool relu, int threads) {
     if (m == 0 || n == 0) return true;
     if (k > nn_i8_max_depth) return false;
     const lp_shape *s = i8_shape_for(kernel);
     size_t panels = (n + s->nr - 1) / s->nr;
     lp_job job = {.shape = s, .mode = mode_i8, .m = m, .n = n, .k = k, .lda = lda, .ldc = ldc, .a = a, .packed = packed,
-                  .scales = scales, .sums = (const int32_t *)((const uint8_t *)packed + panels * i8_panel_bytes(s, k)),
+                  .scales = scales, .input = input, .sums = (const int32_t *)((const uint8_t *)packed + panels * i8_panel_bytes(s, k)),
                   .bias = bias, .relu = relu, .c = c};
     return lp_run(&job, threads);
 }

@@ -116,9 +116,10 @@ struct Quantize: ParsableCommand, ReadsFiles {
         abstract: "Write a copy of a .nnm model with smaller weights: int8 (the default) or bfloat16 (--bf16).",
         discussion: """
             int8: every dense and conv2d weight as i8 with one f32 scale per output (symmetric, format 1.3); nn-infer \
-            quantizes activations per row at run time and sums in int32. --bf16: weights rounded to bfloat16. With --images \
-            and --labels (IDX files), prints the accuracy of the original and of the new model on them. Exit status: 0 success, \
-            64 usage, 65 malformed input, 66 missing input, 73/74 cannot write.
+            quantizes activations per row at run time and sums in int32, or, with --calibration, with one scale and zero \
+            point per layer fitted to the range of that layer's inputs over the given images (format 1.4). --bf16: weights \
+            rounded to bfloat16. With --images and --labels (IDX files), prints the accuracy of the original and of the new \
+            model on them. Exit status: 0 success, 64 usage, 65 malformed input, 66 missing input, 73/74 cannot write.
             """)
 
     @Argument(help: "The .nnm model.") var model: String
@@ -126,21 +127,41 @@ struct Quantize: ParsableCommand, ReadsFiles {
     @Flag(help: "bfloat16 weights (rounded to nearest even) instead of int8.") var bf16 = false
     @Option(help: "IDX images to measure the accuracy of both models on (needs --labels).") var images: String?
     @Option(help: "IDX labels of --images.") var labels: String?
+    @Option(help: ArgumentHelp("IDX images (int8) to fit each layer's activation scale and zero point to, instead of measuring every row at run time.",
+                               valueName: "images")) var calibration: String?
+    @Option(help: ArgumentHelp("With --calibration: the share of each layer's inputs its range covers, leaving out the extremes (100: minimum to maximum).",
+                               valueName: "percent")) var percentile: Double?
 
-    var inputFiles: [String] { [model] + [images, labels].compactMap { $0 } }
+    var inputFiles: [String] { [model] + [images, labels, calibration].compactMap { $0 } }
 
     func run() throws {
         try reportingErrors(tool: "nnconv quantize") {
             guard (images == nil) == (labels == nil) else {
                 throw ToolError("--images and --labels go together (the accuracy needs both)", status: ExitStatus.usage)
             }
+            guard !(bf16 && calibration != nil) else {
+                throw ToolError("--calibration applies to int8 (bf16 keeps activations in floating point)", status: ExitStatus.usage)
+            }
+            if let percentile {
+                guard calibration != nil else { throw ToolError("--percentile applies to --calibration", status: ExitStatus.usage) }
+                guard percentile > 50 && percentile <= 100 else {
+                    throw ToolError("--percentile must be above 50 and at most 100, not \(percentile)", status: ExitStatus.usage)
+                }
+            }
+            let percentile = percentile ?? ActivationCalibration.defaultPercentile
             guard output != model else { throw ToolError("\(output): would overwrite the model; give another -o", status: ExitStatus.usage) }
             let original = try NNMFormat.open(path: model).validated
             let kind = bf16 ? "bf16" : "int8"
+            let calibrated = try calibration.map { try ActivationCalibration.run(model: original.model, imagesPath: $0, percentile: percentile) }
             let (quantized, converted) = bf16 ? Quantization.bfloat16(original.model, sourcePath: model)
-                : try Quantization.int8(original.model, sourcePath: model)
+                : try Quantization.int8(original.model, sourcePath: model, inputs: calibrated?.inputs ?? [:])
             try NNMFormat.write(quantized, to: output)
             print("wrote \(output) (\(describe(quantized)); \(kind): \(converted.isEmpty ? "no weight to convert" : converted.joined(separator: ", ")))")
+            if let calibration, let calibrated {
+                let layers = quantized.metadata.layers.filter { $0.inputQuantization != nil }.count
+                print("activations of \(layers) layer\(layers == 1 ? "" : "s") calibrated on \(calibrated.images) image\(calibrated.images == 1 ? "" : "s") of \(calibration) "
+                      + "(\(percentile) % of each layer's inputs in range)")
+            }
             if let images, let labels {
                 let before = try InferenceRun.accuracy(modelPath: model, imagesPath: images, labelsPath: labels)
                 let after = try InferenceRun.accuracy(modelPath: output, imagesPath: images, labelsPath: labels)

@@ -55,6 +55,32 @@ import Testing
         #expect(plain.tensor("layers.0.weight")?.dtype == .float32)
     }
 
+    /// Format 1.4: calibrated input quantizations written beside the int8 weights, read back
+    /// as written, dropped with the scales by `dequantized()`. Hand-computed: the range
+    /// [-1, 2] gives scale 3 / 255 and zero point round(1 / (3 / 255)) = 85; [0.5, 3] counts
+    /// from 0 (scale 3 / 255, zero point 0); an empty range scale 1, zero point 0.
+    @Test func calibratedInputsRoundTripThroughTheReader() throws {
+        #expect(InputQuantization(range: -1, 2) == InputQuantization(scale: Float(3) / 255, zeroPoint: 85))
+        #expect(InputQuantization(range: 0.5, 3) == InputQuantization(scale: Float(3) / 255, zeroPoint: 0))
+        #expect(InputQuantization(range: 0, 0) == InputQuantization(scale: 1, zeroPoint: 0))
+        #expect(InputQuantization(range: -2, -1) == InputQuantization(scale: Float(2) / 255, zeroPoint: 255))
+        let inputs = [0: InputQuantization(range: -1, 2), 1: InputQuantization(scale: 0.02, zeroPoint: 0)]
+        let (quantized, _) = try Quantization.int8(Self.model(), sourcePath: "m.nnm", inputs: inputs)
+        let path = scratchDirectory("quantize") + "/m.calibrated.nnm"
+        try NNMFormat.write(quantized, to: path)
+        let file = try NNMFormat.open(path: path)
+        #expect(file.header.minorVersion == 4)
+        #expect(file.model.metadata.layers.map(\.inputQuantization) == [inputs[0], inputs[1]])
+        // The f32 scale written as the double it is exactly, so that it reads back unchanged.
+        #expect(JSONValue.object(file.header.header).serialized().contains(#""input_quantization":{"scale":0.019999999552965164,"zero_point":0}"#))
+        // Calibrating a model whose weights are int8 already adds the quantizations alone.
+        let again = try Quantization.int8(try Quantization.int8(Self.model(), sourcePath: "m.nnm").model, sourcePath: "m.nnm", inputs: inputs)
+        #expect(again.converted.isEmpty && again.model.metadata.layers.map(\.inputQuantization) == [inputs[0], inputs[1]])
+        let plain = file.model.dequantized()
+        #expect(plain.metadata.layers.allSatisfy { $0.inputQuantization == nil })
+        #expect(plain.metadata.minorVersion == 1)
+    }
+
     @Test func bfloat16RoundTripsThroughTheReader() throws {
         let (quantized, _) = Quantization.bfloat16(Self.model(), sourcePath: "m.nnm")
         let path = scratchDirectory("quantize") + "/m.bf16.nnm"
@@ -82,7 +108,9 @@ import Testing
         let meta = ModelMetadata(input: InputSpec(shape: [301]), layers: layers, preprocessing: [.scale(factor: 1.0 / 255, offset: 0)],
                                  provenance: Provenance(tool: "tests", created: "2026-12-05T00:00:00Z"))
         let model = Model(metadata: meta, tensors: tensors)
+        let calibrated = [0: InputQuantization(range: 0, 0.8), 1: InputQuantization(range: -0.5, 1.5)]
         for (name, quantized) in [("int8", try Quantization.int8(model, sourcePath: "m.nnm").model),
+                                  ("int8", try Quantization.int8(model, sourcePath: "m.nnm", inputs: calibrated).model),
                                   ("bf16", Quantization.bfloat16(model, sourcePath: "m.nnm").model)] {
             let engine = try InferenceEngine<Float>(model: quantized, kernel: kernel)
             #expect(engine.kernelDescription.contains("\(name) weights: "), "\(engine.kernelDescription)")
@@ -100,9 +128,10 @@ import Testing
     /// A file whose scales are zero, negative, NaN, of the wrong length or dtype, or missing:
     /// written past the writer's validation, refused by the reader with one line naming the file
     /// and the tensor or member.
-    @Test(arguments: ["zero", "negative", "nan", "length", "dtype", "missing", "float weight"])
+    @Test(arguments: ["zero", "negative", "nan", "length", "dtype", "missing", "float weight",
+                      "input scale", "input infinite", "input zero point", "input on float weight"])
     func malformedScalesAreRefused(_ fault: String) throws {
-        var (model, _) = try Quantization.int8(Self.model(), sourcePath: "m.nnm")
+        var (model, _) = try Quantization.int8(Self.model(), sourcePath: "m.nnm", inputs: [1: InputQuantization(scale: 0.1, zeroPoint: 3)])
         let name = "layers.1.weight_scale"
         switch fault {
         case "zero": model.setTensor(name, Tensor([0.1, 0] as [Float], shape: [2]))
@@ -111,7 +140,16 @@ import Testing
         case "length": model.setTensor(name, Tensor([0.1, 0.2, 0.3] as [Float], shape: [3]))
         case "dtype": model.setTensor(name, Tensor([0.1, 0.2] as [Double], shape: [2]))
         case "missing": model.tensors.removeAll { $0.name == name }
-        default: model.setTensor("layers.1.weight", Tensor([2, -4, 0.5, 1, -0.254, 3] as [Float], shape: [3, 2]))
+        case "input scale": model.metadata.layers[1].inputQuantization = InputQuantization(scale: 0, zeroPoint: 3)
+        case "input infinite": model.metadata.layers[1].inputQuantization = InputQuantization(scale: .infinity, zeroPoint: 3)
+        case "input zero point": model.metadata.layers[1].inputQuantization = InputQuantization(scale: 0.1, zeroPoint: 256)
+        case "input on float weight":
+            model.metadata.layers[0].inputQuantization = InputQuantization(scale: 0.1, zeroPoint: 3)
+            model = model.dequantized()
+            model.metadata.layers[0].inputQuantization = InputQuantization(scale: 0.1, zeroPoint: 3)
+        default:
+            model.metadata.layers[1].inputQuantization = nil
+            model.setTensor("layers.1.weight", Tensor([2, -4, 0.5, 1, -0.254, 3] as [Float], shape: [3, 2]))
         }
         let path = scratchDirectory("quantize") + "/bad.nnm"
         try NNMFormat.write(ValidatedModel(checked: model, warnings: []), to: path)
@@ -119,6 +157,8 @@ import Testing
         let text = try #require(message)
         #expect(text.hasPrefix(path))
         #expect(!text.contains("\n"))
-        #expect(text.contains(fault == "float weight" ? "layers[1].weight" : name), "\(text)")
+        let expected = fault == "float weight" ? "layers[1].weight" : fault == "input on float weight" ? "layers[0].input_quantization"
+            : fault.hasPrefix("input") ? "layers[1].input_quantization" : name
+        #expect(text.contains(expected), "\(text)")
     }
 }

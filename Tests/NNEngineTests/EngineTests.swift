@@ -1,3 +1,4 @@
+import Foundation
 import NNCore
 import NNEngine
 import Testing
@@ -61,6 +62,41 @@ func maxRelativeError<T: BinaryFloatingPoint>(_ a: [T], _ b: [Double]) -> Double
         let engine = try InferenceEngine<Float>(model: referenceModel(zscore: zscore))
         let out = engine.predict(raw: referenceInput.map(Float.init), count: 3)
         #expect(maxRelativeError(out, zscore ? expectedZscore : expectedScaled) <= 1e-5)
+    }
+
+    /// `observeInputs` (what `nnconv quantize --calibration` measures): per layer the range of
+    /// its inputs, 0 included, against the layers computed here in Double from the formulas of
+    /// `referenceModel` (X / 255; ReLU; sigmoid), on all three samples and on one.
+    @Test func observedInputsAreEachLayersInputs() throws {
+        let model = referenceModel(zscore: false)
+        let engine = try InferenceEngine<Float>(model: model)
+        func tensor(_ name: String) -> [Double] { model.tensor(name)!.floats().map(Double.init) }
+        for count in [3, 1] {
+            var x = referenceInput.prefix(count * 6).map { $0 / 255 }
+            var expected: [(Double, Double)] = []
+            for (l, (n, k)) in [(5, 6), (4, 5), (3, 4)].enumerated() {
+                expected.append((min(x.min()!, 0), max(x.max()!, 0)))
+                let w = tensor("layers.\(l).weight"), b = tensor("layers.\(l).bias")
+                x = (0..<(count * n)).map { e in
+                    let (i, j) = (e / n, e % n)
+                    let z = (0..<k).reduce(b[j]) { $0 + x[i * k + $1] * w[$1 * n + j] }
+                    return l == 0 ? max(z, 0) : 1 / (1 + exp(-z))
+                }
+            }
+            var ranges = [(low: Float, high: Float)](repeating: (0, 0), count: 3)
+            referenceInput.prefix(count * 6).map(Float.init).withUnsafeBufferPointer {
+                engine.observeInputs(raw: $0.baseAddress!, count: count) { layer, inputs in
+                    #expect(inputs.count == count * [6, 5, 4][layer])
+                    ranges[layer] = (min(ranges[layer].low, inputs.min()!), max(ranges[layer].high, inputs.max()!))
+                }
+            }
+            #expect(ranges.count == 3)
+            for (r, e) in zip(ranges, expected) {
+                #expect(abs(Double(r.low) - e.0) <= 1e-6 && abs(Double(r.high) - e.1) <= 1e-6, "\(ranges) vs \(expected)")
+            }
+        }
+        // The engine predicts as before afterwards.
+        #expect(maxRelativeError(engine.predict(raw: referenceInput.map(Float.init), count: 3), expectedScaled) <= 1e-5)
     }
 
     @Test func oneSampleAtATimeMatchesTheBatch() throws {

@@ -94,6 +94,46 @@ import Testing
         }
     }
 
+    /// int8 with a calibrated input quantization (format 1.4): every value becomes
+    /// clamp(round(x / s) + z, 0, 255) with the given s and z, whatever its row holds. Reference:
+    /// the product of the rows clipped to the calibrated range [-z s, (255 - z) s] (about a third of
+    /// the values fall outside it) and the dequantized weight, within s / 2 * sum_p |w_pj|. Fails
+    /// when the kernel ignores the zero point or measures the rows instead.
+    static func checkCalibrated(_ kernel: Int8Kernel, threads: Int) {
+        let input = InputQuantization(range: -1.5, 2)  // scale 3.5 / 255, zero point 109
+        let step = Double(input.scale), low = -Double(input.zeroPoint) * step, high = Double(255 - input.zeroPoint) * step
+        for (index, shape) in shapes.enumerated() {
+            let (m, k, n) = shape
+            let a = MatrixKernelTests.values(m * k, seed: index).map { $0 * 3 }
+            let q = integers(k * n, seed: 90 + index, -127...127)
+            let scales = (0..<n).map { Float(1 + $0 % 5) / 300 }
+            guard let packed = PackedInt8Matrix(q.map { Int8($0) }, scales: scales, rows: k, columns: n, kernel: kernel, input: input) else {
+                Issue.record("\(kernel.rawValue): packing failed")
+                return
+            }
+            var c = [Float](repeating: .nan, count: m * n)
+            let done = a.withUnsafeBufferPointer { pa in
+                c.withUnsafeMutableBufferPointer { packed.multiply(pa.baseAddress!, m: m, bias: nil, relu: false, into: $0.baseAddress!, threads: threads) }
+            }
+            #expect(done)
+            for i in 0..<m {
+                for j in 0..<n {
+                    var exact = 0.0, weights = 0.0
+                    for p in 0..<k {
+                        let w = Double(q[p * n + j]) * Double(scales[j])
+                        exact += min(max(Double(a[i * k + p]), low), high) * w
+                        weights += abs(w)
+                    }
+                    let bound = step / 2 * weights * 1.0001 + 1e-5 * weights * 3 + 1e-6
+                    if !(abs(Double(c[i * n + j]) - exact) <= bound) {
+                        Issue.record("\(kernel.rawValue) calibrated, \(threads) thread(s), m \(m) k \(k) n \(n): c[\(i)][\(j)] = \(c[i * n + j]), exact \(exact), bound \(bound)")
+                        return
+                    }
+                }
+            }
+        }
+    }
+
     /// bf16: the product of the bf16-rounded rows and weight (rounded here, to nearest even) in
     /// Double, within the f32 summation bound gamma(k + 2) * sum |a b| (the products are exact).
     static func checkBFloat16(_ kernel: BFloat16Kernel, threads: Int) {
@@ -148,6 +188,13 @@ import Testing
         Self.checkDequantized(kernel, threads: 2)
     }
 
+    @Test(arguments: Int8Kernel.allCases)
+    func int8CalibratedInputs(_ kernel: Int8Kernel) throws {
+        try #require(kernel.isSupported, "this CPU lacks \(kernel.rawValue)")
+        Self.checkCalibrated(kernel, threads: 1)
+        Self.checkCalibrated(kernel, threads: 2)
+    }
+
     @Test(arguments: BFloat16Kernel.allCases)
     func bfloat16Products(_ kernel: BFloat16Kernel) throws {
         try #require(kernel.isSupported, "this CPU lacks \(kernel.rawValue)")
@@ -171,7 +218,9 @@ import Testing
     @Test func engineChoosesTheMatchingKernels() throws {
         #expect(Int8Kernel.matching(.openblas) == nil)
         #expect(Int8Kernel.matching(.scalar) == .scalar)
-        if MatrixKernel.avx2.isSupported { #expect(Int8Kernel.matching(.avx2) == .avx2) }
+        if MatrixKernel.avx2.isSupported {
+            #expect(Int8Kernel.matching(.avx2) == (Int8Kernel.avxVNNI.isSupported ? .avxVNNI : .avx2))
+        }
         #expect(BFloat16Kernel.matching(.avx2) == nil)
         if BFloat16Kernel.avx512.isSupported { #expect(BFloat16Kernel.matching(.avx512) == .avx512) }
     }

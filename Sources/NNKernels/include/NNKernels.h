@@ -110,9 +110,10 @@ double nn_fma_peak(int kernel, int threads, long iterations);
 /// The bf16 kernels: portable C, or AVX512_BF16 (`vdpbf16ps`, 12 x 32 tiles).
 enum { nn_bf16_scalar = 0, nn_bf16_avx512 = 1 };
 
-/// The int8 kernels: portable C, AVX2 (`vpmaddwd` on int16 pairs, exact; 6 x 16 tiles), or
-/// AVX512-VNNI (`vpdpbusd`, u8 x s8 quads; 12 x 32 tiles).
-enum { nn_i8_scalar = 0, nn_i8_avx2 = 1, nn_i8_vnni = 2 };
+/// The int8 kernels: portable C, AVX2 (`vpmaddwd` on int16 pairs, exact; 6 x 16 tiles),
+/// AVX512-VNNI (`vpdpbusd` on ZMM, u8 x s8 quads; 12 x 32 tiles), or AVX-VNNI (`vpdpbusd` on YMM,
+/// VEX encoded, for CPUs without AVX-512; 6 x 16 tiles).
+enum { nn_i8_scalar = 0, nn_i8_avx2 = 1, nn_i8_vnni = 2, nn_i8_avx_vnni = 3 };
 
 /// The deepest int8 product whose int32 sums cannot overflow (255 * 127 * 65,536 < 2^31).
 enum { nn_i8_max_depth = 65536 };
@@ -140,12 +141,20 @@ size_t nn_i8_packed_bytes(int kernel, size_t k, size_t n);
 /// Packs a row-major int8 B[k][n] (values in -127...127) for `kernel`, with its column sums.
 void nn_i8_pack(int kernel, const int8_t *b, size_t ldb, size_t k, size_t n, void *packed);
 
-/// C = dequantized (quantize(A) B): each row of A is quantized to u8 with its own scale and
-/// zero point (`nn_i8_quantize_row`), the products are summed exactly in int32, and each sum is
-/// dequantized with the row's and the column's (`scales[n]`) scales, the bias added and ReLU
-/// applied in the same pass. False when k > nn_i8_max_depth or memory cannot be allocated.
+/// A calibrated quantization of activations (format 1.4's `input_quantization`): every row
+/// becomes q = clamp(round(x / scale) + zero, 0, 255), values past the calibrated range clipped.
+typedef struct {
+    float scale;   // finite, > 0
+    int32_t zero;  // 0...255
+} nn_i8_input;
+
+/// C = dequantized (quantize(A) B): each row of A is quantized to u8, with `input`'s scale and
+/// zero point or, when `input` is NULL, with its own (`nn_i8_quantize_row`); the products are
+/// summed exactly in int32, and each sum is dequantized with the row's and the column's
+/// (`scales[n]`) scales, the bias added and ReLU applied in the same pass. False when
+/// k > nn_i8_max_depth or memory cannot be allocated.
 bool nn_i8_gemm(int kernel, size_t m, size_t n, size_t k, const float *a, size_t lda, const void *packed,
-                const float *scales, float *c, size_t ldc, const float *bias, bool relu, int threads);
+                const float *scales, const nn_i8_input *input, float *c, size_t ldc, const float *bias, bool relu, int threads);
 
 /// The int32 sums alone, C[i][j] = sum_p a[i][p] b[p][j], for u8 rows of A: what the tests
 /// compare exactly against a reference.
