@@ -120,6 +120,53 @@ class Small:
         return f.bytes()
 
 
+def quantized_model() -> nnm.Model:
+    """`small_model()` with layers.1 in int8 (format 1.3: i8 weight, f32 scales) and its inputs'
+    calibrated quantization (1.4)."""
+    m = small_model()
+    meta = json.loads(json.dumps(m.metadata))
+    meta["layers"][1].update(weight_scale="layers.1.weight_scale", input_quantization={"scale": 0.25, "zero_point": 3})
+    tensors = dict(m.tensors)
+    tensors["layers.1.weight"] = np.array([127, -64, 64, 16, -95, 127], np.int8).reshape(3, 2)
+    tensors["layers.1.weight_scale"] = np.array([1 / 127, 2 / 127], np.float32)
+    return nnm.Model(meta, tensors)
+
+
+class Quantized:
+    valid = nnm.to_bytes(quantized_model())
+    header_length = int.from_bytes(valid[16:24], "little")
+    data_offset = int.from_bytes(valid[24:32], "little")
+    header: Dict[str, Any] = _json.parse(valid[48:48 + header_length])
+    data = valid[data_offset:]
+
+    @staticmethod
+    def editing(edit: Callable[[Dict[str, Any]], None], data: Optional[bytes] = None) -> bytes:
+        h = json.loads(json.dumps(Quantized.header))
+        edit(h)
+        return Bytes.of(h, Quantized.data if data is None else data).bytes()
+
+    @staticmethod
+    def layer(index: int, key: str, value: Any) -> bytes:
+        def edit(h):
+            if value is None:
+                del h["layers"][index][key]
+            else:
+                h["layers"][index][key] = value
+        return Quantized.editing(edit)
+
+    @staticmethod
+    def scales(values: List[float]) -> bytes:
+        """The file with other weight scales (and their checksum), past the writer's checks."""
+        entry = next(t for t in Quantized.header["tensors"] if t["name"] == "layers.1.weight_scale")
+        raw = np.array(values, np.float32).tobytes()
+        data = bytearray(Quantized.data)
+        data[entry["offset"]:entry["offset"] + len(raw)] = raw
+
+        def edit(h):
+            next(t for t in h["tensors"] if t["name"] == "layers.1.weight_scale")["crc32"] = zlib.crc32(raw)
+        return Quantized.editing(edit, bytes(data))
+
+
 def flip(data: bytes, offset: int, bit: int = 0) -> bytes:
     b = bytearray(data)
     b[offset] ^= 1 << bit
@@ -349,6 +396,35 @@ def cases() -> List[Case]:
         "layers[0].activation.beta: expected only alpha as parameters of elu, found a member 'beta'")
     add("output kind unknown", Small.editing(lambda h: h.update(output={"kind": "scores"})), m,
         'output.kind: expected one of probabilities, log_probabilities, logits, found "scores"')
+    # Formats 1.3 and 1.4: int8 weights, their scales, calibrated inputs.
+    q = Quantized
+    add("i8 weight without its scales", q.editing(lambda h: [h["layers"][1].pop(k) for k in ("weight_scale", "input_quantization")]), m,
+        "tensor 'layers.1.weight': dtype i8 cannot be used here (expected f16, bf16, f32 or f64)")
+    add("weight scale beside a float weight", q.layer(0, "weight_scale", "layers.1.weight_scale"), m,
+        "layers[0].weight: expected an i8 tensor (the layer has a weight_scale), found 'layers.0.weight' of dtype f32")
+    add("weight scale missing", q.layer(1, "weight_scale", "nope"), m,
+        "layers[1].weight_scale: names tensor 'nope', which the model does not contain")
+    add("weight scale of another length", q.layer(1, "weight_scale", "layers.0.bias"), m,
+        "tensor 'layers.0.bias': expected shape 2, found 3")
+    add("a zero weight scale", q.scales([0.5, 0]), m,
+        "layers[1].weight_scale: expected finite scales > 0, found 'layers.1.weight_scale'[1] = 0.0")
+    add("a NaN weight scale", q.scales([float("nan"), 0.5]), m,
+        "layers[1].weight_scale: expected finite scales > 0, found 'layers.1.weight_scale'[0] = nan")
+    add("compute other than bf16", q.layer(1, "compute", "fp8"), m, 'layers[1].compute: expected "bf16", found "fp8"')
+    add("input quantization on a float weight", q.layer(0, "input_quantization", {"scale": 0.5, "zero_point": 0}), m,
+        "layers[0].input_quantization: expected an i8 weight with a weight_scale (it quantizes that layer's inputs), "
+        "found a layer with a float weight")
+    add("input scale 0", q.layer(1, "input_quantization", {"scale": 0, "zero_point": 3}), m,
+        "layers[1].input_quantization.scale: expected a finite number > 0, found 0.0")
+    add("input scale past f32", q.layer(1, "input_quantization", {"scale": 1e300, "zero_point": 3}), m,
+        "layers[1].input_quantization.scale: expected a finite number > 0, found inf")
+    add("input zero point 256", q.layer(1, "input_quantization", {"scale": 0.5, "zero_point": 256}), m,
+        "layers[1].input_quantization.zero_point: expected an integer in 0...255, found 256")
+    add("input zero point missing", q.layer(1, "input_quantization", {"scale": 0.5}), m,
+        "layers[1].input_quantization.zero_point: expected a value, found nothing")
+    add("input quantization on flatten", Small.editing(lambda h: h["layers"].insert(0, {
+        "kind": "flatten", "in": 4, "out": 4, "input_shape": [2, 2], "input_quantization": {"scale": 1, "zero_point": 0}})), m,
+        "layers[0].weight: expected no parameters for a flatten layer, found a tensor name")
     return c
 
 
@@ -385,6 +461,19 @@ def test_malformed_file_as_nnconv_sees_it(case: Case, tmp_path: Path) -> None:
     else:
         # Without the whole magic nnconv tries its other formats and names them instead.
         assert case.error in (nnm.WrongMagic, nnm.Truncated, nnm.EmptyFile)
+
+
+def test_quantized_files_read_as_written() -> None:
+    """An int8 layer with calibrated inputs: version 1.4, the same header as the Swift writer's
+    (checked against nnconv in test_swift_files), the weight's value q * scale in f32."""
+    model = nnm.loads(Quantized.valid, "m.nnm")
+    assert model.version == (1, 4)
+    layer = model.layers[1]
+    assert layer["weight_scale"] == "layers.1.weight_scale" and layer["input_quantization"] == {"scale": 0.25, "zero_point": 3}
+    w = model.array("layers.1.weight", widen=True)
+    assert w.dtype == np.float32
+    np.testing.assert_allclose(w, [[1, -128 / 127], [64 / 127, 32 / 127], [-95 / 127, 254 / 127]], rtol=1e-7)
+    assert model.array("layers.1.weight").dtype == np.int8
 
 
 def test_newer_minor_version_and_unknown_members_are_accepted() -> None:

@@ -120,6 +120,26 @@ def test_trained_files(name: str, trained: dict, tmp_path: Path) -> None:
         assert [s["op"] for s in model.preprocessing] == ["zscore"]
 
 
+@pytest.mark.parametrize("name", ["mlp", "cnn"])
+@pytest.mark.parametrize("kind", ["int8", "int8-calibrated", "bf16"])
+def test_quantized_files(name: str, kind: str, trained: dict, small_data: Path, tmp_path: Path) -> None:
+    """`nnconv quantize`'s copies (formats 1.3 and 1.4): read, rewritten byte for byte, and the
+    reference forward pass on the weights' values (q * scale, widened bf16) agrees with nn-infer
+    in f64."""
+    target = tmp_path / f"{name}.{kind}.nnm"
+    extra = {"int8": [], "int8-calibrated": ["--calibration", small_data / "train-images-idx3-ubyte"], "bf16": ["--bf16"]}[kind]
+    run("nnconv", "quantize", trained[name], "-o", target, *extra)
+    _check(target, tmp_path)
+    model = nnm.load(target)
+    assert model.version == (1, 4 if kind == "int8-calibrated" else 3)
+    weighted = [l for l in model.layers if l["kind"] in ("dense", "conv2d")]
+    if kind.startswith("int8"):
+        assert all(model.tensors[l["weight"]].dtype == np.int8 and "weight_scale" in l for l in weighted)
+        assert all(("input_quantization" in l) == (kind == "int8-calibrated") for l in weighted)
+    else:
+        assert all(l.get("compute") == "bf16" for l in weighted)
+
+
 def test_the_digits_give_nn_infers_classes(trained: dict, small_data: Path, tmp_path: Path) -> None:
     """Real images as nn-infer reads them from IDX: the same predicted class for every image."""
     import json

@@ -24,7 +24,7 @@ from .errors import (BadLayout, BadTensorEntry, CannotCreate, CannotOpen, Checks
 
 MAGIC = b"\x89NNM\r\n\x1a\n"
 MAJOR_VERSION = 1
-NEWEST_MINOR_VERSION = 2
+NEWEST_MINOR_VERSION = 4
 PREAMBLE_SIZE = 48
 ALIGNMENT = 64
 MAXIMUM_HEADER_BYTES = 16 << 20
@@ -215,7 +215,7 @@ def decode(data: Union[bytes, bytearray, memoryview, mmap.mmap], path: str, veri
             array.flags.writeable = False
             tensors[e.name] = array
         try:
-            md.validate_structure(meta, {e.name: (e.dtype, e.shape) for e in entries})
+            md.validate_structure(meta, {e.name: (e.dtype, e.shape) for e in entries}, tensors)
         except ModelProblem as e:
             raise InvalidModel(path, e.message) from None
     return FileContents(major, minor, root, meta, entries, tensors, data_offset, size)

@@ -15,6 +15,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
+import numpy as np
+
 from ._json import format_double
 from .errors import ModelProblem, describe_shape
 
@@ -32,7 +34,7 @@ OUTPUT_KINDS = ["probabilities", "log_probabilities", "logits"]
 CONVENTIONS = ["cross-correlation", "convolution"]
 FLOAT_DTYPES = {"f16", "bf16", "f32", "f64"}
 
-_LAYER_KNOWN = {"kind", "in", "out", "activation", "weight", "bias", "input_shape", "output_shape",
+_LAYER_KNOWN = {"kind", "in", "out", "activation", "weight", "weight_scale", "compute", "input_quantization", "bias", "input_shape", "output_shape",
                 "kernel", "pool", "strides", "padding", "convention"}
 _BATCH_NORM_KNOWN = {"epsilon", "gamma", "beta", "moving_mean", "moving_variance"}
 _TOP_KNOWN = {"input", "layers", "preprocessing", "classes", "output", "training", "provenance", "tensors"}
@@ -48,6 +50,21 @@ def swift_description(d: float) -> str:
     if math.isinf(d):
         return "inf" if d > 0 else "-inf"
     return format_double(d)
+
+
+def float32_value(d: float) -> float:
+    """`d` rounded to f32 (as Swift's `Float(d)`: past the largest f32, infinity), as a double."""
+    with np.errstate(over="ignore"):
+        return float(np.float32(d))
+
+
+def float32_description(d: float) -> str:
+    """An f32 value as Swift's `"\\(Float)"` prints it: the shortest digits that read back as it."""
+    if math.isnan(d):
+        return "nan"
+    if math.isinf(d):
+        return "inf" if d > 0 else "-inf"
+    return str(np.float32(d))
 
 
 def kind_name(v: Any) -> str:
@@ -343,6 +360,11 @@ class LayerInfo:
     beta: Optional[str] = None
     moving_mean: Optional[str] = None
     moving_variance: Optional[str] = None
+    # Format 1.3: the f32 scales of an i8 weight, one per output; `"compute": "bf16"`.
+    weight_scale: Optional[str] = None
+    compute_bf16: bool = False
+    # Format 1.4: the calibrated u8 quantization of the layer's inputs, (scale as f32, zero point).
+    input_quantization: Optional[Tuple[float, int]] = None
     unknown: Dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -359,6 +381,10 @@ class LayerInfo:
         v = max(KIND_MINOR[self.kind], activation_minor(self.activation))
         if self.geometry is not None and isinstance(self.geometry.padding, list):
             v = max(v, 2)
+        if self.weight_scale is not None or self.compute_bf16:
+            v = max(v, 3)
+        if self.input_quantization is not None:
+            v = max(v, 4)
         return v
 
     def json(self) -> Dict[str, Any]:
@@ -380,6 +406,12 @@ class LayerInfo:
         o["activation"] = activation_json(self.activation)
         if self.weight is not None:
             o["weight"] = self.weight
+        if self.weight_scale is not None:
+            o["weight_scale"] = self.weight_scale
+        if self.compute_bf16:
+            o["compute"] = "bf16"
+        if self.input_quantization is not None:
+            o["input_quantization"] = {"scale": self.input_quantization[0], "zero_point": self.input_quantization[1]}
         if self.bias is not None:
             o["bias"] = self.bias
         if self.kind == "batch_norm":
@@ -467,7 +499,19 @@ def parse_layer(v: Any, location: str) -> LayerInfo:
     activation = parse_activation(r.value("activation"), r.loc("activation")) if parameterized or "activation" in r.o else ("identity", {})
     weight = r.string("weight") if parameterized else None
     bias = r.optional_string("bias") if parameterized else None
-    if not parameterized and ("weight" in r.o or "bias" in r.o):
+    weight_scale, compute_bf16, input_quantization = None, False, None
+    if parameterized:
+        weight_scale = r.optional_string("weight_scale")
+        compute = r.optional_string("compute")
+        if compute is not None:
+            if compute != "bf16":
+                raise _bad(r.loc("compute"), '"bf16"', f'"{compute}"')
+            compute_bf16 = True
+        q = r.optional_object("input_quantization")
+        if q is not None:
+            qr = _Fields(q, r.loc("input_quantization"))
+            input_quantization = (float32_value(qr.double("scale")), qr.int("zero_point", 0, 255))
+    if not parameterized and any(k in r.o for k in ("weight", "bias", "weight_scale", "input_quantization")):
         raise _bad(r.loc("weight"), f"no parameters for a {kind} layer", "a tensor name")
     known = set(_LAYER_KNOWN)
     if kind == "batch_norm":
@@ -477,6 +521,7 @@ def parse_layer(v: Any, location: str) -> LayerInfo:
     return LayerInfo(kind, inputs, outputs, activation, weight, bias, geometry, count_include_pad,
                      epsilon=bn.get("epsilon", 0.0), gamma=bn.get("gamma"), beta=bn.get("beta"),
                      moving_mean=bn.get("moving_mean"), moving_variance=bn.get("moving_variance"),
+                     weight_scale=weight_scale, compute_bf16=compute_bf16, input_quantization=input_quantization,
                      unknown=r.unknown(known))
 
 
@@ -610,9 +655,11 @@ def _parse_training(value: Any) -> Tuple[Dict[str, Any], List[Tuple[str, str]]]:
 TensorInfo = Tuple[str, List[int]]  # (dtype name, shape)
 
 
-def validate_structure(meta: ParsedMetadata, tensors: Mapping[str, TensorInfo]) -> None:
+def validate_structure(meta: ParsedMetadata, tensors: Mapping[str, TensorInfo],
+                       values: Optional[Mapping[str, np.ndarray]] = None) -> None:
     """Checks that layers chain from the input to the output and that every named tensor exists
-    with a float dtype and the shape its role needs (Model.validateStructure)."""
+    with a float dtype and the shape its role needs (Model.validateStructure); an i8 weight
+    (format 1.3) needs its f32 scales, whose values are checked when `values` holds them."""
     def require_float(name: str, location: str, shape: List[int]) -> None:
         if name not in tensors:
             raise ModelProblem.missing_tensor(location, name)
@@ -621,6 +668,40 @@ def validate_structure(meta: ParsedMetadata, tensors: Mapping[str, TensorInfo]) 
             raise ModelProblem.unsupported_dtype(name, dtype)
         if list(found) != list(shape):
             raise ModelProblem.shape_mismatch(name, shape, list(found))
+
+    def require_weight(layer: LayerInfo, location: str, shape: List[int]) -> None:
+        # As Model.requireWeight: the input quantization, then the weight and its scales.
+        q = layer.input_quantization
+        if q is not None:
+            if layer.weight_scale is None:
+                raise _bad(f"{location}.input_quantization", "an i8 weight with a weight_scale (it quantizes that layer's inputs)",
+                           "a layer with a float weight")
+            if not (q[0] > 0 and math.isfinite(q[0])):
+                raise _bad(f"{location}.input_quantization.scale", "a finite number > 0", float32_description(q[0]))
+        weight, scale_name = layer.weight, layer.weight_scale
+        if scale_name is None:
+            require_float(weight, f"{location}.weight", shape)  # type: ignore[arg-type]
+            return
+        if weight not in tensors:
+            raise ModelProblem.missing_tensor(f"{location}.weight", weight)  # type: ignore[arg-type]
+        dtype, found = tensors[weight]  # type: ignore[index]
+        if dtype != "i8":
+            raise _bad(f"{location}.weight", "an i8 tensor (the layer has a weight_scale)", f"'{weight}' of dtype {dtype}")
+        if list(found) != list(shape):
+            raise ModelProblem.shape_mismatch(weight, shape, list(found))  # type: ignore[arg-type]
+        if scale_name not in tensors:
+            raise ModelProblem.missing_tensor(f"{location}.weight_scale", scale_name)
+        dtype, found = tensors[scale_name]
+        if dtype != "f32":
+            raise ModelProblem.unsupported_dtype(scale_name, f"{dtype} (a weight scale is f32)")
+        if list(found) != [shape[-1]]:
+            raise ModelProblem.shape_mismatch(scale_name, [shape[-1]], list(found))
+        if values is not None and scale_name in values:
+            s = np.asarray(values[scale_name], dtype=np.float32).reshape(-1)
+            bad = np.flatnonzero(~((s > 0) & np.isfinite(s)))
+            if bad.size:
+                raise _bad(f"{location}.weight_scale", "finite scales > 0",
+                           f"'{scale_name}'[{int(bad[0])}] = {float32_description(float(s[bad[0]]))}")
 
     if not meta.layers:
         raise ModelProblem("the model has no layers")
@@ -636,13 +717,13 @@ def validate_structure(meta: ParsedMetadata, tensors: Mapping[str, TensorInfo]) 
             raise _bad(f"{location}.input_shape", describe_shape(previous_shape) + " (the previous layer's output)",
                        describe_shape(g.input_shape))
         if layer.kind == "dense":
-            require_float(layer.weight, f"{location}.weight", [layer.inputs, layer.outputs])  # type: ignore[arg-type]
+            require_weight(layer, location, [layer.inputs, layer.outputs])
             if layer.bias is not None:
                 require_float(layer.bias, f"{location}.bias", [layer.outputs])
             previous_shape = None
         elif layer.kind == "conv2d":
             assert g is not None
-            require_float(layer.weight, f"{location}.weight", layer.weight_shape)  # type: ignore[arg-type]
+            require_weight(layer, location, layer.weight_shape)  # type: ignore[arg-type]
             if layer.bias is not None:
                 require_float(layer.bias, f"{location}.bias", [g.output_shape[2]])
             previous_shape = g.output_shape

@@ -128,11 +128,17 @@ class Model:
         return total
 
     def array(self, name: str, widen: bool = False) -> np.ndarray:
-        """The tensor `name`; with `widen`, f16, bf16 and 8- and 16-bit integer tensors as float32 copies."""
+        """The tensor `name`; with `widen`, f16, bf16 and 8- and 16-bit integer tensors as float32
+        copies, and an i8 weight with a `weight_scale` (format 1.3) as its values: each q times its
+        output's scale, in float32 (Model.floatWeight)."""
         a = self.tensors[name]
         if not widen:
             return a
         stored = self.dtypes.get(name) or container.dtype_name(a)
+        if stored == "i8":
+            scale = next((l.get("weight_scale") for l in self.layers if l.get("weight") == name and l.get("weight_scale")), None)
+            if scale is not None and scale in self.tensors:
+                return a.astype(np.float32) * np.asarray(self.tensors[scale], dtype=np.float32)
         if stored == "bf16":
             bits = a.view(np.uint16).astype(np.uint32) << 16
             return bits.view(np.float32)
@@ -173,7 +179,7 @@ class Model:
         for name, _, a in stored:
             if a.ndim > container.MAXIMUM_RANK:
                 raise ModelProblem(f"tensor '{name}': rank {a.ndim} exceeds the limit of {container.MAXIMUM_RANK}")
-        md.validate_structure(meta, {n: (d, list(a.shape)) for n, d, a in stored})
+        md.validate_structure(meta, {n: (d, list(a.shape)) for n, d, a in stored}, {n: a for n, _, a in stored})
         return value_warnings(meta, {n: (d, a) for n, d, a in stored})
 
     def save(self, path: PathLike) -> List[str]:
