@@ -101,7 +101,11 @@ extension Inspection {
         var lines = ["input: \(ShapeMath.describe(meta.input.shape)) (\(meta.input.features) features)"]
         for (i, l) in meta.layers.enumerated() {
             var line = "layer \(i): \(l.summary)"
-            if let weight = l.weight { line += ", weight '\(weight)'" + (l.bias.map { ", bias '\($0)'" } ?? ", no bias") }
+            if let weight = l.weight {
+                line += ", weight '\(weight)'" + (l.weightScale.map { " (i8, scales '\($0)')" } ?? "") + (l.bfloat16Compute ? " (bf16 products)" : "")
+                line += l.bias.map { ", bias '\($0)'" } ?? ", no bias"
+                if let q = l.inputQuantization { line += ", inputs as u8 with scale \(q.scale) and zero point \(q.zeroPoint) (calibrated)" }
+            }
             lines.append(line)
         }
         lines.append("preprocessing: \(meta.preprocessing.isEmpty ? "none" : meta.preprocessing.describe())")

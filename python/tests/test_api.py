@@ -147,6 +147,22 @@ def test_cli_validate_and_inspect(tmp_path: Path) -> None:
     assert [l for l in ours if l.startswith("    @")] == [l for l in theirs if l.startswith("    @")]
 
 
+def test_cli_inspect_of_quantized_models(tmp_path: Path) -> None:
+    """int8 (with calibrated inputs) and bf16 copies from nnconv quantize: the same layer lines."""
+    model = nnm.load(MLP)
+    rng = np.random.default_rng(3)
+    images = tmp_path / "images.idx"
+    dims = [50, 1, model.features]  # IDX images are N x rows x columns; the features must match
+    images.write_bytes(bytes([0, 0, 8, 3]) + b"".join(int(d).to_bytes(4, "big") for d in dims)
+                       + rng.integers(0, 256, size=50 * model.features, dtype=np.uint8).tobytes())
+    for extra in (["--calibration", str(images)], ["--bf16"]):
+        path = tmp_path / "q.nnm"
+        run("nnconv", "quantize", MLP, "-o", path, *extra)
+        theirs = [l for l in run("nnconv", "inspect", path).stdout.splitlines() if l.startswith("  layer ")]
+        ours = [l for l in _cli("inspect", str(path)).stdout.splitlines() if l.startswith("  layer ")]
+        assert ours == theirs and ("(calibrated)" in theirs[0] or "(bf16 products)" in theirs[0]), theirs
+
+
 def test_cli_exit_statuses(tmp_path: Path) -> None:
     bad = tmp_path / "bad.nnm"
     bad.write_bytes(MLP.read_bytes()[:100])

@@ -38,8 +38,16 @@ def _layer_line(i: int, layer: md.LayerInfo) -> str:
     else:
         text = f"{layer.kind} {describe_shape(g.input_shape if g else [layer.inputs])} -> {layer.outputs}"
     text += f", {act_text}"
-    names = [f"{k} '{getattr(layer, k)}'" for k in ("weight", "bias", "gamma", "beta", "moving_mean", "moving_variance")
-             if getattr(layer, k)]
+    if layer.weight:
+        # As nnconv inspect (Inspection.describe).
+        part = f"weight '{layer.weight}'" + (f" (i8, scales '{layer.weight_scale}')" if layer.weight_scale else "")
+        part += (" (bf16 products)" if layer.compute_bf16 else "") + (f", bias '{layer.bias}'" if layer.bias else ", no bias")
+        if layer.input_quantization is not None:
+            scale, zero = layer.input_quantization
+            part += f", inputs as u8 with scale {md.float32_description(scale)} and zero point {zero} (calibrated)"
+        names = [part]
+    else:
+        names = [f"{k} '{getattr(layer, k)}'" for k in ("gamma", "beta", "moving_mean", "moving_variance") if getattr(layer, k)]
     return f"  layer {i}: {text}" + (", " + ", ".join(names) if names else "")
 
 
