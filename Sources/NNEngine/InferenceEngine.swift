@@ -349,15 +349,21 @@ public final class InferenceEngine<Scalar: BLASScalar> {
                               _ a: UnsafeMutablePointer<Scalar>, _ b: UnsafeMutablePointer<Scalar>) {
         let plan = count == 1 ? oneSamplePlan : nil
         var source: UnsafePointer<Scalar>, target: UnsafeMutablePointer<Scalar>
+        var first = 0
         if preprocessor.isIdentity {
             source = input
             target = a
+        } else if runFirstLayerPreprocessing(input, count: count, into: layers.count == 1 ? output : a) {
+            if layers.count == 1 { return }
+            first = 1
+            source = UnsafePointer(a)
+            target = b
         } else {
             preprocessor.apply(input, into: a, count: count)
             source = UnsafePointer(a)
             target = b
         }
-        for index in layers.indices {
+        for index in first..<layers.count {
             let isLast = index == layers.count - 1
             // Flattening HWC samples does not move memory (unless the layer also has an activation).
             if layers[index].kind == .flatten && layers[index].activation == .identity && !isLast { continue }
@@ -369,6 +375,22 @@ public final class InferenceEngine<Scalar: BLASScalar> {
             source = UnsafePointer(destination)
             target = destination == a ? b : a
         }
+    }
+
+    /// Runs the first layer on raw features when its int8 kernel can preprocess the rows as it
+    /// quantizes them (one preprocessing step, a dense first layer with packed int8 weights, no
+    /// observer): the preprocessed rows are then never written, and both threads compute them.
+    /// The same values as preprocessing first. False, with nothing done, otherwise.
+    private func runFirstLayerPreprocessing(_ input: UnsafePointer<Scalar>, count: Int, into destination: UnsafeMutablePointer<Scalar>) -> Bool {
+        guard inputObserver == nil, let preprocessing = preprocessor.rowPreprocessing, let layer = layers.first, layer.kind == .dense,
+              case let .int8(packed)? = packedWeights.first ?? nil else { return false }
+        let relu = layer.activation == .relu
+        let done = packed.multiply(floats(input), m: count, bias: layer.bias.map { floats(UnsafePointer($0.pointer)) }, relu: relu,
+                                   into: floats(destination), threads: min(BLAS.threadCount, 2), preprocessing: preprocessing)
+        if done, !relu {
+            Activations.biasAndActivate(destination, rows: count, columns: layer.outputSize, bias: nil, activation: layer.activation)
+        }
+        return done
     }
 
     /// One layer; `packed` is its weight for our kernels (else its products run on BLAS, and

@@ -76,6 +76,7 @@ public enum MatrixKernel: String, CaseIterable, Sendable {
         if f & UInt32(nn_cpu_avx512_vnni) != 0 { names.append("avx512_vnni") }
         if f & UInt32(nn_cpu_avx_vnni) != 0 { names.append("avx_vnni") }
         if f & UInt32(nn_cpu_avx512_bf16) != 0 { names.append("avx512_bf16") }
+        if f & UInt32(nn_cpu_amx_int8) != 0 { names.append("amx_int8") }
         return names.isEmpty ? "none" : names.joined(separator: " ")
     }
 
@@ -133,14 +134,15 @@ public final class PackedMatrix: Sendable {
 }
 
 /// Which code multiplies batches by int8 weights: the portable C kernel, AVX2 (`vpmaddwd` on
-/// int16 pairs, exact), AVX512-VNNI (`vpdpbusd` on ZMM) or AVX-VNNI (`vpdpbusd` on YMM, the
-/// VNNI of CPUs without AVX-512). Each row of activations is quantized to u8 with its own scale
+/// int16 pairs, exact), AVX512-VNNI (`vpdpbusd` on ZMM), AVX-VNNI (`vpdpbusd` on YMM, the VNNI
+/// of CPUs without AVX-512) or AMX (`tdpbusd` on tiles, Intel Xeon since Sapphire Rapids). Each row of activations is quantized to u8 with its own scale
 /// and zero point as it is packed; sums are exact in int32.
 public enum Int8Kernel: String, CaseIterable, Sendable {
     case scalar
     case avx2
     case vnni = "avx512_vnni"
     case avxVNNI = "avx_vnni"
+    case amx = "amx_int8"
 
     var code: Int32 {
         switch self {
@@ -148,6 +150,7 @@ public enum Int8Kernel: String, CaseIterable, Sendable {
         case .avx2: Int32(nn_i8_avx2)
         case .vnni: Int32(nn_i8_vnni)
         case .avxVNNI: Int32(nn_i8_avx_vnni)
+        case .amx: Int32(nn_i8_amx)
         }
     }
 
@@ -155,7 +158,7 @@ public enum Int8Kernel: String, CaseIterable, Sendable {
     public var isSupported: Bool { nn_i8_supported(code) }
 
     /// The int8 kernel of the same family as the f32 `kernel` the engine runs, the first this
-    /// CPU has: for `avx512` AVX512-VNNI, AVX-VNNI, AVX2; for `avx2` AVX-VNNI, AVX2; `scalar`;
+    /// CPU has: for `avx512` AMX, AVX512-VNNI, AVX-VNNI, AVX2; for `avx2` AVX-VNNI, AVX2; `scalar`;
     /// nil for OpenBLAS (int8 weights then run as their f32 values), so `NNM_KERNELS` chooses both.
     public static func matching(_ kernel: MatrixKernel) -> Int8Kernel? {
         let family: [Int8Kernel]
@@ -163,7 +166,7 @@ public enum Int8Kernel: String, CaseIterable, Sendable {
         case .openblas: return nil
         case .scalar: family = []
         case .avx2: family = [.avxVNNI, .avx2]
-        case .avx512: family = [.vnni, .avxVNNI, .avx2]
+        case .avx512: family = [.amx, .vnni, .avxVNNI, .avx2]
         }
         return family.first { $0.isSupported } ?? .scalar
     }
@@ -219,11 +222,27 @@ public final class PackedInt8Matrix: Sendable {
     /// memory cannot be allocated.
     public func multiply(_ a: UnsafePointer<Float>, m: Int, bias: UnsafePointer<Float>?, relu: Bool,
                          into c: UnsafeMutablePointer<Float>, threads: Int) -> Bool {
+        multiply(a, m: m, bias: bias, relu: relu, into: c, threads: threads, preprocessing: nil)
+    }
+
+    /// As `multiply`, each row of `a` preprocessed by `preprocessing` as it is quantized (a first
+    /// layer fed raw features): the values `Preprocessor` would have written, never stored.
+    func multiply(_ a: UnsafePointer<Float>, m: Int, bias: UnsafePointer<Float>?, relu: Bool,
+                  into c: UnsafeMutablePointer<Float>, threads: Int, preprocessing: RowPreprocessing?) -> Bool {
         var fixed = inputQuantization.map { nn_i8_input(scale: $0.scale, zero: Int32($0.zeroPoint)) } ?? nn_i8_input()
+        var prologue = nn_prologue()
+        switch preprocessing {
+        case let .scale(factor, offset)?: prologue = nn_prologue(mean: nil, divisor: nil, factor: factor, offset: offset)
+        case let .zscore(mean, divisor)?: prologue = nn_prologue(mean: mean, divisor: divisor, factor: 1, offset: 0)
+        case nil: break
+        }
         return scales.withUnsafeBufferPointer { scales in
             withUnsafePointer(to: &fixed) { input in
-                nn_i8_gemm(kernel.code, m, panels.columns, panels.rows, a, panels.rows, panels.pointer, scales.baseAddress,
-                           inputQuantization == nil ? nil : input, c, panels.columns, bias, relu, Int32(threads))
+                withUnsafePointer(to: &prologue) { prologue in
+                    nn_i8_gemm(kernel.code, m, panels.columns, panels.rows, a, panels.rows, panels.pointer, scales.baseAddress,
+                               inputQuantization == nil ? nil : input, preprocessing == nil ? nil : prologue, c, panels.columns,
+                               bias, relu, Int32(threads))
+                }
             }
         }
     }

@@ -30,6 +30,18 @@ public struct Preprocessor<Scalar: BLASScalar>: @unchecked Sendable {
 
     public var isIdentity: Bool { steps.isEmpty }
 
+    /// The preprocessing as one step that the int8 kernels apply to each row as they quantize it
+    /// (f32, exactly one step), or nil. Its pointers live as long as this preprocessor.
+    var rowPreprocessing: RowPreprocessing? {
+        guard Scalar.self == Float.self, steps.count == 1 else { return nil }
+        switch steps[0] {
+        case let .scale(factor, offset): return .scale(factor: factor as! Float, offset: offset as! Float)
+        case let .zscore(mean, divisor):
+            return .zscore(mean: UnsafeRawPointer(mean.pointer).assumingMemoryBound(to: Float.self),
+                           divisor: UnsafeRawPointer(divisor.pointer).assumingMemoryBound(to: Float.self))
+        }
+    }
+
     /// Transforms `count` samples of `features` values in place.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
@@ -65,4 +77,12 @@ public struct Preprocessor<Scalar: BLASScalar>: @unchecked Sendable {
             from = UnsafePointer(target)
         }
     }
+}
+
+/// One preprocessing step as the int8 kernels apply it to the rows they quantize: `x * factor`
+/// (then `+ offset` when it is not 0), or `(x - mean[j]) / divisor[j]`; the same operations as
+/// `Preprocessor.apply`, so the same values.
+enum RowPreprocessing {
+    case scale(factor: Float, offset: Float)
+    case zscore(mean: UnsafePointer<Float>, divisor: UnsafePointer<Float>)
 }

@@ -4,10 +4,25 @@
 #if defined(__x86_64__)
 #include <cpuid.h>
 #endif
+#if defined(__x86_64__) && defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 enum { known = 1u << 31 };
 
 #if defined(__x86_64__)
+// Linux enables the AMX tile data (8 KiB of state per thread) only for processes that ask
+// (ARCH_REQ_XCOMP_PERM for XFEATURE_XTILEDATA, Linux 5.16 and later); without it the first tile
+// instruction raises SIGILL. Asked once, when the features are first detected.
+static bool amx_permitted(void) {
+#if defined(__linux__)
+    return syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XFEATURE_XTILEDATA */) == 0;
+#else
+    return false;
+#endif
+}
+
 // XCR0, read with XGETBV (only after CPUID says OSXSAVE, or the instruction faults). Encoded as
 // bytes so that no target attribute is needed for it.
 static unsigned long long xcr0(void) {
@@ -35,6 +50,8 @@ static unsigned detect(void) {
     unsigned leaf7_subleaves = eax;
     bool avx2 = ebx & (1u << 5), avx512f = ebx & (1u << 16), avx512bw = ebx & (1u << 30), avx512vl = ebx & (1u << 31);
     bool avx512vnni = ecx & (1u << 11);
+    bool amx_tile = edx & (1u << 24), amx_int8 = edx & (1u << 25);
+    bool tile_state = (xcr & 0x60000) == 0x60000;  // XTILECFG and XTILEDATA
     if (!(avx2 && fma)) return features;
     features |= nn_cpu_avx2_fma;
     bool avxvnni = false, avx512bf16 = false;
@@ -48,6 +65,7 @@ static unsigned detect(void) {
         features |= nn_cpu_avx512;
         if (avx512vnni) features |= nn_cpu_avx512_vnni;
         if (avx512bf16) features |= nn_cpu_avx512_bf16;
+        if (avx512vnni && amx_tile && amx_int8 && tile_state && amx_permitted()) features |= nn_cpu_amx_int8;
     }
 #endif
     return features;

@@ -26,9 +26,11 @@
 // Threads and units of work: as GEMM.c (blocks of rows times groups of panels from an atomic
 // counter shared by the caller and the helper thread).
 
-enum { lp_block_rows = 48 };         // a multiple of every MR (4, 6, 12)
+enum { lp_block_rows = 48 };         // a multiple of every MR but AMX's (4, 6, 12)
+enum { lp_amx_block_rows = 64 };     // AMX: two groups of 32 rows
+enum { lp_max_block_rows = 64 };
 enum { lp_parallel_minimum = 1 << 18 };
-enum { lp_max_mr = 12, lp_max_nr = 32 };
+enum { lp_max_mr = 32, lp_max_nr = 32 };
 
 typedef void (*lp_micro_kernel)(size_t steps, const void *a, const void *b, void *tile);
 typedef void (*lp_row_kernel)(int panels, size_t steps, const uint32_t *a, const void *b, size_t panel_elements, void *tiles);
@@ -38,7 +40,18 @@ typedef struct {
     size_t a_bytes, b_bytes;  // bytes of one packed element of A and of B
     lp_micro_kernel kernel;
     lp_row_kernel row;        // one row against up to 4 panels, or NULL (the portable kernels)
+    // AMX only (zero for the others): depths padded to a multiple of `kalign` (64, one tile row
+    // of bytes) in both packings; A's rows stored whole, one after another (what a tile load
+    // reads), instead of MR rows interleaved; `enter` before and `leave` after a thread's run of
+    // kernel calls (the tile configuration, the release of the tile state).
+    size_t kalign;
+    bool rows_whole;
+    void (*enter)(void);
+    void (*leave)(void);
 } lp_shape;
+
+static size_t shape_kalign(const lp_shape *s) { return s->kalign ? s->kalign : s->kstep; }
+static size_t shape_block_rows(const lp_shape *s) { return s->rows_whole ? lp_amx_block_rows : lp_block_rows; }
 
 static size_t round_up(size_t x, size_t to) { return (x + to - 1) / to * to; }
 
@@ -203,6 +216,50 @@ __attribute__((target("avx2,avxvnni"))) static void i8_avxvnni_kernel(size_t ste
         _mm256_storeu_si256((__m256i *)(tile + r * 16 + 8), acc[r][1]);
     }
 }
+
+// AMX-INT8: tdpbusd multiplies a tile of 16 rows x 64 u8 of A by a tile of 16 rows (quads of
+// depths) x 16 columns of s8 of B into 16 x 16 int32 sums, the same u8 x s8 quads as vpdpbusd.
+// Tiles 0-3 hold a 32 x 32 block of C, 4-5 two row halves of A (rows whole, stride = padded
+// depth), 6-7 two column halves of the VNNI panel (32 columns x 4 depths = 128 bytes a step: the
+// half's 64 bytes at stride 128). The configuration is loaded once per run of calls (`enter`).
+typedef struct {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t bytes_per_row[16];
+    uint8_t rows[16];
+} amx_tile_config;
+
+__attribute__((target("amx-tile,amx-int8"))) static void amx_enter(void) {
+    static const amx_tile_config config = {.palette = 1, .bytes_per_row = {64, 64, 64, 64, 64, 64, 64, 64},
+                                           .rows = {16, 16, 16, 16, 16, 16, 16, 16}};
+    _tile_loadconfig(&config);
+}
+
+__attribute__((target("amx-tile,amx-int8"))) static void amx_leave(void) { _tile_release(); }
+
+__attribute__((target("amx-tile,amx-int8"))) static void i8_amx_kernel(size_t steps, const void *av, const void *bv, void *tilev) {
+    const uint8_t *a = av;
+    const int8_t *b = bv;
+    int32_t *tile = tilev;
+    size_t depth = steps * 4;  // a multiple of 64
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+    for (size_t k = 0; k < depth; k += 64) {
+        _tile_loadd(4, a + k, depth);
+        _tile_loadd(5, a + 16 * depth + k, depth);
+        _tile_loadd(6, b + k * 32, 128);
+        _tile_loadd(7, b + k * 32 + 64, 128);
+        _tile_dpbusd(0, 4, 6);
+        _tile_dpbusd(1, 4, 7);
+        _tile_dpbusd(2, 5, 6);
+        _tile_dpbusd(3, 5, 7);
+    }
+    _tile_stored(0, tile, 128);
+    _tile_stored(1, tile + 16, 128);
+    _tile_stored(2, tile + 16 * 32, 128);
+    _tile_stored(3, tile + 16 * 32 + 16, 128);
+}
 #endif
 
 #if defined(__x86_64__)
@@ -288,6 +345,8 @@ static const lp_shape bf16_avx512_shape = {12, 32, 2, 2, 2, bf16_avx512_kernel, 
 static const lp_shape i8_vnni_shape = {12, 32, 4, 1, 1, i8_vnni_kernel, i8_vnni_row_panels};
 static const lp_shape i8_avx2_shape = {6, 16, 2, 2, 2, i8_avx2_kernel, i8_avx2_row_panels};
 static const lp_shape i8_avxvnni_shape = {6, 16, 4, 1, 1, i8_avxvnni_kernel, i8_avxvnni_row_panels};
+// One-row products on the same packing through the AVX512-VNNI row kernel (the padded depths are zeros).
+static const lp_shape i8_amx_shape = {32, 32, 4, 1, 1, i8_amx_kernel, i8_vnni_row_panels, 64, true, amx_enter, amx_leave};
 #endif
 
 bool nn_bf16_supported(int kernel) {
@@ -304,6 +363,7 @@ bool nn_i8_supported(int kernel) {
     case nn_i8_avx2: return nn_cpu_features() & nn_cpu_avx2_fma;
     case nn_i8_vnni: return (nn_cpu_features() & (nn_cpu_avx512 | nn_cpu_avx512_vnni)) == (nn_cpu_avx512 | nn_cpu_avx512_vnni);
     case nn_i8_avx_vnni: return nn_cpu_features() & nn_cpu_avx_vnni;
+    case nn_i8_amx: return nn_cpu_features() & nn_cpu_amx_int8;
     default: return false;
     }
 }
@@ -323,6 +383,7 @@ static const lp_shape *i8_shape_for(int kernel) {
     if (kernel == nn_i8_vnni && nn_i8_supported(kernel)) return &i8_vnni_shape;
     if (kernel == nn_i8_avx2 && nn_i8_supported(kernel)) return &i8_avx2_shape;
     if (kernel == nn_i8_avx_vnni && nn_i8_supported(kernel)) return &i8_avxvnni_shape;
+    if (kernel == nn_i8_amx && nn_i8_supported(kernel)) return &i8_amx_shape;
 #endif
     switch (kernel) {
     case nn_i8_avx2: return &i8_scalar_pairs;
@@ -350,7 +411,7 @@ void nn_bf16_pack(const float *b, size_t ldb, size_t k, size_t n, uint16_t *pack
 }
 
 /// Layout of an int8 packing: panels, then the column sums (int32, padded to the panel width).
-static size_t i8_panel_bytes(const lp_shape *s, size_t k) { return round_up(k, s->kstep) * s->nr * s->b_bytes; }
+static size_t i8_panel_bytes(const lp_shape *s, size_t k) { return round_up(k, shape_kalign(s)) * s->nr * s->b_bytes; }
 
 size_t nn_i8_packed_bytes(int kernel, size_t k, size_t n) {
     const lp_shape *s = i8_shape_for(kernel);
@@ -360,7 +421,7 @@ size_t nn_i8_packed_bytes(int kernel, size_t k, size_t n) {
 
 void nn_i8_pack(int kernel, const int8_t *b, size_t ldb, size_t k, size_t n, void *packed) {
     const lp_shape *s = i8_shape_for(kernel);
-    size_t panels = (n + s->nr - 1) / s->nr, kpad = round_up(k, s->kstep);
+    size_t panels = (n + s->nr - 1) / s->nr, kpad = round_up(k, shape_kalign(s));
     int32_t *sums = (int32_t *)((uint8_t *)packed + panels * i8_panel_bytes(s, k));
     uint8_t *to8 = packed;
     int16_t *to16 = packed;
@@ -492,6 +553,7 @@ typedef struct {
     const void *packed;
     const float *scales;      // int8: per column
     const nn_i8_input *input; // int8: the rows' calibrated quantization, or NULL (per row)
+    const nn_prologue *prologue;  // int8: the preprocessing of A's rows, or NULL
     const int32_t *sums;      // int8: column sums
     const float *bias;
     bool relu;
@@ -505,11 +567,26 @@ typedef struct {
 
 enum { mode_bf16 = 0, mode_i8 = 1, mode_i8_raw = 2 };
 
+/// The prologue of one row of k values into `out`. Two statements for scale and offset, so that
+/// they are not contracted into one fused multiply-add (the engine's Swift loop rounds twice).
+static void preprocess_row(const nn_prologue *p, const float *x, size_t k, float *out) {
+    if (p->mean) {
+        for (size_t j = 0; j < k; j++) out[j] = (x[j] - p->mean[j]) / p->divisor[j];
+    } else if (p->offset != 0) {
+        for (size_t j = 0; j < k; j++) {
+            float t = x[j] * p->factor;
+            out[j] = t + p->offset;
+        }
+    } else {
+        for (size_t j = 0; j < k; j++) out[j] = x[j] * p->factor;
+    }
+}
+
 /// Packs `rows` rows starting at `row0` into groups of MR rows, kstep depths of a row adjacent
-/// (zero rows and depths past the edge); int8 rows are quantized first (their scale and zero
-/// point go to `scale`/`zero`).
-static void pack_a(const lp_job *job, size_t row0, size_t rows, size_t mr, uint8_t *to, uint8_t *row_buffer, float *scale,
-                   int32_t *zero) {
+/// (zero rows and depths past the edge); int8 rows are preprocessed (into `floats`, k values)
+/// when the job has a prologue and quantized (their scale and zero point go to `scale`/`zero`).
+static void pack_a(const lp_job *job, size_t row0, size_t rows, size_t mr, uint8_t *to, uint8_t *row_buffer, float *floats,
+                   float *scale, int32_t *zero) {
     const lp_shape *s = job->shape;
     size_t ks = s->kstep, kpad = job->steps * ks;
     size_t group_bytes = kpad * mr * s->a_bytes;
@@ -532,12 +609,19 @@ static void pack_a(const lp_job *job, size_t row0, size_t rows, size_t mr, uint8
         const uint8_t *q = row_buffer;
         if (r >= rows) {
             memset(row_buffer, 0, job->k);
-        } else if (job->mode == mode_i8 && job->input) {
-            scale[r] = job->input->scale;
-            zero[r] = job->input->zero;
-            quantize_values((const float *)job->a + (row0 + r) * job->lda, job->k, row_buffer, 1.0f / job->input->scale, job->input->zero);
         } else if (job->mode == mode_i8) {
-            quantize_row((const float *)job->a + (row0 + r) * job->lda, job->k, row_buffer, &scale[r], &zero[r]);
+            const float *x = (const float *)job->a + (row0 + r) * job->lda;
+            if (job->prologue) {
+                preprocess_row(job->prologue, x, job->k, floats);
+                x = floats;
+            }
+            if (job->input) {
+                scale[r] = job->input->scale;
+                zero[r] = job->input->zero;
+                quantize_values(x, job->k, row_buffer, 1.0f / job->input->scale, job->input->zero);
+            } else {
+                quantize_row(x, job->k, row_buffer, &scale[r], &zero[r]);
+            }
         } else {
             q = (const uint8_t *)job->a + (row0 + r) * job->lda;
         }
@@ -640,15 +724,18 @@ static void write_tile(const lp_job *job, const void *tile, size_t row, size_t r
 static void lp_run_unit(const lp_job *job, size_t unit, uint8_t *buffer) {
     const lp_shape *s = job->shape;
     size_t mr = s->mr, nr = s->nr;
-    size_t block = unit / job->groups, group = unit % job->groups;
-    size_t row0 = block * lp_block_rows;
-    size_t rows = job->m - row0 < lp_block_rows ? job->m - row0 : lp_block_rows;
+    size_t block = unit / job->groups, group = unit % job->groups, block_rows = shape_block_rows(s);
+    size_t row0 = block * block_rows;
+    size_t rows = job->m - row0 < block_rows ? job->m - row0 : block_rows;
     size_t kpad = job->steps * s->kstep;
-    size_t a_bytes = round_up(lp_block_rows * kpad * s->a_bytes, 64);
+    size_t a_bytes = round_up(lp_max_block_rows * kpad * s->a_bytes, 64);
     uint8_t *row_buffer = buffer + a_bytes;
     float *scale = (float *)(row_buffer + round_up(job->k, 64));
-    int32_t *zero = (int32_t *)(scale + lp_block_rows);
-    pack_a(job, row0, rows, mr, buffer, row_buffer, scale, zero);
+    int32_t *zero = (int32_t *)(scale + lp_max_block_rows);
+    float *floats = (float *)(zero + lp_max_block_rows);
+    pack_a(job, row0, rows, s->rows_whole ? 1 : mr, buffer, row_buffer, floats, scale, zero);
+    // Whole rows (AMX): zeros in the last group's rows past the edge, which its tiles load.
+    if (s->rows_whole) memset(buffer + rows * kpad, 0, (round_up(rows, mr) - rows) * kpad);
     size_t panel0 = group * job->panels_per_group;
     size_t panel_end = panel0 + job->panels_per_group < job->panels ? panel0 + job->panels_per_group : job->panels;
     size_t panel_bytes = kpad * nr * s->b_bytes;
@@ -667,7 +754,9 @@ static void lp_run_unit(const lp_job *job, size_t unit, uint8_t *buffer) {
 static void lp_task(const void *context, size_t first, size_t end) {
     (void)end;
     lp_job *job = (lp_job *)context;
+    if (job->shape->enter) job->shape->enter();
     NN_DRAIN_UNITS(job, lp_run_unit, job->buffers + first * job->buffer_bytes);
+    if (job->shape->leave) job->shape->leave();
 }
 
 // One row (m = 1): the row packed once (one 32-bit lane of depths per step), then groups of up
@@ -701,13 +790,15 @@ static void lp_row_groups(const void *context, size_t first, size_t end) {
 static bool lp_row(lp_job *job, int threads) {
     const lp_shape *s = job->shape;
     size_t packed_row = round_up(job->steps * s->kstep * s->a_bytes, 64);
-    // The packed row, its scale and zero point, then the quantized row pack_a works from.
+    // The packed row, its scale and zero point, then the quantized row pack_a works from and
+    // the preprocessed row.
     job->buffer_bytes = packed_row;
-    job->buffers = aligned_alloc(64, packed_row + 64 + round_up(job->k, 64));
+    job->buffers = aligned_alloc(64, packed_row + 64 + round_up(job->k, 64) + round_up(job->k * sizeof(float), 64));
     if (!job->buffers) return false;
     float *scale = (float *)(job->buffers + packed_row);
     int32_t *zero = (int32_t *)(scale + 1);
-    pack_a(job, 0, 1, 1, job->buffers, job->buffers + packed_row + 64, scale, zero);
+    pack_a(job, 0, 1, 1, job->buffers, job->buffers + packed_row + 64, (float *)(job->buffers + packed_row + 64 + round_up(job->k, 64)),
+           scale, zero);
     job->panels = (job->n + s->nr - 1) / s->nr;
     size_t groups = (job->panels + lp_row_panels - 1) / lp_row_panels;
     bool alone = threads < 2 || groups < 2 || job->n * job->k < lp_row_parallel_minimum;
@@ -718,12 +809,13 @@ static bool lp_row(lp_job *job, int threads) {
 
 static bool lp_run(lp_job *job, int threads) {
     const lp_shape *s = job->shape;
-    job->steps = (job->k + s->kstep - 1) / s->kstep;
+    job->steps = round_up(job->k, shape_kalign(s)) / s->kstep;
 #if defined(__x86_64__)
-    job->vector_epilogue = job->mode != mode_i8_raw && (s == &i8_vnni_shape || s == &bf16_avx512_shape);
+    job->vector_epilogue = job->mode != mode_i8_raw && (s == &i8_vnni_shape || s == &i8_amx_shape || s == &bf16_avx512_shape);
 #endif
     if (job->m == 1 && s->row) return lp_row(job, threads);
-    size_t blocks = (job->m + lp_block_rows - 1) / lp_block_rows;
+    size_t block_rows = shape_block_rows(s);
+    size_t blocks = (job->m + block_rows - 1) / block_rows;
     job->panels = (job->n + s->nr - 1) / s->nr;
     bool parallel = threads >= 2 && (double)job->m * (double)job->n * (double)job->k >= lp_parallel_minimum;
     job->groups = 1;
@@ -736,8 +828,8 @@ static bool lp_run(lp_job *job, int threads) {
     job->units = blocks * job->groups;
     if (job->units < 2) parallel = false;
     size_t count = parallel ? 2 : 1;
-    job->buffer_bytes = round_up(lp_block_rows * job->steps * s->kstep * s->a_bytes, 64) + round_up(job->k, 64)
-        + lp_block_rows * (sizeof(float) + sizeof(int32_t));
+    job->buffer_bytes = round_up(lp_max_block_rows * job->steps * s->kstep * s->a_bytes, 64) + round_up(job->k, 64)
+        + lp_max_block_rows * (sizeof(float) + sizeof(int32_t)) + job->k * sizeof(float);
     job->buffer_bytes = round_up(job->buffer_bytes, 64);
     job->buffers = aligned_alloc(64, count * job->buffer_bytes);
     if (!job->buffers) return false;
@@ -756,13 +848,14 @@ bool nn_bf16_gemm(int kernel, size_t m, size_t n, size_t k, const float *a, size
 }
 
 bool nn_i8_gemm(int kernel, size_t m, size_t n, size_t k, const float *a, size_t lda, const void *packed,
-                const float *scales, const nn_i8_input *input, float *c, size_t ldc, const float *bias, bool relu, int threads) {
+                const float *scales, const nn_i8_input *input, const nn_prologue *prologue, float *c, size_t ldc,
+                const float *bias, bool relu, int threads) {
     if (m == 0 || n == 0) return true;
     if (k > nn_i8_max_depth) return false;
     const lp_shape *s = i8_shape_for(kernel);
     size_t panels = (n + s->nr - 1) / s->nr;
     lp_job job = {.shape = s, .mode = mode_i8, .m = m, .n = n, .k = k, .lda = lda, .ldc = ldc, .a = a, .packed = packed,
-                  .scales = scales, .input = input, .sums = (const int32_t *)((const uint8_t *)packed + panels * i8_panel_bytes(s, k)),
+                  .scales = scales, .input = input, .prologue = prologue, .sums = (const int32_t *)((const uint8_t *)packed + panels * i8_panel_bytes(s, k)),
                   .bias = bias, .relu = relu, .c = c};
     return lp_run(&job, threads);
 }

@@ -119,6 +119,45 @@ import Testing
         }
     }
 
+    /// An int8 first layer preprocesses its rows as it quantizes them (z-score, or scale with an
+    /// offset): the outputs equal, bit for bit, those of the same model without preprocessing
+    /// given the rows the engine's `preprocess` writes; one sample and a batch, per row and
+    /// calibrated, on every int8 kernel this CPU runs. Fails when the kernel's prologue rounds
+    /// otherwise (a fused multiply-add for scale and offset, another division).
+    @Test(arguments: MatrixKernel.allCases.filter { $0 != .openblas && $0.isSupported })
+    func firstLayersPreprocessAsTheyQuantize(_ kernel: MatrixKernel) throws {
+        let (k, hidden) = (37, 9)
+        let w0: [Float] = (0..<(k * hidden)).map { Float(sin(Double($0) * 0.7)) }
+        let w1: [Float] = (0..<(hidden * 3)).map { Float(cos(Double($0) * 1.3)) }
+        let mean: [Float] = (0..<k).map { Float($0 % 11) * 9.5 }
+        let std: [Float] = (0..<k).map { (i: Int) -> Float in i % 13 == 0 ? 0 : Float(1 + i % 5) * 17.25 }
+        var tensors = [NamedTensor("layers.0.weight", Tensor(w0, shape: [k, hidden])), NamedTensor("layers.0.bias", Tensor((0..<hidden).map { Float($0) * 0.01 }, shape: [hidden])),
+                       NamedTensor("layers.1.weight", Tensor(w1, shape: [hidden, 3])), NamedTensor("layers.1.bias", Tensor([0.1, 0, -0.1] as [Float], shape: [3])),
+                       NamedTensor("mean", Tensor(mean, shape: [k])), NamedTensor("std", Tensor(std, shape: [k]))]
+        let layers = [Layer.dense(index: 0, inputSize: k, outputSize: hidden, activation: .relu), Layer.dense(index: 1, inputSize: hidden, outputSize: 3, activation: .softmax)]
+        let x: [Float] = (0..<(50 * k)).map { Float(($0 * 7919) % 256) }
+        for steps: [PreprocessingStep] in [[.zscore(mean: "mean", std: "std")], [.scale(factor: 1.0 / 255, offset: -0.3)], [.scale(factor: 0.1, offset: 0)]] {
+            let meta = ModelMetadata(input: InputSpec(shape: [k]), layers: layers, preprocessing: steps, provenance: Provenance(tool: "tests", created: "2026-12-06T00:00:00Z"))
+            let model = Model(metadata: meta, tensors: tensors)
+            let calibrations: [[Int: InputQuantization]] = [[:], [0: InputQuantization(range: -1, 3), 1: InputQuantization(range: 0, 2)]]
+            for inputs in calibrations {
+                let quantized = try Quantization.int8(model, sourcePath: "m.nnm", inputs: inputs).model
+                var plain = quantized
+                plain.metadata.preprocessing = []
+                let fused = try InferenceEngine<Float>(model: quantized, kernel: kernel), separate = try InferenceEngine<Float>(model: plain, kernel: kernel)
+                var rows = x
+                rows.withUnsafeMutableBufferPointer { fused.preprocess($0.baseAddress!, count: 50) }
+                for count in [1, 50] {
+                    let a = fused.predict(raw: Array(x.prefix(count * k)), count: count)
+                    let b = separate.predict(raw: Array(rows.prefix(count * k)), count: count)
+                    let differing = zip(a, b).filter { $0.bitPattern != $1.bitPattern }.count
+                    #expect(a.count == b.count && differing == 0, "\(kernel.rawValue), \(steps), calibrated \(!inputs.isEmpty), \(count) sample(s): \(differing) outputs differ")
+                }
+            }
+        }
+        tensors.removeAll()
+    }
+
     @Test func refusesNonFiniteWeights() {
         var model = Self.model()
         model.setTensor("layers.1.weight", Tensor([2, -4, .nan, 1, 0, 3] as [Float], shape: [3, 2]))

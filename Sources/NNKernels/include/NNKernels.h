@@ -18,6 +18,8 @@ enum {
     nn_cpu_avx512_vnni = 8,     // AVX512_VNNI (vpdpbusd on ZMM)
     nn_cpu_avx_vnni = 16,       // AVX-VNNI (vpdpbusd on YMM, VEX encoded)
     nn_cpu_avx512_bf16 = 32,    // AVX512_BF16 (vdpbf16ps)
+    nn_cpu_amx_int8 = 64,       // AMX-TILE and AMX-INT8 (tdpbusd), with AVX512-VNNI, the tile state
+                                // enabled in XCR0 and Linux's permission to use it (arch_prctl)
 };
 
 /// The features above that this CPU has, detected on first use.
@@ -112,8 +114,9 @@ enum { nn_bf16_scalar = 0, nn_bf16_avx512 = 1 };
 
 /// The int8 kernels: portable C, AVX2 (`vpmaddwd` on int16 pairs, exact; 6 x 16 tiles),
 /// AVX512-VNNI (`vpdpbusd` on ZMM, u8 x s8 quads; 12 x 32 tiles), or AVX-VNNI (`vpdpbusd` on YMM,
-/// VEX encoded, for CPUs without AVX-512; 6 x 16 tiles).
-enum { nn_i8_scalar = 0, nn_i8_avx2 = 1, nn_i8_vnni = 2, nn_i8_avx_vnni = 3 };
+/// VEX encoded, for CPUs without AVX-512; 6 x 16 tiles), or AMX (`tdpbusd` on 16 x 64-byte
+/// tiles, 32 x 32 tiles of C; one-row products on AVX512-VNNI).
+enum { nn_i8_scalar = 0, nn_i8_avx2 = 1, nn_i8_vnni = 2, nn_i8_avx_vnni = 3, nn_i8_amx = 4 };
 
 /// The deepest int8 product whose int32 sums cannot overflow (255 * 127 * 65,536 < 2^31).
 enum { nn_i8_max_depth = 65536 };
@@ -148,13 +151,24 @@ typedef struct {
     int32_t zero;  // 0...255
 } nn_i8_input;
 
-/// C = dequantized (quantize(A) B): each row of A is quantized to u8, with `input`'s scale and
+/// A model's preprocessing, applied to each row of A as it is read (the int8 products of a first
+/// layer, so that the preprocessed rows are never written out): z-score, (x - mean[j]) /
+/// divisor[j], when `mean` is not NULL; else x * factor, then + offset when offset != 0; in f32,
+/// the operations of the engine's own preprocessing (no fused multiply-add), so the same values.
+typedef struct {
+    const float *mean, *divisor;
+    float factor, offset;
+} nn_prologue;
+
+/// C = dequantized (quantize(A) B): each row of A is preprocessed by `prologue` when it is not
+/// NULL, then quantized to u8, with `input`'s scale and
 /// zero point or, when `input` is NULL, with its own (`nn_i8_quantize_row`); the products are
 /// summed exactly in int32, and each sum is dequantized with the row's and the column's
 /// (`scales[n]`) scales, the bias added and ReLU applied in the same pass. False when
 /// k > nn_i8_max_depth or memory cannot be allocated.
 bool nn_i8_gemm(int kernel, size_t m, size_t n, size_t k, const float *a, size_t lda, const void *packed,
-                const float *scales, const nn_i8_input *input, float *c, size_t ldc, const float *bias, bool relu, int threads);
+                const float *scales, const nn_i8_input *input, const nn_prologue *prologue, float *c, size_t ldc,
+                const float *bias, bool relu, int threads);
 
 /// The int32 sums alone, C[i][j] = sum_p a[i][p] b[p][j], for u8 rows of A: what the tests
 /// compare exactly against a reference.
