@@ -377,16 +377,23 @@ public final class InferenceEngine<Scalar: BLASScalar> {
         }
     }
 
-    /// Runs the first layer on raw features when its int8 kernel can preprocess the rows as it
-    /// quantizes them (one preprocessing step, a dense first layer with packed int8 weights, no
-    /// observer): the preprocessed rows are then never written, and both threads compute them.
-    /// The same values as preprocessing first. False, with nothing done, otherwise.
+    /// Runs the first layer on raw features when its kernel can preprocess the rows as it packs
+    /// them (one preprocessing step, a dense first layer with packed weights: int8, or f32 for a
+    /// batch wider than one vector; no observer): the preprocessed rows are then never written,
+    /// and both threads compute them. The same values as preprocessing first. False, with nothing
+    /// done, otherwise.
     private func runFirstLayerPreprocessing(_ input: UnsafePointer<Scalar>, count: Int, into destination: UnsafeMutablePointer<Scalar>) -> Bool {
         guard inputObserver == nil, let preprocessing = preprocessor.rowPreprocessing, let layer = layers.first, layer.kind == .dense,
-              case let .int8(packed)? = packedWeights.first ?? nil else { return false }
-        let relu = layer.activation == .relu
-        let done = packed.multiply(floats(input), m: count, bias: layer.bias.map { floats(UnsafePointer($0.pointer)) }, relu: relu,
-                                   into: floats(destination), threads: min(BLAS.threadCount, 2), preprocessing: preprocessing)
+              let packed = packedWeights.first ?? nil else { return false }
+        let relu = layer.activation == .relu, threads = min(BLAS.threadCount, 2)
+        let a = floats(input), bias = layer.bias.map { floats(UnsafePointer($0.pointer)) }, c = floats(destination)
+        let done: Bool
+        switch packed {
+        case let .int8(p): done = p.multiply(a, m: count, bias: bias, relu: relu, into: c, threads: threads, preprocessing: preprocessing)
+        case let .f32(p) where count > 1 && layer.outputSize > matrixKernel.narrowWidth:
+            done = p.multiply(a, m: count, bias: bias, relu: relu, into: c, threads: threads, preprocessing: preprocessing)
+        default: done = false
+        }
         if done, !relu {
             Activations.biasAndActivate(destination, rows: count, columns: layer.outputSize, bias: nil, activation: layer.activation)
         }

@@ -111,7 +111,18 @@ public final class PackedMatrix: Sendable {
     /// written, when the kernels' scratch memory cannot be allocated.
     public func multiply(_ a: UnsafePointer<Float>, m: Int, bias: UnsafePointer<Float>?, relu: Bool,
                          into c: UnsafeMutablePointer<Float>, threads: Int) -> Bool {
-        nn_gemm(kernel.code!, m, panels.columns, panels.rows, a, panels.rows, panels.pointer, c, panels.columns, bias, relu, Int32(threads))
+        multiply(a, m: m, bias: bias, relu: relu, into: c, threads: threads, preprocessing: nil)
+    }
+
+    /// As `multiply`, each row of `a` preprocessed by `preprocessing` as it is packed (a first
+    /// layer fed raw features). False, with nothing written, for a product no wider than
+    /// `narrowWidth` (its kernels read `a` in place) when `preprocessing` is given.
+    func multiply(_ a: UnsafePointer<Float>, m: Int, bias: UnsafePointer<Float>?, relu: Bool,
+                  into c: UnsafeMutablePointer<Float>, threads: Int, preprocessing: RowPreprocessing?) -> Bool {
+        RowPreprocessing.withPrologue(preprocessing) { prologue in
+            nn_gemm(kernel.code!, m, panels.columns, panels.rows, a, panels.rows, prologue, panels.pointer, c, panels.columns, bias, relu,
+                    Int32(threads))
+        }
     }
 
     /// The convolution of `count` HWC samples at `input` with geometry `g` (B is its weight in
@@ -230,18 +241,11 @@ public final class PackedInt8Matrix: Sendable {
     func multiply(_ a: UnsafePointer<Float>, m: Int, bias: UnsafePointer<Float>?, relu: Bool,
                   into c: UnsafeMutablePointer<Float>, threads: Int, preprocessing: RowPreprocessing?) -> Bool {
         var fixed = inputQuantization.map { nn_i8_input(scale: $0.scale, zero: Int32($0.zeroPoint)) } ?? nn_i8_input()
-        var prologue = nn_prologue()
-        switch preprocessing {
-        case let .scale(factor, offset)?: prologue = nn_prologue(mean: nil, divisor: nil, factor: factor, offset: offset)
-        case let .zscore(mean, divisor)?: prologue = nn_prologue(mean: mean, divisor: divisor, factor: 1, offset: 0)
-        case nil: break
-        }
         return scales.withUnsafeBufferPointer { scales in
             withUnsafePointer(to: &fixed) { input in
-                withUnsafePointer(to: &prologue) { prologue in
+                RowPreprocessing.withPrologue(preprocessing) { prologue in
                     nn_i8_gemm(kernel.code, m, panels.columns, panels.rows, a, panels.rows, panels.pointer, scales.baseAddress,
-                               inputQuantization == nil ? nil : input, preprocessing == nil ? nil : prologue, c, panels.columns,
-                               bias, relu, Int32(threads))
+                               inputQuantization == nil ? nil : input, prologue, c, panels.columns, bias, relu, Int32(threads))
                 }
             }
         }
@@ -305,4 +309,17 @@ public final class PackedPanels<Element>: @unchecked Sendable {
     }
 
     deinit { free(pointer) }
+}
+
+extension RowPreprocessing {
+    /// Calls `body` with the kernels' form of `preprocessing`, or nil.
+    static func withPrologue<R>(_ preprocessing: RowPreprocessing?, _ body: (UnsafePointer<nn_prologue>?) -> R) -> R {
+        var prologue: nn_prologue
+        switch preprocessing {
+        case nil: return body(nil)
+        case let .scale(factor, offset)?: prologue = nn_prologue(mean: nil, divisor: nil, factor: factor, offset: offset)
+        case let .zscore(mean, divisor)?: prologue = nn_prologue(mean: mean, divisor: divisor, factor: 1, offset: 0)
+        }
+        return withUnsafePointer(to: &prologue) { body($0) }
+    }
 }

@@ -262,6 +262,7 @@ typedef struct {
     const kernel_shape *shape;
     size_t m, n, k, lda, ldc;
     const float *a, *packed, *bias;
+    const nn_prologue *prologue;  // the preprocessing of A's rows as they are packed, or NULL
     float *c;
     bool relu;
     size_t rows_per_block, panels, panels_per_group, groups, units;
@@ -272,14 +273,29 @@ typedef struct {
 } gemm_job;
 
 /// rows x kc of A (row stride lda) into groups of MR rows, each stored column by column; rows
-/// past `rows` in the last group are zeros.
-static void pack_a(const float *a, size_t lda, size_t rows, size_t kc, size_t mr, float *to) {
+/// past `rows` in the last group are zeros. With a prologue, each value is preprocessed as it is
+/// copied (`column0`: the column of A's first value here); the scale's multiply and add stay two
+/// statements, so that they are not contracted into one FMA (the engine's Swift loop rounds twice).
+static void pack_a(const float *a, size_t lda, size_t rows, size_t kc, size_t mr, float *to, const nn_prologue *prologue,
+                   size_t column0) {
     for (size_t g = 0; g < rows; g += mr, to += kc * mr) {
         size_t real = rows - g < mr ? rows - g : mr;
         for (size_t r = 0; r < mr; r++) {
             if (r < real) {
                 const float *from = a + (g + r) * lda;
-                for (size_t p = 0; p < kc; p++) to[p * mr + r] = from[p];
+                if (!prologue) {
+                    for (size_t p = 0; p < kc; p++) to[p * mr + r] = from[p];
+                } else if (prologue->mean) {
+                    const float *mean = prologue->mean + column0, *divisor = prologue->divisor + column0;
+                    for (size_t p = 0; p < kc; p++) to[p * mr + r] = (from[p] - mean[p]) / divisor[p];
+                } else if (prologue->offset != 0) {
+                    for (size_t p = 0; p < kc; p++) {
+                        float t = from[p] * prologue->factor;
+                        to[p * mr + r] = t + prologue->offset;
+                    }
+                } else {
+                    for (size_t p = 0; p < kc; p++) to[p * mr + r] = from[p] * prologue->factor;
+                }
             } else {
                 for (size_t p = 0; p < kc; p++) to[p * mr + r] = 0;
             }
@@ -299,7 +315,7 @@ static void run_unit(const gemm_job *job, size_t unit, float *buffer) {
     for (size_t pc = 0; pc < job->k; pc += job->kc) {
         size_t kc = job->k - pc < job->kc ? job->k - pc : job->kc;
         bool last = pc + kc == job->k;
-        pack_a(job->a + row0 * job->lda + pc, job->lda, rows, kc, mr, buffer);
+        pack_a(job->a + row0 * job->lda + pc, job->lda, rows, kc, mr, buffer, job->prologue, pc);
         int flags = (pc ? flag_accumulate : 0) | (last && job->bias ? flag_bias : 0) | (last && job->relu ? flag_relu : 0);
         for (size_t panel = panel0; panel < panel_end; panel++) {
             const float *b = job->packed + panel * job->k * nr + pc * nr;
@@ -481,9 +497,11 @@ bool nn_conv_skinny(int kernel, size_t count, const nn_spatial *g, const float *
     return skinny_run(&job, work, threads);
 }
 
-bool nn_gemm(int kernel, size_t m, size_t n, size_t k, const float *a, size_t lda, const float *packed,
-             float *c, size_t ldc, const float *bias, bool relu, int threads) {
+bool nn_gemm(int kernel, size_t m, size_t n, size_t k, const float *a, size_t lda, const nn_prologue *prologue,
+             const float *packed, float *c, size_t ldc, const float *bias, bool relu, int threads) {
     if (m == 0 || n == 0) return true;
+    const kernel_shape *s = shape_for(kernel);
+    if (prologue && n <= vector_lanes(s)) return false;  // the narrow products read A in place
     if (k == 0) {
         // No products: C = bias (then ReLU), as BLAS with beta = 0 would leave it plus the bias.
         for (size_t i = 0; i < m; i++) {
@@ -494,7 +512,6 @@ bool nn_gemm(int kernel, size_t m, size_t n, size_t k, const float *a, size_t ld
         }
         return true;
     }
-    const kernel_shape *s = shape_for(kernel);
     if (n <= vector_lanes(s)) {
         skinny_job job = {.shape = s, .n = n, .k = k, .packed = packed, .bias = bias, .relu = relu,
                           .m = m, .lda = lda, .ldc = ldc, .a = a, .c = c};
@@ -503,7 +520,7 @@ bool nn_gemm(int kernel, size_t m, size_t n, size_t k, const float *a, size_t ld
     }
     gemm_job job = {
         .shape = s, .m = m, .n = n, .k = k, .lda = lda, .ldc = ldc,
-        .a = a, .packed = packed, .bias = bias, .c = c, .relu = relu,
+        .a = a, .prologue = prologue, .packed = packed, .bias = bias, .c = c, .relu = relu,
     };
     job.kc = kc_for(s, k);
     bool parallel = threads >= 2 && (double)m * (double)n * (double)k >= parallel_minimum;
@@ -662,7 +679,7 @@ void nn_gemm_row(int kernel, size_t n, size_t k, const float *x, const float *pa
                  bool relu, int threads) {
     if (n == 0) return;
     if (k == 0) {
-        nn_gemm(kernel, 1, n, 0, x, 0, packed, y, n, bias, relu, 1);
+        nn_gemm(kernel, 1, n, 0, x, 0, NULL, packed, y, n, bias, relu, 1);
         return;
     }
     const kernel_shape *s = shape_for(kernel);
@@ -680,7 +697,7 @@ bool nn_gemm_unpacked(int kernel, size_t m, size_t n, size_t k, const float *a, 
     float *packed = aligned_alloc(64, (size + 16) / 16 * 16 * sizeof(float));
     if (!packed) return false;
     nn_gemm_pack(kernel, b, ldb, k, n, packed);
-    bool done = nn_gemm(kernel, m, n, k, a, lda, packed, c, ldc, bias, relu, threads);
+    bool done = nn_gemm(kernel, m, n, k, a, lda, NULL, packed, c, ldc, bias, relu, threads);
     free(packed);
     return done;
 }

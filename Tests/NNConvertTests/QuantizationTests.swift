@@ -119,14 +119,15 @@ import Testing
         }
     }
 
-    /// An int8 first layer preprocesses its rows as it quantizes them (z-score, or scale with an
-    /// offset): the outputs equal, bit for bit, those of the same model without preprocessing
-    /// given the rows the engine's `preprocess` writes; one sample and a batch, per row and
-    /// calibrated, on every int8 kernel this CPU runs. Fails when the kernel's prologue rounds
-    /// otherwise (a fused multiply-add for scale and offset, another division).
+    /// A first layer preprocesses its rows as it packs them (f32, 40 outputs: wider than a
+    /// vector) or quantizes them (int8), for z-score, scale with an offset and scale alone: the
+    /// outputs equal, bit for bit, those of the same model without preprocessing given the rows
+    /// the engine's `preprocess` writes; one sample and a batch, int8 per row and calibrated, on
+    /// every kernel this CPU runs. Fails when a prologue rounds otherwise (a fused multiply-add for
+    /// scale and offset, a reciprocal for the z-score).
     @Test(arguments: MatrixKernel.allCases.filter { $0 != .openblas && $0.isSupported })
-    func firstLayersPreprocessAsTheyQuantize(_ kernel: MatrixKernel) throws {
-        let (k, hidden) = (37, 9)
+    func firstLayersPreprocessAsTheyPack(_ kernel: MatrixKernel) throws {
+        let (k, hidden) = (37, 40)
         let w0: [Float] = (0..<(k * hidden)).map { Float(sin(Double($0) * 0.7)) }
         let w1: [Float] = (0..<(hidden * 3)).map { Float(cos(Double($0) * 1.3)) }
         let mean: [Float] = (0..<k).map { Float($0 % 11) * 9.5 }
@@ -139,9 +140,9 @@ import Testing
         for steps: [PreprocessingStep] in [[.zscore(mean: "mean", std: "std")], [.scale(factor: 1.0 / 255, offset: -0.3)], [.scale(factor: 0.1, offset: 0)]] {
             let meta = ModelMetadata(input: InputSpec(shape: [k]), layers: layers, preprocessing: steps, provenance: Provenance(tool: "tests", created: "2026-12-06T00:00:00Z"))
             let model = Model(metadata: meta, tensors: tensors)
-            let calibrations: [[Int: InputQuantization]] = [[:], [0: InputQuantization(range: -1, 3), 1: InputQuantization(range: 0, 2)]]
+            let calibrations: [[Int: InputQuantization]?] = [nil, [:], [0: InputQuantization(range: -1, 3), 1: InputQuantization(range: 0, 2)]]
             for inputs in calibrations {
-                let quantized = try Quantization.int8(model, sourcePath: "m.nnm", inputs: inputs).model
+                let quantized = try inputs.map { try Quantization.int8(model, sourcePath: "m.nnm", inputs: $0).model } ?? model
                 var plain = quantized
                 plain.metadata.preprocessing = []
                 let fused = try InferenceEngine<Float>(model: quantized, kernel: kernel), separate = try InferenceEngine<Float>(model: plain, kernel: kernel)
@@ -151,7 +152,7 @@ import Testing
                     let a = fused.predict(raw: Array(x.prefix(count * k)), count: count)
                     let b = separate.predict(raw: Array(rows.prefix(count * k)), count: count)
                     let differing = zip(a, b).filter { $0.bitPattern != $1.bitPattern }.count
-                    #expect(a.count == b.count && differing == 0, "\(kernel.rawValue), \(steps), calibrated \(!inputs.isEmpty), \(count) sample(s): \(differing) outputs differ")
+                    #expect(a.count == b.count && differing == 0, "\(kernel.rawValue), \(steps), \(inputs.map { $0.isEmpty ? "int8" : "int8 calibrated" } ?? "f32"), \(count) sample(s): \(differing) outputs differ")
                 }
             }
         }

@@ -47,6 +47,15 @@ void nn_max_pool(const float *input, size_t count, const nn_spatial *g, float *o
 /// than 128 bytes.
 size_t nn_crc32_fold(uint32_t crc, const void *data, size_t length, uint8_t block[64]);
 
+/// A model's preprocessing, applied to each row of A as it is read (the products of a first
+/// layer, so that the preprocessed rows are never written out): z-score, (x - mean[j]) /
+/// divisor[j], when `mean` is not NULL; else x * factor, then + offset when offset != 0; in f32,
+/// the operations of the engine's own preprocessing (no fused multiply-add), so the same values.
+typedef struct {
+    const float *mean, *divisor;
+    float factor, offset;
+} nn_prologue;
+
 // f32 matrix products for batches (GEMM.c): C = A B (+ bias, then ReLU), row-major, with B
 // packed once. Micro-kernels for AVX-512 and AVX2/FMA, chosen only when CPUID and XGETBV say
 // the CPU and the operating system support them, and a portable one.
@@ -70,12 +79,13 @@ void nn_gemm_pack(int kernel, const float *b, size_t ldb, size_t k, size_t n, fl
 
 /// C[m][n] (row stride `ldc`) = A[m][k] (row stride `lda`) B (+ bias[n] when not NULL; then
 /// max(., 0) with `relu`, NaN becoming 0), with B packed by `nn_gemm_pack` for the same
-/// `kernel`. A kernel this CPU lacks is never run: its packing is then multiplied by the
+/// `kernel`; each row of A preprocessed by `prologue` as it is packed when that is not NULL
+/// (only for products wider than `nn_gemm_narrow_width`: narrower ones return false). A kernel this CPU lacks is never run: its packing is then multiplied by the
 /// portable kernel. With `threads` >= 2 and enough work, the calling thread and the process's
 /// helper thread share the rows. Returns false, having written nothing, when the packing
 /// buffers (about 120 KiB per thread) cannot be allocated.
-bool nn_gemm(int kernel, size_t m, size_t n, size_t k, const float *a, size_t lda, const float *packed,
-             float *c, size_t ldc, const float *bias, bool relu, int threads);
+bool nn_gemm(int kernel, size_t m, size_t n, size_t k, const float *a, size_t lda, const nn_prologue *prologue,
+             const float *packed, float *c, size_t ldc, const float *bias, bool relu, int threads);
 
 /// y[n] = x[k] B (+ bias, then ReLU) for one row, bit for bit what `nn_gemm` computes for that
 /// row with the same `kernel` and packing, in whatever batch the row would be (a sample's outputs
@@ -150,15 +160,6 @@ typedef struct {
     float scale;   // finite, > 0
     int32_t zero;  // 0...255
 } nn_i8_input;
-
-/// A model's preprocessing, applied to each row of A as it is read (the int8 products of a first
-/// layer, so that the preprocessed rows are never written out): z-score, (x - mean[j]) /
-/// divisor[j], when `mean` is not NULL; else x * factor, then + offset when offset != 0; in f32,
-/// the operations of the engine's own preprocessing (no fused multiply-add), so the same values.
-typedef struct {
-    const float *mean, *divisor;
-    float factor, offset;
-} nn_prologue;
 
 /// C = dequantized (quantize(A) B): each row of A is preprocessed by `prologue` when it is not
 /// NULL, then quantized to u8, with `input`'s scale and
