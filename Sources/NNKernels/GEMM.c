@@ -6,6 +6,7 @@
 
 #include "CPUFeatures.h"
 #include "Helper.h"
+#include "Prologue.h"
 
 // C = A B (+ bias, then ReLU) in f32, the way BLIS and OpenBLAS do it: B is packed once into
 // panels of NR columns stored row by row; a block of A (up to `block_rows` rows and `kc` of its
@@ -20,7 +21,7 @@
 
 enum { flag_accumulate = 1, flag_bias = 2, flag_relu = 4 };
 
-enum { max_mr = 12, max_nr = 32 };
+enum { max_mr = 12, max_nr = 32, max_kc = 256 };
 
 typedef void (*micro_kernel)(size_t kc, const float *a, const float *b, float *c, size_t ldc, int flags, const float *bias);
 
@@ -274,8 +275,7 @@ typedef struct {
 
 /// rows x kc of A (row stride lda) into groups of MR rows, each stored column by column; rows
 /// past `rows` in the last group are zeros. With a prologue, each value is preprocessed as it is
-/// copied (`column0`: the column of A's first value here); the scale's multiply and add stay two
-/// statements, so that they are not contracted into one FMA (the engine's Swift loop rounds twice).
+/// copied (`column0`: the column of A's first value here).
 static void pack_a(const float *a, size_t lda, size_t rows, size_t kc, size_t mr, float *to, const nn_prologue *prologue,
                    size_t column0) {
     for (size_t g = 0; g < rows; g += mr, to += kc * mr) {
@@ -283,19 +283,19 @@ static void pack_a(const float *a, size_t lda, size_t rows, size_t kc, size_t mr
         for (size_t r = 0; r < mr; r++) {
             if (r < real) {
                 const float *from = a + (g + r) * lda;
-                if (!prologue) {
-                    for (size_t p = 0; p < kc; p++) to[p * mr + r] = from[p];
-                } else if (prologue->mean) {
-                    const float *mean = prologue->mean + column0, *divisor = prologue->divisor + column0;
-                    for (size_t p = 0; p < kc; p++) to[p * mr + r] = (from[p] - mean[p]) / divisor[p];
-                } else if (prologue->offset != 0) {
-                    for (size_t p = 0; p < kc; p++) {
-                        float t = from[p] * prologue->factor;
-                        to[p * mr + r] = t + prologue->offset;
+                // The row's kc values preprocessed in a contiguous loop first (vector divisions),
+                // then spread like any row.
+                _Alignas(64) float preprocessed[max_kc];
+                if (prologue) {
+                    nn_prologue slice = *prologue;  // the statistics of columns column0...
+                    if (slice.mean) {
+                        slice.mean += column0;
+                        slice.divisor += column0;
                     }
-                } else {
-                    for (size_t p = 0; p < kc; p++) to[p * mr + r] = from[p] * prologue->factor;
+                    nn_preprocess_row(&slice, from, kc, preprocessed);
+                    from = preprocessed;
                 }
+                for (size_t p = 0; p < kc; p++) to[p * mr + r] = from[p];
             } else {
                 for (size_t p = 0; p < kc; p++) to[p * mr + r] = 0;
             }

@@ -7,6 +7,7 @@
 
 #include "CPUFeatures.h"
 #include "Helper.h"
+#include "Prologue.h"
 
 // Products of f32 activations with bf16 or int8 weights, C = A B (+ bias, then ReLU).
 //
@@ -567,21 +568,6 @@ typedef struct {
 
 enum { mode_bf16 = 0, mode_i8 = 1, mode_i8_raw = 2 };
 
-/// The prologue of one row of k values into `out`. Two statements for scale and offset, so that
-/// they are not contracted into one fused multiply-add (the engine's Swift loop rounds twice).
-static void preprocess_row(const nn_prologue *p, const float *x, size_t k, float *out) {
-    if (p->mean) {
-        for (size_t j = 0; j < k; j++) out[j] = (x[j] - p->mean[j]) / p->divisor[j];
-    } else if (p->offset != 0) {
-        for (size_t j = 0; j < k; j++) {
-            float t = x[j] * p->factor;
-            out[j] = t + p->offset;
-        }
-    } else {
-        for (size_t j = 0; j < k; j++) out[j] = x[j] * p->factor;
-    }
-}
-
 /// Packs `rows` rows starting at `row0` into groups of MR rows, kstep depths of a row adjacent
 /// (zero rows and depths past the edge); int8 rows are preprocessed (into `floats`, k values)
 /// when the job has a prologue and quantized (their scale and zero point go to `scale`/`zero`).
@@ -612,7 +598,7 @@ static void pack_a(const lp_job *job, size_t row0, size_t rows, size_t mr, uint8
         } else if (job->mode == mode_i8) {
             const float *x = (const float *)job->a + (row0 + r) * job->lda;
             if (job->prologue) {
-                preprocess_row(job->prologue, x, job->k, floats);
+                nn_preprocess_row(job->prologue, x, job->k, floats);
                 x = floats;
             }
             if (job->input) {
