@@ -1,4 +1,4 @@
-//// Format 1.4: the affine u8 quantization of a layer's inputs, `q = clamp(round(x / scale) +
+/// Format 1.4: the affine u8 quantization of a layer's inputs, `q = clamp(round(x / scale) +
 /// zeroPoint, 0, 255)` (so `x` is about `(q - zeroPoint) * scale`), calibrated on sample data:
 /// the range `[min(x, 0), max(x, 0)]` seen there onto 0...255, 0 exactly representable.
 public struct InputQuantization: Equatable, Sendable {
@@ -23,7 +23,7 @@ public struct InputQuantization: Equatable, Sendable {
     }
 }
 
-// One layer of a model, in order from input to output.
+/// One layer of a model, in order from input to output.
 ///
 /// Every layer maps `inputSize` features to `outputSize` features per sample. Spatial layers
 /// (`conv2d`, the poolings, `flatten`, and `batch_norm` after a convolution) also describe the

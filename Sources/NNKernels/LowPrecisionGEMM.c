@@ -172,52 +172,6 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) static void i8_v
     }
 }
 
-// AVX2: vpmaddubsw (u8 x s8) would saturate its 16-bit pair sums (255 * 127 * 2 > 32767), so
-// both operands are int16 and vpmaddwd sums each pair exactly into 32 bits: 6 rows x 2 vectors
-// of 8 columns, per step (two depths) 2 loads, 6 broadcasts, 12 vpmaddwd and 12 vpaddd.
-__attribute__((target("avx2"))) static void i8_avx2_kernel(size_t steps, const void *av, const void *bv, void *tilev) {
-    const uint32_t *a = av;
-    const int16_t *b = bv;
-    int32_t *tile = tilev;
-    __m256i acc[6][2];
-    for (int r = 0; r < 6; r++) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
-    for (size_t s = 0; s < steps; s++, a += 6, b += 32) {
-        __m256i b0 = _mm256_loadu_si256((const __m256i *)b), b1 = _mm256_loadu_si256((const __m256i *)(b + 16));
-        for (int r = 0; r < 6; r++) {
-            __m256i x = _mm256_set1_epi32((int)a[r]);
-            acc[r][0] = _mm256_add_epi32(acc[r][0], _mm256_madd_epi16(x, b0));
-            acc[r][1] = _mm256_add_epi32(acc[r][1], _mm256_madd_epi16(x, b1));
-        }
-    }
-    for (int r = 0; r < 6; r++) {
-        _mm256_storeu_si256((__m256i *)(tile + r * 16), acc[r][0]);
-        _mm256_storeu_si256((__m256i *)(tile + r * 16 + 8), acc[r][1]);
-    }
-}
-
-// AVX-VNNI (VEX-encoded vpdpbusd on YMM, for CPUs with it and without AVX-512): the VNNI
-// arithmetic on 16 registers: 6 rows x 2 vectors of 8 columns, per step (four depths) 2 loads,
-// 6 broadcasts of a row's four u8 and 12 vpdpbusd.
-__attribute__((target("avx2,avxvnni"))) static void i8_avxvnni_kernel(size_t steps, const void *av, const void *bv, void *tilev) {
-    const uint32_t *a = av;
-    const int8_t *b = bv;
-    int32_t *tile = tilev;
-    __m256i acc[6][2];
-    for (int r = 0; r < 6; r++) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
-    for (size_t s = 0; s < steps; s++, a += 6, b += 64) {
-        __m256i b0 = _mm256_loadu_si256((const __m256i *)b), b1 = _mm256_loadu_si256((const __m256i *)(b + 32));
-        for (int r = 0; r < 6; r++) {
-            __m256i x = _mm256_set1_epi32((int)a[r]);
-            acc[r][0] = _mm256_dpbusd_avx_epi32(acc[r][0], x, b0);
-            acc[r][1] = _mm256_dpbusd_avx_epi32(acc[r][1], x, b1);
-        }
-    }
-    for (int r = 0; r < 6; r++) {
-        _mm256_storeu_si256((__m256i *)(tile + r * 16), acc[r][0]);
-        _mm256_storeu_si256((__m256i *)(tile + r * 16 + 8), acc[r][1]);
-    }
-}
-
 // AMX-INT8: tdpbusd multiplies a tile of 16 rows x 64 u8 of A by a tile of 16 rows (quads of
 // depths) x 16 columns of s8 of B into 16 x 16 int32 sums, the same u8 x s8 quads as vpdpbusd.
 // Tiles 0-3 hold a 32 x 32 block of C, 4-5 two row halves of A (rows whole, stride = padded
@@ -306,9 +260,39 @@ __attribute__((target(AVXVNNI))) static inline __m256i avxvnni_load(const int8_t
 __attribute__((target(AVXVNNI))) static inline __m256i avxvnni_dpbusd(__m256i acc, __m256i x, __m256i b) {
     return _mm256_dpbusd_avx_epi32(acc, x, b);
 }
+
+// The 256-bit int8 tile kernels: 6 rows x 2 vectors of 8 columns; per step (a 32-bit lane of each
+// row against 64 bytes of the panel) 2 loads, 6 broadcasts and 12 ACCUMULATE.
+// - AVX2: vpmaddubsw (u8 x s8) would saturate its 16-bit pair sums (255 * 127 * 2 > 32767), so
+//   both operands are int16 (two depths a lane) and vpmaddwd sums each pair exactly into 32
+//   bits, then vpaddd.
+// - AVX-VNNI (VEX-encoded vpdpbusd on YMM, for CPUs with it and without AVX-512): four u8 x s8
+//   depths a lane, the VNNI arithmetic on 16 registers.
+#define YMM_TILE_KERNEL(NAME, TARGET, ACCUMULATE)                                                             \
+    __attribute__((target(TARGET))) static void NAME(size_t steps, const void *av, const void *bv, void *tilev) { \
+        const uint32_t *a = av;                                                                              \
+        const uint8_t *b = bv;                                                                               \
+        int32_t *tile = tilev;                                                                               \
+        __m256i acc[6][2];                                                                                   \
+        for (int r = 0; r < 6; r++) acc[r][0] = acc[r][1] = _mm256_setzero_si256();                         \
+        for (size_t s = 0; s < steps; s++, a += 6, b += 64) {                                                \
+            __m256i b0 = _mm256_loadu_si256((const __m256i *)b), b1 = _mm256_loadu_si256((const __m256i *)(b + 32)); \
+            for (int r = 0; r < 6; r++) {                                                                    \
+                __m256i x = _mm256_set1_epi32((int)a[r]);                                                    \
+                acc[r][0] = ACCUMULATE(acc[r][0], x, b0);                                                    \
+                acc[r][1] = ACCUMULATE(acc[r][1], x, b1);                                                    \
+            }                                                                                                \
+        }                                                                                                    \
+        for (int r = 0; r < 6; r++) {                                                                        \
+            _mm256_storeu_si256((__m256i *)(tile + r * 16), acc[r][0]);                                      \
+            _mm256_storeu_si256((__m256i *)(tile + r * 16 + 8), acc[r][1]);                                  \
+        }                                                                                                    \
+    }
 __attribute__((target("avx2"))) static inline __m256i avx2_madd_add(__m256i acc, __m256i x, __m256i b) {
     return _mm256_add_epi32(acc, _mm256_madd_epi16(x, b));
 }
+YMM_TILE_KERNEL(i8_avx2_kernel, "avx2", avx2_madd_add)
+YMM_TILE_KERNEL(i8_avxvnni_kernel, AVXVNNI, avxvnni_dpbusd)
 __attribute__((target(BF16))) static inline __m512bh bf16_set1(int x) { return (__m512bh)_mm512_set1_epi32(x); }
 __attribute__((target(BF16))) static inline __m512bh bf16_load(const uint16_t *p) { return (__m512bh)_mm512_loadu_si512(p); }
 

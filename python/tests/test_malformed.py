@@ -77,47 +77,54 @@ def small_model() -> nnm.Model:
     return nnm.Model(meta, tensors)
 
 
-class Small:
-    valid = nnm.to_bytes(small_model())
-    header_length = int.from_bytes(valid[16:24], "little")
-    data_offset = int.from_bytes(valid[24:32], "little")
-    header: Dict[str, Any] = _json.parse(valid[48:48 + header_length])
-    data = valid[data_offset:]
-    entries: List[Dict[str, Any]] = header["tensors"]
-    header_end = 48 + header_length
-    file = Bytes(valid[48:48 + header_length], data)
+class ModelBytes:
+    """A valid file's bytes and its parts, and copies of it with the header edited (the data
+    section kept unless given)."""
 
-    @staticmethod
-    def editing(edit: Callable[[Dict[str, Any]], None]) -> bytes:
-        h = json.loads(json.dumps(Small.header))
+    def __init__(self, valid: bytes) -> None:
+        self.valid = valid
+        self.header_length = int.from_bytes(valid[16:24], "little")
+        self.data_offset = int.from_bytes(valid[24:32], "little")
+        self.header: Dict[str, Any] = _json.parse(valid[48:48 + self.header_length])
+        self.data = valid[self.data_offset:]
+        self.entries: List[Dict[str, Any]] = self.header["tensors"]
+        self.header_end = 48 + self.header_length
+        self.file = Bytes(valid[48:48 + self.header_length], self.data)
+
+    def editing(self, edit: Callable[[Dict[str, Any]], None], data: Optional[bytes] = None) -> bytes:
+        h = json.loads(json.dumps(self.header))
         edit(h)
-        return Bytes.of(h, Small.data).bytes()
+        return Bytes.of(h, self.data if data is None else data).bytes()
 
-    @staticmethod
-    def entry(index: int, key: str, value: Any = ..., remove: bool = False) -> bytes:
+    def entry(self, index: int, key: str, value: Any = ..., remove: bool = False) -> bytes:
         def edit(h):
             if remove:
                 del h["tensors"][index][key]
             else:
                 h["tensors"][index][key] = value
-        return Small.editing(edit)
+        return self.editing(edit)
 
-    @staticmethod
-    def layer(index: int, key: str, value: Any) -> bytes:
+    def layer(self, index: int, key: str, value: Any) -> bytes:
+        """Layer `index` with `key` set to `value`, or removed when `value` is None."""
         def edit(h):
-            h["layers"][index][key] = value
-        return Small.editing(edit)
+            if value is None:
+                del h["layers"][index][key]
+            else:
+                h["layers"][index][key] = value
+        return self.editing(edit)
 
     @staticmethod
     def header_text(text: Any) -> bytes:
         return Bytes.of(text.encode() if isinstance(text, str) else text, b"").bytes()
 
-    @staticmethod
-    def preamble(**changes: Any) -> bytes:
-        f = Bytes(Small.file.header, Small.file.data)
+    def preamble(self, **changes: Any) -> bytes:
+        f = Bytes(self.file.header, self.file.data)
         for k, v in changes.items():
             setattr(f, k, v)
         return f.bytes()
+
+
+Small = ModelBytes(nnm.to_bytes(small_model()))
 
 
 def quantized_model() -> nnm.Model:
@@ -132,39 +139,19 @@ def quantized_model() -> nnm.Model:
     return nnm.Model(meta, tensors)
 
 
-class Quantized:
-    valid = nnm.to_bytes(quantized_model())
-    header_length = int.from_bytes(valid[16:24], "little")
-    data_offset = int.from_bytes(valid[24:32], "little")
-    header: Dict[str, Any] = _json.parse(valid[48:48 + header_length])
-    data = valid[data_offset:]
+Quantized = ModelBytes(nnm.to_bytes(quantized_model()))
 
-    @staticmethod
-    def editing(edit: Callable[[Dict[str, Any]], None], data: Optional[bytes] = None) -> bytes:
-        h = json.loads(json.dumps(Quantized.header))
-        edit(h)
-        return Bytes.of(h, Quantized.data if data is None else data).bytes()
 
-    @staticmethod
-    def layer(index: int, key: str, value: Any) -> bytes:
-        def edit(h):
-            if value is None:
-                del h["layers"][index][key]
-            else:
-                h["layers"][index][key] = value
-        return Quantized.editing(edit)
+def with_weight_scales(values: List[float]) -> bytes:
+    """The quantized file with other weight scales (and their checksum), past the writer's checks."""
+    entry = next(t for t in Quantized.header["tensors"] if t["name"] == "layers.1.weight_scale")
+    raw = np.array(values, np.float32).tobytes()
+    data = bytearray(Quantized.data)
+    data[entry["offset"]:entry["offset"] + len(raw)] = raw
 
-    @staticmethod
-    def scales(values: List[float]) -> bytes:
-        """The file with other weight scales (and their checksum), past the writer's checks."""
-        entry = next(t for t in Quantized.header["tensors"] if t["name"] == "layers.1.weight_scale")
-        raw = np.array(values, np.float32).tobytes()
-        data = bytearray(Quantized.data)
-        data[entry["offset"]:entry["offset"] + len(raw)] = raw
-
-        def edit(h):
-            next(t for t in h["tensors"] if t["name"] == "layers.1.weight_scale")["crc32"] = zlib.crc32(raw)
-        return Quantized.editing(edit, bytes(data))
+    def edit(h):
+        next(t for t in h["tensors"] if t["name"] == "layers.1.weight_scale")["crc32"] = zlib.crc32(raw)
+    return Quantized.editing(edit, bytes(data))
 
 
 def flip(data: bytes, offset: int, bit: int = 0) -> bytes:
@@ -406,9 +393,9 @@ def cases() -> List[Case]:
         "layers[1].weight_scale: names tensor 'nope', which the model does not contain")
     add("weight scale of another length", q.layer(1, "weight_scale", "layers.0.bias"), m,
         "tensor 'layers.0.bias': expected shape 2, found 3")
-    add("a zero weight scale", q.scales([0.5, 0]), m,
+    add("a zero weight scale", with_weight_scales([0.5, 0]), m,
         "layers[1].weight_scale: expected finite scales > 0, found 'layers.1.weight_scale'[1] = 0.0")
-    add("a NaN weight scale", q.scales([float("nan"), 0.5]), m,
+    add("a NaN weight scale", with_weight_scales([float("nan"), 0.5]), m,
         "layers[1].weight_scale: expected finite scales > 0, found 'layers.1.weight_scale'[0] = nan")
     add("compute other than bf16", q.layer(1, "compute", "fp8"), m, 'layers[1].compute: expected "bf16", found "fp8"')
     add("input quantization on a float weight", q.layer(0, "input_quantization", {"scale": 0.5, "zero_point": 0}), m,
