@@ -77,6 +77,7 @@ public enum MatrixKernel: String, CaseIterable, Sendable {
         if f & UInt32(nn_cpu_avx_vnni) != 0 { names.append("avx_vnni") }
         if f & UInt32(nn_cpu_avx512_bf16) != 0 { names.append("avx512_bf16") }
         if f & UInt32(nn_cpu_amx_int8) != 0 { names.append("amx_int8") }
+        if f & UInt32(nn_cpu_amx_bf16) != 0 { names.append("amx_bf16") }
         return names.isEmpty ? "none" : names.joined(separator: " ")
     }
 
@@ -184,21 +185,31 @@ public enum Int8Kernel: String, CaseIterable, Sendable {
 }
 
 /// Which code multiplies batches by bf16 weights: AVX512_BF16 (`vdpbf16ps`: activations rounded
-/// to bf16, exact products, f32 sums) or the portable C kernel of the same arithmetic (for
-/// tests). Where the CPU lacks AVX512_BF16 the engine widens bf16 weights to f32 instead.
+/// to bf16, exact products, f32 sums), AMX-BF16 (`tdpbf16ps` on tiles, the same rounding of the
+/// activations) or the portable C kernel of the same arithmetic (for tests). Where the CPU
+/// lacks AVX512_BF16 the engine widens bf16 weights to f32 instead.
 public enum BFloat16Kernel: String, CaseIterable, Sendable {
     case scalar
     case avx512 = "avx512_bf16"
+    case amx = "amx_bf16"
 
-    var code: Int32 { self == .scalar ? Int32(nn_bf16_scalar) : Int32(nn_bf16_avx512) }
+    var code: Int32 {
+        switch self {
+        case .scalar: Int32(nn_bf16_scalar)
+        case .avx512: Int32(nn_bf16_avx512)
+        case .amx: Int32(nn_bf16_amx)
+        }
+    }
 
     /// Whether this CPU (and its operating system) runs the kernel.
     public var isSupported: Bool { nn_bf16_supported(code) }
 
-    /// `avx512` when the engine's f32 kernel is `avx512` and the CPU has AVX512_BF16; nil
-    /// otherwise (bf16 weights are widened to f32 and run on the f32 kernel).
+    /// For the engine's f32 kernel `avx512`: `amx` where the CPU has AMX-BF16, else `avx512`
+    /// where it has AVX512_BF16; nil otherwise (bf16 weights are widened to f32 and run on the
+    /// f32 kernel).
     public static func matching(_ kernel: MatrixKernel) -> BFloat16Kernel? {
-        kernel == .avx512 && BFloat16Kernel.avx512.isSupported ? .avx512 : nil
+        guard kernel == .avx512 else { return nil }
+        return [BFloat16Kernel.amx, .avx512].first { $0.isSupported }
     }
 }
 
@@ -275,10 +286,11 @@ public final class PackedBFloat16Matrix: Sendable {
     /// memory cannot be allocated.
     public init?(_ b: UnsafePointer<Float>, rows: Int, columns: Int, kernel: BFloat16Kernel) {
         // 32 values of slack past the panels, which the kernels' last loads may touch.
-        guard let panels = PackedPanels<UInt16>(rows: rows, columns: columns, count: nn_bf16_packed_count(rows, columns) + 32) else { return nil }
+        guard let panels = PackedPanels<UInt16>(rows: rows, columns: columns, count: nn_bf16_packed_count(kernel.code, rows, columns) + 32)
+        else { return nil }
         self.kernel = kernel
         self.panels = panels
-        nn_bf16_pack(b, columns, rows, columns, panels.pointer)
+        nn_bf16_pack(kernel.code, b, columns, rows, columns, panels.pointer)
     }
 
     /// c[m][columns] = bf16(a) B (+ bias, then ReLU when `relu`). False, with nothing written,

@@ -50,7 +50,7 @@ static unsigned detect(void) {
     unsigned leaf7_subleaves = eax;
     bool avx2 = ebx & (1u << 5), avx512f = ebx & (1u << 16), avx512bw = ebx & (1u << 30), avx512vl = ebx & (1u << 31);
     bool avx512vnni = ecx & (1u << 11);
-    bool amx_tile = edx & (1u << 24), amx_int8 = edx & (1u << 25);
+    bool amx_tile = edx & (1u << 24), amx_int8 = edx & (1u << 25), amx_bf16 = edx & (1u << 22);
     bool tile_state = (xcr & 0x60000) == 0x60000;  // XTILECFG and XTILEDATA
     if (!(avx2 && fma)) return features;
     features |= nn_cpu_avx2_fma;
@@ -65,7 +65,9 @@ static unsigned detect(void) {
         features |= nn_cpu_avx512;
         if (avx512vnni) features |= nn_cpu_avx512_vnni;
         if (avx512bf16) features |= nn_cpu_avx512_bf16;
-        if (avx512vnni && amx_tile && amx_int8 && tile_state && amx_permitted()) features |= nn_cpu_amx_int8;
+        bool tiles = amx_tile && tile_state && (amx_int8 || amx_bf16) && amx_permitted();
+        if (tiles && amx_int8 && avx512vnni) features |= nn_cpu_amx_int8;
+        if (tiles && amx_bf16 && avx512bf16) features |= nn_cpu_amx_bf16;
     }
 #endif
     return features;

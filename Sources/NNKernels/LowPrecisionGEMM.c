@@ -172,48 +172,81 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) static void i8_v
     }
 }
 
-// AMX-INT8: tdpbusd multiplies a tile of 16 rows x 64 u8 of A by a tile of 16 rows (quads of
-// depths) x 16 columns of s8 of B into 16 x 16 int32 sums, the same u8 x s8 quads as vpdpbusd.
-// Tiles 0-3 hold a 32 x 32 block of C, 4-5 two row halves of A (rows whole, stride = padded
-// depth), 6-7 two column halves of the VNNI panel (32 columns x 4 depths = 128 bytes a step: the
-// half's 64 bytes at stride 128). The configuration is loaded once per run of calls (`enter`).
+// AMX: tdpbusd multiplies a tile of 16 rows x 64 u8 of A by a tile of 16 rows (quads of depths) x
+// 16 columns of s8 of B into 16 x 16 int32 sums, the same u8 x s8 quads as vpdpbusd; tdpbf16ps
+// 16 rows x 32 bf16 by 16 rows (pairs) x 16 columns into f32 sums. Tiles 0-3 hold a 32 x 32 block
+// of C, 4-5 two row halves of A (rows whole, stride = the padded row's bytes), 6-7 two column
+// halves of the panel (32 columns x 4 bytes = 128 bytes a step, for both: the half's 64 bytes at
+// stride 128). The configuration is loaded once per run of calls (`enter`).
 typedef struct {
     uint8_t palette, start_row, reserved[14];
     uint16_t bytes_per_row[16];
     uint8_t rows[16];
 } amx_tile_config;
 
-__attribute__((target("amx-tile,amx-int8"))) static void amx_enter(void) {
+__attribute__((target("amx-tile"))) static void amx_enter(void) {
     static const amx_tile_config config = {.palette = 1, .bytes_per_row = {64, 64, 64, 64, 64, 64, 64, 64},
                                            .rows = {16, 16, 16, 16, 16, 16, 16, 16}};
     _tile_loadconfig(&config);
 }
 
-__attribute__((target("amx-tile,amx-int8"))) static void amx_leave(void) { _tile_release(); }
+__attribute__((target("amx-tile"))) static void amx_leave(void) { _tile_release(); }
 
-__attribute__((target("amx-tile,amx-int8"))) static void i8_amx_kernel(size_t steps, const void *av, const void *bv, void *tilev) {
-    const uint8_t *a = av;
-    const int8_t *b = bv;
-    int32_t *tile = tilev;
-    size_t depth = steps * 4;  // a multiple of 64
-    _tile_zero(0);
-    _tile_zero(1);
-    _tile_zero(2);
-    _tile_zero(3);
-    for (size_t k = 0; k < depth; k += 64) {
-        _tile_loadd(4, a + k, depth);
-        _tile_loadd(5, a + 16 * depth + k, depth);
-        _tile_loadd(6, b + k * 32, 128);
-        _tile_loadd(7, b + k * 32 + 64, 128);
-        _tile_dpbusd(0, 4, 6);
-        _tile_dpbusd(1, 4, 7);
-        _tile_dpbusd(2, 5, 6);
-        _tile_dpbusd(3, 5, 7);
+// The AMX kernels of both precisions: the same addressing (a step is 4 bytes of a row of A, 128
+// of the panel), the dot-product instruction a parameter.
+#define AMX_KERNEL(NAME, TARGET, TYPE, DOT)                                                              \
+    __attribute__((target(TARGET))) static void NAME(size_t steps, const void *av, const void *bv, void *tilev) { \
+        const uint8_t *a = av, *b = bv;                                                                   \
+        TYPE *tile = tilev;                                                                               \
+        size_t row_bytes = steps * 4; /* a multiple of 64 */                                              \
+        _tile_zero(0);                                                                                    \
+        _tile_zero(1);                                                                                    \
+        _tile_zero(2);                                                                                    \
+        _tile_zero(3);                                                                                    \
+        for (size_t k = 0; k < row_bytes; k += 64) {                                                      \
+            _tile_loadd(4, a + k, row_bytes);                                                             \
+            _tile_loadd(5, a + 16 * row_bytes + k, row_bytes);                                            \
+            _tile_loadd(6, b + k * 32, 128);                                                              \
+            _tile_loadd(7, b + k * 32 + 64, 128);                                                         \
+            DOT(0, 4, 6);                                                                                 \
+            DOT(1, 4, 7);                                                                                 \
+            DOT(2, 5, 6);                                                                                 \
+            DOT(3, 5, 7);                                                                                 \
+        }                                                                                                 \
+        _tile_stored(0, tile, 128);                                                                       \
+        _tile_stored(1, tile + 16, 128);                                                                  \
+        _tile_stored(2, tile + 16 * 32, 128);                                                             \
+        _tile_stored(3, tile + 16 * 32 + 16, 128);                                                        \
     }
-    _tile_stored(0, tile, 128);
-    _tile_stored(1, tile + 16, 128);
-    _tile_stored(2, tile + 16 * 32, 128);
-    _tile_stored(3, tile + 16 * 32 + 16, 128);
+AMX_KERNEL(i8_amx_kernel, "amx-tile,amx-int8", int32_t, _tile_dpbusd)
+AMX_KERNEL(bf16_amx_kernel, "amx-tile,amx-bf16", float, _tile_dpbf16ps)
+
+// One bf16 row on the tiles (its sums must come from the instruction of the batch, which adds a
+// pair in its own order): tiles configured one row high for A and C, so that no padding rows
+// are packed; each element is computed as in a full tile. Configures and releases the tiles itself.
+__attribute__((target("amx-tile,amx-bf16"))) static void bf16_amx_row_panels(int panels, size_t steps, const uint32_t *a, const void *bv,
+                                                                            size_t panel_elements, void *tilesv) {
+    static const amx_tile_config one_row = {.palette = 1, .bytes_per_row = {64, 64, 0, 0, 64, 0, 64, 64},
+                                            .rows = {1, 1, 0, 0, 1, 0, 16, 16}};
+    _tile_loadconfig(&one_row);
+    const uint8_t *row = (const uint8_t *)a;
+    float *tiles = tilesv;
+    size_t row_bytes = steps * 4;
+    for (int v = 0; v < panels; v++) {
+        const uint8_t *b = (const uint8_t *)bv + (size_t)v * panel_elements * 2;
+        _tile_zero(0);
+        _tile_zero(1);
+        for (size_t k = 0; k < row_bytes; k += 64) {
+            _tile_loadd(4, row + k, row_bytes);
+            _tile_loadd(6, b + k * 32, 128);
+            _tile_loadd(7, b + k * 32 + 64, 128);
+            _tile_dpbf16ps(0, 4, 6);
+            _tile_dpbf16ps(1, 4, 7);
+        }
+        _tile_stored(0, tiles + v * 32, 64);
+        _tile_stored(1, tiles + v * 32 + 16, 64);
+    }
+    _tile_release();
 }
 #endif
 
@@ -332,12 +365,15 @@ static const lp_shape i8_avx2_shape = {6, 16, 2, 2, 2, i8_avx2_kernel, i8_avx2_r
 static const lp_shape i8_avxvnni_shape = {6, 16, 4, 1, 1, i8_avxvnni_kernel, i8_avxvnni_row_panels};
 // One-row products on the same packing through the AVX512-VNNI row kernel (the padded depths are zeros).
 static const lp_shape i8_amx_shape = {32, 32, 4, 1, 1, i8_amx_kernel, i8_vnni_row_panels, 64, true, amx_enter, amx_leave};
+// One row runs on the tiles too (vdpbf16ps would add its pairs in another order).
+static const lp_shape bf16_amx_shape = {32, 32, 2, 2, 2, bf16_amx_kernel, bf16_amx_row_panels, 32, true, amx_enter, amx_leave};
 #endif
 
 bool nn_bf16_supported(int kernel) {
     switch (kernel) {
     case nn_bf16_scalar: return true;
     case nn_bf16_avx512: return (nn_cpu_features() & (nn_cpu_avx512 | nn_cpu_avx512_bf16)) == (nn_cpu_avx512 | nn_cpu_avx512_bf16);
+    case nn_bf16_amx: return nn_cpu_features() & nn_cpu_amx_bf16;
     default: return false;
     }
 }
@@ -358,6 +394,7 @@ bool nn_i8_supported(int kernel) {
 static const lp_shape *bf16_shape_for(int kernel) {
 #if defined(__x86_64__)
     if (kernel == nn_bf16_avx512 && nn_bf16_supported(kernel)) return &bf16_avx512_shape;
+    if (kernel == nn_bf16_amx && nn_bf16_supported(kernel)) return &bf16_amx_shape;
 #endif
     (void)kernel;
     return &bf16_scalar_shape;
@@ -379,12 +416,12 @@ static const lp_shape *i8_shape_for(int kernel) {
 
 // ---- packing B ---------------------------------------------------------------------------------
 
-size_t nn_bf16_packed_count(size_t k, size_t n) { return round_up(n, 32) * round_up(k, 2); }
+size_t nn_bf16_packed_count(int kernel, size_t k, size_t n) { return round_up(n, 32) * round_up(k, shape_kalign(bf16_shape_for(kernel))); }
 
-void nn_bf16_pack(const float *b, size_t ldb, size_t k, size_t n, uint16_t *packed) {
-    size_t k2 = round_up(k, 2);
+void nn_bf16_pack(int kernel, const float *b, size_t ldb, size_t k, size_t n, uint16_t *packed) {
+    size_t kpad = round_up(k, shape_kalign(bf16_shape_for(kernel)));
     for (size_t first = 0; first < n; first += 32) {
-        for (size_t p = 0; p < k2; p += 2) {
+        for (size_t p = 0; p < kpad; p += 2) {
             for (size_t j = 0; j < 32; j++) {
                 for (size_t d = 0; d < 2; d++) {
                     size_t row = p + d, col = first + j;
@@ -705,7 +742,7 @@ static void lp_run_unit(const lp_job *job, size_t unit, uint8_t *buffer) {
     float *floats = (float *)(zero + lp_max_block_rows);
     pack_a(job, row0, rows, s->rows_whole ? 1 : mr, buffer, row_buffer, floats, scale, zero);
     // Whole rows (AMX): zeros in the last group's rows past the edge, which its tiles load.
-    if (s->rows_whole) memset(buffer + rows * kpad, 0, (round_up(rows, mr) - rows) * kpad);
+    if (s->rows_whole) memset(buffer + rows * kpad * s->a_bytes, 0, (round_up(rows, mr) - rows) * kpad * s->a_bytes);
     size_t panel0 = group * job->panels_per_group;
     size_t panel_end = panel0 + job->panels_per_group < job->panels ? panel0 + job->panels_per_group : job->panels;
     size_t panel_bytes = kpad * nr * s->b_bytes;
@@ -781,7 +818,8 @@ static bool lp_run(lp_job *job, int threads) {
     const lp_shape *s = job->shape;
     job->steps = round_up(job->k, shape_kalign(s)) / s->kstep;
 #if defined(__x86_64__)
-    job->vector_epilogue = job->mode != mode_i8_raw && (s == &i8_vnni_shape || s == &i8_amx_shape || s == &bf16_avx512_shape);
+    job->vector_epilogue = job->mode != mode_i8_raw
+        && (s == &i8_vnni_shape || s == &i8_amx_shape || s == &bf16_avx512_shape || s == &bf16_amx_shape);
 #endif
     if (job->m == 1 && s->row) return lp_row(job, threads);
     size_t block_rows = shape_block_rows(s);

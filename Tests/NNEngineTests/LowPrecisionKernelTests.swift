@@ -218,6 +218,8 @@ import Testing
             #expect(Int8Kernel.matching(.avx2) == (Int8Kernel.avxVNNI.isSupported ? .avxVNNI : .avx2))
         }
         #expect(BFloat16Kernel.matching(.avx2) == nil)
-        if BFloat16Kernel.avx512.isSupported { #expect(BFloat16Kernel.matching(.avx512) == .avx512) }
+        if BFloat16Kernel.avx512.isSupported {
+            #expect(BFloat16Kernel.matching(.avx512) == (BFloat16Kernel.amx.isSupported ? .amx : .avx512))
+        }
     }
 }

@@ -20,6 +20,7 @@ enum {
     nn_cpu_avx512_bf16 = 32,    // AVX512_BF16 (vdpbf16ps)
     nn_cpu_amx_int8 = 64,       // AMX-TILE and AMX-INT8 (tdpbusd), with AVX512-VNNI, the tile state
                                 // enabled in XCR0 and Linux's permission to use it (arch_prctl)
+    nn_cpu_amx_bf16 = 128,      // AMX-BF16 (tdpbf16ps), with AVX512_BF16 and the same conditions
 };
 
 /// The features above that this CPU has, detected on first use.
@@ -119,8 +120,10 @@ double nn_fma_peak(int kernel, int threads, long iterations);
 // Products with low-precision weights (LowPrecisionGEMM.c): C = A B (+ bias, then ReLU) for f32
 // rows of A and a B packed once as bf16 or as int8 with one scale per column.
 
-/// The bf16 kernels: portable C, or AVX512_BF16 (`vdpbf16ps`, 12 x 32 tiles).
-enum { nn_bf16_scalar = 0, nn_bf16_avx512 = 1 };
+/// The bf16 kernels: portable C, AVX512_BF16 (`vdpbf16ps`, 12 x 32 tiles), or AMX-BF16
+/// (`tdpbf16ps`, 32 x 32 blocks; one-row products on the tiles too, so that a row's sums are
+/// added in the order of its batch).
+enum { nn_bf16_scalar = 0, nn_bf16_avx512 = 1, nn_bf16_amx = 2 };
 
 /// The int8 kernels: portable C, AVX2 (`vpmaddwd` on int16 pairs, exact; 6 x 16 tiles),
 /// AVX512-VNNI (`vpdpbusd` on ZMM, u8 x s8 quads; 12 x 32 tiles), or AVX-VNNI (`vpdpbusd` on YMM,
@@ -135,12 +138,12 @@ enum { nn_i8_max_depth = 65536 };
 bool nn_bf16_supported(int kernel);
 bool nn_i8_supported(int kernel);
 
-/// Number of bf16 values `nn_bf16_pack` writes for a k x n matrix (one layout for every kernel).
-size_t nn_bf16_packed_count(size_t k, size_t n);
+/// Number of bf16 values `nn_bf16_pack` writes for a k x n matrix packed for `kernel`.
+size_t nn_bf16_packed_count(int kernel, size_t k, size_t n);
 
 /// Packs a row-major f32 B[k][n] (row stride `ldb`), rounded to bf16 (nearest even): panels of
 /// 32 columns, pairs of depths of a column adjacent, zero-padded.
-void nn_bf16_pack(const float *b, size_t ldb, size_t k, size_t n, uint16_t *packed);
+void nn_bf16_pack(int kernel, const float *b, size_t ldb, size_t k, size_t n, uint16_t *packed);
 
 /// C = bf16(A) B (+ bias, then ReLU, NaN becoming 0): each row of A is rounded to bf16 as it is
 /// packed, products are exact and summed in f32. A kernel this CPU lacks is never run (the
