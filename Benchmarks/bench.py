@@ -95,7 +95,7 @@ class Bench:
         m["cpu_family_model"] = f"family {fields.get('cpu family')} model {fields.get('model')} stepping {fields.get('stepping')}"
         flags = fields.get("flags", "").split()
         m["simd_flags"] = " ".join(f for f in ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni",
-                                               "avx512_bf16", "avx_vnni") if f in flags)
+                                               "avx512_bf16", "avx_vnni", "amx_tile", "amx_int8", "amx_bf16") if f in flags)
         try:
             lscpu = run(["lscpu"])
             for key in ("Thread(s) per core", "L1d cache", "L2 cache", "L3 cache", "Hypervisor vendor"):
