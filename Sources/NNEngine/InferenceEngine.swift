@@ -231,26 +231,31 @@ public final class InferenceEngine<Scalar: BLASScalar> {
             : "\(matrixKernel.rawValue) (ours, \(threads) thread\(threads == 1 ? "" : "s"))"
         let one = matrixKernel == .openblas ? "OpenBLAS gemv" : "the batch kernels' arithmetic, one row"
         var parts = ["\(Scalar.dtype.rawValue) batch: \(batch)"]
-        let int8Layers = layers.filter { $0.int8 != nil && !isNarrowConvolution($0) }
+        let int8Layers = layers.filter { $0.int8 != nil && !isNarrow($0) }
         if !int8Layers.isEmpty {
             let calibrated = int8Layers.filter { $0.int8?.input != nil }.count
             let activations = calibrated == 0 ? "u8 activations per row"
                 : calibrated == int8Layers.count ? "u8 activations with calibrated scales" : "u8 activations calibrated in \(calibrated) of \(int8Layers.count) layers, else per row"
             parts.append("int8 weights: " + (int8Kernel.map { "\($0.rawValue) (ours, \(activations), int32 sums)" } ?? "as f32"))
         }
-        if layers.contains(where: { $0.storedBFloat16 && $0.int8 == nil && !isNarrowConvolution($0) }) {
+        if layers.contains(where: { $0.storedBFloat16 && $0.int8 == nil && !isNarrow($0) }) {
             parts.append("bf16 weights: " + (bfloat16Kernel.map { "\($0.rawValue) (ours)" } ?? "widened to f32"))
         }
-        if layers.contains(where: { ($0.int8 != nil || $0.storedBFloat16) && isNarrowConvolution($0) }) {
-            parts.append("int8/bf16 convolutions of at most \(matrixKernel.narrowWidth) filters: as f32, from the input")
+        if layers.contains(where: { ($0.int8 != nil || $0.storedBFloat16) && isNarrow($0) }) {
+            parts.append("int8/bf16 layers of at most \(matrixKernel.narrowWidth) outputs or filters: as f32, from the input")
         }
         parts.append("one sample: \(one)")
         return parts.joined(separator: "; ")
     }
 
-    /// Whether `layer` is a convolution whose filters fit the narrow form of `matrixKernel`.
-    private func isNarrowConvolution(_ layer: PreparedLayer) -> Bool {
-        layer.kind == .conv2d && layer.spatial!.outputShape[2] <= matrixKernel.narrowWidth
+    /// Whether `layer` is a dense layer or convolution whose outputs (filters) fit the narrow
+    /// form of `matrixKernel`.
+    private func isNarrow(_ layer: PreparedLayer) -> Bool {
+        switch layer.kind {
+        case .conv2d: layer.spatial!.outputShape[2] <= matrixKernel.narrowWidth
+        case .dense: layer.outputSize <= matrixKernel.narrowWidth
+        default: false
+        }
     }
 
     /// The packed copies of the weights for `matrixKernel`, made once.
@@ -263,10 +268,12 @@ public final class InferenceEngine<Scalar: BLASScalar> {
             let columns = layer.kind == .dense ? layer.outputSize : layer.spatial!.outputShape[2]
             let rows = weight.count / columns
             let pointer = UnsafeRawPointer(weight.pointer).assumingMemoryBound(to: Float.self)
-            // A convolution with a few filters runs faster in f32 straight from the input (its
-            // im2col rows of 9 values would each be quantized on their own): its int8 or bf16
-            // weight is multiplied as the f32 values it stands for.
-            if isNarrowConvolution(layer) {
+            // A layer of a few outputs (the classifier at the end; a convolution with a few
+            // filters, whose im2col rows of 9 values would each be quantized on their own) runs
+            // faster in f32 straight from its input, one vector of columns, than quantizing every
+            // row for one tile of mostly padding: its int8 or bf16 weight is multiplied as the f32
+            // values it stands for.
+            if isNarrow(layer) {
                 return PackedMatrix(pointer, rows: rows, columns: columns, kernel: matrixKernel).map { .f32($0) }
             }
             if let int8 = layer.int8, let kernel = int8Kernel,
