@@ -73,7 +73,6 @@ SCALAR_KERNEL(32)
 // max(v, 0) returns its second operand for NaN, so NaN becomes 0, as in the engine's ReLU.
 // The MR x NV accumulators live in registers only if every loop over them is unrolled (clang
 // left the 12-row AVX-512 loop rolled, keeping the tile in memory: 76 instead of 150+ GFLOP/s).
-#define UNROLL _Pragma("clang loop unroll(full)")
 #define VECTOR_KERNEL(NAME, TARGET, VEC, LANES, MR, NV, ZERO, LOAD, STORE, SET1, FMADD, ADD, MAX)  \
     __attribute__((target(TARGET))) static void NAME(size_t kc, const float *a, const float *b,    \
                                                      float *c, size_t ldc, int flags,              \

@@ -256,7 +256,6 @@ __attribute__((target("amx-tile,amx-bf16"))) static void bf16_amx_row_panels(int
 // above, so the same sums (exact for int8; for bf16 the same f32 roundings in the same order),
 // with 8 independent accumulators where the batch kernels have 12 rows. `tiles` gets each
 // panel's sums, NR values apiece.
-#define UNROLL _Pragma("clang loop unroll(full)")
 // NR: sums per panel (two vectors); STEP: B elements per depth step of a panel; HALF: B elements
 // to the step's second vector; ACCUMULATE(acc, x, b): the tile kernel's instructions for a lane.
 #define LP_ROW_KERNEL(NAME, TARGET, VEC, BVEC, B, TILE, NR, STEP, HALF, ZERO, SET1, LOAD, ACCUMULATE, STORE)      \
