@@ -392,18 +392,33 @@ public final class InferenceEngine<Scalar: BLASScalar> {
     private func runFirstLayerPreprocessing(_ input: UnsafePointer<Scalar>, count: Int, into destination: UnsafeMutablePointer<Scalar>) -> Bool {
         guard inputObserver == nil, let preprocessing = preprocessor.rowPreprocessing, let layer = layers.first, layer.kind == .dense,
               let packed = packedWeights.first ?? nil else { return false }
-        let relu = layer.activation == .relu, threads = min(BLAS.threadCount, 2)
-        let a = floats(input), bias = layer.bias.map { floats(UnsafePointer($0.pointer)) }, c = floats(destination)
+        return packedProduct(packed, m: count, n: layer.outputSize, input, bias: layer.bias.map { UnsafePointer($0.pointer) },
+                             activation: layer.activation, into: destination, preprocessing: preprocessing)
+    }
+
+    /// c = a B (+ bias, then the activation) on our kernels, each row of `a` preprocessed by
+    /// `preprocessing` as the kernel packs it when that is given. ReLU is fused into the kernel;
+    /// other activations follow it. False, with nothing written, when scratch memory is short or
+    /// the kernel has no prologue for this product (one row, bf16, or f32 no wider than a vector,
+    /// whose kernels read `a` in place).
+    private func packedProduct(_ packed: PackedWeight, m: Int, n: Int, _ a: UnsafePointer<Scalar>, bias: UnsafePointer<Scalar>?,
+                               activation: Activation, into c: UnsafeMutablePointer<Scalar>,
+                               preprocessing: RowPreprocessing? = nil) -> Bool {
+        let fused = activation == .relu
+        let a = floats(a), bias = bias.map(floats), c = floats(c), threads = min(BLAS.threadCount, 2)
         let done: Bool
         switch packed {
-        case let .int8(p): done = p.multiply(a, m: count, bias: bias, relu: relu, into: c, threads: threads, preprocessing: preprocessing)
-        case let .f32(p) where count > 1 && layer.outputSize > matrixKernel.narrowWidth:
-            done = p.multiply(a, m: count, bias: bias, relu: relu, into: c, threads: threads, preprocessing: preprocessing)
-        default: done = false
+        case let .f32(p) where m == 1:
+            guard preprocessing == nil else { return false }
+            p.multiplyRow(a, bias: bias, relu: fused, into: c, threads: threads)
+            done = true
+        case let .f32(p): done = p.multiply(a, m: m, bias: bias, relu: fused, into: c, threads: threads, preprocessing: preprocessing)
+        case let .bf16(p):
+            guard preprocessing == nil else { return false }
+            done = p.multiply(a, m: m, bias: bias, relu: fused, into: c, threads: threads)
+        case let .int8(p): done = p.multiply(a, m: m, bias: bias, relu: fused, into: c, threads: threads, preprocessing: preprocessing)
         }
-        if done, !relu {
-            Activations.biasAndActivate(destination, rows: count, columns: layer.outputSize, bias: nil, activation: layer.activation)
-        }
+        if done, !fused { Activations.biasAndActivate(c, rows: m, columns: n, bias: nil, activation: activation) }
         return done
     }
 
@@ -467,23 +482,7 @@ public final class InferenceEngine<Scalar: BLASScalar> {
     /// packed copy (bias, and ReLU, applied in its registers), else on BLAS.
     private func product(_ packed: PackedWeight?, m: Int, n: Int, k: Int, _ a: UnsafePointer<Scalar>, _ weight: UnsafePointer<Scalar>,
                          bias: UnsafePointer<Scalar>?, activation: Activation, into c: UnsafeMutablePointer<Scalar>) {
-        if let packed {
-            let fused = activation == .relu
-            let a = floats(a), bias = bias.map(floats), c = floats(c), threads = min(BLAS.threadCount, 2)
-            let done: Bool
-            switch packed {
-            case let .f32(p) where m == 1:
-                p.multiplyRow(a, bias: bias, relu: fused, into: c, threads: threads)
-                done = true
-            case let .f32(p): done = p.multiply(a, m: m, bias: bias, relu: fused, into: c, threads: threads)
-            case let .bf16(p): done = p.multiply(a, m: m, bias: bias, relu: fused, into: c, threads: threads)
-            case let .int8(p): done = p.multiply(a, m: m, bias: bias, relu: fused, into: c, threads: threads)
-            }
-            if done {
-                if !fused { Activations.biasAndActivate(c, rows: m, columns: n, bias: nil, activation: activation) }
-                return
-            }
-        }
+        if let packed, packedProduct(packed, m: m, n: n, a, bias: bias, activation: activation, into: c) { return }
         Scalar.gemm(transposeA: false, transposeB: false, m: m, n: n, k: k, alpha: 1, a: a, lda: k,
                     b: weight, ldb: n, beta: 0, c: c, ldc: n)
         Activations.biasAndActivate(c, rows: m, columns: n, bias: bias, activation: activation)

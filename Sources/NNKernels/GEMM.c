@@ -277,6 +277,14 @@ typedef struct {
 /// copied (`column0`: the column of A's first value here).
 static void pack_a(const float *a, size_t lda, size_t rows, size_t kc, size_t mr, float *to, const nn_prologue *prologue,
                    size_t column0) {
+    nn_prologue slice;  // the prologue of columns column0...
+    if (prologue) {
+        slice = *prologue;
+        if (slice.mean) {
+            slice.mean += column0;
+            slice.divisor += column0;
+        }
+    }
     for (size_t g = 0; g < rows; g += mr, to += kc * mr) {
         size_t real = rows - g < mr ? rows - g : mr;
         for (size_t r = 0; r < mr; r++) {
@@ -286,11 +294,6 @@ static void pack_a(const float *a, size_t lda, size_t rows, size_t kc, size_t mr
                 // then spread like any row.
                 _Alignas(64) float preprocessed[max_kc];
                 if (prologue) {
-                    nn_prologue slice = *prologue;  // the statistics of columns column0...
-                    if (slice.mean) {
-                        slice.mean += column0;
-                        slice.divisor += column0;
-                    }
                     nn_preprocess_row(&slice, from, kc, preprocessed);
                     from = preprocessed;
                 }
