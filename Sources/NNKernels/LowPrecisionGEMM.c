@@ -41,6 +41,7 @@ typedef struct {
     size_t a_bytes, b_bytes;  // bytes of one packed element of A and of B
     lp_micro_kernel kernel;
     lp_row_kernel row;        // one row against up to 4 panels, or NULL (the portable kernels)
+    bool avx512_epilogue;     // tiles of 32 columns dequantized with AVX-512 (the AVX-512 and AMX kernels')
     // AMX only (zero for the others): depths padded to a multiple of `kalign` (64, one tile row
     // of bytes) in both packings; A's rows stored whole, one after another (what a tile load
     // reads), instead of MR rows interleaved; `enter` before and `leave` after a thread's run of
@@ -358,14 +359,14 @@ static const lp_shape i8_scalar_quads = {4, 32, 4, 1, 1, i8_scalar_kernel_quads}
 static const lp_shape i8_scalar_pairs = {4, 16, 2, 2, 2, i8_scalar_kernel_pairs};
 static const lp_shape i8_scalar_quads16 = {4, 16, 4, 1, 1, i8_scalar_kernel_quads16};
 #if defined(__x86_64__)
-static const lp_shape bf16_avx512_shape = {12, 32, 2, 2, 2, bf16_avx512_kernel, bf16_avx512_row_panels};
-static const lp_shape i8_vnni_shape = {12, 32, 4, 1, 1, i8_vnni_kernel, i8_vnni_row_panels};
+static const lp_shape bf16_avx512_shape = {12, 32, 2, 2, 2, bf16_avx512_kernel, bf16_avx512_row_panels, true};
+static const lp_shape i8_vnni_shape = {12, 32, 4, 1, 1, i8_vnni_kernel, i8_vnni_row_panels, true};
 static const lp_shape i8_avx2_shape = {6, 16, 2, 2, 2, i8_avx2_kernel, i8_avx2_row_panels};
 static const lp_shape i8_avxvnni_shape = {6, 16, 4, 1, 1, i8_avxvnni_kernel, i8_avxvnni_row_panels};
 // One-row products on the same packing through the AVX512-VNNI row kernel (the padded depths are zeros).
-static const lp_shape i8_amx_shape = {32, 32, 4, 1, 1, i8_amx_kernel, i8_vnni_row_panels, 64, true, amx_enter, amx_leave};
+static const lp_shape i8_amx_shape = {32, 32, 4, 1, 1, i8_amx_kernel, i8_vnni_row_panels, true, 64, true, amx_enter, amx_leave};
 // One row runs on the tiles too (vdpbf16ps would add its pairs in another order).
-static const lp_shape bf16_amx_shape = {32, 32, 2, 2, 2, bf16_amx_kernel, bf16_amx_row_panels, 32, true, amx_enter, amx_leave};
+static const lp_shape bf16_amx_shape = {32, 32, 2, 2, 2, bf16_amx_kernel, bf16_amx_row_panels, true, 32, true, amx_enter, amx_leave};
 #endif
 
 bool nn_bf16_supported(int kernel) {
@@ -578,7 +579,6 @@ typedef struct {
     const int32_t *sums;      // int8: column sums
     const float *bias;
     bool relu;
-    bool vector_epilogue;     // the AVX-512 kernels' tiles, dequantized with AVX-512 too
     void *c;                  // float, or int32 (mode_i8_raw)
     size_t panels, panels_per_group, groups, units;
     size_t buffer_bytes;
@@ -715,11 +715,12 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) static void epilogue_avx512
 }
 #endif
 
-/// The epilogue for the job's kernel: AVX-512 for the AVX-512 kernels' tiles, else the portable one.
+/// The epilogue for the job's kernel: AVX-512 for the shapes that say so (the AVX-512 and AMX tiles
+/// of 32 columns; never for raw int32 sums), else the portable one.
 static void write_tile(const lp_job *job, const void *tile, size_t row, size_t rows, size_t col0, size_t cols,
                        const float *scale, const int32_t *zero) {
 #if defined(__x86_64__)
-    if (job->vector_epilogue) {
+    if (job->shape->avx512_epilogue && job->mode != mode_i8_raw) {
         epilogue_avx512(job, tile, row, rows, col0, cols, scale, zero);
         return;
     }
@@ -816,10 +817,6 @@ static bool lp_row(lp_job *job, int threads) {
 static bool lp_run(lp_job *job, int threads) {
     const lp_shape *s = job->shape;
     job->steps = round_up(job->k, shape_kalign(s)) / s->kstep;
-#if defined(__x86_64__)
-    job->vector_epilogue = job->mode != mode_i8_raw
-        && (s == &i8_vnni_shape || s == &i8_amx_shape || s == &bf16_avx512_shape || s == &bf16_amx_shape);
-#endif
     if (job->m == 1 && s->row) return lp_row(job, threads);
     size_t block_rows = shape_block_rows(s);
     size_t blocks = (job->m + block_rows - 1) / block_rows;
