@@ -21,17 +21,17 @@ public enum ActivationCalibration {
     static let bins = 1 << 14
 
     /// The quantization of each dense and conv2d layer's inputs, by layer index, and the number of
-    /// images. Runs the model over the IDX images at `imagesPath` once for the ranges and, below
-    /// 100 %, once more for the histograms. Throws when the images do not fit the model or there
-    /// are none.
-    public static func run(model: Model, imagesPath: String,
+    /// images. Runs `model` (read from `modelPath`, named in errors) over the IDX images at
+    /// `imagesPath` once for the ranges and, below 100 %, once more for the histograms. Throws when
+    /// the images do not fit the model or there are none.
+    public static func run(model: Model, modelPath: String, imagesPath: String,
                            percentile: Double = defaultPercentile) throws -> (inputs: [Int: InputQuantization], images: Int) {
         precondition(percentile > 50 && percentile <= 100, "percentile out of range")
         // Unfolded, so that the engine's layers are the model's one for one.
         let engine = try InferenceEngine<Float>(model: model, foldingBatchNorm: false)
         let layers = model.metadata.layers.indices.filter { model.metadata.layers[$0].kind.hasWeight }
         var low = [Float](repeating: 0, count: model.metadata.layers.count), high = low
-        let images = try forEachBatch(imagesPath, model: model, engine: engine) { layer, inputs in
+        let images = try forEachBatch(imagesPath, model: model, modelPath: modelPath, engine: engine) { layer, inputs in
             var (lo, hi) = (low[layer], high[layer])
             for v in inputs where v.isFinite {
                 lo = min(lo, v)
@@ -42,7 +42,7 @@ public enum ActivationCalibration {
         if percentile < 100 {
             var histograms = [[Int]](repeating: [], count: model.metadata.layers.count)
             for l in layers { histograms[l] = [Int](repeating: 0, count: bins) }
-            _ = try forEachBatch(imagesPath, model: model, engine: engine) { layer, inputs in
+            _ = try forEachBatch(imagesPath, model: model, modelPath: modelPath, engine: engine) { layer, inputs in
                 guard !histograms[layer].isEmpty, high[layer] > low[layer] else { return }
                 let lo = low[layer], perBin = Float(bins) / (high[layer] - low[layer])
                 histograms[layer].withUnsafeMutableBufferPointer { counts in
@@ -67,14 +67,9 @@ public enum ActivationCalibration {
 
     /// Streams the IDX images at `imagesPath` through `engine`, calling `body` with each layer's
     /// inputs; returns the number of images.
-    private static func forEachBatch(_ imagesPath: String, model: Model, engine: InferenceEngine<Float>,
+    private static func forEachBatch(_ imagesPath: String, model: Model, modelPath: String, engine: InferenceEngine<Float>,
                                      _ body: (Int, UnsafeBufferPointer<Float>) -> Void) throws -> Int {
-        let stream = try IDXImageStream(path: imagesPath, batchSize: 1024)
-        let expected = model.metadata.input
-        guard stream.featureCount == expected.features else {
-            throw ToolError("\(imagesPath): images are \(ShapeMath.describe(stream.imageShape)) (\(stream.featureCount) features) but the model expects \(ShapeMath.describe(expected.shape)) (\(expected.features) features)",
-                            status: ExitStatus.dataError)
-        }
+        let stream = try IDXImageStream.opening(imagesPath, batchSize: 1024, for: model.metadata.input, model: modelPath)
         guard stream.imageCount > 0 else { throw ToolError("\(imagesPath): holds no images to calibrate on", status: ExitStatus.dataError) }
         while let batch = try stream.nextBatch() {
             batch.features.withUnsafeBufferPointer { engine.observeInputs(raw: $0.baseAddress!, count: batch.count, body) }

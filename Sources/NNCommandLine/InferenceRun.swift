@@ -254,12 +254,7 @@ public struct InferenceRun {
         let batches: SampleBatches
         switch input {
         case let .idx(imagesPath):
-            let stream = try IDXImageStream(path: imagesPath, batchSize: batchSize)
-            guard stream.featureCount == expected.features else {
-                throw ToolError("\(imagesPath): images are \(ShapeMath.describe(stream.imageShape)) (\(stream.featureCount) features) but \(modelPath) expects \(ShapeMath.describe(expected.shape)) (\(expected.features) features)",
-                                status: ExitStatus.dataError)
-            }
-            batches = .stream(stream)
+            batches = .stream(try IDXImageStream.opening(imagesPath, batchSize: batchSize, for: expected, model: modelPath))
         case let .samples(set, path):
             guard set.featureCount == expected.features else {
                 throw ToolError("\(path): samples are \(ShapeMath.describe(set.shape)) but \(modelPath) expects \(ShapeMath.describe(expected.shape))",
@@ -391,5 +386,18 @@ extension InferenceRun {
         let run = try InferenceRun(modelPath: modelPath, importChoices: try ImportChoices.parse([]))
         let summary = try run.run(imagesPath: imagesPath, labelsPath: labelsPath) { _ in }
         return summary.accuracy ?? 0
+    }
+}
+
+extension IDXImageStream {
+    /// Opens the IDX images at `path` for the model at `model`, whose inputs are `expected`:
+    /// images of another size are refused (status 65) with a line naming both files and shapes.
+    static func opening(_ path: String, batchSize: Int, for expected: InputSpec, model: String) throws -> IDXImageStream {
+        let stream = try IDXImageStream(path: path, batchSize: batchSize)
+        guard stream.featureCount == expected.features else {
+            throw ToolError("\(path): images are \(ShapeMath.describe(stream.imageShape)) (\(stream.featureCount) features) but \(model) expects \(ShapeMath.describe(expected.shape)) (\(expected.features) features)",
+                            status: ExitStatus.dataError)
+        }
+        return stream
     }
 }

@@ -152,7 +152,7 @@ struct Quantize: ParsableCommand, ReadsFiles {
             guard output != model else { throw ToolError("\(output): would overwrite the model; give another -o", status: ExitStatus.usage) }
             let original = try NNMFormat.open(path: model).validated
             let kind = bf16 ? "bf16" : "int8"
-            let calibrated = try calibration.map { try ActivationCalibration.run(model: original.model, imagesPath: $0, percentile: percentile) }
+            let calibrated = try calibration.map { try ActivationCalibration.run(model: original.model, modelPath: model, imagesPath: $0, percentile: percentile) }
             let (quantized, converted) = bf16 ? Quantization.bfloat16(original.model, sourcePath: model)
                 : try Quantization.int8(original.model, sourcePath: model, inputs: calibrated?.inputs ?? [:])
             try NNMFormat.write(quantized, to: output)

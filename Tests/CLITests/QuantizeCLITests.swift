@@ -70,7 +70,7 @@ import Testing
         let small = "\(dir)/small.idx"
         try Data([0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 2, 1, 2, 3, 4]).write(to: URL(fileURLWithPath: small))
         let wrong = try run("nnconv", ["quantize", model, "-o", "\(dir)/wrong.nnm", "--calibration", small])
-        #expect(wrong.status == 65 && wrong.stderr.contains("\(small): images are 2x2") && wrong.stderr.split(separator: "\n").count == 1, "\(wrong.stderr)")
+        #expect(wrong.status == 65 && wrong.stderr.contains("\(small): images are 2x2 (4 features) but \(model) expects 28x28 (784 features)") && wrong.stderr.split(separator: "\n").count == 1, "\(wrong.stderr)")
         #expect(!FileManager.default.fileExists(atPath: "\(dir)/wrong.nnm"))
     }
 
