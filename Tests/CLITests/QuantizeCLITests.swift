@@ -72,6 +72,12 @@ import Testing
         let wrong = try run("nnconv", ["quantize", model, "-o", "\(dir)/wrong.nnm", "--calibration", small])
         #expect(wrong.status == 65 && wrong.stderr.contains("\(small): images are 2x2 (4 features) but \(model) expects 28x28 (784 features)") && wrong.stderr.split(separator: "\n").count == 1, "\(wrong.stderr)")
         #expect(!FileManager.default.fileExists(atPath: "\(dir)/wrong.nnm"))
+        // No images at all: nothing to fit a range to.
+        let none = "\(dir)/none.idx"
+        try Data([0, 0, 8, 3, 0, 0, 0, 0, 0, 0, 0, 28, 0, 0, 0, 28]).write(to: URL(fileURLWithPath: none))
+        let empty = try run("nnconv", ["quantize", model, "-o", "\(dir)/empty.nnm", "--calibration", none])
+        #expect(empty.status == 65 && empty.stderr == "nnconv quantize: \(none): holds no images to calibrate on\n", "\(empty.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: "\(dir)/empty.nnm"))
     }
 
     @Test func usageErrors() throws {
