@@ -56,16 +56,16 @@ import Testing
         #expect(message == "nn-infer: \(model): the file was truncated or replaced in place while it was in use; nothing more was read from it\n")
     }
 
-    @Test func importReportsNaNWeightsAsNotes() throws {
+    @Test func importReportsNaNWeightsAsNotes() async throws {
         let h5 = "\(dir)/nan.h5"
-        let made = try python(["-c", """
+        let made = try await python(["-c", """
             import h5py, numpy as np
             with h5py.File('\(h5)', 'w') as f:
                 w = np.ones((4, 3), dtype='f4'); w[1, 2] = np.nan
                 f['W1'] = w; f['b1'] = np.zeros((1, 3), dtype='f4')
             """])
         #expect(made.status == 0, "\(made.stderr)")
-        let result = try run("nnconv", ["import", h5, "-o", "\(dir)/nan.nnm"])
+        let result = try await run("nnconv", ["import", h5, "-o", "\(dir)/nan.nnm"])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.contains("  note: warning: tensor 'layers.0.weight': "), "\(result.stdout)")
         #expect(result.stdout.contains("NaN"), "\(result.stdout)")
@@ -73,12 +73,12 @@ import Testing
 
     /// With SOURCE_DATE_EPOCH, two conversions of one file are the same bytes (the creation time
     /// is the only thing that differed).
-    @Test func sourceDateEpochMakesImportsReproducible() throws {
+    @Test func sourceDateEpochMakesImportsReproducible() async throws {
         let source = "\(packageRoot)/Fixtures/interop/blog_rows_mnist_784_16_10_f32.h5"
         var outputs: [Data] = []
         for i in 0..<2 {
             let out = "\(dir)/reproducible-\(i).nnm"
-            let result = try run("nnconv", ["import", source, "-o", out], environment: ["SOURCE_DATE_EPOCH": "1764806400"])
+            let result = try await run("nnconv", ["import", source, "-o", out], environment: ["SOURCE_DATE_EPOCH": "1764806400"])
             #expect(result.status == 0, "\(result.stderr)")
             outputs.append(try Data(contentsOf: URL(fileURLWithPath: out)))
             if i == 0 { sleep(1) }
@@ -88,16 +88,16 @@ import Testing
     }
 
     /// The file layer's refusal of something that is not a regular file: one line, status 66.
-    @Test func aDirectoryIsNoInputFile() throws {
-        let result = try run("nnconv", ["import", dir, "-o", "\(dir)/x.nnm"])
+    @Test func aDirectoryIsNoInputFile() async throws {
+        let result = try await run("nnconv", ["import", dir, "-o", "\(dir)/x.nnm"])
         #expect(result.status == 66)
         #expect(result.stderr == "nnconv import: \(dir): cannot open: not a regular file\n")
     }
 
-    @Test func unknownFormatIsOneLineListingTheFormats() throws {
+    @Test func unknownFormatIsOneLineListingTheFormats() async throws {
         let path = "\(dir)/notes.txt"
         try Data("just some text".utf8).write(to: URL(fileURLWithPath: path))
-        let result = try run("nnconv", ["inspect", path])
+        let result = try await run("nnconv", ["inspect", path])
         #expect(result.status == 65)
         #expect(result.stderr == "nnconv inspect: \(path): not a model file: expected HDF5 (.h5), NumPy (.npz), Keras (.keras, .h5), .nnm, safetensors (.safetensors), ONNX (.onnx) or PyTorch (.pth, .pt)\n")
     }
@@ -109,11 +109,11 @@ import Testing
         ("nnconv", ["frobnicate"], "nnconv: Unexpected argument 'frobnicate' (see 'nnconv --help')"),
         ("nn-infer", ["model.nnm", "digits.idx", "--top", "two"], "nn-infer: The value 'two' is invalid for '--top <top>' (see 'nn-infer --help')"),
     ] as [(String, [String], String)])
-    func usageErrorsAreOneLine(tool: String, arguments: [String], message: String) throws {
-        let result = try run(tool, arguments)
+    func usageErrorsAreOneLine(tool: String, arguments: [String], message: String) async throws {
+        let result = try await run(tool, arguments)
         #expect(result.status == 64)
         #expect(result.stderr == message + "\n")
-        let help = try run(tool, ["--help"])
+        let help = try await run(tool, ["--help"])
         #expect(help.status == 0 && help.stdout.contains("USAGE:"))
     }
 }

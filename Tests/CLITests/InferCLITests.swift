@@ -14,12 +14,12 @@ import Testing
     }
 
     @Test(arguments: [[], ["--threads", "1"]])
-    func wholeTestSetMatchesTheNumPyReference(options: [String]) throws {
+    func wholeTestSetMatchesTheNumPyReference(options: [String]) async throws {
         let model = try writeFormulaModel()
-        let result = try run("nn-infer", [model, fashionTestImages, "--labels", fashionTestLabels, "--json"] + options)
+        let result = try await run("nn-infer", [model, fashionTestImages, "--labels", fashionTestLabels, "--json"] + options)
         #expect(result.status == 0, "\(result.stderr)")
         let ours = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as! [String: Any]
-        let reference = try python(["\(packageRoot)/Tests/CLITests/reference_infer.py", model, fashionTestImages, fashionTestLabels])
+        let reference = try await python(["\(packageRoot)/Tests/CLITests/reference_infer.py", model, fashionTestImages, fashionTestLabels])
         #expect(reference.status == 0, "\(reference.stderr)")
         let expected = try JSONSerialization.jsonObject(with: Data(reference.stdout.utf8)) as! [String: Any]
         let predictions = ours["predictions"] as! [[String: Any]]
@@ -37,9 +37,9 @@ import Testing
         #expect((0..<10).map { matrix[$0][$0] }.reduce(0, +) == correct)
     }
 
-    @Test func textReportPrintsAccuracyAndConfusionMatrix() throws {
+    @Test func textReportPrintsAccuracyAndConfusionMatrix() async throws {
         let model = try writeFormulaModel()
-        let result = try run("nn-infer", [model, fashionTestImages, "--labels", fashionTestLabels, "--show", "2"])
+        let result = try await run("nn-infer", [model, fashionTestImages, "--labels", fashionTestLabels, "--show", "2"])
         #expect(result.status == 0, "\(result.stderr)")
         let lines = result.stdout.split(separator: "\n").map(String.init)
         #expect(lines[1].hasSuffix("(10000 images of 28x28)"))
@@ -48,16 +48,16 @@ import Testing
         #expect(lines.contains("(9998 more not listed; --show all lists every image)"))
     }
 
-    @Test func oneImageFilePrintsItsClass() throws {
+    @Test func oneImageFilePrintsItsClass() async throws {
         let model = try writeFormulaModel()
         // Image 0 of the Fashion-MNIST test set as a rank-2 (28x28) IDX file.
         let all = try IDXFile(path: fashionTestImages)
         let first: [UInt8] = all.withUnsafeDataBytes { Array($0.prefix(784)) }
         let one = "\(dir)/one.idx"
         try IDXWriter.write(first, dims: [28, 28], to: one)
-        let result = try run("nn-infer", [model, one, "--top", "2"])
+        let result = try await run("nn-infer", [model, one, "--top", "2"])
         #expect(result.status == 0, "\(result.stderr)")
-        let reference = try python(["\(packageRoot)/Tests/CLITests/reference_infer.py", model, one])
+        let reference = try await python(["\(packageRoot)/Tests/CLITests/reference_infer.py", model, one])
         let expected = try JSONSerialization.jsonObject(with: Data(reference.stdout.utf8)) as! [String: Any]
         let expectedClass = (expected["predicted"] as! [Int])[0]
         #expect(result.stdout.contains("(1 image of 28x28)"))
@@ -65,111 +65,111 @@ import Testing
         #expect(line?.hasPrefix("     0  \(expectedClass) ") == true, "\(result.stdout)")
     }
 
-    @Test func schemaValidatesTheWrittenFile() throws {
+    @Test func schemaValidatesTheWrittenFile() async throws {
         let model = try writeFormulaModel()
-        let result = try python(["\(packageRoot)/Schemas/nnm.py", "validate", model])
+        let result = try await python(["\(packageRoot)/Schemas/nnm.py", "validate", model])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout == "\(model): valid\n")
     }
 
     // MARK: Bad input: one line naming the file, and the documented exit status.
 
-    func expectFailure(_ arguments: [String], status: Int32, message: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
-        let result = try run("nn-infer", arguments)
+    func expectFailure(_ arguments: [String], status: Int32, message: String, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        let result = try await run("nn-infer", arguments)
         #expect(result.status == status, "stderr: \(result.stderr)", sourceLocation: sourceLocation)
         #expect(result.stderr == "nn-infer: \(message)\n", sourceLocation: sourceLocation)
         #expect(result.stdout.isEmpty, sourceLocation: sourceLocation)
     }
 
-    @Test func missingModel() throws {
-        try expectFailure(["\(dir)/absent.nnm", fashionTestImages], status: 66, message: "\(dir)/absent.nnm: cannot open: No such file or directory")
+    @Test func missingModel() async throws {
+        try await expectFailure(["\(dir)/absent.nnm", fashionTestImages], status: 66, message: "\(dir)/absent.nnm: cannot open: No such file or directory")
     }
 
-    @Test func emptyModel() throws {
+    @Test func emptyModel() async throws {
         _ = FileManager.default.createFile(atPath: "\(dir)/empty.nnm", contents: Data())
-        try expectFailure(["\(dir)/empty.nnm", fashionTestImages], status: 65, message: "\(dir)/empty.nnm: the file is empty")
+        try await expectFailure(["\(dir)/empty.nnm", fashionTestImages], status: 65, message: "\(dir)/empty.nnm: the file is empty")
     }
 
     /// A file that is not .nnm goes to the converter, which knows no format for it either.
-    @Test func notAModel() throws {
-        try expectFailure([fashionTestImages, fashionTestImages], status: 65,
+    @Test func notAModel() async throws {
+        try await expectFailure([fashionTestImages, fashionTestImages], status: 65,
                           message: "\(fashionTestImages): not a model file: expected HDF5 (.h5), NumPy (.npz), Keras (.keras, .h5), .nnm, safetensors (.safetensors), ONNX (.onnx) or PyTorch (.pth, .pt)")
-        try expectFailure([fashionTestImages, fashionTestImages, "--require-nnm"], status: 65,
+        try await expectFailure([fashionTestImages, fashionTestImages, "--require-nnm"], status: 65,
                           message: "\(fashionTestImages): is not a .nnm model (--require-nnm); convert it with: nnconv import \(fashionTestImages)")
     }
 
-    @Test func corruptTensorIsNamed() throws {
+    @Test func corruptTensorIsNamed() async throws {
         let model = try writeFormulaModel()
         var bytes = [UInt8](FileManager.default.contents(atPath: model)!)
         let header = try NNMFormat.readHeader(path: model)
         let entry = header.tensors.first { $0.name == "layers.1.weight" }!
         bytes[header.dataOffset + entry.offset + 17] ^= 0x10
         _ = FileManager.default.createFile(atPath: "\(dir)/corrupt.nnm", contents: Data(bytes))
-        let result = try run("nn-infer", ["\(dir)/corrupt.nnm", fashionTestImages])
+        let result = try await run("nn-infer", ["\(dir)/corrupt.nnm", fashionTestImages])
         #expect(result.status == 65)
         #expect(result.stderr.hasPrefix("nn-infer: \(dir)/corrupt.nnm: corrupt: tensor 'layers.1.weight' fails its checksum"))
     }
 
-    @Test func nanWeightsWarnButRun() throws {
+    @Test func nanWeightsWarnButRun() async throws {
         var model = formulaModel()
         var bias = model.tensor("layers.1.bias")!.floats()
         bias[3] = .infinity
         model.setTensor("layers.1.bias", Tensor(bias, shape: [10]))
         try NNMFormat.write(model, to: "\(dir)/inf.nnm")
-        let result = try run("nn-infer", ["\(dir)/inf.nnm", fashionTestImages, "--show", "0"])
+        let result = try await run("nn-infer", ["\(dir)/inf.nnm", fashionTestImages, "--show", "0"])
         #expect(result.status == 0)
         #expect(result.stderr == "nn-infer: \(dir)/inf.nnm: warning: tensor 'layers.1.bias': holds NaN or infinite values (first at element 3)\n")
     }
 
-    @Test func imageSizeThatDoesNotFitTheModel() throws {
+    @Test func imageSizeThatDoesNotFitTheModel() async throws {
         let model = try writeFormulaModel()
         let small = "\(dir)/small.idx"
         try IDXWriter.write([UInt8](repeating: 1, count: 392), dims: [2, 14, 14], to: small)
-        try expectFailure([model, small], status: 65, message: "\(small): images are 14x14 (196 features) but \(model) expects 28x28 (784 features)")
+        try await expectFailure([model, small], status: 65, message: "\(small): images are 14x14 (196 features) but \(model) expects 28x28 (784 features)")
     }
 
-    @Test func wrongIDXMagic() throws {
+    @Test func wrongIDXMagic() async throws {
         let model = try writeFormulaModel()
         let bad = "\(dir)/bad.idx"
         _ = FileManager.default.createFile(atPath: bad, contents: Data([0x01, 0x02, 0x08, 0x01, 0, 0, 0, 1, 7]))
-        try expectFailure([model, bad], status: 65,
+        try await expectFailure([model, bad], status: 65,
                           message: "\(bad): not an IDX file: it starts with 01 02 08 01, an IDX file starts with 00 00, a type code and a rank")
     }
 
-    @Test func truncatedGzipImages() throws {
+    @Test func truncatedGzipImages() async throws {
         let model = try writeFormulaModel()
         let data = FileManager.default.contents(atPath: fashionTestImages)!
         let cut = "\(dir)/cut.idx.gz"
         _ = FileManager.default.createFile(atPath: cut, contents: data.prefix(data.count / 2))
-        let result = try run("nn-infer", [model, cut, "--show", "0"])
+        let result = try await run("nn-infer", [model, cut, "--show", "0"])
         #expect(result.status == 65)
         #expect(result.stderr.hasPrefix("nn-infer: \(cut): "))
         #expect(result.stderr.contains("truncated"))
         #expect(result.stderr.split(separator: "\n").count == 1)
     }
 
-    @Test func labelCountThatDoesNotMatch() throws {
+    @Test func labelCountThatDoesNotMatch() async throws {
         let model = try writeFormulaModel()
         let labels = "\(dir)/labels.idx"
         try IDXWriter.write([UInt8]([1, 2, 3]), dims: [3], to: labels)
-        try expectFailure([model, fashionTestImages, "--labels", labels], status: 65, message: "\(labels): 3 labels for 10000 images")
+        try await expectFailure([model, fashionTestImages, "--labels", labels], status: 65, message: "\(labels): 3 labels for 10000 images")
     }
 
-    @Test func labelOutsideTheClasses() throws {
+    @Test func labelOutsideTheClasses() async throws {
         let model = try writeFormulaModel()
         let one = "\(dir)/one-image.idx"
         try IDXWriter.write([UInt8](repeating: 0, count: 784), dims: [1, 28, 28], to: one)
         let labels = "\(dir)/label12.idx"
         try IDXWriter.write([UInt8]([12]), dims: [1], to: labels)
-        try expectFailure([model, one, "--labels", labels], status: 65,
+        try await expectFailure([model, one, "--labels", labels], status: 65,
                           message: "\(labels): label 12 at index 0 is outside the model's 10 classes (0...9)")
     }
 
-    @Test func badOptions() throws {
+    @Test func badOptions() async throws {
         let model = try writeFormulaModel()
-        try expectFailure([model, fashionTestImages, "--precision", "f16"], status: 64, message: "--precision must be f32 or f64, not 'f16'")
-        try expectFailure([model, fashionTestImages, "--batch", "0"], status: 64, message: "--batch must be at least 1")
-        try expectFailure([model, fashionTestImages, "--threads", "0"], status: 64, message: "--threads must be between 1 and 64, not 0")
-        try expectFailure([model, fashionTestImages, "--threads", "65"], status: 64, message: "--threads must be between 1 and 64, not 65")
+        try await expectFailure([model, fashionTestImages, "--precision", "f16"], status: 64, message: "--precision must be f32 or f64, not 'f16'")
+        try await expectFailure([model, fashionTestImages, "--batch", "0"], status: 64, message: "--batch must be at least 1")
+        try await expectFailure([model, fashionTestImages, "--threads", "0"], status: 64, message: "--threads must be between 1 and 64, not 0")
+        try await expectFailure([model, fashionTestImages, "--threads", "65"], status: 64, message: "--threads must be between 1 and 64, not 65")
     }
 }

@@ -8,7 +8,7 @@ import Testing
 /// missing package must fail the test rather than skip it.
 let kerasReady: Bool = {
     if ProcessInfo.processInfo.environment["CI"] != nil { return true }
-    return (try? run("/usr/bin/env", ["python3", "-c", "import keras, jax"], environment: ["KERAS_BACKEND": "jax"]))?.status == 0
+    return (try? runWaiting("/usr/bin/env", ["python3", "-c", "import keras, jax"], environment: ["KERAS_BACKEND": "jax"]))?.status == 0
 }()
 
 /// `nnconv export -o x.keras` and `-o x.h5 --keras` on Keras-made models (Fixtures/keras) and on
@@ -36,10 +36,10 @@ let kerasReady: Bool = {
     }
 
     /// What nn-infer computes for the rows: every output, in class order.
-    func ours(_ c: Case) throws -> [[Double]] {
+    func ours(_ c: Case) async throws -> [[Double]] {
         let idx = "\(dir)/\(c.name).idx"
         try writeIDX(c.input, shape: c.shape, to: idx)
-        let result = try run("nn-infer", [c.nnm, idx, "--json", "--raw", "--top", String(c.classes), "--show", "all"])
+        let result = try await run("nn-infer", [c.nnm, idx, "--json", "--raw", "--top", String(c.classes), "--show", "all"])
         #expect(result.status == 0, "\(c.name): \(result.stderr)")
         let root = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as! [String: Any]
         return (root["predictions"] as! [[String: Any]]).map { p in
@@ -52,13 +52,13 @@ let kerasReady: Bool = {
         }
     }
 
-    func cases() throws -> [Case] {
+    func cases() async throws -> [Case] {
         var cases: [Case] = []
         let keras = "\(packageRoot)/Fixtures/keras"
         let root = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(keras)/expected.json"))) as! [String: Any]
         for c in root["cases"] as! [[String: Any]] {
             let name = c["name"] as! String, nnm = "\(dir)/k3_\(name).nnm"
-            let imported = try run("nnconv", ["import", "\(keras)/k3_\(name).keras", "-o", nnm])
+            let imported = try await run("nnconv", ["import", "\(keras)/k3_\(name).keras", "-o", nnm])
             #expect(imported.status == 0, "\(imported.stderr)")
             cases.append(Case(name: "k3_\(name)", nnm: nnm, input: c["input"] as! [[Double]], shape: c["input_shape"] as! [Int],
                               classes: c["classes"] as! Int))
@@ -86,7 +86,7 @@ let kerasReady: Bool = {
         try Data(images).write(to: URL(fileURLWithPath: stats))
         for (name, options) in [("blog_scale", ["--scale", "1/255"]), ("blog_zscore", ["--normalize", "zscore", "--stats", stats])] {
             let nnm = "\(dir)/\(name).nnm"
-            let imported = try run("nnconv", ["import", "\(packageRoot)/Fixtures/interop/blog_rows_mnist_784_16_10_f32.h5", "-o", nnm] + options)
+            let imported = try await run("nnconv", ["import", "\(packageRoot)/Fixtures/interop/blog_rows_mnist_784_16_10_f32.h5", "-o", nnm] + options)
             #expect(imported.status == 0, "\(imported.stderr)")
             cases.append(Case(name: name, nnm: nnm, input: inputs(4, 784, scale: 256, offset: 0), shape: [28, 28], classes: 10))
         }
@@ -101,17 +101,17 @@ let kerasReady: Bool = {
     }
 
     @Test(.enabled(if: kerasReady, "needs python3 with keras and jax"))
-    func kerasLoadsOurExportsAndPredictsAsWeDo() throws {
+    func kerasLoadsOurExportsAndPredictsAsWeDo() async throws {
         var request: [[String: Any]] = []
         var expected: [String: (ours: [[Double]], name: String)] = [:]
         var refused: [String] = []
-        for c in try cases() {
-            let outputs = try ours(c)
+        for c in try await cases() {
+            let outputs = try await ours(c)
             let safe = c.name.prefix { $0 != " " }
             for (file, extra) in [("\(dir)/\(safe).keras", [String]()), ("\(dir)/\(safe).h5", ["--keras"])] {
                 // The Keras-made models go both ways; the layer models as .keras only (each load costs Keras a second).
                 if extra == ["--keras"], c.name.hasPrefix("layers_") { continue }
-                let result = try run("nnconv", ["export", c.nnm, "-o", file] + extra)
+                let result = try await run("nnconv", ["export", c.nnm, "-o", file] + extra)
                 if result.status == 65 {
                     // One line, naming the output and what Keras cannot express.
                     #expect(result.stderr.hasPrefix("nnconv export: \(file): layers[") && result.stderr.hasSuffix("which a Keras model cannot express\n")
@@ -129,10 +129,10 @@ let kerasReady: Bool = {
                 // ZeroPadding2D included) to a model that predicts the same.
                 var back = c
                 back.nnm = file + ".nnm"
-                let imported = try run("nnconv", ["import", file, "-o", back.nnm])
+                let imported = try await run("nnconv", ["import", file, "-o", back.nnm])
                 #expect(imported.status == 0, "\(c.name): \(imported.stderr)")
                 if imported.status == 0 {
-                    let again = try ours(back)
+                    let again = try await ours(back)
                     #expect(maxDifference(outputs, again) <= 1e-6, "\(c.name): \(file) imported back: \(maxDifference(outputs, again))")
                 }
             }
@@ -146,7 +146,7 @@ let kerasReady: Bool = {
         ])
         let requestPath = "\(dir)/request.json"
         try JSONSerialization.data(withJSONObject: request).write(to: URL(fileURLWithPath: requestPath))
-        let result = try python(["\(packageRoot)/Tests/CLITests/keras_predict.py", requestPath])
+        let result = try await python(["\(packageRoot)/Tests/CLITests/keras_predict.py", requestPath])
         #expect(result.status == 0, "\(result.stderr)")
         let answers = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as! [String: Any]
         #expect(answers.count == expected.count)
@@ -165,8 +165,8 @@ let kerasReady: Bool = {
         print("Keras export: \(expected.count) files loaded by Keras, max abs difference from nn-infer \(worst)")
     }
 
-    @Test func kerasOptionNeedsAnH5Output() throws {
-        let result = try run("nnconv", ["export", "\(packageRoot)/Fixtures/layers/v1.1-mlp.nnm", "-o", "\(dir)/m.npz", "--keras"])
+    @Test func kerasOptionNeedsAnH5Output() async throws {
+        let result = try await run("nnconv", ["export", "\(packageRoot)/Fixtures/layers/v1.1-mlp.nnm", "-o", "\(dir)/m.npz", "--keras"])
         #expect(result.status == 64)
         #expect(result.stderr == "nnconv export: --keras: the output must end in .h5 (a .keras output is always a Keras model)\n")
     }

@@ -14,29 +14,29 @@ import Testing
     let onnx = "\(packageRoot)/Fixtures/onnx"
 
     var comparison: TorchComparison { TorchComparison(dir: dir) }
-    func digits() throws -> String { try comparison.digits() }
+    func digits() async throws -> String { try await comparison.digits() }
 
     @Test(arguments: [("mlp.onnx", "mlp"), ("mlp_torchscript.onnx", "mlp"), ("mnist_cnn.onnx", "mnist_cnn"),
                       ("seq_cnn.onnx", "seq_cnn"), ("seq_cnn_torchscript.onnx", "seq_cnn"),
                       ("lenet_avg.onnx", "lenet_avg"), ("lenet_avg_torchscript.onnx", "lenet_avg")])
-    func importsAndPredictsAsTorch(file: String, model: String) throws {
-        try comparison.expectImportPredictsAsTorch(file: file, model: model)
+    func importsAndPredictsAsTorch(file: String, model: String) async throws {
+        try await comparison.expectImportPredictsAsTorch(file: file, model: model)
     }
 
     /// The output kind comes from the graph's end: logits without a softmax, log-probabilities
     /// after LogSoftmax, probabilities after Softmax.
     @Test(arguments: [("mlp.onnx", "logits"), ("lenet_avg.onnx", "log_probabilities"), ("seq_cnn_torchscript.onnx", "probabilities")])
-    func outputKind(file: String, kind: String) throws {
+    func outputKind(file: String, kind: String) async throws {
         let nnm = "\(dir)/kind-\(file).nnm"
-        let imported = try run("nnconv", ["import", "\(torch)/\(file)", "-o", nnm, "--scale", "1/255"])
+        let imported = try await run("nnconv", ["import", "\(torch)/\(file)", "-o", nnm, "--scale", "1/255"])
         #expect(imported.status == 0, "\(imported.stderr)")
-        let shown = try run("nn-infer", [nnm, try digits(), "--json", "--top", "1"])
+        let shown = try await run("nn-infer", [nnm, try digits(), "--json", "--top", "1"])
         #expect(shown.stdout.contains("\"output_kind\":\"\(kind)\"") || shown.stdout.contains("\"output_kind\": \"\(kind)\""), "\(shown.stdout.prefix(300))")
     }
 
     /// `nnconv inspect` describes a model with external data from the declarations alone: it
     /// works even when the data file is all zeros of the right size, and says what converts.
-    @Test func inspectReadsNoWeightData() throws {
+    @Test func inspectReadsNoWeightData() async throws {
         let copy = "\(dir)/inspect"
         try FileManager.default.createDirectory(atPath: copy, withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: "\(torch)/lenet_avg.onnx", toPath: "\(copy)/lenet_avg.onnx")
@@ -44,7 +44,7 @@ import Testing
         // Zeros in mode 000 (unreadable unless the tests run as root): inspecting must not need
         // the data. That no byte is read is shown in NNONNXTests (the declared-only tensors are zeros).
         FileManager.default.createFile(atPath: "\(copy)/lenet_avg.onnx.data", contents: Data(count: size), attributes: [.posixPermissions: 0o000])
-        let inspected = try run("nnconv", ["inspect", "\(copy)/lenet_avg.onnx"])
+        let inspected = try await run("nnconv", ["inspect", "\(copy)/lenet_avg.onnx"])
         #expect(inspected.status == 0, "\(inspected.stderr)")
         #expect(inspected.stdout.contains("conv2d"), "\(inspected.stdout)")
         #expect(!inspected.stdout.contains("does not convert"), "\(inspected.stdout)")
@@ -64,11 +64,11 @@ import Testing
         ("fifo.onnx", "cannot be read"),
         ("device.onnx", "outside the model's directory"),
     ])
-    func hostileExternalData(file: String, message: String) throws {
+    func hostileExternalData(file: String, message: String) async throws {
         let work = "\(dir)/hostile"
         try prepareHostile(work)
         let out = "\(dir)/hostile-\(file).nnm"
-        let result = try run("nnconv", ["import", "\(work)/\(file)", "-o", out])
+        let result = try await run("nnconv", ["import", "\(work)/\(file)", "-o", out])
         #expect(result.status == 65, "\(result.status) \(result.stderr)")
         let lines = result.stderr.split(separator: "\n")
         #expect(lines.count == 1 && lines[0].contains("\(work)/\(file)") && lines[0].contains(message), "\(result.stderr)")

@@ -10,18 +10,18 @@ import Testing
     let dir = temporaryDirectory()
     let photos = "\(packageRoot)/Fixtures/photos"
 
-    func model() throws -> String {
+    func model() async throws -> String {
         let nnm = "\(dir)/mlp.nnm"
         if !FileManager.default.fileExists(atPath: nnm) {
-            let imported = try run("nnconv", ["import", "\(packageRoot)/Fixtures/torch/mlp_state.pth", "-o", nnm, "--scale", "1/255"])
+            let imported = try await run("nnconv", ["import", "\(packageRoot)/Fixtures/torch/mlp_state.pth", "-o", nnm, "--scale", "1/255"])
             #expect(imported.status == 0, "\(imported.stderr)")
         }
         return nnm
     }
 
     /// The JSON document of `nn-infer --json`.
-    func infer(_ arguments: [String]) throws -> (json: [String: Any], stderr: String) {
-        let result = try run("nn-infer", [try model()] + arguments + ["--json"])
+    func infer(_ arguments: [String]) async throws -> (json: [String: Any], stderr: String) {
+        let result = try await run("nn-infer", [try model()] + arguments + ["--json"])
         #expect(result.status == 0, "\(result.stderr)")
         let json = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any] ?? [:]
         return (json, result.stderr)
@@ -35,11 +35,11 @@ import Testing
         (json["predictions"] as? [[String: Any]] ?? []).map { $0["source"] as? String ?? "" }
     }
 
-    @Test func mnistPreprocessingMatchesTheOriginalDigits() throws {
+    @Test func mnistPreprocessingMatchesTheOriginalDigits() async throws {
         let labels = "\(photos)/labels.idx"
-        let original = try infer(["\(photos)/digits.idx", "--labels", labels]).json
-        let pictures = try infer(["\(photos)/pictures", "--labels", labels]).json
-        let fit = try infer(["\(photos)/pictures", "--labels", labels, "--preprocess", "fit"]).json
+        let original = try await infer(["\(photos)/digits.idx", "--labels", labels]).json
+        let pictures = try await infer(["\(photos)/pictures", "--labels", labels]).json
+        let fit = try await infer(["\(photos)/pictures", "--labels", labels, "--preprocess", "fit"]).json
         let a = original["accuracy"] as! Double, p = pictures["accuracy"] as! Double, f = fit["accuracy"] as! Double
         // Measured: 0.97, 0.96 and 0.11.
         #expect(a >= 0.9)
@@ -47,46 +47,46 @@ import Testing
         #expect(f <= 0.25, "without MNIST's procedure: \(f)")
         #expect(pictures["preprocess"] as? String == "mnist")
         #expect(sources(pictures).prefix(3) == ["img_000.png", "img_001.jpg", "img_002.png"])
-        let none = try run("nn-infer", [try model(), "\(photos)/pictures", "--preprocess", "none"])
+        let none = try await run("nn-infer", [try model(), "\(photos)/pictures", "--preprocess", "none"])
         #expect(none.status == 65)
         #expect(none.stderr == "nn-infer: img_000.png: the picture is 268x161 but --preprocess none needs 28x28, the model's input\n")
-        let text = try run("nn-infer", [try model(), "\(photos)/pictures/img_003.jpg"])
+        let text = try await run("nn-infer", [try model(), "\(photos)/pictures/img_003.jpg"])
         #expect(text.status == 0)
         #expect(text.stdout.contains("preprocess: mnist (MNIST's procedure"), "\(text.stdout)")
     }
 
-    @Test func otherInputsPredictAsTheIDXFile() throws {
+    @Test func otherInputsPredictAsTheIDXFile() async throws {
         let same = "\(photos)/same"
-        let reference = try infer(["\(same)/same.idx"]).json
+        let reference = try await infer(["\(same)/same.idx"]).json
         let expected = classes(reference)
         #expect(expected.count == 20)
-        let csv = try infer(["\(same)/same.csv"]).json
+        let csv = try await infer(["\(same)/same.csv"]).json
         #expect(classes(csv) == expected)
         #expect(sources(csv).first == "same.csv:2")
         #expect(csv["accuracy"] != nil, "a label column reports accuracy")
-        #expect(classes(try infer(["\(same)/same_test.csv"]).json) == expected)
-        #expect(classes(try infer(["\(same)/same_u8.npy"]).json) == expected)
-        #expect(classes(try infer(["\(same)/same_f32.npy"]).json) == expected)
-        let folder = try infer(["\(same)/folder", "--preprocess", "none"])
+        #expect(classes(try await infer(["\(same)/same_test.csv"]).json) == expected)
+        #expect(classes(try await infer(["\(same)/same_u8.npy"]).json) == expected)
+        #expect(classes(try await infer(["\(same)/same_f32.npy"]).json) == expected)
+        let folder = try await infer(["\(same)/folder", "--preprocess", "none"])
         #expect(classes(folder.json) == expected)
         #expect(sources(folder.json).first == "00.png")
         #expect(folder.stderr.contains("skipped 1 entry that are not pictures (README.txt)"), "\(folder.stderr)")
     }
 
-    @Test func submissionAndPreprocessedPictures() throws {
+    @Test func submissionAndPreprocessedPictures() async throws {
         let out = "\(dir)/submission.csv", pictures = "\(dir)/seen"
-        let result = try run("nn-infer", [try model(), "\(photos)/same/same_test.csv", "--csv-out", out])
+        let result = try await run("nn-infer", [try model(), "\(photos)/same/same_test.csv", "--csv-out", out])
         #expect(result.status == 0, "\(result.stderr)")
-        let expected = classes(try infer(["\(photos)/same/same.idx"]).json)
+        let expected = await classes(try infer(["\(photos)/same/same.idx"]).json)
         let rows = try String(contentsOfFile: out, encoding: .utf8).split(separator: "\n").map(String.init)
         #expect(rows == ["ImageId,Label"] + expected.enumerated().map { "\($0.offset + 1),\($0.element)" })
-        let saved = try run("nn-infer", [try model(), "\(photos)/pictures", "--save-preprocessed", pictures, "--show", "0"])
+        let saved = try await run("nn-infer", [try model(), "\(photos)/pictures", "--save-preprocessed", pictures, "--show", "0"])
         #expect(saved.status == 0, "\(saved.stderr)")
         let names = try FileManager.default.contentsOfDirectory(atPath: pictures).sorted()
         #expect(names.count == 100 && names.first == "img_000.png" && names.contains("img_001.png"))
     }
 
-    @Test func badInputsAreOneLineEach() throws {
+    @Test func badInputsAreOneLineEach() async throws {
         let bad = "\(dir)/bad"
         try FileManager.default.createDirectory(atPath: "\(bad)/empty", withIntermediateDirectories: true)
         let png = try Data(contentsOf: URL(fileURLWithPath: "\(photos)/pictures/img_000.png"))
@@ -94,7 +94,7 @@ import Testing
         try png.prefix(png.count / 2).write(to: URL(fileURLWithPath: "\(bad)/cut.png"))
         try jpeg.prefix(jpeg.count / 2).write(to: URL(fileURLWithPath: "\(bad)/cut.jpg"))
         try Data("label,pixel0\n1,2\n".utf8).write(to: URL(fileURLWithPath: "\(bad)/columns.csv"))
-        let made = try python(["-c", """
+        let made = try await python(["-c", """
             import numpy as np
             np.save('\(bad)/shape.npy', np.zeros((3, 27, 28), np.uint8))
             np.save('\(bad)/dtype.npy', np.zeros((3, 784), np.int64))
@@ -122,16 +122,16 @@ import Testing
             ("\(bad)/missing.png", 66, "\(bad)/missing.png: cannot read: "),
         ]
         for (input, status, message) in cases {
-            let result = try run("nn-infer", [try model(), input])
+            let result = try await run("nn-infer", [try model(), input])
             #expect(result.status == status, "\(input): \(result.stderr)")
             #expect(result.stderr.hasPrefix("nn-infer: " + message), "\(input): \(result.stderr)")
             #expect(result.stderr.split(separator: "\n").count == 1, "\(input): \(result.stderr)")
             #expect(result.stdout.isEmpty, "\(input): \(result.stdout)")
         }
-        let notPictures = try run("nn-infer", [try model(), "\(photos)/same/same.idx", "--preprocess", "mnist"])
+        let notPictures = try await run("nn-infer", [try model(), "\(photos)/same/same.idx", "--preprocess", "mnist"])
         #expect(notPictures.status == 64)
         // An uncreatable submission is refused before any prediction is printed.
-        let noOutput = try run("nn-infer", [try model(), "\(photos)/same/same.csv", "--csv-out", "\(bad)/missing/sub.csv"])
+        let noOutput = try await run("nn-infer", [try model(), "\(photos)/same/same.csv", "--csv-out", "\(bad)/missing/sub.csv"])
         #expect(noOutput.status == 73 && noOutput.stdout.isEmpty)
         #expect(noOutput.stderr == "nn-infer: \(bad)/missing/sub.csv: cannot create output file: No such file or directory\n")
     }

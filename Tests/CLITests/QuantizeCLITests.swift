@@ -17,23 +17,23 @@ import Testing
 
     @Test(.enabled(if: FileManager.default.fileExists(atPath: fashionTestImages), "Fashion-MNIST is not installed"),
           arguments: ["blog", "capstone", "cnn"])
-    func quantizedPresetsKeepTheirAccuracy(_ recipe: String) throws {
+    func quantizedPresetsKeepTheirAccuracy(_ recipe: String) async throws {
         let dir = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let model = "\(dir)/\(recipe).nnm"
-        let train = try run("nn-train", ["--recipe", recipe, "--epochs", "1", "--save", model])
+        let train = try await run("nn-train", ["--recipe", recipe, "--epochs", "1", "--save", model])
         try #require(train.status == 0, "\(train.stderr)")
         for bf16 in [false, true] {
             let out = "\(dir)/\(recipe).\(bf16 ? "bf16" : "int8").nnm"
-            let q = try run("nnconv", ["quantize", model, "-o", out, "--images", fashionTestImages, "--labels", fashionTestLabels] + (bf16 ? ["--bf16"] : []))
+            let q = try await run("nnconv", ["quantize", model, "-o", out, "--images", fashionTestImages, "--labels", fashionTestLabels] + (bf16 ? ["--bf16"] : []))
             #expect(q.status == 0, "\(q.stderr)")
             let change = try #require(Self.accuracyChange(q.stdout), "\(q.stdout)")
             #expect(abs(change) <= 0.5, "\(recipe) \(bf16 ? "bf16" : "int8"): \(q.stdout)")
-            let validate = try run("nnconv", ["validate", out])
+            let validate = try await run("nnconv", ["validate", out])
             #expect(validate.status == 0 && validate.stdout.contains(bf16 ? "valid .nnm 1." : "valid .nnm 1.3"), "\(validate.stdout)\(validate.stderr)")
         }
         for kernels in ["avx2", "auto"] {
-            let infer = try run("nn-infer", ["\(dir)/\(recipe).int8.nnm", fashionTestImages, "--show", "0", "--json"], environment: ["NNM_KERNELS": kernels])
+            let infer = try await run("nn-infer", ["\(dir)/\(recipe).int8.nnm", fashionTestImages, "--show", "0", "--json"], environment: ["NNM_KERNELS": kernels])
             #expect(infer.status == 0, "\(infer.stderr)")
             // The int8 layers ran on an int8 kernel, or (a few outputs or filters) in f32 from their input.
             #expect(infer.stdout.contains("int8 weights: ") || infer.stdout.contains("int8/bf16 layers of at most"), "\(infer.stdout.prefix(400))")
@@ -45,13 +45,13 @@ import Testing
     /// and nn-infer says it quantizes with the calibrated scales; the scales differ with the
     /// percentile (the first layer's z-scored pixels reach far past their central 99.99 %).
     @Test(.enabled(if: FileManager.default.fileExists(atPath: fashionTestImages), "Fashion-MNIST is not installed"))
-    func calibratedActivationsKeepTheAccuracy() throws {
+    func calibratedActivationsKeepTheAccuracy() async throws {
         let dir = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let model = "\(dir)/blog.nnm", out = "\(dir)/blog.int8.nnm"
-        let train = try run("nn-train", ["--recipe", "blog", "--epochs", "1", "--save", model])
+        let train = try await run("nn-train", ["--recipe", "blog", "--epochs", "1", "--save", model])
         try #require(train.status == 0, "\(train.stderr)")
-        let q = try run("nnconv", ["quantize", model, "-o", out, "--calibration", fashionTestImages,
+        let q = try await run("nnconv", ["quantize", model, "-o", out, "--calibration", fashionTestImages,
                                    "--images", fashionTestImages, "--labels", fashionTestLabels])
         #expect(q.status == 0, "\(q.stderr)")
         #expect(q.stdout.contains("activations of 2 layers calibrated on 10000 images of \(fashionTestImages) (99.99 % of each layer's inputs in range)"), "\(q.stdout)")
@@ -60,42 +60,42 @@ import Testing
         let file = try NNMFormat.open(path: out)
         #expect(file.header.minorVersion == 4)
         let first = try #require(file.model.metadata.layers[0].inputQuantization)
-        let infer = try run("nn-infer", [out, fashionTestImages, "--show", "0", "--json"])
+        let infer = try await run("nn-infer", [out, fashionTestImages, "--show", "0", "--json"])
         #expect(infer.status == 0 && infer.stdout.contains("u8 activations with calibrated scales"), "\(infer.stdout.prefix(600))\(infer.stderr)")
-        let wide = try run("nnconv", ["quantize", model, "-o", "\(dir)/wide.nnm", "--calibration", fashionTestImages, "--percentile", "100"])
+        let wide = try await run("nnconv", ["quantize", model, "-o", "\(dir)/wide.nnm", "--calibration", fashionTestImages, "--percentile", "100"])
         #expect(wide.status == 0, "\(wide.stderr)")
         let widest = try #require(try NNMFormat.open(path: "\(dir)/wide.nnm").model.metadata.layers[0].inputQuantization)
         #expect(widest.scale > first.scale, "\(widest) vs \(first)")
         // Images of another size are refused before anything is written.
         let small = "\(dir)/small.idx"
         try Data([0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 2, 1, 2, 3, 4]).write(to: URL(fileURLWithPath: small))
-        let wrong = try run("nnconv", ["quantize", model, "-o", "\(dir)/wrong.nnm", "--calibration", small])
+        let wrong = try await run("nnconv", ["quantize", model, "-o", "\(dir)/wrong.nnm", "--calibration", small])
         #expect(wrong.status == 65 && wrong.stderr.contains("\(small): images are 2x2 (4 features) but \(model) expects 28x28 (784 features)") && wrong.stderr.split(separator: "\n").count == 1, "\(wrong.stderr)")
         #expect(!FileManager.default.fileExists(atPath: "\(dir)/wrong.nnm"))
         // No images at all: nothing to fit a range to.
         let none = "\(dir)/none.idx"
         try Data([0, 0, 8, 3, 0, 0, 0, 0, 0, 0, 0, 28, 0, 0, 0, 28]).write(to: URL(fileURLWithPath: none))
-        let empty = try run("nnconv", ["quantize", model, "-o", "\(dir)/empty.nnm", "--calibration", none])
+        let empty = try await run("nnconv", ["quantize", model, "-o", "\(dir)/empty.nnm", "--calibration", none])
         #expect(empty.status == 65 && empty.stderr == "nnconv quantize: \(none): holds no images to calibrate on\n", "\(empty.stderr)")
         #expect(!FileManager.default.fileExists(atPath: "\(dir)/empty.nnm"))
     }
 
-    @Test func usageErrors() throws {
+    @Test func usageErrors() async throws {
         let dir = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let path = "\(dir)/m.nnm"
         try NNMFormat.write(formulaModel(), to: path)
-        let same = try run("nnconv", ["quantize", path, "-o", path])
+        let same = try await run("nnconv", ["quantize", path, "-o", path])
         #expect(same.status == 64 && same.stderr.contains("would overwrite"))
-        let half = try run("nnconv", ["quantize", path, "-o", "\(dir)/q.nnm", "--images", fashionTestImages])
+        let half = try await run("nnconv", ["quantize", path, "-o", "\(dir)/q.nnm", "--images", fashionTestImages])
         #expect(half.status == 64 && half.stderr.contains("--images and --labels go together"))
         for (arguments, message) in [(["--calibration", fashionTestImages, "--bf16"], "--calibration applies to int8"),
                                      (["--percentile", "99.9"], "--percentile applies to --calibration"),
                                      (["--calibration", fashionTestImages, "--percentile", "40"], "--percentile must be above 50 and at most 100, not 40.0")] {
-            let usage = try run("nnconv", ["quantize", path, "-o", "\(dir)/q.nnm"] + arguments)
+            let usage = try await run("nnconv", ["quantize", path, "-o", "\(dir)/q.nnm"] + arguments)
             #expect(usage.status == 64 && usage.stderr.contains(message), "\(usage.stderr)")
         }
-        let missing = try run("nnconv", ["quantize", "\(dir)/absent.nnm", "-o", "\(dir)/q.nnm"])
+        let missing = try await run("nnconv", ["quantize", "\(dir)/absent.nnm", "-o", "\(dir)/q.nnm"])
         #expect(missing.status == 66, "\(missing.stderr)")
     }
 }

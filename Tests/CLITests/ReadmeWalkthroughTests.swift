@@ -4,7 +4,7 @@ import Testing
 /// The README's digit walk-through, run as written (the `make release` line aside: the tests use
 /// the binaries they were built with), from the package root.
 @Suite struct ReadmeWalkthrough {
-    @Test func digitModelFromMNISTClassifiesAPhoto() throws {
+    @Test func digitModelFromMNISTClassifiesAPhoto() async throws {
         let readme = try String(contentsOfFile: "\(packageRoot)/README.md", encoding: .utf8)
         let marker = try #require(readme.range(of: "<!-- digit-walkthrough"))
         let rest = readme[marker.upperBound...]
@@ -16,7 +16,7 @@ import Testing
             .filter { !$0.hasPrefix("make ") }
             .joined(separator: "\n")
         try? FileManager.default.removeItem(atPath: "\(packageRoot)/out/digits")
-        let result = try run("/bin/bash", ["-e", "-c", "cd '\(packageRoot)'\n" + block])
+        let result = try await run("/bin/bash", ["-e", "-c", "cd '\(packageRoot)'\n" + block])
         #expect(result.status == 0, "\(result.stderr)")
         let lines = result.stdout.split(separator: "\n")
         // What the README says it prints: the accuracy, and the photo's class and probabilities.

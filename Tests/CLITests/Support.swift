@@ -26,8 +26,53 @@ struct ProcessResult {
     var stderr: String
 }
 
-/// Runs a program and collects its output.
-func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws -> ProcessResult {
+/// Runs a program and collects its output, waiting on a thread of its own while it holds one of
+/// the `ProgramSlots`.
+///
+/// The tests run on Swift's cooperative pool, which has one thread per CPU: a test that blocked one
+/// of them for the minutes some commands take would starve every other suite (the server tests'
+/// requests among them) on a two-CPU machine.
+func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) async throws -> ProcessResult {
+    try await ProgramSlots.shared.holding {
+        try await onOwnThread { try runWaiting(executable, arguments, environment: environment) }
+    }
+}
+
+/// Runs `body`, which blocks, on a new thread, and waits for it without holding a thread of the pool.
+func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try body() }) }.start()
+    }
+}
+
+/// How many programs the tests run at once: one per CPU. Async tests all start together, so
+/// without a bound every command-line test would start its programs at the same moment, and
+/// what a test times (the kill trials' window) would measure the crowd.
+actor ProgramSlots {
+    static let shared = ProgramSlots(count: max(2, ProcessInfo.processInfo.activeProcessorCount))
+
+    private var free: Int
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
+    init(count: Int) { free = count }
+
+    /// Runs `body` once a slot is free, and frees it after.
+    func holding<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> T {
+        if free > 0 {
+            free -= 1
+        } else {
+            await withCheckedContinuation { waiting.append($0) }
+        }
+        defer {
+            if waiting.isEmpty { free += 1 } else { waiting.removeFirst().resume() }
+        }
+        return try await body()
+    }
+}
+
+/// Runs a program and collects its output, blocking the calling thread: for what must be known
+/// before the tests start (a trait's condition), where nothing else is running yet.
+func runWaiting(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws -> ProcessResult {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : "\(productsDirectory)/\(executable)")
     process.arguments = arguments
@@ -53,8 +98,8 @@ func run(_ executable: String, _ arguments: [String], environment: [String: Stri
                          stderr: String(decoding: errData, as: UTF8.self))
 }
 
-func python(_ arguments: [String]) throws -> ProcessResult {
-    try run("/usr/bin/env", ["python3"] + arguments)
+func python(_ arguments: [String]) async throws -> ProcessResult {
+    try await run("/usr/bin/env", ["python3"] + arguments)
 }
 
 func temporaryDirectory() -> String {

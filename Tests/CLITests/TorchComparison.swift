@@ -8,10 +8,10 @@ struct TorchComparison {
     let torch = "\(packageRoot)/Fixtures/torch"
 
     /// The 100 digits of `inputs.npy` as an IDX file for nn-infer (written once into `dir`).
-    func digits() throws -> String {
+    func digits() async throws -> String {
         let idx = "\(dir)/digits.idx"
         if !FileManager.default.fileExists(atPath: idx) {
-            let made = try python(["-c", """
+            let made = try await python(["-c", """
                 import numpy as np, struct
                 x = np.load('\(torch)/inputs.npy')
                 open('\(idx)', 'wb').write(struct.pack('>BBBBIII', 0, 0, 8, 3, *x.shape) + x.tobytes())
@@ -25,12 +25,12 @@ struct TorchComparison {
     /// digits and expects torch's classes (`<model>_argmax`) and probabilities (`<model>_probs`)
     /// within 1e-4.
     func expectImportPredictsAsTorch(file: String, model: String, options: [String] = [],
-                                     sourceLocation: SourceLocation = #_sourceLocation) throws {
+                                     sourceLocation: SourceLocation = #_sourceLocation) async throws {
         let nnm = "\(dir)/\(file).nnm"
-        let imported = try run("nnconv", ["import", "\(torch)/\(file)", "-o", nnm, "--scale", "1/255"] + options)
+        let imported = try await run("nnconv", ["import", "\(torch)/\(file)", "-o", nnm, "--scale", "1/255"] + options)
         #expect(imported.status == 0, "\(imported.stderr)", sourceLocation: sourceLocation)
-        let inferred = try run("nn-infer", [nnm, try digits(), "--json", "--top", "10"])
-        try expectPredictionsAsTorch(inferred, file: file, model: model, sourceLocation: sourceLocation)
+        let inferred = try await run("nn-infer", [nnm, try digits(), "--json", "--top", "10"])
+        try await expectPredictionsAsTorch(inferred, file: file, model: model, sourceLocation: sourceLocation)
     }
 
     /// Runs nn-infer on `file` of Fixtures/torch itself (converted for the run, with `--scale
@@ -38,17 +38,17 @@ struct TorchComparison {
     /// - Returns: nn-infer's standard error (the converter's notes).
     @discardableResult
     func expectInferencePredictsAsTorch(file: String, model: String, options: [String] = [],
-                                        sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
-        let inferred = try run("nn-infer", ["\(torch)/\(file)", try digits(), "--json", "--top", "10", "--scale", "1/255"] + options)
-        try expectPredictionsAsTorch(inferred, file: file, model: model, sourceLocation: sourceLocation)
+                                        sourceLocation: SourceLocation = #_sourceLocation) async throws -> String {
+        let inferred = try await run("nn-infer", ["\(torch)/\(file)", try digits(), "--json", "--top", "10", "--scale", "1/255"] + options)
+        try await expectPredictionsAsTorch(inferred, file: file, model: model, sourceLocation: sourceLocation)
         return inferred.stderr
     }
 
-    private func expectPredictionsAsTorch(_ inferred: ProcessResult, file: String, model: String, sourceLocation: SourceLocation) throws {
+    private func expectPredictionsAsTorch(_ inferred: ProcessResult, file: String, model: String, sourceLocation: SourceLocation) async throws {
         #expect(inferred.status == 0, "\(inferred.stderr)", sourceLocation: sourceLocation)
         let json = "\(dir)/\(file).json"
         try Data(inferred.stdout.utf8).write(to: URL(fileURLWithPath: json))
-        let compared = try python(["-c", """
+        let compared = try await python(["-c", """
             import json, numpy as np
             e = np.load('\(torch)/expected.npz')
             probs, top = e['\(model)_probs'], e['\(model)_argmax']

@@ -9,9 +9,9 @@ import Testing
 
     /// The first 3,000 MNIST test digits for training and the last 1,000 for testing, in every
     /// form (written by NumPy and a plain zlib PNG writer, not by the code under test).
-    func writeInputs() throws {
+    func writeInputs() async throws {
         guard !FileManager.default.fileExists(atPath: "\(dir)/test-y.npy") else { return }
-        let made = try python(["-c", """
+        let made = try await python(["-c", """
             import gzip, os, struct, zlib, numpy as np
             def idx(p):
                 b = gzip.open(p).read(); nd = b[3]
@@ -42,48 +42,48 @@ import Testing
     }
 
     /// Trains 5 epochs of the blog recipe and returns the final test accuracy in percent.
-    func train(_ data: [String], model: String) throws -> Double {
-        let result = try run("nn-train", data + ["--epochs", "5", "--save", "\(dir)/\(model)"])
+    func train(_ data: [String], model: String) async throws -> Double {
+        let result = try await run("nn-train", data + ["--epochs", "5", "--save", "\(dir)/\(model)"])
         #expect(result.status == 0, "\(result.stderr)")
         let line = result.stdout.split(separator: "\n").first { $0.hasPrefix("final test accuracy ") }
         return Double(line?.dropFirst("final test accuracy ".count).split(separator: " ").first ?? "") ?? -1
     }
 
-    @Test func reachesTheAccuracyOfIDX() throws {
-        try writeInputs()
-        let idx = try train(["--train-images", "\(dir)/train-images.idx", "--train-labels", "\(dir)/train-labels.idx",
+    @Test func reachesTheAccuracyOfIDX() async throws {
+        try await writeInputs()
+        let idx = try await train(["--train-images", "\(dir)/train-images.idx", "--train-labels", "\(dir)/train-labels.idx",
                              "--test-images", "\(dir)/test-images.idx", "--test-labels", "\(dir)/test-labels.idx"], model: "idx.nnm")
         #expect(idx > 80, "the IDX baseline: \(idx) %")
         // The same digits in the same order: the very same training, tensor for tensor.
-        let csv = try train(["--train-images", "\(dir)/train.csv", "--test-images", "\(dir)/test.csv"], model: "csv.nnm")
-        let npy = try train(["--train-images", "\(dir)/train-x.npy", "--train-labels", "\(dir)/train-y.npy",
+        let csv = try await train(["--train-images", "\(dir)/train.csv", "--test-images", "\(dir)/test.csv"], model: "csv.nnm")
+        let npy = try await train(["--train-images", "\(dir)/train-x.npy", "--train-labels", "\(dir)/train-y.npy",
                              "--test-images", "\(dir)/test-x.npy", "--test-labels", "\(dir)/test-y.npy"], model: "npy.nnm")
         #expect(csv == idx && npy == idx)
         for other in ["csv.nnm", "npy.nnm"] {
-            let diff = try run("nnconv", ["diff", "\(dir)/idx.nnm", "\(dir)/\(other)"])
+            let diff = try await run("nnconv", ["diff", "\(dir)/idx.nnm", "\(dir)/\(other)"])
             #expect(diff.status == 0, "\(other): \(diff.stdout)")
         }
         // A class folder holds the digits sorted by class, so the shuffles differ: close, not equal.
-        let folder = try train(["--train-images", "\(dir)/train-folder", "--test-images", "\(dir)/test-folder", "--preprocess", "none"],
+        let folder = try await train(["--train-images", "\(dir)/train-folder", "--test-images", "\(dir)/test-folder", "--preprocess", "none"],
                                model: "folder.nnm")
         #expect(abs(folder - idx) <= 2, "folder \(folder) % against IDX \(idx) %")
         let model = try NNMFormat.read(path: "\(dir)/folder.nnm")
         #expect(model.metadata.classes == (0...9).map(String.init))
         // nn-infer labels the test folder by the model's class names and agrees with nn-train.
-        let inferred = try run("nn-infer", ["\(dir)/folder.nnm", "\(dir)/test-folder", "--preprocess", "none", "--show", "0"])
+        let inferred = try await run("nn-infer", ["\(dir)/folder.nnm", "\(dir)/test-folder", "--preprocess", "none", "--show", "0"])
         #expect(inferred.status == 0, "\(inferred.stderr)")
         let accuracy = inferred.stdout.split(separator: "\n").first { $0.hasPrefix("accuracy: ") }
         #expect(accuracy?.hasSuffix("= \(String(format: "%.2f", folder)) %") == true, "\(accuracy ?? "none")")
     }
 
-    @Test func badTrainingInputsAreOneLine() throws {
-        try writeInputs()
+    @Test func badTrainingInputsAreOneLine() async throws {
+        try await writeInputs()
         let d = dir
         try FileManager.default.createDirectory(atPath: "\(d)/odd-test/7", withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: "\(d)/odd-test/seven", withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: "\(d)/test-folder/7/\(try firstFile("\(d)/test-folder/7"))", toPath: "\(d)/odd-test/seven/a.png")
         try FileManager.default.copyItem(atPath: "\(d)/test-folder/7/\(try firstFile("\(d)/test-folder/7"))", toPath: "\(d)/odd-test/7/a.png")
-        _ = try python(["-c", "import numpy as np; np.save('\(d)/short-y.npy', np.zeros(5, np.int64)); np.save('\(d)/float-y.npy', np.zeros(3000))"])
+        _ = try await python(["-c", "import numpy as np; np.save('\(d)/short-y.npy', np.zeros(5, np.int64)); np.save('\(d)/float-y.npy', np.zeros(3000))"])
         try "pixel0,pixel1\n0,0\n".write(toFile: "\(d)/unlabelled.csv", atomically: true, encoding: .utf8)
         let cases: [([String], Int32, String)] = [
             (["--train-images", "\(d)/train-x.npy"], 64, "\(d)/train-x.npy: .npy images need a .npy of labels (--train-labels, --test-labels)"),
@@ -105,7 +105,7 @@ import Testing
              "--test-last splits the training data; give it or --test-images, not both"),
         ]
         for (arguments, status, message) in cases {
-            let result = try run("nn-train", arguments + ["--epochs", "1", "--save", "\(d)/never.nnm"])
+            let result = try await run("nn-train", arguments + ["--epochs", "1", "--save", "\(d)/never.nnm"])
             #expect(result.status == status, "\(arguments): \(result.stderr)")
             #expect(result.stderr == "nn-train: \(message)\n")
             #expect(!FileManager.default.fileExists(atPath: "\(d)/never.nnm"))

@@ -32,13 +32,22 @@ func pickModel(offset: Int = 0, history: Bool = true) -> Model {
     ])
 }
 
+/// The default limits with a request time limit far above any test's: the tests share two CPUs
+/// with long command-line suites, so a request may wait seconds for a thread, and only
+/// `timeLimitIs408` is about the time limit.
+func unhurriedLimits() -> ServeLimits {
+    var limits = ServeLimits()
+    limits.requestSeconds = 600
+    return limits
+}
+
 /// A server on the pick model (named "pick"), with `limits`.
 struct Fixture {
     let dir = scratchDirectory("nn-serve")
     let state: ServeState
     var path: String { "\(dir)/pick.nnm" }
 
-    init(limits: ServeLimits = ServeLimits(), logger: Logger = Logger(label: "tests"), examplesPath: String? = "none") throws {
+    init(limits: ServeLimits = unhurriedLimits(), logger: Logger = Logger(label: "tests"), examplesPath: String? = "none") throws {
         try NNMFormat.write(pickModel(), to: "\(dir)/pick.nnm")
         var configuration = ServeConfiguration(sources: [try ModelSource(argument: "\(dir)/pick.nnm")])
         configuration.limits = limits
@@ -264,7 +273,7 @@ let logitsB: [Double] = [1, 0, 0, 0, 0, 0, 0, 0, 0, 9]              // class 9
 
     /// Every way an inference request can be wrong, each a 4xx JSON error naming what is wrong.
     @Test func inferErrors() async throws {
-        var limits = ServeLimits()
+        var limits = unhurriedLimits()
         limits.maxBatch = 3
         limits.maxTensorElements = 784 * 2
         limits.maxBodyBytes = 64 << 10
@@ -325,7 +334,7 @@ let logitsB: [Double] = [1, 0, 0, 0, 0, 0, 0, 0, 0, 9]              // class 9
     }
 
     @Test func concurrencyLimitIs429() async throws {
-        var limits = ServeLimits()
+        var limits = unhurriedLimits()
         limits.maxConcurrentRequests = 1
         let fixture = try Fixture(limits: limits)
         // One request in flight (held here), so the next is one too many.
@@ -351,7 +360,7 @@ let logitsB: [Double] = [1, 0, 0, 0, 0, 0, 0, 0, 0, 9]              // class 9
                 return Response(status: .ok)
             }
         }
-        var limits = ServeLimits()
+        var limits = unhurriedLimits()
         limits.requestSeconds = 0.05
         let fixture = try Fixture(limits: limits)
         let app = Application(responder: ServeResponder(inner: Slow(), state: fixture.state))
@@ -419,7 +428,7 @@ let logitsB: [Double] = [1, 0, 0, 0, 0, 0, 0, 0, 0, 9]              // class 9
     }
 
     @Test func classifyErrors() async throws {
-        var limits = ServeLimits()
+        var limits = unhurriedLimits()
         limits.maxPixels = 1000
         limits.maxBatch = 1
         let idx3: [UInt8] = [0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 28, 0, 0, 0, 28] + [UInt8](repeating: 0, count: 2 * 784)
