@@ -37,6 +37,19 @@ enum { block_rows = 120 };
 // waking the helper and handing it work costs.
 enum { parallel_minimum = 1 << 18 };
 
+// Units of work a product shared by two threads is cut into, at least: the thread that takes the
+// last unit finishes up to one unit after the other, so with nine units of 120 rows (nn-infer's
+// batches of 1,024) the caller waited for the helper about a tenth of each product.
+enum { parallel_units = 16 };
+
+/// Rows per unit of work for `m` rows: at most `largest`, a multiple of `multiple`, small enough
+/// for `parallel_units` units when the product is shared.
+static size_t rows_per_unit(size_t m, size_t largest, size_t multiple, bool parallel) {
+    size_t wanted = parallel ? (m + parallel_units - 1) / parallel_units : largest;
+    if (wanted > largest) wanted = largest;
+    return (wanted + multiple - 1) / multiple * multiple;
+}
+
 // The portable kernel: the same blocking on plain C loops (what a CPU without AVX2 runs, and
 // the tests' "scalar" path). MR = 4; NR is the packing's (16, or 32 for the AVX-512 layout).
 #define SCALAR_KERNEL(NR)                                                                          \
@@ -272,11 +285,33 @@ typedef struct {
     _Atomic size_t next;
 } gemm_job;
 
+/// Values 0..<kc of four rows into the packing of a group: value p of rows[i] goes to
+/// to[p * mr + i]. Four columns at a time are moved as a 4 x 4 transpose in registers (four
+/// loads and four stores of four floats, instead of sixteen single stores).
+static void spread_four_rows(const float *const rows[4], size_t kc, size_t mr, float *to) {
+    size_t p = 0;
+#if defined(__x86_64__)
+    for (; p + 4 <= kc; p += 4) {
+        __m128 r0 = _mm_loadu_ps(rows[0] + p), r1 = _mm_loadu_ps(rows[1] + p);
+        __m128 r2 = _mm_loadu_ps(rows[2] + p), r3 = _mm_loadu_ps(rows[3] + p);
+        _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+        _mm_storeu_ps(to + p * mr, r0);
+        _mm_storeu_ps(to + (p + 1) * mr, r1);
+        _mm_storeu_ps(to + (p + 2) * mr, r2);
+        _mm_storeu_ps(to + (p + 3) * mr, r3);
+    }
+#endif
+    for (; p < kc; p++) {
+        for (int i = 0; i < 4; i++) to[p * mr + i] = rows[i][p];
+    }
+}
+
 /// rows x kc of A (row stride lda) into groups of MR rows, each stored column by column; rows
 /// past `rows` in the last group are zeros. With a prologue, each value is preprocessed as it is
 /// copied (`column0`: the column of A's first value here).
 static void pack_a(const float *a, size_t lda, size_t rows, size_t kc, size_t mr, float *to, const nn_prologue *prologue,
                    size_t column0) {
+    static const float zeros[max_kc];
     nn_prologue slice;  // the prologue of columns column0...
     if (prologue) {
         slice = *prologue;
@@ -285,22 +320,26 @@ static void pack_a(const float *a, size_t lda, size_t rows, size_t kc, size_t mr
             slice.divisor += column0;
         }
     }
+    // A group's rows preprocessed in contiguous loops first (vector divisions), then spread
+    // like any rows.
+    _Alignas(64) float preprocessed[max_mr][max_kc];
     for (size_t g = 0; g < rows; g += mr, to += kc * mr) {
         size_t real = rows - g < mr ? rows - g : mr;
+        const float *from[max_mr];
         for (size_t r = 0; r < mr; r++) {
-            if (r < real) {
-                const float *from = a + (g + r) * lda;
-                // The row's kc values preprocessed in a contiguous loop first (vector divisions),
-                // then spread like any row.
-                _Alignas(64) float preprocessed[max_kc];
-                if (prologue) {
-                    nn_preprocess_row(&slice, from, kc, preprocessed);
-                    from = preprocessed;
-                }
-                for (size_t p = 0; p < kc; p++) to[p * mr + r] = from[p];
+            if (r >= real) {
+                from[r] = zeros;
+            } else if (prologue) {
+                nn_preprocess_row(&slice, a + (g + r) * lda, kc, preprocessed[r]);
+                from[r] = preprocessed[r];
             } else {
-                for (size_t p = 0; p < kc; p++) to[p * mr + r] = 0;
+                from[r] = a + (g + r) * lda;
             }
+        }
+        size_t r = 0;
+        for (; r + 4 <= mr; r += 4) spread_four_rows(from + r, kc, mr, to + r);
+        for (; r < mr; r++) {
+            for (size_t p = 0; p < kc; p++) to[p * mr + r] = from[r][p];
         }
     }
 }
@@ -380,11 +419,12 @@ typedef struct {
     const size_t *window;   // offsets of a window's k values from its first, inside the input
     float *buffers;         // per thread: skinny_rows windows at the border, as im2col rows
     size_t buffer_floats;
+    size_t block;           // matrix rows per unit
     size_t units;
     _Atomic size_t next;
 } skinny_job;
 
-enum { skinny_block = 20 * skinny_rows };  // matrix rows per unit of work
+enum { skinny_block = 20 * skinny_rows };  // matrix rows per unit of work, at most
 
 /// Up to skinny_rows rows, row r's value p at a[r * lda + at[p]], over all kc blocks, into C's
 /// rows at c (stride ldc): the sums, then bias and ReLU as `nn_gemm` applies them.
@@ -402,13 +442,13 @@ static void skinny_tile(const skinny_job *job, int rows, const float *a, size_t 
     }
 }
 
-/// One unit: skinny_block rows of the matrix, or one sample of the convolution. Windows wholly
+/// One unit: `block` rows of the matrix, or one sample of the convolution. Windows wholly
 /// inside the input are read where they are; a tile that touches the padding is first copied
 /// out as im2col rows (zeros for the padding) into the thread's buffer.
 static void skinny_unit(const skinny_job *job, size_t unit, float *buffer) {
     if (!job->conv) {
-        size_t end = (unit + 1) * skinny_block < job->m ? (unit + 1) * skinny_block : job->m;
-        for (size_t row = unit * skinny_block; row < end; row += skinny_rows) {
+        size_t end = (unit + 1) * job->block < job->m ? (unit + 1) * job->block : job->m;
+        for (size_t row = unit * job->block; row < end; row += skinny_rows) {
             int rows = (int)(end - row < skinny_rows ? end - row : skinny_rows);
             skinny_tile(job, rows, job->a + row * job->lda, job->lda, job->identity, job->c + row * job->ldc, job->ldc);
         }
@@ -517,8 +557,10 @@ bool nn_gemm(int kernel, size_t m, size_t n, size_t k, const float *a, size_t ld
     if (n <= vector_lanes(s)) {
         skinny_job job = {.shape = s, .n = n, .k = k, .packed = packed, .bias = bias, .relu = relu,
                           .m = m, .lda = lda, .ldc = ldc, .a = a, .c = c};
-        job.units = (m + skinny_block - 1) / skinny_block;
-        return skinny_run(&job, (double)m * (double)vector_lanes(s) * (double)k, threads);
+        double work = (double)m * (double)vector_lanes(s) * (double)k;
+        job.block = rows_per_unit(m, skinny_block, skinny_rows, threads >= 2 && work >= parallel_minimum);
+        job.units = (m + job.block - 1) / job.block;
+        return skinny_run(&job, work, threads);
     }
     gemm_job job = {
         .shape = s, .m = m, .n = n, .k = k, .lda = lda, .ldc = ldc,
@@ -526,10 +568,9 @@ bool nn_gemm(int kernel, size_t m, size_t n, size_t k, const float *a, size_t ld
     };
     job.kc = kc_for(s, k);
     bool parallel = threads >= 2 && (double)m * (double)n * (double)k >= parallel_minimum;
-    // Row blocks of equal size, a multiple of MR.
+    // Row blocks of about equal size, a multiple of MR.
     size_t blocks = (m + block_rows - 1) / block_rows;
-    size_t per_block = (m + blocks - 1) / blocks;
-    job.rows_per_block = (per_block + s->mr - 1) / s->mr * s->mr;
+    job.rows_per_block = rows_per_unit(m, (m + blocks - 1) / blocks, s->mr, parallel);
     blocks = (m + job.rows_per_block - 1) / job.rows_per_block;
     job.panels = (n + s->nr - 1) / s->nr;
     // With fewer than four row blocks for two threads, the panels are cut into groups too.
