@@ -127,7 +127,7 @@ public enum ReportedValues: Equatable, Sendable {
     }
 
     /// The values to show for one sample's outputs, computed in f64.
-    public func convert<S: BLASScalar>(_ row: ArraySlice<S>) -> [Double] {
+    public func convert<S: BLASScalar>(_ row: some Collection<S>) -> [Double] {
         let values = row.map { Double($0) }
         switch self {
         case .probabilities, .raw: return values
@@ -254,7 +254,7 @@ public struct InferenceRun {
         let batches: SampleBatches
         switch input {
         case let .idx(imagesPath):
-            batches = .stream(try IDXImageStream.opening(imagesPath, batchSize: batchSize, for: expected, model: modelPath))
+            batches = .stream(try IDXImageStream.opening(imagesPath, batchSize: batchSize, for: expected, model: modelPath), size: batchSize)
         case let .samples(set, path):
             guard set.featureCount == expected.features else {
                 throw ToolError("\(path): samples are \(ShapeMath.describe(set.shape)) but \(modelPath) expects \(ShapeMath.describe(expected.shape))",
@@ -281,38 +281,48 @@ public struct InferenceRun {
         let classes = model.metadata.outputSize
         if labels != nil { summary.confusion = Array(repeating: Array(repeating: 0, count: classes), count: classes) }
 
+        // One buffer of outputs (and of f64 inputs) for every batch: a fresh array per batch was
+        // page faults and a copy for each.
+        let outputs = UnsafeMutableBufferPointer<Double>.allocate(capacity: max(batches.batchSize * classes, 1))
+        defer { outputs.deallocate() }
         switch precision {
         case .float32:
             let engine = try InferenceEngine<Float>(model: model)
             summary.kernels = engine.kernelDescription
-            try batches.forEach { batch in
+            let out = UnsafeMutableRawBufferPointer(outputs).bindMemory(to: Float.self)
+            try batches.forEach { start, count, features in
                 let t0 = Clock.monotonicSeconds()
-                let out = engine.predict(raw: batch.features, count: batch.count)
+                engine.predict(raw: features.baseAddress!, count: count, into: out.baseAddress!)
                 summary.computeSeconds += Clock.monotonicSeconds() - t0
-                try report(out, batch: batch, labels: labels, sources: sources, summary: &summary, onPrediction: onPrediction)
+                try report(UnsafeBufferPointer(rebasing: out[..<(count * classes)]), startIndex: start, labels: labels, sources: sources,
+                           summary: &summary, onPrediction: onPrediction)
             }
         case .float64:
             let engine = try InferenceEngine<Double>(model: model)
             summary.kernels = engine.kernelDescription
-            try batches.forEach { batch in
-                let input = batch.features.map(Double.init)
+            let input = UnsafeMutableBufferPointer<Double>.allocate(capacity: max(batches.batchSize * expected.features, 1))
+            defer { input.deallocate() }
+            try batches.forEach { start, count, features in
+                for i in features.indices { input[i] = Double(features[i]) }
                 let t0 = Clock.monotonicSeconds()
-                let out = engine.predict(raw: input, count: batch.count)
+                engine.predict(raw: input.baseAddress!, count: count, into: outputs.baseAddress!)
                 summary.computeSeconds += Clock.monotonicSeconds() - t0
-                try report(out, batch: batch, labels: labels, sources: sources, summary: &summary, onPrediction: onPrediction)
+                try report(UnsafeBufferPointer(rebasing: outputs[..<(count * classes)]), startIndex: start, labels: labels, sources: sources,
+                           summary: &summary, onPrediction: onPrediction)
             }
         }
         summary.totalSeconds = Clock.monotonicSeconds() - started
         return summary
     }
 
-    func report<S: BLASScalar>(_ out: [S], batch: IDXImageBatch, labels: [Int]?, sources: [String]?, summary: inout InferenceSummary,
-                                       onPrediction: (ImagePrediction) throws -> Void) throws {
+    /// Reports the outputs of the samples from `startIndex` on (`outputSize` values each).
+    func report<S: BLASScalar>(_ out: UnsafeBufferPointer<S>, startIndex: Int, labels: [Int]?, sources: [String]?, summary: inout InferenceSummary,
+                               onPrediction: (ImagePrediction) throws -> Void) throws {
         let classes = model.metadata.outputSize
-        for i in 0..<batch.count {
+        for i in 0..<(classes == 0 ? 0 : out.count / classes) {
             let row = values.convert(out[(i * classes)..<((i + 1) * classes)])
             let top = topIndices(row[...], k: topK)
-            let index = batch.startIndex + i
+            let index = startIndex + i
             let label = labels?[index]
             summary.imageCount += 1
             if let label {
@@ -329,6 +339,7 @@ public struct InferenceRun {
 /// NumPy's argmax does for the first).
 public func topIndices<S: Comparable>(_ row: ArraySlice<S>, k: Int) -> [Int] {
     var best: [Int] = []
+    best.reserveCapacity(min(k, row.count) + 1)
     for j in 0..<row.count {
         let v = row[row.startIndex + j]
         var position = best.count
@@ -343,36 +354,52 @@ public func topIndices<S: Comparable>(_ row: ArraySlice<S>, k: Int) -> [Int] {
 
 /// The batches of a run: from an IDX stream, or cut from samples in memory.
 private enum SampleBatches {
-    case stream(IDXImageStream)
+    case stream(IDXImageStream, size: Int)
     case memory(SampleSet, next: Int, size: Int)
+
+    /// The most samples in one batch.
+    var batchSize: Int {
+        switch self {
+        case let .stream(_, size), let .memory(_, _, size): return size
+        }
+    }
 
     var count: Int {
         switch self {
-        case let .stream(stream): return stream.imageCount
+        case let .stream(stream, _): return stream.imageCount
         case let .memory(set, _, _): return set.count
         }
     }
 
     var shape: [Int] {
         switch self {
-        case let .stream(stream): return stream.imageShape
+        case let .stream(stream, _): return stream.imageShape
         case let .memory(set, _, _): return set.shape
         }
     }
 
-    /// Calls `body` with each batch until the input is exhausted.
-    func forEach(_ body: (IDXImageBatch) throws -> Void) throws {
+    /// Calls `body` with each batch (its first sample's index, its sample count and its
+    /// features, valid during the call) until the input is exhausted. A stream is decoded into
+    /// one buffer for every batch; samples in memory are passed where they are.
+    func forEach(_ body: (_ startIndex: Int, _ count: Int, _ features: UnsafeBufferPointer<Float>) throws -> Void) throws {
         switch self {
-        case let .stream(stream):
-            while let batch = try stream.nextBatch() { try body(batch) }
+        case let .stream(stream, size):
+            let buffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: max(size * stream.featureCount, 1))
+            defer { buffer.deallocate() }
+            var start = 0
+            while case let count = try stream.nextBatch(into: buffer), count > 0 {
+                try body(start, count, UnsafeBufferPointer(rebasing: buffer[..<(count * stream.featureCount)]))
+                start += count
+            }
         case let .memory(set, _, size):
             let n = set.featureCount
-            var start = 0
-            while start < set.count {
-                let count = min(size, set.count - start)
-                try body(IDXImageBatch(startIndex: start, count: count, featureCount: n,
-                                       features: Array(set.features[(start * n)..<((start + count) * n)])))
-                start += count
+            try set.features.withUnsafeBufferPointer { features in
+                var start = 0
+                while start < set.count {
+                    let count = min(size, set.count - start)
+                    try body(start, count, UnsafeBufferPointer(rebasing: features[(start * n)..<((start + count) * n)]))
+                    start += count
+                }
             }
         }
     }

@@ -72,16 +72,16 @@ public struct StreamingInference {
     private func emit<S: BLASScalar>(_ out: [S], batch: RecordBatch, summary: inout InferenceSummary) throws {
         var text = ""
         text.reserveCapacity(batch.count * 128)
-        let rows = IDXImageBatch(startIndex: batch.startIndex, count: batch.count, featureCount: run.model.metadata.input.features,
-                                 features: batch.features)
-        try run.report(out, batch: rows, labels: nil, sources: nil, summary: &summary) { prediction in
-            var line = report.json(prediction)
-            if let carried = batch.carried?[prediction.index - batch.startIndex], !carried.isEmpty, case var .object(object) = line {
-                for member in carried { object[member.key] = member.value }
-                line = .object(object)
+        try out.withUnsafeBufferPointer { out in
+            try run.report(out, startIndex: batch.startIndex, labels: nil, sources: nil, summary: &summary) { prediction in
+                var line = report.json(prediction)
+                if let carried = batch.carried?[prediction.index - batch.startIndex], !carried.isEmpty, case var .object(object) = line {
+                    for member in carried { object[member.key] = member.value }
+                    line = .object(object)
+                }
+                text += line.serialized()
+                text += "\n"
             }
-            text += line.serialized()
-            text += "\n"
         }
         try writeAll(Array(text.utf8))
     }
