@@ -40,8 +40,8 @@ let package = Package(
                        providers: [.apt(["libhdf5-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib",
                        providers: [.apt(["zlib1g-dev"])]),
-        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas",
-                       providers: [.apt(["libopenblas-dev"])]),
+        // OpenBLAS (Debian's libopenblas0) is not linked: NNEngine's BLAS.swift loads it with
+        // dlopen on first use (f64 products, training), so f32-only processes never pay for it.
         // libpng (its shim catches libpng's longjmp in C) and libjpeg-turbo's TurboJPEG API.
         .systemLibrary(name: "CPNG", pkgConfig: "libpng",
                        providers: [.apt(["libpng-dev"])]),
@@ -64,8 +64,8 @@ let package = Package(
         // Our own C: one-sample products on packed weights (AVX2/FMA, a helper thread) and
         // CRC-32 folding (PCLMULQDQ), each chosen at run time.
         .target(name: "NNKernels"),
-        // Batched inference on CBLAS.
-        .target(name: "NNEngine", dependencies: ["NNCore", "COpenBLAS", "NNKernels"]),
+        // Inference: our GEMM kernels, CBLAS (OpenBLAS) for f64 and as the fallback.
+        .target(name: "NNEngine", dependencies: ["NNCore", "NNKernels"]),
         // libhdf5 behind a small Swift API.
         .target(name: "NNHDF5", dependencies: ["CHDF5", "NNSystem"]),
         // Tensor containers that know no framework: zip archives (reader and writer), NumPy
@@ -109,7 +109,7 @@ let package = Package(
         ]),
 
         // In-process benchmarks for `make bench` (Benchmarks/BENCHMARKS.md); no tests run it.
-        .executableTarget(name: "nn-bench", dependencies: ["NNCore", "NNData", "NNEngine", "NNFormat", "NNTrain", "NNRandom", "COpenBLAS"],
+        .executableTarget(name: "nn-bench", dependencies: ["NNCore", "NNData", "NNEngine", "NNFormat", "NNTrain", "NNRandom"],
                           path: "Benchmarks/Sources/nn-bench"),
 
         // NumPy-compatible random streams (legacy RandomState).

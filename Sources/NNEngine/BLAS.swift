@@ -1,8 +1,7 @@
-internal import COpenBLAS
-
 /// Floating-point types the engine and trainer compute in, with their BLAS routines.
 ///
-/// Matrices are row-major. This is the only place the project calls CBLAS.
+/// Matrices are row-major. This is the only place the project calls CBLAS (OpenBLAS, loaded on
+/// first use: see `OpenBLAS`).
 public protocol BLASScalar: BinaryFloatingPoint, Sendable where Self.RawSignificand: FixedWidthInteger {
     /// C = alpha * op(A) * op(B) + beta * C, with op(A) m x k and op(B) k x n.
     static func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Self,
@@ -25,24 +24,28 @@ public protocol BLASScalar: BinaryFloatingPoint, Sendable where Self.RawSignific
     static var dtype: DType { get }
 }
 
+internal import NNKernels
 import NNCore
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
 
-@inline(__always) private func cblasTranspose(_ t: Bool) -> CBLAS_TRANSPOSE { t ? CblasTrans : CblasNoTrans }
+// CBLAS's enumerations (cblas.h: CblasRowMajor, CblasNoTrans, CblasTrans), passed as C ints.
+private let cblasRowMajor: Int32 = 101
+@inline(__always) private func cblasTranspose(_ t: Bool) -> Int32 { t ? 112 : 111 }
 
 extension Float: BLASScalar {
     @inlinable public static var dtype: DType { .float32 }
     public static func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                             a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                             beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
-        cblas_sgemm(CblasRowMajor, cblasTranspose(transposeA), cblasTranspose(transposeB), blasint(m), blasint(n), blasint(k),
-                    alpha, a, blasint(lda), b, blasint(ldb), beta, c, blasint(ldc))
+        OpenBLAS.library.sgemm(cblasRowMajor, cblasTranspose(transposeA), cblasTranspose(transposeB), Int32(m), Int32(n), Int32(k),
+                               alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
     public static func gemv(transpose: Bool, rows: Int, cols: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
                             x: UnsafePointer<Float>, beta: Float, y: UnsafeMutablePointer<Float>) {
-        cblas_sgemv(CblasRowMajor, cblasTranspose(transpose), blasint(rows), blasint(cols), alpha, a, blasint(lda), x, 1, beta, y, 1)
+        OpenBLAS.library.sgemv(cblasRowMajor, cblasTranspose(transpose), Int32(rows), Int32(cols), alpha, a, Int32(lda), x, 1, beta, y, 1)
     }
     @inline(__always) public static func exponential(_ x: Float) -> Float { expf(x) }
     @inline(__always) public static func hyperbolicTangent(_ x: Float) -> Float { tanhf(x) }
@@ -58,12 +61,12 @@ extension Double: BLASScalar {
     public static func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Double,
                             a: UnsafePointer<Double>, lda: Int, b: UnsafePointer<Double>, ldb: Int,
                             beta: Double, c: UnsafeMutablePointer<Double>, ldc: Int) {
-        cblas_dgemm(CblasRowMajor, cblasTranspose(transposeA), cblasTranspose(transposeB), blasint(m), blasint(n), blasint(k),
-                    alpha, a, blasint(lda), b, blasint(ldb), beta, c, blasint(ldc))
+        OpenBLAS.library.dgemm(cblasRowMajor, cblasTranspose(transposeA), cblasTranspose(transposeB), Int32(m), Int32(n), Int32(k),
+                               alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
     public static func gemv(transpose: Bool, rows: Int, cols: Int, alpha: Double, a: UnsafePointer<Double>, lda: Int,
                             x: UnsafePointer<Double>, beta: Double, y: UnsafeMutablePointer<Double>) {
-        cblas_dgemv(CblasRowMajor, cblasTranspose(transpose), blasint(rows), blasint(cols), alpha, a, blasint(lda), x, 1, beta, y, 1)
+        OpenBLAS.library.dgemv(cblasRowMajor, cblasTranspose(transpose), Int32(rows), Int32(cols), alpha, a, Int32(lda), x, 1, beta, y, 1)
     }
     @inline(__always) public static func exponential(_ x: Double) -> Double { exp(x) }
     @inline(__always) public static func hyperbolicTangent(_ x: Double) -> Double { tanh(x) }
@@ -76,29 +79,98 @@ extension Double: BLASScalar {
 
 /// Process-wide BLAS settings and facts.
 public enum BLAS {
-    /// Sets the number of threads OpenBLAS uses for large products.
-    public static func setThreadCount(_ n: Int) { openblas_set_num_threads(Int32(n)) }
-    /// OpenBLAS's thread count.
-    public static var threadCount: Int { Int(openblas_get_num_threads()) }
-    /// Ends OpenBLAS's worker threads, if this OpenBLAS has them; its next threaded product
-    /// starts them again. Right after the library loads, its workers poll for work for about
-    /// 0.1 s (2^28 cycles) and yield the CPU in a loop: a short process whose products run on our
-    /// kernels (nn-infer over 10,000 images takes about 40 ms) then shares a core with them, and
-    /// its helper thread lost that race in 4 of 6 runs measured (forward pass 50-61 ms instead of
-    /// 30-35). Call it only while no other thread uses OpenBLAS, e.g. first thing in `main`.
-    public static func stopIdleWorkers() {
-        // Looked up at run time: the serial and OpenMP builds of OpenBLAS may not have it.
-        guard let symbol = dlsym(nil, "blas_thread_shutdown_") else { return }
-        _ = unsafeBitCast(symbol, to: (@convention(c) () -> Int32).self)()
+    /// Sets how many threads matrix products may use: OpenBLAS's (now, or when it loads) and the
+    /// engine's own kernels (at most 2: the caller and one helper).
+    public static func setThreadCount(_ n: Int) {
+        threads.withLock { state in
+            state.count = n
+            if state.loaded { OpenBLAS.library.setThreadCount(Int32(n)) }
+        }
     }
-    /// The kernel OpenBLAS chose for this CPU (e.g. "Haswell").
-    public static var coreName: String { openblas_get_corename().map { String(cString: $0) } ?? "unknown" }
-    /// What OpenBLAS reports about its build and the kernel it chose for this CPU.
+    /// How many threads matrix products may use: `setThreadCount`'s, else OpenBLAS's own default,
+    /// computed here as OpenBLAS does so that asking does not load it.
+    public static var threadCount: Int { threads.withLock { $0.count } }
+    /// The kernel OpenBLAS chose for this CPU (e.g. "Haswell"); loads OpenBLAS.
+    public static var coreName: String { OpenBLAS.library.coreName().map { String(cString: $0) } ?? "unknown" }
+    /// What OpenBLAS reports about its build and the kernel it chose for this CPU; loads OpenBLAS.
     public static var configuration: String {
-        let config = openblas_get_config().map { String(cString: $0) } ?? "unknown"
-        let core = openblas_get_corename().map { String(cString: $0) } ?? "unknown"
-        return "OpenBLAS \(config), core \(core)"
+        "OpenBLAS \(OpenBLAS.library.configuration().map { String(cString: $0) } ?? "unknown"), core \(coreName)"
     }
+
+    struct ThreadSetting { var count: Int; var loaded: Bool }
+    static let threads = Mutex(ThreadSetting(count: defaultThreadCount(), loaded: false))
+
+    /// OpenBLAS's rule (`blas_get_cpu_number` in its driver/others/init.c): OPENBLAS_NUM_THREADS,
+    /// GOTO_NUM_THREADS or OMP_NUM_THREADS if positive, at most the CPUs this process may run on,
+    /// at most the 64 of Debian's build.
+    private static func defaultThreadCount() -> Int {
+        let cpus = Int(nn_available_cpus())
+        let requested = ["OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS"].lazy
+            .compactMap { (variable: String) in getenv(variable).flatMap { Int(String(cString: $0).filter { !$0.isWhitespace }) } }
+            .first { $0 > 0 }
+        return max(1, min(requested ?? cpus, cpus, 64))
+    }
+}
+
+/// The system's OpenBLAS, loaded with `dlopen` on first use rather than linked. Loading it cost
+/// every process about 3 ms (12,000 symbol relocations, its CPU detection, and a worker thread
+/// polling for work with `sched_yield` for its first 0.1 s, on one of our two CPUs), although
+/// nn-infer's, nnconv's and nn-serve's f32 products run on our kernels (`MatrixKernel`). f64
+/// products, the trainer and `NNM_KERNELS=openblas` load it. A system without it gets one line and
+/// status 69 (EX_UNAVAILABLE) at that first use; linked, no program of ours would start.
+struct OpenBLAS: @unchecked Sendable {
+    // cblas.h's signatures; its enumerations are C ints.
+    typealias SGEMM = @convention(c) (Int32, Int32, Int32, Int32, Int32, Int32, Float, UnsafePointer<Float>, Int32,
+                                      UnsafePointer<Float>, Int32, Float, UnsafeMutablePointer<Float>, Int32) -> Void
+    typealias DGEMM = @convention(c) (Int32, Int32, Int32, Int32, Int32, Int32, Double, UnsafePointer<Double>, Int32,
+                                      UnsafePointer<Double>, Int32, Double, UnsafeMutablePointer<Double>, Int32) -> Void
+    typealias SGEMV = @convention(c) (Int32, Int32, Int32, Int32, Float, UnsafePointer<Float>, Int32, UnsafePointer<Float>, Int32,
+                                      Float, UnsafeMutablePointer<Float>, Int32) -> Void
+    typealias DGEMV = @convention(c) (Int32, Int32, Int32, Int32, Double, UnsafePointer<Double>, Int32, UnsafePointer<Double>, Int32,
+                                      Double, UnsafeMutablePointer<Double>, Int32) -> Void
+    typealias CString = @convention(c) () -> UnsafeMutablePointer<CChar>?
+    let sgemm: SGEMM, dgemm: DGEMM, sgemv: SGEMV, dgemv: DGEMV
+    let setThreadCount: @convention(c) (Int32) -> Void
+    let coreName: CString, configuration: CString
+
+    /// Its soname in Debian's libopenblas0 packages, then the development link.
+    static let names = ["libopenblas.so.0", "libopenblas.so"]
+
+    private struct MissingSymbol: Error { var name: String }
+
+    /// Loaded once, by the first thread that needs it, with the thread count set so far.
+    static let library: OpenBLAS = {
+        var reasons: [String] = []
+        for name in names {
+            guard let handle = dlopen(name, RTLD_NOW | RTLD_LOCAL) else {
+                reasons.append(dlerror().map { String(cString: $0) } ?? "\(name): cannot be loaded")
+                continue
+            }
+            func symbol<F>(_ symbol: String) throws -> F {
+                guard let pointer = dlsym(handle, symbol) else { throw MissingSymbol(name: symbol) }
+                return unsafeBitCast(pointer, to: F.self)
+            }
+            do {
+                let library = try OpenBLAS(sgemm: symbol("cblas_sgemm"), dgemm: symbol("cblas_dgemm"), sgemv: symbol("cblas_sgemv"),
+                                           dgemv: symbol("cblas_dgemv"), setThreadCount: symbol("openblas_set_num_threads"),
+                                           coreName: symbol("openblas_get_corename"), configuration: symbol("openblas_get_config"))
+                BLAS.threads.withLock { state in
+                    library.setThreadCount(Int32(state.count))
+                    state.loaded = true
+                }
+                return library
+            } catch {
+                reasons.append("\(name) has no \((error as? MissingSymbol)?.name ?? "\(error)")")
+                dlclose(handle)
+            }
+        }
+        // No caller can go on without its product: the one line a tool prints for it, and its status.
+        let program = CommandLine.arguments.first.map { String($0.split(separator: "/").last ?? "") } ?? "nnm"
+        let line = "\(program): OpenBLAS is needed (f64 products, training, NNM_KERNELS=openblas) but cannot be loaded: "
+            + "\(reasons.joined(separator: "; ")) (Debian: apt-get install libopenblas0)\n"
+        _ = line.withCString { write(2, $0, strlen($0)) }
+        exit(69)
+    }()
 }
 
 /// The floating-point type computations run in.

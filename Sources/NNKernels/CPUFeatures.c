@@ -1,4 +1,8 @@
+// For sched_getaffinity and CPU_COUNT.
+#define _GNU_SOURCE
 #include "CPUFeatures.h"
+#include <sched.h>
+#include <unistd.h>
 #include <stdbool.h>
 
 #if defined(__x86_64__)
@@ -81,4 +85,11 @@ unsigned nn_cpu_features(void) {
         __atomic_store_n(&cached, features, __ATOMIC_RELAXED);
     }
     return features & ~known;
+}
+
+int nn_available_cpus(void) {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    return online > 0 ? (int)online : 1;
 }

@@ -61,8 +61,6 @@ struct NNInfer: ParsableCommand {
                 throw ToolError("--show must be a non-negative number or 'all', not '\(show)'", status: ExitStatus.usage)
             }
             try threadOptions.apply()
-            // f32 runs on our kernels (f64 and NNM_KERNELS=openblas start OpenBLAS's workers again).
-            BLAS.stopIdleWorkers()
             if images == "-" || records != nil {
                 let refused = [("--labels", labels != nil), ("--confusion-svg", confusionSvg != nil), ("--csv-out", csvOut != nil),
                                ("--save-preprocessed", savePreprocessed != nil), ("--preprocess", preprocess != nil)]

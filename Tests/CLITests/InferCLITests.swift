@@ -37,6 +37,24 @@ import Testing
         #expect((0..<10).map { matrix[$0][$0] }.reduce(0, +) == correct)
     }
 
+    /// OpenBLAS is loaded (dlopen) when a product needs it, f64 here, and never for f32 on our
+    /// kernels, whose thread count still follows OpenBLAS's variables. The dynamic loader's own
+    /// trace (LD_DEBUG=files, on stderr) names every library a process loads.
+    @Test func openBLASLoadsOnlyWhenAProductNeedsIt() async throws {
+        let model = try writeFormulaModel()
+        let f32 = try await run("nn-infer", [model, fashionTestImages, "--show", "0"],
+                                environment: ["LD_DEBUG": "files", "OPENBLAS_NUM_THREADS": "1"])
+        #expect(f32.status == 0, "\(f32.stderr)")
+        #expect(!f32.stderr.contains("libopenblas"), "\(f32.stderr)")
+        #expect(f32.stdout.contains("(ours, 1 thread)"), "\(f32.stdout)")
+        let f64 = try await run("nn-infer", [model, fashionTestImages, "--show", "0", "--precision", "f64"],
+                                environment: ["LD_DEBUG": "files", "OPENBLAS_NUM_THREADS": "1"])
+        #expect(f64.status == 0, "\(f64.stderr)")
+        #expect(f64.stderr.contains("file=libopenblas.so.0 [0];  dynamically loaded by"), "\(f64.stderr)")
+        #expect(f64.stdout.contains("kernels: f64 batch: OpenBLAS ("), "\(f64.stdout)")
+        #expect(f64.stdout.contains(", 1 thread)"), "\(f64.stdout)")
+    }
+
     @Test func textReportPrintsAccuracyAndConfusionMatrix() async throws {
         let model = try writeFormulaModel()
         let result = try await run("nn-infer", [model, fashionTestImages, "--labels", fashionTestLabels, "--show", "2"])

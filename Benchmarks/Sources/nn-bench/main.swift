@@ -11,7 +11,6 @@
 //   nn-bench train [--recipe blog|capstone] [--epochs E] [--f64] [--limit N]
 //   nn-bench outputs MODEL.nnm IMAGES.idx OUT.bin [--batch N] [--precision f32|f64]   raw outputs, to compare builds
 //   nn-bench classify MODEL.nnm IMAGES.idx   nn-infer's one-image work without the argument parser
-import COpenBLAS
 import NNCore
 import NNData
 import NNEngine
@@ -103,32 +102,14 @@ final class Buffer<S: BinaryFloatingPoint> {
 }
 
 /// Raw CBLAS products with row-major storage, for the "raw OpenBLAS" reference timings.
-protocol RawBLAS: BinaryFloatingPoint {
+extension BLASScalar {
     static func rawGemm(_ ta: Bool, _ tb: Bool, _ m: Int, _ n: Int, _ k: Int, _ a: UnsafePointer<Self>, _ lda: Int,
-                        _ b: UnsafePointer<Self>, _ ldb: Int, _ c: UnsafeMutablePointer<Self>, _ ldc: Int)
-    static func rawGemv(_ rows: Int, _ cols: Int, _ a: UnsafePointer<Self>, _ x: UnsafePointer<Self>, _ y: UnsafeMutablePointer<Self>)
-}
-
-extension Float: RawBLAS {
-    static func rawGemm(_ ta: Bool, _ tb: Bool, _ m: Int, _ n: Int, _ k: Int, _ a: UnsafePointer<Float>, _ lda: Int,
-                        _ b: UnsafePointer<Float>, _ ldb: Int, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
-        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, blasint(m), blasint(n), blasint(k),
-                    1, a, blasint(lda), b, blasint(ldb), 0, c, blasint(ldc))
+                        _ b: UnsafePointer<Self>, _ ldb: Int, _ c: UnsafeMutablePointer<Self>, _ ldc: Int) {
+        gemm(transposeA: ta, transposeB: tb, m: m, n: n, k: k, alpha: 1, a: a, lda: lda, b: b, ldb: ldb, beta: 0, c: c, ldc: ldc)
     }
     /// y = W^T x with W stored [rows = in, cols = out].
-    static func rawGemv(_ rows: Int, _ cols: Int, _ a: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
-        cblas_sgemv(CblasRowMajor, CblasTrans, blasint(rows), blasint(cols), 1, a, blasint(cols), x, 1, 0, y, 1)
-    }
-}
-
-extension Double: RawBLAS {
-    static func rawGemm(_ ta: Bool, _ tb: Bool, _ m: Int, _ n: Int, _ k: Int, _ a: UnsafePointer<Double>, _ lda: Int,
-                        _ b: UnsafePointer<Double>, _ ldb: Int, _ c: UnsafeMutablePointer<Double>, _ ldc: Int) {
-        cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, blasint(m), blasint(n), blasint(k),
-                    1, a, blasint(lda), b, blasint(ldb), 0, c, blasint(ldc))
-    }
-    static func rawGemv(_ rows: Int, _ cols: Int, _ a: UnsafePointer<Double>, _ x: UnsafePointer<Double>, _ y: UnsafeMutablePointer<Double>) {
-        cblas_dgemv(CblasRowMajor, CblasTrans, blasint(rows), blasint(cols), 1, a, blasint(cols), x, 1, 0, y, 1)
+    static func rawGemv(_ rows: Int, _ cols: Int, _ a: UnsafePointer<Self>, _ x: UnsafePointer<Self>, _ y: UnsafeMutablePointer<Self>) {
+        gemv(transpose: true, rows: rows, cols: cols, alpha: 1, a: a, lda: cols, x: x, beta: 0, y: y)
     }
 }
 
@@ -136,9 +117,9 @@ extension Double: RawBLAS {
 
 func info() {
     var out = JSONOut()
-    out.set("openblas_config", openblas_get_config().map { String(cString: $0) } ?? "unknown")
-    out.set("openblas_core", openblas_get_corename().map { String(cString: $0) } ?? "unknown")
-    out.set("openblas_threads", Int(openblas_get_num_threads()))
+    out.set("openblas_config", BLAS.configuration)
+    out.set("openblas_core", BLAS.coreName)
+    out.set("openblas_threads", BLAS.threadCount)
     out.set("OPENBLAS_CORETYPE", getenv("OPENBLAS_CORETYPE").map { String(cString: $0) } ?? "(unset)")
     out.set("OPENBLAS_L2_SIZE", getenv("OPENBLAS_L2_SIZE").map { String(cString: $0) } ?? "(unset)")
     out.set("cpu_flags", MatrixKernel.cpuFlags)
@@ -151,11 +132,9 @@ func info() {
 
 /// Engine throughput at batch = every image, and per-call latency at batch 1, with the raw
 /// BLAS products of the same shapes for comparison (dense models; for a CNN only the engine).
-func infer<S: BLASScalar & RawBLAS>(_: S.Type, model: Model, images: IDXImages, reps: Int, batchReps: Int, singles: Int) throws {
-    // As nn-infer does: OpenBLAS's workers poll for about 0.1 s after the library loads and would
-    // take a core from our helper thread during the first timings (the raw products below
-    // start them again).
-    BLAS.stopIdleWorkers()
+func infer<S: BLASScalar>(_: S.Type, model: Model, images: IDXImages, reps: Int, batchReps: Int, singles: Int) throws {
+    // OpenBLAS loads (and its workers start polling) with the first raw product, after the engine's
+    // batch timings.
     let engine = try InferenceEngine<S>(model: model)
     let n = images.count, features = images.featureCount
     let classes = engine.outputSize
@@ -251,7 +230,7 @@ func infer<S: BLASScalar & RawBLAS>(_: S.Type, model: Model, images: IDXImages, 
     out.set("single_median_us", t1 * 1e6)
     out.set("single_images_per_s", 1 / t1)
     if dense { out.set("raw_gemv_median_us", median(rawSingleTimes) * 1e6) }
-    out.set("openblas_core", openblas_get_corename().map { String(cString: $0) } ?? "unknown")
+    out.set("openblas_core", BLAS.coreName)
     out.set("kernels", engine.kernelDescription)
     out.emit()
 }
@@ -306,7 +285,7 @@ func gemm(m: Int, n: Int, k: Int, reps: Int, threads: Int) {
 
 /// The products of one training epoch (forward, weight gradients, deltas), back to back on raw
 /// BLAS: what the trainer's time would be if everything but the products were free.
-func trainGemm<S: RawBLAS>(_: S.Type, sizes: [Int], batch: Int, samples: Int, reps: Int, recompute: Bool) {
+func trainGemm<S: BLASScalar>(_: S.Type, sizes: [Int], batch: Int, samples: Int, reps: Int, recompute: Bool) {
     let layers = sizes.count - 1
     let w = (0..<layers).map { Buffer<S>(sizes[$0] * sizes[$0 + 1]) }
     let g = (0..<layers).map { Buffer<S>(sizes[$0] * sizes[$0 + 1], fill: false) }

@@ -26,6 +26,9 @@ enum {
 /// The features above that this CPU has, detected on first use.
 unsigned nn_cpu_features(void);
 
+/// The CPUs this process may run on (its affinity mask; else the CPUs online).
+int nn_available_cpus(void);
+
 /// The geometry of a convolution or pooling layer over HWC samples, as the kernels take it.
 typedef struct {
     size_t h, w, c;     // input height, width, channels
