@@ -60,7 +60,7 @@ let package = Package(
         // The `.nnm` container format.
         .target(name: "NNFormat", dependencies: ["NNCore", "NNCompression", "NNSystem"]),
         // IDX (MNIST) files, plain or gzip.
-        .target(name: "NNData", dependencies: ["NNCore", "NNCompression", "NNSystem"]),
+        .target(name: "NNData", dependencies: ["NNCore", "NNCompression", "NNKernels", "NNSystem"]),
         // Our own C: one-sample products on packed weights (AVX2/FMA, a helper thread) and
         // CRC-32 folding (PCLMULQDQ), each chosen at run time.
         .target(name: "NNKernels"),

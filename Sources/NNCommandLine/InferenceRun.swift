@@ -128,18 +128,41 @@ public enum ReportedValues: Equatable, Sendable {
 
     /// The values to show for one sample's outputs, computed in f64.
     public func convert<S: BLASScalar>(_ row: some Collection<S>) -> [Double] {
-        let values = row.map { Double($0) }
+        let values = Array(row)
+        return [Double](unsafeUninitializedCapacity: values.count) { buffer, initialized in
+            values.withUnsafeBufferPointer { convert($0, into: buffer) }
+            initialized = values.count
+        }
+    }
+
+    /// `convert(_:)` into `values` (at least as many as `row`), allocating nothing: a run calls it
+    /// once per sample.
+    public func convert<S: BLASScalar>(_ row: UnsafeBufferPointer<S>, into values: UnsafeMutableBufferPointer<Double>) {
+        let n = row.count
+        for i in 0..<n { values[i] = Double(row[i]) }
         switch self {
-        case .probabilities, .raw: return values
-        case .expOfLogProbabilities: return values.map { $0.isNaN ? .nan : Foundation.exp($0) }
+        case .probabilities, .raw: return
+        case .expOfLogProbabilities:
+            for i in 0..<n { values[i] = values[i].isNaN ? .nan : Foundation.exp(values[i]) }
         case .softmaxOfLogits:
-            if values.count == 1 { return [1 / (1 + Foundation.exp(-values[0]))] }
-            // Shifted by the largest value so that no exponential overflows.
-            let peak = values.max() ?? 0
-            guard peak.isFinite else { return values.map { _ in .nan } }
-            let e = values.map { Foundation.exp($0 - peak) }
-            let total = e.reduce(0, +)
-            return e.map { $0 / total }
+            guard n > 1 else {
+                if n == 1 { values[0] = 1 / (1 + Foundation.exp(-values[0])) }
+                return
+            }
+            // Shifted by the largest value so that no exponential overflows (the first of equal
+            // values, a NaN first kept, as Sequence.max()).
+            var peak = values[0]
+            for i in 1..<n where peak < values[i] { peak = values[i] }
+            guard peak.isFinite else {
+                for i in 0..<n { values[i] = .nan }
+                return
+            }
+            var total = 0.0
+            for i in 0..<n {
+                values[i] = Foundation.exp(values[i] - peak)
+                total += values[i]
+            }
+            for i in 0..<n { values[i] /= total }
         }
     }
 }
@@ -290,6 +313,21 @@ public struct InferenceRun {
             let engine = try InferenceEngine<Float>(model: model)
             summary.kernels = engine.kernelDescription
             let out = UnsafeMutableRawBufferPointer(outputs).bindMemory(to: Float.self)
+            if case let .stream(stream, _) = batches, stream.holdsBytes {
+                // Image bytes go into the engine as they are: the first layer widens and
+                // preprocesses them as it packs its rows (the same values as decoding first).
+                var start = 0
+                while case let count = try stream.nextBytes({ bytes, count in
+                    let t0 = Clock.monotonicSeconds()
+                    engine.predict(bytes: bytes, scale: stream.scale, count: count, into: out.baseAddress!)
+                    summary.computeSeconds += Clock.monotonicSeconds() - t0
+                    try report(UnsafeBufferPointer(rebasing: out[..<(count * classes)]), startIndex: start, labels: labels, sources: sources,
+                               summary: &summary, onPrediction: onPrediction)
+                }), count > 0 {
+                    start += count
+                }
+                break
+            }
             try batches.forEach { start, count, features in
                 let t0 = Clock.monotonicSeconds()
                 engine.predict(raw: features.baseAddress!, count: count, into: out.baseAddress!)
@@ -319,18 +357,25 @@ public struct InferenceRun {
     func report<S: BLASScalar>(_ out: UnsafeBufferPointer<S>, startIndex: Int, labels: [Int]?, sources: [String]?, summary: inout InferenceSummary,
                                onPrediction: (ImagePrediction) throws -> Void) throws {
         let classes = model.metadata.outputSize
-        for i in 0..<(classes == 0 ? 0 : out.count / classes) {
-            let row = values.convert(out[(i * classes)..<((i + 1) * classes)])
-            let top = topIndices(row[...], k: topK)
+        guard classes > 0 else { return }
+        // One row of shown values and one list of indices for every sample: what the prediction
+        // keeps is its own array of the top K.
+        let row = UnsafeMutableBufferPointer<Double>.allocate(capacity: classes)
+        defer { row.deallocate() }
+        let best = UnsafeMutableBufferPointer<Int>.allocate(capacity: topK)
+        defer { best.deallocate() }
+        for i in 0..<(out.count / classes) {
+            values.convert(UnsafeBufferPointer(rebasing: out[(i * classes)..<((i + 1) * classes)]), into: row)
+            let kept = topIndices(UnsafeBufferPointer(row), k: topK, into: best)
             let index = startIndex + i
             let label = labels?[index]
             summary.imageCount += 1
             if let label {
-                summary.confusion![label][top[0]] += 1
-                if label == top[0] { summary.correct += 1 }
+                summary.confusion![label][best[0]] += 1
+                if label == best[0] { summary.correct += 1 }
             }
-            try onPrediction(ImagePrediction(index: index, predicted: top[0],
-                                             top: top.map { ($0, row[$0]) }, label: label, source: sources?[index]))
+            try onPrediction(ImagePrediction(index: index, predicted: best[0],
+                                             top: best[..<kept].map { ($0, row[$0]) }, label: label, source: sources?[index]))
         }
     }
 }
@@ -338,18 +383,32 @@ public struct InferenceRun {
 /// Indices of the `k` largest values, largest first; ties keep the lower index first (as
 /// NumPy's argmax does for the first).
 public func topIndices<S: Comparable>(_ row: ArraySlice<S>, k: Int) -> [Int] {
-    var best: [Int] = []
-    best.reserveCapacity(min(k, row.count) + 1)
-    for j in 0..<row.count {
-        let v = row[row.startIndex + j]
-        var position = best.count
-        while position > 0, v > row[row.startIndex + best[position - 1]] { position -= 1 }
-        if position < k {
-            best.insert(j, at: position)
-            if best.count > k { best.removeLast() }
-        }
+    guard k > 0 else { return [] }
+    return [Int](unsafeUninitializedCapacity: k) { best, kept in
+        kept = row.withUnsafeBufferPointer { topIndices($0, k: k, into: best) }
     }
-    return best
+}
+
+/// `topIndices(_:k:)` into `best` (room for `k` indices, `k` > 0), allocating nothing: a run calls
+/// it once per sample. Returns how many it wrote, `min(k, row.count)`.
+public func topIndices<S: Comparable>(_ row: UnsafeBufferPointer<S>, k: Int, into best: UnsafeMutableBufferPointer<Int>) -> Int {
+    precondition(k > 0 && best.count >= k)
+    var kept = 0
+    for j in 0..<row.count {
+        let v = row[j]
+        var position = kept
+        while position > 0, v > row[best[position - 1]] { position -= 1 }
+        guard position < k else { continue }
+        // Insert j at `position`; the last index falls off when k are kept already.
+        if kept < k { kept += 1 }
+        var q = kept - 1
+        while q > position {
+            best[q] = best[q - 1]
+            q -= 1
+        }
+        best[position] = j
+    }
+    return kept
 }
 
 /// The batches of a run: from an IDX stream, or cut from samples in memory.

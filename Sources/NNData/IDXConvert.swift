@@ -1,3 +1,5 @@
+internal import NNKernels
+
 // Bulk conversion between IDX's big-endian bytes and native values.
 //
 // These are plain counted loops over raw pointers so the optimizer vectorizes them; a `.map` or a
@@ -13,7 +15,12 @@ public func decodeReals<T: BinaryFloatingPoint>(_ src: UnsafeRawPointer, type: I
     switch type {
     case .u8:
         let s = src.assumingMemoryBound(to: UInt8.self)
-        for i in 0..<count { dst[i] = T(s[i]) * scale }
+        if T.self == Float.self {
+            // Every IDX image file: our C on the CPU's widest vectors (the same values).
+            nn_widen_u8(s, count, Float(scale), UnsafeMutableRawPointer(dst).assumingMemoryBound(to: Float.self))
+        } else {
+            for i in 0..<count { dst[i] = T(s[i]) * scale }
+        }
     case .i8:
         let s = src.assumingMemoryBound(to: Int8.self)
         for i in 0..<count { dst[i] = T(s[i]) * scale }

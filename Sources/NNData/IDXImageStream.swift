@@ -147,19 +147,41 @@ public final class IDXImageStream {
 
     private func readBatch(into buffer: UnsafeMutableBufferPointer<Float>) throws -> Int {
         let fit = featureCount == 0 ? batchSize : buffer.count / featureCount
-        let wanted = min(batchSize, imageCount - imagesRead, fit)
-        guard wanted > 0 else {
-            if imagesRead == imageCount { try verifyEnd() }
-            return 0
-        }
-        try fillRaw(images: wanted)
+        let wanted = try readRaw(upTo: fit)
         let valueCount = wanted * featureCount
         if valueCount > 0 {
             decodeReals(raw.baseAddress!, type: header.elementType, count: valueCount, scale: scale,
                          into: buffer.baseAddress!)
         }
+        return wanted
+    }
+
+    /// Reads the next up to `limit` (and `batchSize`) images' bytes into `raw`, checking the end
+    /// after the last one; returns how many, 0 after the last one.
+    private func readRaw(upTo limit: Int) throws -> Int {
+        let wanted = min(batchSize, imageCount - imagesRead, limit)
+        guard wanted > 0 else {
+            if imagesRead == imageCount { try verifyEnd() }
+            return 0
+        }
+        try fillRaw(images: wanted)
         try finishBatch(wanted)
         return wanted
+    }
+
+    /// Whether the images are bytes (u8, what image files hold) of at least one value, which
+    /// `nextBytes` passes on undecoded.
+    public var holdsBytes: Bool { header.elementType == .u8 && featureCount > 0 }
+
+    /// Reads the next up to `batchSize` images of a u8 file and calls `body` with their bytes
+    /// (valid during the call) and how many images they are, without decoding them: each value
+    /// stands for `Float(byte) * scale`, what `nextBatch` would decode. Returns the count, 0 after
+    /// the last one (then `body` is not called). Errors of `body` are its own (a later call reads on).
+    public func nextBytes(_ body: (_ bytes: UnsafePointer<UInt8>, _ count: Int) throws -> Void) throws -> Int {
+        precondition(holdsBytes, "nextBytes reads u8 images")
+        let count = try failure.run { try readRaw(upTo: batchSize) }
+        if count > 0 { try body(raw.baseAddress!.assumingMemoryBound(to: UInt8.self), count) }
+        return count
     }
 
     private func finishBatch(_ count: Int) throws {

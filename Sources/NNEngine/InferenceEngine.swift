@@ -1,4 +1,5 @@
 import NNCore
+internal import NNKernels
 
 /// Read-only parameters in the compute type: a view into the model's storage when the stored
 /// dtype already matches (zero copy from a mapped file), or a converted copy.
@@ -300,13 +301,29 @@ public final class InferenceEngine<Scalar: BLASScalar> {
     @_specialize(where Scalar == Double)
     public func predict(raw input: UnsafePointer<Scalar>, count: Int, into output: UnsafeMutablePointer<Scalar>) {
         guard count > 0 else { return }
+        prepareCall(count: count)
+        let (rows, a, b) = blockBuffers(count: count)
+        var start = 0
+        while start < count {
+            let n = min(rows, count - start)
+            forwardBlock(input + start * inputSize, count: n, into: output + start * outputSize, a, b)
+            start += n
+        }
+    }
+
+    /// What a call of `count` samples needs first: the packed weights, and the one-sample copies
+    /// from the second one-sample call on (a process that predicts one image does not pay for them).
+    private func prepareCall(count: Int) {
         if !packedWeightsMade { makePackedWeights() }
         if count == 1, oneSamplePlan == nil, packedWeights.allSatisfy({ $0 == nil }) {
-            // From the second one-sample call on: a process that predicts one image does not pay
-            // for the copies.
             singleSampleCalls += 1
             if singleSampleCalls == 2 { oneSamplePlan = OneSamplePlan(layers: layers) }
         }
+    }
+
+    /// The rows of a block for a call of `count` samples and the two activation buffers, which
+    /// grow to that many rows.
+    private func blockBuffers(count: Int) -> (rows: Int, a: UnsafeMutablePointer<Scalar>, b: UnsafeMutablePointer<Scalar>) {
         let rows = min(count, blockRows)
         if bufferRows < rows {
             bufferA?.deallocate()
@@ -315,11 +332,38 @@ public final class InferenceEngine<Scalar: BLASScalar> {
             bufferB = .allocate(capacity: rows * widest)
             bufferRows = rows
         }
-        let a = bufferA!, b = bufferB!
+        return (rows, bufferA!, bufferB!)
+    }
+
+    /// Runs `count` samples given as bytes, each value `Float(byte) * scale` (an IDX file's
+    /// pixels, as `IDXImageStream` would decode them), with the outputs `predict(raw:)` gives for
+    /// those floats, to the bit. A dense first layer on our f32 or int8 kernels reads the bytes as
+    /// it packs its rows (with the model's preprocessing), so no float copy of the input is ever
+    /// written; other models get the bytes widened one block at a time.
+    public func predict(bytes input: UnsafePointer<UInt8>, scale: Float, count: Int, into output: UnsafeMutablePointer<Scalar>) {
+        guard count > 0 else { return }
+        guard Scalar.self == Float.self else {
+            // f64: the floats of the decoder, then widened (what nn-infer's f64 run does).
+            let floats = UnsafeMutablePointer<Float>.allocate(capacity: count * inputSize)
+            defer { floats.deallocate() }
+            let values = UnsafeMutablePointer<Scalar>.allocate(capacity: count * inputSize)
+            defer { values.deallocate() }
+            nn_widen_u8(input, count * inputSize, scale, floats)
+            for i in 0..<(count * inputSize) { values[i] = Scalar(floats[i]) }
+            predict(raw: values, count: count, into: output)
+            return
+        }
+        prepareCall(count: count)
+        let (rows, a, b) = blockBuffers(count: count)
         var start = 0
         while start < count {
-            let n = min(rows, count - start)
-            forwardBlock(input + start * inputSize, count: n, into: output + start * outputSize, a, b)
+            let n = min(rows, count - start), block = input + start * inputSize, out = output + start * outputSize
+            if runFirstLayerPreprocessing(UnsafeRawPointer(block), byteScale: scale, count: n, into: layers.count == 1 ? out : a) {
+                if layers.count > 1 { runLayers(from: 1, UnsafePointer(a), count: n, into: out, target: b, other: a) }
+            } else {
+                nn_widen_u8(block, n * inputSize, scale, floats(b))
+                forwardBlock(UnsafePointer(b), count: n, into: out, a, b)
+            }
             start += n
         }
     }
@@ -352,24 +396,25 @@ public final class InferenceEngine<Scalar: BLASScalar> {
 
     /// One block: preprocess into `a` (or read the input directly when there is nothing to
     /// do), then every layer, ping-ponging between `a` and `b`; the last layer writes `output`.
+    /// `input` may be `b` (the layers read it before they write there).
     private func forwardBlock(_ input: UnsafePointer<Scalar>, count: Int, into output: UnsafeMutablePointer<Scalar>,
                               _ a: UnsafeMutablePointer<Scalar>, _ b: UnsafeMutablePointer<Scalar>) {
-        let plan = count == 1 ? oneSamplePlan : nil
-        var source: UnsafePointer<Scalar>, target: UnsafeMutablePointer<Scalar>
-        var first = 0
         if preprocessor.isIdentity {
-            source = input
-            target = a
-        } else if runFirstLayerPreprocessing(input, count: count, into: layers.count == 1 ? output : a) {
-            if layers.count == 1 { return }
-            first = 1
-            source = UnsafePointer(a)
-            target = b
+            runLayers(from: 0, input, count: count, into: output, target: a, other: b)
+        } else if runFirstLayerPreprocessing(UnsafeRawPointer(input), byteScale: nil, count: count, into: layers.count == 1 ? output : a) {
+            if layers.count > 1 { runLayers(from: 1, UnsafePointer(a), count: count, into: output, target: b, other: a) }
         } else {
             preprocessor.apply(input, into: a, count: count)
-            source = UnsafePointer(a)
-            target = b
+            runLayers(from: 0, UnsafePointer(a), count: count, into: output, target: b, other: a)
         }
+    }
+
+    /// Layers `first...` on `source` (the first one's input), writing each next layer's output
+    /// to `target`, then to `other`, alternately; the last layer writes `output`.
+    private func runLayers(from first: Int, _ input: UnsafePointer<Scalar>, count: Int, into output: UnsafeMutablePointer<Scalar>,
+                           target firstTarget: UnsafeMutablePointer<Scalar>, other: UnsafeMutablePointer<Scalar>) {
+        let plan = count == 1 ? oneSamplePlan : nil
+        var source = input, target = firstTarget
         for index in first..<layers.count {
             let isLast = index == layers.count - 1
             // Flattening HWC samples does not move memory (unless the layer also has an activation).
@@ -380,7 +425,7 @@ public final class InferenceEngine<Scalar: BLASScalar> {
                     packed: index < packedWeights.count ? packedWeights[index] : nil,
                     input: source, count: count, output: destination)
             source = UnsafePointer(destination)
-            target = destination == a ? b : a
+            target = destination == firstTarget ? other : firstTarget
         }
     }
 
@@ -389,11 +434,15 @@ public final class InferenceEngine<Scalar: BLASScalar> {
     /// batch wider than one vector; no observer): the preprocessed rows are then never written,
     /// and both threads compute them. The same values as preprocessing first. False, with nothing
     /// done, otherwise.
-    private func runFirstLayerPreprocessing(_ input: UnsafePointer<Scalar>, count: Int, into destination: UnsafeMutablePointer<Scalar>) -> Bool {
-        guard inputObserver == nil, let preprocessing = preprocessor.rowPreprocessing, let layer = layers.first, layer.kind == .dense,
-              let packed = packedWeights.first ?? nil else { return false }
+    /// With `byteScale`, `input` holds bytes (see `predict(bytes:scale:count:into:)`), and no
+    /// preprocessing is a prologue too.
+    private func runFirstLayerPreprocessing(_ input: UnsafeRawPointer, byteScale: Float?, count: Int,
+                                            into destination: UnsafeMutablePointer<Scalar>) -> Bool {
+        guard inputObserver == nil, let layer = layers.first, layer.kind == .dense, let packed = packedWeights.first ?? nil else { return false }
+        let preprocessing = preprocessor.rowPreprocessing
+        guard preprocessing != nil || (byteScale != nil && preprocessor.isIdentity) else { return false }
         return packedProduct(packed, m: count, n: layer.outputSize, input, bias: layer.bias.map { UnsafePointer($0.pointer) },
-                             activation: layer.activation, into: destination, preprocessing: preprocessing)
+                             activation: layer.activation, into: destination, preprocessing: preprocessing, byteScale: byteScale)
     }
 
     /// c = a B (+ bias, then the activation) on our kernels, each row of `a` preprocessed by
@@ -401,22 +450,25 @@ public final class InferenceEngine<Scalar: BLASScalar> {
     /// other activations follow it. False, with nothing written, when scratch memory is short or
     /// the kernel has no prologue for this product (one row, bf16, or f32 no wider than a vector,
     /// whose kernels read `a` in place).
-    private func packedProduct(_ packed: PackedWeight, m: Int, n: Int, _ a: UnsafePointer<Scalar>, bias: UnsafePointer<Scalar>?,
+    /// `a` holds floats, or bytes with `byteScale` (see `RowPreprocessing.withPrologue`).
+    private func packedProduct(_ packed: PackedWeight, m: Int, n: Int, _ raw: UnsafeRawPointer, bias: UnsafePointer<Scalar>?,
                                activation: Activation, into c: UnsafeMutablePointer<Scalar>,
-                               preprocessing: RowPreprocessing? = nil) -> Bool {
-        let fused = activation == .relu
-        let a = floats(a), bias = bias.map(floats), c = floats(c), threads = min(BLAS.threadCount, 2)
+                               preprocessing: RowPreprocessing? = nil, byteScale: Float? = nil) -> Bool {
+        let fused = activation == .relu, prologue = preprocessing != nil || byteScale != nil
+        let a = raw.assumingMemoryBound(to: Float.self), bias = bias.map(floats), c = floats(c), threads = min(BLAS.threadCount, 2)
         let done: Bool
         switch packed {
         case let .f32(p) where m == 1:
-            guard preprocessing == nil else { return false }
+            guard !prologue else { return false }
             p.multiplyRow(a, bias: bias, relu: fused, into: c, threads: threads)
             done = true
-        case let .f32(p): done = p.multiply(a, m: m, bias: bias, relu: fused, into: c, threads: threads, preprocessing: preprocessing)
+        case let .f32(p):
+            done = p.multiply(raw, m: m, bias: bias, relu: fused, into: c, threads: threads, preprocessing: preprocessing, byteScale: byteScale)
         case let .bf16(p):
-            guard preprocessing == nil else { return false }
+            guard !prologue else { return false }
             done = p.multiply(a, m: m, bias: bias, relu: fused, into: c, threads: threads)
-        case let .int8(p): done = p.multiply(a, m: m, bias: bias, relu: fused, into: c, threads: threads, preprocessing: preprocessing)
+        case let .int8(p):
+            done = p.multiply(raw, m: m, bias: bias, relu: fused, into: c, threads: threads, preprocessing: preprocessing, byteScale: byteScale)
         }
         if done, !fused { Activations.biasAndActivate(c, rows: m, columns: n, bias: nil, activation: activation) }
         return done

@@ -116,11 +116,12 @@ public final class PackedMatrix: Sendable {
     }
 
     /// As `multiply`, each row of `a` preprocessed by `preprocessing` as it is packed (a first
-    /// layer fed raw features). False, with nothing written, for a product no wider than
-    /// `narrowWidth` (its kernels read `a` in place) when `preprocessing` is given.
-    func multiply(_ a: UnsafePointer<Float>, m: Int, bias: UnsafePointer<Float>?, relu: Bool,
-                  into c: UnsafeMutablePointer<Float>, threads: Int, preprocessing: RowPreprocessing?) -> Bool {
-        RowPreprocessing.withPrologue(preprocessing) { prologue in
+    /// layer fed raw features; rows of bytes with `byteScale`, see `withPrologue`). False, with
+    /// nothing written, for a product no wider than `narrowWidth` (its kernels read `a` in place)
+    /// when `preprocessing` or `byteScale` is given.
+    func multiply(_ a: UnsafeRawPointer, m: Int, bias: UnsafePointer<Float>?, relu: Bool,
+                  into c: UnsafeMutablePointer<Float>, threads: Int, preprocessing: RowPreprocessing?, byteScale: Float? = nil) -> Bool {
+        RowPreprocessing.withPrologue(preprocessing, byteScale: byteScale) { prologue in
             nn_gemm(kernel.code!, m, panels.columns, panels.rows, a, panels.rows, prologue, panels.pointer, c, panels.columns, bias, relu,
                     Int32(threads))
         }
@@ -248,13 +249,14 @@ public final class PackedInt8Matrix: Sendable {
     }
 
     /// As `multiply`, each row of `a` preprocessed by `preprocessing` as it is quantized (a first
-    /// layer fed raw features): the values `Preprocessor` would have written, never stored.
-    func multiply(_ a: UnsafePointer<Float>, m: Int, bias: UnsafePointer<Float>?, relu: Bool,
-                  into c: UnsafeMutablePointer<Float>, threads: Int, preprocessing: RowPreprocessing?) -> Bool {
+    /// layer fed raw features; rows of bytes with `byteScale`, see `withPrologue`): the values
+    /// `Preprocessor` would have written, never stored.
+    func multiply(_ a: UnsafeRawPointer, m: Int, bias: UnsafePointer<Float>?, relu: Bool,
+                  into c: UnsafeMutablePointer<Float>, threads: Int, preprocessing: RowPreprocessing?, byteScale: Float? = nil) -> Bool {
         var fixed = inputQuantization.map { nn_i8_input(scale: $0.scale, zero: Int32($0.zeroPoint)) } ?? nn_i8_input()
         return scales.withUnsafeBufferPointer { scales in
             withUnsafePointer(to: &fixed) { input in
-                RowPreprocessing.withPrologue(preprocessing) { prologue in
+                RowPreprocessing.withPrologue(preprocessing, byteScale: byteScale) { prologue in
                     nn_i8_gemm(kernel.code, m, panels.columns, panels.rows, a, panels.rows, panels.pointer, scales.baseAddress,
                                inputQuantization == nil ? nil : input, prologue, c, panels.columns, bias, relu, Int32(threads))
                 }
@@ -324,13 +326,21 @@ public final class PackedPanels<Element>: @unchecked Sendable {
 }
 
 extension RowPreprocessing {
-    /// Calls `body` with the kernels' form of `preprocessing`, or nil.
-    static func withPrologue<R>(_ preprocessing: RowPreprocessing?, _ body: (UnsafePointer<nn_prologue>?) -> R) -> R {
+    /// Calls `body` with the kernels' form of `preprocessing`, or nil. With `byteScale`, the rows
+    /// are bytes, each read as `Float(byte) * byteScale` first (then no preprocessing is x * 1).
+    static func withPrologue<R>(_ preprocessing: RowPreprocessing?, byteScale: Float? = nil,
+                                _ body: (UnsafePointer<nn_prologue>?) -> R) -> R {
         var prologue: nn_prologue
-        switch preprocessing {
+        switch preprocessing ?? (byteScale == nil ? nil : .scale(factor: 1, offset: 0)) {
         case nil: return body(nil)
-        case let .scale(factor, offset)?: prologue = nn_prologue(mean: nil, divisor: nil, factor: factor, offset: offset)
-        case let .zscore(mean, divisor)?: prologue = nn_prologue(mean: mean, divisor: divisor, factor: 1, offset: 0)
+        case let .scale(factor, offset)?:
+            prologue = nn_prologue(mean: nil, divisor: nil, factor: factor, offset: offset, bytes: false, byte_scale: 1)
+        case let .zscore(mean, divisor)?:
+            prologue = nn_prologue(mean: mean, divisor: divisor, factor: 1, offset: 0, bytes: false, byte_scale: 1)
+        }
+        if let byteScale {
+            prologue.bytes = true
+            prologue.byte_scale = byteScale
         }
         return withUnsafePointer(to: &prologue) { body($0) }
     }

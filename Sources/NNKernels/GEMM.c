@@ -274,7 +274,8 @@ void nn_gemm_pack(int kernel, const float *b, size_t ldb, size_t k, size_t n, fl
 typedef struct {
     const kernel_shape *shape;
     size_t m, n, k, lda, ldc;
-    const float *a, *packed, *bias;
+    const void *a;                // floats, or bytes under a prologue that says so
+    const float *packed, *bias;
     const nn_prologue *prologue;  // the preprocessing of A's rows as they are packed, or NULL
     float *c;
     bool relu;
@@ -308,8 +309,9 @@ static void spread_four_rows(const float *const rows[4], size_t kc, size_t mr, f
 
 /// rows x kc of A (row stride lda) into groups of MR rows, each stored column by column; rows
 /// past `rows` in the last group are zeros. With a prologue, each value is preprocessed as it is
-/// copied (`column0`: the column of A's first value here).
-static void pack_a(const float *a, size_t lda, size_t rows, size_t kc, size_t mr, float *to, const nn_prologue *prologue,
+/// copied (`column0`: the column of A's first value here; A's values are bytes when the prologue
+/// says so).
+static void pack_a(const void *a, size_t lda, size_t rows, size_t kc, size_t mr, float *to, const nn_prologue *prologue,
                    size_t column0) {
     static const float zeros[max_kc];
     nn_prologue slice;  // the prologue of columns column0...
@@ -330,10 +332,10 @@ static void pack_a(const float *a, size_t lda, size_t rows, size_t kc, size_t mr
             if (r >= real) {
                 from[r] = zeros;
             } else if (prologue) {
-                nn_preprocess_row(&slice, a + (g + r) * lda, kc, preprocessed[r]);
+                nn_preprocess_row(&slice, nn_prologue_element(prologue, a, lda, g + r, 0), kc, preprocessed[r]);
                 from[r] = preprocessed[r];
             } else {
-                from[r] = a + (g + r) * lda;
+                from[r] = (const float *)a + (g + r) * lda;
             }
         }
         size_t r = 0;
@@ -356,7 +358,7 @@ static void run_unit(const gemm_job *job, size_t unit, float *buffer) {
     for (size_t pc = 0; pc < job->k; pc += job->kc) {
         size_t kc = job->k - pc < job->kc ? job->k - pc : job->kc;
         bool last = pc + kc == job->k;
-        pack_a(job->a + row0 * job->lda + pc, job->lda, rows, kc, mr, buffer, job->prologue, pc);
+        pack_a(nn_prologue_element(job->prologue, job->a, job->lda, row0, pc), job->lda, rows, kc, mr, buffer, job->prologue, pc);
         int flags = (pc ? flag_accumulate : 0) | (last && job->bias ? flag_bias : 0) | (last && job->relu ? flag_relu : 0);
         for (size_t panel = panel0; panel < panel_end; panel++) {
             const float *b = job->packed + panel * job->k * nr + pc * nr;
@@ -539,7 +541,7 @@ bool nn_conv_skinny(int kernel, size_t count, const nn_spatial *g, const float *
     return skinny_run(&job, work, threads);
 }
 
-bool nn_gemm(int kernel, size_t m, size_t n, size_t k, const float *a, size_t lda, const nn_prologue *prologue,
+bool nn_gemm(int kernel, size_t m, size_t n, size_t k, const void *a, size_t lda, const nn_prologue *prologue,
              const float *packed, float *c, size_t ldc, const float *bias, bool relu, int threads) {
     if (m == 0 || n == 0) return true;
     const kernel_shape *s = shape_for(kernel);

@@ -616,9 +616,10 @@ static void pack_a(const lp_job *job, size_t row0, size_t rows, size_t mr, uint8
         if (r >= rows) {
             memset(row_buffer, 0, job->k);
         } else if (job->mode == mode_i8) {
-            const float *x = (const float *)job->a + (row0 + r) * job->lda;
+            const void *row = nn_prologue_element(job->prologue, job->a, job->lda, row0 + r, 0);
+            const float *x = row;
             if (job->prologue) {
-                nn_preprocess_row(job->prologue, x, job->k, floats);
+                nn_preprocess_row(job->prologue, row, job->k, floats);
                 x = floats;
             }
             if (job->input) {
@@ -851,7 +852,7 @@ bool nn_bf16_gemm(int kernel, size_t m, size_t n, size_t k, const float *a, size
     return lp_run(&job, threads);
 }
 
-bool nn_i8_gemm(int kernel, size_t m, size_t n, size_t k, const float *a, size_t lda, const void *packed,
+bool nn_i8_gemm(int kernel, size_t m, size_t n, size_t k, const void *a, size_t lda, const void *packed,
                 const float *scales, const nn_i8_input *input, const nn_prologue *prologue, float *c, size_t ldc,
                 const float *bias, bool relu, int threads) {
     if (m == 0 || n == 0) return true;

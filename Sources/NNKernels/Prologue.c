@@ -25,7 +25,7 @@ PREPROCESS_ROW(preprocess_avx2, __attribute__((target("avx2,fma"))))
 #endif
 PREPROCESS_ROW(preprocess_portable, )
 
-void nn_preprocess_row(const nn_prologue *prologue, const float *x, size_t k, float *out) {
+static void preprocess_floats(const nn_prologue *prologue, const float *x, size_t k, float *out) {
 #if defined(__x86_64__)
     unsigned features = nn_cpu_features();
     if (features & nn_cpu_avx512) {
@@ -38,4 +38,26 @@ void nn_preprocess_row(const nn_prologue *prologue, const float *x, size_t k, fl
     }
 #endif
     preprocess_portable(prologue, x, k, out);
+}
+
+void nn_preprocess_row(const nn_prologue *prologue, const void *row, size_t k, float *out) {
+    if (!prologue->bytes) {
+        preprocess_floats(prologue, row, k, out);
+        return;
+    }
+    // Bytes: widened a chunk at a time into a buffer of our own, then preprocessed from it (in
+    // place, x and out would alias, and the vector loops would fall back to scalar code).
+    enum { chunk = 256 };
+    _Alignas(64) float widened[chunk];
+    nn_prologue part = *prologue;
+    const uint8_t *bytes = row;
+    for (size_t done = 0; done < k; done += chunk) {
+        size_t n = k - done < chunk ? k - done : chunk;
+        nn_widen_u8(bytes + done, n, prologue->byte_scale, widened);
+        if (prologue->mean) {
+            part.mean = prologue->mean + done;
+            part.divisor = prologue->divisor + done;
+        }
+        preprocess_floats(&part, widened, n, out + done);
+    }
 }

@@ -37,6 +37,44 @@ import Testing
         #expect((0..<10).map { matrix[$0][$0] }.reduce(0, +) == correct)
     }
 
+    /// The three most probable classes of every test image and their probabilities, as NumPy
+    /// computes them in f64: for a model whose last layer is a softmax (shown as they are) and for
+    /// the same model giving logits (shown as their softmax).
+    @Test(arguments: [false, true])
+    func topThreeProbabilitiesMatchNumPy(logits: Bool) async throws {
+        var model = formulaModel()
+        if logits {
+            var layers = model.metadata.layers
+            layers[layers.count - 1].activation = .identity
+            model.metadata.layers = layers
+        }
+        let path = "\(dir)/top3-\(logits).nnm"
+        try NNMFormat.write(model, to: path)
+        let result = try await run("nn-infer", [path, fashionTestImages, "--json", "--top", "3"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let ours = (try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as! [String: Any])["predictions"] as! [[String: Any]]
+        let reference = try await python(["\(packageRoot)/Tests/CLITests/reference_infer.py", path, fashionTestImages])
+        #expect(reference.status == 0, "\(reference.stderr)")
+        let expected = (try JSONSerialization.jsonObject(with: Data(reference.stdout.utf8)) as! [String: Any])["top4"] as! [[[Double]]]
+        #expect(ours.count == 10_000 && expected.count == 10_000)
+        var compared = 0
+        for (prediction, top) in zip(ours, expected) {
+            let shown = (prediction["top"] as! [[String: Any]]).map { ($0["class"] as! Int, $0["probability"] as! Double) }
+            #expect(shown.count == 3)
+            for (rank, (ourClass, ourValue)) in shown.enumerated() {
+                // f32 with z-scores of raw pixels (logits in the tens) against f64: 1e-5 apart at most.
+                #expect(abs(ourValue - top[rank][1]) < 1e-4, "image \(prediction["index"]!): \(shown) against \(top)")
+                // f32 against f64: classes are compared where NumPy's values are not near ties.
+                let apart = (rank == 0 || top[rank - 1][1] - top[rank][1] > 1e-4) && top[rank][1] - top[rank + 1][1] > 1e-4
+                if apart {
+                    compared += 1
+                    #expect(ourClass == Int(top[rank][0]), "image \(prediction["index"]!): \(shown) against \(top)")
+                }
+            }
+        }
+        #expect(compared > 10_000)
+    }
+
     /// OpenBLAS is loaded (dlopen) when a product needs it, f64 here, and never for f32 on our
     /// kernels, whose thread count still follows OpenBLAS's variables. The dynamic loader's own
     /// trace (LD_DEBUG=files, on stderr) names every library a process loads.

@@ -1,6 +1,7 @@
 """NumPy reference for the CLI tests: reads a .nnm with Schemas/nnm.py and an IDX file with
 plain NumPy, applies the model's preprocessing and layers, and prints JSON with the predicted
-classes (and the accuracy when labels are given)."""
+classes, the four most probable with their probabilities (the softmax of the outputs when the
+model gives logits, as nn-infer documents), and the accuracy when labels are given."""
 import gzip
 import json
 import os
@@ -58,6 +59,13 @@ def main():
     out = forward(header, tensors, images)
     predicted = out.argmax(axis=1)
     result = {"predicted": predicted.tolist(), "top_probability": out.max(axis=1).tolist()}
+    shown = out
+    if header["layers"][-1]["activation"] not in ("softmax", "sigmoid", "log_softmax"):
+        e = np.exp(out - out.max(axis=1, keepdims=True))
+        shown = e / e.sum(axis=1, keepdims=True)
+    # Largest first, the lower class first among equal values.
+    order = np.argsort(-shown, axis=1, kind="stable")[:, :4]
+    result["top4"] = [[[int(c), float(row[c])] for c in classes] for row, classes in zip(shown, order)]
     if len(sys.argv) > 3:
         labels = read_idx(sys.argv[3])
         result["correct"] = int((predicted == labels).sum())

@@ -116,6 +116,9 @@ import Testing
             #expect(engine.kernelDescription.contains("\(name) weights: "), "\(engine.kernelDescription)")
             let failures = batchInvarianceFailures(engine, count: 11)
             #expect(failures.isEmpty, "\(kernel.rawValue), \(name): \(failures.prefix(3))")
+            // Bytes in: an int8 first layer quantizes them as it reads them; bf16 widens first.
+            let bytes = byteInputFailures(engine, count: 11)
+            #expect(bytes.isEmpty, "\(kernel.rawValue), \(name), bytes: \(bytes.prefix(3))")
         }
     }
 
@@ -157,6 +160,32 @@ import Testing
             }
         }
         tensors.removeAll()
+    }
+
+    /// Bytes (an IDX file's pixels) into a first layer that reads them as it packs (f32) or
+    /// quantizes (int8) its rows, with z-score, scale and offset, or no preprocessing: the outputs
+    /// of their floats, to the bit. 301 inputs: an int8 row crosses the prologue's chunks of 256.
+    /// Fails when a chunk takes the wrong means or the bytes the wrong scale.
+    @Test(arguments: MatrixKernel.allCases.filter { $0 != .openblas && $0.isSupported })
+    func bytesGoIntoTheFirstProduct(_ kernel: MatrixKernel) throws {
+        let (k, hidden) = (301, 40)
+        let w0: [Float] = (0..<(k * hidden)).map { Float(sin(Double($0) * 0.7)) * 0.1 }
+        let w1: [Float] = (0..<(hidden * 3)).map { Float(cos(Double($0) * 1.3)) }
+        let mean: [Float] = (0..<k).map { Float($0 % 11) * 9.5 }
+        let std: [Float] = (0..<k).map { (i: Int) -> Float in i % 13 == 0 ? 0 : Float(1 + i % 5) * 17.25 }
+        let tensors = [NamedTensor("layers.0.weight", Tensor(w0, shape: [k, hidden])), NamedTensor("layers.0.bias", Tensor((0..<hidden).map { Float($0) * 0.01 }, shape: [hidden])),
+                       NamedTensor("layers.1.weight", Tensor(w1, shape: [hidden, 3])), NamedTensor("layers.1.bias", Tensor([0.1, 0, -0.1] as [Float], shape: [3])),
+                       NamedTensor("mean", Tensor(mean, shape: [k])), NamedTensor("std", Tensor(std, shape: [k]))]
+        let layers = [Layer.dense(index: 0, inputSize: k, outputSize: hidden, activation: .relu), Layer.dense(index: 1, inputSize: hidden, outputSize: 3, activation: .softmax)]
+        for steps: [PreprocessingStep] in [[.zscore(mean: "mean", std: "std")], [.scale(factor: 1.0 / 255, offset: -0.3)], []] {
+            let meta = ModelMetadata(input: InputSpec(shape: [k]), layers: layers, preprocessing: steps, provenance: Provenance(tool: "tests", created: "2026-12-06T00:00:00Z"))
+            let model = Model(metadata: meta, tensors: tensors)
+            for (name, variant) in [("f32", model), ("int8", try Quantization.int8(model, sourcePath: "m.nnm").model),
+                                    ("int8 calibrated", try Quantization.int8(model, sourcePath: "m.nnm", inputs: [0: InputQuantization(range: -1, 3)]).model)] {
+                let failures = byteInputFailures(try InferenceEngine<Float>(model: variant, kernel: kernel), count: 11)
+                #expect(failures.isEmpty, "\(kernel.rawValue), \(steps), \(name): \(failures.prefix(3))")
+            }
+        }
     }
 
     @Test func refusesNonFiniteWeights() {

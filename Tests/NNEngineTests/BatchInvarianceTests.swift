@@ -47,6 +47,28 @@ import Testing
         }
     }
 
+    /// Bytes in (an IDX file's pixels) give what their floats give, to the bit, on every kernel:
+    /// read by the first product as it packs its rows (z-score alone, scale alone, no
+    /// preprocessing; the f32 first layer is 130 wide, 301 deep, so its rows cross the prologue's
+    /// chunks of 256) and widened first where it cannot (two steps of preprocessing, a CNN).
+    @Test(arguments: MatrixKernel.allCases.filter { $0 != .openblas && $0.isSupported })
+    func bytesGiveWhatTheirFloatsGive(_ kernel: MatrixKernel) throws {
+        let twoSteps = OneSampleTests.model(zscore: true, hidden: .sigmoid, output: .softmax)
+        var zscore = twoSteps, scale = OneSampleTests.model(zscore: false, hidden: .relu, output: .identity), none = scale
+        zscore.metadata.preprocessing.removeFirst()
+        none.metadata.preprocessing = []
+        for (name, model) in [("z-score", zscore), ("scale", scale), ("none", none), ("two steps", twoSteps), ("cnn", try Self.cnn())] {
+            let failures = byteInputFailures(try InferenceEngine<Float>(model: model, kernel: kernel), count: 13)
+            #expect(failures.isEmpty, "\(kernel.rawValue), \(name): \(failures.prefix(3))")
+        }
+    }
+
+    /// f64 (OpenBLAS): the bytes widened to the floats nn-infer decodes, then to doubles.
+    @Test func bytesGiveWhatTheirFloatsGiveInDoublePrecision() throws {
+        let failures = byteInputFailures(try InferenceEngine<Double>(model: OneSampleTests.model(zscore: true)), count: 7)
+        #expect(failures.isEmpty, "\(failures.prefix(3))")
+    }
+
     /// A single output: one column in a zero-padded panel, a vector of 8 with 7 unused lanes.
     @Test(arguments: MatrixKernel.allCases.filter { $0 != .openblas && $0.isSupported })
     func oneOutput(_ kernel: MatrixKernel) throws {

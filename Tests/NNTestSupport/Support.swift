@@ -72,3 +72,49 @@ public func batchInvarianceFailures(_ engine: InferenceEngine<Float>, count: Int
     }
     return failures
 }
+
+/// Where `engine` gives other bits for samples given as bytes (`predict(bytes:scale:)`, what
+/// nn-infer passes for an IDX file) than for the same values as floats, `Float(byte) * scale`
+/// computed here, in the same calls: `count` samples in one call, each alone, and in blocks of 5; scales 1 and
+/// 1/255; two threads and one. The bytes take every value 0...255. Empty when all agree.
+public func byteInputFailures<Scalar: BLASScalar>(_ engine: InferenceEngine<Scalar>, count: Int) -> [String] {
+    let features = engine.inputSize, outputs = engine.outputSize
+    let bytes = (0..<(count * features)).map { UInt8(($0 * 37 + $0 / features * 11) % 256) }
+    let saved = BLAS.threadCount
+    defer { BLAS.setThreadCount(saved) }
+    var failures: [String] = []
+    func fromBytes(_ first: Int, _ n: Int, _ scale: Float) -> [Scalar] {
+        var out = [Scalar](repeating: .nan, count: n * outputs)
+        bytes.withUnsafeBufferPointer { b in
+            out.withUnsafeMutableBufferPointer { engine.predict(bytes: b.baseAddress! + first * features, scale: scale, count: n, into: $0.baseAddress!) }
+        }
+        return out
+    }
+    for threads in [2, 1] {
+        BLAS.setThreadCount(threads)
+        for scale: Float in [1, 1 / 255] {
+            let floats = bytes.map { Scalar(Float($0) * scale) }
+            let expected = engine.predict(raw: floats, count: count)
+            let label = "\(threads) thread(s), scale \(scale)"
+            let batch = fromBytes(0, count, scale)
+            if batch.elementsEqual(expected, by: { $0 == $1 || ($0.isNaN && $1.isNaN) }) == false {
+                failures.append("\(label): one call of \(count) differs from the floats")
+            }
+            // Alone and in blocks, against the floats in the same calls (on OpenBLAS a sample alone
+            // is a gemv, not its batch row); after two one-sample calls, so that both sides run
+            // with the one-sample copies an engine makes on its second such call.
+            _ = fromBytes(0, 1, scale)
+            _ = fromBytes(0, 1, scale)
+            for s in 0..<count where fromBytes(s, 1, scale) != engine.predict(raw: Array(floats[(s * features)..<((s + 1) * features)]), count: 1) {
+                failures.append("\(label): sample \(s) alone differs from the floats")
+            }
+            for first in stride(from: 0, to: count, by: 5) {
+                let n = min(5, count - first)
+                if fromBytes(first, n, scale) != engine.predict(raw: Array(floats[(first * features)..<((first + n) * features)]), count: n) {
+                    failures.append("\(label): the block of 5 from sample \(first) differs from the floats")
+                }
+            }
+        }
+    }
+    return failures
+}

@@ -51,13 +51,22 @@ void nn_max_pool(const float *input, size_t count, const nn_spatial *g, float *o
 /// than 128 bytes.
 size_t nn_crc32_fold(uint32_t crc, const void *data, size_t length, uint8_t block[64]);
 
+/// dst[i] = (float)src[i] * scale for `count` bytes (Widen.c): the values of the scalar loop, on
+/// the widest vectors the CPU has. How IDX images become a model's input.
+void nn_widen_u8(const uint8_t *src, size_t count, float scale, float *dst);
+
 /// A model's preprocessing, applied to each row of A as it is read (the products of a first
 /// layer, so that the preprocessed rows are never written out): z-score, (x - mean[j]) /
 /// divisor[j], when `mean` is not NULL; else x * factor, then + offset when offset != 0; in f32,
 /// the operations of the engine's own preprocessing (no fused multiply-add), so the same values.
+/// With `bytes`, A holds u8 values (its row stride `lda` counted in bytes), each read as
+/// (float)byte * byte_scale before the preprocessing: an IDX file's pixels go into the first
+/// product without ever being written out as floats.
 typedef struct {
     const float *mean, *divisor;
     float factor, offset;
+    bool bytes;
+    float byte_scale;
 } nn_prologue;
 
 // f32 matrix products for batches (GEMM.c): C = A B (+ bias, then ReLU), row-major, with B
@@ -84,11 +93,12 @@ void nn_gemm_pack(int kernel, const float *b, size_t ldb, size_t k, size_t n, fl
 /// C[m][n] (row stride `ldc`) = A[m][k] (row stride `lda`) B (+ bias[n] when not NULL; then
 /// max(., 0) with `relu`, NaN becoming 0), with B packed by `nn_gemm_pack` for the same
 /// `kernel`; each row of A preprocessed by `prologue` as it is packed when that is not NULL
-/// (only for products wider than `nn_gemm_narrow_width`: narrower ones return false). A kernel this CPU lacks is never run: its packing is then multiplied by the
+/// (only for products wider than `nn_gemm_narrow_width`: narrower ones return false); A holds
+/// floats, or bytes when the prologue says so. A kernel this CPU lacks is never run: its packing is then multiplied by the
 /// portable kernel. With `threads` >= 2 and enough work, the calling thread and the process's
 /// helper thread share the rows. Returns false, having written nothing, when the packing
 /// buffers (about 120 KiB per thread) cannot be allocated.
-bool nn_gemm(int kernel, size_t m, size_t n, size_t k, const float *a, size_t lda, const nn_prologue *prologue,
+bool nn_gemm(int kernel, size_t m, size_t n, size_t k, const void *a, size_t lda, const nn_prologue *prologue,
              const float *packed, float *c, size_t ldc, const float *bias, bool relu, int threads);
 
 /// y[n] = x[k] B (+ bias, then ReLU) for one row, bit for bit what `nn_gemm` computes for that
@@ -168,12 +178,12 @@ typedef struct {
 } nn_i8_input;
 
 /// C = dequantized (quantize(A) B): each row of A is preprocessed by `prologue` when it is not
-/// NULL, then quantized to u8, with `input`'s scale and
+/// NULL (A's values bytes when it says so), then quantized to u8, with `input`'s scale and
 /// zero point or, when `input` is NULL, with its own (`nn_i8_quantize_row`); the products are
 /// summed exactly in int32, and each sum is dequantized with the row's and the column's
 /// (`scales[n]`) scales, the bias added and ReLU applied in the same pass. False when
 /// k > nn_i8_max_depth or memory cannot be allocated.
-bool nn_i8_gemm(int kernel, size_t m, size_t n, size_t k, const float *a, size_t lda, const void *packed,
+bool nn_i8_gemm(int kernel, size_t m, size_t n, size_t k, const void *a, size_t lda, const void *packed,
                 const float *scales, const nn_i8_input *input, const nn_prologue *prologue, float *c, size_t ldc,
                 const float *bias, bool relu, int threads);
 
