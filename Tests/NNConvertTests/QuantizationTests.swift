@@ -130,19 +130,10 @@ import Testing
     /// scale and offset, a reciprocal for the z-score).
     @Test(arguments: MatrixKernel.allCases.filter { $0 != .openblas && $0.isSupported })
     func firstLayersPreprocessAsTheyPack(_ kernel: MatrixKernel) throws {
-        let (k, hidden) = (37, 40)
-        let w0: [Float] = (0..<(k * hidden)).map { Float(sin(Double($0) * 0.7)) }
-        let w1: [Float] = (0..<(hidden * 3)).map { Float(cos(Double($0) * 1.3)) }
-        let mean: [Float] = (0..<k).map { Float($0 % 11) * 9.5 }
-        let std: [Float] = (0..<k).map { (i: Int) -> Float in i % 13 == 0 ? 0 : Float(1 + i % 5) * 17.25 }
-        var tensors = [NamedTensor("layers.0.weight", Tensor(w0, shape: [k, hidden])), NamedTensor("layers.0.bias", Tensor((0..<hidden).map { Float($0) * 0.01 }, shape: [hidden])),
-                       NamedTensor("layers.1.weight", Tensor(w1, shape: [hidden, 3])), NamedTensor("layers.1.bias", Tensor([0.1, 0, -0.1] as [Float], shape: [3])),
-                       NamedTensor("mean", Tensor(mean, shape: [k])), NamedTensor("std", Tensor(std, shape: [k]))]
-        let layers = [Layer.dense(index: 0, inputSize: k, outputSize: hidden, activation: .relu), Layer.dense(index: 1, inputSize: hidden, outputSize: 3, activation: .softmax)]
+        let k = 37
         let x: [Float] = (0..<(50 * k)).map { Float(($0 * 7919) % 256) }
         for steps: [PreprocessingStep] in [[.zscore(mean: "mean", std: "std")], [.scale(factor: 1.0 / 255, offset: -0.3)], [.scale(factor: 0.1, offset: 0)]] {
-            let meta = ModelMetadata(input: InputSpec(shape: [k]), layers: layers, preprocessing: steps, provenance: Provenance(tool: "tests", created: "2026-12-06T00:00:00Z"))
-            let model = Model(metadata: meta, tensors: tensors)
+            let model = Self.preprocessingModel(inputs: k, steps: steps, weightScale: 1)
             let calibrations: [[Int: InputQuantization]?] = [nil, [:], [0: InputQuantization(range: -1, 3), 1: InputQuantization(range: 0, 2)]]
             for inputs in calibrations {
                 let quantized = try inputs.map { try Quantization.int8(model, sourcePath: "m.nnm", inputs: $0).model } ?? model
@@ -159,7 +150,22 @@ import Testing
                 }
             }
         }
-        tensors.removeAll()
+    }
+
+    /// k -> 40 (ReLU) -> 3 (softmax), with `steps` of preprocessing over tensors "mean" and "std"
+    /// (means up to 95, standard deviations with zeros): what the prologue tests run.
+    static func preprocessingModel(inputs k: Int, steps: [PreprocessingStep], weightScale: Float) -> Model {
+        let hidden = 40
+        let w0: [Float] = (0..<(k * hidden)).map { Float(sin(Double($0) * 0.7)) * weightScale }
+        let w1: [Float] = (0..<(hidden * 3)).map { Float(cos(Double($0) * 1.3)) }
+        let mean: [Float] = (0..<k).map { Float($0 % 11) * 9.5 }
+        let std: [Float] = (0..<k).map { (i: Int) -> Float in i % 13 == 0 ? 0 : Float(1 + i % 5) * 17.25 }
+        let tensors = [NamedTensor("layers.0.weight", Tensor(w0, shape: [k, hidden])), NamedTensor("layers.0.bias", Tensor((0..<hidden).map { Float($0) * 0.01 }, shape: [hidden])),
+                       NamedTensor("layers.1.weight", Tensor(w1, shape: [hidden, 3])), NamedTensor("layers.1.bias", Tensor([0.1, 0, -0.1] as [Float], shape: [3])),
+                       NamedTensor("mean", Tensor(mean, shape: [k])), NamedTensor("std", Tensor(std, shape: [k]))]
+        let layers = [Layer.dense(index: 0, inputSize: k, outputSize: hidden, activation: .relu), Layer.dense(index: 1, inputSize: hidden, outputSize: 3, activation: .softmax)]
+        let meta = ModelMetadata(input: InputSpec(shape: [k]), layers: layers, preprocessing: steps, provenance: Provenance(tool: "tests", created: "2026-12-06T00:00:00Z"))
+        return Model(metadata: meta, tensors: tensors)
     }
 
     /// Bytes (an IDX file's pixels) into a first layer that reads them as it packs (f32) or
@@ -168,18 +174,8 @@ import Testing
     /// Fails when a chunk takes the wrong means or the bytes the wrong scale.
     @Test(arguments: MatrixKernel.allCases.filter { $0 != .openblas && $0.isSupported })
     func bytesGoIntoTheFirstProduct(_ kernel: MatrixKernel) throws {
-        let (k, hidden) = (301, 40)
-        let w0: [Float] = (0..<(k * hidden)).map { Float(sin(Double($0) * 0.7)) * 0.1 }
-        let w1: [Float] = (0..<(hidden * 3)).map { Float(cos(Double($0) * 1.3)) }
-        let mean: [Float] = (0..<k).map { Float($0 % 11) * 9.5 }
-        let std: [Float] = (0..<k).map { (i: Int) -> Float in i % 13 == 0 ? 0 : Float(1 + i % 5) * 17.25 }
-        let tensors = [NamedTensor("layers.0.weight", Tensor(w0, shape: [k, hidden])), NamedTensor("layers.0.bias", Tensor((0..<hidden).map { Float($0) * 0.01 }, shape: [hidden])),
-                       NamedTensor("layers.1.weight", Tensor(w1, shape: [hidden, 3])), NamedTensor("layers.1.bias", Tensor([0.1, 0, -0.1] as [Float], shape: [3])),
-                       NamedTensor("mean", Tensor(mean, shape: [k])), NamedTensor("std", Tensor(std, shape: [k]))]
-        let layers = [Layer.dense(index: 0, inputSize: k, outputSize: hidden, activation: .relu), Layer.dense(index: 1, inputSize: hidden, outputSize: 3, activation: .softmax)]
         for steps: [PreprocessingStep] in [[.zscore(mean: "mean", std: "std")], [.scale(factor: 1.0 / 255, offset: -0.3)], []] {
-            let meta = ModelMetadata(input: InputSpec(shape: [k]), layers: layers, preprocessing: steps, provenance: Provenance(tool: "tests", created: "2026-12-06T00:00:00Z"))
-            let model = Model(metadata: meta, tensors: tensors)
+            let model = Self.preprocessingModel(inputs: 301, steps: steps, weightScale: 0.1)
             for (name, variant) in [("f32", model), ("int8", try Quantization.int8(model, sourcePath: "m.nnm").model),
                                     ("int8 calibrated", try Quantization.int8(model, sourcePath: "m.nnm", inputs: [0: InputQuantization(range: -1, 3)]).model)] {
                 let failures = byteInputFailures(try InferenceEngine<Float>(model: variant, kernel: kernel), count: 11)
