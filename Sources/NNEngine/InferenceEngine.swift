@@ -335,39 +335,6 @@ public final class InferenceEngine<Scalar: BLASScalar> {
         return (rows, bufferA!, bufferB!)
     }
 
-    /// Runs `count` samples given as bytes, each value `Float(byte) * scale` (an IDX file's
-    /// pixels, as `IDXImageStream` would decode them), with the outputs `predict(raw:)` gives for
-    /// those floats, to the bit. A dense first layer on our f32 or int8 kernels reads the bytes as
-    /// it packs its rows (with the model's preprocessing), so no float copy of the input is ever
-    /// written; other models get the bytes widened one block at a time.
-    public func predict(bytes input: UnsafePointer<UInt8>, scale: Float, count: Int, into output: UnsafeMutablePointer<Scalar>) {
-        guard count > 0 else { return }
-        guard Scalar.self == Float.self else {
-            // f64: the floats of the decoder, then widened (what nn-infer's f64 run does).
-            let floats = UnsafeMutablePointer<Float>.allocate(capacity: count * inputSize)
-            defer { floats.deallocate() }
-            let values = UnsafeMutablePointer<Scalar>.allocate(capacity: count * inputSize)
-            defer { values.deallocate() }
-            nn_widen_u8(input, count * inputSize, scale, floats)
-            for i in 0..<(count * inputSize) { values[i] = Scalar(floats[i]) }
-            predict(raw: values, count: count, into: output)
-            return
-        }
-        prepareCall(count: count)
-        let (rows, a, b) = blockBuffers(count: count)
-        var start = 0
-        while start < count {
-            let n = min(rows, count - start), block = input + start * inputSize, out = output + start * outputSize
-            if runFirstLayerPreprocessing(UnsafeRawPointer(block), byteScale: scale, count: n, into: layers.count == 1 ? out : a) {
-                if layers.count > 1 { runLayers(from: 1, UnsafePointer(a), count: n, into: out, target: b, other: a) }
-            } else {
-                nn_widen_u8(block, n * inputSize, scale, floats(b))
-                forwardBlock(UnsafePointer(b), count: n, into: out, a, b)
-            }
-            start += n
-        }
-    }
-
     /// Runs the model on rows of raw features and returns `count * outputSize` outputs.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
@@ -542,6 +509,30 @@ public final class InferenceEngine<Scalar: BLASScalar> {
 }
 
 /// `pointer` as Float: only where the engine has packed weights, which only f32 engines have.
+extension InferenceEngine where Scalar == Float {
+    /// Runs `count` samples given as bytes, each value `Float(byte) * scale` (an IDX file's
+    /// pixels, as `IDXImageStream` would decode them), with the outputs `predict(raw:)` gives for
+    /// those floats, to the bit. A dense first layer on our f32 or int8 kernels reads the bytes as
+    /// it packs its rows (with the model's preprocessing), so no float copy of the input is ever
+    /// written; other models get the bytes widened one block at a time.
+    public func predict(bytes input: UnsafePointer<UInt8>, scale: Float, count: Int, into output: UnsafeMutablePointer<Float>) {
+        guard count > 0 else { return }
+        prepareCall(count: count)
+        let (rows, a, b) = blockBuffers(count: count)
+        var start = 0
+        while start < count {
+            let n = min(rows, count - start), block = input + start * inputSize, out = output + start * outputSize
+            if runFirstLayerPreprocessing(UnsafeRawPointer(block), byteScale: scale, count: n, into: layers.count == 1 ? out : a) {
+                if layers.count > 1 { runLayers(from: 1, UnsafePointer(a), count: n, into: out, target: b, other: a) }
+            } else {
+                nn_widen_u8(block, n * inputSize, scale, b)
+                forwardBlock(UnsafePointer(b), count: n, into: out, a, b)
+            }
+            start += n
+        }
+    }
+}
+
 private func floats<Scalar>(_ pointer: UnsafePointer<Scalar>) -> UnsafePointer<Float> {
     UnsafeRawPointer(pointer).assumingMemoryBound(to: Float.self)
 }

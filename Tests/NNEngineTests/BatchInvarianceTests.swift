@@ -63,12 +63,6 @@ import Testing
         }
     }
 
-    /// f64 (OpenBLAS): the bytes widened to the floats nn-infer decodes, then to doubles.
-    @Test func bytesGiveWhatTheirFloatsGiveInDoublePrecision() throws {
-        let failures = byteInputFailures(try InferenceEngine<Double>(model: OneSampleTests.model(zscore: true)), count: 7)
-        #expect(failures.isEmpty, "\(failures.prefix(3))")
-    }
-
     /// A single output: one column in a zero-padded panel, a vector of 8 with 7 unused lanes.
     @Test(arguments: MatrixKernel.allCases.filter { $0 != .openblas && $0.isSupported })
     func oneOutput(_ kernel: MatrixKernel) throws {

@@ -77,14 +77,14 @@ public func batchInvarianceFailures(_ engine: InferenceEngine<Float>, count: Int
 /// nn-infer passes for an IDX file) than for the same values as floats, `Float(byte) * scale`
 /// computed here, in the same calls: `count` samples in one call, each alone, and in blocks of 5; scales 1 and
 /// 1/255; two threads and one. The bytes take every value 0...255. Empty when all agree.
-public func byteInputFailures<Scalar: BLASScalar>(_ engine: InferenceEngine<Scalar>, count: Int) -> [String] {
+public func byteInputFailures(_ engine: InferenceEngine<Float>, count: Int) -> [String] {
     let features = engine.inputSize, outputs = engine.outputSize
     let bytes = (0..<(count * features)).map { UInt8(($0 * 37 + $0 / features * 11) % 256) }
     let saved = BLAS.threadCount
     defer { BLAS.setThreadCount(saved) }
     var failures: [String] = []
-    func fromBytes(_ first: Int, _ n: Int, _ scale: Float) -> [Scalar] {
-        var out = [Scalar](repeating: .nan, count: n * outputs)
+    func fromBytes(_ first: Int, _ n: Int, _ scale: Float) -> [Float] {
+        var out = [Float](repeating: .nan, count: n * outputs)
         bytes.withUnsafeBufferPointer { b in
             out.withUnsafeMutableBufferPointer { engine.predict(bytes: b.baseAddress! + first * features, scale: scale, count: n, into: $0.baseAddress!) }
         }
@@ -93,7 +93,7 @@ public func byteInputFailures<Scalar: BLASScalar>(_ engine: InferenceEngine<Scal
     for threads in [2, 1] {
         BLAS.setThreadCount(threads)
         for scale: Float in [1, 1 / 255] {
-            let floats = bytes.map { Scalar(Float($0) * scale) }
+            let floats = bytes.map { Float($0) * scale }
             let expected = engine.predict(raw: floats, count: count)
             let label = "\(threads) thread(s), scale \(scale)"
             let batch = fromBytes(0, count, scale)
