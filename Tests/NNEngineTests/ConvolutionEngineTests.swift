@@ -91,10 +91,12 @@ let handInput: [Double] = [1, 2, 3, 4, 5, 6, 7, 8, 9]
     /// f32 max pooling for inference runs in C, vectorized over channels (NNKernels/Pooling.c):
     /// the same values as the Swift loops (run here in f64 with argmax, which stays in Swift),
     /// with NaN in first and in later window cells, signed zeros, channels below, at and above
-    /// one vector, 'same' padding and overlapping windows, on one and two threads.
+    /// one vector, 'same' padding and overlapping windows (2x2 windows inside the input take an
+    /// unrolled path), on one and two threads.
     @Test func float32MaxPoolingMatchesTheSwiftLoops() throws {
         for (channels, pool, strides, padding) in [(3, [2, 2], [2, 2], Padding.valid), (8, [2, 2], [2, 2], .valid),
-                                                   (11, [3, 3], [2, 2], .same), (16, [3, 2], [1, 1], .same)] {
+                                                   (11, [3, 3], [2, 2], .same), (16, [3, 2], [1, 1], .same),
+                                                   (12, [2, 2], [1, 1], .same), (19, [2, 2], [2, 2], .same)] {
             let layer = try Layer.maxPool2d(index: 0, inputShape: [9, 7, channels], pool: pool, strides: strides, padding: padding)
             let g = layer.spatial!, count = 40
             var x = (0..<(count * 63 * channels)).map { Float((($0 * 7919) % 1001) - 500) / 37 }
