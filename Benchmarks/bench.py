@@ -228,9 +228,11 @@ class Bench:
                                                 "--single", str(self.args.singles)], env=env))
                 ort.append(run_json([sys.executable, os.path.join(PY, "anchor.py"), "infer-onnx", self.p(f"{name}.onnx"), self.f["t10k"],
                                      "--reps", str(self.args.reps), "--single", str(self.args.singles)], env=env))
-                if name != "cnn":
-                    numpy.append(run_json([sys.executable, os.path.join(PY, "anchor.py"), "infer", self.p(f"{name}.h5"), self.f["t10k"],
-                                           "--reps", str(self.args.reps), "--single", str(self.args.singles)], env=env))
+                # NumPy: the MLPs from their `.h5` export, the CNN from the `.nnm` itself (checked
+                # against onnxruntime on the same weights).
+                anchor = ["infer", self.p(f"{name}.h5")] if name != "cnn" else ["infer-nnm", model, "--onnx", self.p(f"{name}.onnx")]
+                numpy.append(run_json([sys.executable, os.path.join(PY, "anchor.py")] + anchor + [self.f["t10k"],
+                                       "--reps", str(self.args.reps), "--single", str(self.args.singles)], env=env))
             r["architecture"] = ours["f32"][0]["architecture"] if name != "cnn" else "cnn (conv3x3x8, pool2, 10)"
             for kind in ours:
                 r[f"ours_{kind}_batch_s"] = med([o["batch_median_s"] for o in ours[kind]])
@@ -243,6 +245,8 @@ class Bench:
             if numpy:
                 r["numpy_batch_s"] = med([o["numpy_batch_median_s"] for o in numpy])
                 r["numpy_single_us"] = med([o["numpy_single_median_us"] for o in numpy])
+                if "numpy_vs_ort_max_abs_diff" in numpy[0]:
+                    r["numpy_vs_ort_max_abs_diff"] = numpy[0]["numpy_vs_ort_max_abs_diff"]
             if "engine_gflops" in ours["f32"][0]:
                 flops = ours["f32"][0]["engine_gflops"] * ours["f32"][0]["batch_median_s"] * 1e9
                 r["ours_f32_gflops"] = flops / r["ours_f32_batch_s"] / 1e9
@@ -475,7 +479,7 @@ class Bench:
                       f"FMA peak (register-only loop, same rounds): {q['fma_peak_gflops_1_thread']:.0f} GFLOP/s on 1 thread, "
                       f"{q['fma_peak_gflops_2_threads']:.0f} on 2.", "",
                       "| model | ours f32 ms | ours bf16 ms | ours int8 ms: per row / calibrated | ORT f32 ms | ORT int8 ms | NumPy f32 ms | "
-                      "int8 / ORT f32 | int8 / ORT int8 | f32 / ORT f32 | f32 / peak | batch 1 us: f32 / bf16 / int8 / int8 cal. / ORT f32 / ORT int8 | "
+                      "int8 / ORT f32 | int8 / ORT int8 | f32 / ORT f32 | f32 / peak | batch 1 us: f32 / bf16 / int8 / int8 cal. / ORT f32 / ORT int8 / NumPy f32 | "
                       "int8 / f32 latency | accuracy f32 / bf16 / int8 / int8 cal. % |",
                       "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
             for name in ("blog", "capstone", "cnn"):
@@ -483,6 +487,7 @@ class Bench:
                 peak = max(q["fma_peak_gflops_1_thread"], q["fma_peak_gflops_2_threads"])
                 frac = f"{r['ours_f32_gflops'] / peak:.0%}" if "ours_f32_gflops" in r else "n/a"
                 npy = f"{r['numpy_batch_s'] * 1e3:.1f}" if "numpy_batch_s" in r else "n/a"
+                npy1 = f"{r['numpy_single_us']:.1f}" if "numpy_single_us" in r else "n/a"
                 a = r["accuracy"]
                 lines.append(f"| {r['architecture']} | {r['ours_f32_batch_s'] * 1e3:.1f} | {r['ours_bf16_batch_s'] * 1e3:.1f} | "
                              f"{r['ours_int8_batch_s'] * 1e3:.1f} / {r['ours_int8c_batch_s'] * 1e3:.1f} | {r['ort_batch_s'] * 1e3:.1f} | "
@@ -492,7 +497,7 @@ class Bench:
                              f"{r['ort_batch_s'] / r['ours_f32_batch_s']:.2f}x | {frac} | "
                              f"{r['ours_f32_single_us']:.1f} / {r['ours_bf16_single_us']:.1f} / {r['ours_int8_single_us']:.1f} / "
                              f"{r['ours_int8c_single_us']:.1f} / "
-                             f"{r['ort_single_us']:.1f} / {r['ort_int8_single_us']:.1f} | {r['ours_int8_single_us'] / r['ours_f32_single_us']:.2f} | "
+                             f"{r['ort_single_us']:.1f} / {r['ort_int8_single_us']:.1f} / {npy1} | {r['ours_int8_single_us'] / r['ours_f32_single_us']:.2f} | "
                              f"{a['f32']:.2f} / {a['bf16']:.2f} / {a['int8']:.2f} / {a['int8c']:.2f} |")
             lines += ["", "Kernels: " + "; ".join(f"{k}: {q['blog']['kernels_' + k]}" for k in ("f32", "bf16", "int8", "int8c")), "",
                       "| whole process (hyperfine) | median ms |", "|---|---|"]

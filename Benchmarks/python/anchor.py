@@ -6,6 +6,7 @@ safetensors loading, and environment facts. Every command prints one JSON object
     python3 anchor.py load --h5 F.h5 --npz F.npz --safetensors F.safetensors [--reps R]
     python3 anchor.py make-large OUT_PREFIX --layers 784,16384,7400,10
     python3 anchor.py infer-onnx MODEL.onnx IMAGES.idx [--reps R] [--single N]
+    python3 anchor.py infer-nnm MODEL.nnm IMAGES.idx --onnx MODEL.onnx [--reps R] [--single N]
 
 The weights come from the `.h5` that `nnconv export` writes (W1, b1, ... in the rows layout,
 the z-score statistics under nnm_tensors/), so every implementation runs the same model.
@@ -160,6 +161,100 @@ def cmd_infer(args):
     print(json.dumps(result))
 
 
+def load_nnm_model(path):
+    """The header and tensors of a `.nnm`, read by the format's own NumPy reader (Schemas/nnm.py)."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "Schemas"))
+    import nnm
+    return nnm.load(path)
+
+
+def numpy_nnm_forward(x, header, tensors):
+    """The blog CNN's forward pass in NumPy f32 on HWC samples: preprocessing, convolutions as
+    im2col and one matrix product, max pooling as the maximum over each window, flatten, dense
+    layers; ReLU and softmax. Covers what the CNN preset holds: cross-correlation and pooling
+    with 'valid' padding."""
+    for step in header.get("preprocessing", []):
+        if step["op"] == "scale":
+            x = x * np.float32(step["factor"]) + np.float32(step.get("offset", 0.0))
+        else:
+            std = tensors[step["std"]]
+            x = (x - tensors[step["mean"]]) / np.where(std == 0, np.float32(1), std)
+    n = x.shape[0]
+    shape = header["input"]["shape"]
+    h = x.reshape(n, shape[0], shape[1], shape[2] if len(shape) > 2 else 1)
+    view = np.lib.stride_tricks.sliding_window_view
+    for layer in header["layers"]:
+        kind = layer["kind"]
+        if kind in ("conv2d", "max_pool2d"):
+            if layer.get("padding", "valid") != "valid" or layer.get("convention", "cross-correlation") != "cross-correlation":
+                raise SystemExit(f"anchor.py: {kind} with {layer.get('padding')} padding is not in the NumPy reference")
+            kh, kw = layer["kernel"] if kind == "conv2d" else layer["pool"]
+            sh, sw = layer["strides"]
+            oh, ow = (h.shape[1] - kh) // sh + 1, (h.shape[2] - kw) // sw + 1
+            if kind == "conv2d":
+                # im2col, one kernel tap at a time into one array, then one product (the
+                # vectorized blog CNN's way).
+                w, c = tensors[layer["weight"]], h.shape[3]
+                cols = np.empty((n, oh, ow, kh * kw * c), dtype=np.float32)
+                for dy in range(kh):
+                    for dx in range(kw):
+                        t = (dy * kw + dx) * c
+                        cols[..., t:t + c] = h[:, dy:dy + sh * (oh - 1) + 1:sh, dx:dx + sw * (ow - 1) + 1:sw, :]
+                h = (cols.reshape(n * oh * ow, -1) @ w.reshape(kh * kw * c, -1) + tensors[layer["bias"]]).reshape(n, oh, ow, -1)
+            elif (kh, kw) == (sh, sw):
+                # Non-overlapping windows: a reshape, then the maximum over each window's axes.
+                c = h.shape[3]
+                h = h[:, :oh * kh, :ow * kw, :].reshape(n, oh, kh, ow, kw, c).max(axis=(2, 4))
+            else:
+                h = view(h, (kh, kw), axis=(1, 2))[:, ::sh, ::sw].max(axis=(4, 5))
+        elif kind == "flatten":
+            h = h.reshape(n, -1)
+        elif kind == "dense":
+            h = h @ tensors[layer["weight"]] + tensors[layer["bias"]]
+        else:
+            raise SystemExit(f"anchor.py: layer {kind} is not in the NumPy reference")
+        act = layer.get("activation", "identity")
+        if act == "relu":
+            h = np.maximum(h, np.float32(0))
+        elif act == "softmax":
+            e = np.exp(h - h.max(axis=1, keepdims=True))
+            h = e / e.sum(axis=1, keepdims=True)
+        elif act != "identity":
+            raise SystemExit(f"anchor.py: activation {act} is not in the NumPy reference")
+    return h
+
+
+def cmd_infer_nnm(args):
+    """NumPy f32 on a `.nnm` (the CNN preset, which has no `.h5` export), checked against
+    onnxruntime on our ONNX export of the same model."""
+    import onnxruntime as ort
+    header, tensors = load_nnm_model(args.model)
+    tensors = {k: v.astype(np.float32) for k, v in tensors.items() if v.dtype.kind == "f"}
+    x = read_idx(args.images).astype(np.float32)
+    n = x.shape[0]
+    singles = min(args.single, n)
+    result = {"images": n}
+    session = ort.InferenceSession(args.onnx, providers=["CPUExecutionProvider"])
+    feed = session.get_inputs()[0]
+    probe = x[:256]
+    ours = numpy_nnm_forward(probe, header, tensors)
+    theirs = session.run(None, {feed.name: probe.reshape([256] + [d if isinstance(d, int) else -1 for d in feed.shape[1:]])})[0]
+    result["numpy_vs_ort_max_abs_diff"] = float(np.max(np.abs(ours - theirs)))
+    t = timed(lambda: numpy_nnm_forward(x, header, tensors), args.reps)
+    result["numpy_batch_seconds"] = t
+    result["numpy_batch_median_s"] = statistics.median(t)
+    rows = [x[i:i + 1] for i in range(singles)]
+
+    def numpy_singles():
+        for r in rows:
+            numpy_nnm_forward(r, header, tensors)
+    time.sleep(SETTLE_SECONDS)
+    t = timed(numpy_singles, args.reps)
+    result["numpy_single_us"] = [v / singles * 1e6 for v in t]
+    result["numpy_single_median_us"] = statistics.median(t) / singles * 1e6
+    print(json.dumps(result))
+
+
 def cmd_infer_onnx(args):
     """onnxruntime f32 on an ONNX file (what `nnconv export` writes, preprocessing as graph ops)
     and onnxruntime's own int8 of the same weights (quantize_dynamic: int8 weights, u8
@@ -305,6 +400,13 @@ def main():
     s.add_argument("--reps", type=int, default=7)
     s.add_argument("--single", type=int, default=2000)
     s.set_defaults(fn=cmd_infer_onnx)
+    s = sub.add_parser("infer-nnm")
+    s.add_argument("model")
+    s.add_argument("images")
+    s.add_argument("--onnx", required=True)
+    s.add_argument("--reps", type=int, default=7)
+    s.add_argument("--single", type=int, default=2000)
+    s.set_defaults(fn=cmd_infer_nnm)
     s = sub.add_parser("load")
     s.add_argument("--h5", required=True)
     s.add_argument("--npz", required=True)
