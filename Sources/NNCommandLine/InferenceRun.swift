@@ -308,32 +308,32 @@ public struct InferenceRun {
         // page faults and a copy for each.
         let outputs = UnsafeMutableBufferPointer<Double>.allocate(capacity: max(batches.batchSize * classes, 1))
         defer { outputs.deallocate() }
+        /// One batch: its forward pass (timed), which fills `out`, then its report.
+        func batch<S: BLASScalar>(_ start: Int, _ count: Int, into out: UnsafeMutablePointer<S>, _ forward: () -> Void) throws {
+            let t0 = Clock.monotonicSeconds()
+            forward()
+            summary.computeSeconds += Clock.monotonicSeconds() - t0
+            try report(UnsafeBufferPointer(start: out, count: count * classes), startIndex: start, labels: labels, sources: sources,
+                       summary: &summary, onPrediction: onPrediction)
+        }
         switch precision {
         case .float32:
             let engine = try InferenceEngine<Float>(model: model)
             summary.kernels = engine.kernelDescription
-            let out = UnsafeMutableRawBufferPointer(outputs).bindMemory(to: Float.self)
+            let out = UnsafeMutableRawPointer(outputs.baseAddress!).bindMemory(to: Float.self, capacity: outputs.count)
             if case let .stream(stream, _) = batches, stream.holdsBytes {
                 // Image bytes go into the engine as they are: the first layer widens and
                 // preprocesses them as it packs its rows (the same values as decoding first).
                 var start = 0
                 while case let count = try stream.nextBytes({ bytes, count in
-                    let t0 = Clock.monotonicSeconds()
-                    engine.predict(bytes: bytes, scale: stream.scale, count: count, into: out.baseAddress!)
-                    summary.computeSeconds += Clock.monotonicSeconds() - t0
-                    try report(UnsafeBufferPointer(rebasing: out[..<(count * classes)]), startIndex: start, labels: labels, sources: sources,
-                               summary: &summary, onPrediction: onPrediction)
+                    try batch(start, count, into: out) { engine.predict(bytes: bytes, scale: stream.scale, count: count, into: out) }
                 }), count > 0 {
                     start += count
                 }
                 break
             }
             try batches.forEach { start, count, features in
-                let t0 = Clock.monotonicSeconds()
-                engine.predict(raw: features.baseAddress!, count: count, into: out.baseAddress!)
-                summary.computeSeconds += Clock.monotonicSeconds() - t0
-                try report(UnsafeBufferPointer(rebasing: out[..<(count * classes)]), startIndex: start, labels: labels, sources: sources,
-                           summary: &summary, onPrediction: onPrediction)
+                try batch(start, count, into: out) { engine.predict(raw: features.baseAddress!, count: count, into: out) }
             }
         case .float64:
             let engine = try InferenceEngine<Double>(model: model)
@@ -342,11 +342,7 @@ public struct InferenceRun {
             defer { input.deallocate() }
             try batches.forEach { start, count, features in
                 for i in features.indices { input[i] = Double(features[i]) }
-                let t0 = Clock.monotonicSeconds()
-                engine.predict(raw: input.baseAddress!, count: count, into: outputs.baseAddress!)
-                summary.computeSeconds += Clock.monotonicSeconds() - t0
-                try report(UnsafeBufferPointer(rebasing: outputs[..<(count * classes)]), startIndex: start, labels: labels, sources: sources,
-                           summary: &summary, onPrediction: onPrediction)
+                try batch(start, count, into: outputs.baseAddress!) { engine.predict(raw: input.baseAddress!, count: count, into: outputs.baseAddress!) }
             }
         }
         summary.totalSeconds = Clock.monotonicSeconds() - started

@@ -126,13 +126,9 @@ public final class IDXImageStream {
 
     private func readBatch() throws -> IDXImageBatch? {
         let start = imagesRead
-        let wanted = min(batchSize, imageCount - imagesRead)
-        guard wanted > 0 else {
-            try verifyEnd()
-            return nil
-        }
         // Reading first means a truncated file allocates nothing for the features.
-        try fillRaw(images: wanted)
+        let wanted = try readRaw(upTo: batchSize)
+        guard wanted > 0 else { return nil }
         let valueCount = wanted * featureCount
         let features = [Float](unsafeUninitializedCapacity: valueCount) { buffer, initialized in
             if valueCount > 0 {
@@ -141,7 +137,6 @@ public final class IDXImageStream {
             }
             initialized = valueCount
         }
-        try finishBatch(wanted)
         return IDXImageBatch(startIndex: start, count: wanted, featureCount: featureCount, features: features)
     }
 

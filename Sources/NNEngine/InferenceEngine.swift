@@ -300,30 +300,22 @@ public final class InferenceEngine<Scalar: BLASScalar> {
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     public func predict(raw input: UnsafePointer<Scalar>, count: Int, into output: UnsafeMutablePointer<Scalar>) {
-        guard count > 0 else { return }
-        prepareCall(count: count)
-        let (rows, a, b) = blockBuffers(count: count)
-        var start = 0
-        while start < count {
-            let n = min(rows, count - start)
+        forEachBlock(count: count) { start, n, a, b in
             forwardBlock(input + start * inputSize, count: n, into: output + start * outputSize, a, b)
-            start += n
         }
     }
 
-    /// What a call of `count` samples needs first: the packed weights, and the one-sample copies
+    /// Cuts a call of `count` samples (at least one) into blocks of at most `blockRows` and calls
+    /// `body` with each block's first sample, its size and the two activation buffers. First what
+    /// the call needs: the packed weights, the buffers grown to a block, and the one-sample copies
     /// from the second one-sample call on (a process that predicts one image does not pay for them).
-    private func prepareCall(count: Int) {
+    private func forEachBlock(count: Int, _ body: (_ start: Int, _ count: Int, _ a: UnsafeMutablePointer<Scalar>,
+                                                   _ b: UnsafeMutablePointer<Scalar>) -> Void) {
         if !packedWeightsMade { makePackedWeights() }
         if count == 1, oneSamplePlan == nil, packedWeights.allSatisfy({ $0 == nil }) {
             singleSampleCalls += 1
             if singleSampleCalls == 2 { oneSamplePlan = OneSamplePlan(layers: layers) }
         }
-    }
-
-    /// The rows of a block for a call of `count` samples and the two activation buffers, which
-    /// grow to that many rows.
-    private func blockBuffers(count: Int) -> (rows: Int, a: UnsafeMutablePointer<Scalar>, b: UnsafeMutablePointer<Scalar>) {
         let rows = min(count, blockRows)
         if bufferRows < rows {
             bufferA?.deallocate()
@@ -332,7 +324,12 @@ public final class InferenceEngine<Scalar: BLASScalar> {
             bufferB = .allocate(capacity: rows * widest)
             bufferRows = rows
         }
-        return (rows, bufferA!, bufferB!)
+        var start = 0
+        while start < count {
+            let n = min(rows, count - start)
+            body(start, n, bufferA!, bufferB!)
+            start += n
+        }
     }
 
     /// Runs the model on rows of raw features and returns `count * outputSize` outputs.
@@ -368,9 +365,7 @@ public final class InferenceEngine<Scalar: BLASScalar> {
                               _ a: UnsafeMutablePointer<Scalar>, _ b: UnsafeMutablePointer<Scalar>) {
         if preprocessor.isIdentity {
             runLayers(from: 0, input, count: count, into: output, target: a, other: b)
-        } else if runFirstLayerPreprocessing(UnsafeRawPointer(input), byteScale: nil, count: count, into: layers.count == 1 ? output : a) {
-            if layers.count > 1 { runLayers(from: 1, UnsafePointer(a), count: count, into: output, target: b, other: a) }
-        } else {
+        } else if !runWithFirstLayerPreprocessing(UnsafeRawPointer(input), byteScale: nil, count: count, into: output, a, b) {
             preprocessor.apply(input, into: a, count: count)
             runLayers(from: 0, UnsafePointer(a), count: count, into: output, target: b, other: a)
         }
@@ -402,14 +397,18 @@ public final class InferenceEngine<Scalar: BLASScalar> {
     /// and both threads compute them. The same values as preprocessing first. False, with nothing
     /// done, otherwise.
     /// With `byteScale`, `input` holds bytes (see `predict(bytes:scale:count:into:)`), and no
-    /// preprocessing is a prologue too.
-    private func runFirstLayerPreprocessing(_ input: UnsafeRawPointer, byteScale: Float?, count: Int,
-                                            into destination: UnsafeMutablePointer<Scalar>) -> Bool {
+    /// preprocessing is a prologue too. When the first layer ran so, the other layers follow
+    /// (`a` holds its output, `b` the next), and the whole block is done.
+    private func runWithFirstLayerPreprocessing(_ input: UnsafeRawPointer, byteScale: Float?, count: Int, into output: UnsafeMutablePointer<Scalar>,
+                                                _ a: UnsafeMutablePointer<Scalar>, _ b: UnsafeMutablePointer<Scalar>) -> Bool {
         guard inputObserver == nil, let layer = layers.first, layer.kind == .dense, let packed = packedWeights.first ?? nil else { return false }
         let preprocessing = preprocessor.rowPreprocessing
         guard preprocessing != nil || (byteScale != nil && preprocessor.isIdentity) else { return false }
-        return packedProduct(packed, m: count, n: layer.outputSize, input, bias: layer.bias.map { UnsafePointer($0.pointer) },
-                             activation: layer.activation, into: destination, preprocessing: preprocessing, byteScale: byteScale)
+        guard packedProduct(packed, m: count, n: layer.outputSize, input, bias: layer.bias.map { UnsafePointer($0.pointer) },
+                            activation: layer.activation, into: layers.count == 1 ? output : a, preprocessing: preprocessing,
+                            byteScale: byteScale) else { return false }
+        if layers.count > 1 { runLayers(from: 1, UnsafePointer(a), count: count, into: output, target: b, other: a) }
+        return true
     }
 
     /// c = a B (+ bias, then the activation) on our kernels, each row of `a` preprocessed by
@@ -508,7 +507,6 @@ public final class InferenceEngine<Scalar: BLASScalar> {
     }
 }
 
-/// `pointer` as Float: only where the engine has packed weights, which only f32 engines have.
 extension InferenceEngine where Scalar == Float {
     /// Runs `count` samples given as bytes, each value `Float(byte) * scale` (an IDX file's
     /// pixels, as `IDXImageStream` would decode them), with the outputs `predict(raw:)` gives for
@@ -517,22 +515,17 @@ extension InferenceEngine where Scalar == Float {
     /// written; other models get the bytes widened one block at a time.
     public func predict(bytes input: UnsafePointer<UInt8>, scale: Float, count: Int, into output: UnsafeMutablePointer<Float>) {
         guard count > 0 else { return }
-        prepareCall(count: count)
-        let (rows, a, b) = blockBuffers(count: count)
-        var start = 0
-        while start < count {
-            let n = min(rows, count - start), block = input + start * inputSize, out = output + start * outputSize
-            if runFirstLayerPreprocessing(UnsafeRawPointer(block), byteScale: scale, count: n, into: layers.count == 1 ? out : a) {
-                if layers.count > 1 { runLayers(from: 1, UnsafePointer(a), count: n, into: out, target: b, other: a) }
-            } else {
+        forEachBlock(count: count) { start, n, a, b in
+            let block = input + start * inputSize, out = output + start * outputSize
+            if !runWithFirstLayerPreprocessing(UnsafeRawPointer(block), byteScale: scale, count: n, into: out, a, b) {
                 nn_widen_u8(block, n * inputSize, scale, b)
                 forwardBlock(UnsafePointer(b), count: n, into: out, a, b)
             }
-            start += n
         }
     }
 }
 
+/// `pointer` as Float: only where the engine has packed weights, which only f32 engines have.
 private func floats<Scalar>(_ pointer: UnsafePointer<Scalar>) -> UnsafePointer<Float> {
     UnsafeRawPointer(pointer).assumingMemoryBound(to: Float.self)
 }
