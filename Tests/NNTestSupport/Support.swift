@@ -44,17 +44,30 @@ public func softmaxRows(_ rows: [[Double]]) -> [[Double]] {
     }
 }
 
+/// `count` samples of `features` pixel values that take every byte value and differ from sample
+/// to sample: the inputs of the batch and byte checks below.
+private func testPixels(count: Int, features: Int) -> [UInt8] {
+    (0..<(count * features)).map { UInt8(($0 * 37 + $0 / features * 11) % 256) }
+}
+
+/// Calls `body` on two threads, then on one (`BLAS.threadCount`, restored afterwards).
+private func onTwoThreadsThenOne(_ body: (_ threads: Int) -> Void) {
+    let saved = BLAS.threadCount
+    defer { BLAS.setThreadCount(saved) }
+    for threads in [2, 1] {
+        BLAS.setThreadCount(threads)
+        body(threads)
+    }
+}
+
 /// Where `engine` gives a sample other bits than its row of a batch: `count` samples as one batch,
 /// each alone (three rounds, so the first one-sample call and later ones are both covered), and
 /// in blocks of 5, on two threads and on one. Empty when every way gives the same bits.
 public func batchInvarianceFailures(_ engine: InferenceEngine<Float>, count: Int) -> [String] {
     let features = engine.inputSize, outputs = engine.outputSize
-    let x = (0..<(count * features)).map { Float(($0 * 37 + $0 / features * 11) % 256) }
-    let saved = BLAS.threadCount
-    defer { BLAS.setThreadCount(saved) }
+    let x = testPixels(count: count, features: features).map(Float.init)
     var failures: [String] = []
-    for threads in [2, 1] {
-        BLAS.setThreadCount(threads)
+    onTwoThreadsThenOne { threads in
         let batch = engine.predict(raw: x, count: count)
         for round in 0..<3 {
             for s in 0..<count {
@@ -79,9 +92,7 @@ public func batchInvarianceFailures(_ engine: InferenceEngine<Float>, count: Int
 /// 1/255; two threads and one. The bytes take every value 0...255. Empty when all agree.
 public func byteInputFailures(_ engine: InferenceEngine<Float>, count: Int) -> [String] {
     let features = engine.inputSize, outputs = engine.outputSize
-    let bytes = (0..<(count * features)).map { UInt8(($0 * 37 + $0 / features * 11) % 256) }
-    let saved = BLAS.threadCount
-    defer { BLAS.setThreadCount(saved) }
+    let bytes = testPixels(count: count, features: features)
     var failures: [String] = []
     func fromBytes(_ first: Int, _ n: Int, _ scale: Float) -> [Float] {
         var out = [Float](repeating: .nan, count: n * outputs)
@@ -90,8 +101,7 @@ public func byteInputFailures(_ engine: InferenceEngine<Float>, count: Int) -> [
         }
         return out
     }
-    for threads in [2, 1] {
-        BLAS.setThreadCount(threads)
+    onTwoThreadsThenOne { threads in
         for scale: Float in [1, 1 / 255] {
             let floats = bytes.map { Float($0) * scale }
             let expected = engine.predict(raw: floats, count: count)
