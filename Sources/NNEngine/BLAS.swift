@@ -133,8 +133,13 @@ struct OpenBLAS: @unchecked Sendable {
     let setThreadCount: @convention(c) (Int32) -> Void
     let coreName: CString, configuration: CString
 
-    /// Its soname in Debian's libopenblas0 packages, then the development link.
-    static let names = ["libopenblas.so.0", "libopenblas.so"]
+    /// `NNM_OPENBLAS` when set (a path or soname: an OpenBLAS of one's own, say one built for a
+    /// CPU that Debian's does not know); else its soname in Debian's libopenblas0 packages, then
+    /// the development link.
+    static var names: [String] {
+        if let chosen = getenv("NNM_OPENBLAS").map({ String(cString: $0) }), !chosen.isEmpty { return [chosen] }
+        return ["libopenblas.so.0", "libopenblas.so"]
+    }
 
     private struct MissingSymbol: Error { var name: String }
 

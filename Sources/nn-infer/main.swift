@@ -28,7 +28,7 @@ struct NNInfer: ParsableCommand {
             something fails; a truncated last record or a header's count not met is exit status 65, after \
             the complete lines of the records before it.
             Exit status: 0 success (every record classified), 64 usage, 65 malformed or mismatched input, 66 missing input, \
-            69 nnconv not found, 70 internal error, \
+            69 nnconv not found or OpenBLAS (f64) cannot be loaded, 70 internal error, \
             73 an output (--csv-out, --save-preprocessed, --confusion-svg) cannot be created, 74 writing it (or standard output) failed.
             """)
 

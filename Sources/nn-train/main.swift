@@ -19,7 +19,7 @@ struct NNTrain: ParsableCommand {
             (784-256-10, ReLU/softmax, cross-entropy, SGD lr 0.1, batch 64, z-score inputs). \
             --recipe picks another source document's recipe; explicit options override it. \
             The model is checkpointed atomically after every epoch; the history goes to MODEL.history.csv and .svg.
-            Exit status: 0 success, 1 training diverged, 64 usage, 65 bad data, 66 missing input, 73/74 cannot write.
+            Exit status: 0 success, 1 training diverged, 64 usage, 65 bad data, 66 missing input, 69 OpenBLAS cannot be loaded, 73/74 cannot write.
             """)
 
     @Option(help: "Recipe preset: blog (seed 000), nielsen (001), capstone (002), binary (003), cnn (002's simple CNN), lenet5 (LeNet-5, Keras-tutorial form).") var recipe: RecipePreset = .blog

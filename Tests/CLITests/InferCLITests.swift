@@ -93,6 +93,29 @@ import Testing
         #expect(f64.stdout.contains(", 1 thread)"), "\(f64.stdout)")
     }
 
+    /// An OpenBLAS that cannot be loaded (NNM_OPENBLAS naming a missing file, or a library
+    /// without its symbols) stops the first product that needs it, f64 here, with one line naming
+    /// the library and status 69 (unavailable); f32 never loads it and runs. NNM_OPENBLAS naming
+    /// Debian's soname loads as usual.
+    @Test func missingOpenBLASIsOneLineAndStatus69() async throws {
+        let model = try writeFormulaModel()
+        let f64 = [model, fashionTestImages, "--show", "0", "--precision", "f64"]
+        let missing = try await run("nn-infer", f64, environment: ["NNM_OPENBLAS": "/nonexistent/libopenblas.so"])
+        #expect(missing.status == 69, "\(missing.stderr)")
+        #expect(missing.stderr == "nn-infer: OpenBLAS is needed (f64 products, training, NNM_KERNELS=openblas) but cannot be loaded: "
+                + "/nonexistent/libopenblas.so: cannot open shared object file: No such file or directory (Debian: apt-get install libopenblas0)\n")
+        #expect(!missing.stdout.contains("accuracy") && !missing.stdout.contains("images: 10000"), "\(missing.stdout)")
+        let wrong = try await run("nn-infer", f64, environment: ["NNM_OPENBLAS": "libz.so.1"])
+        #expect(wrong.status == 69, "\(wrong.stderr)")
+        #expect(wrong.stderr == "nn-infer: OpenBLAS is needed (f64 products, training, NNM_KERNELS=openblas) but cannot be loaded: "
+                + "libz.so.1 has no cblas_sgemm (Debian: apt-get install libopenblas0)\n")
+        let f32 = try await run("nn-infer", [model, fashionTestImages, "--show", "0"], environment: ["NNM_OPENBLAS": "/nonexistent/libopenblas.so"])
+        #expect(f32.status == 0 && f32.stderr.isEmpty, "\(f32.stderr)")
+        let chosen = try await run("nn-infer", f64, environment: ["NNM_OPENBLAS": "libopenblas.so.0"])
+        #expect(chosen.status == 0, "\(chosen.stderr)")
+        #expect(chosen.stdout.contains("kernels: f64 batch: OpenBLAS ("), "\(chosen.stdout)")
+    }
+
     @Test func textReportPrintsAccuracyAndConfusionMatrix() async throws {
         let model = try writeFormulaModel()
         let result = try await run("nn-infer", [model, fashionTestImages, "--labels", fashionTestLabels, "--show", "2"])
