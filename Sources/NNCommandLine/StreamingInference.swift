@@ -70,8 +70,8 @@ public struct StreamingInference {
     }
 
     private func emit<S: BLASScalar>(_ out: [S], batch: RecordBatch, summary: inout InferenceSummary) throws {
-        var text = ""
-        text.reserveCapacity(batch.count * 128)
+        var text: [UInt8] = []
+        text.reserveCapacity(batch.count * 200)
         try out.withUnsafeBufferPointer { out in
             try run.report(out, startIndex: batch.startIndex, labels: nil, sources: nil, summary: &summary) { prediction in
                 var line = report.json(prediction)
@@ -79,11 +79,11 @@ public struct StreamingInference {
                     for member in carried { object[member.key] = member.value }
                     line = .object(object)
                 }
-                text += line.serialized()
-                text += "\n"
+                line.write(into: &text)
+                text.append(UInt8(ascii: "\n"))
             }
         }
-        try writeAll(Array(text.utf8))
+        try writeAll(text)
     }
 
     private func writeAll(_ bytes: [UInt8]) throws {

@@ -434,70 +434,108 @@ extension JSONValue {
     /// Serializes compactly; `indent` > 0 pretty-prints. Non-finite doubles become null
     /// (JSON has no NaN); the format never stores them in the header.
     public func serialized(indent: Int = 0) -> String {
-        var out = ""
-        write(into: &out, indent: indent, level: 0)
-        return out
+        var out: [UInt8] = []
+        write(into: &out, indent: indent)
+        return String(decoding: out, as: UTF8.self)
     }
 
-    private func write(into out: inout String, indent: Int, level: Int) {
+    /// Appends what `serialized(indent:)` returns, as UTF-8, to `out`. Writers of many values
+    /// (a JSON line per prediction) append to one buffer, with no String per value: appending
+    /// to a String checks capacity, ASCII-ness and breadcrumbs on every piece.
+    public func write(into out: inout [UInt8], indent: Int = 0) {
+        write(into: &out, indent: indent, level: 0)
+    }
+
+    private func write(into out: inout [UInt8], indent: Int, level: Int) {
         func newline(_ l: Int) {
             if indent > 0 {
-                out += "\n"
-                out += String(repeating: " ", count: indent * l)
+                out.append(UInt8(ascii: "\n"))
+                out.append(contentsOf: repeatElement(UInt8(ascii: " "), count: indent * l))
             }
         }
         switch self {
-        case .null: out += "null"
-        case let .bool(b): out += b ? "true" : "false"
-        case let .integer(i): out += String(i)
+        case .null: out.append(contentsOf: "null".utf8)
+        case let .bool(b): out.append(contentsOf: (b ? "true" : "false").utf8)
+        case let .integer(i): JSONValue.writeInteger(i, into: &out)
         case let .number(d):
-            if !d.isFinite { out += "null" }
-            else if d == d.rounded(), abs(d) < 1e15 { out += String(Int64(d)) + ".0" }
-            else { out += "\(d)" }
+            if !d.isFinite { out.append(contentsOf: "null".utf8) }
+            else if d == d.rounded(), abs(d) < 1e15 {
+                JSONValue.writeInteger(Int64(d), into: &out)
+                out.append(contentsOf: ".0".utf8)
+            } else { out.append(contentsOf: d.description.utf8) }
         case let .string(s): JSONValue.writeString(s, into: &out)
         case let .array(a):
-            if a.isEmpty { out += "[]"; return }
+            if a.isEmpty { out.append(contentsOf: "[]".utf8); return }
             // Arrays of scalars stay on one line: histories and shapes read better that way.
             let flat = a.allSatisfy { if case .array = $0 { return false }; if case .object = $0 { return false }; return true }
-            out += "["
+            out.append(UInt8(ascii: "["))
             for (i, v) in a.enumerated() {
-                if i > 0 { out += flat && indent > 0 ? ", " : "," }
+                if i > 0 { out.append(contentsOf: (flat && indent > 0 ? ", " : ",").utf8) }
                 if !flat { newline(level + 1) }
                 v.write(into: &out, indent: indent, level: level + 1)
             }
             if !flat { newline(level) }
-            out += "]"
+            out.append(UInt8(ascii: "]"))
         case let .object(o):
-            if o.isEmpty { out += "{}"; return }
-            out += "{"
+            if o.isEmpty { out.append(contentsOf: "{}".utf8); return }
+            out.append(UInt8(ascii: "{"))
             for (i, m) in o.members.enumerated() {
-                if i > 0 { out += "," }
+                if i > 0 { out.append(UInt8(ascii: ",")) }
                 newline(level + 1)
                 JSONValue.writeString(m.key, into: &out)
-                out += indent > 0 ? ": " : ":"
+                out.append(contentsOf: (indent > 0 ? ": " : ":").utf8)
                 m.value.write(into: &out, indent: indent, level: level + 1)
             }
             newline(level)
-            out += "}"
+            out.append(UInt8(ascii: "}"))
         }
     }
 
-    private static func writeString(_ s: String, into out: inout String) {
-        out += "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case let c where c.value < 0x20:
-                let hex = String(c.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
+    /// Decimal digits of `i`, as `String(i)` writes them.
+    private static func writeInteger(_ i: Int64, into out: inout [UInt8]) {
+        if i < 0 { out.append(UInt8(ascii: "-")) }
+        var magnitude = i.magnitude
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // up to 20 digits, last first
+        let count = withUnsafeMutableBytes(of: &digits) { buffer -> Int in
+            var n = 0
+            repeat {
+                buffer[n] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+                n += 1
+            } while magnitude > 0
+            return n
         }
-        out += "\""
+        withUnsafeBytes(of: &digits) { buffer in
+            for k in stride(from: count - 1, through: 0, by: -1) { out.append(buffer[k]) }
+        }
+    }
+
+    /// `s` quoted, with `"`, `\\` and control characters escaped. Byte by byte: every byte of a
+    /// multi-byte UTF-8 sequence is at least 0x80, so only ASCII bytes are ever escaped.
+    private static func writeString(_ s: String, into out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        var s = s
+        s.withUTF8 { bytes in
+            var plain = 0  // bytes[plain..<i] need no escape and are appended together
+            for (i, byte) in bytes.enumerated() where byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
+                out.append(contentsOf: bytes[plain..<i])
+                plain = i + 1
+                switch byte {
+                case UInt8(ascii: "\""): out.append(contentsOf: "\\\"".utf8)
+                case UInt8(ascii: "\\"): out.append(contentsOf: "\\\\".utf8)
+                case UInt8(ascii: "\n"): out.append(contentsOf: "\\n".utf8)
+                case UInt8(ascii: "\r"): out.append(contentsOf: "\\r".utf8)
+                case UInt8(ascii: "\t"): out.append(contentsOf: "\\t".utf8)
+                default:
+                    let hex = Array("0123456789abcdef".utf8)
+                    out.append(contentsOf: "\\u00".utf8)
+                    out.append(hex[Int(byte >> 4)])
+                    out.append(hex[Int(byte & 15)])
+                }
+            }
+            out.append(contentsOf: bytes[plain...])
+        }
+        out.append(UInt8(ascii: "\""))
     }
 }
 
