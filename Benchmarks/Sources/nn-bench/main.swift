@@ -251,12 +251,14 @@ func peak(iterations: Int) {
 }
 
 /// One product C[m][n] = A[m][k] B[k][n], timed on each of our kernels this CPU runs (B packed
-/// once, as the engine does) and on OpenBLAS, with the same thread count.
-func gemm(m: Int, n: Int, k: Int, reps: Int, threads: Int) {
+/// once, as the engine does) and on OpenBLAS, with the same thread count; with `bestOnly`, on
+/// the kernel the engine picks alone.
+func gemm(m: Int, n: Int, k: Int, reps: Int, threads: Int, bestOnly: Bool) {
     let a = Buffer<Float>(m * k), b = Buffer<Float>(k * n), c = Buffer<Float>(m * n, fill: false)
     let flops = 2 * Double(m) * Double(n) * Double(k)
     var out = JSONOut()
     out.set("shape", "\(m)x\(k) . \(k)x\(n)")
+    if bestOnly { out.set("kernel", MatrixKernel.best.rawValue) }
     out.set("threads", threads)
     func time(_ body: () -> Void) -> Double {
         body()
@@ -269,15 +271,17 @@ func gemm(m: Int, n: Int, k: Int, reps: Int, threads: Int) {
         }
         return flops / median(times) / 1e9
     }
-    for kernel in MatrixKernel.allCases where kernel != .openblas && kernel.isSupported {
+    for kernel in MatrixKernel.allCases where kernel != .openblas && kernel.isSupported && (!bestOnly || kernel == MatrixKernel.best) {
         guard let packed = PackedMatrix(b.pointer, rows: k, columns: n, kernel: kernel) else { continue }
         out.set("\(kernel.rawValue)_gflops", time { _ = packed.multiply(a.pointer, m: m, bias: nil, relu: false, into: c.pointer, threads: threads) })
     }
-    let saved = BLAS.threadCount
-    BLAS.setThreadCount(threads)
-    out.set("openblas_gflops", time { Float.rawGemm(false, false, m, n, k, a.pointer, k, b.pointer, n, c.pointer, n) })
-    BLAS.setThreadCount(saved)
-    out.set("openblas_core", BLAS.coreName)
+    if !bestOnly {
+        let saved = BLAS.threadCount
+        BLAS.setThreadCount(threads)
+        out.set("openblas_gflops", time { Float.rawGemm(false, false, m, n, k, a.pointer, k, b.pointer, n, c.pointer, n) })
+        BLAS.setThreadCount(saved)
+        out.set("openblas_core", BLAS.coreName)
+    }
     out.emit()
 }
 
@@ -527,10 +531,11 @@ do {
         let o = Options(arguments.dropFirst(2), flags: [])
         peak(iterations: o.int("--iterations", 100_000_000))
     case "gemm":
-        let o = Options(arguments.dropFirst(2), flags: [])
+        let o = Options(arguments.dropFirst(2), flags: ["--best-only"])
         let shape = (o.values["--shape"] ?? "668,256,784").split(separator: ",").compactMap { Int($0) }
         guard shape.count == 3, shape.allSatisfy({ $0 > 0 }) else { fail("gemm --shape M,N,K (positive)") }
-        gemm(m: shape[0], n: shape[1], k: shape[2], reps: o.int("--reps", 9), threads: o.int("--threads", 2))
+        gemm(m: shape[0], n: shape[1], k: shape[2], reps: o.int("--reps", 9), threads: o.int("--threads", 2),
+             bestOnly: o.flags.contains("--best-only"))
     case "load":
         let o = Options(arguments.dropFirst(2), flags: ["--no-verify"])
         guard o.positional.count == 1 else { fail("load MODEL.nnm [--reps R] [--no-verify]") }
