@@ -237,10 +237,12 @@ func infer<S: BLASScalar>(_: S.Type, model: Model, images: IDXImages, reps: Int,
 
 // MARK: peak and gemm
 
-/// The register-only FMA peak of the best vector kernel's width, on 1 and 2 threads: the
-/// ceiling the GEMM numbers are a fraction of.
+/// The register-only FMA peak of the engine's vector kernel's width (the best, or the one
+/// `NNM_KERNELS` names: avx2 measures the 256-bit peak on an AVX-512 CPU), on 1 and 2 threads:
+/// the ceiling the GEMM numbers are a fraction of.
 func peak(iterations: Int) {
-    let kernel = MatrixKernel.best
+    let selected = MatrixKernel.selected.kernel
+    let kernel = selected == .avx2 || selected == .avx512 ? selected : MatrixKernel.best
     var out = JSONOut()
     out.set("kernel", kernel.rawValue)
     out.set("cpu_flags", MatrixKernel.cpuFlags)
@@ -252,13 +254,13 @@ func peak(iterations: Int) {
 
 /// One product C[m][n] = A[m][k] B[k][n], timed on each of our kernels this CPU runs (B packed
 /// once, as the engine does) and on OpenBLAS, with the same thread count; with `bestOnly`, on
-/// the kernel the engine picks alone.
+/// the kernel the engine picks alone (`MatrixKernel.selected`: the best, or `NNM_KERNELS`'s).
 func gemm(m: Int, n: Int, k: Int, reps: Int, threads: Int, bestOnly: Bool) {
     let a = Buffer<Float>(m * k), b = Buffer<Float>(k * n), c = Buffer<Float>(m * n, fill: false)
     let flops = 2 * Double(m) * Double(n) * Double(k)
     var out = JSONOut()
     out.set("shape", "\(m)x\(k) . \(k)x\(n)")
-    if bestOnly { out.set("kernel", MatrixKernel.best.rawValue) }
+    if bestOnly { out.set("kernel", MatrixKernel.selected.kernel.rawValue) }
     out.set("threads", threads)
     func time(_ body: () -> Void) -> Double {
         body()
@@ -271,7 +273,7 @@ func gemm(m: Int, n: Int, k: Int, reps: Int, threads: Int, bestOnly: Bool) {
         }
         return flops / median(times) / 1e9
     }
-    for kernel in MatrixKernel.allCases where kernel != .openblas && kernel.isSupported && (!bestOnly || kernel == MatrixKernel.best) {
+    for kernel in MatrixKernel.allCases where kernel != .openblas && kernel.isSupported && (!bestOnly || kernel == MatrixKernel.selected.kernel) {
         guard let packed = PackedMatrix(b.pointer, rows: k, columns: n, kernel: kernel) else { continue }
         out.set("\(kernel.rawValue)_gflops", time { _ = packed.multiply(a.pointer, m: m, bias: nil, relu: false, into: c.pointer, threads: threads) })
     }
