@@ -8,7 +8,9 @@ ratios. Writes out/bench/results.json and out/bench/results.md. See BENCHMARKS.m
 
 Environment: OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE, when set, apply to our binaries and to
 NumPy alike (same environment); the inference and training workloads are then repeated with
-both unset. Fixtures (trained models, exports, the large model) are cached in out/bench/.
+both unset. NNM_KERNELS=avx2 runs our products on the AVX2 kernels and measures the FMA peak
+on 256-bit vectors (an AVX2 machine's figures, on an AVX-512 CPU; onnxruntime keeps its own
+choice). Fixtures (trained models, exports, the large model) are cached in out/bench/.
 """
 import argparse
 import csv
@@ -104,7 +106,7 @@ class Bench:
                     m[key] = mm.group(1).strip()
         except SystemExit:
             pass
-        m["env"] = {k: self.env.get(k, "(unset)") for k in BLAS_VARS + ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "BENCH_ORT_THREADS")}
+        m["env"] = {k: self.env.get(k, "(unset)") for k in BLAS_VARS + ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "BENCH_ORT_THREADS", "NNM_KERNELS")}
         m["ours_blas"] = run_json([self.tool("nn-bench"), "info"], env=self.env)
         m["numpy"] = run_json([sys.executable, os.path.join(PY, "anchor.py"), "info"], env=self.env)
         m["swift"] = run(["swift", "--version"]).splitlines()[0] if shutil.which("swift") else None
