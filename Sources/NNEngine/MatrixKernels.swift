@@ -269,11 +269,11 @@ public final class PackedInt8Matrix: Sendable {
         nn_i8_gemm_s32(kernel.code, m, panels.columns, panels.rows, a, panels.rows, panels.pointer, c, panels.columns, Int32(threads))
     }
 
-    /// The kernels' quantization of one row: u8 values, scale and zero point (for tests and
-    /// references).
-    public static func quantizeRow(_ x: [Float]) -> (values: [UInt8], scale: Float, zeroPoint: Int32) {
+    /// The quantization of one row as `kernel`'s products do it: u8 values, scale and zero point
+    /// (for tests and references; every kernel gives the same).
+    public static func quantizeRow(_ x: [Float], kernel: Int8Kernel) -> (values: [UInt8], scale: Float, zeroPoint: Int32) {
         var q = [UInt8](repeating: 0, count: x.count), scale: Float = 0, zero: Int32 = 0
-        x.withUnsafeBufferPointer { nn_i8_quantize_row($0.baseAddress, x.count, &q, &scale, &zero) }
+        x.withUnsafeBufferPointer { nn_i8_quantize_row(kernel.code, $0.baseAddress, x.count, &q, &scale, &zero) }
         return (q, scale, zero)
     }
 }

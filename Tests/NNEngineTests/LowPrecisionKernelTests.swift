@@ -198,15 +198,25 @@ import Testing
         Self.checkBFloat16(kernel, threads: 2)
     }
 
-    /// The per-row quantization: zero maps to the zero point exactly, the range's ends to 0 and
-    /// 255, values round to nearest (1.7 steps -> 2, -1.6 -> -2), NaN and -inf to 0, +inf to 255;
-    /// values computed by hand. 12 values: one 8-wide vector and a scalar tail.
-    @Test func rowQuantization() {
-        let (q, scale, zero) = PackedInt8Matrix.quantizeRow([-1, 0, 0.5, 1.55, .nan, 0.017, -0.016, 0.026, 0.5, .infinity, -.infinity, 0.004])
-        #expect(abs(scale - 2.55 / 255) < 1e-7)
-        #expect(zero == 100)  // round(1 / 0.01)
-        #expect(q == [0, 100, 150, 255, 0, 102, 98, 103, 150, 255, 0, 100])
-        let (q2, _, zero2) = PackedInt8Matrix.quantizeRow([0, 0, 0])
+    /// The per-row quantization of every kernel (each quantizes on its own vector width: 16, 8,
+    /// or portable C): zero maps to the zero point exactly, the range's ends to 0 and 255, values
+    /// round to nearest (1.7 steps -> 2, -1.6 -> -2), NaN and -inf to 0, +inf to 255; values
+    /// computed by hand. The 12 values repeated to lengths around one and two vectors of 8 and
+    /// of 16 and the AVX-512 form's blocks of 64 (the range, so the bytes, stay those of the
+    /// 12), with the range's ends in the tail.
+    @Test(arguments: Int8Kernel.allCases.filter(\.isSupported))
+    func rowQuantization(_ kernel: Int8Kernel) {
+        let values: [Float] = [0.5, 0, 0.5, 0.5, .nan, 0.017, -0.016, 0.026, 0.5, .infinity, -.infinity, 0.004]
+        let bytes: [UInt8] = [150, 100, 150, 150, 0, 102, 98, 103, 150, 255, 0, 100]
+        for length in [12, 15, 16, 17, 31, 32, 33, 40, 63, 64, 65, 129, 200] {
+            // The row's ends, -1 and 1.55, go last: a vector's masked tail must still count them.
+            let row = (0..<length - 2).map { values[$0 % 12] } + [-1, 1.55]
+            let (q, scale, zero) = PackedInt8Matrix.quantizeRow(row, kernel: kernel)
+            #expect(abs(scale - 2.55 / 255) < 1e-7, "\(kernel) length \(length)")
+            #expect(zero == 100, "\(kernel) length \(length)")  // round(1 / 0.01)
+            #expect(q == (0..<length - 2).map { bytes[$0 % 12] } + [0, 255], "\(kernel) length \(length)")
+        }
+        let (q2, _, zero2) = PackedInt8Matrix.quantizeRow([0, 0, 0], kernel: kernel)
         #expect(q2 == [0, 0, 0] && zero2 == 0)
     }
 

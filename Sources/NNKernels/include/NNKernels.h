@@ -193,7 +193,8 @@ bool nn_i8_gemm_s32(int kernel, size_t m, size_t n, size_t k, const uint8_t *a, 
                     int32_t *c, size_t ldc, int threads);
 
 /// The activation quantization of `nn_i8_gemm`: [min(x, 0), max(x, 0)] onto 0...255,
-/// q = clamp(round(x / scale) + zero, 0, 255); NaN becomes 0 (the low end of the range).
-void nn_i8_quantize_row(const float *x, size_t k, uint8_t *q, float *scale, int32_t *zero);
+/// q = clamp(round(x / scale) + zero, 0, 255); NaN becomes 0 (the low end of the range); on the
+/// vector width `kernel`'s products quantize with (every width gives the same bytes).
+void nn_i8_quantize_row(int kernel, const float *x, size_t k, uint8_t *q, float *scale, int32_t *zero);
 
 #endif
