@@ -772,6 +772,11 @@ static void epilogue(const lp_job *job, const void *tilev, size_t row, size_t ro
 }
 
 #if defined(__x86_64__)
+/// A mask of the first `n` (at most 8) 32-bit lanes, for maskload and maskstore.
+__attribute__((target("avx2"))) static inline __m256i avx2_lanes(size_t n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
 /// `epilogue` for the AVX-512 kernels' tiles (32 columns), 16 columns per step with masks at the
 /// edge: the same operations in the same order (int32 correction, convert, multiply by the
 /// two scales, add the bias, ReLU).
@@ -799,15 +804,41 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) static void epilogue_avx512
         }
     }
 }
+
+/// `epilogue` for the AVX2 int8 kernels' tiles (16 columns), 8 columns per step with masks at
+/// the edge: the same operations in the same order as `epilogue_avx512`.
+__attribute__((target("avx2"))) static void epilogue_avx2(const lp_job *job, const void *tilev, size_t row, size_t rows,
+                                                           size_t col0, size_t cols, const float *scale, const int32_t *zero) {
+    const __m256 none = _mm256_setzero_ps();
+    for (size_t r = 0; r < rows; r++) {
+        float *out = (float *)job->c + (row + r) * job->ldc + col0;
+        for (size_t j = 0; j < cols; j += 8) {
+            __m256i mask = avx2_lanes(cols - j < 8 ? cols - j : 8);
+            __m256i t = _mm256_maskload_epi32((const int *)tilev + r * job->shape->nr + j, mask);
+            __m256i sums = _mm256_maskload_epi32(job->sums + col0 + j, mask);
+            t = _mm256_sub_epi32(t, _mm256_mullo_epi32(_mm256_set1_epi32(zero[r]), sums));
+            __m256 sw = _mm256_maskload_ps(job->scales + col0 + j, mask);
+            __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(t), _mm256_mul_ps(_mm256_set1_ps(scale[r]), sw));
+            if (job->bias) v = _mm256_add_ps(v, _mm256_maskload_ps(job->bias + col0 + j, mask));
+            if (job->relu) v = _mm256_max_ps(v, none);  // NaN -> 0
+            _mm256_maskstore_ps(out + j, mask, v);
+        }
+    }
+}
 #endif
 
 /// The epilogue for the job's kernel: AVX-512 for the shapes that say so (the AVX-512 and AMX tiles
-/// of 32 columns; never for raw int32 sums), else the portable one.
+/// of 32 columns), AVX2 for the other int8 kernels with vector code (16 columns), else the
+/// portable one; never for raw int32 sums.
 static void write_tile(const lp_job *job, const void *tile, size_t row, size_t rows, size_t col0, size_t cols,
                        const float *scale, const int32_t *zero) {
 #if defined(__x86_64__)
     if (job->shape->avx512_epilogue && job->mode != mode_i8_raw) {
         epilogue_avx512(job, tile, row, rows, col0, cols, scale, zero);
+        return;
+    }
+    if (job->shape->row && job->mode == mode_i8) {
+        epilogue_avx2(job, tile, row, rows, col0, cols, scale, zero);
         return;
     }
 #endif

@@ -198,6 +198,47 @@ import Testing
         Self.checkBFloat16(kernel, threads: 2)
     }
 
+    /// Every int8 kernel gives the portable kernel's outputs to the bit: the same bytes for the
+    /// rows, exact int32 sums, and an epilogue (AVX-512, AVX2 or portable) of the same operations
+    /// in the same order. Per row and calibrated, with and without ReLU, on odd shapes.
+    @Test(arguments: Int8Kernel.allCases.filter { $0 != .scalar && $0.isSupported })
+    func int8KernelsMatchThePortableOne(_ kernel: Int8Kernel) throws {
+        for (index, shape) in Self.shapes.enumerated() {
+            let (m, k, n) = shape
+            let a = MatrixKernelTests.values(m * k, seed: index).map { $0 * 3 }
+            let q = Self.integers(k * n, seed: 70 + index, -127...127).map { Int8($0) }
+            let scales = (0..<n).map { Float(1 + $0 % 7) / 500 }
+            let bias = MatrixKernelTests.values(n, seed: 300 + index)
+            for input in [nil, InputQuantization(scale: 0.02, zeroPoint: 100)] {
+                let matrices = [Int8Kernel.scalar, kernel].map {
+                    PackedInt8Matrix(q, scales: scales, rows: k, columns: n, kernel: $0, input: input)
+                }
+                guard let portable = matrices[0], let vector = matrices[1] else {
+                    Issue.record("\(kernel.rawValue): packing failed")
+                    return
+                }
+                for relu in [false, true] {
+                    let outputs = [portable, vector].map { packed in
+                        var c = [Float](repeating: .nan, count: m * n)
+                        _ = a.withUnsafeBufferPointer { pa in
+                            bias.withUnsafeBufferPointer { pb in
+                                c.withUnsafeMutableBufferPointer {
+                                    packed.multiply(pa.baseAddress!, m: m, bias: pb.baseAddress!, relu: relu, into: $0.baseAddress!, threads: 1)
+                                }
+                            }
+                        }
+                        return c.map(\.bitPattern)
+                    }
+                    if let i = outputs[0].indices.first(where: { outputs[0][$0] != outputs[1][$0] }) {
+                        let (ours, portable) = (Float(bitPattern: outputs[1][i]), Float(bitPattern: outputs[0][i]))
+                        Issue.record("\(kernel.rawValue), m \(m) k \(k) n \(n), calibrated \(input != nil), relu \(relu): c[\(i / n)][\(i % n)] = \(ours), portable \(portable)")
+                        return
+                    }
+                }
+            }
+        }
+    }
+
     /// The per-row quantization of every kernel (each quantizes on its own vector width: 16, 8,
     /// or portable C): zero maps to the zero point exactly, the range's ends to 0 and 255, values
     /// round to nearest (1.7 steps -> 2, -1.6 -> -2), NaN and -inf to 0, +inf to 255; values
