@@ -372,11 +372,11 @@ static void pack_a(const void *a, size_t lda, size_t rows, size_t kc, size_t mr,
     }
 }
 
-/// The bytes of A that the unit this thread will probably run after `unit` reads, from `*end`
-/// back to the result: its rows, when that unit starts a new row block and A's rows lie back to
-/// back (a batch as the engine hands it over). Units are claimed in order, each thread taking
-/// one in turn, so that is `unit` plus the threads times the panel groups of a block. Nothing
-/// (an empty range) otherwise.
+/// The rows of A that the unit this thread will probably run after `unit` reads: returns their
+/// first byte and sets `*end` past their last, when that unit starts a new row block and A's rows
+/// lie back to back (a batch as the engine hands it over); else NULL, with `*end` NULL. Units
+/// are claimed in order, each thread taking one in turn, so that unit is `unit` plus the threads
+/// times the panel groups of a block.
 static const char *rows_ahead(const gemm_job *job, size_t unit, const char **end) {
     size_t later = unit + job->threads * job->groups;
     *end = NULL;
@@ -412,8 +412,12 @@ static void run_unit(const gemm_job *job, size_t unit, float *buffer) {
                 float *c = job->c + (row0 + g) * job->ldc + col0;
                 const float *a = buffer + g * kc;
                 // Past the rows ahead, the kernel prefetches its own panel, already in L1.
-                const char *prefetch = ahead < ahead_end ? ahead : (const char *)b;
-                if (ahead < ahead_end) ahead += kc / prefetch_steps * 64;
+                bool more = ahead != NULL && ahead < ahead_end;
+                const char *prefetch = more ? ahead : (const char *)b;
+                if (more) {
+                    size_t bytes = kc / prefetch_steps * 64;  // what the kernel prefetches
+                    ahead = (size_t)(ahead_end - ahead) > bytes ? ahead + bytes : ahead_end;
+                }
                 if (real == mr && cols == nr) {
                     s->kernel(kc, a, b, c, job->ldc, flags, bias, prefetch);
                     continue;
