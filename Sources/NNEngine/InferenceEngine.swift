@@ -377,18 +377,45 @@ public final class InferenceEngine<Scalar: BLASScalar> {
                            target firstTarget: UnsafeMutablePointer<Scalar>, other: UnsafeMutablePointer<Scalar>) {
         let plan = count == 1 ? oneSamplePlan : nil
         var source = input, target = firstTarget
-        for index in first..<layers.count {
-            let isLast = index == layers.count - 1
+        var index = first
+        while index < layers.count {
+            defer { index += 1 }
+            var isLast = index == layers.count - 1
             // Flattening HWC samples does not move memory (unless the layer also has an activation).
             if layers[index].kind == .flatten && layers[index].activation == .identity && !isLast { continue }
             inputObserver?(index, UnsafeBufferPointer(start: source, count: count * layers[index].inputSize))
+            let packed = index < packedWeights.count ? packedWeights[index] : nil
+            if let pool = fusablePool(after: index, packed: packed) {
+                // A narrow convolution and the max pooling after it, one sample at a time.
+                isLast = index + 1 == layers.count - 1
+                let destination = isLast ? output : target
+                if case let .f32(p)? = packed,
+                   p.convolve(floats(source), count: count, geometry: layers[index].spatial!, bias: layers[index].bias.map { floats($0.pointer) },
+                              relu: layers[index].activation == .relu, pool: pool.spatial!, into: floats(destination), threads: min(BLAS.threadCount, 2)) {
+                    index += 1
+                    source = UnsafePointer(destination)
+                    target = destination == firstTarget ? other : firstTarget
+                    continue
+                }
+                isLast = index == layers.count - 1
+            }
             let destination = isLast ? output : target
-            forward(layers[index], oneSample: plan?.products[index],
-                    packed: index < packedWeights.count ? packedWeights[index] : nil,
-                    input: source, count: count, output: destination)
+            forward(layers[index], oneSample: plan?.products[index], packed: packed, input: source, count: count, output: destination)
             source = UnsafePointer(destination)
             target = destination == firstTarget ? other : firstTarget
         }
+    }
+
+    /// The max-pooling layer after layer `index` when the two can run as one
+    /// (`PackedMatrix.convolve` with a pool): a convolution on its narrow f32 form with no
+    /// activation or ReLU (applied before pooling, in the kernel), then max pooling with no
+    /// activation, nobody observing the pooling's inputs. Else nil.
+    private func fusablePool(after index: Int, packed: PackedWeight?) -> PreparedLayer? {
+        guard inputObserver == nil, index + 1 < layers.count, layers[index].kind == .conv2d,
+              layers[index].activation == .identity || layers[index].activation == .relu,
+              case .f32? = packed, isNarrow(layers[index]) else { return nil }
+        let next = layers[index + 1]
+        return next.kind == .maxPool2d && next.activation == .identity ? next : nil
     }
 
     /// Runs the first layer on raw features when its kernel can preprocess the rows as it packs

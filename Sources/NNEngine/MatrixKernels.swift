@@ -131,10 +131,16 @@ public final class PackedMatrix: Sendable {
     /// im2col form), into `output` ([count][positions][columns]), bit for bit what `multiply`
     /// gives on the samples' im2col rows, without writing them. False, with nothing written, when
     /// B is wider than one vector of the kernel (then use im2col and `multiply`) or memory is short.
+    /// With `pool`, max pooling of that geometry follows on each sample as soon as it is
+    /// convolved, bit for bit what `SpatialKernels.maxPool` gives on the convolution's output,
+    /// which is then never written out: `output` is the pooled [count][pool positions][columns].
     public func convolve(_ input: UnsafePointer<Float>, count: Int, geometry g: SpatialGeometry, bias: UnsafePointer<Float>?,
-                         relu: Bool, into output: UnsafeMutablePointer<Float>, threads: Int) -> Bool {
+                         relu: Bool, pool: SpatialGeometry? = nil, into output: UnsafeMutablePointer<Float>, threads: Int) -> Bool {
         var geometry = SpatialKernels.kernelGeometry(g)
-        return nn_conv_skinny(kernel.code!, count, &geometry, input, panels.pointer, panels.columns, bias, relu, output, Int32(threads))
+        guard var pooling = pool.map(SpatialKernels.kernelGeometry) else {
+            return nn_conv_skinny(kernel.code!, count, &geometry, input, panels.pointer, panels.columns, bias, relu, nil, output, Int32(threads))
+        }
+        return nn_conv_skinny(kernel.code!, count, &geometry, input, panels.pointer, panels.columns, bias, relu, &pooling, output, Int32(threads))
     }
 
     /// c[columns] = a[rows] B (+ bias, then ReLU when `relu`) for one row, bit for bit what

@@ -6,6 +6,7 @@
 
 #include "CPUFeatures.h"
 #include "Helper.h"
+#include "Pooling.h"
 #include "Prologue.h"
 
 // C = A B (+ bias, then ReLU) in f32, the way BLIS and OpenBLAS do it: B is packed once into
@@ -469,8 +470,10 @@ typedef struct {
     const float *input;
     float *output;
     const size_t *window;   // offsets of a window's k values from its first, inside the input
-    float *buffers;         // per thread: skinny_rows windows at the border, as im2col rows
-    size_t buffer_floats;
+    bool pooled;            // max pooling (`pool`) follows: each sample's convolution goes to the
+    nn_spatial pool;        // thread's buffer, then pooled into `output`
+    float *buffers;         // per thread: skinny_rows windows at the border, as im2col rows; then
+    size_t buffer_floats;   // with a pool, one sample's convolution
     size_t block;           // matrix rows per unit
     size_t units;
     _Atomic size_t next;
@@ -507,8 +510,10 @@ static void skinny_unit(const skinny_job *job, size_t unit, float *buffer) {
         return;
     }
     const float *sample = job->input + unit * job->g.h * job->g.w * job->g.c;
+    size_t border = skinny_rows * job->k;  // floats of the border rows in the thread's buffer
+    float *convolved = job->pooled ? buffer + (border + 15) / 16 * 16 : job->output + unit * job->g.oh * job->g.ow * job->n;
     for (size_t oy = 0; oy < job->g.oh; oy++) {
-        float *out = job->output + (unit * job->g.oh + oy) * job->g.ow * job->n;
+        float *out = convolved + oy * job->g.ow * job->n;
         ptrdiff_t iy0 = (ptrdiff_t)(oy * job->g.sh) - (ptrdiff_t)job->g.top;
         bool rows_inside = iy0 >= 0 && (size_t)iy0 + job->g.kh <= job->g.h;
         for (size_t ox = 0; ox < job->g.ow; ox += skinny_rows) {
@@ -538,6 +543,8 @@ static void skinny_unit(const skinny_job *job, size_t unit, float *buffer) {
             skinny_tile(job, rows, buffer, job->k, job->identity, out + ox * job->n, job->n);
         }
     }
+    // Pooled while the sample's convolution is in this core's L1 and L2.
+    if (job->pooled) nn_max_pool_sample(&job->pool, convolved, job->output + unit * job->pool.oh * job->pool.ow * job->pool.c);
 }
 
 static void skinny_task(const void *context, size_t first, size_t end) {
@@ -567,6 +574,7 @@ static bool skinny_run(skinny_job *job, double work, int threads) {
     bool parallel = threads >= 2 && job->units >= 2 && work >= parallel_minimum;
     size_t count = parallel ? 2 : 1;
     job->buffer_floats = job->conv ? (skinny_rows * job->k + 15) / 16 * 16 : 0;
+    if (job->pooled) job->buffer_floats += (job->g.oh * job->g.ow * job->n + 15) / 16 * 16;
     job->buffers = job->conv ? aligned_alloc(64, count * job->buffer_floats * sizeof(float)) : NULL;
     if (job->conv && !job->buffers) {
         free(tables);
@@ -581,12 +589,14 @@ static bool skinny_run(skinny_job *job, double work, int threads) {
 }
 
 bool nn_conv_skinny(int kernel, size_t count, const nn_spatial *g, const float *input, const float *packed,
-                    size_t filters, const float *bias, bool relu, float *output, int threads) {
+                    size_t filters, const float *bias, bool relu, const nn_spatial *pool, float *output, int threads) {
     const kernel_shape *s = shape_for(kernel);
     size_t k = g->kh * g->kw * g->c;
     if (filters > vector_lanes(s) || count == 0 || k == 0) return false;
+    if (pool && (pool->h != g->oh || pool->w != g->ow || pool->c != filters)) return false;
     skinny_job job = {.shape = s, .n = filters, .k = k, .packed = packed, .bias = bias, .relu = relu, .conv = true,
-                      .g = *g, .input = input, .output = output, .units = count};
+                      .g = *g, .input = input, .output = output, .units = count, .pooled = pool != NULL};
+    if (pool) job.pool = *pool;
     double work = (double)count * (double)(g->oh * g->ow) * (double)vector_lanes(s) * (double)k;
     return skinny_run(&job, work, threads);
 }

@@ -182,4 +182,52 @@ import Glibc
         }
         if MatrixKernel.avx2.isSupported { #expect(checked >= 12) }
     }
+
+    /// A narrow convolution with the max pooling after it (`convolve(pool:)`, each sample pooled
+    /// as soon as it is convolved): bit for bit `SpatialKernels.maxPool` of `convolve`'s output.
+    /// 2x2 and 3x3 pools, strides 1 and 2, windows clipped by 'same' padding; 5 filters (the
+    /// portable pooling), 8, 12 (a vector and a rest) and 16; ReLU or not; one and two threads.
+    @Test func narrowConvolutionsPooledAsTheyArePooledAfter() throws {
+        var checked = 0
+        for kernel in MatrixKernel.allCases where kernel != .openblas && kernel.isSupported && kernel != .scalar {
+            let cases: [(channels: Int, filters: Int, stride: Int, pool: [Int], poolStride: Int, padding: Padding)] = [
+                (1, 8, 1, [2, 2], 2, .valid), (2, 5, 1, [2, 2], 2, .same), (3, 12, 2, [3, 3], 2, .same),
+                (1, 16, 1, [2, 2], 1, .valid), (1, 8, 1, [3, 3], 2, .same),
+            ]
+            for (index, c) in cases.enumerated() where c.filters <= kernel.narrowWidth {
+                let conv = try Layer.conv2d(index: 0, inputShape: [13, 11, c.channels], filters: c.filters, kernel: [3, 3],
+                                            strides: [c.stride, c.stride], padding: .same, activation: .identity)
+                let g = conv.spatial!
+                let pool = try Layer.maxPool2d(index: 1, inputShape: g.outputShape, pool: c.pool, strides: [c.poolStride, c.poolStride],
+                                               padding: c.padding).spatial!
+                let count = 5, k = SpatialKernels.patchSize(g)
+                let input = Self.values(count * 13 * 11 * c.channels, seed: 90 + index).map { $0 * 255 }
+                let weight = Self.values(k * c.filters, seed: 140 + index), bias = Self.values(c.filters, seed: 180 + index)
+                let packed = try #require(weight.withUnsafeBufferPointer { PackedMatrix($0.baseAddress!, rows: k, columns: c.filters, kernel: kernel) })
+                for (relu, threads) in [(true, 2), (false, 1), (true, 1)] {
+                    var convolved = [Float](repeating: .nan, count: count * g.outputFeatures)
+                    var want = [Float](repeating: .nan, count: count * pool.outputFeatures), got = want
+                    let done = input.withUnsafeBufferPointer { i in
+                        bias.withUnsafeBufferPointer { b in
+                            let plain = convolved.withUnsafeMutableBufferPointer {
+                                packed.convolve(i.baseAddress!, count: count, geometry: g, bias: b.baseAddress, relu: relu, into: $0.baseAddress!, threads: threads)
+                            }
+                            let fused = got.withUnsafeMutableBufferPointer {
+                                packed.convolve(i.baseAddress!, count: count, geometry: g, bias: b.baseAddress, relu: relu, pool: pool,
+                                                into: $0.baseAddress!, threads: threads)
+                            }
+                            return plain && fused
+                        }
+                    }
+                    #expect(done)
+                    convolved.withUnsafeBufferPointer { x in
+                        want.withUnsafeMutableBufferPointer { SpatialKernels.maxPool(x.baseAddress!, count: count, geometry: pool, into: $0.baseAddress!, argmax: nil) }
+                    }
+                    #expect(got.map(\.bitPattern) == want.map(\.bitPattern), "\(kernel.rawValue), case \(index), relu \(relu), \(threads) thread(s)")
+                    checked += 1
+                }
+            }
+        }
+        if MatrixKernel.avx2.isSupported { #expect(checked >= 9) }
+    }
 }

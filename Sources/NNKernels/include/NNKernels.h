@@ -117,9 +117,13 @@ size_t nn_gemm_narrow_width(int kernel);
 /// (windows in row, column, channel order; zeros for the padding) times B packed for `kernel`
 /// (`filters` columns), bit for bit, without writing the rows: for products one vector wide
 /// (at most 16 filters on the AVX-512 kernel, 8 on AVX2). Output: [count][oh][ow][filters].
-/// False, with nothing written, when the product is not that narrow or memory cannot be allocated.
+/// With `pool` (NULL: none), max pooling of geometry `pool` (input [oh][ow][filters]) follows,
+/// as `nn_max_pool` does it, on each sample as soon as it is convolved, so the convolution's
+/// output is never written out: output [count][pool oh][pool ow][filters].
+/// False, with nothing written, when the product is not that narrow, `pool` does not take the
+/// convolution's output, or memory cannot be allocated.
 bool nn_conv_skinny(int kernel, size_t count, const nn_spatial *g, const float *input, const float *packed,
-                    size_t filters, const float *bias, bool relu, float *output, int threads);
+                    size_t filters, const float *bias, bool relu, const nn_spatial *pool, float *output, int threads);
 
 /// As `nn_gemm` for a B as stored, packed into a temporary copy first.
 bool nn_gemm_unpacked(int kernel, size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b, size_t ldb,
