@@ -209,18 +209,14 @@ typedef struct {
 } skinny_step;
 
 #if defined(__x86_64__)
-__attribute__((target("avx2"))) static inline __m256i avx2_mask(size_t n) {
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
 __attribute__((target("avx2"))) static inline __m256 avx2_load_mask(const float *p, __m256i m) { return _mm256_maskload_ps(p, m); }
 __attribute__((target("avx2"))) static inline void avx2_store_mask(float *p, __m256i m, __m256 v) { _mm256_maskstore_ps(p, m, v); }
-__attribute__((target("avx512f"))) static inline __mmask16 avx512_mask(size_t n) { return (__mmask16)((1u << n) - 1); }
 __attribute__((target("avx512f"))) static inline __m512 avx512_load_mask(const float *p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
 __attribute__((target("avx512f"))) static inline void avx512_store_mask(float *p, __mmask16 m, __m512 v) { _mm512_mask_storeu_ps(p, m, v); }
 
-SKINNY_KERNEL(skinny_avx2, "avx2,fma", __m256, __m256i, avx2_mask, _mm256_setzero_ps, _mm256_set1_ps, _mm256_loadu_ps,
+SKINNY_KERNEL(skinny_avx2, "avx2,fma", __m256, __m256i, nn_avx2_lanes, _mm256_setzero_ps, _mm256_set1_ps, _mm256_loadu_ps,
               avx2_load_mask, avx2_store_mask, _mm256_storeu_ps, _mm256_fmadd_ps, _mm256_add_ps, _mm256_max_ps)
-SKINNY_KERNEL(skinny_avx512, "avx512f,avx512bw,avx512vl,avx2,fma", __m512, __mmask16, avx512_mask, _mm512_setzero_ps,
+SKINNY_KERNEL(skinny_avx512, "avx512f,avx512bw,avx512vl,avx2,fma", __m512, __mmask16, nn_avx512_lanes, _mm512_setzero_ps,
               _mm512_set1_ps, _mm512_loadu_ps, avx512_load_mask, avx512_store_mask, _mm512_storeu_ps, _mm512_fmadd_ps,
               _mm512_add_ps, _mm512_max_ps)
 #endif

@@ -558,11 +558,6 @@ __attribute__((target("avx2,fma,sse4.1"))) static void quantize_values_avx2(cons
     quantize_values_portable(x + p, k - p, q + p, inverse, zero);
 }
 
-/// The lanes of a row past its end, as a mask of the 16 at `p`.
-__attribute__((target("avx512f"))) static inline __mmask16 lanes_from(size_t p, size_t k) {
-    return k - p >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (k - p)) - 1);
-}
-
 /// The finite values of `v`, the others (NaN, infinities) 0.
 __attribute__((target("avx512f"))) static inline __m512 finite16(__m512 v) {
     return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(_mm512_abs_ps(v), _mm512_set1_ps(INFINITY), _CMP_LT_OQ), v);
@@ -581,7 +576,7 @@ __attribute__((target("avx512f"))) static void finite_range_avx512(const float *
         hi0 = _mm512_max_ps(hi0, v0), hi1 = _mm512_max_ps(hi1, v1), hi2 = _mm512_max_ps(hi2, v2), hi3 = _mm512_max_ps(hi3, v3);
     }
     for (; p < k; p += 16) {
-        __m512 v = finite16(_mm512_maskz_loadu_ps(lanes_from(p, k), x + p));
+        __m512 v = finite16(_mm512_maskz_loadu_ps(nn_avx512_lanes(k - p), x + p));
         lo0 = _mm512_min_ps(lo0, v);
         hi0 = _mm512_max_ps(hi0, v);
     }
@@ -615,7 +610,7 @@ __attribute__((target("avx512f,avx512bw"))) static void quantize_values_avx512(c
         _mm512_storeu_si512(q + p, _mm512_permutexvar_epi32(order, bytes));
     }
     for (; p < k; p += 16) {
-        __mmask16 lanes = lanes_from(p, k);
+        __mmask16 lanes = nn_avx512_lanes(k - p);
         _mm512_mask_cvtepi32_storeu_epi8(q + p, lanes, quantize16(_mm512_maskz_loadu_ps(lanes, x + p), inv, z));
     }
 }
@@ -772,11 +767,6 @@ static void epilogue(const lp_job *job, const void *tilev, size_t row, size_t ro
 }
 
 #if defined(__x86_64__)
-/// A mask of the first `n` (at most 8) 32-bit lanes, for maskload and maskstore.
-__attribute__((target("avx2"))) static inline __m256i avx2_lanes(size_t n) {
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
 /// `epilogue` for the AVX-512 kernels' tiles (32 columns), 16 columns per step with masks at the
 /// edge: the same operations in the same order (int32 correction, convert, multiply by the
 /// two scales, add the bias, ReLU).
@@ -787,7 +777,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) static void epilogue_avx512
     for (size_t r = 0; r < rows; r++) {
         float *out = (float *)job->c + (row + r) * job->ldc + col0;
         for (size_t j = 0; j < cols; j += 16) {
-            __mmask16 mask = cols - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (cols - j)) - 1);
+            __mmask16 mask = nn_avx512_lanes(cols - j);
             __m512 v;
             if (job->mode == mode_bf16) {
                 v = _mm512_maskz_loadu_ps(mask, (const float *)tilev + r * 32 + j);
@@ -813,7 +803,7 @@ __attribute__((target("avx2"))) static void epilogue_avx2(const lp_job *job, con
     for (size_t r = 0; r < rows; r++) {
         float *out = (float *)job->c + (row + r) * job->ldc + col0;
         for (size_t j = 0; j < cols; j += 8) {
-            __m256i mask = avx2_lanes(cols - j < 8 ? cols - j : 8);
+            __m256i mask = nn_avx2_lanes(cols - j);
             __m256i t = _mm256_maskload_epi32((const int *)tilev + r * job->shape->nr + j, mask);
             __m256i sums = _mm256_maskload_epi32(job->sums + col0 + j, mask);
             t = _mm256_sub_epi32(t, _mm256_mullo_epi32(_mm256_set1_epi32(zero[r]), sums));
