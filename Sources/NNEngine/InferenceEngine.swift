@@ -380,42 +380,51 @@ public final class InferenceEngine<Scalar: BLASScalar> {
         var index = first
         while index < layers.count {
             defer { index += 1 }
-            var isLast = index == layers.count - 1
+            // The layer's output goes to `output` when it is the last, else to `target`.
+            func destination(_ layer: Int) -> UnsafeMutablePointer<Scalar> { layer == layers.count - 1 ? output : target }
             // Flattening HWC samples does not move memory (unless the layer also has an activation).
-            if layers[index].kind == .flatten && layers[index].activation == .identity && !isLast { continue }
+            if layers[index].kind == .flatten && layers[index].activation == .identity && index < layers.count - 1 { continue }
             inputObserver?(index, UnsafeBufferPointer(start: source, count: count * layers[index].inputSize))
             let packed = index < packedWeights.count ? packedWeights[index] : nil
-            if let pool = fusablePool(after: index, packed: packed) {
-                // A narrow convolution and the max pooling after it, one sample at a time.
-                isLast = index + 1 == layers.count - 1
-                let destination = isLast ? output : target
-                if case let .f32(p)? = packed,
-                   p.convolve(floats(source), count: count, geometry: layers[index].spatial!, bias: layers[index].bias.map { floats($0.pointer) },
-                              relu: layers[index].activation == .relu, pool: pool.spatial!, into: floats(destination), threads: min(BLAS.threadCount, 2)) {
-                    index += 1
-                    source = UnsafePointer(destination)
-                    target = destination == firstTarget ? other : firstTarget
-                    continue
-                }
-                isLast = index == layers.count - 1
+            var written = destination(index)
+            if let (matrix, pool) = fusablePool(after: index, packed: packed),
+               convolve(layers[index], matrix, pool: pool, input: source, count: count, output: destination(index + 1)) {
+                // The max pooling after this convolution ran with it, one sample at a time.
+                written = destination(index + 1)
+                index += 1
+            } else {
+                forward(layers[index], oneSample: plan?.products[index], packed: packed, input: source, count: count, output: written)
             }
-            let destination = isLast ? output : target
-            forward(layers[index], oneSample: plan?.products[index], packed: packed, input: source, count: count, output: destination)
-            source = UnsafePointer(destination)
-            target = destination == firstTarget ? other : firstTarget
+            source = UnsafePointer(written)
+            target = written == firstTarget ? other : firstTarget
         }
     }
 
-    /// The max-pooling layer after layer `index` when the two can run as one
-    /// (`PackedMatrix.convolve` with a pool): a convolution on its narrow f32 form with no
-    /// activation or ReLU (applied before pooling, in the kernel), then max pooling with no
+    /// The weight of convolution `index` and the geometry of the max pooling after it when the
+    /// two can run as one (`convolve` with a pool): the convolution on its narrow f32 form with
+    /// no activation or ReLU (applied before pooling, in the kernel), then max pooling with no
     /// activation, nobody observing the pooling's inputs. Else nil.
-    private func fusablePool(after index: Int, packed: PackedWeight?) -> PreparedLayer? {
+    private func fusablePool(after index: Int, packed: PackedWeight?) -> (PackedMatrix, SpatialGeometry)? {
         guard inputObserver == nil, index + 1 < layers.count, layers[index].kind == .conv2d,
               layers[index].activation == .identity || layers[index].activation == .relu,
-              case .f32? = packed, isNarrow(layers[index]) else { return nil }
+              case let .f32(matrix)? = packed, isNarrow(layers[index]) else { return nil }
         let next = layers[index + 1]
-        return next.kind == .maxPool2d && next.activation == .identity ? next : nil
+        return next.kind == .maxPool2d && next.activation == .identity ? (matrix, next.spatial!) : nil
+    }
+
+    /// Convolution `layer` on its narrow form, windows read from the input (with `pool`, then
+    /// that max pooling of each sample as soon as it is convolved), its activation applied: ReLU
+    /// in the kernel, others after. False, with nothing written, when the kernel declines.
+    private func convolve(_ layer: PreparedLayer, _ matrix: PackedMatrix, pool: SpatialGeometry? = nil,
+                          input: UnsafePointer<Scalar>, count: Int, output: UnsafeMutablePointer<Scalar>) -> Bool {
+        let fused = layer.activation == .relu, written = pool ?? layer.spatial!
+        guard matrix.convolve(floats(input), count: count, geometry: layer.spatial!, bias: layer.bias.map { floats($0.pointer) },
+                              relu: fused, pool: pool, into: floats(output), threads: min(BLAS.threadCount, 2)) else { return false }
+        if !fused {
+            Activations.biasAndActivate(output, rows: count * SpatialKernels.positions(written), columns: written.outputShape[2], bias: nil,
+                                        activation: layer.activation)
+        }
+        return true
     }
 
     /// Runs the first layer on raw features when its kernel can preprocess the rows as it packs
@@ -485,15 +494,8 @@ public final class InferenceEngine<Scalar: BLASScalar> {
         case .conv2d:
             let g = layer.spatial!, positions = SpatialKernels.positions(g), patch = SpatialKernels.patchSize(g)
             let filters = g.outputShape[2]
-            if case let .f32(p) = packed {
-                // Narrow convolutions (a few filters) read their windows from the input.
-                let fused = layer.activation == .relu
-                if p.convolve(floats(input), count: count, geometry: g, bias: layer.bias.map { floats($0.pointer) }, relu: fused,
-                              into: floats(output), threads: min(BLAS.threadCount, 2)) {
-                    if !fused { Activations.biasAndActivate(output, rows: count * positions, columns: filters, bias: nil, activation: layer.activation) }
-                    return
-                }
-            }
+            // Narrow convolutions (a few filters) read their windows from the input.
+            if case let .f32(matrix) = packed, convolve(layer, matrix, input: input, count: count, output: output) { return }
             if columns == nil { columns = .allocate(capacity: columnCapacity) }
             let cols = columns!
             var start = 0
