@@ -456,11 +456,11 @@ extension JSONValue {
         switch self {
         case .null: out.append(contentsOf: "null".utf8)
         case let .bool(b): out.append(contentsOf: (b ? "true" : "false").utf8)
-        case let .integer(i): JSONValue.writeInteger(i, into: &out)
+        case let .integer(i): out.append(contentsOf: String(i).utf8)
         case let .number(d):
             if !d.isFinite { out.append(contentsOf: "null".utf8) }
             else if d == d.rounded(), abs(d) < 1e15 {
-                JSONValue.writeInteger(Int64(d), into: &out)
+                out.append(contentsOf: String(Int64(d)).utf8)
                 out.append(contentsOf: ".0".utf8)
             } else { out.append(contentsOf: d.description.utf8) }
         case let .string(s): JSONValue.writeString(s, into: &out)
@@ -488,25 +488,6 @@ extension JSONValue {
             }
             newline(level)
             out.append(UInt8(ascii: "}"))
-        }
-    }
-
-    /// Decimal digits of `i`, as `String(i)` writes them.
-    private static func writeInteger(_ i: Int64, into out: inout [UInt8]) {
-        if i < 0 { out.append(UInt8(ascii: "-")) }
-        var magnitude = i.magnitude
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // up to 20 digits, last first
-        let count = withUnsafeMutableBytes(of: &digits) { buffer -> Int in
-            var n = 0
-            repeat {
-                buffer[n] = UInt8(ascii: "0") + UInt8(magnitude % 10)
-                magnitude /= 10
-                n += 1
-            } while magnitude > 0
-            return n
-        }
-        withUnsafeBytes(of: &digits) { buffer in
-            for k in stride(from: count - 1, through: 0, by: -1) { out.append(buffer[k]) }
         }
     }
 

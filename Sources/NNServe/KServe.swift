@@ -196,10 +196,9 @@ public enum KServe {
         let classes = probabilities.map { topIndices($0[...], k: 1).first ?? 0 }
         let n = probabilities.count
         let width = probabilities.first?.count ?? 0
-        var json = "{\"model_name\":"
-        JSONValue.string(modelName).write(into: &json)
+        var json = "{\"model_name\":" + JSONValue.string(modelName).serialized()
         json += ",\"model_version\":\"1\""
-        if let id { json += ",\"id\":"; id.write(into: &json) }
+        if let id { json += ",\"id\":" + id.serialized() }
         json += ",\"outputs\":["
         var binary: [UInt8] = []
         for (i, output) in outputs.enumerated() {
@@ -239,9 +238,4 @@ public enum KServe {
     }
 
     static func describe(_ shape: [Int]) -> String { "[" + shape.map(String.init).joined(separator: ", ") + "]" }
-}
-
-extension JSONValue {
-    /// Appends the compact serialization.
-    func write(into out: inout String) { out += serialized() }
 }
