@@ -11,10 +11,10 @@
 
 // C = A B (+ bias, then ReLU) in f32, the way BLIS and OpenBLAS do it: B is packed once into
 // panels of NR columns stored row by row; a block of A (up to `block_rows` rows and `kc` of its
-// columns) is packed into groups of MR rows stored column by column; a micro-kernel keeps an
-// MR x NR tile of C in registers while it walks kc steps down one group and one panel. The
-// loops around it keep a panel's kc x NR slice in L1 (16 KiB for AVX2, 24 KiB for AVX-512)
-// while the packed block of A (about 120 KiB) is read from L2.
+// columns) is packed into groups of MR rows (`a_chunk` steps of each row side by side); a
+// micro-kernel keeps an MR x NR tile of C in registers while it walks kc steps down one group
+// and one panel. The loops around it keep a panel's kc x NR slice in L1 (16 KiB for AVX2,
+// 24 KiB for AVX-512) while the packed block of A (about 120 KiB) is read from L2.
 //
 // A is read from memory once, by the packing, which the micro-kernels wait for: about 15 % of
 // a product of 10,000 x 784 by 784 x 256 on one core. So while a unit of work computes, its
@@ -31,14 +31,28 @@ enum { flag_accumulate = 1, flag_bias = 2, flag_relu = 4 };
 enum { max_mr = 12, max_nr = 32, max_kc = 256 };
 
 /// Adds the MR x NR tile A B over kc steps into C (see the flags); prefetches one cache line
-/// from `ahead` on, every `prefetch_steps` steps.
+/// from `ahead` on, every `a_chunk` steps. `a` is a group of MR rows packed as `pack_a` does.
 typedef void (*micro_kernel)(size_t kc, const float *a, const float *b, float *c, size_t ldc, int flags, const float *bias,
                              const char *ahead);
 
-// One prefetch per this many steps of a micro-kernel: 98 lines per 784 steps, enough for A's
-// rows of the next unit when a row block meets at least six panels (as 784 x 256 products do),
-// and too few to fill the line fill buffers the kernel's own loads need.
-enum { prefetch_steps = 8 };
+// The micro-kernels run in groups of this many steps, and a group of MR rows of packed A holds
+// each row's values for a group of steps together, row after row: value p of row r is at
+// `packed_a_index(p, r, MR)`. A group's MR x 8 values are then at fixed offsets from one
+// pointer, which the broadcasts take as memory operands, and packing a row is a copy of 8
+// floats at a time, with no transposes. Each group issues one prefetch: 98 lines per 784 steps,
+// enough for A's rows of the next unit when a row block meets at least six panels (as 784 x 256
+// products do), and too few to fill the line fill buffers the kernel's own loads need.
+enum { a_chunk = 8 };
+
+static inline size_t packed_a_index(size_t p, size_t r, size_t mr) {
+    return p / a_chunk * a_chunk * mr + r * a_chunk + p % a_chunk;
+}
+
+/// Floats of a packed group of `mr` rows over kc steps (the last group of steps padded to
+/// `a_chunk`).
+static inline size_t packed_a_group(size_t kc, size_t mr) {
+    return (kc + a_chunk - 1) / a_chunk * a_chunk * mr;
+}
 
 typedef struct {
     size_t mr, nr, kc_max;
@@ -72,9 +86,9 @@ static size_t rows_per_unit(size_t m, size_t largest, size_t multiple, bool para
                                    int flags, const float *bias, const char *ahead) {              \
         (void)ahead;                                                                               \
         float acc[4][NR] = {{0}};                                                                  \
-        for (size_t p = 0; p < kc; p++, a += 4, b += NR) {                                         \
+        for (size_t p = 0; p < kc; p++, b += NR) {                                                 \
             for (int r = 0; r < 4; r++) {                                                          \
-                float x = a[r];                                                                    \
+                float x = a[packed_a_index(p, r, 4)];                                              \
                 for (int j = 0; j < NR; j++) acc[r][j] += x * b[j];                                \
             }                                                                                      \
         }                                                                                          \
@@ -99,7 +113,7 @@ SCALAR_KERNEL(32)
 // vectors of the B panel, broadcasts MR values of A and issues MR * NV independent FMAs
 // (AVX2 6 x 2 = 12, AVX-512 12 x 2 = 24 accumulators: enough to cover the FMA latency on two
 // pipes). Bias and ReLU are applied to the tile in registers after the last kc block. The steps
-// run in groups of `prefetch_steps`, each with one prefetch into L2 (hint T1).
+// run in groups of `a_chunk`, each with one prefetch into L2 (hint T1).
 // max(v, 0) returns its second operand for NaN, so NaN becomes 0, as in the engine's ReLU.
 // The MR x NV accumulators live in registers only if every loop over them is unrolled (clang
 // left the 12-row AVX-512 loop rolled, keeping the tile in memory: 76 instead of 150+ GFLOP/s).
@@ -107,7 +121,7 @@ SCALAR_KERNEL(32)
     VEC bv[NV];                                                                                    \
     UNROLL for (int v = 0; v < NV; v++) bv[v] = LOAD(b + v * LANES);                               \
     UNROLL for (int r = 0; r < MR; r++) {                                                          \
-        VEC x = SET1(a[r]);                                                                        \
+        VEC x = SET1(a[r * a_chunk + u]);                                                          \
         UNROLL for (int v = 0; v < NV; v++) acc[r][v] = FMADD(x, bv[v], acc[r][v]);                \
     }
 #define VECTOR_KERNEL(NAME, TARGET, VEC, LANES, MR, NV, ZERO, LOAD, STORE, SET1, FMADD, ADD, MAX)  \
@@ -118,13 +132,14 @@ SCALAR_KERNEL(32)
         UNROLL for (int r = 0; r < MR; r++)                                                        \
             UNROLL for (int v = 0; v < NV; v++) acc[r][v] = ZERO();                                \
         size_t p = 0;                                                                              \
-        for (; p + prefetch_steps <= kc; ahead += 64) {                                            \
+        for (; p + a_chunk <= kc; ahead += 64) {                                                   \
             __builtin_prefetch(ahead, 0, 2);                                                       \
-            UNROLL for (int u = 0; u < prefetch_steps; u++, p++, a += MR, b += NV * LANES) {       \
+            UNROLL for (int u = 0; u < a_chunk; u++, p++, b += NV * LANES) {                       \
                 VECTOR_STEP(VEC, LANES, MR, NV, LOAD, SET1, FMADD)                                 \
             }                                                                                      \
+            a += a_chunk * MR;                                                                     \
         }                                                                                          \
-        for (; p < kc; p++, a += MR, b += NV * LANES) {                                            \
+        for (int u = 0; p < kc; p++, u++, b += NV * LANES) {                                       \
             VECTOR_STEP(VEC, LANES, MR, NV, LOAD, SET1, FMADD)                                     \
         }                                                                                          \
         UNROLL for (int r = 0; r < MR; r++) {                                                      \
@@ -309,34 +324,12 @@ typedef struct {
     _Atomic size_t next;
 } gemm_job;
 
-/// Values 0..<kc of four rows into the packing of a group: value p of rows[i] goes to
-/// to[p * mr + i]. Four columns at a time are moved as a 4 x 4 transpose in registers (four
-/// loads and four stores of four floats, instead of sixteen single stores).
-static void spread_four_rows(const float *const rows[4], size_t kc, size_t mr, float *to) {
-    size_t p = 0;
-#if defined(__x86_64__)
-    for (; p + 4 <= kc; p += 4) {
-        __m128 r0 = _mm_loadu_ps(rows[0] + p), r1 = _mm_loadu_ps(rows[1] + p);
-        __m128 r2 = _mm_loadu_ps(rows[2] + p), r3 = _mm_loadu_ps(rows[3] + p);
-        _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
-        _mm_storeu_ps(to + p * mr, r0);
-        _mm_storeu_ps(to + (p + 1) * mr, r1);
-        _mm_storeu_ps(to + (p + 2) * mr, r2);
-        _mm_storeu_ps(to + (p + 3) * mr, r3);
-    }
-#endif
-    for (; p < kc; p++) {
-        for (int i = 0; i < 4; i++) to[p * mr + i] = rows[i][p];
-    }
-}
-
-/// rows x kc of A (row stride lda) into groups of MR rows, each stored column by column; rows
-/// past `rows` in the last group are zeros. With a prologue, each value is preprocessed as it is
-/// copied (`column0`: the column of A's first value here; A's values are bytes when the prologue
-/// says so).
+/// rows x kc of A (row stride lda) into groups of MR rows, each group's values chunk after chunk
+/// of `a_chunk` steps, the rows' chunks side by side (`packed_a_index`); rows past `rows` in the
+/// last group are zeros. With a prologue, a row is preprocessed first (`column0`: the column of
+/// A's first value here; A's values are bytes when the prologue says so).
 static void pack_a(const void *a, size_t lda, size_t rows, size_t kc, size_t mr, float *to, const nn_prologue *prologue,
                    size_t column0) {
-    static const float zeros[max_kc];
     nn_prologue slice;  // the prologue of columns column0...
     if (prologue) {
         slice = *prologue;
@@ -345,26 +338,22 @@ static void pack_a(const void *a, size_t lda, size_t rows, size_t kc, size_t mr,
             slice.divisor += column0;
         }
     }
-    // A group's rows preprocessed in contiguous loops first (vector divisions), then spread
-    // like any rows.
-    _Alignas(64) float preprocessed[max_mr][max_kc];
-    for (size_t g = 0; g < rows; g += mr, to += kc * mr) {
-        size_t real = rows - g < mr ? rows - g : mr;
-        const float *from[max_mr];
+    size_t whole = kc / a_chunk * a_chunk, group = packed_a_group(kc, mr);
+    _Alignas(64) float preprocessed[max_kc];
+    for (size_t g = 0; g < rows; g += mr, to += group) {
         for (size_t r = 0; r < mr; r++) {
-            if (r >= real) {
-                from[r] = zeros;
-            } else if (prologue) {
-                nn_preprocess_row(&slice, nn_prologue_element(prologue, a, lda, g + r, 0), kc, preprocessed[r]);
-                from[r] = preprocessed[r];
-            } else {
-                from[r] = (const float *)a + (g + r) * lda;
+            float *row = to + r * a_chunk;
+            if (g + r >= rows) {
+                for (size_t p = 0; p < kc; p += a_chunk) memset(row + p * mr, 0, a_chunk * sizeof(float));
+                continue;
             }
-        }
-        size_t r = 0;
-        for (; r + 4 <= mr; r += 4) spread_four_rows(from + r, kc, mr, to + r);
-        for (; r < mr; r++) {
-            for (size_t p = 0; p < kc; p++) to[p * mr + r] = from[r][p];
+            const float *from = (const float *)a + (g + r) * lda;
+            if (prologue) {
+                nn_preprocess_row(&slice, nn_prologue_element(prologue, a, lda, g + r, 0), kc, preprocessed);
+                from = preprocessed;
+            }
+            for (size_t p = 0; p < whole; p += a_chunk) memcpy(row + p * mr, from + p, a_chunk * sizeof(float));
+            if (whole < kc) memcpy(row + whole * mr, from + whole, (kc - whole) * sizeof(float));
         }
     }
 }
@@ -407,12 +396,12 @@ static void run_unit(const gemm_job *job, size_t unit, float *buffer) {
             for (size_t g = 0; g < rows; g += mr) {
                 size_t real = rows - g < mr ? rows - g : mr;
                 float *c = job->c + (row0 + g) * job->ldc + col0;
-                const float *a = buffer + g * kc;
+                const float *a = buffer + g / mr * packed_a_group(kc, mr);
                 // Past the rows ahead, the kernel prefetches its own panel, already in L1.
                 bool more = ahead != NULL && ahead < ahead_end;
                 const char *prefetch = more ? ahead : (const char *)b;
                 if (more) {
-                    size_t bytes = kc / prefetch_steps * 64;  // what the kernel prefetches
+                    size_t bytes = kc / a_chunk * 64;  // what the kernel prefetches
                     ahead = (size_t)(ahead_end - ahead) > bytes ? ahead + bytes : ahead_end;
                 }
                 if (real == mr && cols == nr) {
@@ -643,7 +632,7 @@ bool nn_gemm(int kernel, size_t m, size_t n, size_t k, const void *a, size_t lda
     if (job.units < 2) parallel = false;
     size_t count = parallel ? 2 : 1;
     job.threads = count;
-    job.buffer_floats = (job.rows_per_block * job.kc + 15) / 16 * 16;
+    job.buffer_floats = job.rows_per_block / s->mr * packed_a_group(job.kc, s->mr);
     job.buffers = aligned_alloc(64, count * job.buffer_floats * sizeof(float));
     if (!job.buffers) return false;
     atomic_init(&job.next, 0);
