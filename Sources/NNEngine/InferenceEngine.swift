@@ -52,7 +52,7 @@ final class ParameterBuffer<Scalar: BLASScalar>: @unchecked Sendable {
 /// widest activations take about 2 MiB): each block is preprocessed straight from the caller's
 /// input into scratch memory (one pass, no copy first) and carried through every layer while it
 /// is still in cache; the last layer writes to the caller's output. Scratch memory is bounded
-/// by the block, not the batch. On our f32, bf16 and int8 kernels a sample's outputs do not
+/// by the block (one per thread when large batches run whole blocks per thread), not the batch. On our f32, bf16 and int8 kernels a sample's outputs do not
 /// depend on the batch it comes in, to the bit: a one-sample call multiplies by the same packed
 /// weights with the batch product's arithmetic (`nn_gemm_row`), so nn-infer reading a pipe, a
 /// server batching requests and a cluster cutting a file into partitions all print the same
@@ -97,16 +97,14 @@ public final class InferenceEngine<Scalar: BLASScalar> {
     let widest: Int
     /// Samples per block of the forward pass.
     let blockRows: Int
-    /// Two ping-pong activation buffers of `blockRows * widest` values, allocated on first use.
-    private var bufferA: UnsafeMutablePointer<Scalar>?
-    private var bufferB: UnsafeMutablePointer<Scalar>?
-    private var bufferRows = 0
+    /// Scratch memory of the threads that run blocks (one, or two in `blockParallel` calls),
+    /// allocated on first use and grown with the blocks.
+    private var scratch: [BlockScratch<Scalar>] = []
     /// The weight copies one-sample calls multiply by when the weights have no packed copy
     /// (OpenBLAS), made on the second one-sample call.
     private var oneSamplePlan: OneSamplePlan<Scalar>?
     private var singleSampleCalls = 0
-    /// im2col rows for the convolution layers, allocated on first use.
-    private var columns: UnsafeMutablePointer<Scalar>?
+    /// Values of the im2col rows of the convolution layers (0 without convolutions).
     private let columnCapacity: Int
     /// Which code multiplies batches: one of our f32 kernels or OpenBLAS (always for f64).
     public let matrixKernel: MatrixKernel
@@ -217,12 +215,6 @@ public final class InferenceEngine<Scalar: BLASScalar> {
         blockRows = max(64, min(4096, Self.blockBytes / (widest * MemoryLayout<Scalar>.stride)))
     }
 
-    deinit {
-        bufferA?.deallocate()
-        bufferB?.deallocate()
-        columns?.deallocate()
-    }
-
     /// Which kernels run the products, for reports: e.g. "f32 batch: avx2 (ours, 2 threads);
     /// one sample: packed avx2".
     public var kernelDescription: String {
@@ -300,37 +292,75 @@ public final class InferenceEngine<Scalar: BLASScalar> {
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     public func predict(raw input: UnsafePointer<Scalar>, count: Int, into output: UnsafeMutablePointer<Scalar>) {
-        forEachBlock(count: count) { start, n, a, b in
-            forwardBlock(input + start * inputSize, count: n, into: output + start * outputSize, a, b)
+        forEachBlock(count: count) { start, n, space in
+            forwardBlock(input + start * inputSize, count: n, into: output + start * outputSize, space)
         }
     }
 
-    /// Cuts a call of `count` samples (at least one) into blocks of at most `blockRows` and calls
-    /// `body` with each block's first sample, its size and the two activation buffers. First what
-    /// the call needs: the packed weights, the buffers grown to a block, and the one-sample copies
-    /// from the second one-sample call on (a process that predicts one image does not pay for them).
-    private func forEachBlock(count: Int, _ body: (_ start: Int, _ count: Int, _ a: UnsafeMutablePointer<Scalar>,
-                                                   _ b: UnsafeMutablePointer<Scalar>) -> Void) {
+    /// Cuts a call of `count` samples (at least one) into blocks and calls `body` with each
+    /// block's first sample, its size and the scratch memory of the thread that runs it. First
+    /// what the call needs: the packed weights, the scratch memory grown to a block, and the
+    /// one-sample copies from the second one-sample call on (a process that predicts one image
+    /// does not pay for them).
+    ///
+    /// Blocks of at most `blockRows` run one after the other, each product shared by two threads.
+    /// A large batch whose products all run on our kernels (`blockParallel`) is instead cut into
+    /// smaller blocks that the two threads take in turn, each carrying its block through every
+    /// layer alone: no thread waits for the other at the end of each layer (the last units of a
+    /// product, a softmax on one thread), only once at the end of the call.
+    private func forEachBlock(count: Int, _ body: (_ start: Int, _ count: Int, _ space: Workspace<Scalar>) -> Void) {
         if !packedWeightsMade { makePackedWeights() }
         if count == 1, oneSamplePlan == nil, packedWeights.allSatisfy({ $0 == nil }) {
             singleSampleCalls += 1
             if singleSampleCalls == 2 { oneSamplePlan = OneSamplePlan(layers: layers) }
         }
-        let rows = min(count, blockRows)
-        if bufferRows < rows {
-            bufferA?.deallocate()
-            bufferB?.deallocate()
-            bufferA = .allocate(capacity: rows * widest)
-            bufferB = .allocate(capacity: rows * widest)
-            bufferRows = rows
+        let threads = min(BLAS.threadCount, 2)
+        let parallelRows = blockParallel(count: count, threads: threads)
+        let rows = parallelRows ?? min(count, blockRows)
+        let spaces = parallelRows == nil ? 1 : 2
+        while scratch.count < spaces { scratch.append(BlockScratch()) }
+        for space in scratch.prefix(spaces) { space.reserve(rows: rows, widest: widest, columns: columnCapacity) }
+        guard parallelRows != nil else {
+            let space = scratch[0].workspace(threads: threads)
+            var start = 0
+            while start < count {
+                let n = min(rows, count - start)
+                body(start, n, space)
+                start += n
+            }
+            return
         }
-        var start = 0
-        while start < count {
-            let n = min(rows, count - start)
-            body(start, n, bufferA!, bufferB!)
-            start += n
+        let spacesByThread = scratch.prefix(2).map { $0.workspace(threads: 1) }
+        withoutActuallyEscaping(body) { body in
+            var run: (Int, Int) -> Void = { block, thread in
+                let start = block * rows
+                body(start, min(rows, count - start), spacesByThread[thread])
+            }
+            withUnsafeMutablePointer(to: &run) { run in
+                nn_run_units((count + rows - 1) / rows, { context, block, thread in
+                    context!.assumingMemoryBound(to: ((Int, Int) -> Void).self).pointee(block, thread)
+                }, run, 2)
+            }
         }
     }
+
+    /// Rows per block when a call of `count` samples runs whole blocks on each of two threads
+    /// (`forEachBlock`), else nil: two threads, every product of the model on our kernels (not
+    /// OpenBLAS, which has threads of its own), nobody observing inputs, and a batch of at least
+    /// `blockParallelMinimum` samples. About 16 blocks per thread, so the thread that takes the
+    /// last one finishes at most a small block after the other; a multiple of 24 rows (whole
+    /// groups for every kernel's MR).
+    private func blockParallel(count: Int, threads: Int) -> Int? {
+        guard threads >= 2, count >= Self.blockParallelMinimum, inputObserver == nil, matrixKernel != .openblas else { return nil }
+        for (layer, packed) in zip(layers, packedWeights) where layer.kind == .dense || layer.kind == .conv2d {
+            if packed == nil { return nil }
+        }
+        let rows = (count + 31) / 32
+        return min(blockRows, max(96, (rows + 23) / 24 * 24))
+    }
+
+    /// Samples from which a batch runs whole blocks per thread (`forEachBlock`).
+    public static var blockParallelMinimum: Int { 4096 }
 
     /// Runs the model on rows of raw features and returns `count * outputSize` outputs.
     @_specialize(where Scalar == Float)
@@ -362,19 +392,21 @@ public final class InferenceEngine<Scalar: BLASScalar> {
     /// do), then every layer, ping-ponging between `a` and `b`; the last layer writes `output`.
     /// `input` may be `b` (the layers read it before they write there).
     private func forwardBlock(_ input: UnsafePointer<Scalar>, count: Int, into output: UnsafeMutablePointer<Scalar>,
-                              _ a: UnsafeMutablePointer<Scalar>, _ b: UnsafeMutablePointer<Scalar>) {
+                              _ space: Workspace<Scalar>) {
+        let a = space.a, b = space.b
         if preprocessor.isIdentity {
-            runLayers(from: 0, input, count: count, into: output, target: a, other: b)
-        } else if !runWithFirstLayerPreprocessing(UnsafeRawPointer(input), byteScale: nil, count: count, into: output, a, b) {
+            runLayers(from: 0, input, count: count, into: output, target: a, other: b, space)
+        } else if !runWithFirstLayerPreprocessing(UnsafeRawPointer(input), byteScale: nil, count: count, into: output, space) {
             preprocessor.apply(input, into: a, count: count)
-            runLayers(from: 0, UnsafePointer(a), count: count, into: output, target: b, other: a)
+            runLayers(from: 0, UnsafePointer(a), count: count, into: output, target: b, other: a, space)
         }
     }
 
     /// Layers `first...` on `source` (the first one's input), writing each next layer's output
     /// to `target`, then to `other`, alternately; the last layer writes `output`.
     private func runLayers(from first: Int, _ input: UnsafePointer<Scalar>, count: Int, into output: UnsafeMutablePointer<Scalar>,
-                           target firstTarget: UnsafeMutablePointer<Scalar>, other: UnsafeMutablePointer<Scalar>) {
+                           target firstTarget: UnsafeMutablePointer<Scalar>, other: UnsafeMutablePointer<Scalar>,
+                           _ space: Workspace<Scalar>) {
         let plan = count == 1 ? oneSamplePlan : nil
         var source = input, target = firstTarget
         var index = first
@@ -388,12 +420,14 @@ public final class InferenceEngine<Scalar: BLASScalar> {
             let packed = index < packedWeights.count ? packedWeights[index] : nil
             var written = destination(index)
             if let (matrix, pool) = fusablePool(after: index, packed: packed),
-               convolve(layers[index], matrix, pool: pool, input: source, count: count, output: destination(index + 1)) {
+               convolve(layers[index], matrix, pool: pool, input: source, count: count, output: destination(index + 1),
+                        threads: space.threads) {
                 // The max pooling after this convolution ran with it, one sample at a time.
                 written = destination(index + 1)
                 index += 1
             } else {
-                forward(layers[index], oneSample: plan?.products[index], packed: packed, input: source, count: count, output: written)
+                forward(layers[index], oneSample: plan?.products[index], packed: packed, input: source, count: count, output: written,
+                        space)
             }
             source = UnsafePointer(written)
             target = written == firstTarget ? other : firstTarget
@@ -416,10 +450,10 @@ public final class InferenceEngine<Scalar: BLASScalar> {
     /// that max pooling of each sample as soon as it is convolved), its activation applied: ReLU
     /// in the kernel, others after. False, with nothing written, when the kernel declines.
     private func convolve(_ layer: PreparedLayer, _ matrix: PackedMatrix, pool: SpatialGeometry? = nil,
-                          input: UnsafePointer<Scalar>, count: Int, output: UnsafeMutablePointer<Scalar>) -> Bool {
+                          input: UnsafePointer<Scalar>, count: Int, output: UnsafeMutablePointer<Scalar>, threads: Int) -> Bool {
         let fused = layer.activation == .relu, written = pool ?? layer.spatial!
         guard matrix.convolve(floats(input), count: count, geometry: layer.spatial!, bias: layer.bias.map { floats($0.pointer) },
-                              relu: fused, pool: pool, into: floats(output), threads: min(BLAS.threadCount, 2)) else { return false }
+                              relu: fused, pool: pool, into: floats(output), threads: threads) else { return false }
         if !fused {
             Activations.biasAndActivate(output, rows: count * SpatialKernels.positions(written), columns: written.outputShape[2], bias: nil,
                                         activation: layer.activation)
@@ -436,14 +470,15 @@ public final class InferenceEngine<Scalar: BLASScalar> {
     /// preprocessing is a prologue too. When the first layer ran so, the other layers follow
     /// (`a` holds its output, `b` the next), and the whole block is done.
     private func runWithFirstLayerPreprocessing(_ input: UnsafeRawPointer, byteScale: Float?, count: Int, into output: UnsafeMutablePointer<Scalar>,
-                                                _ a: UnsafeMutablePointer<Scalar>, _ b: UnsafeMutablePointer<Scalar>) -> Bool {
+                                                _ space: Workspace<Scalar>) -> Bool {
+        let a = space.a, b = space.b
         guard inputObserver == nil, let layer = layers.first, layer.kind == .dense, let packed = packedWeights.first ?? nil else { return false }
         let preprocessing = preprocessor.rowPreprocessing
         guard preprocessing != nil || (byteScale != nil && preprocessor.isIdentity) else { return false }
         guard packedProduct(packed, m: count, n: layer.outputSize, input, bias: layer.bias.map { UnsafePointer($0.pointer) },
-                            activation: layer.activation, into: layers.count == 1 ? output : a, preprocessing: preprocessing,
-                            byteScale: byteScale) else { return false }
-        if layers.count > 1 { runLayers(from: 1, UnsafePointer(a), count: count, into: output, target: b, other: a) }
+                            activation: layer.activation, into: layers.count == 1 ? output : a, threads: space.threads,
+                            preprocessing: preprocessing, byteScale: byteScale) else { return false }
+        if layers.count > 1 { runLayers(from: 1, UnsafePointer(a), count: count, into: output, target: b, other: a, space) }
         return true
     }
 
@@ -454,10 +489,10 @@ public final class InferenceEngine<Scalar: BLASScalar> {
     /// whose kernels read `a` in place).
     /// `a` holds floats, or bytes with `byteScale` (see `RowPreprocessing.withPrologue`).
     private func packedProduct(_ packed: PackedWeight, m: Int, n: Int, _ raw: UnsafeRawPointer, bias: UnsafePointer<Scalar>?,
-                               activation: Activation, into c: UnsafeMutablePointer<Scalar>,
+                               activation: Activation, into c: UnsafeMutablePointer<Scalar>, threads: Int,
                                preprocessing: RowPreprocessing? = nil, byteScale: Float? = nil) -> Bool {
         let fused = activation == .relu, prologue = preprocessing != nil || byteScale != nil
-        let a = raw.assumingMemoryBound(to: Float.self), bias = bias.map(floats), c = floats(c), threads = min(BLAS.threadCount, 2)
+        let a = raw.assumingMemoryBound(to: Float.self), bias = bias.map(floats), c = floats(c)
         let done: Bool
         switch packed {
         case let .f32(p) where m == 1:
@@ -479,7 +514,8 @@ public final class InferenceEngine<Scalar: BLASScalar> {
     /// One layer; `packed` is its weight for our kernels (else its products run on BLAS, and
     /// `oneSample` is the copy a one-sample call multiplies by, when there is one).
     private func forward(_ layer: PreparedLayer, oneSample: OneSampleProduct<Scalar>?,
-                         packed: PackedWeight?, input: UnsafePointer<Scalar>, count: Int, output: UnsafeMutablePointer<Scalar>) {
+                         packed: PackedWeight?, input: UnsafePointer<Scalar>, count: Int, output: UnsafeMutablePointer<Scalar>,
+                         _ space: Workspace<Scalar>) {
         switch layer.kind {
         case .dense:
             let n = layer.outputSize, k = layer.inputSize, weight = layer.weight!.pointer
@@ -489,26 +525,27 @@ public final class InferenceEngine<Scalar: BLASScalar> {
             } else if count == 1, packed == nil {
                 OneSampleProduct.multiplyStored(weight, inputs: k, outputs: n, bias: bias, activation: layer.activation, input, into: output)
             } else {
-                product(packed, m: count, n: n, k: k, input, weight, bias: bias, activation: layer.activation, into: output)
+                product(packed, m: count, n: n, k: k, input, weight, bias: bias, activation: layer.activation, into: output,
+                        threads: space.threads)
             }
         case .conv2d:
             let g = layer.spatial!, positions = SpatialKernels.positions(g), patch = SpatialKernels.patchSize(g)
             let filters = g.outputShape[2]
             // Narrow convolutions (a few filters) read their windows from the input.
-            if case let .f32(matrix) = packed, convolve(layer, matrix, input: input, count: count, output: output) { return }
-            if columns == nil { columns = .allocate(capacity: columnCapacity) }
-            let cols = columns!
+            if case let .f32(matrix) = packed,
+               convolve(layer, matrix, input: input, count: count, output: output, threads: space.threads) { return }
+            let cols = space.columns!
             var start = 0
             while start < count {
                 let n = min(layer.samplesPerProduct, count - start)
                 SpatialKernels.im2col(input + start * layer.inputSize, count: n, geometry: g, into: cols)
                 let out = output + start * layer.outputSize
                 product(packed, m: n * positions, n: filters, k: patch, cols, layer.weight!.pointer, bias: layer.bias?.pointer,
-                        activation: layer.activation, into: out)
+                        activation: layer.activation, into: out, threads: space.threads)
                 start += n
             }
         case .maxPool2d:
-            SpatialKernels.maxPool(input, count: count, geometry: layer.spatial!, into: output, argmax: nil)
+            SpatialKernels.maxPool(input, count: count, geometry: layer.spatial!, into: output, argmax: nil, threads: space.threads)
             Activations.biasAndActivate(output, rows: count, columns: layer.outputSize, bias: nil, activation: layer.activation)
         case .flatten:
             output.update(from: input, count: count * layer.outputSize)
@@ -528,8 +565,8 @@ public final class InferenceEngine<Scalar: BLASScalar> {
     /// c = activation(a W + bias) for a row-major a[m][k] and W[k][n]: on our kernel with W's
     /// packed copy (bias, and ReLU, applied in its registers), else on BLAS.
     private func product(_ packed: PackedWeight?, m: Int, n: Int, k: Int, _ a: UnsafePointer<Scalar>, _ weight: UnsafePointer<Scalar>,
-                         bias: UnsafePointer<Scalar>?, activation: Activation, into c: UnsafeMutablePointer<Scalar>) {
-        if let packed, packedProduct(packed, m: m, n: n, a, bias: bias, activation: activation, into: c) { return }
+                         bias: UnsafePointer<Scalar>?, activation: Activation, into c: UnsafeMutablePointer<Scalar>, threads: Int) {
+        if let packed, packedProduct(packed, m: m, n: n, a, bias: bias, activation: activation, into: c, threads: threads) { return }
         Scalar.gemm(transposeA: false, transposeB: false, m: m, n: n, k: k, alpha: 1, a: a, lda: k,
                     b: weight, ldb: n, beta: 0, c: c, ldc: n)
         Activations.biasAndActivate(c, rows: m, columns: n, bias: bias, activation: activation)
@@ -544,11 +581,11 @@ extension InferenceEngine where Scalar == Float {
     /// written; other models get the bytes widened one block at a time.
     public func predict(bytes input: UnsafePointer<UInt8>, scale: Float, count: Int, into output: UnsafeMutablePointer<Float>) {
         guard count > 0 else { return }
-        forEachBlock(count: count) { start, n, a, b in
+        forEachBlock(count: count) { start, n, space in
             let block = input + start * inputSize, out = output + start * outputSize
-            if !runWithFirstLayerPreprocessing(UnsafeRawPointer(block), byteScale: scale, count: n, into: out, a, b) {
-                nn_widen_u8(block, n * inputSize, scale, b)
-                forwardBlock(UnsafePointer(b), count: n, into: out, a, b)
+            if !runWithFirstLayerPreprocessing(UnsafeRawPointer(block), byteScale: scale, count: n, into: out, space) {
+                nn_widen_u8(block, n * inputSize, scale, space.b)
+                forwardBlock(UnsafePointer(space.b), count: n, into: out, space)
             }
         }
     }
@@ -561,4 +598,43 @@ private func floats<Scalar>(_ pointer: UnsafePointer<Scalar>) -> UnsafePointer<F
 
 private func floats<Scalar>(_ pointer: UnsafeMutablePointer<Scalar>) -> UnsafeMutablePointer<Float> {
     UnsafeMutableRawPointer(pointer).assumingMemoryBound(to: Float.self)
+}
+
+/// The scratch memory of one thread running blocks of samples: two ping-pong activation buffers
+/// of `rows * widest` values and the im2col rows of convolutions, grown on demand.
+final class BlockScratch<Scalar: BLASScalar> {
+    private var a: UnsafeMutablePointer<Scalar>?
+    private var b: UnsafeMutablePointer<Scalar>?
+    private var columns: UnsafeMutablePointer<Scalar>?
+    private var rows = 0
+
+    /// Grows the buffers to blocks of `rows` samples (memory is only reserved here; pages are
+    /// touched as blocks use them).
+    func reserve(rows: Int, widest: Int, columns capacity: Int) {
+        if capacity > 0, columns == nil { columns = .allocate(capacity: capacity) }
+        guard self.rows < rows else { return }
+        a?.deallocate()
+        b?.deallocate()
+        a = .allocate(capacity: rows * widest)
+        b = .allocate(capacity: rows * widest)
+        self.rows = rows
+    }
+
+    /// This memory for a block whose products use `threads` threads.
+    func workspace(threads: Int) -> Workspace<Scalar> { Workspace(a: a!, b: b!, columns: columns, threads: threads) }
+
+    deinit {
+        a?.deallocate()
+        b?.deallocate()
+        columns?.deallocate()
+    }
+}
+
+/// What one block's layers run with: its thread's scratch memory, and how many threads each
+/// product may use (two when the blocks run one at a time, one when each thread runs its own).
+struct Workspace<Scalar: BLASScalar> {
+    let a, b: UnsafeMutablePointer<Scalar>
+    /// The im2col rows (models with convolutions).
+    let columns: UnsafeMutablePointer<Scalar>?
+    let threads: Int
 }

@@ -142,12 +142,13 @@ public enum SpatialKernels {
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     public static func maxPool<Scalar: BLASScalar>(_ input: UnsafePointer<Scalar>, count: Int, geometry g: SpatialGeometry,
-                                                   into output: UnsafeMutablePointer<Scalar>, argmax: UnsafeMutablePointer<Int32>?) {
+                                                   into output: UnsafeMutablePointer<Scalar>, argmax: UnsafeMutablePointer<Int32>?,
+                                                   threads: Int = min(BLAS.threadCount, 2)) {
         if argmax == nil, Scalar.self == Float.self {
             // The same windows and comparisons, vectorized over the channels (NNKernels/Pooling.c).
             var geometry = kernelGeometry(g)
             nn_max_pool(UnsafeRawPointer(input).assumingMemoryBound(to: Float.self), count, &geometry,
-                        UnsafeMutableRawPointer(output).assumingMemoryBound(to: Float.self), Int32(min(BLAS.threadCount, 2)))
+                        UnsafeMutableRawPointer(output).assumingMemoryBound(to: Float.self), Int32(threads))
             return
         }
         let w = g.inputShape[1], c = g.inputShape[2]

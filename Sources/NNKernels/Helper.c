@@ -1,5 +1,7 @@
 #include "Helper.h"
 
+#include "NNKernels.h"
+
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -123,4 +125,25 @@ bool nn_helper_run(nn_task task, const void *context, size_t split, size_t end) 
     }
     atomic_flag_clear(&helper.in_use);
     return true;
+}
+
+typedef struct {
+    nn_unit_body body;
+    void *context;
+    size_t units;
+    _Atomic size_t next;
+} unit_job;
+
+static void run_unit(const unit_job *job, size_t unit, size_t thread) { job->body(job->context, unit, thread); }
+
+static void unit_task(const void *context, size_t first, size_t end) {
+    (void)end;
+    unit_job *job = (unit_job *)context;
+    NN_DRAIN_UNITS(job, run_unit, first);
+}
+
+void nn_run_units(size_t units, nn_unit_body body, void *context, int threads) {
+    unit_job job = {.body = body, .context = context, .units = units};
+    atomic_init(&job.next, 0);
+    if (threads < 2 || units < 2 || !nn_helper_run(unit_task, &job, 1, 2)) unit_task(&job, 0, 1);
 }

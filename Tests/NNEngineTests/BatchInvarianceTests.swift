@@ -63,6 +63,16 @@ import Testing
         }
     }
 
+    /// A batch of more than `blockParallelMinimum` samples runs whole blocks on each thread: the
+    /// same bits as smaller calls, whose blocks run one at a time with each product shared.
+    @Test(arguments: MatrixKernel.allCases.filter { $0 != .openblas && $0.isSupported })
+    func wholeBlocksPerThread(_ kernel: MatrixKernel) throws {
+        for (name, model) in try Self.models() {
+            let failures = largeBatchFailures(try InferenceEngine<Float>(model: model, kernel: kernel))
+            #expect(failures.isEmpty, "\(kernel.rawValue), \(name): \(failures.prefix(3))")
+        }
+    }
+
     /// A single output: one column in a zero-padded panel, a vector of 8 with 7 unused lanes.
     @Test(arguments: MatrixKernel.allCases.filter { $0 != .openblas && $0.isSupported })
     func oneOutput(_ kernel: MatrixKernel) throws {

@@ -86,6 +86,39 @@ public func batchInvarianceFailures(_ engine: InferenceEngine<Float>, count: Int
     return failures
 }
 
+/// Where a batch large enough for whole blocks per thread (`InferenceEngine.blockParallelMinimum`
+/// and more, as floats and as bytes) gives other bits than the same samples in calls of 1,000
+/// (blocks one at a time, each product shared by the threads), on two threads and on one.
+/// Empty when all agree.
+public func largeBatchFailures(_ engine: InferenceEngine<Float>) -> [String] {
+    let count = InferenceEngine<Float>.blockParallelMinimum + 613, piece = 1000
+    let features = engine.inputSize, outputs = engine.outputSize
+    let scale: Float = 1 / 255, bytes = testPixels(count: count, features: features), x = bytes.map { Float($0) * scale }
+    var failures: [String] = []
+    func fromBytes(_ first: Int, _ n: Int) -> [Float] {
+        var out = [Float](repeating: .nan, count: n * outputs)
+        bytes.withUnsafeBufferPointer { b in
+            out.withUnsafeMutableBufferPointer { engine.predict(bytes: b.baseAddress! + first * features, scale: scale, count: n, into: $0.baseAddress!) }
+        }
+        return out
+    }
+    onTwoThreadsThenOne { threads in
+        let batch = engine.predict(raw: x, count: count)
+        var pieces: [Float] = [], bytePieces: [Float] = []
+        for first in stride(from: 0, to: count, by: piece) {
+            let n = min(piece, count - first)
+            pieces += engine.predict(raw: Array(x[(first * features)..<((first + n) * features)]), count: n)
+            bytePieces += fromBytes(first, n)
+        }
+        if let s = (0..<count).first(where: { batch[($0 * outputs)..<(($0 + 1) * outputs)] != pieces[($0 * outputs)..<(($0 + 1) * outputs)] }) {
+            failures.append("\(threads) thread(s): sample \(s) differs between one batch of \(count) and calls of \(piece)")
+        }
+        if fromBytes(0, count) != bytePieces { failures.append("\(threads) thread(s): bytes, one batch of \(count) differs from calls of \(piece)") }
+        if bytePieces != pieces { failures.append("\(threads) thread(s): bytes differ from their floats") }
+    }
+    return failures
+}
+
 /// Where `engine` gives other bits for samples given as bytes (`predict(bytes:scale:)`, what
 /// nn-infer passes for an IDX file) than for the same values as floats, `Float(byte) * scale`
 /// computed here, in the same calls: `count` samples in one call, each alone, and in blocks of 5; scales 1 and

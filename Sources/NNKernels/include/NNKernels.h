@@ -29,6 +29,18 @@ unsigned nn_cpu_features(void);
 /// The CPUs this process may run on (its affinity mask; else the CPUs online).
 int nn_available_cpus(void);
 
+/// One unit of a job that `nn_run_units` shares: `thread` is 0 on the calling thread, 1 on the
+/// helper thread (to pick that thread's scratch memory).
+typedef void (*nn_unit_body)(void *context, size_t unit, size_t thread);
+
+/// Calls body(context, unit, thread) for every unit in 0..<units, and returns when all are done:
+/// with `threads` >= 2 and at least two units, on the calling thread and the helper thread
+/// together, each taking the next unit from a shared counter (a thread that is late, or shares
+/// its CPU with another process, leaves its units to the other); else, or when the helper is
+/// busy with another caller, all on the calling thread. The engine runs its blocks of samples
+/// so, each through every layer on one thread.
+void nn_run_units(size_t units, nn_unit_body body, void *context, int threads);
+
 /// The geometry of a convolution or pooling layer over HWC samples, as the kernels take it.
 typedef struct {
     size_t h, w, c;     // input height, width, channels
