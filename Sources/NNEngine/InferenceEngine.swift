@@ -348,19 +348,19 @@ public final class InferenceEngine<Scalar: BLASScalar> {
     /// (`forEachBlock`), else nil: two threads, every product of the model on our kernels (not
     /// OpenBLAS, which has threads of its own), nobody observing inputs, and a batch of at least
     /// `blockParallelMinimum` samples. About 16 blocks per thread, so the thread that takes the
-    /// last one finishes at most a small block after the other; a multiple of 24 rows (whole
-    /// groups for every kernel's MR).
+    /// last one finishes at most a small block after the other; at least 48 rows, a multiple of
+    /// 24 (whole groups for every kernel's MR). nn-infer's batches of 1,024 get 22 blocks.
     private func blockParallel(count: Int, threads: Int) -> Int? {
         guard threads >= 2, count >= Self.blockParallelMinimum, inputObserver == nil, matrixKernel != .openblas else { return nil }
         for (layer, packed) in zip(layers, packedWeights) where layer.kind == .dense || layer.kind == .conv2d {
             if packed == nil { return nil }
         }
         let rows = (count + 31) / 32
-        return min(blockRows, max(96, (rows + 23) / 24 * 24))
+        return min(blockRows, max(48, (rows + 23) / 24 * 24))
     }
 
     /// Samples from which a batch runs whole blocks per thread (`forEachBlock`).
-    public static var blockParallelMinimum: Int { 4096 }
+    public static var blockParallelMinimum: Int { 1024 }
 
     /// Runs the model on rows of raw features and returns `count * outputSize` outputs.
     @_specialize(where Scalar == Float)
