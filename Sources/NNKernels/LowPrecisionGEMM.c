@@ -541,17 +541,34 @@ __attribute__((target("avx2,fma,sse4.1"))) static void finite_range_avx2(const f
     *hi_out = hmax;
 }
 
+/// Each of 8 values' integer in 0...255, as 32 bits: round(x * inverse) + zero, clamped.
+__attribute__((target("avx2,fma,sse4.1"))) static inline __m256i quantize8(__m256 x, __m256 inv, __m256 z) {
+    __m256 v = _mm256_round_ps(_mm256_mul_ps(x, inv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    v = _mm256_add_ps(v, z);
+    v = _mm256_max_ps(v, _mm256_setzero_ps());  // NaN -> 0 (max returns its second operand)
+    v = _mm256_min_ps(v, _mm256_set1_ps(255));
+    return _mm256_cvttps_epi32(v);
+}
+
+/// 32 values at a time narrowed to bytes by two rounds of packs (per 128-bit lane, so a
+/// permutation of 32-bit groups puts them back in order): 4 shuffles instead of 12 when each
+/// vector of 8 is narrowed on its own, which the tail still is (blog int8 on AVX-VNNI, one
+/// thread: 7.0 -> 5.0 % of the samples).
 __attribute__((target("avx2,fma,sse4.1"))) static void quantize_values_avx2(const float *x, size_t k, uint8_t *q, float inverse,
                                                                              int32_t zero) {
     const __m256 inv = _mm256_set1_ps(inverse), z = _mm256_set1_ps((float)zero);
-    const __m256 top = _mm256_set1_ps(255), bottom = _mm256_setzero_ps();
+    // After the packs, 128-bit lane L holds 4 bytes of each of the four vectors: group 4L + j is
+    // vector j's values 4L...4L+3, which go to group 2j + L.
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
     size_t p = 0;
+    for (; p + 32 <= k; p += 32) {
+        __m256i i0 = quantize8(_mm256_loadu_ps(x + p), inv, z), i1 = quantize8(_mm256_loadu_ps(x + p + 8), inv, z);
+        __m256i i2 = quantize8(_mm256_loadu_ps(x + p + 16), inv, z), i3 = quantize8(_mm256_loadu_ps(x + p + 24), inv, z);
+        __m256i bytes = _mm256_packus_epi16(_mm256_packus_epi32(i0, i1), _mm256_packus_epi32(i2, i3));
+        _mm256_storeu_si256((__m256i *)(q + p), _mm256_permutevar8x32_epi32(bytes, order));
+    }
     for (; p + 8 <= k; p += 8) {
-        __m256 v = _mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(x + p), inv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-        v = _mm256_add_ps(v, z);
-        v = _mm256_max_ps(v, bottom);  // NaN -> 0 (max returns its second operand)
-        v = _mm256_min_ps(v, top);
-        __m256i i = _mm256_cvttps_epi32(v);
+        __m256i i = quantize8(_mm256_loadu_ps(x + p), inv, z);
         __m128i w = _mm_packus_epi32(_mm256_castsi256_si128(i), _mm256_extracti128_si256(i, 1));
         _mm_storel_epi64((__m128i *)(q + p), _mm_packus_epi16(w, w));
     }
