@@ -292,13 +292,15 @@ public final class InferenceEngine<Scalar: BLASScalar> {
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     public func predict(raw input: UnsafePointer<Scalar>, count: Int, into output: UnsafeMutablePointer<Scalar>) {
-        forEachBlock(count: count) { start, n, space in
-            forwardBlock(input + start * inputSize, count: n, into: output + start * outputSize, space)
+        forEachBlock(count: count) { start, n, space, upcoming in
+            forwardBlock(input + start * inputSize, count: n, into: output + start * outputSize, space,
+                         then: upcoming.map { (UnsafeRawPointer(input + $0.lowerBound * inputSize), $0.count) })
         }
     }
 
     /// Cuts a call of `count` samples (at least one) into blocks and calls `body` with each
-    /// block's first sample, its size and the scratch memory of the thread that runs it. First
+    /// block's first sample, its size, the scratch memory of the thread that runs it and the
+    /// samples of the block that thread runs next (nil when blocks run one at a time). First
     /// what the call needs: the packed weights, the scratch memory grown to a block, and the
     /// one-sample copies from the second one-sample call on (a process that predicts one image
     /// does not pay for them).
@@ -308,7 +310,7 @@ public final class InferenceEngine<Scalar: BLASScalar> {
     /// smaller blocks that the two threads take in turn, each carrying its block through every
     /// layer alone: no thread waits for the other at the end of each layer (the last units of a
     /// product, a softmax on one thread), only once at the end of the call.
-    private func forEachBlock(count: Int, _ body: (_ start: Int, _ count: Int, _ space: Workspace<Scalar>) -> Void) {
+    private func forEachBlock(count: Int, _ body: (_ start: Int, _ count: Int, _ space: Workspace<Scalar>, _ upcoming: Range<Int>?) -> Void) {
         if !packedWeightsMade { makePackedWeights() }
         if count == 1, oneSamplePlan == nil, packedWeights.allSatisfy({ $0 == nil }) {
             singleSampleCalls += 1
@@ -325,20 +327,23 @@ public final class InferenceEngine<Scalar: BLASScalar> {
             var start = 0
             while start < count {
                 let n = min(rows, count - start)
-                body(start, n, space)
+                body(start, n, space, nil)
                 start += n
             }
             return
         }
         let spacesByThread = scratch.prefix(2).map { $0.workspace(threads: 1) }
         withoutActuallyEscaping(body) { body in
-            var run: (Int, Int) -> Void = { block, thread in
-                let start = block * rows
-                body(start, min(rows, count - start), spacesByThread[thread])
+            let blocks = (count + rows - 1) / rows
+            func samples(_ block: Int) -> Range<Int> { (block * rows)..<min(count, (block + 1) * rows) }
+            // `upcoming` is SIZE_MAX when this thread has no block after this one.
+            var run: (Int, UInt, Int) -> Void = { block, upcoming, thread in
+                let range = samples(block)
+                body(range.lowerBound, range.count, spacesByThread[thread], upcoming < UInt(blocks) ? samples(Int(upcoming)) : nil)
             }
             withUnsafeMutablePointer(to: &run) { run in
-                nn_run_units((count + rows - 1) / rows, { context, block, thread in
-                    context!.assumingMemoryBound(to: ((Int, Int) -> Void).self).pointee(block, thread)
+                nn_run_units(blocks, { context, block, upcoming, thread in
+                    context!.assumingMemoryBound(to: ((Int, UInt, Int) -> Void).self).pointee(block, UInt(bitPattern: upcoming), thread)
                 }, run, 2)
             }
         }
@@ -392,11 +397,11 @@ public final class InferenceEngine<Scalar: BLASScalar> {
     /// do), then every layer, ping-ponging between `a` and `b`; the last layer writes `output`.
     /// `input` may be `b` (the layers read it before they write there).
     private func forwardBlock(_ input: UnsafePointer<Scalar>, count: Int, into output: UnsafeMutablePointer<Scalar>,
-                              _ space: Workspace<Scalar>) {
+                              _ space: Workspace<Scalar>, then: (UnsafeRawPointer, Int)? = nil) {
         let a = space.a, b = space.b
         if preprocessor.isIdentity {
             runLayers(from: 0, input, count: count, into: output, target: a, other: b, space)
-        } else if !runWithFirstLayerPreprocessing(UnsafeRawPointer(input), byteScale: nil, count: count, into: output, space) {
+        } else if !runWithFirstLayerPreprocessing(UnsafeRawPointer(input), byteScale: nil, count: count, into: output, space, then: then) {
             preprocessor.apply(input, into: a, count: count)
             runLayers(from: 0, UnsafePointer(a), count: count, into: output, target: b, other: a, space)
         }
@@ -470,14 +475,14 @@ public final class InferenceEngine<Scalar: BLASScalar> {
     /// preprocessing is a prologue too. When the first layer ran so, the other layers follow
     /// (`a` holds its output, `b` the next), and the whole block is done.
     private func runWithFirstLayerPreprocessing(_ input: UnsafeRawPointer, byteScale: Float?, count: Int, into output: UnsafeMutablePointer<Scalar>,
-                                                _ space: Workspace<Scalar>) -> Bool {
+                                                _ space: Workspace<Scalar>, then: (UnsafeRawPointer, Int)? = nil) -> Bool {
         let a = space.a, b = space.b
         guard inputObserver == nil, let layer = layers.first, layer.kind == .dense, let packed = packedWeights.first ?? nil else { return false }
         let preprocessing = preprocessor.rowPreprocessing
         guard preprocessing != nil || (byteScale != nil && preprocessor.isIdentity) else { return false }
         guard packedProduct(packed, m: count, n: layer.outputSize, input, bias: layer.bias.map { UnsafePointer($0.pointer) },
                             activation: layer.activation, into: layers.count == 1 ? output : a, threads: space.threads,
-                            preprocessing: preprocessing, byteScale: byteScale) else { return false }
+                            preprocessing: preprocessing, byteScale: byteScale, then: then) else { return false }
         if layers.count > 1 { runLayers(from: 1, UnsafePointer(a), count: count, into: output, target: b, other: a, space) }
         return true
     }
@@ -490,7 +495,7 @@ public final class InferenceEngine<Scalar: BLASScalar> {
     /// `a` holds floats, or bytes with `byteScale` (see `RowPreprocessing.withPrologue`).
     private func packedProduct(_ packed: PackedWeight, m: Int, n: Int, _ raw: UnsafeRawPointer, bias: UnsafePointer<Scalar>?,
                                activation: Activation, into c: UnsafeMutablePointer<Scalar>, threads: Int,
-                               preprocessing: RowPreprocessing? = nil, byteScale: Float? = nil) -> Bool {
+                               preprocessing: RowPreprocessing? = nil, byteScale: Float? = nil, then: (UnsafeRawPointer, Int)? = nil) -> Bool {
         let fused = activation == .relu, prologue = preprocessing != nil || byteScale != nil
         let a = raw.assumingMemoryBound(to: Float.self), bias = bias.map(floats), c = floats(c)
         let done: Bool
@@ -500,7 +505,8 @@ public final class InferenceEngine<Scalar: BLASScalar> {
             p.multiplyRow(a, bias: bias, relu: fused, into: c, threads: threads)
             done = true
         case let .f32(p):
-            done = p.multiply(raw, m: m, bias: bias, relu: fused, into: c, threads: threads, preprocessing: preprocessing, byteScale: byteScale)
+            done = p.multiply(raw, m: m, bias: bias, relu: fused, into: c, threads: threads, preprocessing: preprocessing, byteScale: byteScale,
+                              then: then)
         case let .bf16(p):
             guard !prologue else { return false }
             done = p.multiply(a, m: m, bias: bias, relu: fused, into: c, threads: threads)
@@ -581,9 +587,10 @@ extension InferenceEngine where Scalar == Float {
     /// written; other models get the bytes widened one block at a time.
     public func predict(bytes input: UnsafePointer<UInt8>, scale: Float, count: Int, into output: UnsafeMutablePointer<Float>) {
         guard count > 0 else { return }
-        forEachBlock(count: count) { start, n, space in
+        forEachBlock(count: count) { start, n, space, upcoming in
             let block = input + start * inputSize, out = output + start * outputSize
-            if !runWithFirstLayerPreprocessing(UnsafeRawPointer(block), byteScale: scale, count: n, into: out, space) {
+            let then = upcoming.map { (UnsafeRawPointer(input + $0.lowerBound * inputSize), $0.count) }
+            if !runWithFirstLayerPreprocessing(UnsafeRawPointer(block), byteScale: scale, count: n, into: out, space, then: then) {
                 nn_widen_u8(block, n * inputSize, scale, space.b)
                 forwardBlock(UnsafePointer(space.b), count: n, into: out, space)
             }

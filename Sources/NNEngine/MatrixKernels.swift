@@ -118,12 +118,14 @@ public final class PackedMatrix: Sendable {
     /// As `multiply`, each row of `a` preprocessed by `preprocessing` as it is packed (a first
     /// layer fed raw features; rows of bytes with `byteScale`, see `withPrologue`). False, with
     /// nothing written, for a product no wider than `narrowWidth` (its kernels read `a` in place)
-    /// when `preprocessing` or `byteScale` is given.
+    /// when `preprocessing` or `byteScale` is given. `then`: rows of the same form this thread
+    /// multiplies next (their first, their count), whose first block the last unit prefetches.
     func multiply(_ a: UnsafeRawPointer, m: Int, bias: UnsafePointer<Float>?, relu: Bool,
-                  into c: UnsafeMutablePointer<Float>, threads: Int, preprocessing: RowPreprocessing?, byteScale: Float? = nil) -> Bool {
+                  into c: UnsafeMutablePointer<Float>, threads: Int, preprocessing: RowPreprocessing?, byteScale: Float? = nil,
+                  then: (UnsafeRawPointer, Int)? = nil) -> Bool {
         RowPreprocessing.withPrologue(preprocessing, byteScale: byteScale) { prologue in
             nn_gemm(kernel.code!, m, panels.columns, panels.rows, a, panels.rows, prologue, panels.pointer, c, panels.columns, bias, relu,
-                    Int32(threads))
+                    Int32(threads), then?.0, then?.1 ?? 0)
         }
     }
 

@@ -314,6 +314,8 @@ typedef struct {
     const void *a;                // floats, or bytes under a prologue that says so
     const float *packed, *bias;
     const nn_prologue *prologue;  // the preprocessing of A's rows as they are packed, or NULL
+    const void *then_a;           // rows of A the caller multiplies next (then_rows of them), or NULL
+    size_t then_rows;
     float *c;
     bool relu;
     size_t rows_per_block, panels, panels_per_group, groups, units;
@@ -362,11 +364,18 @@ static void pack_a(const void *a, size_t lda, size_t rows, size_t kc, size_t mr,
 /// first byte and sets `*end` past their last, when that unit starts a new row block and A's rows
 /// lie back to back (a batch as the engine hands it over); else NULL, with `*end` NULL. Units
 /// are claimed in order, each thread taking one in turn, so that unit is `unit` plus the threads
-/// times the panel groups of a block.
+/// times the panel groups of a block. After the last unit of a product on one thread, the first
+/// block of rows the caller said it multiplies next (`then_a`).
 static const char *rows_ahead(const gemm_job *job, size_t unit, const char **end) {
     size_t later = unit + job->threads * job->groups;
     *end = NULL;
-    if (later >= job->units || job->lda != job->k || later % job->groups != 0) return NULL;
+    if (job->lda != job->k) return NULL;
+    if (later == job->units && job->then_a && job->threads == 1) {
+        size_t rows = job->then_rows < job->rows_per_block ? job->then_rows : job->rows_per_block;
+        *end = nn_prologue_element(job->prologue, job->then_a, job->lda, rows, 0);
+        return nn_prologue_element(job->prologue, job->then_a, job->lda, 0, 0);
+    }
+    if (later >= job->units || later % job->groups != 0) return NULL;
     size_t row0 = later / job->groups * job->rows_per_block;
     size_t rows = job->m - row0 < job->rows_per_block ? job->m - row0 : job->rows_per_block;
     const char *first = nn_prologue_element(job->prologue, job->a, job->lda, row0, 0);
@@ -587,7 +596,8 @@ bool nn_conv_skinny(int kernel, size_t count, const nn_spatial *g, const float *
 }
 
 bool nn_gemm(int kernel, size_t m, size_t n, size_t k, const void *a, size_t lda, const nn_prologue *prologue,
-             const float *packed, float *c, size_t ldc, const float *bias, bool relu, int threads) {
+             const float *packed, float *c, size_t ldc, const float *bias, bool relu, int threads, const void *then_a,
+             size_t then_rows) {
     if (m == 0 || n == 0) return true;
     const kernel_shape *s = shape_for(kernel);
     if (prologue && n <= vector_lanes(s)) return false;  // the narrow products read A in place
@@ -612,6 +622,7 @@ bool nn_gemm(int kernel, size_t m, size_t n, size_t k, const void *a, size_t lda
     gemm_job job = {
         .shape = s, .m = m, .n = n, .k = k, .lda = lda, .ldc = ldc,
         .a = a, .prologue = prologue, .packed = packed, .bias = bias, .c = c, .relu = relu,
+        .then_a = then_a, .then_rows = then_rows,
     };
     job.kc = kc_for(s, k);
     bool parallel = threads >= 2 && (double)m * (double)n * (double)k >= parallel_minimum;
@@ -770,7 +781,7 @@ void nn_gemm_row(int kernel, size_t n, size_t k, const float *x, const float *pa
                  bool relu, int threads) {
     if (n == 0) return;
     if (k == 0) {
-        nn_gemm(kernel, 1, n, 0, x, 0, NULL, packed, y, n, bias, relu, 1);
+        nn_gemm(kernel, 1, n, 0, x, 0, NULL, packed, y, n, bias, relu, 1, NULL, 0);
         return;
     }
     const kernel_shape *s = shape_for(kernel);
@@ -788,7 +799,7 @@ bool nn_gemm_unpacked(int kernel, size_t m, size_t n, size_t k, const float *a, 
     float *packed = aligned_alloc(64, (size + 16) / 16 * 16 * sizeof(float));
     if (!packed) return false;
     nn_gemm_pack(kernel, b, ldb, k, n, packed);
-    bool done = nn_gemm(kernel, m, n, k, a, lda, NULL, packed, c, ldc, bias, relu, threads);
+    bool done = nn_gemm(kernel, m, n, k, a, lda, NULL, packed, c, ldc, bias, relu, threads, NULL, 0);
     free(packed);
     return done;
 }

@@ -134,12 +134,17 @@ typedef struct {
     _Atomic size_t next;
 } unit_job;
 
-static void run_unit(const unit_job *job, size_t unit, size_t thread) { job->body(job->context, unit, thread); }
-
-static void unit_task(const void *context, size_t first, size_t end) {
+/// A thread's loop: it claims the unit after the one it runs before running it, so that the body
+/// knows what comes next on this thread.
+static void unit_task(const void *context, size_t thread, size_t end) {
     (void)end;
     unit_job *job = (unit_job *)context;
-    NN_DRAIN_UNITS(job, run_unit, first);
+    size_t unit = atomic_fetch_add_explicit(&job->next, 1, memory_order_relaxed);
+    while (unit < job->units) {
+        size_t upcoming = atomic_fetch_add_explicit(&job->next, 1, memory_order_relaxed);
+        job->body(job->context, unit, upcoming < job->units ? upcoming : SIZE_MAX, thread);
+        unit = upcoming;
+    }
 }
 
 void nn_run_units(size_t units, nn_unit_body body, void *context, int threads) {

@@ -29,16 +29,17 @@ unsigned nn_cpu_features(void);
 /// The CPUs this process may run on (its affinity mask; else the CPUs online).
 int nn_available_cpus(void);
 
-/// One unit of a job that `nn_run_units` shares: `thread` is 0 on the calling thread, 1 on the
-/// helper thread (to pick that thread's scratch memory).
-typedef void (*nn_unit_body)(void *context, size_t unit, size_t thread);
+/// One unit of a job that `nn_run_units` shares: `upcoming` is the unit this thread runs next
+/// (SIZE_MAX when none), so that it can prefetch that unit's data; `thread` is 0 on the calling
+/// thread, 1 on the helper thread (to pick that thread's scratch memory).
+typedef void (*nn_unit_body)(void *context, size_t unit, size_t upcoming, size_t thread);
 
-/// Calls body(context, unit, thread) for every unit in 0..<units, and returns when all are done:
-/// with `threads` >= 2 and at least two units, on the calling thread and the helper thread
-/// together, each taking the next unit from a shared counter (a thread that is late, or shares
-/// its CPU with another process, leaves its units to the other); else, or when the helper is
-/// busy with another caller, all on the calling thread. The engine runs its blocks of samples
-/// so, each through every layer on one thread.
+/// Calls body(context, unit, upcoming, thread) for every unit in 0..<units, and returns when all
+/// are done: with `threads` >= 2 and at least two units, on the calling thread and the helper
+/// thread together, each taking units from a shared counter one ahead of the one it runs (a
+/// thread that is late, or shares its CPU with another process, leaves the others to the other
+/// thread); else, or when the helper is busy with another caller, all on the calling thread. The
+/// engine runs its blocks of samples so, each through every layer on one thread.
 void nn_run_units(size_t units, nn_unit_body body, void *context, int threads);
 
 /// The geometry of a convolution or pooling layer over HWC samples, as the kernels take it.
@@ -110,8 +111,13 @@ void nn_gemm_pack(int kernel, const float *b, size_t ldb, size_t k, size_t n, fl
 /// portable kernel. With `threads` >= 2 and enough work, the calling thread and the process's
 /// helper thread share the rows. Returns false, having written nothing, when the packing
 /// buffers (about 120 KiB per thread) cannot be allocated.
+/// `then_a` (or NULL): `then_rows` rows of A, with the same row stride and prologue, that the
+/// calling thread multiplies next by a product on one thread; while this product's last unit
+/// computes, its kernels prefetch the first of them into L2, as each unit prefetches the rows of
+/// the next within a product.
 bool nn_gemm(int kernel, size_t m, size_t n, size_t k, const void *a, size_t lda, const nn_prologue *prologue,
-             const float *packed, float *c, size_t ldc, const float *bias, bool relu, int threads);
+             const float *packed, float *c, size_t ldc, const float *bias, bool relu, int threads, const void *then_a,
+             size_t then_rows);
 
 /// y[n] = x[k] B (+ bias, then ReLU) for one row, bit for bit what `nn_gemm` computes for that
 /// row with the same `kernel` and packing, in whatever batch the row would be (a sample's outputs
