@@ -541,14 +541,18 @@ __attribute__((target("avx2,fma,sse4.1"))) static void finite_range_avx2(const f
     *hi_out = hmax;
 }
 
-/// Each of 8 values' integer in 0...255, as 32 bits: round(x * inverse) + zero, clamped.
-__attribute__((target("avx2,fma,sse4.1"))) static inline __m256i quantize8(__m256 x, __m256 inv, __m256 z) {
-    __m256 v = _mm256_round_ps(_mm256_mul_ps(x, inv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    v = _mm256_add_ps(v, z);
-    v = _mm256_max_ps(v, _mm256_setzero_ps());  // NaN -> 0 (max returns its second operand)
-    v = _mm256_min_ps(v, _mm256_set1_ps(255));
-    return _mm256_cvttps_epi32(v);
-}
+/// Each lane's integer in 0...255, as 32 bits: round(x * inverse) + zero, clamped; one body for
+/// 8 lanes (AVX2) and 16 (AVX-512).
+#define QUANTIZE_LANES(NAME, TARGET, VEC, VECI, ROUND, MUL, ADD, MAX, MIN, ZERO, SET1, CVT)            \
+    __attribute__((target(TARGET))) static inline VECI NAME(VEC x, VEC inv, VEC z) {                   \
+        VEC v = ADD(ROUND(MUL(x, inv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), z);           \
+        v = MAX(v, ZERO()); /* NaN -> 0 (max returns its second operand) */                          \
+        return CVT(MIN(v, SET1(255)));                                                               \
+    }
+QUANTIZE_LANES(quantize8, "avx2,fma,sse4.1", __m256, __m256i, _mm256_round_ps, _mm256_mul_ps, _mm256_add_ps, _mm256_max_ps,
+               _mm256_min_ps, _mm256_setzero_ps, _mm256_set1_ps, _mm256_cvttps_epi32)
+QUANTIZE_LANES(quantize16, "avx512f", __m512, __m512i, _mm512_roundscale_ps, _mm512_mul_ps, _mm512_add_ps, _mm512_max_ps,
+               _mm512_min_ps, _mm512_setzero_ps, _mm512_set1_ps, _mm512_cvttps_epi32)
 
 /// 32 values at a time narrowed to bytes by two rounds of packs (per 128-bit lane, so a
 /// permutation of 32-bit groups puts them back in order): 4 shuffles instead of 12 when each
@@ -599,15 +603,6 @@ __attribute__((target("avx512f"))) static void finite_range_avx512(const float *
     }
     *lo_out = _mm512_reduce_min_ps(_mm512_min_ps(_mm512_min_ps(lo0, lo1), _mm512_min_ps(lo2, lo3)));
     *hi_out = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_max_ps(hi0, hi1), _mm512_max_ps(hi2, hi3)));
-}
-
-/// As `quantize_values_avx2`, 16 lanes: each value's integer in 0...255, as 32 bits.
-__attribute__((target("avx512f"))) static inline __m512i quantize16(__m512 x, __m512 inv, __m512 z) {
-    __m512 v = _mm512_roundscale_ps(_mm512_mul_ps(x, inv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    v = _mm512_add_ps(v, z);
-    v = _mm512_max_ps(v, _mm512_setzero_ps());  // NaN -> 0 (max returns its second operand)
-    v = _mm512_min_ps(v, _mm512_set1_ps(255));
-    return _mm512_cvttps_epi32(v);
 }
 
 /// As `quantize_values_avx2`: 64 values at a time narrowed to bytes by two rounds of packs (per
