@@ -216,12 +216,18 @@ public final class InferenceEngine<Scalar: BLASScalar> {
     }
 
     /// Which kernels run the products, for reports: e.g. "f32 batch: avx2 (ours, 2 threads);
-    /// one sample: packed avx2".
+    /// one sample: packed avx2". It says when large batches run whole blocks per thread
+    /// (`forEachBlock`): two threads, and every product's weight small enough for a packed copy.
     public var kernelDescription: String {
         let threads = min(BLAS.threadCount, 2)
+        let products = layers.filter { $0.kind == .dense || $0.kind == .conv2d }
+        let packable = Scalar.self == Float.self && matrixKernel != .openblas
+            && products.allSatisfy { ($0.weight?.count ?? 0) > 0 && $0.weight!.count <= Self.packLimit }
+        let blocks = threads >= 2 && packable
+            ? ", batches of \(Self.blockParallelMinimum) or more as whole blocks per thread" : ""
         let batch = matrixKernel == .openblas
             ? "OpenBLAS (\(BLAS.coreName), \(BLAS.threadCount) thread\(BLAS.threadCount == 1 ? "" : "s"))"
-            : "\(matrixKernel.rawValue) (ours, \(threads) thread\(threads == 1 ? "" : "s"))"
+            : "\(matrixKernel.rawValue) (ours, \(threads) thread\(threads == 1 ? "" : "s")\(blocks))"
         let one = matrixKernel == .openblas ? "OpenBLAS gemv" : "the batch kernels' arithmetic, one row"
         var parts = ["\(Scalar.dtype.rawValue) batch: \(batch)"]
         let int8Layers = layers.filter { $0.int8 != nil && !isNarrow($0) }

@@ -68,8 +68,28 @@ import Testing
     @Test(arguments: MatrixKernel.allCases.filter { $0 != .openblas && $0.isSupported })
     func wholeBlocksPerThread(_ kernel: MatrixKernel) throws {
         for (name, model) in try Self.models() {
-            let failures = largeBatchFailures(try InferenceEngine<Float>(model: model, kernel: kernel))
+            let engine = try InferenceEngine<Float>(model: model, kernel: kernel)
+            let failures = largeBatchFailures(engine)
             #expect(failures.isEmpty, "\(kernel.rawValue), \(name): \(failures.prefix(3))")
+        }
+    }
+
+    /// The kernels' report says so on two threads, and not on one.
+    /// (Other suites set the thread count too, concurrently: the report reads it once, so it is
+    /// checked against the count it names.)
+    @Test func reportedWhenItApplies() throws {
+        let engine = try InferenceEngine<Float>(model: OneSampleTests.model(zscore: true, hidden: .relu, output: .softmax))
+        let rule = "batches of \(InferenceEngine<Float>.blockParallelMinimum) or more as whole blocks per thread"
+        let saved = BLAS.threadCount
+        defer { BLAS.setThreadCount(saved) }
+        for threads in [2, 1] {
+            BLAS.setThreadCount(threads)
+            let report = engine.kernelDescription
+            if report.contains("(ours, 2 threads") {
+                #expect(report.contains("(ours, 2 threads, \(rule))"), "\(report)")
+            } else {
+                #expect(report.contains("(ours, 1 thread)") && !report.contains(rule), "\(report)")
+            }
         }
     }
 
