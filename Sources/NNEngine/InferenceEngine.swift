@@ -221,8 +221,7 @@ public final class InferenceEngine<Scalar: BLASScalar> {
     public var kernelDescription: String {
         let threads = min(BLAS.threadCount, 2)
         let products = layers.filter { $0.kind == .dense || $0.kind == .conv2d }
-        let packable = Scalar.self == Float.self && matrixKernel != .openblas
-            && products.allSatisfy { ($0.weight?.count ?? 0) > 0 && $0.weight!.count <= Self.packLimit }
+        let packable = Scalar.self == Float.self && matrixKernel != .openblas && products.allSatisfy(hasPackableWeight)
         let blocks = threads >= 2 && packable
             ? ", batches of \(Self.blockParallelMinimum) or more as whole blocks per thread" : ""
         let batch = matrixKernel == .openblas
@@ -257,13 +256,18 @@ public final class InferenceEngine<Scalar: BLASScalar> {
         }
     }
 
+    /// Whether `layer` has a weight our kernels get a packed copy of: not empty, at most `packLimit` values.
+    private func hasPackableWeight(_ layer: PreparedLayer) -> Bool {
+        guard let weight = layer.weight else { return false }
+        return weight.count > 0 && weight.count <= Self.packLimit
+    }
+
     /// The packed copies of the weights for `matrixKernel`, made once.
     private func makePackedWeights() {
         packedWeightsMade = true
         guard Scalar.self == Float.self, matrixKernel != .openblas else { return }
         packedWeights = layers.map { layer in
-            guard layer.kind == .dense || layer.kind == .conv2d, let weight = layer.weight, weight.count <= Self.packLimit,
-                  weight.count > 0 else { return nil }
+            guard layer.kind == .dense || layer.kind == .conv2d, hasPackableWeight(layer), let weight = layer.weight else { return nil }
             let columns = layer.kind == .dense ? layer.outputSize : layer.spatial!.outputShape[2]
             let rows = weight.count / columns
             let pointer = UnsafeRawPointer(weight.pointer).assumingMemoryBound(to: Float.self)
