@@ -52,8 +52,9 @@ final class ParameterBuffer<Scalar: BLASScalar>: @unchecked Sendable {
 /// widest activations take about 2 MiB): each block is preprocessed straight from the caller's
 /// input into scratch memory (one pass, no copy first) and carried through every layer while it
 /// is still in cache; the last layer writes to the caller's output. Scratch memory is bounded
-/// by the block (one per thread when large batches run whole blocks per thread), not the batch. On our f32, bf16 and int8 kernels a sample's outputs do not
-/// depend on the batch it comes in, to the bit: a one-sample call multiplies by the same packed
+/// by the block (one per thread when large batches run whole blocks per thread), not the batch.
+/// On our f32, bf16 and int8 kernels a sample's outputs do not depend on the batch it comes in,
+/// to the bit: a one-sample call multiplies by the same packed
 /// weights with the batch product's arithmetic (`nn_gemm_row`), so nn-infer reading a pipe, a
 /// server batching requests and a cluster cutting a file into partitions all print the same
 /// numbers. On OpenBLAS (f64, `NNM_KERNELS=openblas`) one-sample calls use gemv
@@ -410,18 +411,19 @@ public final class InferenceEngine<Scalar: BLASScalar> {
                               _ space: Workspace<Scalar>, then: (UnsafeRawPointer, Int)? = nil) {
         let a = space.a, b = space.b
         if preprocessor.isIdentity {
-            runLayers(from: 0, input, count: count, into: output, target: a, other: b, space)
+            runLayers(from: 0, input, count: count, into: output, target: a, space)
         } else if !runWithFirstLayerPreprocessing(UnsafeRawPointer(input), byteScale: nil, count: count, into: output, space, then: then) {
             preprocessor.apply(input, into: a, count: count)
-            runLayers(from: 0, UnsafePointer(a), count: count, into: output, target: b, other: a, space)
+            runLayers(from: 0, UnsafePointer(a), count: count, into: output, target: b, space)
         }
     }
 
     /// Layers `first...` on `source` (the first one's input), writing each next layer's output
-    /// to `target`, then to `other`, alternately; the last layer writes `output`.
+    /// to `target` (one of `space`'s two buffers), then to the other, alternately; the last layer
+    /// writes `output`.
     private func runLayers(from first: Int, _ input: UnsafePointer<Scalar>, count: Int, into output: UnsafeMutablePointer<Scalar>,
-                           target firstTarget: UnsafeMutablePointer<Scalar>, other: UnsafeMutablePointer<Scalar>,
-                           _ space: Workspace<Scalar>) {
+                           target firstTarget: UnsafeMutablePointer<Scalar>, _ space: Workspace<Scalar>) {
+        let other = firstTarget == space.a ? space.b : space.a
         let plan = count == 1 ? oneSamplePlan : nil
         var source = input, target = firstTarget
         var index = first
@@ -493,7 +495,7 @@ public final class InferenceEngine<Scalar: BLASScalar> {
         guard packedProduct(packed, m: count, n: layer.outputSize, input, bias: layer.bias.map { UnsafePointer($0.pointer) },
                             activation: layer.activation, into: layers.count == 1 ? output : a, threads: space.threads,
                             preprocessing: preprocessing, byteScale: byteScale, then: then) else { return false }
-        if layers.count > 1 { runLayers(from: 1, UnsafePointer(a), count: count, into: output, target: b, other: a, space) }
+        if layers.count > 1 { runLayers(from: 1, UnsafePointer(a), count: count, into: output, target: b, space) }
         return true
     }
 

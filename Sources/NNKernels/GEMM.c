@@ -344,9 +344,8 @@ static void pack_a(const void *a, size_t lda, size_t rows, size_t kc, size_t mr,
     _Alignas(64) float preprocessed[max_kc];
     for (size_t g = 0; g < rows; g += mr, to += group) {
         for (size_t r = 0; r < mr; r++) {
-            float *row = to + r * a_chunk;
             if (g + r >= rows) {
-                for (size_t p = 0; p < kc; p += a_chunk) memset(row + p * mr, 0, a_chunk * sizeof(float));
+                for (size_t p = 0; p < kc; p += a_chunk) memset(to + packed_a_index(p, r, mr), 0, a_chunk * sizeof(float));
                 continue;
             }
             const float *from = (const float *)a + (g + r) * lda;
@@ -354,8 +353,8 @@ static void pack_a(const void *a, size_t lda, size_t rows, size_t kc, size_t mr,
                 nn_preprocess_row(&slice, nn_prologue_element(prologue, a, lda, g + r, 0), kc, preprocessed);
                 from = preprocessed;
             }
-            for (size_t p = 0; p < whole; p += a_chunk) memcpy(row + p * mr, from + p, a_chunk * sizeof(float));
-            if (whole < kc) memcpy(row + whole * mr, from + whole, (kc - whole) * sizeof(float));
+            for (size_t p = 0; p < whole; p += a_chunk) memcpy(to + packed_a_index(p, r, mr), from + p, a_chunk * sizeof(float));
+            if (whole < kc) memcpy(to + packed_a_index(whole, r, mr), from + whole, (kc - whole) * sizeof(float));
         }
     }
 }
