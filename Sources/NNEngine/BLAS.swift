@@ -7,6 +7,13 @@ public protocol BLASScalar: BinaryFloatingPoint, Sendable where Self.RawSignific
     static func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Self,
                      a: UnsafePointer<Self>, lda: Int, b: UnsafePointer<Self>, ldb: Int,
                      beta: Self, c: UnsafeMutablePointer<Self>, ldc: Int)
+    /// `gemm` on `kernel`: for f32 our kernels (`nn_sgemm`, on up to `threads` threads, at most
+    /// two) unless `kernel` is `.openblas` or their scratch memory cannot be allocated; f64 always
+    /// on OpenBLAS. The trainer's products: on a CPU that Debian's OpenBLAS 0.3.21 does not know
+    /// (Emerald Rapids), it runs its SSE3 kernels.
+    static func gemm(on kernel: MatrixKernel, threads: Int, transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
+                     alpha: Self, a: UnsafePointer<Self>, lda: Int, b: UnsafePointer<Self>, ldb: Int,
+                     beta: Self, c: UnsafeMutablePointer<Self>, ldc: Int)
     /// y = alpha * op(A) * x + beta * y, with A rows x cols.
     static func gemv(transpose: Bool, rows: Int, cols: Int, alpha: Self, a: UnsafePointer<Self>, lda: Int,
                      x: UnsafePointer<Self>, beta: Self, y: UnsafeMutablePointer<Self>)
@@ -43,6 +50,14 @@ extension Float: BLASScalar {
         OpenBLAS.library.sgemm(cblasRowMajor, cblasTranspose(transposeA), cblasTranspose(transposeB), Int32(m), Int32(n), Int32(k),
                                alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
+    public static func gemm(on kernel: MatrixKernel, threads: Int, transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
+                            alpha: Float, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                            beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        if let code = kernel.code,
+           nn_sgemm(code, transposeA, transposeB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, Int32(min(threads, 2))) { return }
+        gemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+             beta: beta, c: c, ldc: ldc)
+    }
     public static func gemv(transpose: Bool, rows: Int, cols: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
                             x: UnsafePointer<Float>, beta: Float, y: UnsafeMutablePointer<Float>) {
         OpenBLAS.library.sgemv(cblasRowMajor, cblasTranspose(transpose), Int32(rows), Int32(cols), alpha, a, Int32(lda), x, 1, beta, y, 1)
@@ -63,6 +78,12 @@ extension Double: BLASScalar {
                             beta: Double, c: UnsafeMutablePointer<Double>, ldc: Int) {
         OpenBLAS.library.dgemm(cblasRowMajor, cblasTranspose(transposeA), cblasTranspose(transposeB), Int32(m), Int32(n), Int32(k),
                                alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+    public static func gemm(on kernel: MatrixKernel, threads: Int, transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
+                            alpha: Double, a: UnsafePointer<Double>, lda: Int, b: UnsafePointer<Double>, ldb: Int,
+                            beta: Double, c: UnsafeMutablePointer<Double>, ldc: Int) {
+        gemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+             beta: beta, c: c, ldc: ldc)
     }
     public static func gemv(transpose: Bool, rows: Int, cols: Int, alpha: Double, a: UnsafePointer<Double>, lda: Int,
                             x: UnsafePointer<Double>, beta: Double, y: UnsafeMutablePointer<Double>) {

@@ -191,6 +191,7 @@ enum { skinny_rows = 12 };
                     STORE(sums + r * max_nr, t);                                                                 \
                     continue;                                                                                    \
                 }                                                                                                \
+                if (step->accumulate) t = ADD(t, LOADM(step->c + (size_t)r * step->ldc, mask));                  \
                 if (step->bias) t = ADD(t, bias);                                                                \
                 if (step->relu) t = MAX(t, ZERO());                                                              \
                 STOREM(step->c + (size_t)r * step->ldc, mask, t);                                                \
@@ -215,12 +216,13 @@ enum { skinny_rows = 12 };
         }                                                                                                        \
     }
 
-/// One kc block of a skinny tile: B's rows for it, and where the sums go after the last block.
+/// One kc block of a skinny tile: B's rows for it, and where the sums go after the last block
+/// (added to what C holds with `accumulate`).
 typedef struct {
     size_t kc, nr, lda, n, ldc;
     const float *b, *bias;
     float *c;
-    bool add, last, relu;
+    bool add, last, relu, accumulate;
 } skinny_step;
 
 #if defined(__x86_64__)
@@ -318,6 +320,8 @@ typedef struct {
     size_t then_rows;
     float *c;
     bool relu;
+    bool transposed_a;  // A stored k x m: op(A)[i][p] at a[p * lda + i]
+    bool accumulate;    // C += A B instead of C = A B
     size_t rows_per_block, panels, panels_per_group, groups, units;
     size_t threads;    // taking units: 1, or 2 with the helper
     size_t kc;         // the kc blocks' length (the last may be shorter)
@@ -359,6 +363,24 @@ static void pack_a(const void *a, size_t lda, size_t rows, size_t kc, size_t mr,
     }
 }
 
+/// As `pack_a` (no prologue) for A stored transposed: value p of row r at a[p * lda + r]. A
+/// chunk of a group is then a transposition of `a_chunk` rows of memory, each read along.
+static void pack_a_transposed(const float *a, size_t lda, size_t rows, size_t kc, size_t mr, float *to) {
+    size_t group = packed_a_group(kc, mr);
+    for (size_t g = 0; g < rows; g += mr, to += group) {
+        size_t real = rows - g < mr ? rows - g : mr;
+        for (size_t p0 = 0; p0 < kc; p0 += a_chunk) {
+            size_t steps = kc - p0 < a_chunk ? kc - p0 : a_chunk;
+            float *chunk = to + packed_a_index(p0, 0, mr);
+            const float *from = a + p0 * lda + g;
+            if (steps < a_chunk || real < mr) memset(chunk, 0, a_chunk * mr * sizeof(float));
+            for (size_t u = 0; u < steps; u++, from += lda) {
+                for (size_t r = 0; r < real; r++) chunk[r * a_chunk + u] = from[r];
+            }
+        }
+    }
+}
+
 /// The rows of A that the unit this thread will probably run after `unit` reads: returns their
 /// first byte and sets `*end` past their last, when that unit starts a new row block and A's rows
 /// lie back to back (a batch as the engine hands it over); else NULL, with `*end` NULL. Units
@@ -368,7 +390,7 @@ static void pack_a(const void *a, size_t lda, size_t rows, size_t kc, size_t mr,
 static const char *rows_ahead(const gemm_job *job, size_t unit, const char **end) {
     size_t later = unit + job->threads * job->groups;
     *end = NULL;
-    if (job->lda != job->k) return NULL;
+    if (job->lda != job->k || job->transposed_a) return NULL;
     if (later == job->units && job->then_a && job->threads == 1) {
         size_t rows = job->then_rows < job->rows_per_block ? job->then_rows : job->rows_per_block;
         *end = nn_prologue_element(job->prologue, job->then_a, job->lda, rows, 0);
@@ -395,8 +417,14 @@ static void run_unit(const gemm_job *job, size_t unit, float *buffer) {
     for (size_t pc = 0; pc < job->k; pc += job->kc) {
         size_t kc = job->k - pc < job->kc ? job->k - pc : job->kc;
         bool last = pc + kc == job->k;
-        pack_a(nn_prologue_element(job->prologue, job->a, job->lda, row0, pc), job->lda, rows, kc, mr, buffer, job->prologue, pc);
-        int flags = (pc ? flag_accumulate : 0) | (last && job->bias ? flag_bias : 0) | (last && job->relu ? flag_relu : 0);
+        if (job->transposed_a) {
+            pack_a_transposed((const float *)job->a + pc * job->lda + row0, job->lda, rows, kc, mr, buffer);
+        } else {
+            pack_a(nn_prologue_element(job->prologue, job->a, job->lda, row0, pc), job->lda, rows, kc, mr, buffer, job->prologue,
+                   pc);
+        }
+        int flags = (pc || job->accumulate ? flag_accumulate : 0) | (last && job->bias ? flag_bias : 0) |
+                    (last && job->relu ? flag_relu : 0);
         for (size_t panel = panel0; panel < panel_end; panel++) {
             const float *b = job->packed + panel * job->k * nr + pc * nr;
             size_t col0 = panel * nr, cols = job->n - col0 < nr ? job->n - col0 : nr;
@@ -452,11 +480,13 @@ typedef struct {
     size_t n, k, kc;
     const float *packed, *bias;
     bool relu;
-    const size_t *identity; // 0, 1, ... k - 1
-    // A matrix: C[m][n] (row stride ldc) = A[m][k] (row stride lda) B
-    size_t m, lda, ldc;
+    const size_t *identity; // 0, step, ... (k - 1) * step: the offsets of a row's values
+    // A matrix: C[m][n] (row stride ldc) = A[m][k] B, value p of row i at a[i * lda + p * step]
+    // (step 1; A stored transposed: lda 1, step its row stride); added to C with `accumulate`
+    size_t m, lda, ldc, step;
     const float *a;
     float *c;
+    bool accumulate;
     // A convolution (HWC samples, windows in (row, column, channel) order as im2col's rows)
     bool conv;
     nn_spatial g;
@@ -482,7 +512,8 @@ static void skinny_tile(const skinny_job *job, int rows, const float *a, size_t 
     for (size_t pc = 0; pc < job->k; pc += job->kc) {
         size_t kc = job->k - pc < job->kc ? job->k - pc : job->kc;
         skinny_step step = {.kc = kc, .nr = nr, .lda = lda, .n = job->n, .ldc = ldc, .b = job->packed + pc * nr,
-                            .bias = job->bias, .c = c, .add = pc > 0, .last = pc + kc == job->k, .relu = job->relu};
+                            .bias = job->bias, .c = c, .add = pc > 0, .last = pc + kc == job->k, .relu = job->relu,
+                            .accumulate = job->accumulate};
 #if defined(__x86_64__)
         if (job->shape == &avx512_shape) skinny_avx512(rows, &step, a, at + pc, sums);
         else skinny_avx2(rows, &step, a, at + pc, sums);
@@ -553,7 +584,7 @@ size_t nn_gemm_narrow_width(int kernel) { return vector_lanes(shape_for(kernel))
 static bool skinny_run(skinny_job *job, double work, int threads) {
     size_t *tables = malloc(2 * job->k * sizeof(size_t));
     if (!tables) return false;
-    for (size_t p = 0; p < job->k; p++) tables[p] = p;
+    for (size_t p = 0; p < job->k; p++) tables[p] = p * (job->step ? job->step : 1);
     job->identity = tables;
     if (job->conv) {
         size_t *window = tables + job->k;
@@ -594,25 +625,48 @@ bool nn_conv_skinny(int kernel, size_t count, const nn_spatial *g, const float *
     return skinny_run(&job, work, threads);
 }
 
+/// What `nn_gemm` and `nn_sgemm` multiply: A as stored (`transposed_a` false; with `prologue`
+/// when it has one) or transposed, and whether the products are added to C.
+typedef struct {
+    const void *a;
+    size_t lda;
+    bool transposed_a;
+    const nn_prologue *prologue;
+    bool accumulate;
+} gemm_operand;
+
+static bool gemm_run(int kernel, size_t m, size_t n, size_t k, gemm_operand op, const float *packed, float *c, size_t ldc,
+                     const float *bias, bool relu, int threads, const void *then_a, size_t then_rows);
+
 bool nn_gemm(int kernel, size_t m, size_t n, size_t k, const void *a, size_t lda, const nn_prologue *prologue,
              const float *packed, float *c, size_t ldc, const float *bias, bool relu, int threads, const void *then_a,
              size_t then_rows) {
+    gemm_operand op = {.a = a, .lda = lda, .prologue = prologue};
+    return gemm_run(kernel, m, n, k, op, packed, c, ldc, bias, relu, threads, then_a, then_rows);
+}
+
+static bool gemm_run(int kernel, size_t m, size_t n, size_t k, gemm_operand op, const float *packed, float *c, size_t ldc,
+                     const float *bias, bool relu, int threads, const void *then_a, size_t then_rows) {
     if (m == 0 || n == 0) return true;
+    const void *a = op.a;
+    size_t lda = op.lda;
+    const nn_prologue *prologue = op.prologue;
     const kernel_shape *s = shape_for(kernel);
     if (prologue && n <= vector_lanes(s)) return false;  // the narrow products read A in place
     if (k == 0) {
         // No products: C = bias (then ReLU), as BLAS with beta = 0 would leave it plus the bias.
         for (size_t i = 0; i < m; i++) {
             for (size_t j = 0; j < n; j++) {
-                float v = bias ? bias[j] : 0;
+                float v = (op.accumulate ? c[i * ldc + j] : 0) + (bias ? bias[j] : 0);
                 c[i * ldc + j] = relu ? (v > 0 ? v : 0) : v;
             }
         }
         return true;
     }
     if (n <= vector_lanes(s)) {
-        skinny_job job = {.shape = s, .n = n, .k = k, .packed = packed, .bias = bias, .relu = relu,
-                          .m = m, .lda = lda, .ldc = ldc, .a = a, .c = c};
+        skinny_job job = {.shape = s, .n = n, .k = k, .packed = packed, .bias = bias, .relu = relu, .m = m,
+                          .lda = op.transposed_a ? 1 : lda, .step = op.transposed_a ? lda : 1, .ldc = ldc, .a = a, .c = c,
+                          .accumulate = op.accumulate};
         double work = (double)m * (double)vector_lanes(s) * (double)k;
         job.block = rows_per_unit(m, skinny_block, skinny_rows, threads >= 2 && work >= parallel_minimum);
         job.units = (m + job.block - 1) / job.block;
@@ -621,7 +675,7 @@ bool nn_gemm(int kernel, size_t m, size_t n, size_t k, const void *a, size_t lda
     gemm_job job = {
         .shape = s, .m = m, .n = n, .k = k, .lda = lda, .ldc = ldc,
         .a = a, .prologue = prologue, .packed = packed, .bias = bias, .c = c, .relu = relu,
-        .then_a = then_a, .then_rows = then_rows,
+        .transposed_a = op.transposed_a, .accumulate = op.accumulate, .then_a = then_a, .then_rows = then_rows,
     };
     job.kc = kc_for(s, k);
     bool parallel = threads >= 2 && (double)m * (double)n * (double)k >= parallel_minimum;
@@ -792,13 +846,84 @@ void nn_gemm_row(int kernel, size_t n, size_t k, const float *x, const float *pa
     if (alone || !nn_helper_run(row_groups, &job, (groups + 1) / 2, groups)) row_groups(&job, 0, groups);
 }
 
-bool nn_gemm_unpacked(int kernel, size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b, size_t ldb,
-                      float *c, size_t ldc, const float *bias, bool relu, int threads) {
-    size_t size = nn_gemm_packed_size(kernel, k, n);
-    float *packed = aligned_alloc(64, (size + 16) / 16 * 16 * sizeof(float));
-    if (!packed) return false;
-    nn_gemm_pack(kernel, b, ldb, k, n, packed);
-    bool done = nn_gemm(kernel, m, n, k, a, lda, NULL, packed, c, ldc, bias, relu, threads, NULL, 0);
+/// op(B) (k x n) to be packed as `nn_gemm_pack` packs a matrix, each value times alpha: B as
+/// stored (row p at b + p * ldb) or transposed (op(B)[p][j] at b[j * ldb + p]).
+typedef struct {
+    const float *b;
+    size_t ldb, k, n, nr;
+    bool transposed;
+    float alpha;
+    float *packed;
+} b_packing;
+
+/// Panels [first, end) of a `b_packing`.
+static void pack_b_panels(const void *context, size_t first, size_t end) {
+    const b_packing *job = context;
+    size_t k = job->k, nr = job->nr;
+    if (!job->transposed) {
+        // Row by row of B, each read from start to end (the panels' slices of it), which the
+        // hardware prefetchers follow; panel by panel, the reads would stride by a row.
+        for (size_t p = 0; p < k; p++) {
+            const float *row = job->b + p * job->ldb;
+            for (size_t panel = first; panel < end; panel++) {
+                size_t column0 = panel * nr, width = job->n - column0 < nr ? job->n - column0 : nr;
+                float *packed = job->packed + panel * k * nr + p * nr;
+                for (size_t j = 0; j < width; j++) packed[j] = job->alpha * row[column0 + j];
+                for (size_t j = width; j < nr; j++) packed[j] = 0;
+            }
+        }
+        return;
+    }
+    for (size_t panel = first; panel < end; panel++) {
+        size_t column0 = panel * nr, width = job->n - column0 < nr ? job->n - column0 : nr;
+        float *packed = job->packed + panel * k * nr;
+        // Column j of the panel is row column0 + j of b: read along it.
+        for (size_t p = 0; p < k; p++) {
+            for (size_t j = width; j < nr; j++) packed[p * nr + j] = 0;
+        }
+        for (size_t j = 0; j < width; j++) {
+            const float *row = job->b + (column0 + j) * job->ldb;
+            for (size_t p = 0; p < k; p++) packed[p * nr + j] = job->alpha * row[p];
+        }
+    }
+}
+
+bool nn_sgemm(int kernel, bool transpose_a, bool transpose_b, size_t m, size_t n, size_t k, float alpha, const float *a,
+              size_t lda, const float *b, size_t ldb, float beta, float *c, size_t ldc, int threads) {
+    if (m == 0 || n == 0) return true;
+    bool products = k > 0 && alpha != 0;
+    size_t size = products ? nn_gemm_packed_size(kernel, k, n) : 0;
+    float *packed = products ? aligned_alloc(64, (size + 16) / 16 * 16 * sizeof(float)) : NULL;
+    if (products && !packed) return false;
+    // beta C first, as BLAS does (beta 0: C is not read, so a NaN in it does not survive).
+    if (beta != 1) {
+        for (size_t i = 0; i < m; i++) {
+            float *row = c + i * ldc;
+            if (beta == 0) memset(row, 0, n * sizeof(float));
+            else for (size_t j = 0; j < n; j++) row[j] *= beta;
+        }
+    }
+    if (!products) return true;
+    b_packing packing = {.b = b, .ldb = ldb, .k = k, .n = n, .nr = panel_width(kernel), .transposed = transpose_b,
+                         .alpha = alpha, .packed = packed};
+    size_t panels = (n + packing.nr - 1) / packing.nr;
+    // The packing is a copy: shared from about as many values as a product shares its work.
+    bool alone = threads < 2 || panels < 2 || (double)k * (double)n < 1 << 16;
+    if (alone || !nn_helper_run(pack_b_panels, &packing, panels / 2, panels)) pack_b_panels(&packing, 0, panels);
+    gemm_operand op = {.a = a, .lda = lda, .transposed_a = transpose_a, .accumulate = beta != 0};
+    if (!gemm_run(kernel, m, n, k, op, packed, c, ldc, NULL, false, threads, NULL, 0)) {
+        // The kernels' scratch could not be allocated, and C already holds beta C: finish in
+        // plain loops on the packing, which needs none.
+        size_t nr = panel_width(kernel);
+        for (size_t i = 0; i < m; i++) {
+            for (size_t j = 0; j < n; j++) {
+                const float *column = packed + j / nr * k * nr + j % nr;
+                float sum = 0;
+                for (size_t p = 0; p < k; p++) sum += (transpose_a ? a[p * lda + i] : a[i * lda + p]) * column[p * nr];
+                c[i * ldc + j] = beta != 0 ? c[i * ldc + j] + sum : sum;
+            }
+        }
+    }
     free(packed);
-    return done;
+    return true;
 }

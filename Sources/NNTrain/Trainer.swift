@@ -38,6 +38,9 @@ public final class Trainer<Scalar: BLASScalar> {
     public private(set) var step = 0
 
     let maxBatch: Int
+    /// The f32 products' kernel (f64 runs on OpenBLAS), and the threads they may use.
+    let matrixKernel: MatrixKernel
+    let threads: Int
     /// Per layer: pre-activations, activations (after dropout, when it applies), deltas.
     let z: [Scratch<Scalar>]
     let a: [Scratch<Scalar>]
@@ -62,10 +65,15 @@ public final class Trainer<Scalar: BLASScalar> {
     /// Whether the last forward pass normalized with batch statistics.
     var lastTraining = false
 
-    /// Prepares a trainer for batches of up to `maxBatch` samples (at least `recipe.batchSize`).
-    public init(network: Network<Scalar>, recipe: TrainingRecipe, maxBatch: Int? = nil) {
+    /// Prepares a trainer for batches of up to `maxBatch` samples (at least `recipe.batchSize`),
+    /// its f32 products on `kernel` (by default the engine's choice: `NNM_KERNELS`, else the
+    /// fastest this CPU runs).
+    public init(network: Network<Scalar>, recipe: TrainingRecipe, maxBatch: Int? = nil,
+                kernel: MatrixKernel = MatrixKernel.selected.kernel) {
         self.network = network
         self.recipe = recipe
+        matrixKernel = kernel
+        threads = min(BLAS.threadCount, 2)
         let batch = max(maxBatch ?? recipe.batchSize, recipe.batchSize)
         self.maxBatch = batch
         let widths = Array(network.layerSizes.dropFirst())
@@ -102,6 +110,13 @@ public final class Trainer<Scalar: BLASScalar> {
     }
 
     var layerCount: Int { network.layerCount }
+
+    /// C = alpha op(A) op(B) + beta C on the trainer's kernel.
+    private func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Scalar, a: UnsafePointer<Scalar>, lda: Int,
+                      b: UnsafePointer<Scalar>, ldb: Int, beta: Scalar, c: UnsafeMutablePointer<Scalar>, ldc: Int) {
+        Scalar.gemm(on: matrixKernel, threads: threads, transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
+                    a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+    }
     func width(_ l: Int) -> Int { network.layerSizes[l + 1] }
 
     // MARK: Forward
@@ -159,7 +174,7 @@ public final class Trainer<Scalar: BLASScalar> {
     private func affine(_ l: Int, input: UnsafePointer<Scalar>, count: Int, into out: UnsafeMutablePointer<Scalar>) {
         let k = network.layerSizes[l], n = width(l)
         network.weights[l].withUnsafeBufferPointer { w in
-            Scalar.gemm(transposeA: false, transposeB: false, m: count, n: n, k: k, alpha: 1, a: input, lda: k,
+            gemm(transposeA: false, transposeB: false, m: count, n: n, k: k, alpha: 1, a: input, lda: k,
                         b: w.baseAddress!, ldb: n, beta: 0, c: out, ldc: n)
         }
         network.biases[l].withUnsafeBufferPointer { b in
@@ -173,7 +188,7 @@ public final class Trainer<Scalar: BLASScalar> {
         let filters = g.outputShape[2], cols = columns[l]!.pointer
         SpatialKernels.im2col(input, count: count, geometry: g, into: cols)
         network.weights[l].withUnsafeBufferPointer { w in
-            Scalar.gemm(transposeA: false, transposeB: false, m: rows, n: filters, k: patch, alpha: 1, a: cols, lda: patch,
+            gemm(transposeA: false, transposeB: false, m: rows, n: filters, k: patch, alpha: 1, a: cols, lda: patch,
                         b: w.baseAddress!, ldb: filters, beta: 0, c: out, ldc: filters)
         }
         network.biases[l].withUnsafeBufferPointer { b in
@@ -350,7 +365,7 @@ public final class Trainer<Scalar: BLASScalar> {
                 let fanIn = layer.inputSize, fanOut = layer.outputSize
                 if let previous {
                     network.weights[l].withUnsafeBufferPointer { w in
-                        Scalar.gemm(transposeA: false, transposeB: true, m: count, n: fanIn, k: fanOut, alpha: 1,
+                        gemm(transposeA: false, transposeB: true, m: count, n: fanIn, k: fanOut, alpha: 1,
                                     a: dl, lda: fanOut, b: w.baseAddress!, ldb: fanOut, beta: 0, c: previous, ldc: fanIn)
                     }
                 }
@@ -358,20 +373,20 @@ public final class Trainer<Scalar: BLASScalar> {
                 if updating {
                     updateDenseWeights(l, input: input, delta: dl, count: count, lr: lr, mu: mu)
                 } else {
-                    Scalar.gemm(transposeA: true, transposeB: false, m: fanIn, n: fanOut, k: count, alpha: scale,
+                    gemm(transposeA: true, transposeB: false, m: fanIn, n: fanOut, k: count, alpha: scale,
                                 a: input, lda: fanIn, b: dl, ldb: fanOut, beta: 0, c: weightGradients[l].pointer, ldc: fanOut)
                 }
             case .conv2d:
                 let g = layer.spatial!, rows = count * SpatialKernels.positions(g), patch = SpatialKernels.patchSize(g)
                 let filters = g.outputShape[2], cols = columns[l]!.pointer
-                Scalar.gemm(transposeA: true, transposeB: false, m: patch, n: filters, k: rows, alpha: scale,
+                gemm(transposeA: true, transposeB: false, m: patch, n: filters, k: rows, alpha: scale,
                             a: cols, lda: patch, b: dl, ldb: filters, beta: 0, c: weightGradients[l].pointer, ldc: filters)
                 biasGradient(l, delta: dl, rows: rows, columns: filters, scale: scale)
                 if let previous {
                     // The rows are no longer needed: they take the gradient of the rows, which
                     // col2im adds back onto the input positions.
                     network.weights[l].withUnsafeBufferPointer { w in
-                        Scalar.gemm(transposeA: false, transposeB: true, m: rows, n: patch, k: filters, alpha: 1,
+                        gemm(transposeA: false, transposeB: true, m: rows, n: patch, k: filters, alpha: 1,
                                     a: dl, lda: filters, b: w.baseAddress!, ldb: filters, beta: 0, c: cols, ldc: patch)
                     }
                     previous.update(repeating: 0, count: count * layer.inputSize)
@@ -450,12 +465,12 @@ public final class Trainer<Scalar: BLASScalar> {
                         for i in 0..<v.count { v[i] = mu * v[i] - decay * w[i] }
                         beta = 1
                     }
-                    Scalar.gemm(transposeA: true, transposeB: false, m: fanIn, n: fanOut, k: count, alpha: alpha,
+                    gemm(transposeA: true, transposeB: false, m: fanIn, n: fanOut, k: count, alpha: alpha,
                                 a: input, lda: fanIn, b: dl, ldb: fanOut, beta: beta, c: v.baseAddress!, ldc: fanOut)
                     for i in 0..<w.count { w[i] += v[i] }
                 }
             } else {
-                Scalar.gemm(transposeA: true, transposeB: false, m: fanIn, n: fanOut, k: count, alpha: alpha,
+                gemm(transposeA: true, transposeB: false, m: fanIn, n: fanOut, k: count, alpha: alpha,
                             a: input, lda: fanIn, b: dl, ldb: fanOut, beta: 1 - decay, c: w.baseAddress!, ldc: fanOut)
             }
         }

@@ -143,9 +143,12 @@ size_t nn_gemm_narrow_width(int kernel);
 bool nn_conv_skinny(int kernel, size_t count, const nn_spatial *g, const float *input, const float *packed,
                     size_t filters, const float *bias, bool relu, const nn_spatial *pool, float *output, int threads);
 
-/// As `nn_gemm` for a B as stored, packed into a temporary copy first.
-bool nn_gemm_unpacked(int kernel, size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b, size_t ldb,
-                      float *c, size_t ldc, const float *bias, bool relu, int threads);
+/// BLAS's sgemm on our kernels, for row-major matrices: C = alpha op(A) op(B) + beta C, op(A)
+/// m x k and op(B) k x n, each as stored or transposed. alpha is applied to B as it is packed
+/// (into a temporary copy); beta first, as BLAS does (beta 0: C is not read). False, with C
+/// untouched, when the copy cannot be allocated.
+bool nn_sgemm(int kernel, bool transpose_a, bool transpose_b, size_t m, size_t n, size_t k, float alpha, const float *a,
+              size_t lda, const float *b, size_t ldb, float beta, float *c, size_t ldc, int threads);
 
 /// The f32 multiply-add peak in GFLOP/s of `threads` threads each running `iterations` steps of
 /// 12 independent vector FMAs on registers (`nn_gemm_avx2`: 8 lanes, `nn_gemm_avx512`: 16).
