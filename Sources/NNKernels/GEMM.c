@@ -404,6 +404,32 @@ static const char *rows_ahead(const gemm_job *job, size_t unit, const char **end
     return first;
 }
 
+/// The kernel on one tile of `real` rows and `cols` columns of C (at most MR x NR).
+static void run_tile(const kernel_shape *s, size_t kc, const float *a, const float *b, float *c, size_t ldc, size_t real,
+                     size_t cols, int flags, const float *bias, const char *prefetch) {
+    size_t mr = s->mr, nr = s->nr;
+    if (real == mr && cols == nr) {
+        s->kernel(kc, a, b, c, ldc, flags, bias, prefetch);
+        return;
+    }
+    // An edge tile: computed into a full tile, then its real part copied out (the bias is
+    // applied here because it has only `cols` values).
+    _Alignas(64) float tile[max_mr * max_nr];
+    memset(tile, 0, sizeof tile);
+    if (flags & flag_accumulate) {
+        for (size_t r = 0; r < real; r++) memcpy(tile + r * nr, c + r * ldc, cols * sizeof(float));
+    }
+    s->kernel(kc, a, b, tile, nr, flags & flag_accumulate, NULL, prefetch);
+    for (size_t r = 0; r < real; r++) {
+        for (size_t j = 0; j < cols; j++) {
+            float v = tile[r * nr + j];
+            if (flags & flag_bias) v += bias[j];
+            if (flags & flag_relu) v = v > 0 ? v : 0;
+            c[r * ldc + j] = v;
+        }
+    }
+}
+
 /// One unit of work: a block of rows times a group of panels, over the whole depth k.
 static void run_unit(const gemm_job *job, size_t unit, float *buffer) {
     const kernel_shape *s = job->shape;
@@ -440,26 +466,7 @@ static void run_unit(const gemm_job *job, size_t unit, float *buffer) {
                     size_t bytes = kc / a_chunk * 64;  // what the kernel prefetches
                     ahead = (size_t)(ahead_end - ahead) > bytes ? ahead + bytes : ahead_end;
                 }
-                if (real == mr && cols == nr) {
-                    s->kernel(kc, a, b, c, job->ldc, flags, bias, prefetch);
-                    continue;
-                }
-                // An edge tile: computed into a full tile, then its real part copied out (the
-                // bias is applied here because it has only `cols` values).
-                _Alignas(64) float tile[max_mr * max_nr];
-                memset(tile, 0, sizeof tile);
-                if (flags & flag_accumulate) {
-                    for (size_t r = 0; r < real; r++) memcpy(tile + r * nr, c + r * job->ldc, cols * sizeof(float));
-                }
-                s->kernel(kc, a, b, tile, nr, flags & flag_accumulate, NULL, prefetch);
-                for (size_t r = 0; r < real; r++) {
-                    for (size_t j = 0; j < cols; j++) {
-                        float v = tile[r * nr + j];
-                        if (flags & flag_bias) v += bias[j];
-                        if (flags & flag_relu) v = v > 0 ? v : 0;
-                        c[r * job->ldc + j] = v;
-                    }
-                }
+                run_tile(s, kc, a, b, c, job->ldc, real, cols, flags, bias, prefetch);
             }
         }
     }
@@ -888,12 +895,115 @@ static void pack_b_panels(const void *context, size_t first, size_t end) {
     }
 }
 
+// A small A with fewer rows than B has columns (the trainer's forward pass: 64 samples times a
+// 784 x 256 weight; and its deltas times a transposed weight) is packed once,
+// whole, and shared by both threads, and each unit of work is one panel of columns, whose slice
+// of op(B) for a depth block its thread copies (times alpha) into a buffer in L1 right before
+// the kernels read it. Packing all of B first wrote a copy as large as the weight and read it
+// back, often from the other core's cache.
+enum { streamed_a_limit = 1 << 17 };  // values of A: 512 KiB, well inside a core's L2
+
+typedef struct {
+    const kernel_shape *shape;
+    size_t m, n, k, kc, ldc;
+    const float *packed_a;  // depth block after depth block, each the groups of MR rows `pack_a` writes
+    b_packing b;            // op(B) and alpha (`packed` unused)
+    float *c;
+    bool accumulate;
+    size_t units;
+    _Atomic size_t next;
+} streamed_job;
+
+/// Floats of A packed whole for `streamed_product`.
+static size_t streamed_a_floats(const kernel_shape *s, size_t m, size_t k) {
+    size_t kc = kc_for(s, k), groups = (m + s->mr - 1) / s->mr, floats = 0;
+    for (size_t pc = 0; pc < k; pc += kc) floats += groups * packed_a_group(k - pc < kc ? k - pc : kc, s->mr);
+    return floats;
+}
+
+/// Panel `panel` of C over the whole depth, with `slice` (max_kc x max_nr floats) for op(B)'s.
+static void streamed_unit(const streamed_job *job, size_t panel, float *slice) {
+    const kernel_shape *s = job->shape;
+    const b_packing *b = &job->b;
+    size_t mr = s->mr, nr = s->nr, col0 = panel * nr, cols = job->n - col0 < nr ? job->n - col0 : nr;
+    const float *a = job->packed_a;
+    for (size_t pc = 0; pc < job->k; pc += job->kc) {
+        size_t kc = job->k - pc < job->kc ? job->k - pc : job->kc;
+        if (b->transposed) {
+            for (size_t j = 0; j < cols; j++) {
+                const float *row = b->b + (col0 + j) * b->ldb + pc;
+                for (size_t p = 0; p < kc; p++) slice[p * nr + j] = b->alpha * row[p];
+            }
+            for (size_t p = 0; p < kc; p++) {
+                for (size_t j = cols; j < nr; j++) slice[p * nr + j] = 0;
+            }
+        } else {
+            for (size_t p = 0; p < kc; p++) {
+                const float *row = b->b + (pc + p) * b->ldb + col0;
+                for (size_t j = 0; j < cols; j++) slice[p * nr + j] = b->alpha * row[j];
+                for (size_t j = cols; j < nr; j++) slice[p * nr + j] = 0;
+            }
+        }
+        int flags = pc || job->accumulate ? flag_accumulate : 0;
+        size_t group = packed_a_group(kc, mr);
+        for (size_t g = 0; g < job->m; g += mr, a += group) {
+            size_t real = job->m - g < mr ? job->m - g : mr;
+            run_tile(s, kc, a, slice, job->c + g * job->ldc + col0, job->ldc, real, cols, flags, NULL, (const char *)slice);
+        }
+    }
+}
+
+static void streamed_task(const void *context, size_t first, size_t end) {
+    (void)first;
+    (void)end;
+    streamed_job *job = (streamed_job *)context;
+    _Alignas(64) float slice[max_kc * max_nr];
+    NN_DRAIN_UNITS(job, streamed_unit, slice);
+}
+
+typedef struct {
+    const kernel_shape *shape;
+    const float *a;
+    size_t lda, m, k, kc;
+    float *packed_a;
+} a_packing;
+
+/// Depth blocks [first, end) of A into a whole packing (`streamed_a_floats`'s layout: every
+/// block but the last is kc deep).
+static void pack_a_blocks(const void *context, size_t first, size_t end) {
+    const a_packing *job = context;
+    size_t mr = job->shape->mr, groups = (job->m + mr - 1) / mr;
+    float *to = job->packed_a + first * groups * packed_a_group(job->kc, mr);
+    for (size_t block = first; block < end; block++) {
+        size_t pc = block * job->kc, kc = job->k - pc < job->kc ? job->k - pc : job->kc;
+        pack_a(job->a + pc, job->lda, job->m, kc, mr, to, NULL, 0);
+        to += groups * packed_a_group(kc, mr);
+    }
+}
+
+/// C (+)= op(A) alpha op(B) for a small A (`streamed_a_limit`) and more than one vector of
+/// columns, A packed into `packed_a` (`streamed_a_floats`), its depth blocks shared by the threads.
+static void streamed_product(const kernel_shape *s, size_t m, size_t n, size_t k, const float *a, size_t lda, b_packing b,
+                             bool accumulate, float *c, size_t ldc, int threads, float *packed_a) {
+    size_t kc = kc_for(s, k), blocks = (k + kc - 1) / kc;
+    streamed_job job = {.shape = s, .m = m, .n = n, .k = k, .kc = kc, .ldc = ldc, .packed_a = packed_a, .b = b, .c = c,
+                        .accumulate = accumulate, .units = (n + s->nr - 1) / s->nr};
+    bool parallel = threads >= 2 && job.units >= 2 && (double)m * (double)n * (double)k >= parallel_minimum;
+    a_packing packing = {.shape = s, .a = a, .lda = lda, .m = m, .k = k, .kc = kc, .packed_a = packed_a};
+    if (!parallel || blocks < 2 || !nn_helper_run(pack_a_blocks, &packing, blocks / 2, blocks)) pack_a_blocks(&packing, 0, blocks);
+    atomic_init(&job.next, 0);
+    if (!parallel || !nn_helper_run(streamed_task, &job, 1, 2)) streamed_task(&job, 0, 1);
+}
+
 bool nn_sgemm(int kernel, bool transpose_a, bool transpose_b, size_t m, size_t n, size_t k, float alpha, const float *a,
               size_t lda, const float *b, size_t ldb, float beta, float *c, size_t ldc, int threads) {
     if (m == 0 || n == 0) return true;
+    const kernel_shape *s = shape_for(kernel);
     bool products = k > 0 && alpha != 0;
-    size_t size = products ? nn_gemm_packed_size(kernel, k, n) : 0;
-    float *packed = products ? aligned_alloc(64, (size + 16) / 16 * 16 * sizeof(float)) : NULL;
+    bool streamed = products && !transpose_a && n > vector_lanes(s) && m <= n && (double)m * (double)k <= streamed_a_limit;
+    // The packing's memory (A whole, or B), allocated before C is touched.
+    size_t floats = !products ? 0 : streamed ? streamed_a_floats(s, m, k) : nn_gemm_packed_size(kernel, k, n);
+    float *packed = products ? aligned_alloc(64, (floats + 16) / 16 * 16 * sizeof(float)) : NULL;
     if (products && !packed) return false;
     // beta C first, as BLAS does (beta 0: C is not read, so a NaN in it does not survive).
     if (beta != 1) {
@@ -904,8 +1014,13 @@ bool nn_sgemm(int kernel, bool transpose_a, bool transpose_b, size_t m, size_t n
         }
     }
     if (!products) return true;
-    b_packing packing = {.b = b, .ldb = ldb, .k = k, .n = n, .nr = panel_width(kernel), .transposed = transpose_b,
-                         .alpha = alpha, .packed = packed};
+    b_packing packing = {.b = b, .ldb = ldb, .k = k, .n = n, .nr = panel_width(kernel), .transposed = transpose_b, .alpha = alpha};
+    if (streamed) {
+        streamed_product(s, m, n, k, a, lda, packing, beta != 0, c, ldc, threads, packed);
+        free(packed);
+        return true;
+    }
+    packing.packed = packed;
     size_t panels = (n + packing.nr - 1) / packing.nr;
     // The packing is a copy: shared from about as many values as a product shares its work.
     bool alone = threads < 2 || panels < 2 || (double)k * (double)n < 1 << 16;

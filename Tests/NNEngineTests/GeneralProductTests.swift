@@ -7,7 +7,8 @@ import Testing
 /// Double. Leading dimensions are wider than the matrices (so a stride mixed up with a width
 /// shows), shapes are odd (1, 3, 17 rows; 255 rows of 9 steps, fewer steps than a chunk; 1023
 /// rows) and include the trainer's (64 samples, 100 x 255 weights; the weight gradient, 100 rows
-/// over 64 steps), with widths of one vector or less (the narrow kernels) and of several panels.
+/// over 64 steps), with widths of one vector or less (the narrow kernels) and of several panels,
+/// and both ways of packing: A whole for a small A (at most 2^17 values), else B whole (600 x 230).
 /// beta 0 starts from C full of NaN, which BLAS does not read.
 ///
 /// Tolerance: as `MatrixKernelTests`, gamma(k + 4) (alpha's product with B, the sum, beta's
@@ -15,7 +16,7 @@ import Testing
 @Suite struct GeneralProductTests {
     /// (m, k, n)
     static let shapes: [(m: Int, k: Int, n: Int)] = [
-        (1, 3, 10), (3, 37, 17), (17, 257, 31), (64, 100, 255), (100, 64, 255), (255, 9, 8), (1023, 20, 40),
+        (1, 3, 10), (3, 37, 17), (17, 257, 31), (64, 100, 255), (100, 64, 255), (255, 9, 8), (1023, 20, 40), (600, 230, 37),
     ]
     /// (alpha, beta)
     static let scalings: [(Float, Float)] = [(1, 0), (-0.37, 0.9), (1, 1)]
