@@ -533,7 +533,7 @@ class Bench:
             if key not in R:
                 continue
             lines += [f"## Training, seconds per epoch on 60k Fashion-MNIST (median of {self.args.rounds} x {self.args.epochs} epochs){label}", "",
-                      "| recipe | nn-train | NumPy (blog loop) | NumPy (lean) | NumPy/ours | lean/ours | raw gemm s/epoch | ours GFLOP/s | raw GFLOP/s | ours/raw |",
+                      "| recipe | nn-train | NumPy (blog loop) | NumPy (lean) | NumPy/ours | lean/ours | the epoch's products on OpenBLAS, s | ours GFLOP/s | OpenBLAS GFLOP/s | ours/OpenBLAS products |",
                       "|---|---|---|---|---|---|---|---|---|---|"]
             for k, r in R[key].items():
                 lean = f"{r['numpy_lean_epoch_s']:.3f} | " if r["numpy_lean_epoch_s"] else "- | "
@@ -546,7 +546,7 @@ class Bench:
             c = R["cnn"]
             lines += [f"## CNN training (seed 002's simple CNN: conv 8 3x3 + ReLU, max-pool 2, dense 10 softmax), {c['images']} images per run", "",
                       "| | s per 1000 images | s per 60k epoch (extrapolated) |", "|---|---|---|",
-                      f"| nn-train --recipe cnn (f32, im2col + sgemm, one BLAS thread) | {c['ours_s_per_1000']:.3f} | {c['ours_epoch_60k_s']:.1f} |",
+                      f"| nn-train --recipe cnn (f32, im2col, products on our kernels) | {c['ours_s_per_1000']:.3f} | {c['ours_epoch_60k_s']:.1f} |",
                       f"| NumPy/SciPy, the blog's way (convolve2d per image and filter, f32) | {c['numpy_scipy_s_per_1000']:.3f} | {c['numpy_scipy_epoch_60k_s']:.1f} |",
                       "", f"NumPy/SciPy / ours: {c['speedup']:.1f}x.", ""]
         if "load" in R:
