@@ -56,11 +56,11 @@ struct CNNCase {
     }
 }
 
-func checkCNNStep<S: BLASScalar>(_ group: String, _: S.Type) throws {
+func checkCNNStep<S: BLASScalar>(_ group: String, _: S.Type, kernel: MatrixKernel = MatrixKernel.selected.kernel) throws {
     let c = try CNNCase(group, S.self)
     let tag = "\(c.fx.name) \(group)"
     let tol = Tolerance.forward(S.self)
-    let trainer = Trainer<S>(network: try Network<S>(model: c.model), recipe: c.recipe, maxBatch: c.n)
+    let trainer = Trainer<S>(network: try Network<S>(model: c.model), recipe: c.recipe, maxBatch: c.n, kernel: kernel)
     let xs = c.x.map { S($0) }
     var unused = NumPyRandomState(seed: 0)
     trainer.forward(xs, count: c.n, training: false, random: &unused)
@@ -81,7 +81,7 @@ func checkCNNStep<S: BLASScalar>(_ group: String, _: S.Type) throws {
 
     // K steps of SGD on the same batch from the initial parameters: the losses before each step
     // and the parameters after the last.
-    let steps = Trainer<S>(network: try Network<S>(model: c.model), recipe: c.recipe, maxBatch: c.n)
+    let steps = Trainer<S>(network: try Network<S>(model: c.model), recipe: c.recipe, maxBatch: c.n, kernel: kernel)
     let k = try c.fx.integer("K")
     var losses: [Double] = []
     for _ in 0..<k { losses.append(steps.trainStep(xs, c.labels, random: &unused)) }
@@ -123,5 +123,8 @@ func checkCNNFiniteDifferences(_ group: String) throws {
 @Suite struct CNNParity {
     @Test(arguments: ["blog", "xcorr"]) func stepF64(_ group: String) throws { try checkCNNStep(group, Double.self) }
     @Test(arguments: ["blog", "xcorr"]) func stepF32(_ group: String) throws { try checkCNNStep(group, Float.self) }
+    /// The trainer's f32 products (narrow: a few filters) on every kernel this CPU runs and on OpenBLAS.
+    @Test(arguments: ["blog"], MatrixKernel.allCases.filter(\.isSupported))
+    func stepF32OnEachKernel(_ group: String, _ kernel: MatrixKernel) throws { try checkCNNStep(group, Float.self, kernel: kernel) }
     @Test(arguments: ["blog", "xcorr"]) func centralDifferences(_ group: String) throws { try checkCNNFiniteDifferences(group) }
 }

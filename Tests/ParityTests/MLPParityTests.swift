@@ -6,14 +6,14 @@ import Testing
 
 /// One forward/backward/update on the fixture's batch: every intermediate the trainer exposes,
 /// the loss, every gradient, and the parameters (and momentum velocities) after the update.
-func checkSingleStep<S: BLASScalar>(_ name: String, _: S.Type) throws {
+func checkSingleStep<S: BLASScalar>(_ name: String, _: S.Type, kernel: MatrixKernel = MatrixKernel.selected.kernel) throws {
     let fx = try Fixture("\(name)_\(suffix(S.self))")
     let tol = Tolerance.forward(S.self)
     let recipe = try fx.recipe()
     let layers = recipe.layerSizes.count - 1
     let x = try fx.sampleRows("X")
     let labels = try fx.labels()
-    let trainer = Trainer<S>(network: try fx.network(S.self), recipe: recipe, maxBatch: x.rows)
+    let trainer = Trainer<S>(network: try fx.network(S.self), recipe: recipe, maxBatch: x.rows, kernel: kernel)
     let xs = x.values.map { S($0) }
     let tag = fx.name
 
@@ -67,7 +67,7 @@ func checkSingleStep<S: BLASScalar>(_ name: String, _: S.Type) throws {
 /// K mini-batch steps as the source's loop takes them: Swift's own NumPy-compatible stream draws
 /// the permutations (and the capstone's masks) from np.random.seed(train_seed), and they must be
 /// the fixture's; then the batch losses, and the parameters and velocities after the K steps.
-func checkTrainingSteps<S: BLASScalar>(_ name: String, _: S.Type) throws {
+func checkTrainingSteps<S: BLASScalar>(_ name: String, _: S.Type, kernel: MatrixKernel = MatrixKernel.selected.kernel) throws {
     let fx = try Fixture("\(name)_\(suffix(S.self))")
     let recipe = try fx.recipe()
     let tag = fx.name
@@ -83,7 +83,7 @@ func checkTrainingSteps<S: BLASScalar>(_ name: String, _: S.Type) throws {
     let nielsen = try fx.string("train_loop").hasPrefix("nielsen")
     let masks = recipe.usesDropout ? [try fx.matrix("train/mask1"), try fx.matrix("train/mask2")] : []
 
-    let trainer = Trainer<S>(network: try fx.network(S.self), recipe: recipe, maxBatch: batch)
+    let trainer = Trainer<S>(network: try fx.network(S.self), recipe: recipe, maxBatch: batch, kernel: kernel)
     var random = NumPyRandomState(seed: UInt32(try fx.integer("train_seed")))
     var step = 0, epoch = 0, maskRow = 0
     let stepTolerance = Tolerance.forward(S.self)
@@ -159,4 +159,13 @@ func checkEngine<S: BLASScalar>(_ name: String, _: S.Type) throws {
     @Test(arguments: mlpFixtures) func initializationF32(_ name: String) throws { try checkInitialization(name, Float.self) }
     @Test(arguments: mlpFixtures) func engineF64(_ name: String) throws { try checkEngine(name, Double.self) }
     @Test(arguments: mlpFixtures) func engineF32(_ name: String) throws { try checkEngine(name, Float.self) }
+
+    /// The trainer's f32 products on every matrix kernel this CPU runs (AVX2 on AVX-512 machines
+    /// too) and on OpenBLAS, against NumPy's steps.
+    @Test(arguments: mlpFixtures, MatrixKernel.allCases.filter(\.isSupported))
+    func singleStepF32OnEachKernel(_ name: String, _ kernel: MatrixKernel) throws { try checkSingleStep(name, Float.self, kernel: kernel) }
+    @Test(arguments: mlpFixtures, MatrixKernel.allCases.filter(\.isSupported))
+    func trainingStepsF32OnEachKernel(_ name: String, _ kernel: MatrixKernel) throws {
+        try checkTrainingSteps(name, Float.self, kernel: kernel)
+    }
 }
