@@ -297,17 +297,48 @@ size_t nn_gemm_packed_size(int kernel, size_t k, size_t n) {
     return (n + nr - 1) / nr * nr * k;
 }
 
-void nn_gemm_pack(int kernel, const float *b, size_t ldb, size_t k, size_t n, float *packed) {
-    size_t nr = panel_width(kernel);
-    for (size_t first = 0; first < n; first += nr) {
-        size_t width = n - first < nr ? n - first : nr;
-        for (size_t p = 0; p < k; p++) {
-            const float *row = b + p * ldb + first;
-            memcpy(packed, row, width * sizeof(float));
-            for (size_t j = width; j < nr; j++) packed[j] = 0;
-            packed += nr;
+/// op(B) (k x n) to be packed into panels of nr columns, each stored row by row (the last
+/// zero-padded), each value times alpha: B as stored (row p at b + p * ldb) or transposed
+/// (op(B)[p][j] at b[j * ldb + p]). The engine's weights are packed so once (alpha 1, exact).
+typedef struct {
+    const float *b;
+    size_t ldb, k, n, nr;
+    bool transposed;
+    float alpha;
+    float *packed;
+} b_packing;
+
+/// Rows [pc, pc + kc) of panel `panel` of op(B), times alpha, into `to` (kc x nr, the columns
+/// past n zero): a slice of the packing.
+static void copy_b_slice(const b_packing *b, size_t panel, size_t pc, size_t kc, float *to) {
+    size_t nr = b->nr, col0 = panel * nr, cols = b->n - col0 < nr ? b->n - col0 : nr;
+    if (b->transposed) {
+        // Column j of the panel is row col0 + j of b: read along it.
+        for (size_t j = 0; j < cols; j++) {
+            const float *row = b->b + (col0 + j) * b->ldb + pc;
+            for (size_t p = 0; p < kc; p++) to[p * nr + j] = b->alpha * row[p];
         }
+        for (size_t p = 0; p < kc; p++) {
+            for (size_t j = cols; j < nr; j++) to[p * nr + j] = 0;
+        }
+        return;
     }
+    for (size_t p = 0; p < kc; p++) {
+        const float *row = b->b + (pc + p) * b->ldb + col0;
+        for (size_t j = 0; j < cols; j++) to[p * nr + j] = b->alpha * row[j];
+        for (size_t j = cols; j < nr; j++) to[p * nr + j] = 0;
+    }
+}
+
+/// Panels [first, end) of a `b_packing`, whole.
+static void pack_b_panels(const void *context, size_t first, size_t end) {
+    const b_packing *job = context;
+    for (size_t panel = first; panel < end; panel++) copy_b_slice(job, panel, 0, job->k, job->packed + panel * job->k * job->nr);
+}
+
+void nn_gemm_pack(int kernel, const float *b, size_t ldb, size_t k, size_t n, float *packed) {
+    b_packing job = {.b = b, .ldb = ldb, .k = k, .n = n, .nr = panel_width(kernel), .alpha = 1, .packed = packed};
+    pack_b_panels(&job, 0, (n + job.nr - 1) / job.nr);
 }
 
 typedef struct {
@@ -853,47 +884,6 @@ void nn_gemm_row(int kernel, size_t n, size_t k, const float *x, const float *pa
     if (alone || !nn_helper_run(row_groups, &job, (groups + 1) / 2, groups)) row_groups(&job, 0, groups);
 }
 
-/// op(B) (k x n) to be packed as `nn_gemm_pack` packs a matrix, each value times alpha: B as
-/// stored (row p at b + p * ldb) or transposed (op(B)[p][j] at b[j * ldb + p]).
-typedef struct {
-    const float *b;
-    size_t ldb, k, n, nr;
-    bool transposed;
-    float alpha;
-    float *packed;
-} b_packing;
-
-/// Panels [first, end) of a `b_packing`.
-static void pack_b_panels(const void *context, size_t first, size_t end) {
-    const b_packing *job = context;
-    size_t k = job->k, nr = job->nr;
-    if (!job->transposed) {
-        // Row by row of B, each read from start to end (the panels' slices of it), which the
-        // hardware prefetchers follow; panel by panel, the reads would stride by a row.
-        for (size_t p = 0; p < k; p++) {
-            const float *row = job->b + p * job->ldb;
-            for (size_t panel = first; panel < end; panel++) {
-                size_t column0 = panel * nr, width = job->n - column0 < nr ? job->n - column0 : nr;
-                float *packed = job->packed + panel * k * nr + p * nr;
-                for (size_t j = 0; j < width; j++) packed[j] = job->alpha * row[column0 + j];
-                for (size_t j = width; j < nr; j++) packed[j] = 0;
-            }
-        }
-        return;
-    }
-    for (size_t panel = first; panel < end; panel++) {
-        size_t column0 = panel * nr, width = job->n - column0 < nr ? job->n - column0 : nr;
-        float *packed = job->packed + panel * k * nr;
-        // Column j of the panel is row column0 + j of b: read along it.
-        for (size_t p = 0; p < k; p++) {
-            for (size_t j = width; j < nr; j++) packed[p * nr + j] = 0;
-        }
-        for (size_t j = 0; j < width; j++) {
-            const float *row = job->b + (column0 + j) * job->ldb;
-            for (size_t p = 0; p < k; p++) packed[p * nr + j] = job->alpha * row[p];
-        }
-    }
-}
 
 // A small A with fewer rows than B has columns (the trainer's forward pass: 64 samples times a
 // 784 x 256 weight; and its deltas times a transposed weight) is packed once,
@@ -924,26 +914,11 @@ static size_t streamed_a_floats(const kernel_shape *s, size_t m, size_t k) {
 /// Panel `panel` of C over the whole depth, with `slice` (max_kc x max_nr floats) for op(B)'s.
 static void streamed_unit(const streamed_job *job, size_t panel, float *slice) {
     const kernel_shape *s = job->shape;
-    const b_packing *b = &job->b;
     size_t mr = s->mr, nr = s->nr, col0 = panel * nr, cols = job->n - col0 < nr ? job->n - col0 : nr;
     const float *a = job->packed_a;
     for (size_t pc = 0; pc < job->k; pc += job->kc) {
         size_t kc = job->k - pc < job->kc ? job->k - pc : job->kc;
-        if (b->transposed) {
-            for (size_t j = 0; j < cols; j++) {
-                const float *row = b->b + (col0 + j) * b->ldb + pc;
-                for (size_t p = 0; p < kc; p++) slice[p * nr + j] = b->alpha * row[p];
-            }
-            for (size_t p = 0; p < kc; p++) {
-                for (size_t j = cols; j < nr; j++) slice[p * nr + j] = 0;
-            }
-        } else {
-            for (size_t p = 0; p < kc; p++) {
-                const float *row = b->b + (pc + p) * b->ldb + col0;
-                for (size_t j = 0; j < cols; j++) slice[p * nr + j] = b->alpha * row[j];
-                for (size_t j = cols; j < nr; j++) slice[p * nr + j] = 0;
-            }
-        }
+        copy_b_slice(&job->b, panel, pc, kc, slice);
         int flags = pc || job->accumulate ? flag_accumulate : 0;
         size_t group = packed_a_group(kc, mr);
         for (size_t g = 0; g < job->m; g += mr, a += group) {
