@@ -102,25 +102,10 @@ import Testing
         }
     }
 
-    @Test func portableKernel() {
-        Self.check(.scalar, threads: 1)
-        Self.check(.scalar, threads: 2)
-    }
-
-    @Test(.enabled(if: MatrixKernel.avx2.isSupported, "this CPU lacks AVX2 and FMA"))
-    func avx2Kernel() {
-        Self.check(.avx2, threads: 1)
-        Self.check(.avx2, threads: 2)
-    }
-
-    @Test(.enabled(if: MatrixKernel.avx512.isSupported, "this CPU lacks AVX-512 F/BW/VL (or the OS does not save ZMM state)"))
-    func avx512Kernel() {
-        Self.check(.avx512, threads: 1)
-        Self.check(.avx512, threads: 2)
-    }
-
-    /// The fallback, and the test's own check: the same cases on OpenBLAS.
-    @Test func openBLAS() {
-        Self.check(.openblas, threads: 2)
+    /// Every kernel this CPU runs (AVX2 on AVX-512 machines too), and OpenBLAS: the fallback,
+    /// and the test's own check.
+    @Test(arguments: MatrixKernel.allCases.filter(\.isSupported), [1, 2])
+    func onEachKernel(_ kernel: MatrixKernel, threads: Int) {
+        Self.check(kernel, threads: threads)
     }
 }
