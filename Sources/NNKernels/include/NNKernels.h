@@ -145,8 +145,8 @@ bool nn_conv_skinny(int kernel, size_t count, const nn_spatial *g, const float *
 
 /// BLAS's sgemm on our kernels, for row-major matrices: C = alpha op(A) op(B) + beta C, op(A)
 /// m x k and op(B) k x n, each as stored or transposed. alpha is applied to B as it is packed
-/// (into a temporary copy); beta first, as BLAS does (beta 0: C is not read). False, with C
-/// untouched, when the copy cannot be allocated.
+/// (into a temporary copy); beta first, as BLAS does (beta 0: C is not read, only written).
+/// False, with C untouched, when the copy cannot be allocated.
 bool nn_sgemm(int kernel, bool transpose_a, bool transpose_b, size_t m, size_t n, size_t k, float alpha, const float *a,
               size_t lda, const float *b, size_t ldb, float beta, float *c, size_t ldc, int threads);
 
