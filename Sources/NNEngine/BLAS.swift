@@ -192,7 +192,7 @@ struct OpenBLAS: @unchecked Sendable {
         }
         // No caller can go on without its product: the one line a tool prints for it, and its status.
         let program = CommandLine.arguments.first.map { String($0.split(separator: "/").last ?? "") } ?? "nnm"
-        let line = "\(program): OpenBLAS is needed (f64 products, training, NNM_KERNELS=openblas) but cannot be loaded: "
+        let line = "\(program): OpenBLAS is needed (f64 products, NNM_KERNELS=openblas, weights too large to pack) but cannot be loaded: "
             + "\(reasons.joined(separator: "; ")) (Debian: apt-get install libopenblas0)\n"
         _ = line.withCString { write(2, $0, strlen($0)) }
         exit(69)

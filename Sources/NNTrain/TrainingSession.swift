@@ -58,6 +58,17 @@ public final class TrainingSession {
     /// epoch, as the blog code does; otherwise the loss is the mean of the epoch's batch losses.
     public var fullTrainingLoss = false
     public var tool = "nn-train \(ProjectVersion.string)"
+
+    /// What runs the products, for reports: "our avx512 kernels (2 threads)" for f32 (the kernel
+    /// `NNM_KERNELS` names, else the best), "OpenBLAS (Haswell, 2 threads)" for f64 or
+    /// `NNM_KERNELS=openblas`. A network with convolutions trains on one thread (see `run`).
+    public var productKernels: String {
+        let kernel = MatrixKernel.selected.kernel
+        let threads = recipe.featureStages.isEmpty ? BLAS.threadCount : 1
+        let count = { (n: Int) in "\(n) thread\(n == 1 ? "" : "s")" }
+        if precision == .float32, kernel != .openblas { return "our \(kernel.rawValue) kernels (\(count(min(threads, 2))))" }
+        return "OpenBLAS (\(BLAS.coreName), \(count(threads)))"
+    }
     public var onBatch: ((BatchProgress) -> Void)?
     /// Seconds between `onBatch` calls.
     public var progressInterval = 0.1

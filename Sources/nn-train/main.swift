@@ -117,7 +117,7 @@ struct NNTrain: ParsableCommand {
             let architecture = r.featureStages.isEmpty
                 ? "\(r.layerSizes.map(String.init).joined(separator: "-")) \(r.activations.map(\.description).joined(separator: "/"))"
                 : ((try? r.modelLayers(imageShape: trainingData.train.imageShape))?.map(\.shortSummary).joined(separator: ", ") ?? "")
-            print("training \(architecture), \(r.loss.rawValue), \(r.momentum > 0 ? "momentum \(r.momentum)" : "SGD"), lr \(r.learningRate), batch \(r.batchSize), \(session.precision.rawValue), on \(trainingData.train.count) images from \(files.trainImages)")
+            print("training \(architecture), \(r.loss.rawValue), \(r.momentum > 0 ? "momentum \(r.momentum)" : "SGD"), lr \(r.learningRate), batch \(r.batchSize), \(session.precision.rawValue) on \(session.productKernels), on \(trainingData.train.count) images from \(files.trainImages)")
             let started = Clock.monotonicSeconds()
             let model = try session.run()
             try NNMFormat.write(model, to: save)

@@ -102,12 +102,12 @@ import Testing
         let f64 = [model, fashionTestImages, "--show", "0", "--precision", "f64"]
         let missing = try await run("nn-infer", f64, environment: ["NNM_OPENBLAS": "/nonexistent/libopenblas.so"])
         #expect(missing.status == 69, "\(missing.stderr)")
-        #expect(missing.stderr == "nn-infer: OpenBLAS is needed (f64 products, training, NNM_KERNELS=openblas) but cannot be loaded: "
+        #expect(missing.stderr == "nn-infer: OpenBLAS is needed (f64 products, NNM_KERNELS=openblas, weights too large to pack) but cannot be loaded: "
                 + "/nonexistent/libopenblas.so: cannot open shared object file: No such file or directory (Debian: apt-get install libopenblas0)\n")
         #expect(!missing.stdout.contains("accuracy") && !missing.stdout.contains("images: 10000"), "\(missing.stdout)")
         let wrong = try await run("nn-infer", f64, environment: ["NNM_OPENBLAS": "libz.so.1"])
         #expect(wrong.status == 69, "\(wrong.stderr)")
-        #expect(wrong.stderr == "nn-infer: OpenBLAS is needed (f64 products, training, NNM_KERNELS=openblas) but cannot be loaded: "
+        #expect(wrong.stderr == "nn-infer: OpenBLAS is needed (f64 products, NNM_KERNELS=openblas, weights too large to pack) but cannot be loaded: "
                 + "libz.so.1 has no cblas_sgemm (Debian: apt-get install libopenblas0)\n")
         let f32 = try await run("nn-infer", [model, fashionTestImages, "--show", "0"], environment: ["NNM_OPENBLAS": "/nonexistent/libopenblas.so"])
         #expect(f32.status == 0 && f32.stderr.isEmpty, "\(f32.stderr)")

@@ -153,6 +153,19 @@ func writeQuadrantIDX(in dir: String, train: Int = 200, test: Int = 50) throws -
         #expect(losses.count == 3 && losses[2] < losses[0], "\(losses)")
     }
 
+    /// The opening line names what runs the products: our kernels for f32 (the one NNM_KERNELS
+    /// names), OpenBLAS for f64.
+    @Test func namesWhatRunsTheProducts() async throws {
+        _ = try writeQuadrantIDX(in: dir)
+        let arguments = ["--data", dir, "--layers", "16,8,4", "--epochs", "1"]
+        let f32 = try await run("nn-train", arguments + ["--save", "\(dir)/kernels32.nnm"], environment: ["NNM_KERNELS": "scalar"])
+        #expect(f32.status == 0, "\(f32.stderr)")
+        #expect(f32.stdout.contains(", f32 on our scalar kernels ("), "\(f32.stdout)")
+        let f64 = try await run("nn-train", arguments + ["--float64", "--save", "\(dir)/kernels64.nnm"])
+        #expect(f64.status == 0, "\(f64.stderr)")
+        #expect(f64.stdout.contains(", f64 on OpenBLAS ("), "\(f64.stdout)")
+    }
+
     /// The lenet5 preset on (tiny, random) 28x28 images: LeNet-5's layers and 61,706 parameters.
     @Test func lenet5Preset() async throws {
         var state: UInt64 = 7
