@@ -57,6 +57,7 @@ static inline size_t packed_a_group(size_t kc, size_t mr) {
 typedef struct {
     size_t mr, nr, kc_max;
     micro_kernel kernel;
+    micro_kernel kernel4;  // the first 4 rows of a packed group of MR, for edge tiles of 4 rows or fewer (or NULL)
 } kernel_shape;
 
 // Rows per block of A: a multiple of 6 and of 12; with kc <= 256, at most 120 KiB packed.
@@ -124,7 +125,7 @@ SCALAR_KERNEL(32)
         VEC x = SET1(a[r * a_chunk + u]);                                                          \
         UNROLL for (int v = 0; v < NV; v++) acc[r][v] = FMADD(x, bv[v], acc[r][v]);                \
     }
-#define VECTOR_KERNEL(NAME, TARGET, VEC, LANES, MR, NV, ZERO, LOAD, STORE, SET1, FMADD, ADD, MAX)  \
+#define VECTOR_KERNEL(NAME, TARGET, VEC, LANES, MR, GROUP, NV, ZERO, LOAD, STORE, SET1, FMADD, ADD, MAX) \
     __attribute__((target(TARGET))) static void NAME(size_t kc, const float *a, const float *b,    \
                                                      float *c, size_t ldc, int flags,              \
                                                      const float *bias, const char *ahead) {       \
@@ -137,7 +138,7 @@ SCALAR_KERNEL(32)
             UNROLL for (int u = 0; u < a_chunk; u++, p++, b += NV * LANES) {                       \
                 VECTOR_STEP(VEC, LANES, MR, NV, LOAD, SET1, FMADD)                                 \
             }                                                                                      \
-            a += a_chunk * MR;                                                                     \
+            a += a_chunk * GROUP;                                                                  \
         }                                                                                          \
         for (int u = 0; p < kc; p++, u++, b += NV * LANES) {                                       \
             VECTOR_STEP(VEC, LANES, MR, NV, LOAD, SET1, FMADD)                                     \
@@ -154,9 +155,16 @@ SCALAR_KERNEL(32)
         }                                                                                          \
     }
 
-VECTOR_KERNEL(avx2_kernel, "avx2,fma", __m256, 8, 6, 2, _mm256_setzero_ps, _mm256_loadu_ps, _mm256_storeu_ps,
+// MR rows of a packed group of GROUP rows: the full tile (MR = GROUP), and the first 4 rows for
+// edge tiles of 4 rows or fewer (a batch of 64 in training is 5 groups of 12 rows and one of 4,
+// which the full kernel computed as 12).
+VECTOR_KERNEL(avx2_kernel, "avx2,fma", __m256, 8, 6, 6, 2, _mm256_setzero_ps, _mm256_loadu_ps, _mm256_storeu_ps,
               _mm256_set1_ps, _mm256_fmadd_ps, _mm256_add_ps, _mm256_max_ps)
-VECTOR_KERNEL(avx512_kernel, "avx512f,avx512bw,avx512vl,avx2,fma", __m512, 16, 12, 2, _mm512_setzero_ps, _mm512_loadu_ps,
+VECTOR_KERNEL(avx2_kernel4, "avx2,fma", __m256, 8, 4, 6, 2, _mm256_setzero_ps, _mm256_loadu_ps, _mm256_storeu_ps,
+              _mm256_set1_ps, _mm256_fmadd_ps, _mm256_add_ps, _mm256_max_ps)
+VECTOR_KERNEL(avx512_kernel, "avx512f,avx512bw,avx512vl,avx2,fma", __m512, 16, 12, 12, 2, _mm512_setzero_ps, _mm512_loadu_ps,
+              _mm512_storeu_ps, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_add_ps, _mm512_max_ps)
+VECTOR_KERNEL(avx512_kernel4, "avx512f,avx512bw,avx512vl,avx2,fma", __m512, 16, 4, 12, 2, _mm512_setzero_ps, _mm512_loadu_ps,
               _mm512_storeu_ps, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_add_ps, _mm512_max_ps)
 #endif
 
@@ -241,8 +249,8 @@ SKINNY_KERNEL(skinny_avx512, "avx512f,avx512bw,avx512vl,avx2,fma", __m512, __mma
 static const kernel_shape scalar16 = {4, 16, 256, scalar_kernel_16};
 static const kernel_shape scalar32 = {4, 32, 192, scalar_kernel_32};
 #if defined(__x86_64__)
-static const kernel_shape avx2_shape = {6, 16, 256, avx2_kernel};
-static const kernel_shape avx512_shape = {12, 32, 192, avx512_kernel};
+static const kernel_shape avx2_shape = {6, 16, 256, avx2_kernel, avx2_kernel4};
+static const kernel_shape avx512_shape = {12, 32, 192, avx512_kernel, avx512_kernel4};
 #endif
 
 bool nn_gemm_supported(int kernel) {
@@ -450,7 +458,8 @@ static void run_tile(const kernel_shape *s, size_t kc, const float *a, const flo
     if (flags & flag_accumulate) {
         for (size_t r = 0; r < real; r++) memcpy(tile + r * nr, c + r * ldc, cols * sizeof(float));
     }
-    s->kernel(kc, a, b, tile, nr, flags & flag_accumulate, NULL, prefetch);
+    micro_kernel kernel = real <= 4 && s->kernel4 ? s->kernel4 : s->kernel;
+    kernel(kc, a, b, tile, nr, flags & flag_accumulate, NULL, prefetch);
     for (size_t r = 0; r < real; r++) {
         for (size_t j = 0; j < cols; j++) {
             float v = tile[r * nr + j];
