@@ -225,9 +225,7 @@ public final class InferenceEngine<Scalar: BLASScalar> {
         let packable = Scalar.self == Float.self && matrixKernel != .openblas && products.allSatisfy(hasPackableWeight)
         let blocks = threads >= 2 && packable
             ? ", batches of \(Self.blockParallelMinimum) or more as whole blocks per thread" : ""
-        let batch = matrixKernel == .openblas
-            ? "OpenBLAS (\(BLAS.coreName), \(BLAS.threadCount) thread\(BLAS.threadCount == 1 ? "" : "s"))"
-            : "\(matrixKernel.rawValue) (ours, \(threads) thread\(threads == 1 ? "" : "s")\(blocks))"
+        let batch = matrixKernel.productsDescription(threads: BLAS.threadCount, detail: blocks)
         let one = matrixKernel == .openblas ? "OpenBLAS gemv" : "the batch kernels' arithmetic, one row"
         var parts = ["\(Scalar.dtype.rawValue) batch: \(batch)"]
         let int8Layers = layers.filter { $0.int8 != nil && !isNarrow($0) }

@@ -38,6 +38,15 @@ public enum MatrixKernel: String, CaseIterable, Sendable {
     /// packing of A, convolutions straight from the input): 16 for AVX-512, 8 for AVX2, else 0.
     public var narrowWidth: Int { code.map { nn_gemm_narrow_width($0) } ?? 0 }
 
+    /// How reports name this kernel running products on up to `threads` threads: "avx512 (ours,
+    /// 2 threads)" (ours use at most two), or "OpenBLAS (Haswell, 4 threads)" (loading OpenBLAS
+    /// to ask its core). `detail` goes inside the parentheses, after the threads.
+    public func productsDescription(threads: Int, detail: String = "") -> String {
+        let count = { (n: Int) in "\(n) thread\(n == 1 ? "" : "s")" }
+        if self == .openblas { return "OpenBLAS (\(BLAS.coreName), \(count(threads))\(detail))" }
+        return "\(rawValue) (ours, \(count(min(threads, 2)))\(detail))"
+    }
+
     /// The fastest of our kernels this CPU runs.
     public static var best: MatrixKernel {
         switch Int(nn_gemm_best()) {

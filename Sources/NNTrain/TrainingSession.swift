@@ -59,16 +59,20 @@ public final class TrainingSession {
     public var fullTrainingLoss = false
     public var tool = "nn-train \(ProjectVersion.string)"
 
-    /// What runs the products, for reports: "our avx512 kernels (2 threads)" for f32 (the kernel
+    /// What runs the products, for reports: "avx512 (ours, 2 threads)" for f32 (the kernel
     /// `NNM_KERNELS` names, else the best), "OpenBLAS (Haswell, 2 threads)" for f64 or
-    /// `NNM_KERNELS=openblas`. A network with convolutions trains on one thread (see `run`).
+    /// `NNM_KERNELS=openblas`.
     public var productKernels: String {
-        let kernel = MatrixKernel.selected.kernel
-        let threads = recipe.featureStages.isEmpty ? BLAS.threadCount : 1
-        let count = { (n: Int) in "\(n) thread\(n == 1 ? "" : "s")" }
-        if precision == .float32, kernel != .openblas { return "our \(kernel.rawValue) kernels (\(count(min(threads, 2))))" }
-        return "OpenBLAS (\(BLAS.coreName), \(count(threads)))"
+        let kernel = precision == .float32 ? MatrixKernel.selected.kernel : .openblas
+        return kernel.productsDescription(threads: Self.productThreads(convolutional: !recipe.featureStages.isEmpty))
     }
+
+    /// The threads the products may use. A CNN step spends most of its time outside them (im2col,
+    /// pooling) on a single thread, while an idle OpenBLAS worker spins in sched_yield for the
+    /// core: one thread trains a CNN 2-3x faster on this kind of machine (BENCHMARKS.md). On our
+    /// kernels a second thread changed nothing measurable (the cnn preset, 6,000 images:
+    /// 0.35-0.41 s against 0.36-0.37 s an epoch).
+    private static func productThreads(convolutional: Bool) -> Int { convolutional ? 1 : BLAS.threadCount }
     public var onBatch: ((BatchProgress) -> Void)?
     /// Seconds between `onBatch` calls.
     public var progressInterval = 0.1
@@ -163,13 +167,8 @@ public final class TrainingSession {
         let trainX = prepared(data.train, preprocessor)
         let testX = data.test.map { prepared($0, preprocessor) }
         let validationX = data.validation.map { prepared($0, preprocessor) }
-        // A CNN step spends most of its time outside BLAS (im2col, pooling) on a single thread,
-        // while an idle OpenBLAS worker spins in sched_yield for the core: one BLAS thread trains
-        // a CNN 2-3x faster on this kind of machine (BENCHMARKS.md). On our kernels a second
-        // thread changed nothing measurable (the cnn preset, 6,000 images: 0.35-0.41 s against
-        // 0.36-0.37 s an epoch).
         let threads = BLAS.threadCount
-        if network.isConvolutional { BLAS.setThreadCount(1) }
+        BLAS.setThreadCount(Self.productThreads(convolutional: network.isConvolutional))
         defer { BLAS.setThreadCount(threads) }
         // Evaluation runs in batches of this size; convolution layers keep far more per sample.
         let evaluationBatch = network.isConvolutional ? 256 : 1024
