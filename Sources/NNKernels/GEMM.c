@@ -527,7 +527,7 @@ typedef struct {
     size_t n, k, kc;
     const float *packed, *bias;
     bool relu;
-    const size_t *identity; // 0, step, ... (k - 1) * step: the offsets of a row's values
+    const size_t *identity; // 0, step, ... (k - 1) * step: the offsets of a row's values (of an im2col row: step 1)
     // A matrix: C[m][n] (row stride ldc) = A[m][k] B, value p of row i at a[i * lda + p * step]
     // (step 1; A stored transposed: lda 1, step its row stride); added to C with `accumulate`
     size_t m, lda, ldc, step;
@@ -631,7 +631,7 @@ size_t nn_gemm_narrow_width(int kernel) { return vector_lanes(shape_for(kernel))
 static bool skinny_run(skinny_job *job, double work, int threads) {
     size_t *tables = malloc(2 * job->k * sizeof(size_t));
     if (!tables) return false;
-    for (size_t p = 0; p < job->k; p++) tables[p] = p * (job->step ? job->step : 1);
+    for (size_t p = 0; p < job->k; p++) tables[p] = p * job->step;
     job->identity = tables;
     if (job->conv) {
         size_t *window = tables + job->k;
@@ -665,7 +665,7 @@ bool nn_conv_skinny(int kernel, size_t count, const nn_spatial *g, const float *
     size_t k = g->kh * g->kw * g->c;
     if (filters > vector_lanes(s) || count == 0 || k == 0) return false;
     if (pool && (pool->h != g->oh || pool->w != g->ow || pool->c != filters)) return false;
-    skinny_job job = {.shape = s, .n = filters, .k = k, .packed = packed, .bias = bias, .relu = relu, .conv = true,
+    skinny_job job = {.shape = s, .n = filters, .k = k, .packed = packed, .bias = bias, .relu = relu, .step = 1, .conv = true,
                       .g = *g, .input = input, .output = output, .units = count, .pooled = pool != NULL};
     if (pool) job.pool = *pool;
     double work = (double)count * (double)(g->oh * g->ow) * (double)vector_lanes(s) * (double)k;

@@ -175,7 +175,7 @@ public final class Trainer<Scalar: BLASScalar> {
         let k = network.layerSizes[l], n = width(l)
         network.weights[l].withUnsafeBufferPointer { w in
             gemm(transposeA: false, transposeB: false, m: count, n: n, k: k, alpha: 1, a: input, lda: k,
-                        b: w.baseAddress!, ldb: n, beta: 0, c: out, ldc: n)
+                 b: w.baseAddress!, ldb: n, beta: 0, c: out, ldc: n)
         }
         network.biases[l].withUnsafeBufferPointer { b in
             Activations.biasAndActivate(out, rows: count, columns: n, bias: b.baseAddress!, activation: .identity)
@@ -189,7 +189,7 @@ public final class Trainer<Scalar: BLASScalar> {
         SpatialKernels.im2col(input, count: count, geometry: g, into: cols)
         network.weights[l].withUnsafeBufferPointer { w in
             gemm(transposeA: false, transposeB: false, m: rows, n: filters, k: patch, alpha: 1, a: cols, lda: patch,
-                        b: w.baseAddress!, ldb: filters, beta: 0, c: out, ldc: filters)
+                 b: w.baseAddress!, ldb: filters, beta: 0, c: out, ldc: filters)
         }
         network.biases[l].withUnsafeBufferPointer { b in
             Activations.biasAndActivate(out, rows: rows, columns: filters, bias: b.baseAddress!, activation: .identity)
@@ -366,7 +366,7 @@ public final class Trainer<Scalar: BLASScalar> {
                 if let previous {
                     network.weights[l].withUnsafeBufferPointer { w in
                         gemm(transposeA: false, transposeB: true, m: count, n: fanIn, k: fanOut, alpha: 1,
-                                    a: dl, lda: fanOut, b: w.baseAddress!, ldb: fanOut, beta: 0, c: previous, ldc: fanIn)
+                             a: dl, lda: fanOut, b: w.baseAddress!, ldb: fanOut, beta: 0, c: previous, ldc: fanIn)
                     }
                 }
                 biasGradient(l, delta: dl, rows: count, columns: fanOut, scale: scale)
@@ -374,20 +374,20 @@ public final class Trainer<Scalar: BLASScalar> {
                     updateDenseWeights(l, input: input, delta: dl, count: count, lr: lr, mu: mu)
                 } else {
                     gemm(transposeA: true, transposeB: false, m: fanIn, n: fanOut, k: count, alpha: scale,
-                                a: input, lda: fanIn, b: dl, ldb: fanOut, beta: 0, c: weightGradients[l].pointer, ldc: fanOut)
+                         a: input, lda: fanIn, b: dl, ldb: fanOut, beta: 0, c: weightGradients[l].pointer, ldc: fanOut)
                 }
             case .conv2d:
                 let g = layer.spatial!, rows = count * SpatialKernels.positions(g), patch = SpatialKernels.patchSize(g)
                 let filters = g.outputShape[2], cols = columns[l]!.pointer
                 gemm(transposeA: true, transposeB: false, m: patch, n: filters, k: rows, alpha: scale,
-                            a: cols, lda: patch, b: dl, ldb: filters, beta: 0, c: weightGradients[l].pointer, ldc: filters)
+                     a: cols, lda: patch, b: dl, ldb: filters, beta: 0, c: weightGradients[l].pointer, ldc: filters)
                 biasGradient(l, delta: dl, rows: rows, columns: filters, scale: scale)
                 if let previous {
                     // The rows are no longer needed: they take the gradient of the rows, which
                     // col2im adds back onto the input positions.
                     network.weights[l].withUnsafeBufferPointer { w in
                         gemm(transposeA: false, transposeB: true, m: rows, n: patch, k: filters, alpha: 1,
-                                    a: dl, lda: filters, b: w.baseAddress!, ldb: filters, beta: 0, c: cols, ldc: patch)
+                             a: dl, lda: filters, b: w.baseAddress!, ldb: filters, beta: 0, c: cols, ldc: patch)
                     }
                     previous.update(repeating: 0, count: count * layer.inputSize)
                     SpatialKernels.col2imAdding(cols, count: count, geometry: g, into: previous)
@@ -466,12 +466,12 @@ public final class Trainer<Scalar: BLASScalar> {
                         beta = 1
                     }
                     gemm(transposeA: true, transposeB: false, m: fanIn, n: fanOut, k: count, alpha: alpha,
-                                a: input, lda: fanIn, b: dl, ldb: fanOut, beta: beta, c: v.baseAddress!, ldc: fanOut)
+                         a: input, lda: fanIn, b: dl, ldb: fanOut, beta: beta, c: v.baseAddress!, ldc: fanOut)
                     for i in 0..<w.count { w[i] += v[i] }
                 }
             } else {
                 gemm(transposeA: true, transposeB: false, m: fanIn, n: fanOut, k: count, alpha: alpha,
-                            a: input, lda: fanIn, b: dl, ldb: fanOut, beta: 1 - decay, c: w.baseAddress!, ldc: fanOut)
+                     a: input, lda: fanIn, b: dl, ldb: fanOut, beta: 1 - decay, c: w.baseAddress!, ldc: fanOut)
             }
         }
     }
