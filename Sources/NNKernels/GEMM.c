@@ -402,10 +402,55 @@ static void pack_a(const void *a, size_t lda, size_t rows, size_t kc, size_t mr,
     }
 }
 
-/// As `pack_a` (no prologue) for A stored transposed: value p of row r at a[p * lda + r]. A
-/// chunk of a group is then a transposition of `a_chunk` rows of memory, each read along.
+#if defined(__x86_64__)
+/// Rows `from[u * lda + r]` (8 steps u of 8 rows r) as `to[r * a_chunk + u]`: one 8 x 8
+/// transposition in registers instead of 64 scalar copies.
+__attribute__((target("avx2"))) static void transpose_8x8(const float *from, size_t lda, float *to) {
+    __m256 r[8], t[8];
+    for (int u = 0; u < 8; u++) r[u] = _mm256_loadu_ps(from + u * lda);
+    for (int i = 0; i < 4; i++) {
+        t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    __m256 s[8];
+    for (int h = 0; h < 2; h++) {
+        s[4 * h + 0] = _mm256_shuffle_ps(t[4 * h], t[4 * h + 2], 0x44);
+        s[4 * h + 1] = _mm256_shuffle_ps(t[4 * h], t[4 * h + 2], 0xEE);
+        s[4 * h + 2] = _mm256_shuffle_ps(t[4 * h + 1], t[4 * h + 3], 0x44);
+        s[4 * h + 3] = _mm256_shuffle_ps(t[4 * h + 1], t[4 * h + 3], 0xEE);
+    }
+    for (int i = 0; i < 4; i++) {
+        _mm256_storeu_ps(to + i * a_chunk, _mm256_permute2f128_ps(s[i], s[i + 4], 0x20));
+        _mm256_storeu_ps(to + (i + 4) * a_chunk, _mm256_permute2f128_ps(s[i], s[i + 4], 0x31));
+    }
+}
+
+/// The same for 4 rows: two 4 x 4 transpositions.
+__attribute__((target("avx2"))) static void transpose_8x4(const float *from, size_t lda, float *to) {
+    for (int half = 0; half < 2; half++, from += 4 * lda) {
+        __m128 r0 = _mm_loadu_ps(from), r1 = _mm_loadu_ps(from + lda), r2 = _mm_loadu_ps(from + 2 * lda),
+               r3 = _mm_loadu_ps(from + 3 * lda);
+        _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+        _mm_storeu_ps(to + 4 * half, r0);
+        _mm_storeu_ps(to + a_chunk + 4 * half, r1);
+        _mm_storeu_ps(to + 2 * a_chunk + 4 * half, r2);
+        _mm_storeu_ps(to + 3 * a_chunk + 4 * half, r3);
+    }
+}
+#endif
+
+/// As `pack_a` (no prologue) for A stored transposed: value p of row r at a[p * lda + r] (the
+/// weight gradient's X^T). A chunk of a group is then a transposition of `a_chunk` rows of
+/// memory, each read along; whole chunks of 8 steps are transposed
+/// 8 or 4 rows at a time in registers when the CPU has AVX2 (it only moves values: the packing
+/// is the same).
 static void pack_a_transposed(const float *a, size_t lda, size_t rows, size_t kc, size_t mr, float *to) {
     size_t group = packed_a_group(kc, mr);
+#if defined(__x86_64__)
+    bool vector = nn_cpu_features() & nn_cpu_avx2_fma;
+#else
+    bool vector = false;
+#endif
     for (size_t g = 0; g < rows; g += mr, to += group) {
         size_t real = rows - g < mr ? rows - g : mr;
         for (size_t p0 = 0; p0 < kc; p0 += a_chunk) {
@@ -413,8 +458,15 @@ static void pack_a_transposed(const float *a, size_t lda, size_t rows, size_t kc
             float *chunk = to + packed_a_index(p0, 0, mr);
             const float *from = a + p0 * lda + g;
             if (steps < a_chunk || real < mr) memset(chunk, 0, a_chunk * mr * sizeof(float));
+            size_t r0 = 0;
+#if defined(__x86_64__)
+            if (vector && steps == a_chunk) {
+                for (; r0 + 8 <= real; r0 += 8) transpose_8x8(from + r0, lda, chunk + r0 * a_chunk);
+                for (; r0 + 4 <= real; r0 += 4) transpose_8x4(from + r0, lda, chunk + r0 * a_chunk);
+            }
+#endif
             for (size_t u = 0; u < steps; u++, from += lda) {
-                for (size_t r = 0; r < real; r++) chunk[r * a_chunk + u] = from[r];
+                for (size_t r = r0; r < real; r++) chunk[r * a_chunk + u] = from[r];
             }
         }
     }
