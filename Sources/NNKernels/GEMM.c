@@ -189,8 +189,11 @@ enum { skinny_rows = 12 };
                 if (r < rows) acc[r] = FMADD(BROADCAST(a[r * step->lda + at[p]]), w, acc[r]);                    \
             }                                                                                                    \
         }                                                                                                        \
+        /* A whole vector of columns (8 filters on AVX2) is loaded and stored without a mask: AMD's    */  \
+        /* vmaskmovps stores are microcoded and slow (a tile of 12 rows stores 12 rows of C).          */  \
+        bool full = step->n == sizeof(VEC) / sizeof(float);                                                      \
         MASK mask = MAKEMASK(step->n);                                                                           \
-        VEC bias = step->bias ? LOADM(step->bias, mask) : ZERO();                                                \
+        VEC bias = !step->bias ? ZERO() : full ? LOAD(step->bias) : LOADM(step->bias, mask);                    \
         UNROLL for (int r = 0; r < skinny_rows; r++) {                                                           \
             if (r < rows) {                                                                                      \
                 VEC t = acc[r];                                                                                  \
@@ -199,10 +202,12 @@ enum { skinny_rows = 12 };
                     STORE(sums + r * max_nr, t);                                                                 \
                     continue;                                                                                    \
                 }                                                                                                \
-                if (step->accumulate) t = ADD(t, LOADM(step->c + (size_t)r * step->ldc, mask));                  \
+                float *row = step->c + (size_t)r * step->ldc;                                                    \
+                if (step->accumulate) t = ADD(t, full ? LOAD(row) : LOADM(row, mask));                           \
                 if (step->bias) t = ADD(t, bias);                                                                \
                 if (step->relu) t = MAX(t, ZERO());                                                              \
-                STOREM(step->c + (size_t)r * step->ldc, mask, t);                                                \
+                if (full) STORE(row, t);                                                                         \
+                else STOREM(row, mask, t);                                                                       \
             }                                                                                                    \
         }                                                                                                        \
     }                                                                                                            \
