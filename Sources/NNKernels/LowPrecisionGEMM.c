@@ -808,22 +808,26 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) static void epilogue_avx512
 }
 
 /// `epilogue` for the AVX2 int8 kernels' tiles (16 columns), 8 columns per step with masks at
-/// the edge: the same operations in the same order as `epilogue_avx512`.
+/// the edge only (AMD's vmaskmovps stores are microcoded and slow): the same operations in the
+/// same order as `epilogue_avx512`.
 __attribute__((target("avx2"))) static void epilogue_avx2(const lp_job *job, const void *tilev, size_t row, size_t rows,
                                                            size_t col0, size_t cols, const float *scale, const int32_t *zero) {
     const __m256 none = _mm256_setzero_ps();
     for (size_t r = 0; r < rows; r++) {
         float *out = (float *)job->c + (row + r) * job->ldc + col0;
+        const int32_t *tile = (const int32_t *)tilev + r * job->shape->nr;
         for (size_t j = 0; j < cols; j += 8) {
+            bool full = cols - j >= 8;
             __m256i mask = nn_avx2_lanes(cols - j);
-            __m256i t = _mm256_maskload_epi32((const int *)tilev + r * job->shape->nr + j, mask);
-            __m256i sums = _mm256_maskload_epi32(job->sums + col0 + j, mask);
+            __m256i t = full ? _mm256_loadu_si256((const __m256i *)(tile + j)) : _mm256_maskload_epi32(tile + j, mask);
+            __m256i sums = full ? _mm256_loadu_si256((const __m256i *)(job->sums + col0 + j)) : _mm256_maskload_epi32(job->sums + col0 + j, mask);
             t = _mm256_sub_epi32(t, _mm256_mullo_epi32(_mm256_set1_epi32(zero[r]), sums));
-            __m256 sw = _mm256_maskload_ps(job->scales + col0 + j, mask);
+            __m256 sw = full ? _mm256_loadu_ps(job->scales + col0 + j) : _mm256_maskload_ps(job->scales + col0 + j, mask);
             __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(t), _mm256_mul_ps(_mm256_set1_ps(scale[r]), sw));
-            if (job->bias) v = _mm256_add_ps(v, _mm256_maskload_ps(job->bias + col0 + j, mask));
+            if (job->bias) v = _mm256_add_ps(v, full ? _mm256_loadu_ps(job->bias + col0 + j) : _mm256_maskload_ps(job->bias + col0 + j, mask));
             if (job->relu) v = _mm256_max_ps(v, none);  // NaN -> 0
-            _mm256_maskstore_ps(out + j, mask, v);
+            if (full) _mm256_storeu_ps(out + j, v);
+            else _mm256_maskstore_ps(out + j, mask, v);
         }
     }
 }
