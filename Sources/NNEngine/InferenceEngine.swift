@@ -89,6 +89,8 @@ public final class InferenceEngine<Scalar: BLASScalar> {
         case f32(PackedMatrix)
         case bf16(PackedBFloat16Matrix)
         case int8(PackedInt8Matrix)
+        /// An int8 convolution of one input channel on the direct kernel.
+        case int8Convolution(PackedInt8Convolution)
     }
 
     public let metadata: ModelMetadata
@@ -228,7 +230,7 @@ public final class InferenceEngine<Scalar: BLASScalar> {
         let batch = matrixKernel.productsDescription(threads: BLAS.threadCount, detail: blocks)
         let one = matrixKernel == .openblas ? "OpenBLAS gemv" : "the batch kernels' arithmetic, one row"
         var parts = ["\(Scalar.dtype.rawValue) batch: \(batch)"]
-        let int8Layers = layers.filter { $0.int8 != nil && !isNarrow($0) }
+        let int8Layers = layers.filter { $0.int8 != nil && !isNarrow($0) && !runsDirectInt8Convolution($0) }
         if !int8Layers.isEmpty {
             let calibrated = int8Layers.filter { $0.int8?.input != nil }.count
             let activations = calibrated == 0 ? "u8 activations per row"
@@ -238,7 +240,10 @@ public final class InferenceEngine<Scalar: BLASScalar> {
         if layers.contains(where: { $0.storedBFloat16 && $0.int8 == nil && !isNarrow($0) }) {
             parts.append("bf16 weights: " + (bfloat16Kernel.map { "\($0.rawValue) (ours)" } ?? "widened to f32"))
         }
-        if layers.contains(where: { ($0.int8 != nil || $0.storedBFloat16) && isNarrow($0) }) {
+        if layers.contains(where: runsDirectInt8Convolution) {
+            parts.append("int8 convolutions of one channel: \(Int8Kernel.vnni.rawValue) direct (each sample quantized once)")
+        }
+        if layers.contains(where: { ($0.int8 != nil || $0.storedBFloat16) && isNarrow($0) && !runsDirectInt8Convolution($0) }) {
             parts.append("int8/bf16 layers of at most \(matrixKernel.narrowWidth) outputs or filters: as f32, from the input")
         }
         parts.append("one sample: \(one)")
@@ -253,6 +258,12 @@ public final class InferenceEngine<Scalar: BLASScalar> {
         case .dense: layer.outputSize <= matrixKernel.narrowWidth
         default: false
         }
+    }
+
+    /// Whether `layer` is an int8 convolution the direct kernel runs (`PackedInt8Convolution`):
+    /// one input channel and a few filters, on an AVX-512 int8 kernel (VNNI or AMX).
+    private func runsDirectInt8Convolution(_ layer: PreparedLayer) -> Bool {
+        layer.kind == .conv2d && layer.int8 != nil && (int8Kernel == .vnni || int8Kernel == .amx) && PackedInt8Convolution.runs(layer.spatial!)
     }
 
     /// Whether `layer` has a weight our kernels get a packed copy of: not empty, at most `packLimit` values.
@@ -275,6 +286,12 @@ public final class InferenceEngine<Scalar: BLASScalar> {
             // faster in f32 straight from its input, one vector of columns, than quantizing every
             // row for one tile of mostly padding: its int8 or bf16 weight is multiplied as the f32
             // values it stands for.
+            // Except a convolution of one input channel, which the AVX512-VNNI kernel runs directly
+            // from each sample quantized once.
+            if runsDirectInt8Convolution(layer), let int8 = layer.int8,
+               let packed = PackedInt8Convolution(int8.values, scales: int8.scales, geometry: layer.spatial!, input: int8.input) {
+                return .int8Convolution(packed)
+            }
             if isNarrow(layer) {
                 return PackedMatrix(pointer, rows: rows, columns: columns, kernel: matrixKernel).map { .f32($0) }
             }
@@ -434,8 +451,8 @@ public final class InferenceEngine<Scalar: BLASScalar> {
             inputObserver?(index, UnsafeBufferPointer(start: source, count: count * layers[index].inputSize))
             let packed = index < packedWeights.count ? packedWeights[index] : nil
             var written = destination(index)
-            if let (matrix, pool) = fusablePool(after: index, packed: packed),
-               convolve(layers[index], matrix, pool: pool, input: source, count: count, output: destination(index + 1),
+            if let packed, let pool = fusablePool(after: index, packed: packed),
+               convolve(layers[index], packed, pool: pool, input: source, count: count, output: destination(index + 1),
                         threads: space.threads) {
                 // The max pooling after this convolution ran with it, one sample at a time.
                 written = destination(index + 1)
@@ -449,26 +466,41 @@ public final class InferenceEngine<Scalar: BLASScalar> {
         }
     }
 
-    /// The weight of convolution `index` and the geometry of the max pooling after it when the
-    /// two can run as one (`convolve` with a pool): the convolution on its narrow f32 form with
-    /// no activation or ReLU (applied before pooling, in the kernel), then max pooling with no
-    /// activation, nobody observing the pooling's inputs. Else nil.
-    private func fusablePool(after index: Int, packed: PackedWeight?) -> (PackedMatrix, SpatialGeometry)? {
+    /// The geometry of the max pooling after convolution `index` when the two can run as one
+    /// (`convolve` with a pool): the convolution on its narrow f32 form or the direct int8
+    /// kernel, with no activation or ReLU (applied before pooling, in the kernel), then max
+    /// pooling with no activation, nobody observing the pooling's inputs. Else nil.
+    private func fusablePool(after index: Int, packed: PackedWeight) -> SpatialGeometry? {
         guard inputObserver == nil, index + 1 < layers.count, layers[index].kind == .conv2d,
-              layers[index].activation == .identity || layers[index].activation == .relu,
-              case let .f32(matrix)? = packed, isNarrow(layers[index]) else { return nil }
+              layers[index].activation == .identity || layers[index].activation == .relu else { return nil }
+        switch packed {
+        case .f32 where isNarrow(layers[index]), .int8Convolution: break
+        default: return nil
+        }
         let next = layers[index + 1]
-        return next.kind == .maxPool2d && next.activation == .identity ? (matrix, next.spatial!) : nil
+        return next.kind == .maxPool2d && next.activation == .identity ? next.spatial! : nil
     }
 
-    /// Convolution `layer` on its narrow form, windows read from the input (with `pool`, then
-    /// that max pooling of each sample as soon as it is convolved), its activation applied: ReLU
-    /// in the kernel, others after. False, with nothing written, when the kernel declines.
-    private func convolve(_ layer: PreparedLayer, _ matrix: PackedMatrix, pool: SpatialGeometry? = nil,
+    /// Convolution `layer` on its narrow f32 form (windows read from the input) or the direct
+    /// int8 kernel (with `pool`, then that max pooling of each sample as soon as it is
+    /// convolved), its activation applied: ReLU in the kernel, others after. False, with nothing
+    /// written, when the packing is neither or the kernel declines.
+    private func convolve(_ layer: PreparedLayer, _ packed: PackedWeight, pool: SpatialGeometry? = nil,
                           input: UnsafePointer<Scalar>, count: Int, output: UnsafeMutablePointer<Scalar>, threads: Int) -> Bool {
         let fused = layer.activation == .relu, written = pool ?? layer.spatial!
-        guard matrix.convolve(floats(input), count: count, geometry: layer.spatial!, bias: layer.bias.map { floats($0.pointer) },
-                              relu: fused, pool: pool, into: floats(output), threads: threads) else { return false }
+        let bias = layer.bias.map { floats($0.pointer) }
+        let done: Bool
+        switch packed {
+        case let .f32(matrix):
+            done = matrix.convolve(floats(input), count: count, geometry: layer.spatial!, bias: bias, relu: fused, pool: pool,
+                                   into: floats(output), threads: threads)
+        case let .int8Convolution(convolution):
+            done = convolution.convolve(floats(input), count: count, geometry: layer.spatial!, bias: bias, relu: fused, pool: pool,
+                                        into: floats(output), threads: threads)
+        default:
+            done = false
+        }
+        guard done else { return false }
         if !fused {
             Activations.biasAndActivate(output, rows: count * SpatialKernels.positions(written), columns: written.outputShape[2], bias: nil,
                                         activation: layer.activation)
@@ -522,6 +554,8 @@ public final class InferenceEngine<Scalar: BLASScalar> {
             done = p.multiply(a, m: m, bias: bias, relu: fused, into: c, threads: threads)
         case let .int8(p):
             done = p.multiply(raw, m: m, bias: bias, relu: fused, into: c, threads: threads, preprocessing: preprocessing, byteScale: byteScale)
+        case .int8Convolution:
+            return false  // a convolution's own kernel, which `convolve` runs
         }
         if done, !fused { Activations.biasAndActivate(c, rows: m, columns: n, bias: nil, activation: activation) }
         return done
@@ -548,8 +582,7 @@ public final class InferenceEngine<Scalar: BLASScalar> {
             let g = layer.spatial!, positions = SpatialKernels.positions(g), patch = SpatialKernels.patchSize(g)
             let filters = g.outputShape[2]
             // Narrow convolutions (a few filters) read their windows from the input.
-            if case let .f32(matrix) = packed,
-               convolve(layer, matrix, input: input, count: count, output: output, threads: space.threads) { return }
+            if let packed, convolve(layer, packed, input: input, count: count, output: output, threads: space.threads) { return }
             let cols = space.columns!
             var start = 0
             while start < count {

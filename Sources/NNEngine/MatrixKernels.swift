@@ -295,6 +295,58 @@ public final class PackedInt8Matrix: Sendable {
     }
 }
 
+/// An int8 convolution of one input channel (stride 1, a window at most 8 wide, at most 16
+/// filters) packed for the direct kernel (`nn_i8_conv`, AVX512-VNNI): each sample is quantized
+/// once, not window by window, so a small CNN's first convolution gains from int8 instead of
+/// running as f32.
+public final class PackedInt8Convolution: Sendable {
+    private let packed: PackedPanels<Int8>
+    private let scales: [Float]
+    private let filters: Int
+    /// The calibrated quantization of the samples (format 1.4), or nil: each sample its own.
+    public let inputQuantization: InputQuantization?
+
+    /// Packs `values` ([kh][kw][1][filters], cross-correlation form, each in -127...127) with
+    /// one scale per filter; nil when the CPU lacks the kernel, the shape is not one it takes or
+    /// memory cannot be allocated.
+    public init?(_ values: [Int8], scales: [Float], geometry g: SpatialGeometry, input: InputQuantization? = nil) {
+        let kh = g.window[0], kw = g.window[1], filters = g.outputShape[2]
+        precondition(values.count == kh * kw * g.inputShape[2] * filters && scales.count == filters, "int8 kernel and scales do not match")
+        guard Self.runs(g), let packed = PackedPanels<Int8>(rows: kh * kw, columns: filters, count: nn_i8_conv_packed_bytes(kh, kw, filters))
+        else { return nil }
+        self.packed = packed
+        self.scales = scales
+        self.filters = filters
+        inputQuantization = input
+        values.withUnsafeBufferPointer { nn_i8_conv_pack($0.baseAddress, kh, kw, filters, packed.pointer) }
+    }
+
+    /// Whether this CPU runs the direct kernel and it takes convolutions of geometry `g`: one
+    /// input channel, stride 1, a window at most 8 wide (and 64 high), at most 16 filters.
+    public static func runs(_ g: SpatialGeometry) -> Bool {
+        nn_i8_conv_supported() && g.inputShape[2] == 1 && g.strides == [1, 1]
+            && nn_i8_conv_packed_bytes(g.window[0], g.window[1], g.outputShape[2]) > 0
+    }
+
+    /// The convolution of `count` samples (+ bias, then ReLU when `relu`; with `pool`, that max
+    /// pooling of each sample), HWC, into `output`. False, with nothing written, when the
+    /// geometry is not the one packed or memory cannot be allocated.
+    public func convolve(_ input: UnsafePointer<Float>, count: Int, geometry g: SpatialGeometry, bias: UnsafePointer<Float>?,
+                         relu: Bool, pool: SpatialGeometry? = nil, into output: UnsafeMutablePointer<Float>, threads: Int) -> Bool {
+        var geometry = SpatialKernels.kernelGeometry(g)
+        var fixed = inputQuantization.map { nn_i8_input(scale: $0.scale, zero: Int32($0.zeroPoint)) } ?? nn_i8_input()
+        var pooling = pool.map(SpatialKernels.kernelGeometry) ?? nn_spatial()
+        return scales.withUnsafeBufferPointer { scales in
+            withUnsafePointer(to: &fixed) { fixed in
+                withUnsafePointer(to: &pooling) { pooling in
+                    nn_i8_conv(count, &geometry, input, packed.pointer, filters, scales.baseAddress, inputQuantization == nil ? nil : fixed,
+                               bias, relu, pool == nil ? nil : pooling, output, Int32(threads))
+                }
+            }
+        }
+    }
+}
+
 /// An f32 matrix B[k][n] rounded to bf16 and packed once for a `BFloat16Kernel`.
 public final class PackedBFloat16Matrix: Sendable {
     public let kernel: BFloat16Kernel

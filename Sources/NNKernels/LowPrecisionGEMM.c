@@ -7,6 +7,7 @@
 
 #include "CPUFeatures.h"
 #include "Helper.h"
+#include "Pooling.h"
 #include "Prologue.h"
 
 // Products of f32 activations with bf16 or int8 weights, C = A B (+ bias, then ReLU).
@@ -998,4 +999,245 @@ bool nn_i8_gemm_s32(int kernel, size_t m, size_t n, size_t k, const uint8_t *a, 
 
 void nn_i8_quantize_row(int kernel, const float *x, size_t k, uint8_t *q, float *scale, int32_t *zero) {
     quantize_row(quantize_lanes(i8_shape_for(kernel)), x, k, q, scale, zero);
+}
+
+// ---- direct int8 convolution of one input channel ---------------------------------------------
+//
+// A first convolution of a small CNN (one channel, 3 x 3, 8 filters) has 9 values per window:
+// as an im2col product it is one tile of mostly padding per 12 windows, and quantizing each
+// window on its own costs more than the products, so the GEMM path runs it in f32. Here the
+// sample is quantized once, padded with its zero point, and each output vector holds 2 pixels x 8
+// filters (or 1 x 16): per window row, the 16 bytes from the vector's first pixel are broadcast
+// to the four 128-bit lanes and `vpshufb` gives every 32-bit lane the four bytes of its pixel
+// and window columns (no VBMI needed), which one `vpdpbusd` multiplies by the four weights of its
+// filter. The output is HWC as it is computed (pixel-major, filters adjacent).
+
+enum { conv_max_kw = 8, conv_margin = 16 };
+
+/// Filters per pixel in a vector: 8 (two pixels) or 16 (one).
+static size_t conv_lanes_per_pixel(size_t filters) { return filters <= 8 ? 8 : 16; }
+static size_t conv_quads(size_t kw) { return (kw + 3) / 4; }
+
+size_t nn_i8_conv_packed_bytes(size_t kh, size_t kw, size_t filters) {
+    if (kh == 0 || kw == 0 || kw > conv_max_kw || filters == 0 || filters > 16 || kh > 64) return 0;
+    return kh * conv_quads(kw) * 64 + 16 * sizeof(int32_t);
+}
+
+void nn_i8_conv_pack(const int8_t *w, size_t kh, size_t kw, size_t filters, void *packed) {
+    size_t fp = conv_lanes_per_pixel(filters), quads = conv_quads(kw);
+    int8_t *to = packed;
+    int32_t *sums = (int32_t *)(to + kh * quads * 64);
+    for (size_t u = 0; u < kh; u++) {
+        for (size_t q = 0; q < quads; q++, to += 64) {
+            for (size_t lane = 0; lane < 16; lane++) {
+                size_t f = lane % fp;
+                for (size_t d = 0; d < 4; d++) {
+                    size_t v = 4 * q + d;
+                    to[4 * lane + d] = f < filters && v < kw ? w[(u * kw + v) * filters + f] : 0;
+                }
+            }
+        }
+    }
+    for (size_t lane = 0; lane < 16; lane++) {
+        size_t f = lane % fp;
+        int32_t sum = 0;
+        if (f < filters) for (size_t p = 0; p < kh * kw; p++) sum += w[p * filters + f];
+        sums[lane] = sum;
+    }
+}
+
+bool nn_i8_conv_supported(void) { return nn_i8_supported(nn_i8_vnni); }
+
+typedef struct {
+    nn_spatial g;
+    size_t filters, fp, quads, padded_w, padded_h;
+    const float *samples;
+    const int8_t *packed;
+    const int32_t *sums;
+    const float *scales, *bias;
+    const nn_i8_input *input;
+    bool relu, pooled;
+    bool pool_in_registers;  // a 2 x 2, stride 2 pooling of at most 8 filters, done on the sums' vectors
+    nn_spatial pool;
+    float *output;
+    size_t units, buffer_bytes;
+    uint8_t *buffers;  // per thread: the quantized sample, the padded image, the convolved sample (with a pool)
+    _Atomic size_t next;
+} conv_job;
+
+#if defined(__x86_64__)
+#define CONV_TARGET "avx512f,avx512bw,avx512vl,avx512vnni"
+
+/// An output vector's sums dequantized, the bias added, ReLU.
+__attribute__((target(CONV_TARGET), always_inline)) static inline __m512 conv_value(const conv_job *job, __m512i acc, __m512i correction,
+                                                                                  __m512 scale, __m512 bias) {
+    __m512 v = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(acc, correction)), scale), bias);
+    return job->relu ? _mm512_max_ps(v, _mm512_setzero_ps()) : v;  // NaN -> 0
+}
+
+/// One output vector (the pixels from `ox` of row `oy`) stored as HWC: whole when its lanes are
+/// all real, else pixel by pixel.
+__attribute__((target(CONV_TARGET), always_inline)) static inline void conv_write(const conv_job *job, __m512 v, float *out, size_t oy,
+                                                                                size_t ox) {
+    size_t filters = job->filters, per = 16 / job->fp, ow = job->g.ow;
+    float *to = out + (oy * ow + ox) * filters;
+    size_t pixels = ow - ox < per ? ow - ox : per;
+    if (filters == 16 || (filters == 8 && pixels == 2)) {
+        _mm512_storeu_ps(to, v);
+        return;
+    }
+    __mmask16 lanes = (__mmask16)((1u << filters) - 1);
+    _mm512_mask_storeu_ps(to, lanes, v);
+    if (pixels == 2) _mm512_mask_storeu_ps(to + filters, lanes, _mm512_shuffle_f32x4(v, v, 0x4E));  // pixel 1's lanes to the front
+}
+
+/// The sums of `count` (a constant: 1 or 4) consecutive output vectors of one row, the first
+/// window's top-left byte at `from`: independent chains of vpdpbusd, each window row's weights
+/// loaded once for all of them.
+__attribute__((target(CONV_TARGET), always_inline)) static inline void conv_sums(const conv_job *job, const uint8_t *from, __m512i q0,
+                                                                               __m512i q1, __m512i *acc, int count) {
+    size_t per = 16 / job->fp, pw = job->padded_w;
+    for (int i = 0; i < count; i++) acc[i] = _mm512_setzero_si512();
+    const int8_t *w = job->packed;
+    for (size_t u = 0; u < job->g.kh; u++, from += pw) {
+        __m512i chunk[4];
+        for (int i = 0; i < count; i++) chunk[i] = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(from + (size_t)i * per)));
+        __m512i w0 = _mm512_loadu_si512(w);
+        for (int i = 0; i < count; i++) acc[i] = _mm512_dpbusd_epi32(acc[i], _mm512_shuffle_epi8(chunk[i], q0), w0);
+        w += 64;
+        if (job->quads > 1) {
+            __m512i w1 = _mm512_loadu_si512(w);
+            for (int i = 0; i < count; i++) acc[i] = _mm512_dpbusd_epi32(acc[i], _mm512_shuffle_epi8(chunk[i], q1), w1);
+            w += 64;
+        }
+    }
+}
+
+__attribute__((target(CONV_TARGET))) static void conv_unit(const conv_job *job, size_t unit, uint8_t *buffer) {
+    const nn_spatial *g = &job->g;
+    size_t hw = g->h * g->w, fp = job->fp, per = 16 / fp, filters = job->filters, pw = job->padded_w;
+    uint8_t *quantized = buffer, *image = buffer + round_up(hw, 64);
+    float *convolved = (float *)(image + round_up(job->padded_h * pw, 64));
+    float *out = job->pooled ? convolved : job->output + unit * g->oh * g->ow * filters;
+    const float *x = job->samples + unit * hw;
+    float scale;
+    int32_t zero;
+    if (job->input) {
+        scale = job->input->scale;
+        zero = job->input->zero;
+        quantize_values(16, x, hw, quantized, 1.0f / scale, zero);
+    } else {
+        quantize_row(16, x, hw, quantized, &scale, &zero);
+    }
+    // The padded image: zero points around the sample (the quantized 0.0).
+    memset(image, (int)zero, job->padded_h * pw);
+    for (size_t iy = 0; iy < g->h; iy++) memcpy(image + (iy + g->top) * pw + g->left, quantized + iy * g->w, g->w);
+    // Lane j reads bytes j / fp + 4q ... + 3 of its 16: pixel j / fp of the vector, columns 4q...4q+3.
+    __m512i pattern[2];
+    for (size_t q = 0; q < job->quads; q++) {
+        uint8_t bytes[64];
+        for (int lane = 0; lane < 16; lane++) {
+            for (int d = 0; d < 4; d++) bytes[4 * lane + d] = (uint8_t)((size_t)lane / fp + 4 * q + (size_t)d);
+        }
+        pattern[q] = _mm512_loadu_si512(bytes);
+    }
+    const __m512i correction = _mm512_mullo_epi32(_mm512_set1_epi32(zero), _mm512_loadu_si512(job->sums));
+    float lane_scale[16], lane_bias[16];
+    for (size_t lane = 0; lane < 16; lane++) {
+        size_t f = lane % fp;
+        lane_scale[lane] = f < filters ? scale * job->scales[f] : 0;
+        lane_bias[lane] = f < filters && job->bias ? job->bias[f] : 0;
+    }
+    const __m512 s = _mm512_loadu_ps(lane_scale), b = _mm512_loadu_ps(lane_bias);
+    const __m512i q0 = pattern[0], q1 = job->quads > 1 ? pattern[1] : pattern[0];
+    if (job->pool_in_registers) {
+        // 2 x 2 max pooling, stride 2: a vector holds one window's two columns (2 pixels x 8
+        // filters); the window's two rows are two vectors. Only the pooled values are written.
+        const nn_spatial *pool = &job->pool;
+        float *pooled = job->output + unit * pool->oh * pool->ow * filters;
+        const __mmask16 lanes = (__mmask16)((1u << filters) - 1);
+        for (size_t py = 0; py < pool->oh; py++) {
+            const uint8_t *top = image + 2 * py * pw, *bottom = top + pw;
+            size_t px = 0;
+            __m512i upper[4], lower[4];
+            for (; px + 4 <= pool->ow; px += 4) {
+                conv_sums(job, top + 2 * px, q0, q1, upper, 4);
+                conv_sums(job, bottom + 2 * px, q0, q1, lower, 4);
+                UNROLL for (int i = 0; i < 4; i++) {
+                    __m512 m = _mm512_max_ps(conv_value(job, upper[i], correction, s, b), conv_value(job, lower[i], correction, s, b));
+                    m = _mm512_max_ps(m, _mm512_shuffle_f32x4(m, m, 0x4E));
+                    _mm512_mask_storeu_ps(pooled + (py * pool->ow + px + (size_t)i) * filters, lanes, m);
+                }
+            }
+            for (; px < pool->ow; px++) {
+                conv_sums(job, top + 2 * px, q0, q1, upper, 1);
+                conv_sums(job, bottom + 2 * px, q0, q1, lower, 1);
+                __m512 m = _mm512_max_ps(conv_value(job, upper[0], correction, s, b), conv_value(job, lower[0], correction, s, b));
+                m = _mm512_max_ps(m, _mm512_shuffle_f32x4(m, m, 0x4E));
+                _mm512_mask_storeu_ps(pooled + (py * pool->ow + px) * filters, lanes, m);
+            }
+        }
+        return;
+    }
+    size_t vectors = (g->ow + per - 1) / per;
+    for (size_t oy = 0; oy < g->oh; oy++) {
+        const uint8_t *base = image + oy * pw;
+        size_t v = 0;
+        __m512i acc[4];
+        for (; v + 4 <= vectors; v += 4) {
+            conv_sums(job, base + v * per, q0, q1, acc, 4);
+            UNROLL for (int i = 0; i < 4; i++) conv_write(job, conv_value(job, acc[i], correction, s, b), out, oy, (v + (size_t)i) * per);
+        }
+        for (; v < vectors; v++) {
+            conv_sums(job, base + v * per, q0, q1, acc, 1);
+            conv_write(job, conv_value(job, acc[0], correction, s, b), out, oy, v * per);
+        }
+    }
+    if (job->pooled) nn_max_pool_sample(&job->pool, convolved, job->output + unit * job->pool.oh * job->pool.ow * job->pool.c);
+}
+
+static void conv_task(const void *context, size_t first, size_t end) {
+    (void)end;
+    conv_job *job = (conv_job *)context;
+    NN_DRAIN_UNITS(job, conv_unit, job->buffers + first * job->buffer_bytes);
+}
+#endif
+
+bool nn_i8_conv(size_t count, const nn_spatial *g, const float *samples, const void *packed, size_t filters,
+                const float *scales, const nn_i8_input *input, const float *bias, bool relu, const nn_spatial *pool,
+                float *output, int threads) {
+#if defined(__x86_64__)
+    if (!nn_i8_conv_supported() || count == 0 || g->c != 1 || g->sh != 1 || g->sw != 1) return false;
+    if (nn_i8_conv_packed_bytes(g->kh, g->kw, filters) == 0) return false;
+    if (pool && (pool->h != g->oh || pool->w != g->ow || pool->c != filters)) return false;
+    conv_job job = {.g = *g, .filters = filters, .fp = conv_lanes_per_pixel(filters), .quads = conv_quads(g->kw),
+                    .samples = samples, .packed = packed, .scales = scales, .bias = bias, .input = input, .relu = relu,
+                    .pooled = pool != NULL, .output = output, .units = count};
+    job.sums = (const int32_t *)(job.packed + g->kh * job.quads * 64);
+    if (pool) job.pool = *pool;
+    job.pool_in_registers = pool && job.fp == 8 && pool->kh == 2 && pool->kw == 2 && pool->sh == 2 && pool->sw == 2 &&
+                            pool->top == 0 && pool->left == 0 && 2 * pool->oh <= g->oh && 2 * pool->ow <= g->ow;
+    // The padded image holds every row and column a window reads: the output's extent plus the
+    // window, and a margin for the 16-byte loads; at least the sample itself with its padding.
+    size_t rows = g->oh + g->kh - 1, cols = g->ow + g->kw - 1;
+    if (rows < g->h + g->top) rows = g->h + g->top;
+    if (cols < g->w + g->left) cols = g->w + g->left;
+    job.padded_h = rows;
+    job.padded_w = cols + conv_margin;
+    job.buffer_bytes = round_up(g->h * g->w, 64) + round_up(job.padded_h * job.padded_w, 64)
+        + (pool && !job.pool_in_registers ? round_up(g->oh * g->ow * filters * sizeof(float), 64) : 0);
+    double work = (double)count * (double)(g->oh * g->ow) * (double)(g->kh * job.quads * 16);
+    bool parallel = threads >= 2 && count >= 2 && work >= lp_parallel_minimum;
+    size_t copies = parallel ? 2 : 1;
+    job.buffers = aligned_alloc(64, copies * job.buffer_bytes);
+    if (!job.buffers) return false;
+    atomic_init(&job.next, 0);
+    if (!parallel || !nn_helper_run(conv_task, &job, 1, 2)) conv_task(&job, 0, 1);
+    free(job.buffers);
+    return true;
+#else
+    (void)count, (void)g, (void)samples, (void)packed, (void)filters, (void)scales, (void)input, (void)bias, (void)relu,
+        (void)pool, (void)output, (void)threads;
+    return false;
+#endif
 }

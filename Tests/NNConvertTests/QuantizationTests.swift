@@ -122,6 +122,44 @@ import Testing
         }
     }
 
+    /// A small CNN (conv 3 x 3 x 8 with ReLU on a 12 x 12 one-channel image, max pool 2, dense
+    /// 10 softmax) quantized to int8, per sample and calibrated, on every kernel this CPU runs:
+    /// on the AVX-512 int8 kernels its convolution runs on the direct kernel (the report says so),
+    /// a sample alone gives the bits of its row in a batch, in blocks, as bytes and in a batch of
+    /// more than `blockParallelMinimum`; and the probabilities stay within 0.02 of the f32
+    /// model's (the quantization moves each pixel by at most half its step).
+    @Test(arguments: MatrixKernel.allCases.filter { $0 != .openblas && $0.isSupported })
+    func int8ConvolutionsOfOneChannel(_ kernel: MatrixKernel) throws {
+        let conv = try Layer.conv2d(index: 0, inputShape: [12, 12, 1], filters: 8, kernel: [3, 3], activation: .relu)
+        let pool = try Layer.maxPool2d(index: 1, inputShape: conv.spatial!.outputShape, pool: [2, 2])
+        let flat = Layer.flatten(inputShape: pool.spatial!.outputShape)
+        let dense = Layer.dense(index: 3, inputSize: flat.outputSize, outputSize: 10, activation: .softmax)
+        let meta = ModelMetadata(input: InputSpec(shape: [12, 12, 1]), layers: [conv, pool, flat, dense],
+                                 preprocessing: [.scale(factor: 1.0 / 255, offset: 0)],
+                                 provenance: Provenance(tool: "tests", created: "2026-12-07T00:00:00Z"))
+        let w0 = (0..<72).map { Float(sin(Double($0) * 1.7)) * 0.6 }, w3 = (0..<(flat.outputSize * 10)).map { Float(cos(Double($0) * 0.37)) * 0.2 }
+        let model = Model(metadata: meta, tensors: [
+            NamedTensor("layers.0.weight", Tensor(w0, shape: [3, 3, 1, 8])),
+            NamedTensor("layers.0.bias", Tensor((0..<8).map { Float($0 % 3) * 0.05 - 0.05 }, shape: [8])),
+            NamedTensor("layers.3.weight", Tensor(w3, shape: [flat.outputSize, 10])),
+            NamedTensor("layers.3.bias", Tensor([Float](repeating: 0.01, count: 10), shape: [10])),
+        ])
+        let f32 = try InferenceEngine<Float>(model: model, kernel: kernel)
+        let count = 13
+        let x = testPixels(count: count, features: 144).map(Float.init)
+        let reference = f32.predict(raw: x, count: count)
+        for inputs in [[:], [0: InputQuantization(range: 0, 1), 3: InputQuantization(range: 0, 2)]] as [[Int: InputQuantization]] {
+            let engine = try InferenceEngine<Float>(model: try Quantization.int8(model, sourcePath: "m.nnm", inputs: inputs).model, kernel: kernel)
+            let direct = engine.int8Kernel == .vnni || engine.int8Kernel == .amx
+            #expect(engine.kernelDescription.contains("int8 convolutions of one channel") == direct, "\(engine.kernelDescription)")
+            let failures = batchInvarianceFailures(engine, count: 11) + byteInputFailures(engine, count: 11) + largeBatchFailures(engine)
+            #expect(failures.isEmpty, "\(kernel.rawValue), \(inputs.isEmpty ? "per sample" : "calibrated"): \(failures.prefix(3))")
+            let got = engine.predict(raw: x, count: count)
+            let worst = zip(got, reference).map { abs($0 - $1) }.max()!
+            #expect(worst <= 0.02, "\(kernel.rawValue): probabilities differ by \(worst)")
+        }
+    }
+
     /// A first layer preprocesses its rows as it packs them (f32, 40 outputs: wider than a
     /// vector) or quantizes them (int8), for z-score, scale with an offset and scale alone: the
     /// outputs equal, bit for bit, those of the same model without preprocessing given the rows

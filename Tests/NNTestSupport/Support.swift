@@ -46,7 +46,7 @@ public func softmaxRows(_ rows: [[Double]]) -> [[Double]] {
 
 /// `count` samples of `features` pixel values that take every byte value and differ from sample
 /// to sample: the inputs of the batch and byte checks below.
-private func testPixels(count: Int, features: Int) -> [UInt8] {
+public func testPixels(count: Int, features: Int) -> [UInt8] {
     (0..<(count * features)).map { UInt8(($0 * 37 + $0 / features * 11) % 256) }
 }
 

@@ -217,6 +217,30 @@ bool nn_i8_gemm(int kernel, size_t m, size_t n, size_t k, const void *a, size_t 
 bool nn_i8_gemm_s32(int kernel, size_t m, size_t n, size_t k, const uint8_t *a, size_t lda, const void *packed,
                     int32_t *c, size_t ldc, int threads);
 
+/// Bytes `nn_i8_conv_pack` writes for an int8 convolution of one input channel with a kh x kw
+/// window (kw at most 8) and at most 16 filters; 0 for other shapes, which the direct kernel
+/// does not take.
+size_t nn_i8_conv_packed_bytes(size_t kh, size_t kw, size_t filters);
+
+/// Packs an int8 convolution weight [kh][kw][1][filters] (cross-correlation form, values in
+/// -127...127) for `nn_i8_conv`, with each filter's sum.
+void nn_i8_conv_pack(const int8_t *w, size_t kh, size_t kw, size_t filters, void *packed);
+
+/// Whether this CPU runs `nn_i8_conv` (AVX512-VNNI with AVX-512 F, BW, VL).
+bool nn_i8_conv_supported(void);
+
+/// A direct int8 convolution of `count` one-channel samples (stride 1; any padding), each sample
+/// quantized to u8 as a whole, with `input`'s scale and zero point or (NULL) its own range
+/// (`nn_i8_quantize_row` over the sample), the padding as the zero point; per output two pixels
+/// x 8 filters (or one x 16) in a vector, one `vpdpbusd` per window row and four window columns,
+/// sums exact in int32, dequantized with `scales[filters]`, the bias added, ReLU applied; HWC
+/// output. With `pool`, each sample is max-pooled right after (`nn_max_pool_sample`) and only the
+/// pooled values are written. False, with nothing written, when the CPU, the geometry or memory
+/// does not allow it.
+bool nn_i8_conv(size_t count, const nn_spatial *g, const float *samples, const void *packed, size_t filters,
+                const float *scales, const nn_i8_input *input, const float *bias, bool relu, const nn_spatial *pool,
+                float *output, int threads);
+
 /// The activation quantization of `nn_i8_gemm`: [min(x, 0), max(x, 0)] onto 0...255,
 /// q = clamp(round(x / scale) + zero, 0, 255); NaN becomes 0 (the low end of the range); on the
 /// vector width `kernel`'s products quantize with (every width gives the same bytes).
