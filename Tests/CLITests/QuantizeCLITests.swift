@@ -35,8 +35,10 @@ import Testing
         for kernels in ["avx2", "auto"] {
             let infer = try await run("nn-infer", ["\(dir)/\(recipe).int8.nnm", fashionTestImages, "--show", "0", "--json"], environment: ["NNM_KERNELS": kernels])
             #expect(infer.status == 0, "\(infer.stderr)")
-            // The int8 layers ran on an int8 kernel, or (a few outputs or filters) in f32 from their input.
-            #expect(infer.stdout.contains("int8 weights: ") || infer.stdout.contains("int8/bf16 layers of at most"), "\(infer.stdout.prefix(400))")
+            // The int8 layers ran on an int8 kernel, as direct convolutions of one channel (AVX-512),
+            // or (a few outputs or filters) in f32 from their input.
+            #expect(["int8 weights: ", "int8 convolutions of one channel", "int8/bf16 layers of at most"].contains { infer.stdout.contains($0) },
+                    "\(infer.stdout.prefix(400))")
         }
     }
 
