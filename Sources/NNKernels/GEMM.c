@@ -177,8 +177,12 @@ VECTOR_KERNEL(avx512_kernel4, "avx512f,avx512bw,avx512vl,avx2,fma", __m512, 16, 
 // convolution window's values in the input for `nn_conv_skinny`, which then reads no im2col rows.
 enum { skinny_rows = 12 };
 // MASK is the type of a mask of the first n lanes; LOADM/STOREM load and store those lanes only
-// (the bias has n values, C rows n columns).
-#define SKINNY_KERNEL(NAME, TARGET, VEC, MASK, MAKEMASK, ZERO, BROADCAST, LOAD, LOADM, STOREM, STORE, FMADD, ADD, MAX) \
+// (the bias has n values, C rows n columns). PASS is the most rows one pass over the depth keeps
+// in registers: 12 with AVX-512's 32 registers; 6 with AVX2's 16, where 12 accumulators, the B
+// vector, a broadcast and the window offsets' addresses did not fit and clang kept accumulators
+// on the stack (skinny_avx2 was 1.4x skinny_avx512's samples for the same convolution). Each row
+// has its own chain either way, so the bits do not depend on it.
+#define SKINNY_KERNEL(NAME, TARGET, PASS, VEC, MASK, MAKEMASK, ZERO, BROADCAST, LOAD, LOADM, STOREM, STORE, FMADD, ADD, MAX) \
     __attribute__((target(TARGET), always_inline)) static inline void NAME##_rows(                             \
         int rows, const skinny_step *step, const float *a, const size_t *at, float *sums) {                      \
         VEC acc[skinny_rows];                                                                                    \
@@ -211,8 +215,8 @@ enum { skinny_rows = 12 };
             }                                                                                                    \
         }                                                                                                        \
     }                                                                                                            \
-    __attribute__((target(TARGET))) static void NAME(int rows, const skinny_step *step, const float *a,         \
-                                                     const size_t *at, float *sums) {                            \
+    __attribute__((target(TARGET))) static void NAME##_pass(int rows, const skinny_step *step, const float *a,  \
+                                                            const size_t *at, float *sums) {                     \
         switch (rows) {                                                                                          \
         case 12: NAME##_rows(12, step, a, at, sums); break;                                                      \
         case 11: NAME##_rows(11, step, a, at, sums); break;                                                      \
@@ -227,6 +231,17 @@ enum { skinny_rows = 12 };
         case 2: NAME##_rows(2, step, a, at, sums); break;                                                        \
         default: NAME##_rows(1, step, a, at, sums); break;                                                       \
         }                                                                                                        \
+    }                                                                                                            \
+    __attribute__((target(TARGET))) static void NAME(int rows, const skinny_step *step, const float *a,         \
+                                                     const size_t *at, float *sums) {                            \
+        if (rows <= PASS) {                                                                                      \
+            NAME##_pass(rows, step, a, at, sums);                                                                \
+            return;                                                                                              \
+        }                                                                                                        \
+        NAME##_pass(PASS, step, a, at, sums);                                                                    \
+        skinny_step rest = *step;                                                                                \
+        rest.c = step->c + (size_t)PASS * step->ldc;                                                             \
+        NAME##_pass(rows - PASS, &rest, a + (size_t)PASS * step->lda, at, sums + PASS * max_nr);                 \
     }
 
 /// One kc block of a skinny tile: B's rows for it, and where the sums go after the last block
@@ -244,9 +259,9 @@ __attribute__((target("avx2"))) static inline void avx2_store_mask(float *p, __m
 __attribute__((target("avx512f"))) static inline __m512 avx512_load_mask(const float *p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
 __attribute__((target("avx512f"))) static inline void avx512_store_mask(float *p, __mmask16 m, __m512 v) { _mm512_mask_storeu_ps(p, m, v); }
 
-SKINNY_KERNEL(skinny_avx2, "avx2,fma", __m256, __m256i, nn_avx2_lanes, _mm256_setzero_ps, _mm256_set1_ps, _mm256_loadu_ps,
+SKINNY_KERNEL(skinny_avx2, "avx2,fma", 6, __m256, __m256i, nn_avx2_lanes, _mm256_setzero_ps, _mm256_set1_ps, _mm256_loadu_ps,
               avx2_load_mask, avx2_store_mask, _mm256_storeu_ps, _mm256_fmadd_ps, _mm256_add_ps, _mm256_max_ps)
-SKINNY_KERNEL(skinny_avx512, "avx512f,avx512bw,avx512vl,avx2,fma", __m512, __mmask16, nn_avx512_lanes, _mm512_setzero_ps,
+SKINNY_KERNEL(skinny_avx512, "avx512f,avx512bw,avx512vl,avx2,fma", 12, __m512, __mmask16, nn_avx512_lanes, _mm512_setzero_ps,
               _mm512_set1_ps, _mm512_loadu_ps, avx512_load_mask, avx512_store_mask, _mm512_storeu_ps, _mm512_fmadd_ps,
               _mm512_add_ps, _mm512_max_ps)
 #endif
