@@ -93,8 +93,8 @@ static void bf16_scalar_kernel(size_t steps, const void *av, const void *bv, voi
 // ---- int8 -------------------------------------------------------------------------------------
 
 // Portable int8 kernels on every packing (MR 4): quads of depths in panels of 32 columns (the
-// AVX512-VNNI layout) or of 16 (the AVX-VNNI layout), and pairs of depths as int16 (NR 16, the
-// AVX2 layout).
+// AVX512-VNNI layout) or of 16 (the AVX-VNNI layout), and pairs of depths (NR 16, the AVX2
+// layout: A's pairs int16, B's int8).
 static inline void i8_scalar_quads_nr(size_t steps, const uint8_t *a, const int8_t *b, int32_t *tile, int nr) {
     int32_t acc[4][32] = {{0}};
     for (size_t s = 0; s < steps; s++, a += 16, b += 4 * nr) {
@@ -113,7 +113,8 @@ static void i8_scalar_kernel_quads(size_t steps, const void *a, const void *b, v
 static void i8_scalar_kernel_quads16(size_t steps, const void *a, const void *b, void *tile) { i8_scalar_quads_nr(steps, a, b, tile, 16); }
 
 static void i8_scalar_kernel_pairs(size_t steps, const void *av, const void *bv, void *tilev) {
-    const int16_t *a = av, *b = bv;
+    const int16_t *a = av;
+    const int8_t *b = bv;
     int32_t *tile = tilev;
     int32_t acc[4][16] = {{0}};
     for (size_t s = 0; s < steps; s++, a += 8, b += 32) {
@@ -287,7 +288,12 @@ __attribute__((target("amx-tile,amx-bf16"))) static void bf16_amx_row_panels(int
 #define BF16 "avx512f,avx512bw,avx512vl,avx512bf16"
 __attribute__((target(VNNI))) static inline __m512i vnni_load(const int8_t *p) { return _mm512_loadu_si512(p); }
 __attribute__((target(VNNI))) static inline void vnni_store(int32_t *p, __m512i v) { _mm512_storeu_si512(p, v); }
-__attribute__((target("avx2"))) static inline __m256i avx2_load(const int16_t *p) { return _mm256_loadu_si256((const __m256i *)p); }
+// 16 int8 weights widened to int16 as they are loaded (vpmovsxbw from memory): the panel holds
+// one byte a weight, half what the int16 operands of vpmaddwd take, which halves the bytes a
+// row's product reads from L2 (a batch-1 product is bound by them).
+__attribute__((target("avx2"))) static inline __m256i avx2_load_widened(const int8_t *p) {
+    return _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)p));
+}
 __attribute__((target("avx2"))) static inline void avx2_store(int32_t *p, __m256i v) { _mm256_storeu_si256((__m256i *)p, v); }
 #define AVXVNNI "avx2,avxvnni"
 __attribute__((target(AVXVNNI))) static inline __m256i avxvnni_load(const int8_t *p) { return _mm256_loadu_si256((const __m256i *)p); }
@@ -296,21 +302,21 @@ __attribute__((target(AVXVNNI))) static inline __m256i avxvnni_dpbusd(__m256i ac
 }
 
 // The 256-bit int8 tile kernels: 6 rows x 2 vectors of 8 columns; per step (a 32-bit lane of each
-// row against 64 bytes of the panel) 2 loads, 6 broadcasts and 12 ACCUMULATE.
+// row against the step's STEP bytes of the panel) 2 loads, 6 broadcasts and 12 ACCUMULATE.
 // - AVX2: vpmaddubsw (u8 x s8) would saturate its 16-bit pair sums (255 * 127 * 2 > 32767), so
-//   both operands are int16 (two depths a lane) and vpmaddwd sums each pair exactly into 32
-//   bits, then vpaddd.
+//   both operands are int16 (two depths a lane; the weights widened from int8 as they are
+//   loaded) and vpmaddwd sums each pair exactly into 32 bits, then vpaddd.
 // - AVX-VNNI (VEX-encoded vpdpbusd on YMM, for CPUs with it and without AVX-512): four u8 x s8
 //   depths a lane, the VNNI arithmetic on 16 registers.
-#define YMM_TILE_KERNEL(NAME, TARGET, ACCUMULATE)                                                             \
+#define YMM_TILE_KERNEL(NAME, TARGET, STEP, LOAD, ACCUMULATE)                                                             \
     __attribute__((target(TARGET))) static void NAME(size_t steps, const void *av, const void *bv, void *tilev) { \
         const uint32_t *a = av;                                                                              \
-        const uint8_t *b = bv;                                                                               \
+        const int8_t *b = bv;                                                                                \
         int32_t *tile = tilev;                                                                               \
         __m256i acc[6][2];                                                                                   \
         for (int r = 0; r < 6; r++) acc[r][0] = acc[r][1] = _mm256_setzero_si256();                         \
-        for (size_t s = 0; s < steps; s++, a += 6, b += 64) {                                                \
-            __m256i b0 = _mm256_loadu_si256((const __m256i *)b), b1 = _mm256_loadu_si256((const __m256i *)(b + 32)); \
+        for (size_t s = 0; s < steps; s++, a += 6, b += STEP) {                                              \
+            __m256i b0 = LOAD(b), b1 = LOAD(b + STEP / 2);                                                   \
             for (int r = 0; r < 6; r++) {                                                                    \
                 __m256i x = _mm256_set1_epi32((int)a[r]);                                                    \
                 acc[r][0] = ACCUMULATE(acc[r][0], x, b0);                                                    \
@@ -325,15 +331,15 @@ __attribute__((target(AVXVNNI))) static inline __m256i avxvnni_dpbusd(__m256i ac
 __attribute__((target("avx2"))) static inline __m256i avx2_madd_add(__m256i acc, __m256i x, __m256i b) {
     return _mm256_add_epi32(acc, _mm256_madd_epi16(x, b));
 }
-YMM_TILE_KERNEL(i8_avx2_kernel, "avx2", avx2_madd_add)
-YMM_TILE_KERNEL(i8_avxvnni_kernel, AVXVNNI, avxvnni_dpbusd)
+YMM_TILE_KERNEL(i8_avx2_kernel, "avx2", 32, avx2_load_widened, avx2_madd_add)
+YMM_TILE_KERNEL(i8_avxvnni_kernel, AVXVNNI, 64, avxvnni_load, avxvnni_dpbusd)
 __attribute__((target(BF16))) static inline __m512bh bf16_set1(int x) { return (__m512bh)_mm512_set1_epi32(x); }
 __attribute__((target(BF16))) static inline __m512bh bf16_load(const uint16_t *p) { return (__m512bh)_mm512_loadu_si512(p); }
 
 LP_ROW_KERNEL(i8_vnni_row, VNNI, __m512i, __m512i, int8_t, int32_t, 32, 128, 64, _mm512_setzero_si512, _mm512_set1_epi32,
               vnni_load, _mm512_dpbusd_epi32, vnni_store)
-LP_ROW_KERNEL(i8_avx2_row, "avx2", __m256i, __m256i, int16_t, int32_t, 16, 32, 16, _mm256_setzero_si256, _mm256_set1_epi32,
-              avx2_load, avx2_madd_add, avx2_store)
+LP_ROW_KERNEL(i8_avx2_row, "avx2", __m256i, __m256i, int8_t, int32_t, 16, 32, 16, _mm256_setzero_si256, _mm256_set1_epi32,
+              avx2_load_widened, avx2_madd_add, avx2_store)
 LP_ROW_KERNEL(i8_avxvnni_row, AVXVNNI, __m256i, __m256i, int8_t, int32_t, 16, 64, 32, _mm256_setzero_si256, _mm256_set1_epi32,
               avxvnni_load, avxvnni_dpbusd, avx2_store)
 LP_ROW_KERNEL(bf16_avx512_row, BF16, __m512, __m512bh, uint16_t, float, 32, 64, 32, _mm512_setzero_ps, bf16_set1, bf16_load,
@@ -351,18 +357,18 @@ LP_ROW_KERNEL(bf16_avx512_row, BF16, __m512, __m512bh, uint16_t, float, 32, 64, 
         }                                                                                                        \
     }
 LP_ROW_DISPATCH(i8_vnni_row, VNNI, int8_t, int32_t)
-LP_ROW_DISPATCH(i8_avx2_row, "avx2", int16_t, int32_t)
+LP_ROW_DISPATCH(i8_avx2_row, "avx2", int8_t, int32_t)
 LP_ROW_DISPATCH(i8_avxvnni_row, AVXVNNI, int8_t, int32_t)
 LP_ROW_DISPATCH(bf16_avx512_row, BF16, uint16_t, float)
 #endif
 static const lp_shape bf16_scalar_shape = {4, 32, 2, 2, 2, bf16_scalar_kernel};
 static const lp_shape i8_scalar_quads = {4, 32, 4, 1, 1, i8_scalar_kernel_quads};
-static const lp_shape i8_scalar_pairs = {4, 16, 2, 2, 2, i8_scalar_kernel_pairs};
+static const lp_shape i8_scalar_pairs = {4, 16, 2, 2, 1, i8_scalar_kernel_pairs};
 static const lp_shape i8_scalar_quads16 = {4, 16, 4, 1, 1, i8_scalar_kernel_quads16};
 #if defined(__x86_64__)
 static const lp_shape bf16_avx512_shape = {12, 32, 2, 2, 2, bf16_avx512_kernel, bf16_avx512_row_panels, true};
 static const lp_shape i8_vnni_shape = {12, 32, 4, 1, 1, i8_vnni_kernel, i8_vnni_row_panels, true};
-static const lp_shape i8_avx2_shape = {6, 16, 2, 2, 2, i8_avx2_kernel, i8_avx2_row_panels};
+static const lp_shape i8_avx2_shape = {6, 16, 2, 2, 1, i8_avx2_kernel, i8_avx2_row_panels};
 static const lp_shape i8_avxvnni_shape = {6, 16, 4, 1, 1, i8_avxvnni_kernel, i8_avxvnni_row_panels};
 // One-row products on the same packing through the AVX512-VNNI row kernel (the padded depths are zeros).
 static const lp_shape i8_amx_shape = {32, 32, 4, 1, 1, i8_amx_kernel, i8_vnni_row_panels, true, 64, true, amx_enter, amx_leave};
@@ -446,16 +452,14 @@ void nn_i8_pack(int kernel, const int8_t *b, size_t ldb, size_t k, size_t n, voi
     const lp_shape *s = i8_shape_for(kernel);
     size_t panels = (n + s->nr - 1) / s->nr, kpad = round_up(k, shape_kalign(s));
     int32_t *sums = (int32_t *)((uint8_t *)packed + panels * i8_panel_bytes(s, k));
-    uint8_t *to8 = packed;
-    int16_t *to16 = packed;
+    int8_t *to = packed;  // every int8 packing holds one byte a weight
     for (size_t panel = 0; panel < panels; panel++) {
         size_t first = panel * s->nr;
         for (size_t p = 0; p < kpad; p += s->kstep) {
             for (size_t j = 0; j < s->nr; j++) {
                 for (size_t d = 0; d < s->kstep; d++) {
                     size_t row = p + d, col = first + j;
-                    int8_t v = row < k && col < n ? b[row * ldb + col] : 0;
-                    if (s->b_bytes == 1) *to8++ = (uint8_t)v; else *to16++ = v;
+                    *to++ = row < k && col < n ? b[row * ldb + col] : 0;
                 }
             }
         }
@@ -681,6 +685,11 @@ typedef struct {
 
 enum { mode_bf16 = 0, mode_i8 = 1, mode_i8_raw = 2 };
 
+/// u8 values widened to uint16 (the compiler vectorizes the loop).
+static void widen_u8(const uint8_t *restrict q, size_t count, uint16_t *restrict wide) {
+    for (size_t i = 0; i < count; i++) wide[i] = q[i];
+}
+
 /// Packs `rows` rows starting at `row0` into groups of MR rows, kstep depths of a row adjacent
 /// (zero rows and depths past the edge); int8 rows are preprocessed (into `floats`, k values)
 /// when the job has a prologue and quantized (their scale and zero point go to `scale`/`zero`).
@@ -726,17 +735,21 @@ static void pack_a(const lp_job *job, size_t row0, size_t rows, size_t mr, uint8
             q = (const uint8_t *)job->a + (row0 + r) * job->lda;
         }
         // The row's values step by step, 32 bits (one kernel lane) per step: four u8 (VNNI
-        // layout) or two u8 widened to int16 (AVX2 layout); the padded tail reads zeros.
+        // layout) or two u8 widened to int16 (AVX2 layout, widened in one vectorized pass into
+        // the packed row itself when it is contiguous, else into `floats`, free once the row is
+        // quantized); the padded tail reads zeros.
         uint32_t *to = (uint32_t *)group + lane;
         size_t full = job->k / ks;
-        if (s->a_bytes == 1) {
-            for (size_t step = 0; step < full; step++) {
-                uint32_t v;
-                memcpy(&v, q + step * 4, 4);
-                to[step * mr] = v;
-            }
+        const uint8_t *stream = q;  // the full steps, 4 bytes a step
+        if (s->a_bytes == 2) {
+            uint16_t *wide = mr == 1 ? (uint16_t *)to : (uint16_t *)floats;
+            widen_u8(q, 2 * full, wide);
+            stream = (const uint8_t *)wide;
+        }
+        if (mr == 1) {
+            if (stream != (const uint8_t *)to) memcpy(to, stream, 4 * full);
         } else {
-            for (size_t step = 0; step < full; step++) to[step * mr] = (uint32_t)q[2 * step] | (uint32_t)q[2 * step + 1] << 16;
+            for (size_t step = 0; step < full; step++) memcpy(to + step * mr, stream + step * 4, 4);
         }
         for (size_t step = full; step < job->steps; step++) {
             uint32_t v = 0;

@@ -163,7 +163,8 @@ double nn_fma_peak(int kernel, int threads, long iterations);
 /// added in the order of its batch).
 enum { nn_bf16_scalar = 0, nn_bf16_avx512 = 1, nn_bf16_amx = 2 };
 
-/// The int8 kernels: portable C, AVX2 (`vpmaddwd` on int16 pairs, exact; 6 x 16 tiles),
+/// The int8 kernels: portable C, AVX2 (`vpmaddwd` on int16 pairs, the weights widened
+/// from int8 as they are loaded, exact; 6 x 16 tiles),
 /// AVX512-VNNI (`vpdpbusd` on ZMM, u8 x s8 quads; 12 x 32 tiles), or AVX-VNNI (`vpdpbusd` on YMM,
 /// VEX encoded, for CPUs without AVX-512; 6 x 16 tiles), or AMX (`tdpbusd` on 16 x 64-byte
 /// tiles, 32 x 32 tiles of C; one-row products on AVX512-VNNI).
