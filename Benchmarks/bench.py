@@ -9,8 +9,11 @@ ratios. Writes out/bench/results.json and out/bench/results.md. See BENCHMARKS.m
 Environment: OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE, when set, apply to our binaries and to
 NumPy alike (same environment); the inference and training workloads are then repeated with
 both unset. NNM_KERNELS=avx2 runs our products on the AVX2 kernels and measures the FMA peak
-on 256-bit vectors (an AVX2 machine's figures, on an AVX-512 CPU; onnxruntime keeps its own
-choice). Fixtures (trained models, exports, the large model) are cached in out/bench/.
+on 256-bit vectors (onnxruntime keeps its own choice). `--cpu avx2` goes further: every process
+(ours, NumPy, onnxruntime, OpenBLAS) sees the CPU without AVX-512, AVX-VNNI and AMX
+(Benchmarks/Support/cpuid_avx2.c, preloaded; it needs Linux's CPUID faulting), so each side runs
+the kernels it would choose on an AVX2 machine, on the same silicon. Fixtures (trained models,
+exports, the large model) are cached in out/bench/.
 """
 import argparse
 import csv
@@ -68,7 +71,17 @@ class Bench:
         if args.threads:
             # The same thread count for every BLAS (ours, NumPy's) and for onnxruntime's pool.
             self.env.update({"OPENBLAS_NUM_THREADS": str(args.threads), "BENCH_ORT_THREADS": str(args.threads)})
+        if args.cpu == "avx2":
+            self.env["LD_PRELOAD"] = self.cpuid_mask()
         self.unset_env = {k: v for k, v in self.env.items() if k not in BLAS_VARS}
+
+    def cpuid_mask(self):
+        """Builds the preloadable library that hides AVX-512, AVX-VNNI and AMX from CPUID."""
+        source = os.path.join(ROOT, "Benchmarks", "Support", "cpuid_avx2.c")
+        library = self.p("cpuid_avx2.so")
+        if not os.path.exists(library) or os.path.getmtime(library) < os.path.getmtime(source):
+            run(["cc", "-O2", "-shared", "-fPIC", "-o", library, source])
+        return library
 
     def p(self, *parts):
         return os.path.join(self.out, *parts)
@@ -110,6 +123,14 @@ class Bench:
         m["ours_blas"] = run_json([self.tool("nn-bench"), "info"], env=self.env)
         m["numpy"] = run_json([sys.executable, os.path.join(PY, "anchor.py"), "info"], env=self.env)
         m["swift"] = run(["swift", "--version"]).splitlines()[0] if shutil.which("swift") else None
+        if self.args.cpu == "avx2":
+            # Numbers for an AVX2 view only if both sides really saw one.
+            numpy_found = m["numpy"].get("numpy_simd", {}).get("found", [])
+            if "avx512" in m["ours_blas"].get("cpu_flags", "") or any(f.startswith("AVX512") or f == "X86_V4" for f in numpy_found):
+                sys.exit("bench.py: --cpu avx2: CPUID was not masked (ours saw '%s', NumPy %s); is cpuid_fault in /proc/cpuinfo?"
+                         % (m["ours_blas"].get("cpu_flags"), numpy_found))
+            m["cpu_view"] = ("AVX2: CPUID without AVX-512, AVX-VNNI and AMX for every process (Benchmarks/Support/cpuid_avx2.c); "
+                             f"ours saw '{m['ours_blas'].get('cpu_flags')}', NumPy found {' '.join(numpy_found)}")
         self.results["machine"] = m
 
     def fixtures(self):
@@ -236,7 +257,7 @@ class Bench:
                     ours[kind].append(run_json([self.tool("nn-bench"), "infer", path, self.f["t10k"], "--reps", str(self.args.reps),
                                                 "--single", str(self.args.singles)], env=env))
                 ort.append(run_json([sys.executable, os.path.join(PY, "anchor.py"), "infer-onnx", self.p(f"{name}.onnx"), self.f["t10k"],
-                                     "--reps", str(self.args.reps), "--single", str(self.args.singles)], env=env))
+                                     "--labels", labels, "--reps", str(self.args.reps), "--single", str(self.args.singles)], env=env))
                 # NumPy: the MLPs from their `.h5` export, the CNN from the `.nnm` itself (checked
                 # against onnxruntime on the same weights).
                 anchor = ["infer", self.p(f"{name}.h5")] if name != "cnn" else ["infer-nnm", model, "--onnx", self.p(f"{name}.onnx")]
@@ -251,6 +272,7 @@ class Bench:
                 r[f"{key}_batch_s"] = med([o[f"{key}_batch_median_s"] for o in ort])
                 r[f"{key}_single_us"] = med([o[f"{key}_single_median_us"] for o in ort])
             r["ort_int8_same_class"] = ort[0]["ort_int8_vs_f32_same_class"]
+            r["accuracy"]["ort_f32"], r["accuracy"]["ort_int8"] = ort[0]["ort_accuracy_percent"], ort[0]["ort_int8_accuracy_percent"]
             if numpy:
                 r["numpy_batch_s"] = med([o["numpy_batch_median_s"] for o in numpy])
                 r["numpy_single_us"] = med([o["numpy_single_median_us"] for o in numpy])
@@ -451,6 +473,7 @@ class Bench:
                   f"threads per core {m.get('Thread(s) per core')}; L2 {m.get('L2 cache')}, L3 {m.get('L3 cache')}; "
                   f"hypervisor {m.get('Hypervisor vendor')}; kernel {m['kernel']}",
                   f"- load average: start {R['loadavg']['start']}, end {R['loadavg'].get('end')}",
+                  f"- CPU as the processes saw it: {m.get('cpu_view', 'as it is')}",
                   f"- environment: " + ", ".join(f"{k}={v}" for k, v in m["env"].items()),
                   f"- ours: {m['ours_blas']['openblas_config']}, core **{m['ours_blas']['openblas_core']}**, "
                   f"{m['ours_blas']['openblas_threads']} threads; {m.get('swift')}",
@@ -490,8 +513,8 @@ class Bench:
                       f"{q['fma_peak_gflops_2_threads']:.0f} on 2.", "",
                       "| model | ours f32 ms | ours bf16 ms | ours int8 ms: per row / calibrated | ORT f32 ms | ORT int8 ms | NumPy f32 ms | "
                       "int8 / ORT f32 | int8 / ORT int8 | f32 / ORT f32 | f32 / peak | batch 1 us: f32 / bf16 / int8 / int8 cal. / ORT f32 / ORT int8 / NumPy f32 | "
-                      "int8 / f32 latency | accuracy f32 / bf16 / int8 / int8 cal. % |",
-                      "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+                      "int8 / f32 latency | accuracy f32 / bf16 / int8 / int8 cal. % | ORT accuracy f32 / int8 % |",
+                      "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
             for name in ("blog", "capstone", "cnn"):
                 r = q[name]
                 peak = max(q["fma_peak_gflops_1_thread"], q["fma_peak_gflops_2_threads"])
@@ -508,7 +531,8 @@ class Bench:
                              f"{r['ours_f32_single_us']:.1f} / {r['ours_bf16_single_us']:.1f} / {r['ours_int8_single_us']:.1f} / "
                              f"{r['ours_int8c_single_us']:.1f} / "
                              f"{r['ort_single_us']:.1f} / {r['ort_int8_single_us']:.1f} / {npy1} | {r['ours_int8_single_us'] / r['ours_f32_single_us']:.2f} | "
-                             f"{a['f32']:.2f} / {a['bf16']:.2f} / {a['int8']:.2f} / {a['int8c']:.2f} |")
+                             f"{a['f32']:.2f} / {a['bf16']:.2f} / {a['int8']:.2f} / {a['int8c']:.2f} | "
+                             f"{a['ort_f32']:.2f} / {a['ort_int8']:.2f} |")
             lines += ["", "Kernels: " + "; ".join(f"{k}: {q['blog']['kernels_' + k]}" for k in ("f32", "bf16", "int8", "int8c")), "",
                       "| whole process (hyperfine) | median ms |", "|---|---|"]
             for label, t in q["processes"].items():
@@ -619,6 +643,8 @@ def parse():
     p.add_argument("--only", help="comma-separated subset of infer,cold,train,cnn,quantized,load,bounded")
     p.add_argument("--cnn-limit", type=int, default=6000, help="training images per CNN run (the NumPy/SciPy loop takes ~1.3 s per 1000)")
     p.add_argument("--threads", type=int, help="OPENBLAS_NUM_THREADS for ours and NumPy, and onnxruntime's intra-op threads")
+    p.add_argument("--cpu", choices=("native", "avx2"), default="native",
+                   help="avx2: every process sees the CPU without AVX-512, AVX-VNNI and AMX (CPUID faulting)")
     p.add_argument("--quick", action="store_true", help="one round, fewer repetitions (checks the harness)")
     p.add_argument("--skip-build", action="store_true")
     p.add_argument("--scratch", default=os.environ.get("BENCH_SCRATCH", ".build-bench"))

@@ -258,7 +258,8 @@ def cmd_infer_nnm(args):
 def cmd_infer_onnx(args):
     """onnxruntime f32 on an ONNX file (what `nnconv export` writes, preprocessing as graph ops)
     and onnxruntime's own int8 of the same weights (quantize_dynamic: int8 weights, u8
-    activations quantized per tensor at run time), batch and batch 1."""
+    activations quantized per tensor at run time), batch and batch 1; with --labels, the
+    accuracy of both over every image."""
     import tempfile
     import onnxruntime as ort
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -278,7 +279,10 @@ def cmd_infer_onnx(args):
             inp = session.get_inputs()[0]
             shape = [d if isinstance(d, int) else -1 for d in inp.shape]
             xs = x.reshape([n] + shape[1:])
-            outputs[key] = session.run(None, {inp.name: xs[:256]})[0]
+            outputs[key] = session.run(None, {inp.name: xs})[0]
+            if args.labels:
+                labels = read_idx(args.labels).ravel()
+                result[f"{key}_accuracy_percent"] = float(100 * np.mean(outputs[key].argmax(1) == labels[:n]))
             t = timed(lambda: session.run(None, {inp.name: xs}), args.reps)
             result[f"{key}_batch_median_s"] = statistics.median(t)
             rows = [xs[i:i + 1] for i in range(singles)]
@@ -397,6 +401,7 @@ def main():
     s = sub.add_parser("infer-onnx")
     s.add_argument("model")
     s.add_argument("images")
+    s.add_argument("--labels", help="IDX labels of the images: report both models' accuracy")
     s.add_argument("--reps", type=int, default=7)
     s.add_argument("--single", type=int, default=2000)
     s.set_defaults(fn=cmd_infer_onnx)
