@@ -903,27 +903,53 @@ static void lp_task(const void *context, size_t first, size_t end) {
     if (job->shape->leave) job->shape->leave();
 }
 
-// One row (m = 1): the row packed once (one 32-bit lane of depths per step), then groups of up
-// to 4 panels through the shape's row kernel and the same epilogue as the batch; the caller
-// takes the first half of the groups, the helper thread the second.
+// One row (m = 1): the row packed (one 32-bit lane of depths per step), then groups of up to 4
+// panels through the shape's row kernel and the same epilogue as the batch; the caller takes
+// the first half of the groups, the helper thread the second. Each of them packs the row into a
+// buffer of its own (the same bytes), so that the helper starts when the product is posted
+// instead of waiting while the caller quantizes the row (a third of a 784 x 256 int8 row on two
+// threads).
 enum { lp_row_panels = 4 };
 
 // Below this many weights a row takes about a microsecond on one core, about what handing half of
-// it to the helper and waiting for it back costs (as GEMM.c's f32 row).
-enum { lp_row_parallel_minimum = 1 << 15 };
+// it to the helper and waiting for it back costs: twice GEMM.c's f32 threshold, as the int8
+// kernels take about half the time per weight (256 x 128 on AVX2, kernel_cycles.c: 1.95 k cycles
+// on one thread, 2.16 k on two; on AVX512-VNNI 0.87 k and 0.91 k).
+enum { lp_row_parallel_minimum = 1 << 16 };
 
+/// Where a thread's row buffer keeps the packed row, its scale and zero point, the quantized row
+/// pack_a works from and the preprocessed row.
+typedef struct {
+    size_t packed, scale, quantized, floats, bytes;
+} lp_row_layout;
+
+static lp_row_layout row_layout(const lp_job *job) {
+    lp_row_layout l;
+    l.packed = 0;
+    l.scale = round_up(job->steps * job->shape->kstep * job->shape->a_bytes, 64);
+    l.quantized = l.scale + 64;
+    l.floats = l.quantized + round_up(job->k, 64);
+    l.bytes = l.floats + round_up(job->k * sizeof(float), 64);
+    return l;
+}
+
+/// Packs the row into the buffer of the thread running groups [first, end) (the caller's when
+/// `first` is 0), then multiplies it by those groups.
 static void lp_row_groups(const void *context, size_t first, size_t end) {
     const lp_job *job = (const lp_job *)context;
     const lp_shape *s = job->shape;
+    lp_row_layout l = row_layout(job);
+    uint8_t *buffer = job->buffers + (first == 0 ? 0 : l.bytes);
+    float *scale = (float *)(buffer + l.scale);
+    int32_t *zero = (int32_t *)(scale + 1);
+    pack_a(job, 0, 1, 1, buffer + l.packed, buffer + l.quantized, (float *)(buffer + l.floats), scale, zero);
     size_t panel_elements = job->steps * s->kstep * s->nr;
-    const float *scale = (const float *)(job->buffers + job->buffer_bytes);
-    const int32_t *zero = (const int32_t *)(scale + 1);
     _Alignas(64) int32_t tiles[lp_row_panels * lp_max_nr];
     for (size_t group = first; group < end; group++) {
         size_t panel0 = group * lp_row_panels;
         size_t panels = job->panels - panel0 < lp_row_panels ? job->panels - panel0 : lp_row_panels;
-        s->row((int)panels, job->steps, (const uint32_t *)job->buffers, (const uint8_t *)job->packed + panel0 * panel_elements * s->b_bytes,
-               panel_elements, tiles);
+        s->row((int)panels, job->steps, (const uint32_t *)(buffer + l.packed),
+               (const uint8_t *)job->packed + panel0 * panel_elements * s->b_bytes, panel_elements, tiles);
         for (size_t v = 0; v < panels; v++) {
             size_t col0 = (panel0 + v) * s->nr, cols = job->n - col0 < s->nr ? job->n - col0 : s->nr;
             write_tile(job, tiles + v * s->nr, 0, 1, col0, cols, scale, zero);
@@ -933,19 +959,12 @@ static void lp_row_groups(const void *context, size_t first, size_t end) {
 
 static bool lp_row(lp_job *job, int threads) {
     const lp_shape *s = job->shape;
-    size_t packed_row = round_up(job->steps * s->kstep * s->a_bytes, 64);
-    // The packed row, its scale and zero point, then the quantized row pack_a works from and
-    // the preprocessed row.
-    job->buffer_bytes = packed_row;
-    job->buffers = aligned_alloc(64, packed_row + 64 + round_up(job->k, 64) + round_up(job->k * sizeof(float), 64));
-    if (!job->buffers) return false;
-    float *scale = (float *)(job->buffers + packed_row);
-    int32_t *zero = (int32_t *)(scale + 1);
-    pack_a(job, 0, 1, 1, job->buffers, job->buffers + packed_row + 64, (float *)(job->buffers + packed_row + 64 + round_up(job->k, 64)),
-           scale, zero);
     job->panels = (job->n + s->nr - 1) / s->nr;
     size_t groups = (job->panels + lp_row_panels - 1) / lp_row_panels;
     bool alone = threads < 2 || groups < 2 || job->n * job->k < lp_row_parallel_minimum;
+    size_t bytes = row_layout(job).bytes;
+    job->buffers = aligned_alloc(64, (alone ? 1 : 2) * bytes);
+    if (!job->buffers) return false;
     if (alone || !nn_helper_run(lp_row_groups, job, (groups + 1) / 2, groups)) lp_row_groups(job, 0, groups);
     free(job->buffers);
     return true;
