@@ -40,6 +40,10 @@ static void preprocess_floats(const nn_prologue *prologue, const float *x, size_
     preprocess_portable(prologue, x, k, out);
 }
 
+void nn_preprocess_rows(const nn_prologue *prologue, const float *x, size_t rows, size_t k, float *out) {
+    for (size_t r = 0; r < rows; r++) preprocess_floats(prologue, x + r * k, k, out + r * k);
+}
+
 void nn_preprocess_row(const nn_prologue *prologue, const void *row, size_t k, float *out) {
     if (!prologue->bytes) {
         preprocess_floats(prologue, row, k, out);

@@ -190,6 +190,44 @@ import Testing
         }
     }
 
+    /// The engine's preprocessing (the kernels' vectorized loop, in place and into the first
+    /// layer) is the spec's formula in f32, bit for bit: (x - mean) / std with std 0 read as 1,
+    /// x * factor + offset rounded twice; rows of 37 and 301 values (vector tails), 1 and 7
+    /// samples. Expected values from the formula written here in scalar Swift. Fails when the
+    /// loop uses a reciprocal or a fused multiply-add.
+    @Test func preprocessingIsTheFormula() throws {
+        for k in [37, 301] {
+            let mean: [Float] = (0..<k).map { Float($0 % 11) * 9.5 }
+            let std: [Float] = (0..<k).map { (i: Int) -> Float in i % 13 == 0 ? 0 : Float(1 + i % 5) * 17.25 }
+            for steps: [PreprocessingStep] in [[.zscore(mean: "mean", std: "std")], [.scale(factor: 1.0 / 255, offset: -0.3)], [.scale(factor: 0.1, offset: 0)]] {
+                let model = Self.preprocessingModel(inputs: k, steps: steps, weightScale: 1)
+                let engine = try InferenceEngine<Float>(model: model), preprocessor = Preprocessor<Float>(model: model)
+                for count in [1, 7] {
+                    let x: [Float] = (0..<(count * k)).map { Float(($0 * 7919) % 256) + Float($0 % 7) / 3 }
+                    let expected: [Float] = x.indices.map { i in
+                        let j = i % k
+                        switch steps[0] {
+                        case .zscore: return (x[i] - mean[j]) / (std[j] == 0 ? 1 : std[j])
+                        case let .scale(factor, offset):
+                            let product = x[i] * Float(factor)
+                            return offset == 0 ? product : product + Float(offset)
+                        }
+                    }
+                    var y = x
+                    y.withUnsafeMutableBufferPointer { engine.preprocess($0.baseAddress!, count: count) }
+                    var z = [Float](repeating: 0, count: x.count)
+                    x.withUnsafeBufferPointer { source in
+                        z.withUnsafeMutableBufferPointer { preprocessor.apply(source.baseAddress!, into: $0.baseAddress!, count: count) }
+                    }
+                    for (name, values) in [("in place", y), ("into another buffer", z)] {
+                        let differing = zip(values, expected).filter { $0.bitPattern != $1.bitPattern }.count
+                        #expect(differing == 0, "k \(k), \(steps), \(count) sample(s), \(name): \(differing) values differ")
+                    }
+                }
+            }
+        }
+    }
+
     /// k -> 40 (ReLU) -> 3 (softmax), with `steps` of preprocessing over tensors "mean" and "std"
     /// (means up to 95, standard deviations with zeros): what the prologue tests run.
     static func preprocessingModel(inputs k: Int, steps: [PreprocessingStep], weightScale: Float) -> Model {

@@ -82,6 +82,12 @@ typedef struct {
     float byte_scale;
 } nn_prologue;
 
+/// `rows` rows of k floats through `prologue` (not `bytes`) into `out`, on the widest vectors the
+/// CPU has: what the engine runs before a first layer that does not take the prologue itself (a
+/// one-sample f32 product, a convolution). `out` must not overlap `x` unless it is `x` (in place
+/// runs the scalar loop).
+void nn_preprocess_rows(const nn_prologue *prologue, const float *x, size_t rows, size_t k, float *out);
+
 // f32 matrix products for batches (GEMM.c): C = A B (+ bias, then ReLU), row-major, with B
 // packed once. Micro-kernels for AVX-512 and AVX2/FMA, chosen only when CPUID and XGETBV say
 // the CPU and the operating system support them, and a portable one.
