@@ -7,7 +7,9 @@ import Testing
 /// that are not multiples of the vector widths, 2 or 4). Every kernel this CPU runs is tested by
 /// name, so an AVX-512 machine tests the AVX2 int8 kernel too; the portable ones run everywhere.
 @Suite struct LowPrecisionKernelTests {
-    static let shapes = MatrixKernelTests.shapes + [(m: 12, k: 4, n: 32), (m: 7, k: 5, n: 1)]
+    /// Plus a row of 3,001 depths on two threads: its packed rows outgrow the one-row stack
+    /// buffer (32 KB), so the helper and the caller pack into allocated memory.
+    static let shapes = MatrixKernelTests.shapes + [(m: 12, k: 4, n: 32), (m: 7, k: 5, n: 1), (m: 1, k: 3001, n: 40)]
 
     /// Deterministic integers in `range`, from a formula rather than a generator under test.
     static func integers(_ count: Int, seed: Int, _ range: ClosedRange<Int>) -> [Int] {
