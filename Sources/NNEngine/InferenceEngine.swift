@@ -60,7 +60,10 @@ final class ParameterBuffer<Scalar: BLASScalar>: @unchecked Sendable {
 /// numbers. On OpenBLAS (f64, `NNM_KERNELS=openblas`) one-sample calls use gemv
 /// (`OneSamplePlan`), which agrees with the batch path to rounding, not to the bit.
 public final class InferenceEngine<Scalar: BLASScalar> {
-    struct PreparedLayer {
+    /// A class, not a struct: a one-sample call reads its layers many times, and a struct of this
+    /// many references cost a retain and a release for each on every copy (about 5 % of the
+    /// samples of a one-image int8 call).
+    final class PreparedLayer {
         let kind: Layer.Kind
         let inputSize: Int
         let outputSize: Int
@@ -72,16 +75,34 @@ public final class InferenceEngine<Scalar: BLASScalar> {
         /// Conv2d: samples whose im2col rows are built and multiplied at once.
         let samplesPerProduct: Int
         /// avg_pool2d: whether padded cells count in the divisor.
-        var countIncludePad = false
+        let countIncludePad: Bool
         /// batch_norm (not folded): the per-channel parameters.
-        var normalization: BatchNormParameters<Scalar>?
+        let normalization: BatchNormParameters<Scalar>?
         /// An int8 weight (format 1.3): its values [k][n] in cross-correlation form, one scale
         /// per output and the calibrated quantization of its inputs (1.4) if any; `weight` then
         /// holds their f32 values for the other paths.
-        var int8: (values: [Int8], scales: [Float], input: InputQuantization?)?
+        let int8: (values: [Int8], scales: [Float], input: InputQuantization?)?
         /// Whether the weight is stored as bf16 and the layer asks for bf16 products (format 1.3
         /// `"compute": "bf16"`): the bf16 kernel may run it. Other bf16 weights run as f32.
-        var storedBFloat16 = false
+        let storedBFloat16: Bool
+
+        init(kind: Layer.Kind, inputSize: Int, outputSize: Int, activation: Activation, weight: ParameterBuffer<Scalar>?,
+             bias: ParameterBuffer<Scalar>?, spatial: SpatialGeometry?, samplesPerProduct: Int, countIncludePad: Bool = false,
+             normalization: BatchNormParameters<Scalar>? = nil, int8: (values: [Int8], scales: [Float], input: InputQuantization?)? = nil,
+             storedBFloat16: Bool = false) {
+            self.kind = kind
+            self.inputSize = inputSize
+            self.outputSize = outputSize
+            self.activation = activation
+            self.weight = weight
+            self.bias = bias
+            self.spatial = spatial
+            self.samplesPerProduct = samplesPerProduct
+            self.countIncludePad = countIncludePad
+            self.normalization = normalization
+            self.int8 = int8
+            self.storedBFloat16 = storedBFloat16
+        }
     }
 
     /// A layer's weight as one of our batch kernels multiplies it.
@@ -175,10 +196,9 @@ public final class InferenceEngine<Scalar: BLASScalar> {
                                                              samplesPerProduct: previous.samplesPerProduct)
                     continue
                 }
-                var prepared = PreparedLayer(kind: .batchNorm, inputSize: layer.inputSize, outputSize: layer.outputSize,
-                                             activation: layer.activation, weight: nil, bias: nil, spatial: layer.spatial, samplesPerProduct: 0)
-                prepared.normalization = parameters
-                layers.append(prepared)
+                layers.append(PreparedLayer(kind: .batchNorm, inputSize: layer.inputSize, outputSize: layer.outputSize,
+                                            activation: layer.activation, weight: nil, bias: nil, spatial: layer.spatial, samplesPerProduct: 0,
+                                            normalization: parameters))
                 continue
             }
             let stored = model.floatWeight(of: layer)
@@ -202,14 +222,12 @@ public final class InferenceEngine<Scalar: BLASScalar> {
                 samplesPerProduct = max(1, min(256, (4 << 20) / MemoryLayout<Scalar>.stride / max(rowsPerSample, 1)))
                 columnCapacity = max(columnCapacity, samplesPerProduct * rowsPerSample)
             }
-            var prepared = PreparedLayer(kind: layer.kind, inputSize: layer.inputSize, outputSize: layer.outputSize,
-                                         activation: layer.activation, weight: weight,
-                                         bias: model.tensor(layer.bias).map { ParameterBuffer($0) },
-                                         spatial: layer.spatial, samplesPerProduct: samplesPerProduct)
-            prepared.countIncludePad = layer.countIncludePad
-            prepared.int8 = int8
-            prepared.storedBFloat16 = model.tensor(layer.weight)?.dtype == .bfloat16 && layer.bfloat16Compute
-            layers.append(prepared)
+            layers.append(PreparedLayer(kind: layer.kind, inputSize: layer.inputSize, outputSize: layer.outputSize,
+                                        activation: layer.activation, weight: weight,
+                                        bias: model.tensor(layer.bias).map { ParameterBuffer($0) },
+                                        spatial: layer.spatial, samplesPerProduct: samplesPerProduct,
+                                        countIncludePad: layer.countIncludePad, int8: int8,
+                                        storedBFloat16: model.tensor(layer.weight)?.dtype == .bfloat16 && layer.bfloat16Compute))
         }
         self.layers = layers
         self.columnCapacity = columnCapacity
