@@ -19,10 +19,11 @@ import Glibc
         }
     }
 
-    /// 301 inputs -> 130 ReLU -> 37 `hidden` -> 10 `output`, with z-score preprocessing (the
-    /// mean and std of a made-up data set, three stds zero) after a 1/255 scale, or the scale alone.
-    static func model(zscore: Bool, hidden: Activation = .sigmoid, output: Activation = .softmax) -> Model {
-        let sizes = [301, 130, 37, 10], activations: [Activation] = [.relu, hidden, output]
+    /// 301 inputs -> `width` (130) ReLU -> 37 `hidden` -> 10 `output`, with z-score preprocessing
+    /// (the mean and std of a made-up data set, three stds zero) after a 1/255 scale, or the scale
+    /// alone.
+    static func model(zscore: Bool, hidden: Activation = .sigmoid, output: Activation = .softmax, width: Int = 130) -> Model {
+        let sizes = [301, width, 37, 10], activations: [Activation] = [.relu, hidden, output]
         var tensors: [NamedTensor] = [], layers: [Layer] = []
         for l in 0..<3 {
             tensors.append(NamedTensor("layers.\(l).weight", Tensor(values(sizes[l] * sizes[l + 1], seed: l), shape: [sizes[l], sizes[l + 1]])))
