@@ -961,14 +961,8 @@ void nn_gemm_row(int kernel, size_t n, size_t k, const float *x, const float *pa
     row_job job = {.shape = s, .n = n, .k = k, .kc = kc_for(s, k), .lanes = lanes, .group = lanes > 1 ? 8 * lanes : row_group,
                    .x = x, .packed = packed, .bias = bias, .y = y, .relu = relu};
     size_t groups = (n + job.group - 1) / job.group;
-    bool shared = threads >= 2 && n * k >= row_parallel_minimum && n > lanes;
-    if (shared && groups < 2) {
-        // One group would leave the helper idle (a 784 x 128 row on AVX-512 took as long as a
-        // 784 x 256 one on two threads, 10 k cycles; halves: 5 k): two groups of whole vectors.
-        job.group = (n + 1) / 2 + lanes - 1 - ((n + 1) / 2 + lanes - 1) % lanes;
-        groups = (n + job.group - 1) / job.group;
-    }
-    if (!shared || groups < 2 || !nn_helper_run(row_groups, &job, (groups + 1) / 2, groups)) row_groups(&job, 0, groups);
+    bool alone = threads < 2 || groups < 2 || n * k < row_parallel_minimum;
+    if (alone || !nn_helper_run(row_groups, &job, (groups + 1) / 2, groups)) row_groups(&job, 0, groups);
 }
 
 

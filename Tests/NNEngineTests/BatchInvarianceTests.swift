@@ -31,7 +31,7 @@ import Testing
     /// The models: a dense one with z-score preprocessing, 301 inputs (not a multiple of any kc
     /// block or vector), 130 and 37 outputs (not multiples of 8, 16 or 32, more than 64), a first
     /// layer large enough for two threads; one ending in a single output; one whose first layer
-    /// (120 outputs) fits one group of columns, which a sample then splits in two; a CNN.
+    /// (120 outputs) is one group of columns on AVX-512 and two on AVX2; a CNN.
     static func models() throws -> [(String, Model)] {
         [("dense, z-score", OneSampleTests.model(zscore: true, hidden: .sigmoid, output: .softmax)),
          ("dense, ReLU", OneSampleTests.model(zscore: false, hidden: .relu, output: .identity)),
