@@ -269,6 +269,7 @@ def cmd_infer_onnx(args):
     options = ort.SessionOptions()
     options.intra_op_num_threads = int(os.environ.get("BENCH_ORT_THREADS", "0"))
     result = {"images": n, "ort_intra_op_threads": options.intra_op_num_threads}
+    labels = read_idx(args.labels).ravel() if args.labels else None
     with tempfile.TemporaryDirectory() as tmp:
         int8_path = os.path.join(tmp, "model.int8.onnx")
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
@@ -280,8 +281,7 @@ def cmd_infer_onnx(args):
             shape = [d if isinstance(d, int) else -1 for d in inp.shape]
             xs = x.reshape([n] + shape[1:])
             outputs[key] = session.run(None, {inp.name: xs})[0]
-            if args.labels:
-                labels = read_idx(args.labels).ravel()
+            if labels is not None:
                 result[f"{key}_accuracy_percent"] = float(100 * np.mean(outputs[key].argmax(1) == labels[:n]))
             t = timed(lambda: session.run(None, {inp.name: xs}), args.reps)
             result[f"{key}_batch_median_s"] = statistics.median(t)

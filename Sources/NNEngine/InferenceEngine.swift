@@ -61,8 +61,8 @@ final class ParameterBuffer<Scalar: BLASScalar>: @unchecked Sendable {
 /// (`OneSamplePlan`), which agrees with the batch path to rounding, not to the bit.
 public final class InferenceEngine<Scalar: BLASScalar> {
     /// A class, not a struct: a one-sample call reads its layers many times, and a struct of this
-    /// many references cost a retain and a release for each on every copy (about 5 % of the
-    /// samples of a one-image int8 call).
+    /// many references cost a retain and a release for each on every copy (`swift_retain`: 517
+    /// samples against the row kernel's 4,361 in a loop of one-image int8 calls; 204 as a class).
     final class PreparedLayer {
         let kind: Layer.Kind
         let inputSize: Int

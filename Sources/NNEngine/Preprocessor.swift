@@ -56,8 +56,8 @@ public struct Preprocessor<Scalar: BLASScalar>: @unchecked Sendable {
     @_specialize(where Scalar == Double)
     public func apply(_ source: UnsafePointer<Scalar>, into target: UnsafeMutablePointer<Scalar>, count: Int) {
         // f32 with one step: the kernels' vectorized loop (AVX-512 or AVX2; the same operations,
-        // so the same values). The loop below runs on SSE2 vectors at best: it was 11 % of the
-        // samples of a one-image f32 call.
+        // so the same values). The loop below runs on SSE2 vectors at best: 4,807 samples against
+        // the row kernel's 39,803 in a loop of one-image f32 calls on the AVX2 kernels.
         if let row = rowPreprocessing {
             RowPreprocessing.withPrologue(row) { prologue in
                 nn_preprocess_rows(prologue, UnsafeRawPointer(source).assumingMemoryBound(to: Float.self), count, features,
