@@ -228,9 +228,10 @@ class Bench:
         """Ours f32, bf16 and int8 against onnxruntime f32 and its quantize_dynamic int8 (same
         weights, from our ONNX export) and NumPy f32, batch 10k and batch 1, for 784-256-10,
         784-256-128-10 and the CNN preset; the FMA peak of the same rounds; the accuracy of each
-        copy on the test set; the whole nn-infer process, f32 and int8. int8 twice: activations
-        quantized per row at run time, and with scales calibrated on the training images
-        (`--calibration`, "int8c")."""
+        copy on the test set; the whole nn-infer process, f32 and int8. int8 three times:
+        activations quantized per row at run time, with scales calibrated on the training images
+        (`--calibration`, "int8c"), and with 7-bit weights (`--weight-bits 7`, "int8w7", which
+        CPUs without VNNI multiply with vpmaddubsw)."""
         rounds, res = self.args.rounds, {}
         labels = os.path.join(DATA, "t10k-labels-idx1-ubyte.gz")
         cnn = self.p("cnn.nnm")
@@ -241,13 +242,14 @@ class Bench:
         for name in ("blog", "capstone", "cnn"):
             model, r = self.p(f"{name}.nnm"), {"accuracy": {}}
             train_images = os.path.join(DATA, "train-images-idx3-ubyte.gz")
-            for kind, extra in (("int8", []), ("int8c", ["--calibration", train_images]), ("bf16", ["--bf16"])):
+            for kind, extra in (("int8", []), ("int8c", ["--calibration", train_images]), ("int8w7", ["--weight-bits", "7"]),
+                                ("bf16", ["--bf16"])):
                 out = run([self.tool("nnconv"), "quantize", model, "-o", self.p(f"{name}.{kind}.nnm"), "--images", self.f["t10k"],
                            "--labels", labels] + extra)
-                mm = re.search(r"original ([0-9.]+) %, \w+ ([0-9.]+) %", out)
+                mm = re.search(r"original ([0-9.]+) %, .*?([0-9.]+) % \(", out)
                 r["accuracy"]["f32"], r["accuracy"][kind] = float(mm.group(1)), float(mm.group(2))
             run([self.tool("nnconv"), "export", model, "-o", self.p(f"{name}.onnx")])
-            ours = {k: [] for k in ("f32", "bf16", "int8", "int8c")}
+            ours = {k: [] for k in ("f32", "bf16", "int8", "int8c", "int8w7")}
             ort, numpy = [], []
             for i in range(rounds):
                 log(f"[quantized] {name}: round {i + 1}/{rounds}")
@@ -288,6 +290,7 @@ class Bench:
         cmds = {"nn-infer 10k f32": f"{infer} {self.p('blog.nnm')} {self.f['t10k']} --show 0",
                 "nn-infer 10k int8": f"{infer} {self.p('blog.int8.nnm')} {self.f['t10k']} --show 0",
                 "nn-infer 10k int8 calibrated": f"{infer} {self.p('blog.int8c.nnm')} {self.f['t10k']} --show 0",
+                "nn-infer 10k int8 7-bit weights": f"{infer} {self.p('blog.int8w7.nnm')} {self.f['t10k']} --show 0",
                 "nn-infer 10k bf16": f"{infer} {self.p('blog.bf16.nnm')} {self.f['t10k']} --show 0"}
         t = self.hyperfine(list(cmds.values()), self.args.cold_runs, env)
         res["processes"] = {label: t[c] for label, c in cmds.items()}
@@ -511,9 +514,9 @@ class Bench:
             lines += ["## f32, bf16 and int8 side by side (batch 10k and batch 1)", "",
                       f"FMA peak (register-only loop, same rounds): {q['fma_peak_gflops_1_thread']:.0f} GFLOP/s on 1 thread, "
                       f"{q['fma_peak_gflops_2_threads']:.0f} on 2.", "",
-                      "| model | ours f32 ms | ours bf16 ms | ours int8 ms: per row / calibrated | ORT f32 ms | ORT int8 ms | NumPy f32 ms | "
-                      "int8 / ORT f32 | int8 / ORT int8 | f32 / ORT f32 | f32 / peak | batch 1 us: f32 / bf16 / int8 / int8 cal. / ORT f32 / ORT int8 / NumPy f32 | "
-                      "int8 / f32 latency | accuracy f32 / bf16 / int8 / int8 cal. % | ORT accuracy f32 / int8 % |",
+                      "| model | ours f32 ms | ours bf16 ms | ours int8 ms: per row / calibrated / 7-bit weights | ORT f32 ms | ORT int8 ms | NumPy f32 ms | "
+                      "int8 / ORT f32 | int8 / ORT int8 | f32 / ORT f32 | f32 / peak | batch 1 us: f32 / bf16 / int8 / int8 cal. / int8 7-bit / ORT f32 / ORT int8 / NumPy f32 | "
+                      "int8 / f32 latency: per row / 7-bit | accuracy f32 / bf16 / int8 / int8 cal. / int8 7-bit % | ORT accuracy f32 / int8 % |",
                       "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
             for name in ("blog", "capstone", "cnn"):
                 r = q[name]
@@ -523,17 +526,18 @@ class Bench:
                 npy1 = f"{r['numpy_single_us']:.1f}" if "numpy_single_us" in r else "n/a"
                 a = r["accuracy"]
                 lines.append(f"| {r['architecture']} | {r['ours_f32_batch_s'] * 1e3:.1f} | {r['ours_bf16_batch_s'] * 1e3:.1f} | "
-                             f"{r['ours_int8_batch_s'] * 1e3:.1f} / {r['ours_int8c_batch_s'] * 1e3:.1f} | {r['ort_batch_s'] * 1e3:.1f} | "
-                             f"{r['ort_int8_batch_s'] * 1e3:.1f} | {npy} | "
-                             f"{r['ort_batch_s'] / r['ours_int8_batch_s']:.2f}x / {r['ort_batch_s'] / r['ours_int8c_batch_s']:.2f}x | "
-                             f"{r['ort_int8_batch_s'] / r['ours_int8_batch_s']:.2f}x / {r['ort_int8_batch_s'] / r['ours_int8c_batch_s']:.2f}x | "
+                             f"{r['ours_int8_batch_s'] * 1e3:.1f} / {r['ours_int8c_batch_s'] * 1e3:.1f} / {r['ours_int8w7_batch_s'] * 1e3:.1f} | "
+                             f"{r['ort_batch_s'] * 1e3:.1f} | {r['ort_int8_batch_s'] * 1e3:.1f} | {npy} | "
+                             + " / ".join(f"{r['ort_batch_s'] / r[f'ours_{k}_batch_s']:.2f}x" for k in ("int8", "int8c", "int8w7")) + " | "
+                             + " / ".join(f"{r['ort_int8_batch_s'] / r[f'ours_{k}_batch_s']:.2f}x" for k in ("int8", "int8c", "int8w7")) + " | "
                              f"{r['ort_batch_s'] / r['ours_f32_batch_s']:.2f}x | {frac} | "
                              f"{r['ours_f32_single_us']:.1f} / {r['ours_bf16_single_us']:.1f} / {r['ours_int8_single_us']:.1f} / "
-                             f"{r['ours_int8c_single_us']:.1f} / "
-                             f"{r['ort_single_us']:.1f} / {r['ort_int8_single_us']:.1f} / {npy1} | {r['ours_int8_single_us'] / r['ours_f32_single_us']:.2f} | "
-                             f"{a['f32']:.2f} / {a['bf16']:.2f} / {a['int8']:.2f} / {a['int8c']:.2f} | "
+                             f"{r['ours_int8c_single_us']:.1f} / {r['ours_int8w7_single_us']:.1f} / "
+                             f"{r['ort_single_us']:.1f} / {r['ort_int8_single_us']:.1f} / {npy1} | "
+                             f"{r['ours_int8_single_us'] / r['ours_f32_single_us']:.2f} / {r['ours_int8w7_single_us'] / r['ours_f32_single_us']:.2f} | "
+                             f"{a['f32']:.2f} / {a['bf16']:.2f} / {a['int8']:.2f} / {a['int8c']:.2f} / {a['int8w7']:.2f} | "
                              f"{a['ort_f32']:.2f} / {a['ort_int8']:.2f} |")
-            lines += ["", "Kernels: " + "; ".join(f"{k}: {q['blog']['kernels_' + k]}" for k in ("f32", "bf16", "int8", "int8c")), "",
+            lines += ["", "Kernels: " + "; ".join(f"{k}: {q['blog']['kernels_' + k]}" for k in ("f32", "bf16", "int8", "int8c", "int8w7")), "",
                       "| whole process (hyperfine) | median ms |", "|---|---|"]
             for label, t in q["processes"].items():
                 lines.append(f"| {label} | {t['median_s'] * 1e3:.1f} |")

@@ -253,7 +253,7 @@ public final class InferenceEngine<Scalar: BLASScalar> {
             let calibrated = int8Layers.filter { $0.int8?.input != nil }.count
             let activations = calibrated == 0 ? "u8 activations per row"
                 : calibrated == int8Layers.count ? "u8 activations with calibrated scales" : "u8 activations calibrated in \(calibrated) of \(int8Layers.count) layers, else per row"
-            parts.append("int8 weights: " + (int8Kernel.map { "\($0.rawValue) (ours, \(activations), int32 sums)" } ?? "as f32"))
+            parts.append("int8 weights: " + (int8Kernel.map { "\(int8KernelNames(int8Layers, family: $0)) (ours, \(activations), int32 sums)" } ?? "as f32"))
         }
         if layers.contains(where: { $0.storedBFloat16 && $0.int8 == nil && !isNarrow($0) }) {
             parts.append("bf16 weights: " + (bfloat16Kernel.map { "\($0.rawValue) (ours)" } ?? "widened to f32"))
@@ -266,6 +266,19 @@ public final class InferenceEngine<Scalar: BLASScalar> {
         }
         parts.append("one sample: \(one)")
         return parts.joined(separator: "; ")
+    }
+
+    /// The int8 kernels of `family` that run `layers` (int8 ones): one name, or, where some
+    /// weights allow AVX2's byte kernel and some do not, each with its count of layers.
+    private func int8KernelNames(_ layers: [PreparedLayer], family: Int8Kernel) -> String {
+        let kernels = layers.map { layer in
+            let int8 = layer.int8!, columns = int8.scales.count
+            return int8.values.withUnsafeBufferPointer { family.exact(for: $0, rows: $0.count / columns, columns: columns) }
+        }
+        let distinct = Int8Kernel.allCases.filter(kernels.contains)
+        guard distinct.count > 1 else { return distinct.first?.rawValue ?? family.rawValue }
+        return distinct.map { kernel in "\(kernel.rawValue) in \(kernels.filter { $0 == kernel }.count) of \(kernels.count) layers" }
+            .joined(separator: ", ")
     }
 
     /// Whether `layer` is a dense layer or convolution whose outputs (filters) fit the narrow

@@ -164,12 +164,19 @@ public final class PackedMatrix: Sendable {
 }
 
 /// Which code multiplies batches by int8 weights: the portable C kernel, AVX2 (`vpmaddwd` on
-/// int16 pairs, exact), AVX512-VNNI (`vpdpbusd` on ZMM), AVX-VNNI (`vpdpbusd` on YMM, the VNNI
-/// of CPUs without AVX-512) or AMX (`tdpbusd` on tiles, Intel Xeon since Sapphire Rapids). Each row of activations is quantized to u8 with its own scale
-/// and zero point as it is packed; sums are exact in int32.
+/// int16 pairs), AVX2 on bytes (`vpmaddubsw`, for 7-bit weights), AVX512-VNNI (`vpdpbusd` on
+/// ZMM), AVX-VNNI (`vpdpbusd` on YMM, the VNNI of CPUs without AVX-512) or AMX (`tdpbusd` on
+/// tiles, Intel Xeon since Sapphire Rapids). Each row of activations is quantized to u8 with its
+/// own scale and zero point as it is packed; sums are exact in int32, so every kernel gives the
+/// same results.
 public enum Int8Kernel: String, CaseIterable, Sendable {
     case scalar
     case avx2
+    /// AVX2 without widening: `vpmaddubsw` multiplies u8 x s8 bytes and adds pairs into int16
+    /// with saturation, which cannot happen when each pair of depths of a column has
+    /// |w0| + |w1| <= 128 (weights in -64...64: `nnconv quantize --weight-bits 7`). Matrices get
+    /// it through `exact(for:rows:columns:)`, never for weights it would saturate on.
+    case avx2Maddubs = "avx2_maddubs"
     case vnni = "avx512_vnni"
     case avxVNNI = "avx_vnni"
     case amx = "amx_int8"
@@ -178,6 +185,7 @@ public enum Int8Kernel: String, CaseIterable, Sendable {
         switch self {
         case .scalar: Int32(nn_i8_scalar)
         case .avx2: Int32(nn_i8_avx2)
+        case .avx2Maddubs: Int32(nn_i8_avx2_maddubs)
         case .vnni: Int32(nn_i8_vnni)
         case .avxVNNI: Int32(nn_i8_avx_vnni)
         case .amx: Int32(nn_i8_amx)
@@ -187,8 +195,18 @@ public enum Int8Kernel: String, CaseIterable, Sendable {
     /// Whether this CPU (and its operating system) runs the kernel.
     public var isSupported: Bool { nn_i8_supported(code) }
 
+    /// The kernel of this one's family that multiplies the row-major `rows` x `columns` int8
+    /// `values` exactly and fastest: for `avx2` and `avx2Maddubs`, `avx2Maddubs` when its pair
+    /// sums cannot saturate on these values, else `avx2`; every other kernel as it is.
+    public func exact(for values: UnsafeBufferPointer<Int8>, rows: Int, columns: Int) -> Int8Kernel {
+        guard self == .avx2 || self == .avx2Maddubs else { return self }
+        precondition(values.count == rows * columns, "int8 matrix and its shape do not match")
+        return nn_i8_maddubs_exact(values.baseAddress, columns, rows, columns) ? .avx2Maddubs : .avx2
+    }
+
     /// The int8 kernel of the same family as the f32 `kernel` the engine runs, the first this
-    /// CPU has: for `avx512` AMX, AVX512-VNNI, AVX-VNNI, AVX2; for `avx2` AVX-VNNI, AVX2; `scalar`;
+    /// CPU has: for `avx512` AMX, AVX512-VNNI, AVX-VNNI, AVX2; for `avx2` AVX-VNNI, AVX2 (which
+    /// runs as `avx2Maddubs` on weights that allow it, `exact(for:rows:columns:)`); `scalar`;
     /// nil for OpenBLAS (int8 weights then run as their f32 values), so `NNM_KERNELS` chooses both.
     public static func matching(_ kernel: MatrixKernel) -> Int8Kernel? {
         let family: [Int8Kernel]
@@ -242,11 +260,14 @@ public final class PackedInt8Matrix: Sendable {
     public let inputQuantization: InputQuantization?
 
     /// Packs the row-major `rows` x `columns` int8 matrix `values` (each in -127...127 for the
-    /// exactness bound) with `scales[columns]`; `input` fixes the activations' quantization
-    /// (format 1.4) instead of measuring each row. Nil when memory cannot be allocated or `rows`
-    /// exceeds the depth whose int32 sums are exact (65,536).
+    /// exactness bound) with `scales[columns]` for `kernel`, or the kernel of its family that is
+    /// exact on these values (`Int8Kernel.exact(for:rows:columns:)`; `self.kernel` says which);
+    /// `input` fixes the activations' quantization (format 1.4) instead of measuring each row.
+    /// Nil when memory cannot be allocated or `rows` exceeds the depth whose int32 sums are exact
+    /// (65,536).
     public init?(_ values: [Int8], scales: [Float], rows: Int, columns: Int, kernel: Int8Kernel, input: InputQuantization? = nil) {
         precondition(values.count == rows * columns && scales.count == columns, "int8 matrix and scales do not match")
+        let kernel = values.withUnsafeBufferPointer { kernel.exact(for: $0, rows: rows, columns: columns) }
         guard rows <= Int(nn_i8_max_depth),
               let panels = PackedPanels<Int8>(rows: rows, columns: columns, count: nn_i8_packed_bytes(kernel.code, rows, columns))
         else { return nil }

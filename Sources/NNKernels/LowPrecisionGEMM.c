@@ -333,6 +333,15 @@ __attribute__((target("avx2"))) static inline __m256i avx2_madd_add(__m256i acc,
 }
 YMM_TILE_KERNEL(i8_avx2_kernel, "avx2", 32, avx2_load_widened, avx2_madd_add)
 YMM_TILE_KERNEL(i8_avxvnni_kernel, AVXVNNI, 64, avxvnni_load, avxvnni_dpbusd)
+// AVX2 on bytes, for weights whose pairs `nn_i8_maddubs_exact` accepts: vpmaddubsw multiplies
+// four u8 x s8 depths a lane and adds them in pairs into int16 (exact, as no pair sum reaches
+// 32,767), vpmaddwd by ones adds the pairs into int32, then vpaddd: three instructions per 32
+// products where the pairs kernel spends four and the weights' widening.
+__attribute__((target("avx2"))) static inline __m256i avx2_load(const int8_t *p) { return _mm256_loadu_si256((const __m256i *)p); }
+__attribute__((target("avx2"))) static inline __m256i avx2_maddubs_add(__m256i acc, __m256i x, __m256i b) {
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(x, b), _mm256_set1_epi16(1)));
+}
+YMM_TILE_KERNEL(i8_avx2_maddubs_kernel, "avx2", 64, avx2_load, avx2_maddubs_add)
 __attribute__((target(BF16))) static inline __m512bh bf16_set1(int x) { return (__m512bh)_mm512_set1_epi32(x); }
 __attribute__((target(BF16))) static inline __m512bh bf16_load(const uint16_t *p) { return (__m512bh)_mm512_loadu_si512(p); }
 
@@ -340,6 +349,8 @@ LP_ROW_KERNEL(i8_vnni_row, VNNI, __m512i, __m512i, int8_t, int32_t, 32, 128, 64,
               vnni_load, _mm512_dpbusd_epi32, vnni_store)
 LP_ROW_KERNEL(i8_avx2_row, "avx2", __m256i, __m256i, int8_t, int32_t, 16, 32, 16, _mm256_setzero_si256, _mm256_set1_epi32,
               avx2_load_widened, avx2_madd_add, avx2_store)
+LP_ROW_KERNEL(i8_avx2_maddubs_row, "avx2", __m256i, __m256i, int8_t, int32_t, 16, 64, 32, _mm256_setzero_si256, _mm256_set1_epi32,
+              avx2_load, avx2_maddubs_add, avx2_store)
 LP_ROW_KERNEL(i8_avxvnni_row, AVXVNNI, __m256i, __m256i, int8_t, int32_t, 16, 64, 32, _mm256_setzero_si256, _mm256_set1_epi32,
               avxvnni_load, avxvnni_dpbusd, avx2_store)
 LP_ROW_KERNEL(bf16_avx512_row, BF16, __m512, __m512bh, uint16_t, float, 32, 64, 32, _mm512_setzero_ps, bf16_set1, bf16_load,
@@ -359,6 +370,7 @@ LP_ROW_KERNEL(bf16_avx512_row, BF16, __m512, __m512bh, uint16_t, float, 32, 64, 
 LP_ROW_DISPATCH(i8_vnni_row, VNNI, int8_t, int32_t)
 LP_ROW_DISPATCH(i8_avx2_row, "avx2", int8_t, int32_t)
 LP_ROW_DISPATCH(i8_avxvnni_row, AVXVNNI, int8_t, int32_t)
+LP_ROW_DISPATCH(i8_avx2_maddubs_row, "avx2", int8_t, int32_t)
 LP_ROW_DISPATCH(bf16_avx512_row, BF16, uint16_t, float)
 #endif
 static const lp_shape bf16_scalar_shape = {4, 32, 2, 2, 2, bf16_scalar_kernel};
@@ -370,6 +382,7 @@ static const lp_shape bf16_avx512_shape = {12, 32, 2, 2, 2, bf16_avx512_kernel, 
 static const lp_shape i8_vnni_shape = {12, 32, 4, 1, 1, i8_vnni_kernel, i8_vnni_row_panels, true};
 static const lp_shape i8_avx2_shape = {6, 16, 2, 2, 1, i8_avx2_kernel, i8_avx2_row_panels};
 static const lp_shape i8_avxvnni_shape = {6, 16, 4, 1, 1, i8_avxvnni_kernel, i8_avxvnni_row_panels};
+static const lp_shape i8_avx2_maddubs_shape = {6, 16, 4, 1, 1, i8_avx2_maddubs_kernel, i8_avx2_maddubs_row_panels};
 // One-row products on the same packing through the AVX512-VNNI row kernel (the padded depths are zeros).
 static const lp_shape i8_amx_shape = {32, 32, 4, 1, 1, i8_amx_kernel, i8_vnni_row_panels, true, 64, true, amx_enter, amx_leave};
 // One row runs on the tiles too (vdpbf16ps would add its pairs in another order).
@@ -388,7 +401,7 @@ bool nn_bf16_supported(int kernel) {
 bool nn_i8_supported(int kernel) {
     switch (kernel) {
     case nn_i8_scalar: return true;
-    case nn_i8_avx2: return nn_cpu_features() & nn_cpu_avx2_fma;
+    case nn_i8_avx2: case nn_i8_avx2_maddubs: return nn_cpu_features() & nn_cpu_avx2_fma;
     case nn_i8_vnni: return (nn_cpu_features() & (nn_cpu_avx512 | nn_cpu_avx512_vnni)) == (nn_cpu_avx512 | nn_cpu_avx512_vnni);
     case nn_i8_avx_vnni: return nn_cpu_features() & nn_cpu_avx_vnni;
     case nn_i8_amx: return nn_cpu_features() & nn_cpu_amx_int8;
@@ -412,16 +425,27 @@ static const lp_shape *i8_shape_for(int kernel) {
     if (kernel == nn_i8_vnni && nn_i8_supported(kernel)) return &i8_vnni_shape;
     if (kernel == nn_i8_avx2 && nn_i8_supported(kernel)) return &i8_avx2_shape;
     if (kernel == nn_i8_avx_vnni && nn_i8_supported(kernel)) return &i8_avxvnni_shape;
+    if (kernel == nn_i8_avx2_maddubs && nn_i8_supported(kernel)) return &i8_avx2_maddubs_shape;
     if (kernel == nn_i8_amx && nn_i8_supported(kernel)) return &i8_amx_shape;
 #endif
     switch (kernel) {
     case nn_i8_avx2: return &i8_scalar_pairs;
-    case nn_i8_avx_vnni: return &i8_scalar_quads16;
+    case nn_i8_avx_vnni: case nn_i8_avx2_maddubs: return &i8_scalar_quads16;
     default: return &i8_scalar_quads;
     }
 }
 
 // ---- packing B ---------------------------------------------------------------------------------
+
+bool nn_i8_maddubs_exact(const int8_t *b, size_t ldb, size_t k, size_t n) {
+    for (size_t p = 0; p < k; p += 2) {
+        const int8_t *row = b + p * ldb, *next = p + 1 < k ? row + ldb : NULL;
+        for (size_t j = 0; j < n; j++) {
+            if (abs(row[j]) + (next ? abs(next[j]) : 0) > 128) return false;
+        }
+    }
+    return true;
+}
 
 size_t nn_bf16_packed_count(int kernel, size_t k, size_t n) { return round_up(n, 32) * round_up(k, shape_kalign(bf16_shape_for(kernel))); }
 

@@ -118,13 +118,17 @@ struct Quantize: ParsableCommand, ReadsFiles {
             int8: every dense and conv2d weight as i8 with one f32 scale per output (symmetric, format 1.3); nn-infer \
             quantizes activations per row at run time and sums in int32, or, with --calibration, with one scale and zero \
             point per layer fitted to the range of that layer's inputs over the given images (format 1.4). --bf16: weights \
-            rounded to bfloat16. With --images and --labels (IDX files), prints the accuracy of the original and of the new \
+            rounded to bfloat16. --weight-bits 7: int8 weights in -63...63, which CPUs without VNNI multiply exactly \
+            with vpmaddubsw, 1.3x-1.7x faster than the full range (every CPU gives the same results either way). \
+            With --images and --labels (IDX files), prints the accuracy of the original and of the new \
             model on them. Exit status: 0 success, 64 usage, 65 malformed input, 66 missing input, 73/74 cannot write.
             """)
 
     @Argument(help: "The .nnm model.") var model: String
     @Option(name: .shortAndLong, help: "Output .nnm path.") var output: String
     @Flag(help: "bfloat16 weights (rounded to nearest even) instead of int8.") var bf16 = false
+    @Option(help: ArgumentHelp("Bits of each int8 weight: 8 (-127...127) or 7 (-63...63, faster on CPUs without VNNI).",
+                               valueName: "bits")) var weightBits: Int?
     @Option(help: "IDX images to measure the accuracy of both models on (needs --labels).") var images: String?
     @Option(help: "IDX labels of --images.") var labels: String?
     @Option(help: ArgumentHelp("IDX images (int8) to fit each layer's activation scale and zero point to, instead of measuring every row at run time.",
@@ -148,13 +152,19 @@ struct Quantize: ParsableCommand, ReadsFiles {
                     throw ToolError("--percentile must be above 50 and at most 100, not \(percentile)", status: ExitStatus.usage)
                 }
             }
+            if let weightBits {
+                guard !bf16 else { throw ToolError("--weight-bits applies to int8 (bf16 weights have 16 bits)", status: ExitStatus.usage) }
+                guard weightBits == 7 || weightBits == 8 else {
+                    throw ToolError("--weight-bits must be 7 or 8, not \(weightBits)", status: ExitStatus.usage)
+                }
+            }
             let percentile = percentile ?? ActivationCalibration.defaultPercentile
             guard output != model else { throw ToolError("\(output): would overwrite the model; give another -o", status: ExitStatus.usage) }
             let original = try NNMFormat.open(path: model).validated
-            let kind = bf16 ? "bf16" : "int8"
+            let kind = bf16 ? "bf16" : weightBits == 7 ? "int8 (7-bit weights)" : "int8"
             let calibrated = try calibration.map { try ActivationCalibration.run(model: original.model, modelPath: model, imagesPath: $0, percentile: percentile) }
             let (quantized, converted) = bf16 ? Quantization.bfloat16(original.model, sourcePath: model)
-                : try Quantization.int8(original.model, sourcePath: model, inputs: calibrated?.inputs ?? [:])
+                : try Quantization.int8(original.model, sourcePath: model, inputs: calibrated?.inputs ?? [:], weightBits: weightBits ?? 8)
             try NNMFormat.write(quantized, to: output)
             print("wrote \(output) (\(describe(quantized)); \(kind): \(converted.isEmpty ? "no weight to convert" : converted.joined(separator: ", ")))")
             if let calibration, let calibrated {

@@ -32,6 +32,24 @@ import Testing
             let validate = try await run("nnconv", ["validate", out])
             #expect(validate.status == 0 && validate.stdout.contains(bf16 ? "valid .nnm 1." : "valid .nnm 1.3"), "\(validate.stdout)\(validate.stderr)")
         }
+        // 7-bit weights: as accurate, and on the AVX2 path (the MLPs' hidden layers) multiplied on bytes.
+        let sevenBit = "\(dir)/\(recipe).w7.nnm"
+        let q7 = try await run("nnconv", ["quantize", model, "-o", sevenBit, "--weight-bits", "7", "--images", fashionTestImages, "--labels", fashionTestLabels])
+        #expect(q7.status == 0 && q7.stdout.contains("int8 (7-bit weights)"), "\(q7.stdout)\(q7.stderr)")
+        let change = try #require(Self.accuracyChange(q7.stdout), "\(q7.stdout)")
+        #expect(abs(change) <= 0.5, "\(recipe) 7-bit: \(q7.stdout)")
+        if recipe != "cnn" {
+            // The kernel the AVX2 path names for the 8-bit copy decides what it names for the 7-bit
+            // one: avx2 becomes avx2_maddubs; AVX-VNNI (or the portable kernel) stays.
+            var names: [String] = []
+            for path in ["\(dir)/\(recipe).int8.nnm", sevenBit] {
+                let infer = try await run("nn-infer", [path, fashionTestImages, "--show", "0", "--json"], environment: ["NNM_KERNELS": "avx2"])
+                #expect(infer.status == 0, "\(infer.stderr)")
+                let kernel = infer.stdout.components(separatedBy: "int8 weights: ").dropFirst().first?.prefix { $0 != " " }
+                names.append(String(try #require(kernel, "\(infer.stdout.prefix(400))")))
+            }
+            #expect(names[1] == (names[0] == "avx2" ? "avx2_maddubs" : names[0]), "\(names)")
+        }
         for kernels in ["avx2", "auto"] {
             let infer = try await run("nn-infer", ["\(dir)/\(recipe).int8.nnm", fashionTestImages, "--show", "0", "--json"], environment: ["NNM_KERNELS": kernels])
             #expect(infer.status == 0, "\(infer.stderr)")
@@ -93,7 +111,9 @@ import Testing
         #expect(half.status == 64 && half.stderr.contains("--images and --labels go together"))
         for (arguments, message) in [(["--calibration", fashionTestImages, "--bf16"], "--calibration applies to int8"),
                                      (["--percentile", "99.9"], "--percentile applies to --calibration"),
-                                     (["--calibration", fashionTestImages, "--percentile", "40"], "--percentile must be above 50 and at most 100, not 40.0")] {
+                                     (["--calibration", fashionTestImages, "--percentile", "40"], "--percentile must be above 50 and at most 100, not 40.0"),
+                                     (["--weight-bits", "6"], "--weight-bits must be 7 or 8, not 6"),
+                                     (["--bf16", "--weight-bits", "7"], "--weight-bits applies to int8")] {
             let usage = try await run("nnconv", ["quantize", path, "-o", "\(dir)/q.nnm"] + arguments)
             #expect(usage.status == 64 && usage.stderr.contains(message), "\(usage.stderr)")
         }

@@ -55,6 +55,31 @@ import Testing
         #expect(plain.tensor("layers.0.weight")?.dtype == .float32)
     }
 
+    /// `weightBits: 7` (`nnconv quantize --weight-bits 7`): every weight in -63...63, each
+    /// column's largest magnitude at 63 (scale = max |w| / 63, as `Float(1.27) / 63` by hand for
+    /// column 2), every dequantized weight within half a step of the original. An 8-bit model
+    /// given to it is quantized again from its f32 values; a 7-bit model given to the 8-bit
+    /// quantizer stays as it is (its weights lie in -127...127 already).
+    @Test func sevenBitWeights() throws {
+        let original = Self.model()
+        let (quantized, converted) = try Quantization.int8(original, sourcePath: "m.nnm", weightBits: 7)
+        #expect(converted == ["layers.0.weight", "layers.1.weight"])
+        #expect(try #require(quantized.tensor("layers.0.weight_scale")).floats() == [Float(1) / 63, 1, Float(1.27) / 63])
+        for layer in quantized.metadata.layers {
+            let q = try #require(quantized.tensor(layer.weight)?.integers()), s = try #require(quantized.tensor(layer.weightScale)).floats()
+            #expect(q.allSatisfy { abs($0) <= 63 })
+            for j in s.indices where s[j] != 1 { #expect(stride(from: j, to: q.count, by: s.count).map { abs(q[$0]) }.max() == 63) }
+            let w = original.tensor(layer.weight)!.floats(), back = try #require(quantized.floatWeight(of: layer)).floats()
+            for i in w.indices { #expect(abs(w[i] - back[i]) <= s[i % s.count] / 2 * 1.0001) }
+        }
+        let eightBit = try Quantization.int8(original, sourcePath: "m.nnm").model
+        let again = try Quantization.int8(eightBit, sourcePath: "m.int8.nnm", weightBits: 7)
+        #expect(again.converted == ["layers.0.weight", "layers.1.weight"])
+        #expect(try #require(again.model.tensor("layers.0.weight")?.integers()).allSatisfy { abs($0) <= 63 })
+        #expect(again.model.tensors.count == eightBit.tensors.count)  // the scale tensors replaced, not added
+        #expect(try Quantization.int8(quantized, sourcePath: "m.w7.nnm").converted.isEmpty)
+    }
+
     /// Format 1.4: calibrated input quantizations written beside the int8 weights, read back
     /// as written, dropped with the scales by `dequantized()`. Hand-computed: the range
     /// [-1, 2] gives scale 3 / 255 and zero point round(1 / (3 / 255)) = 85; [0.5, 3] counts

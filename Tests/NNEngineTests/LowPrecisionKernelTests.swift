@@ -18,15 +18,22 @@ import Testing
     }
 
     /// int8: the int32 sums of u8 rows times an int8 matrix must equal the exact products, at
-    /// the extremes too (255 x -127 and 255 x 127 everywhere on the first shape of each run).
-    static func checkIntegerSums(_ kernel: Int8Kernel, threads: Int) {
+    /// the extremes too (rows of 255 times `extreme(p, j)` for depth p of column j, by default
+    /// columns of -127 and of 127, the largest sums, on the first shape of each run); the other shapes' weights are
+    /// drawn from `weights`. With `extremeRuns`, the extreme matrix's packing must have chosen that kernel.
+    static func checkIntegerSums(_ kernel: Int8Kernel, threads: Int, weights: ClosedRange<Int> = -127...127,
+                                 extreme: (Int, Int) -> Int = { _, j in j % 2 == 0 ? -127 : 127 }, extremeRuns: Int8Kernel? = nil) {
         for (index, shape) in shapes.enumerated() {
             let (m, k, n) = shape
-            let extreme = index == 0
-            let a = extreme ? [Int](repeating: 255, count: m * k) : integers(m * k, seed: index, 0...255)
-            let b = extreme ? (0..<(k * n)).map { $0 % 2 == 0 ? -127 : 127 } : integers(k * n, seed: 50 + index, -127...127)
+            let extremes = index == 0
+            let a = extremes ? [Int](repeating: 255, count: m * k) : integers(m * k, seed: index, 0...255)
+            let b = extremes ? (0..<(k * n)).map { extreme($0 / n, $0 % n) } : integers(k * n, seed: 50 + index, weights)
             guard let packed = PackedInt8Matrix(b.map { Int8($0) }, scales: [Float](repeating: 1, count: n), rows: k, columns: n, kernel: kernel) else {
                 Issue.record("\(kernel.rawValue): packing failed")
+                return
+            }
+            if extremes, let extremeRuns, packed.kernel != extremeRuns {
+                Issue.record("\(kernel.rawValue), m \(m) k \(k) n \(n): packed for \(packed.kernel.rawValue), not \(extremeRuns.rawValue)")
                 return
             }
             var c = [Int32](repeating: -1, count: m * n)
@@ -52,11 +59,11 @@ import Testing
     /// product of the rows and the dequantized weight. The bound is the activation rounding:
     /// each value moves by at most half its row's step s = (max(x, 0) - min(x, 0)) / 255 (computed
     /// here), so |c - exact| <= s / 2 * sum_p |w_pj| (+ f32 rounding, 1e-5 relative).
-    static func checkDequantized(_ kernel: Int8Kernel, threads: Int) {
+    static func checkDequantized(_ kernel: Int8Kernel, threads: Int, weights: ClosedRange<Int> = -127...127) {
         for (index, shape) in shapes.enumerated() {
             let (m, k, n) = shape
             let a = MatrixKernelTests.values(m * k, seed: index).map { $0 * 3 }
-            let q = integers(k * n, seed: 70 + index, -127...127)
+            let q = integers(k * n, seed: 70 + index, weights)
             let scales = (0..<n).map { Float(1 + $0 % 7) / 500 }
             let bias = MatrixKernelTests.values(n, seed: 300 + index)
             guard let packed = PackedInt8Matrix(q.map { Int8($0) }, scales: scales, rows: k, columns: n, kernel: kernel) else {
@@ -101,13 +108,13 @@ import Testing
     /// the product of the rows clipped to the calibrated range [-z s, (255 - z) s] (about a third of
     /// the values fall outside it) and the dequantized weight, within s / 2 * sum_p |w_pj|. Fails
     /// when the kernel ignores the zero point or measures the rows instead.
-    static func checkCalibrated(_ kernel: Int8Kernel, threads: Int) {
+    static func checkCalibrated(_ kernel: Int8Kernel, threads: Int, weights: ClosedRange<Int> = -127...127) {
         let input = InputQuantization(range: -1.5, 2)  // scale 3.5 / 255, zero point 109
         let step = Double(input.scale), low = -Double(input.zeroPoint) * step, high = Double(255 - input.zeroPoint) * step
         for (index, shape) in shapes.enumerated() {
             let (m, k, n) = shape
             let a = MatrixKernelTests.values(m * k, seed: index).map { $0 * 3 }
-            let q = integers(k * n, seed: 90 + index, -127...127)
+            let q = integers(k * n, seed: 90 + index, weights)
             let scales = (0..<n).map { Float(1 + $0 % 5) / 300 }
             guard let packed = PackedInt8Matrix(q.map { Int8($0) }, scales: scales, rows: k, columns: n, kernel: kernel, input: input) else {
                 Issue.record("\(kernel.rawValue): packing failed")
@@ -183,6 +190,28 @@ import Testing
         Self.checkIntegerSums(kernel, threads: 2)
     }
 
+    /// AVX2's byte kernel (`vpmaddubsw`, int16 pair sums that saturate) runs only on weights
+    /// whose pairs of depths have |w0| + |w1| <= 128: exact on 7-bit weights and at that edge
+    /// (255 x (127 + 1), 255 x (64 + 64), 255 x -(64 + 64) = +-32,640); a matrix with one pair at
+    /// 129 (255 x 129 = 32,895 would saturate) is packed for the pairs kernel instead, still exact.
+    @Test(.enabled(if: Int8Kernel.avx2Maddubs.isSupported))
+    func avx2ByteKernelOnlyWhereExact() throws {
+        for (index, (_, k, n)) in Self.shapes.enumerated() {
+            let q = Self.integers(k * n, seed: 50 + index, -63...63).map { Int8($0) }
+            let packed = try #require(PackedInt8Matrix(q, scales: [Float](repeating: 1, count: n), rows: k, columns: n, kernel: .avx2))
+            #expect(packed.kernel == .avx2Maddubs, "k \(k) n \(n)")
+        }
+        for threads in [1, 2] {
+            Self.checkIntegerSums(.avx2, threads: threads, weights: -63...63, extreme: { p, _ in p % 2 == 0 ? 127 : 1 }, extremeRuns: .avx2Maddubs)
+            Self.checkIntegerSums(.avx2, threads: threads, weights: -63...63, extreme: { p, j in (p / 2 + j) % 2 == 0 ? 64 : -64 },
+                                  extremeRuns: .avx2Maddubs)
+            Self.checkIntegerSums(.avx2Maddubs, threads: threads, extreme: { p, _ in p % 2 == 0 ? 127 : 2 }, extremeRuns: .avx2)
+            Self.checkIntegerSums(.avx2Maddubs, threads: threads, extreme: { p, j in p == 0 && j == 0 ? -65 : -64 }, extremeRuns: .avx2)
+        }
+        Self.checkDequantized(.avx2, threads: 2, weights: -63...63)
+        Self.checkCalibrated(.avx2, threads: 2, weights: -63...63)
+    }
+
     @Test(arguments: Int8Kernel.allCases.filter(\.isSupported))
     func int8DequantizedProducts(_ kernel: Int8Kernel) throws {
         Self.checkDequantized(kernel, threads: 2)
@@ -202,13 +231,14 @@ import Testing
 
     /// Every int8 kernel gives the portable kernel's outputs to the bit: the same bytes for the
     /// rows, exact int32 sums, and an epilogue (AVX-512, AVX2 or portable) of the same operations
-    /// in the same order. Per row and calibrated, with and without ReLU, on odd shapes.
-    @Test(arguments: Int8Kernel.allCases.filter { $0 != .scalar && $0.isSupported })
-    func int8KernelsMatchThePortableOne(_ kernel: Int8Kernel) throws {
+    /// in the same order. Per row and calibrated, with and without ReLU, on odd shapes; on 8-bit
+    /// and on 7-bit weights (which AVX2 runs on its byte kernel).
+    @Test(arguments: Int8Kernel.allCases.filter { $0 != .scalar && $0.isSupported }, [-127...127, -63...63])
+    func int8KernelsMatchThePortableOne(_ kernel: Int8Kernel, weights: ClosedRange<Int>) throws {
         for (index, shape) in Self.shapes.enumerated() {
             let (m, k, n) = shape
             let a = MatrixKernelTests.values(m * k, seed: index).map { $0 * 3 }
-            let q = Self.integers(k * n, seed: 70 + index, -127...127).map { Int8($0) }
+            let q = Self.integers(k * n, seed: 70 + index, weights).map { Int8($0) }
             let scales = (0..<n).map { Float(1 + $0 % 7) / 500 }
             let bias = MatrixKernelTests.values(n, seed: 300 + index)
             for input in [nil, InputQuantization(scale: 0.02, zeroPoint: 100)] {
