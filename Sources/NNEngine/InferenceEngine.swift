@@ -259,7 +259,8 @@ public final class InferenceEngine<Scalar: BLASScalar> {
             parts.append("bf16 weights: " + (bfloat16Kernel.map { "\($0.rawValue) (ours)" } ?? "widened to f32"))
         }
         if layers.contains(where: runsDirectInt8Convolution) {
-            parts.append("int8 convolutions of one channel: \(Int8Kernel.vnni.rawValue) direct (each sample quantized once)")
+            let kernels = Int8Kernel.allCases.filter { kernel in layers.contains { directInt8Convolution($0) == kernel } }
+            parts.append("int8 convolutions of one channel: \(kernels.map(\.rawValue).joined(separator: ", ")) direct (each sample quantized once)")
         }
         if layers.contains(where: { ($0.int8 != nil || $0.storedBFloat16) && isNarrow($0) && !runsDirectInt8Convolution($0) }) {
             parts.append("int8/bf16 layers of at most \(matrixKernel.narrowWidth) outputs or filters: as f32, from the input")
@@ -291,10 +292,17 @@ public final class InferenceEngine<Scalar: BLASScalar> {
         }
     }
 
-    /// Whether `layer` is an int8 convolution the direct kernel runs (`PackedInt8Convolution`):
-    /// one input channel and a few filters, on an AVX-512 int8 kernel (VNNI or AMX).
+    /// Whether `layer` is an int8 convolution a direct kernel runs (`PackedInt8Convolution`): one
+    /// input channel and a few filters, on AVX512-VNNI (the VNNI and AMX families) or, for 7-bit
+    /// weights, AVX2 on bytes.
     private func runsDirectInt8Convolution(_ layer: PreparedLayer) -> Bool {
-        layer.kind == .conv2d && layer.int8 != nil && (int8Kernel == .vnni || int8Kernel == .amx) && PackedInt8Convolution.runs(layer.spatial!)
+        directInt8Convolution(layer) != nil
+    }
+
+    /// The direct kernel for `layer` if it is an int8 convolution one runs.
+    private func directInt8Convolution(_ layer: PreparedLayer) -> Int8Kernel? {
+        guard layer.kind == .conv2d, let int8 = layer.int8 else { return nil }
+        return PackedInt8Convolution.kernel(for: int8.values, geometry: layer.spatial!, family: int8Kernel)
     }
 
     /// Whether `layer` has a weight our kernels get a packed copy of: not empty, at most `packLimit` values.
@@ -320,7 +328,7 @@ public final class InferenceEngine<Scalar: BLASScalar> {
             // Except a convolution of one input channel, which the AVX512-VNNI kernel runs directly
             // from each sample quantized once.
             if runsDirectInt8Convolution(layer), let int8 = layer.int8,
-               let packed = PackedInt8Convolution(int8.values, scales: int8.scales, geometry: layer.spatial!, input: int8.input) {
+               let packed = PackedInt8Convolution(int8.values, scales: int8.scales, geometry: layer.spatial!, family: int8Kernel!, input: int8.input) {
                 return .int8Convolution(packed)
             }
             if isNarrow(layer) {

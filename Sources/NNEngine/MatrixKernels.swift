@@ -317,10 +317,12 @@ public final class PackedInt8Matrix: Sendable {
 }
 
 /// An int8 convolution of one input channel (stride 1, a window at most 8 wide, at most 16
-/// filters) packed for the direct kernel (`nn_i8_conv`, AVX512-VNNI): each sample is quantized
-/// once, not window by window, so a small CNN's first convolution gains from int8 instead of
-/// running as f32.
+/// filters) packed for the direct kernel (`nn_i8_conv`: AVX512-VNNI, or AVX2 on bytes for 7-bit
+/// weights): each sample is quantized once, not window by window, so a small CNN's first
+/// convolution gains from int8 instead of running as f32.
 public final class PackedInt8Convolution: Sendable {
+    /// The direct kernel that runs it: `vnni` or `avx2Maddubs`.
+    public let kernel: Int8Kernel
     private let packed: PackedPanels<Int8>
     private let scales: [Float]
     private let filters: Int
@@ -328,13 +330,15 @@ public final class PackedInt8Convolution: Sendable {
     public let inputQuantization: InputQuantization?
 
     /// Packs `values` ([kh][kw][1][filters], cross-correlation form, each in -127...127) with
-    /// one scale per filter; nil when the CPU lacks the kernel, the shape is not one it takes or
-    /// memory cannot be allocated.
-    public init?(_ values: [Int8], scales: [Float], geometry g: SpatialGeometry, input: InputQuantization? = nil) {
+    /// one scale per filter for the direct kernel of the int8 `family` (`kernel(for:geometry:family:)`);
+    /// nil when there is none or memory cannot be allocated.
+    public init?(_ values: [Int8], scales: [Float], geometry g: SpatialGeometry, family: Int8Kernel, input: InputQuantization? = nil) {
         let kh = g.window[0], kw = g.window[1], filters = g.outputShape[2]
         precondition(values.count == kh * kw * g.inputShape[2] * filters && scales.count == filters, "int8 kernel and scales do not match")
-        guard Self.runs(g), let packed = PackedPanels<Int8>(rows: kh * kw, columns: filters, count: nn_i8_conv_packed_bytes(kh, kw, filters))
+        guard let kernel = Self.kernel(for: values, geometry: g, family: family),
+              let packed = PackedPanels<Int8>(rows: kh * kw, columns: filters, count: nn_i8_conv_packed_bytes(kh, kw, filters))
         else { return nil }
+        self.kernel = kernel
         self.packed = packed
         self.scales = scales
         self.filters = filters
@@ -342,11 +346,24 @@ public final class PackedInt8Convolution: Sendable {
         values.withUnsafeBufferPointer { nn_i8_conv_pack($0.baseAddress, kh, kw, filters, packed.pointer) }
     }
 
-    /// Whether this CPU runs the direct kernel and it takes convolutions of geometry `g`: one
-    /// input channel, stride 1, a window at most 8 wide (and 64 high), at most 16 filters.
-    public static func runs(_ g: SpatialGeometry) -> Bool {
-        nn_i8_conv_supported() && g.inputShape[2] == 1 && g.strides == [1, 1]
-            && nn_i8_conv_packed_bytes(g.window[0], g.window[1], g.outputShape[2]) > 0
+    /// The direct kernel that convolves `values` with geometry `g` for the engine's int8 `family`,
+    /// or nil: AVX512-VNNI for `vnni` and `amx` (at most 16 filters); AVX2 on bytes for `avx2`
+    /// when the weights allow its `vpmaddubsw` (`nn_i8_conv_maddubs_exact`: 7-bit weights; at most
+    /// 8 filters). Both take one input channel, stride 1, a window at most 8 wide and 64 high, and
+    /// run only where the CPU has them.
+    public static func kernel(for values: [Int8], geometry g: SpatialGeometry, family: Int8Kernel?) -> Int8Kernel? {
+        let kh = g.window[0], kw = g.window[1], filters = g.outputShape[2]
+        guard g.inputShape[2] == 1, g.strides == [1, 1], nn_i8_conv_packed_bytes(kh, kw, filters) > 0,
+              values.count == kh * kw * filters else { return nil }
+        let kernel: Int8Kernel
+        switch family {
+        case .vnni?, .amx?: kernel = .vnni
+        case .avx2?, .avx2Maddubs?:
+            guard values.withUnsafeBufferPointer({ nn_i8_conv_maddubs_exact($0.baseAddress, kh, kw, filters) }) else { return nil }
+            kernel = .avx2Maddubs
+        default: return nil
+        }
+        return nn_i8_conv_supported(kernel.code, filters) ? kernel : nil
     }
 
     /// The convolution of `count` samples (+ bias, then ReLU when `relu`; with `pool`, that max
@@ -360,7 +377,7 @@ public final class PackedInt8Convolution: Sendable {
         return scales.withUnsafeBufferPointer { scales in
             withUnsafePointer(to: &fixed) { fixed in
                 withUnsafePointer(to: &pooling) { pooling in
-                    nn_i8_conv(count, &geometry, input, packed.pointer, filters, scales.baseAddress, inputQuantization == nil ? nil : fixed,
+                    nn_i8_conv(kernel.code, count, &geometry, input, packed.pointer, filters, scales.baseAddress, inputQuantization == nil ? nil : fixed,
                                bias, relu, pool == nil ? nil : pooling, output, Int32(threads))
                 }
             }

@@ -1112,7 +1112,25 @@ void nn_i8_conv_pack(const int8_t *w, size_t kh, size_t kw, size_t filters, void
     }
 }
 
-bool nn_i8_conv_supported(void) { return nn_i8_supported(nn_i8_vnni); }
+bool nn_i8_conv_supported(int kernel, size_t filters) {
+    if (kernel == nn_i8_vnni) return nn_i8_supported(nn_i8_vnni) && filters <= 16;
+    if (kernel == nn_i8_avx2_maddubs) return nn_i8_supported(nn_i8_avx2_maddubs) && filters <= 8;
+    return false;
+}
+
+bool nn_i8_conv_maddubs_exact(const int8_t *w, size_t kh, size_t kw, size_t filters) {
+    // vpmaddubsw pairs columns (2c, 2c + 1) of one window row (`nn_i8_conv_pack` puts a row's
+    // columns in quads); a column past the window is a zero weight.
+    for (size_t u = 0; u < kh; u++) {
+        for (size_t v = 0; v < kw; v += 2) {
+            for (size_t f = 0; f < filters; f++) {
+                int pair = abs(w[(u * kw + v) * filters + f]) + (v + 1 < kw ? abs(w[(u * kw + v + 1) * filters + f]) : 0);
+                if (pair > 128) return false;
+            }
+        }
+    }
+    return true;
+}
 
 typedef struct {
     nn_spatial g;
@@ -1179,25 +1197,37 @@ __attribute__((target(CONV_TARGET), always_inline)) static inline void conv_sums
     }
 }
 
+#endif
+
+/// Sample `unit` quantized on `lanes`-wide vectors (with the calibrated scale, or its own), into
+/// the padded image of the unit's `buffer`: zero points around the sample (the quantized 0.0).
+/// Returns the image; `convolved` gets the buffer's space for an unpooled convolution.
+static uint8_t *conv_image(const conv_job *job, size_t unit, uint8_t *buffer, int lanes, float *scale, int32_t *zero, float **convolved) {
+    const nn_spatial *g = &job->g;
+    size_t hw = g->h * g->w, pw = job->padded_w;
+    uint8_t *quantized = buffer, *image = buffer + round_up(hw, 64);
+    *convolved = (float *)(image + round_up(job->padded_h * pw, 64));
+    const float *x = job->samples + unit * hw;
+    if (job->input) {
+        *scale = job->input->scale;
+        *zero = job->input->zero;
+        quantize_values(lanes, x, hw, quantized, 1.0f / *scale, *zero);
+    } else {
+        quantize_row(lanes, x, hw, quantized, scale, zero);
+    }
+    memset(image, (int)*zero, job->padded_h * pw);
+    for (size_t iy = 0; iy < g->h; iy++) memcpy(image + (iy + g->top) * pw + g->left, quantized + iy * g->w, g->w);
+    return image;
+}
+
+#if defined(__x86_64__)
 __attribute__((target(CONV_TARGET))) static void conv_unit(const conv_job *job, size_t unit, uint8_t *buffer) {
     const nn_spatial *g = &job->g;
-    size_t hw = g->h * g->w, fp = job->fp, per = 16 / fp, filters = job->filters, pw = job->padded_w;
-    uint8_t *quantized = buffer, *image = buffer + round_up(hw, 64);
-    float *convolved = (float *)(image + round_up(job->padded_h * pw, 64));
-    float *out = job->pooled ? convolved : job->output + unit * g->oh * g->ow * filters;
-    const float *x = job->samples + unit * hw;
-    float scale;
+    size_t fp = job->fp, per = 16 / fp, filters = job->filters, pw = job->padded_w;
+    float scale, *convolved;
     int32_t zero;
-    if (job->input) {
-        scale = job->input->scale;
-        zero = job->input->zero;
-        quantize_values(16, x, hw, quantized, 1.0f / scale, zero);
-    } else {
-        quantize_row(16, x, hw, quantized, &scale, &zero);
-    }
-    // The padded image: zero points around the sample (the quantized 0.0).
-    memset(image, (int)zero, job->padded_h * pw);
-    for (size_t iy = 0; iy < g->h; iy++) memcpy(image + (iy + g->top) * pw + g->left, quantized + iy * g->w, g->w);
+    const uint8_t *image = conv_image(job, unit, buffer, 16, &scale, &zero, &convolved);
+    float *out = job->pooled ? convolved : job->output + unit * g->oh * g->ow * filters;
     // Lane j reads bytes j / fp + 4q ... + 3 of its 16: pixel j / fp of the vector, columns 4q...4q+3.
     __m512i pattern[2];
     for (size_t q = 0; q < job->quads; q++) {
@@ -1267,13 +1297,117 @@ static void conv_task(const void *context, size_t first, size_t end) {
     conv_job *job = (conv_job *)context;
     NN_DRAIN_UNITS(job, conv_unit, job->buffers + first * job->buffer_bytes);
 }
+
+// AVX2 on bytes (`nn_i8_avx2_maddubs`, for weights `nn_i8_conv_maddubs_exact` accepts): one pixel
+// x 8 filters a vector. Per window row and quad of its columns, the pixel's four bytes are
+// broadcast to every lane (vpbroadcastd) and vpmaddubsw multiplies them by each filter's four
+// weights (the first 8 lanes of the packing above, whose filters repeat every 8 lanes), then
+// vpmaddwd by ones and vpaddd; four pixels at a time for independent chains.
+#define CONV_AVX2 "avx2,fma"
+
+__attribute__((target(CONV_AVX2), always_inline)) static inline void conv_sums_avx2(const conv_job *job, const uint8_t *from,
+                                                                                  __m256i *acc, int count) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    size_t pw = job->padded_w;
+    for (int i = 0; i < count; i++) acc[i] = _mm256_setzero_si256();
+    const int8_t *w = job->packed;
+    for (size_t u = 0; u < job->g.kh; u++, from += pw) {
+        for (size_t q = 0; q < job->quads; q++, w += 64) {
+            __m256i weights = _mm256_loadu_si256((const __m256i *)w);
+            for (int i = 0; i < count; i++) {
+                int32_t bytes;
+                memcpy(&bytes, from + (size_t)i + 4 * q, sizeof bytes);
+                __m256i x = _mm256_set1_epi32(bytes);
+                acc[i] = _mm256_add_epi32(acc[i], _mm256_madd_epi16(_mm256_maddubs_epi16(x, weights), ones));
+            }
+        }
+    }
+}
+
+__attribute__((target(CONV_AVX2), always_inline)) static inline __m256 conv_value_avx2(const conv_job *job, __m256i acc, __m256i correction,
+                                                                                     __m256 scale, __m256 bias) {
+    __m256 v = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(acc, correction)), scale), bias);
+    return job->relu ? _mm256_max_ps(v, _mm256_setzero_ps()) : v;  // NaN -> 0
+}
+
+/// One pixel's `filters` (at most 8) values stored.
+__attribute__((target(CONV_AVX2), always_inline)) static inline void conv_store_avx2(float *to, __m256 v, size_t filters) {
+    if (filters == 8) {
+        _mm256_storeu_ps(to, v);
+        return;
+    }
+    float lanes[8];
+    _mm256_storeu_ps(lanes, v);
+    memcpy(to, lanes, filters * sizeof(float));
+}
+
+__attribute__((target(CONV_AVX2))) static void conv_unit_avx2(const conv_job *job, size_t unit, uint8_t *buffer) {
+    const nn_spatial *g = &job->g;
+    size_t filters = job->filters, pw = job->padded_w;
+    float scale, *convolved;
+    int32_t zero;
+    const uint8_t *image = conv_image(job, unit, buffer, 8, &scale, &zero, &convolved);
+    float *out = job->pooled ? convolved : job->output + unit * g->oh * g->ow * filters;
+    const __m256i correction = _mm256_mullo_epi32(_mm256_set1_epi32(zero), _mm256_loadu_si256((const __m256i *)job->sums));
+    float lane_scale[8], lane_bias[8];
+    for (size_t f = 0; f < 8; f++) {
+        lane_scale[f] = f < filters ? scale * job->scales[f] : 0;
+        lane_bias[f] = f < filters && job->bias ? job->bias[f] : 0;
+    }
+    const __m256 s = _mm256_loadu_ps(lane_scale), b = _mm256_loadu_ps(lane_bias);
+    __m256i top[4], bottom[4];
+    if (job->pool_in_registers) {
+        // 2 x 2 max pooling, stride 2: the window's four pixels are four vectors; only the pooled
+        // values are written. Two pooled pixels at a time (four sums of each row).
+        const nn_spatial *pool = &job->pool;
+        float *pooled = job->output + unit * pool->oh * pool->ow * filters;
+        for (size_t py = 0; py < pool->oh; py++) {
+            const uint8_t *upper = image + 2 * py * pw, *lower = upper + pw;
+            size_t px = 0;
+            for (; px < pool->ow; px += 2) {
+                int count = px + 2 <= pool->ow ? 4 : 2;
+                conv_sums_avx2(job, upper + 2 * px, top, count);
+                conv_sums_avx2(job, lower + 2 * px, bottom, count);
+                for (int i = 0; i < count; i += 2) {
+                    __m256 m = _mm256_max_ps(_mm256_max_ps(conv_value_avx2(job, top[i], correction, s, b),
+                                                           conv_value_avx2(job, top[i + 1], correction, s, b)),
+                                             _mm256_max_ps(conv_value_avx2(job, bottom[i], correction, s, b),
+                                                           conv_value_avx2(job, bottom[i + 1], correction, s, b)));
+                    conv_store_avx2(pooled + (py * pool->ow + px + (size_t)i / 2) * filters, m, filters);
+                }
+            }
+        }
+        return;
+    }
+    for (size_t oy = 0; oy < g->oh; oy++) {
+        const uint8_t *row = image + oy * pw;
+        size_t ox = 0;
+        for (; ox + 4 <= g->ow; ox += 4) {
+            conv_sums_avx2(job, row + ox, top, 4);
+            UNROLL for (int i = 0; i < 4; i++) {
+                conv_store_avx2(out + (oy * g->ow + ox + (size_t)i) * filters, conv_value_avx2(job, top[i], correction, s, b), filters);
+            }
+        }
+        for (; ox < g->ow; ox++) {
+            conv_sums_avx2(job, row + ox, top, 1);
+            conv_store_avx2(out + (oy * g->ow + ox) * filters, conv_value_avx2(job, top[0], correction, s, b), filters);
+        }
+    }
+    if (job->pooled) nn_max_pool_sample(&job->pool, convolved, job->output + unit * job->pool.oh * job->pool.ow * job->pool.c);
+}
+
+static void conv_task_avx2(const void *context, size_t first, size_t end) {
+    (void)end;
+    conv_job *job = (conv_job *)context;
+    NN_DRAIN_UNITS(job, conv_unit_avx2, job->buffers + first * job->buffer_bytes);
+}
 #endif
 
-bool nn_i8_conv(size_t count, const nn_spatial *g, const float *samples, const void *packed, size_t filters,
+bool nn_i8_conv(int kernel, size_t count, const nn_spatial *g, const float *samples, const void *packed, size_t filters,
                 const float *scales, const nn_i8_input *input, const float *bias, bool relu, const nn_spatial *pool,
                 float *output, int threads) {
 #if defined(__x86_64__)
-    if (!nn_i8_conv_supported() || count == 0 || g->c != 1 || g->sh != 1 || g->sw != 1) return false;
+    if (!nn_i8_conv_supported(kernel, filters) || count == 0 || g->c != 1 || g->sh != 1 || g->sw != 1) return false;
     if (nn_i8_conv_packed_bytes(g->kh, g->kw, filters) == 0) return false;
     if (pool && (pool->h != g->oh || pool->w != g->ow || pool->c != filters)) return false;
     conv_job job = {.g = *g, .filters = filters, .fp = conv_lanes_per_pixel(filters), .quads = conv_quads(g->kw),
@@ -1298,11 +1432,12 @@ bool nn_i8_conv(size_t count, const nn_spatial *g, const float *samples, const v
     job.buffers = aligned_alloc(64, copies * job.buffer_bytes);
     if (!job.buffers) return false;
     atomic_init(&job.next, 0);
-    if (!parallel || !nn_helper_run(conv_task, &job, 1, 2)) conv_task(&job, 0, 1);
+    void (*task)(const void *, size_t, size_t) = kernel == nn_i8_vnni ? conv_task : conv_task_avx2;
+    if (!parallel || !nn_helper_run(task, &job, 1, 2)) task(&job, 0, 1);
     free(job.buffers);
     return true;
 #else
-    (void)count, (void)g, (void)samples, (void)packed, (void)filters, (void)scales, (void)input, (void)bias, (void)relu,
+    (void)kernel, (void)count, (void)g, (void)samples, (void)packed, (void)filters, (void)scales, (void)input, (void)bias, (void)relu,
         (void)pool, (void)output, (void)threads;
     return false;
 #endif

@@ -148,8 +148,9 @@ import Testing
     }
 
     /// A small CNN (conv 3 x 3 x 8 with ReLU on a 12 x 12 one-channel image, max pool 2, dense
-    /// 10 softmax) quantized to int8, per sample and calibrated, on every kernel this CPU runs:
-    /// on the AVX-512 int8 kernels its convolution runs on the direct kernel (the report says so),
+    /// 10 softmax) quantized to int8 with 8- and 7-bit weights, per sample and calibrated, on every
+    /// kernel this CPU runs: on the AVX-512 int8 kernels, and on AVX2 with 7-bit weights, its
+    /// convolution runs on a direct kernel (the report names it),
     /// a sample alone gives the bits of its row in a batch, in blocks, as bytes and in a batch of
     /// more than `blockParallelMinimum`; and the probabilities stay within 0.02 of the f32
     /// model's (the quantization moves each pixel by at most half its step).
@@ -174,14 +175,21 @@ import Testing
         let x = testPixels(count: count, features: 144).map(Float.init)
         let reference = f32.predict(raw: x, count: count)
         for inputs in [[:], [0: InputQuantization(range: 0, 1), 3: InputQuantization(range: 0, 2)]] as [[Int: InputQuantization]] {
-            let engine = try InferenceEngine<Float>(model: try Quantization.int8(model, sourcePath: "m.nnm", inputs: inputs).model, kernel: kernel)
-            let direct = engine.int8Kernel == .vnni || engine.int8Kernel == .amx
-            #expect(engine.kernelDescription.contains("int8 convolutions of one channel") == direct, "\(engine.kernelDescription)")
-            let failures = batchInvarianceFailures(engine, count: 11) + byteInputFailures(engine, count: 11) + largeBatchFailures(engine)
-            #expect(failures.isEmpty, "\(kernel.rawValue), \(inputs.isEmpty ? "per sample" : "calibrated"): \(failures.prefix(3))")
-            let got = engine.predict(raw: x, count: count)
-            let worst = zip(got, reference).map { abs($0 - $1) }.max()!
-            #expect(worst <= 0.02, "\(kernel.rawValue): probabilities differ by \(worst)")
+            for bits in [8, 7] {
+                let quantized = try Quantization.int8(model, sourcePath: "m.nnm", inputs: inputs, weightBits: bits).model
+                let engine = try InferenceEngine<Float>(model: quantized, kernel: kernel)
+                // AVX512-VNNI for the AVX-512 families; AVX2 on bytes for 7-bit weights (not where AVX-VNNI runs the family).
+                let direct = engine.int8Kernel == .vnni || engine.int8Kernel == .amx ? "avx512_vnni"
+                    : engine.int8Kernel == .avx2 && bits == 7 ? "avx2_maddubs" : nil
+                let description = engine.kernelDescription
+                #expect(description.contains("int8 convolutions of one channel") == (direct != nil), "\(description)")
+                if let direct { #expect(description.contains("one channel: \(direct) direct"), "\(description)") }
+                let failures = batchInvarianceFailures(engine, count: 11) + byteInputFailures(engine, count: 11) + largeBatchFailures(engine)
+                #expect(failures.isEmpty, "\(kernel.rawValue), \(bits) bits, \(inputs.isEmpty ? "per sample" : "calibrated"): \(failures.prefix(3))")
+                let got = engine.predict(raw: x, count: count)
+                let worst = zip(got, reference).map { abs($0 - $1) }.max()!
+                #expect(worst <= 0.02, "\(kernel.rawValue), \(bits) bits: probabilities differ by \(worst)")
+            }
         }
     }
 

@@ -2,15 +2,16 @@ import NNCore
 import NNEngine
 import Testing
 
-/// The direct int8 convolution of one input channel (`PackedInt8Convolution`, `nn_i8_conv`,
-/// AVX512-VNNI) against a reference computed here: each sample quantized by the formula of
+/// The direct int8 convolutions of one input channel (`PackedInt8Convolution`, `nn_i8_conv`:
+/// AVX512-VNNI, and AVX2 on bytes for 7-bit weights) against a reference computed here: each sample quantized by the formula of
 /// `nn_i8_quantize_row` written out again (range [min(x, 0), max(x, 0)] onto 0...255, round to
 /// nearest even), the padding as the zero point, the int32 sums of the windows exact, then
 /// dequantized in Double with the bias and ReLU; with a pool, the maxima of its windows over
 /// those outputs. Shapes: the cnn preset (28 x 28, 3 x 3, 8 filters, 2 x 2 pooling in
 /// registers), "same" padding on odd sizes, a 5 x 5 window (two quads a row) with 3 filters, 16
 /// filters (one pixel a vector; pooling after the sample), a 1 x 8 window with 9 filters, and 5
-/// filters pooled from an odd output width. Tolerance: the f32 rounding of the dequantization,
+/// filters pooled from an odd output width (AVX2: the cases of at most 8 filters, weights in
+/// -63...63 with a column pair at 64 + 64 = 128, the most `vpmaddubsw` takes). Tolerance: the f32 rounding of the dequantization,
 /// 1e-5 relative to the largest term.
 @Suite struct Int8ConvolutionTests {
     struct Case: CustomStringConvertible {
@@ -40,19 +41,26 @@ import Testing
         return (q, s, Int(zero))
     }
 
-    @Test(arguments: cases, [1, 2])
-    func matchesTheReference(_ c: Case, threads: Int) throws {
-        guard Int8Kernel.vnni.isSupported else { return }  // the kernel needs AVX512-VNNI
+    @Test(arguments: cases, [Int8Kernel.vnni, .avx2Maddubs])
+    func matchesTheReference(_ c: Case, kernel: Int8Kernel) throws {
+        guard kernel.isSupported, kernel == .vnni || c.filters <= 8 else { return }
+        for threads in [1, 2] { try Self.check(c, kernel: kernel, threads: threads) }
+    }
+
+    static func check(_ c: Case, kernel: Int8Kernel, threads: Int) throws {
         let conv = try Layer.conv2d(index: 0, inputShape: [c.h, c.w, 1], filters: c.filters, kernel: [c.kh, c.kw], padding: c.padding,
                                     activation: .relu).spatial!
         let (oh, ow) = (conv.outputShape[0], conv.outputShape[1])
         let pool = c.pooled ? try Layer.maxPool2d(index: 1, inputShape: conv.outputShape, pool: [2, 2]).spatial! : nil
-        let weights = LowPrecisionKernelTests.integers(c.kh * c.kw * c.filters, seed: c.h * 31 + c.kw, -127...127)
+        var weights = LowPrecisionKernelTests.integers(c.kh * c.kw * c.filters, seed: c.h * 31 + c.kw, kernel == .vnni ? -127...127 : -63...63)
+        if kernel == .avx2Maddubs && c.kw >= 2 { (weights[0], weights[c.filters]) = (64, -64) }  // filter 0's first pair of columns
         let scales = (0..<c.filters).map { Float(1 + $0 % 5) / 300 }
         let bias = MatrixKernelTests.values(c.filters, seed: 7).map { $0 * 0.5 }
         let count = 3
         let samples = MatrixKernelTests.values(count * c.h * c.w, seed: c.filters).map { $0 * 2 - 0.3 }
-        let packed = try #require(PackedInt8Convolution(weights.map { Int8($0) }, scales: scales, geometry: conv))
+        let packed = try #require(PackedInt8Convolution(weights.map { Int8($0) }, scales: scales, geometry: conv,
+                                                        family: kernel == .vnni ? .vnni : .avx2))
+        #expect(packed.kernel == kernel)
         let outSize = pool.map { $0.outputShape.reduce(1, *) } ?? oh * ow * c.filters
         var out = [Float](repeating: .nan, count: count * outSize)
         let done = samples.withUnsafeBufferPointer { x in
@@ -112,16 +120,25 @@ import Testing
         }
     }
 
-    /// Shapes the direct kernel does not take are left to the other paths.
-    @Test func declinesOtherShapes() throws {
-        guard Int8Kernel.vnni.isSupported else { return }
+    /// Shapes the direct kernels do not take are left to the other paths, and so are, on AVX2,
+    /// more than 8 filters and weights `vpmaddubsw` would saturate on (a pair of columns at 65 + 64).
+    @Test(arguments: [Int8Kernel.vnni, .avx2])
+    func declinesOtherShapes(_ family: Int8Kernel) throws {
+        guard family.isSupported else { return }
         let strided = try Layer.conv2d(index: 0, inputShape: [8, 8, 1], filters: 4, kernel: [3, 3], strides: [2, 2], activation: .relu).spatial!
         let channels = try Layer.conv2d(index: 0, inputShape: [8, 8, 2], filters: 4, kernel: [3, 3], activation: .relu).spatial!
         let wide = try Layer.conv2d(index: 0, inputShape: [8, 12, 1], filters: 4, kernel: [3, 9], activation: .relu).spatial!
-        let many = try Layer.conv2d(index: 0, inputShape: [8, 8, 1], filters: 17, kernel: [3, 3], activation: .relu).spatial!
+        let many = try Layer.conv2d(index: 0, inputShape: [8, 8, 1], filters: family == .vnni ? 17 : 9, kernel: [3, 3], activation: .relu).spatial!
         for g in [strided, channels, wide, many] {
             let values = [Int8](repeating: 1, count: g.window[0] * g.window[1] * g.inputShape[2] * g.outputShape[2])
-            #expect(PackedInt8Convolution(values, scales: [Float](repeating: 1, count: g.outputShape[2]), geometry: g) == nil)
+            #expect(PackedInt8Convolution(values, scales: [Float](repeating: 1, count: g.outputShape[2]), geometry: g, family: family) == nil)
         }
+        let preset = try Layer.conv2d(index: 0, inputShape: [28, 28, 1], filters: 8, kernel: [3, 3], activation: .relu).spatial!
+        var values = [Int8](repeating: 64, count: 72)
+        #expect(PackedInt8Convolution(values, scales: [Float](repeating: 1, count: 8), geometry: preset, family: family)?.kernel
+                == (family == .vnni ? .vnni : .avx2Maddubs))
+        values[8] = 65  // column 1 of filter 0's first row: its pair with column 0 is 129
+        #expect(PackedInt8Convolution(values, scales: [Float](repeating: 1, count: 8), geometry: preset, family: family)?.kernel
+                == (family == .vnni ? .vnni : nil))
     }
 }

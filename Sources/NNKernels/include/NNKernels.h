@@ -242,18 +242,26 @@ size_t nn_i8_conv_packed_bytes(size_t kh, size_t kw, size_t filters);
 /// -127...127) for `nn_i8_conv`, with each filter's sum.
 void nn_i8_conv_pack(const int8_t *w, size_t kh, size_t kw, size_t filters, void *packed);
 
-/// Whether this CPU runs `nn_i8_conv` (AVX512-VNNI with AVX-512 F, BW, VL).
-bool nn_i8_conv_supported(void);
+/// Whether this CPU runs `nn_i8_conv` with `kernel` for `filters` filters: `nn_i8_vnni`
+/// (AVX512-VNNI with AVX-512 F, BW, VL; at most 16 filters) or `nn_i8_avx2_maddubs` (AVX2; at
+/// most 8 filters, and only for weights `nn_i8_conv_maddubs_exact` accepts).
+bool nn_i8_conv_supported(int kernel, size_t filters);
+
+/// Whether `nn_i8_avx2_maddubs` convolves with the weight [kh][kw][1][filters] exactly: each pair
+/// of columns (2c, 2c + 1) of a window row has |w0| + |w1| <= 128 for every filter (true for
+/// 7-bit weights, -64...64), so `vpmaddubsw`'s int16 pair sums cannot saturate.
+bool nn_i8_conv_maddubs_exact(const int8_t *w, size_t kh, size_t kw, size_t filters);
 
 /// A direct int8 convolution of `count` one-channel samples (stride 1; any padding), each sample
 /// quantized to u8 as a whole, with `input`'s scale and zero point or (NULL) its own range
-/// (`nn_i8_quantize_row` over the sample), the padding as the zero point; per output two pixels
-/// x 8 filters (or one x 16) in a vector, one `vpdpbusd` per window row and four window columns,
-/// sums exact in int32, dequantized with `scales[filters]`, the bias added, ReLU applied; HWC
+/// (`nn_i8_quantize_row` over the sample), the padding as the zero point; with `nn_i8_vnni` per
+/// output two pixels x 8 filters (or one x 16) in a vector, one `vpdpbusd` per window row and four
+/// window columns; with `nn_i8_avx2_maddubs` one pixel x 8 filters, `vpmaddubsw` and `vpmaddwd`
+/// instead (the caller checks `nn_i8_conv_maddubs_exact`); sums exact in int32, dequantized with `scales[filters]`, the bias added, ReLU applied; HWC
 /// output. With `pool`, each sample is max-pooled right after (`nn_max_pool_sample`) and only the
 /// pooled values are written. False, with nothing written, when the CPU, the geometry or memory
 /// does not allow it.
-bool nn_i8_conv(size_t count, const nn_spatial *g, const float *samples, const void *packed, size_t filters,
+bool nn_i8_conv(int kernel, size_t count, const nn_spatial *g, const float *samples, const void *packed, size_t filters,
                 const float *scales, const nn_i8_input *input, const float *bias, bool relu, const nn_spatial *pool,
                 float *output, int threads);
 
