@@ -1076,7 +1076,8 @@ void nn_i8_quantize_row(int kernel, const float *x, size_t k, uint8_t *q, float 
 // filters (or 1 x 16): per window row, the 16 bytes from the vector's first pixel are broadcast
 // to the four 128-bit lanes and `vpshufb` gives every 32-bit lane the four bytes of its pixel
 // and window columns (no VBMI needed), which one `vpdpbusd` multiplies by the four weights of its
-// filter. The output is HWC as it is computed (pixel-major, filters adjacent).
+// filter. The output is HWC as it is computed (pixel-major, filters adjacent). AVX2 has its own
+// form for 7-bit weights (`conv_unit_avx2`, below) on the same packing.
 
 enum { conv_max_kw = 8, conv_margin = 16 };
 
