@@ -325,10 +325,10 @@ public final class InferenceEngine<Scalar: BLASScalar> {
             // faster in f32 straight from its input, one vector of columns, than quantizing every
             // row for one tile of mostly padding: its int8 or bf16 weight is multiplied as the f32
             // values it stands for.
-            // Except a convolution of one input channel, which the AVX512-VNNI kernel runs directly
-            // from each sample quantized once.
-            if runsDirectInt8Convolution(layer), let int8 = layer.int8,
-               let packed = PackedInt8Convolution(int8.values, scales: int8.scales, geometry: layer.spatial!, family: int8Kernel!, input: int8.input) {
+            // Except a convolution of one input channel, which a direct kernel (AVX512-VNNI, or AVX2
+            // for 7-bit weights) runs from each sample quantized once.
+            if runsDirectInt8Convolution(layer), let int8 = layer.int8, let family = int8Kernel,
+               let packed = PackedInt8Convolution(int8.values, scales: int8.scales, geometry: layer.spatial!, family: family, input: int8.input) {
                 return .int8Convolution(packed)
             }
             if isNarrow(layer) {

@@ -1198,8 +1198,6 @@ __attribute__((target(CONV_TARGET), always_inline)) static inline void conv_sums
     }
 }
 
-#endif
-
 /// Sample `unit` quantized on `lanes`-wide vectors (with the calibrated scale, or its own), into
 /// the padded image of the unit's `buffer`: zero points around the sample (the quantized 0.0).
 /// Returns the image; `convolved` gets the buffer's space for an unpooled convolution.
@@ -1221,7 +1219,6 @@ static uint8_t *conv_image(const conv_job *job, size_t unit, uint8_t *buffer, in
     return image;
 }
 
-#if defined(__x86_64__)
 __attribute__((target(CONV_TARGET))) static void conv_unit(const conv_job *job, size_t unit, uint8_t *buffer) {
     const nn_spatial *g = &job->g;
     size_t fp = job->fp, per = 16 / fp, filters = job->filters, pw = job->padded_w;
