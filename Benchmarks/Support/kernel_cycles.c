@@ -4,7 +4,8 @@
 //
 //     clang -O2 -I Sources/NNKernels/include Sources/NNKernels/*.c Benchmarks/Support/kernel_cycles.c \
 //         -lpthread -lm -o /tmp/kernel_cycles
-//     /tmp/kernel_cycles i8 KERNEL M N K [THREADS]    # nn_i8_gemm: KERNEL 0 portable, 1 avx2, 2 avx512_vnni, 3 avx_vnni, 4 amx
+//     /tmp/kernel_cycles i8 KERNEL M N K [THREADS]    # nn_i8_gemm: KERNEL 0 portable, 1 avx2, 2 avx512_vnni, 3 avx_vnni, 4 amx,
+//                                                     # 5 avx2_maddubs (with W7=1 in the environment: 7-bit weights, which it needs)
 //     /tmp/kernel_cycles f32 KERNEL N K [THREADS]     # nn_gemm_row: KERNEL 0 portable, 1 avx2, 2 avx512
 #include "NNKernels.h"
 #include <stdio.h>
