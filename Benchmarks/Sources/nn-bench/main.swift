@@ -164,7 +164,9 @@ func infer<S: BLASScalar>(_: S.Type, model: Model, images: IDXImages, reps: Int,
         for i in 0..<values.count { b.pointer[i] = values[i] }
         return b
     }
-    let widest = sizes.max()!
+    // Only the dense models' raw forward uses them: a CNN's widest map times 10k images would
+    // fill gigabytes (the pages' clearing then filled a CNN's profile).
+    let widest = dense ? sizes.max()! : 0
     let bufA = Buffer<S>(n * widest), bufB = Buffer<S>(n * widest)
     func rawForward(count: Int, from x: UnsafePointer<S>) {
         var src = UnsafePointer(x), dst = bufB.pointer
