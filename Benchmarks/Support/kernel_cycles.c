@@ -45,7 +45,8 @@ int main(int argc, char **argv) {
     for (size_t j = 0; j < n; j++) scales[j] = 0.01f;
     if (i8) {
         int8_t *b = zeroed(k * n);
-        for (size_t i = 0; i < k * n; i++) b[i] = (int8_t)(getenv("W7") ? rand() % 127 - 63 : rand() % 255 - 127);
+        int seven_bit = getenv("W7") != NULL;
+        for (size_t i = 0; i < k * n; i++) b[i] = (int8_t)(seven_bit ? rand() % 127 - 63 : rand() % 255 - 127);
         packed = zeroed(nn_i8_packed_bytes(kernel, k, n));
         nn_i8_pack(kernel, b, n, k, n, packed);
     } else {

@@ -1121,14 +1121,10 @@ bool nn_i8_conv_supported(int kernel, size_t filters) {
 
 bool nn_i8_conv_maddubs_exact(const int8_t *w, size_t kh, size_t kw, size_t filters) {
     // vpmaddubsw pairs columns (2c, 2c + 1) of one window row (`nn_i8_conv_pack` puts a row's
-    // columns in quads); a column past the window is a zero weight.
+    // columns in quads): each row is a kw x filters matrix whose pairs of rows the GEMM's check
+    // takes (a column past the window is a zero weight, as a depth past k is there).
     for (size_t u = 0; u < kh; u++) {
-        for (size_t v = 0; v < kw; v += 2) {
-            for (size_t f = 0; f < filters; f++) {
-                int pair = abs(w[(u * kw + v) * filters + f]) + (v + 1 < kw ? abs(w[(u * kw + v + 1) * filters + f]) : 0);
-                if (pair > 128) return false;
-            }
-        }
+        if (!nn_i8_maddubs_exact(w + u * kw * filters, filters, kw, filters)) return false;
     }
     return true;
 }
