@@ -5,7 +5,8 @@
 //     clang -O2 -I Sources/NNKernels/include Sources/NNKernels/*.c Benchmarks/Support/kernel_cycles.c \
 //         -lpthread -lm -o /tmp/kernel_cycles
 //     /tmp/kernel_cycles i8 KERNEL M N K [THREADS]    # nn_i8_gemm: KERNEL 0 portable, 1 avx2, 2 avx512_vnni, 3 avx_vnni, 4 amx,
-//                                                     # 5 avx2_maddubs (with W7=1 in the environment: 7-bit weights, which it needs)
+//                                                     # 5 avx2_maddubs (with W7=1 in the environment: 7-bit weights, which it needs;
+//                                                     # their activations get 7 bits, as in the engine)
 //     /tmp/kernel_cycles f32 KERNEL N K [THREADS]     # nn_gemm_row: KERNEL 0 portable, 1 avx2, 2 avx512
 #include "NNKernels.h"
 #include <stdio.h>
@@ -41,6 +42,7 @@ int main(int argc, char **argv) {
     float *a = zeroed(m * k * sizeof(float)), *c = zeroed(m * n * sizeof(float)), *bias = zeroed(n * sizeof(float));
     for (size_t i = 0; i < m * k; i++) a[i] = (float)rand() / (float)RAND_MAX;
     void *packed;
+    int bits = 8;
     float *scales = zeroed(n * sizeof(float));
     for (size_t j = 0; j < n; j++) scales[j] = 0.01f;
     if (i8) {
@@ -49,6 +51,7 @@ int main(int argc, char **argv) {
         for (size_t i = 0; i < k * n; i++) b[i] = (int8_t)(seven_bit ? rand() % 127 - 63 : rand() % 255 - 127);
         packed = zeroed(nn_i8_packed_bytes(kernel, k, n));
         nn_i8_pack(kernel, b, n, k, n, packed);
+        bits = nn_i8_activation_bits(b, k * n);
     } else {
         float *b = zeroed(k * n * sizeof(float));
         for (size_t i = 0; i < k * n; i++) b[i] = (float)rand() / (float)RAND_MAX - 0.5f;
@@ -60,7 +63,7 @@ int main(int argc, char **argv) {
     int calls = m == 1 ? calls_max : 50;
     for (int r = 0; r < calls; r++) {
         unsigned long t0 = __rdtsc();
-        if (i8) nn_i8_gemm(kernel, m, n, k, a, k, packed, scales, NULL, NULL, c, n, bias, true, threads);
+        if (i8) nn_i8_gemm(kernel, bits, m, n, k, a, k, packed, scales, NULL, NULL, c, n, bias, true, threads);
         else nn_gemm_row(kernel, n, k, a, packed, c, bias, true, threads);
         times[r] = __rdtsc() - t0;
     }

@@ -251,8 +251,12 @@ public final class InferenceEngine<Scalar: BLASScalar> {
         let int8Layers = layers.filter { $0.int8 != nil && !isNarrow($0) && !runsDirectInt8Convolution($0) }
         if !int8Layers.isEmpty {
             let calibrated = int8Layers.filter { $0.int8?.input != nil }.count
-            let activations = calibrated == 0 ? "u8 activations per row"
-                : calibrated == int8Layers.count ? "u8 activations with calibrated scales" : "u8 activations calibrated in \(calibrated) of \(int8Layers.count) layers, else per row"
+            let sevenBit = int8Layers.filter { PackedInt8Matrix.activationBits(for: $0.int8!.values, input: $0.int8!.input) == 7 }.count
+            let perRow = sevenBit == 0 ? "u8 activations per row" : sevenBit == int8Layers.count ? "7-bit activations per row"
+                : "u8 activations per row (7-bit in \(sevenBit) of \(int8Layers.count) layers)"
+            let activations = calibrated == 0 ? perRow
+                : calibrated == int8Layers.count ? "u8 activations with calibrated scales"
+                : "u8 activations calibrated in \(calibrated) of \(int8Layers.count) layers, else per row" + (sevenBit == 0 ? "" : " (7-bit in \(sevenBit))")
             parts.append("int8 weights: " + (int8Kernel.map { "\(int8KernelNames(int8Layers, family: $0)) (ours, \(activations), int32 sums)" } ?? "as f32"))
         }
         if layers.contains(where: { $0.storedBFloat16 && $0.int8 == nil && !isNarrow($0) }) {

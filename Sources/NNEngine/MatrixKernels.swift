@@ -258,6 +258,11 @@ public final class PackedInt8Matrix: Sendable {
     /// How rows of activations are quantized: with this calibrated scale and zero point, or (nil)
     /// each with its own.
     public let inputQuantization: InputQuantization?
+    /// The bits of the activations each row is quantized to (0...255 or 0...127): 7 when every
+    /// weight lies in -63...63 (`nnconv quantize --weight-bits 7`) and the rows are quantized
+    /// per row, on every kernel, so that sums of four products fit int16 on AVX2
+    /// (`nn_i8_activation_bits`); 8 otherwise.
+    public let activationBits: Int
 
     /// Packs the row-major `rows` x `columns` int8 matrix `values` (each in -127...127 for the
     /// exactness bound) with `scales[columns]` for `kernel`, or the kernel of its family that is
@@ -275,7 +280,14 @@ public final class PackedInt8Matrix: Sendable {
         self.panels = panels
         self.scales = scales
         inputQuantization = input
+        activationBits = Self.activationBits(for: values, input: input)
         values.withUnsafeBufferPointer { nn_i8_pack(kernel.code, $0.baseAddress, columns, rows, columns, panels.pointer) }
+    }
+
+    /// The bits of the activations that multiply `values` (see `activationBits`): 8 with a
+    /// calibrated `input`, else 7 for weights in -63...63 and 8 for others.
+    public static func activationBits(for values: [Int8], input: InputQuantization?) -> Int {
+        input != nil ? 8 : Int(values.withUnsafeBufferPointer { nn_i8_activation_bits($0.baseAddress, $0.count) })
     }
 
     /// c[m][columns] = dequantized(quantized(a) B) (+ bias, then ReLU when `relu`), the rows of
@@ -295,23 +307,24 @@ public final class PackedInt8Matrix: Sendable {
         return scales.withUnsafeBufferPointer { scales in
             withUnsafePointer(to: &fixed) { input in
                 RowPreprocessing.withPrologue(preprocessing, byteScale: byteScale) { prologue in
-                    nn_i8_gemm(kernel.code, m, panels.columns, panels.rows, a, panels.rows, panels.pointer, scales.baseAddress,
+                    nn_i8_gemm(kernel.code, Int32(activationBits), m, panels.columns, panels.rows, a, panels.rows, panels.pointer, scales.baseAddress,
                                inputQuantization == nil ? nil : input, prologue, c, panels.columns, bias, relu, Int32(threads))
                 }
             }
         }
     }
 
-    /// The exact int32 sums c[m][columns] = a B for u8 rows `a[m][rows]` (what tests compare).
+    /// The exact int32 sums c[m][columns] = a B for u8 rows `a[m][rows]`, each value at most
+    /// 2^activationBits - 1 (what tests compare).
     public func integerProduct(_ a: UnsafePointer<UInt8>, m: Int, into c: UnsafeMutablePointer<Int32>, threads: Int) -> Bool {
-        nn_i8_gemm_s32(kernel.code, m, panels.columns, panels.rows, a, panels.rows, panels.pointer, c, panels.columns, Int32(threads))
+        nn_i8_gemm_s32(kernel.code, Int32(activationBits), m, panels.columns, panels.rows, a, panels.rows, panels.pointer, c, panels.columns, Int32(threads))
     }
 
-    /// The quantization of one row as `kernel`'s products do it: u8 values, scale and zero point
-    /// (for tests and references; every kernel gives the same).
-    public static func quantizeRow(_ x: [Float], kernel: Int8Kernel) -> (values: [UInt8], scale: Float, zeroPoint: Int32) {
+    /// The quantization of one row as `kernel`'s products do it with `bits` (8 or 7) bits: u8
+    /// values, scale and zero point (for tests and references; every kernel gives the same).
+    public static func quantizeRow(_ x: [Float], kernel: Int8Kernel, bits: Int = 8) -> (values: [UInt8], scale: Float, zeroPoint: Int32) {
         var q = [UInt8](repeating: 0, count: x.count), scale: Float = 0, zero: Int32 = 0
-        x.withUnsafeBufferPointer { nn_i8_quantize_row(kernel.code, $0.baseAddress, x.count, &q, &scale, &zero) }
+        x.withUnsafeBufferPointer { nn_i8_quantize_row(kernel.code, Int32(bits), $0.baseAddress, x.count, &q, &scale, &zero) }
         return (q, scale, zero)
     }
 }

@@ -342,6 +342,77 @@ __attribute__((target("avx2"))) static inline __m256i avx2_maddubs_add(__m256i a
     return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(x, b), _mm256_set1_epi16(1)));
 }
 YMM_TILE_KERNEL(i8_avx2_maddubs_kernel, "avx2", 64, avx2_load, avx2_maddubs_add)
+
+// The same for 7-bit activations (0...127) and weights (-63...63): four products then stay
+// within 4 * 127 * 63 = 32,004, so the int16 pair sums of two steps are added (vpaddw) before
+// one vpmaddwd by ones widens them: 5 instructions per 64 products instead of 6. The kernel is
+// bound by the vector pipes (Zen 4 under the AVX2 mask: 14 cycles per two steps of a 6 x 16
+// tile, for 60 instructions on 4 pipes), so this is what makes it faster; an odd last step
+// runs as in the kernel above.
+__attribute__((target("avx2"))) static inline __m256i avx2_maddubs7_add(__m256i acc, __m256i x0, __m256i b0, __m256i x1, __m256i b1) {
+    __m256i pairs = _mm256_add_epi16(_mm256_maddubs_epi16(x0, b0), _mm256_maddubs_epi16(x1, b1));
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
+}
+__attribute__((target("avx2"))) static void i8_avx2_maddubs7_kernel(size_t steps, const void *av, const void *bv, void *tilev) {
+    const uint32_t *a = av;
+    const int8_t *b = bv;
+    int32_t *tile = tilev;
+    __m256i acc[6][2];
+    for (int r = 0; r < 6; r++) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
+    size_t s = 0;
+    for (; s + 2 <= steps; s += 2, a += 12, b += 128) {
+        for (int r = 0; r < 6; r++) {
+            __m256i x0 = _mm256_set1_epi32((int)a[r]), x1 = _mm256_set1_epi32((int)a[6 + r]);
+            acc[r][0] = avx2_maddubs7_add(acc[r][0], x0, avx2_load(b), x1, avx2_load(b + 64));
+            acc[r][1] = avx2_maddubs7_add(acc[r][1], x0, avx2_load(b + 32), x1, avx2_load(b + 96));
+        }
+    }
+    if (s < steps) {
+        for (int r = 0; r < 6; r++) {
+            __m256i x = _mm256_set1_epi32((int)a[r]);
+            acc[r][0] = avx2_maddubs_add(acc[r][0], x, avx2_load(b));
+            acc[r][1] = avx2_maddubs_add(acc[r][1], x, avx2_load(b + 32));
+        }
+    }
+    for (int r = 0; r < 6; r++) {
+        _mm256_storeu_si256((__m256i *)(tile + r * 16), acc[r][0]);
+        _mm256_storeu_si256((__m256i *)(tile + r * 16 + 8), acc[r][1]);
+    }
+}
+
+/// One row of 7-bit activations against up to 4 panels, two steps at a time as the tile kernel.
+__attribute__((target("avx2"), always_inline)) static inline void i8_avx2_maddubs7_row(int panels, size_t steps, const uint32_t *a,
+                                                                                       const int8_t *b, size_t panel_elements, int32_t *tiles) {
+    __m256i acc[4][2];
+    UNROLL for (int v = 0; v < 4; v++) if (v < panels) acc[v][0] = acc[v][1] = _mm256_setzero_si256();
+    size_t s = 0;
+    for (; s + 2 <= steps; s += 2) {
+        __m256i x0 = _mm256_set1_epi32((int)a[s]), x1 = _mm256_set1_epi32((int)a[s + 1]);
+        UNROLL for (int v = 0; v < 4; v++) {
+            if (v < panels) {
+                const int8_t *p = b + v * panel_elements + s * 64;
+                acc[v][0] = avx2_maddubs7_add(acc[v][0], x0, avx2_load(p), x1, avx2_load(p + 64));
+                acc[v][1] = avx2_maddubs7_add(acc[v][1], x0, avx2_load(p + 32), x1, avx2_load(p + 96));
+            }
+        }
+    }
+    if (s < steps) {
+        __m256i x = _mm256_set1_epi32((int)a[s]);
+        UNROLL for (int v = 0; v < 4; v++) {
+            if (v < panels) {
+                const int8_t *p = b + v * panel_elements + s * 64;
+                acc[v][0] = avx2_maddubs_add(acc[v][0], x, avx2_load(p));
+                acc[v][1] = avx2_maddubs_add(acc[v][1], x, avx2_load(p + 32));
+            }
+        }
+    }
+    UNROLL for (int v = 0; v < 4; v++) {
+        if (v < panels) {
+            avx2_store(tiles + 16 * v, acc[v][0]);
+            avx2_store(tiles + 16 * v + 8, acc[v][1]);
+        }
+    }
+}
 __attribute__((target(BF16))) static inline __m512bh bf16_set1(int x) { return (__m512bh)_mm512_set1_epi32(x); }
 __attribute__((target(BF16))) static inline __m512bh bf16_load(const uint16_t *p) { return (__m512bh)_mm512_loadu_si512(p); }
 
@@ -371,6 +442,7 @@ LP_ROW_DISPATCH(i8_vnni_row, VNNI, int8_t, int32_t)
 LP_ROW_DISPATCH(i8_avx2_row, "avx2", int8_t, int32_t)
 LP_ROW_DISPATCH(i8_avxvnni_row, AVXVNNI, int8_t, int32_t)
 LP_ROW_DISPATCH(i8_avx2_maddubs_row, "avx2", int8_t, int32_t)
+LP_ROW_DISPATCH(i8_avx2_maddubs7_row, "avx2", int8_t, int32_t)
 LP_ROW_DISPATCH(bf16_avx512_row, BF16, uint16_t, float)
 #endif
 static const lp_shape bf16_scalar_shape = {4, 32, 2, 2, 2, bf16_scalar_kernel};
@@ -383,6 +455,8 @@ static const lp_shape i8_vnni_shape = {12, 32, 4, 1, 1, i8_vnni_kernel, i8_vnni_
 static const lp_shape i8_avx2_shape = {6, 16, 2, 2, 1, i8_avx2_kernel, i8_avx2_row_panels};
 static const lp_shape i8_avxvnni_shape = {6, 16, 4, 1, 1, i8_avxvnni_kernel, i8_avxvnni_row_panels};
 static const lp_shape i8_avx2_maddubs_shape = {6, 16, 4, 1, 1, i8_avx2_maddubs_kernel, i8_avx2_maddubs_row_panels};
+// The same packing for 7-bit activations and weights (`nn_i8_gemm` with 7 bits).
+static const lp_shape i8_avx2_maddubs7_shape = {6, 16, 4, 1, 1, i8_avx2_maddubs7_kernel, i8_avx2_maddubs7_row_panels};
 // One-row products on the same packing through the AVX512-VNNI row kernel (the padded depths are zeros).
 static const lp_shape i8_amx_shape = {32, 32, 4, 1, 1, i8_amx_kernel, i8_vnni_row_panels, true, 64, true, amx_enter, amx_leave};
 // One row runs on the tiles too (vdpbf16ps would add its pairs in another order).
@@ -498,27 +572,28 @@ void nn_i8_pack(int kernel, const int8_t *b, size_t ldb, size_t k, size_t n, voi
 // ---- quantizing and packing A ------------------------------------------------------------------
 
 /// Quantizes one row of k floats to u8 with its own scale and zero point: the range [min(x, 0),
-/// max(x, 0)] of the finite values mapped onto 0...255 (0 exactly representable); NaN becomes 0
-/// (the range's low end), infinities are clamped to it. The three versions below (portable,
-/// AVX2, AVX-512) compute the same bytes (round to nearest even, the same clamps); each kernel
-/// family quantizes with its own width (`quantize_lanes`), so the tests of a kernel cover it.
-static void quantize_scale(float lo, float hi, float *scale, int32_t *zero, float *inverse) {
-    float s = (hi - lo) / 255.0f;
+/// max(x, 0)] of the finite values mapped onto 0...top (255, or 127 for 7-bit activations; 0
+/// exactly representable); NaN becomes 0 (the range's low end), infinities are clamped to it.
+/// The three versions below (portable, AVX2, AVX-512) compute the same bytes (round to nearest
+/// even, the same clamps); each kernel family quantizes with its own width (`quantize_lanes`),
+/// so the tests of a kernel cover it.
+static void quantize_scale(float lo, float hi, int top, float *scale, int32_t *zero, float *inverse) {
+    float s = (hi - lo) / (float)top;
     if (!(s > 0) || !isfinite(s)) s = 1;
     float z = nearbyintf(-lo / s);
-    z = z < 0 ? 0 : (z > 255 ? 255 : z);
+    z = z < 0 ? 0 : (z > top ? top : z);
     *scale = s;
     *zero = (int32_t)z;
     *inverse = 1.0f / s;
 }
 
-/// q = clamp(round(x * inverse) + zero, 0, 255) (round to nearest even; NaN -> 0).
-static void quantize_values_portable(const float *x, size_t k, uint8_t *q, float inverse, int32_t zero) {
-    float z = (float)zero;
+/// q = clamp(round(x * inverse) + zero, 0, top) (round to nearest even; NaN -> 0).
+static void quantize_values_portable(const float *x, size_t k, uint8_t *q, float inverse, int32_t zero, int top) {
+    float z = (float)zero, t = (float)top;
     for (size_t p = 0; p < k; p++) {
         float v = nearbyintf(x[p] * inverse) + z;
         v = v > 0 ? v : 0;  // NaN -> 0
-        v = v < 255 ? v : 255;
+        v = v < t ? v : t;
         q[p] = (uint8_t)v;
     }
 }
@@ -570,42 +645,42 @@ __attribute__((target("avx2,fma,sse4.1"))) static void finite_range_avx2(const f
     *hi_out = hmax;
 }
 
-/// Each lane's integer in 0...255, as 32 bits: round(x * inverse) + zero, clamped; one body for
+/// Each lane's integer in 0...top, as 32 bits: round(x * inverse) + zero, clamped; one body for
 /// 8 lanes (AVX2) and 16 (AVX-512).
-#define QUANTIZE_LANES(NAME, TARGET, VEC, VECI, ROUND, MUL, ADD, MAX, MIN, ZERO, SET1, CVT)            \
-    __attribute__((target(TARGET))) static inline VECI NAME(VEC x, VEC inv, VEC z) {                   \
+#define QUANTIZE_LANES(NAME, TARGET, VEC, VECI, ROUND, MUL, ADD, MAX, MIN, ZERO, CVT)                  \
+    __attribute__((target(TARGET))) static inline VECI NAME(VEC x, VEC inv, VEC z, VEC top) {          \
         VEC v = ADD(ROUND(MUL(x, inv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), z);           \
         v = MAX(v, ZERO()); /* NaN -> 0 (max returns its second operand) */                          \
-        return CVT(MIN(v, SET1(255)));                                                               \
+        return CVT(MIN(v, top));                                                                     \
     }
 QUANTIZE_LANES(quantize8, "avx2,fma,sse4.1", __m256, __m256i, _mm256_round_ps, _mm256_mul_ps, _mm256_add_ps, _mm256_max_ps,
-               _mm256_min_ps, _mm256_setzero_ps, _mm256_set1_ps, _mm256_cvttps_epi32)
+               _mm256_min_ps, _mm256_setzero_ps, _mm256_cvttps_epi32)
 QUANTIZE_LANES(quantize16, "avx512f", __m512, __m512i, _mm512_roundscale_ps, _mm512_mul_ps, _mm512_add_ps, _mm512_max_ps,
-               _mm512_min_ps, _mm512_setzero_ps, _mm512_set1_ps, _mm512_cvttps_epi32)
+               _mm512_min_ps, _mm512_setzero_ps, _mm512_cvttps_epi32)
 
 /// 32 values at a time narrowed to bytes by two rounds of packs (per 128-bit lane, so a
 /// permutation of 32-bit groups puts them back in order): 4 shuffles instead of 12 when each
 /// vector of 8 is narrowed on its own, which the tail still is (blog int8 on AVX-VNNI, one
 /// thread: 7.0 -> 5.0 % of the samples).
 __attribute__((target("avx2,fma,sse4.1"))) static void quantize_values_avx2(const float *x, size_t k, uint8_t *q, float inverse,
-                                                                             int32_t zero) {
-    const __m256 inv = _mm256_set1_ps(inverse), z = _mm256_set1_ps((float)zero);
+                                                                             int32_t zero, int top) {
+    const __m256 inv = _mm256_set1_ps(inverse), z = _mm256_set1_ps((float)zero), t = _mm256_set1_ps((float)top);
     // After the packs, 128-bit lane L holds 4 bytes of each of the four vectors: group 4L + j is
     // vector j's values 4L...4L+3, which go to group 2j + L.
     const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
     size_t p = 0;
     for (; p + 32 <= k; p += 32) {
-        __m256i i0 = quantize8(_mm256_loadu_ps(x + p), inv, z), i1 = quantize8(_mm256_loadu_ps(x + p + 8), inv, z);
-        __m256i i2 = quantize8(_mm256_loadu_ps(x + p + 16), inv, z), i3 = quantize8(_mm256_loadu_ps(x + p + 24), inv, z);
+        __m256i i0 = quantize8(_mm256_loadu_ps(x + p), inv, z, t), i1 = quantize8(_mm256_loadu_ps(x + p + 8), inv, z, t);
+        __m256i i2 = quantize8(_mm256_loadu_ps(x + p + 16), inv, z, t), i3 = quantize8(_mm256_loadu_ps(x + p + 24), inv, z, t);
         __m256i bytes = _mm256_packus_epi16(_mm256_packus_epi32(i0, i1), _mm256_packus_epi32(i2, i3));
         _mm256_storeu_si256((__m256i *)(q + p), _mm256_permutevar8x32_epi32(bytes, order));
     }
     for (; p + 8 <= k; p += 8) {
-        __m256i i = quantize8(_mm256_loadu_ps(x + p), inv, z);
+        __m256i i = quantize8(_mm256_loadu_ps(x + p), inv, z, t);
         __m128i w = _mm_packus_epi32(_mm256_castsi256_si128(i), _mm256_extracti128_si256(i, 1));
         _mm_storel_epi64((__m128i *)(q + p), _mm_packus_epi16(w, w));
     }
-    quantize_values_portable(x + p, k - p, q + p, inverse, zero);
+    quantize_values_portable(x + p, k - p, q + p, inverse, zero, top);
 }
 
 /// The finite values of `v`, the others (NaN, infinities) 0.
@@ -638,21 +713,21 @@ __attribute__((target("avx512f"))) static void finite_range_avx512(const float *
 /// 128-bit lane, so a permutation of 32-bit groups puts them back in order), four times fewer
 /// shuffles than narrowing each vector on its own; the tail 16 at a time through a mask.
 __attribute__((target("avx512f,avx512bw"))) static void quantize_values_avx512(const float *x, size_t k, uint8_t *q, float inverse,
-                                                                                int32_t zero) {
-    const __m512 inv = _mm512_set1_ps(inverse), z = _mm512_set1_ps((float)zero);
+                                                                                int32_t zero, int top) {
+    const __m512 inv = _mm512_set1_ps(inverse), z = _mm512_set1_ps((float)zero), t = _mm512_set1_ps((float)top);
     // After the packs, 128-bit lane L holds 4 bytes of each of the four vectors: group 4L + j is
     // vector j's values 4L...4L+3, which go to group 4j + L.
     const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
     size_t p = 0;
     for (; p + 64 <= k; p += 64) {
-        __m512i i0 = quantize16(_mm512_loadu_ps(x + p), inv, z), i1 = quantize16(_mm512_loadu_ps(x + p + 16), inv, z);
-        __m512i i2 = quantize16(_mm512_loadu_ps(x + p + 32), inv, z), i3 = quantize16(_mm512_loadu_ps(x + p + 48), inv, z);
+        __m512i i0 = quantize16(_mm512_loadu_ps(x + p), inv, z, t), i1 = quantize16(_mm512_loadu_ps(x + p + 16), inv, z, t);
+        __m512i i2 = quantize16(_mm512_loadu_ps(x + p + 32), inv, z, t), i3 = quantize16(_mm512_loadu_ps(x + p + 48), inv, z, t);
         __m512i bytes = _mm512_packus_epi16(_mm512_packus_epi32(i0, i1), _mm512_packus_epi32(i2, i3));
         _mm512_storeu_si512(q + p, _mm512_permutexvar_epi32(order, bytes));
     }
     for (; p < k; p += 16) {
         __mmask16 lanes = nn_avx512_lanes(k - p);
-        _mm512_mask_cvtepi32_storeu_epi8(q + p, lanes, quantize16(_mm512_maskz_loadu_ps(lanes, x + p), inv, z));
+        _mm512_mask_cvtepi32_storeu_epi8(q + p, lanes, quantize16(_mm512_maskz_loadu_ps(lanes, x + p), inv, z, t));
     }
 }
 #endif
@@ -662,30 +737,31 @@ __attribute__((target("avx512f,avx512bw"))) static void quantize_values_avx512(c
 /// kernels, which alone have no row kernel.
 static int quantize_lanes(const lp_shape *s) { return s->avx512_epilogue ? 16 : s->row ? 8 : 1; }
 
-static void quantize_values(int lanes, const float *x, size_t k, uint8_t *q, float inverse, int32_t zero) {
+static void quantize_values(int lanes, const float *x, size_t k, uint8_t *q, float inverse, int32_t zero, int top) {
 #if defined(__x86_64__)
     if (lanes == 16) {
-        quantize_values_avx512(x, k, q, inverse, zero);
+        quantize_values_avx512(x, k, q, inverse, zero, top);
         return;
     }
     if (lanes == 8) {
-        quantize_values_avx2(x, k, q, inverse, zero);
+        quantize_values_avx2(x, k, q, inverse, zero, top);
         return;
     }
 #endif
-    quantize_values_portable(x, k, q, inverse, zero);
+    quantize_values_portable(x, k, q, inverse, zero, top);
 }
 
-/// Per row: the row's own range, then its values, on `lanes`-wide vectors (`quantize_lanes`).
-static void quantize_row(int lanes, const float *x, size_t k, uint8_t *q, float *scale, int32_t *zero) {
+/// Per row: the row's own range, then its values in 0...top, on `lanes`-wide vectors
+/// (`quantize_lanes`).
+static void quantize_row(int lanes, const float *x, size_t k, uint8_t *q, int top, float *scale, int32_t *zero) {
     float lo = 0, hi = 0, inverse;
 #if defined(__x86_64__)
     if (lanes == 16) finite_range_avx512(x, k, &lo, &hi); else
     if (lanes == 8) finite_range_avx2(x, k, &lo, &hi); else
 #endif
     finite_range_portable(x, k, &lo, &hi);
-    quantize_scale(lo, hi, scale, zero, &inverse);
-    quantize_values(lanes, x, k, q, inverse, *zero);
+    quantize_scale(lo, hi, top, scale, zero, &inverse);
+    quantize_values(lanes, x, k, q, inverse, *zero, top);
 }
 
 typedef struct {
@@ -696,6 +772,7 @@ typedef struct {
     const void *packed;
     const float *scales;      // int8: per column
     const nn_i8_input *input; // int8: the rows' calibrated quantization, or NULL (per row)
+    int top;                  // int8 per row: the largest quantized value (255, or 127 for 7-bit activations)
     const nn_prologue *prologue;  // int8: the preprocessing of A's rows, or NULL
     const int32_t *sums;      // int8: column sums
     const float *bias;
@@ -751,9 +828,9 @@ static void pack_a(const lp_job *job, size_t row0, size_t rows, size_t mr, uint8
             if (job->input) {
                 scale[r] = job->input->scale;
                 zero[r] = job->input->zero;
-                quantize_values(quantize_lanes(s), x, job->k, row_buffer, 1.0f / job->input->scale, job->input->zero);
+                quantize_values(quantize_lanes(s), x, job->k, row_buffer, 1.0f / job->input->scale, job->input->zero, 255);
             } else {
-                quantize_row(quantize_lanes(s), x, job->k, row_buffer, &scale[r], &zero[r]);
+                quantize_row(quantize_lanes(s), x, job->k, row_buffer, job->top, &scale[r], &zero[r]);
             }
         } else {
             q = (const uint8_t *)job->a + (row0 + r) * job->lda;
@@ -1041,30 +1118,47 @@ bool nn_bf16_gemm(int kernel, size_t m, size_t n, size_t k, const float *a, size
     return lp_run(&job, threads);
 }
 
-bool nn_i8_gemm(int kernel, size_t m, size_t n, size_t k, const void *a, size_t lda, const void *packed,
+int nn_i8_activation_bits(const int8_t *b, size_t count) {
+    for (size_t i = 0; i < count; i++) {
+        if (b[i] < -63 || b[i] > 63) return 8;
+    }
+    return 7;
+}
+
+/// The shape for `kernel` with activations of `bits` bits: the byte kernel's two-step form for
+/// 7 bits (the same packing), else `i8_shape_for`.
+static const lp_shape *i8_shape_for_bits(int kernel, int bits) {
+    const lp_shape *s = i8_shape_for(kernel);
+#if defined(__x86_64__)
+    if (bits == 7 && s == &i8_avx2_maddubs_shape) return &i8_avx2_maddubs7_shape;
+#endif
+    return s;
+}
+
+bool nn_i8_gemm(int kernel, int bits, size_t m, size_t n, size_t k, const void *a, size_t lda, const void *packed,
                 const float *scales, const nn_i8_input *input, const nn_prologue *prologue, float *c, size_t ldc,
                 const float *bias, bool relu, int threads) {
     if (m == 0 || n == 0) return true;
-    if (k > nn_i8_max_depth) return false;
-    const lp_shape *s = i8_shape_for(kernel);
+    if (k > nn_i8_max_depth || (bits != 7 && bits != 8) || (bits == 7 && input)) return false;
+    const lp_shape *s = i8_shape_for_bits(kernel, bits);
     size_t panels = (n + s->nr - 1) / s->nr;
     lp_job job = {.shape = s, .mode = mode_i8, .m = m, .n = n, .k = k, .lda = lda, .ldc = ldc, .a = a, .packed = packed,
-                  .scales = scales, .input = input, .prologue = prologue, .sums = (const int32_t *)((const uint8_t *)packed + panels * i8_panel_bytes(s, k)),
-                  .bias = bias, .relu = relu, .c = c};
+                  .scales = scales, .input = input, .top = bits == 7 ? 127 : 255, .prologue = prologue,
+                  .sums = (const int32_t *)((const uint8_t *)packed + panels * i8_panel_bytes(s, k)), .bias = bias, .relu = relu, .c = c};
     return lp_run(&job, threads);
 }
 
-bool nn_i8_gemm_s32(int kernel, size_t m, size_t n, size_t k, const uint8_t *a, size_t lda, const void *packed,
+bool nn_i8_gemm_s32(int kernel, int bits, size_t m, size_t n, size_t k, const uint8_t *a, size_t lda, const void *packed,
                     int32_t *c, size_t ldc, int threads) {
     if (m == 0 || n == 0) return true;
-    if (k > nn_i8_max_depth) return false;
-    lp_job job = {.shape = i8_shape_for(kernel), .mode = mode_i8_raw, .m = m, .n = n, .k = k, .lda = lda, .ldc = ldc,
+    if (k > nn_i8_max_depth || (bits != 7 && bits != 8)) return false;
+    lp_job job = {.shape = i8_shape_for_bits(kernel, bits), .mode = mode_i8_raw, .m = m, .n = n, .k = k, .lda = lda, .ldc = ldc,
                   .a = a, .packed = packed, .c = c};
     return lp_run(&job, threads);
 }
 
-void nn_i8_quantize_row(int kernel, const float *x, size_t k, uint8_t *q, float *scale, int32_t *zero) {
-    quantize_row(quantize_lanes(i8_shape_for(kernel)), x, k, q, scale, zero);
+void nn_i8_quantize_row(int kernel, int bits, const float *x, size_t k, uint8_t *q, float *scale, int32_t *zero) {
+    quantize_row(quantize_lanes(i8_shape_for(kernel)), x, k, q, bits == 7 ? 127 : 255, scale, zero);
 }
 
 // ---- direct int8 convolution of one input channel ---------------------------------------------
@@ -1206,9 +1300,9 @@ static uint8_t *conv_image(const conv_job *job, size_t unit, uint8_t *buffer, in
     if (job->input) {
         *scale = job->input->scale;
         *zero = job->input->zero;
-        quantize_values(lanes, x, hw, quantized, 1.0f / *scale, *zero);
+        quantize_values(lanes, x, hw, quantized, 1.0f / *scale, *zero, 255);
     } else {
-        quantize_row(lanes, x, hw, quantized, scale, zero);
+        quantize_row(lanes, x, hw, quantized, 255, scale, zero);
     }
     memset(image, (int)*zero, job->padded_h * pw);
     for (size_t iy = 0; iy < g->h; iy++) memcpy(image + (iy + g->top) * pw + g->left, quantized + iy * g->w, g->w);

@@ -32,7 +32,8 @@ import Testing
             let validate = try await run("nnconv", ["validate", out])
             #expect(validate.status == 0 && validate.stdout.contains(bf16 ? "valid .nnm 1." : "valid .nnm 1.3"), "\(validate.stdout)\(validate.stderr)")
         }
-        // 7-bit weights: as accurate, and on the AVX2 path (the MLPs' hidden layers) multiplied on bytes.
+        // 7-bit weights (and 7-bit activations): as accurate, and on the AVX2 path (the MLPs'
+        // hidden layers) multiplied on bytes.
         let sevenBit = "\(dir)/\(recipe).w7.nnm"
         let q7 = try await run("nnconv", ["quantize", model, "-o", sevenBit, "--weight-bits", "7", "--images", fashionTestImages, "--labels", fashionTestLabels])
         #expect(q7.status == 0 && q7.stdout.contains("int8 (7-bit weights)"), "\(q7.stdout)\(q7.stderr)")
@@ -45,6 +46,8 @@ import Testing
             for path in ["\(dir)/\(recipe).int8.nnm", sevenBit] {
                 let infer = try await run("nn-infer", [path, fashionTestImages, "--show", "0", "--json"], environment: ["NNM_KERNELS": "avx2"])
                 #expect(infer.status == 0, "\(infer.stderr)")
+                // 7-bit weights take 7-bit activations, on every kernel.
+                #expect(infer.stdout.contains(path == sevenBit ? "7-bit activations per row" : "u8 activations per row"), "\(infer.stdout.prefix(600))")
                 let kernel = infer.stdout.components(separatedBy: "int8 weights: ").dropFirst().first?.prefix { $0 != " " }
                 names.append(String(try #require(kernel, "\(infer.stdout.prefix(400))")))
             }

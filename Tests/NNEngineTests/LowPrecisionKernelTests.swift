@@ -18,15 +18,16 @@ import Testing
     }
 
     /// int8: the int32 sums of u8 rows times an int8 matrix must equal the exact products, at
-    /// the extremes too (rows of 255 times `extreme(p, j)` for depth p of column j, by default
-    /// columns of -127 and of 127, the largest sums, on the first shape of each run); the other shapes' weights are
-    /// drawn from `weights`. With `extremeRuns`, the extreme matrix's packing must have chosen that kernel.
+    /// the extremes too (rows of the largest activation, 255 or for 7-bit weights 127, times
+    /// `extreme(p, j)` for depth p of column j, by default columns of -127 and of 127, the
+    /// largest sums, on the first shape of each run); the other shapes' weights are drawn from
+    /// `weights`, their activations from 0 to the largest. With `extremeRuns`, the extreme
+    /// matrix's packing must have chosen that kernel.
     static func checkIntegerSums(_ kernel: Int8Kernel, threads: Int, weights: ClosedRange<Int> = -127...127,
                                  extreme: (Int, Int) -> Int = { _, j in j % 2 == 0 ? -127 : 127 }, extremeRuns: Int8Kernel? = nil) {
         for (index, shape) in shapes.enumerated() {
             let (m, k, n) = shape
             let extremes = index == 0
-            let a = extremes ? [Int](repeating: 255, count: m * k) : integers(m * k, seed: index, 0...255)
             let b = extremes ? (0..<(k * n)).map { extreme($0 / n, $0 % n) } : integers(k * n, seed: 50 + index, weights)
             guard let packed = PackedInt8Matrix(b.map { Int8($0) }, scales: [Float](repeating: 1, count: n), rows: k, columns: n, kernel: kernel) else {
                 Issue.record("\(kernel.rawValue): packing failed")
@@ -36,6 +37,8 @@ import Testing
                 Issue.record("\(kernel.rawValue), m \(m) k \(k) n \(n): packed for \(packed.kernel.rawValue), not \(extremeRuns.rawValue)")
                 return
             }
+            let top = packed.activationBits == 7 ? 127 : 255
+            let a = extremes ? [Int](repeating: top, count: m * k) : integers(m * k, seed: index, 0...top)
             var c = [Int32](repeating: -1, count: m * n)
             let a8 = a.map { UInt8($0) }
             let done = a8.withUnsafeBufferPointer { pa in
@@ -57,8 +60,9 @@ import Testing
 
     /// int8 end to end: f32 rows quantized per row, dequantized, bias and ReLU, against the f32
     /// product of the rows and the dequantized weight. The bound is the activation rounding:
-    /// each value moves by at most half its row's step s = (max(x, 0) - min(x, 0)) / 255 (computed
-    /// here), so |c - exact| <= s / 2 * sum_p |w_pj| (+ f32 rounding, 1e-5 relative).
+    /// each value moves by at most half its row's step s = (max(x, 0) - min(x, 0)) / 255 (/ 127
+    /// with 7-bit weights, whose activations get 7 bits; computed here), so |c - exact| <= s / 2 * sum_p |w_pj| (+ f32
+    /// rounding, 1e-5 relative).
     static func checkDequantized(_ kernel: Int8Kernel, threads: Int, weights: ClosedRange<Int> = -127...127) {
         for (index, shape) in shapes.enumerated() {
             let (m, k, n) = shape
@@ -82,7 +86,7 @@ import Testing
                 #expect(done)
                 for i in 0..<m {
                     let row = a[(i * k)..<(i * k + k)]
-                    let step = Double(max(row.max()!, 0) - min(row.min()!, 0)) / 255
+                    let step = Double(max(row.max()!, 0) - min(row.min()!, 0)) / (packed.activationBits == 7 ? 127 : 255)
                     for j in 0..<n {
                         var exact = Double(bias[j]), weights = 0.0, magnitude = abs(Double(bias[j]))
                         for p in 0..<k {
@@ -194,6 +198,9 @@ import Testing
     /// whose pairs of depths have |w0| + |w1| <= 128: exact on 7-bit weights and at that edge
     /// (255 x (127 + 1), 255 x (64 + 64), 255 x -(64 + 64) = +-32,640); a matrix with one pair at
     /// 129 (255 x 129 = 32,895 would saturate) is packed for the pairs kernel instead, still exact.
+    /// On 7-bit weights (-63...63) with 7-bit activations it adds two steps' pair sums in int16:
+    /// exact at that edge too (127 x 63 x 4 = +-32,004 per lane), on every shape (odd numbers of
+    /// steps among them).
     @Test(.enabled(if: Int8Kernel.avx2Maddubs.isSupported))
     func avx2ByteKernelOnlyWhereExact() throws {
         for (index, (_, k, n)) in Self.shapes.enumerated() {
@@ -207,6 +214,7 @@ import Testing
                                   extremeRuns: .avx2Maddubs)
             Self.checkIntegerSums(.avx2Maddubs, threads: threads, extreme: { p, _ in p % 2 == 0 ? 127 : 2 }, extremeRuns: .avx2)
             Self.checkIntegerSums(.avx2Maddubs, threads: threads, extreme: { p, j in p == 0 && j == 0 ? -65 : -64 }, extremeRuns: .avx2)
+            Self.checkIntegerSums(.avx2, threads: threads, weights: -63...63, extreme: { _, j in j % 2 == 0 ? 63 : -63 }, extremeRuns: .avx2Maddubs)
         }
         Self.checkDequantized(.avx2, threads: 2, weights: -63...63)
         Self.checkCalibrated(.avx2, threads: 2, weights: -63...63)
@@ -291,6 +299,34 @@ import Testing
         }
         let (q2, _, zero2) = PackedInt8Matrix.quantizeRow([0, 0, 0], kernel: kernel)
         #expect(q2 == [0, 0, 0] && zero2 == 0)
+    }
+
+    /// 7-bit activations for the layers whose weights all lie in -63...63, quantized per row:
+    /// [-1, 1.55] onto 0...127, scale 2.55 / 127, zero point round(127 / 2.55) = 50, each value
+    /// round(x * 127 / 2.55) + 50 (0.5 -> 24.9 -> 75, 0.017 -> 0.85 -> 51, -0.016 -> -0.80 -> 49,
+    /// 0.026 -> 1.29 -> 51, 0.004 -> 0.2 -> 50, +inf -> 127), computed by hand; one weight at 64
+    /// or -64, or a calibrated input, keeps 8 bits.
+    @Test(arguments: Int8Kernel.allCases.filter(\.isSupported))
+    func sevenBitActivations(_ kernel: Int8Kernel) throws {
+        let values: [Float] = [0.5, 0, 0.5, 0.5, .nan, 0.017, -0.016, 0.026, 0.5, .infinity, -.infinity, 0.004]
+        let bytes: [UInt8] = [75, 50, 75, 75, 0, 51, 49, 51, 75, 127, 0, 50]
+        for length in [12, 17, 33, 65, 200] {
+            let row = (0..<length - 2).map { values[$0 % 12] } + [-1, 1.55]
+            let (q, scale, zero) = PackedInt8Matrix.quantizeRow(row, kernel: kernel, bits: 7)
+            #expect(abs(scale - 2.55 / 127) < 1e-7 && zero == 50, "\(kernel) length \(length)")
+            #expect(q == (0..<length - 2).map { bytes[$0 % 12] } + [0, 127], "\(kernel) length \(length)")
+        }
+        let sevenBit = Self.integers(64 * 10, seed: 3, -63...63).map { Int8($0) }
+        let bits = { (values: [Int8], input: InputQuantization?) in
+            try #require(PackedInt8Matrix(values, scales: [Float](repeating: 1, count: 10), rows: 64, columns: 10, kernel: kernel, input: input)).activationBits
+        }
+        #expect(try bits(sevenBit, nil) == 7)
+        #expect(try bits(sevenBit, InputQuantization(scale: 0.02, zeroPoint: 100)) == 8)
+        for outlier: Int8 in [64, -64] {
+            var values = sevenBit
+            values[333] = outlier
+            #expect(try bits(values, nil) == 8)
+        }
     }
 
     /// The int8 and bf16 kernels follow the f32 kernel family (so NNM_KERNELS chooses all three).

@@ -185,6 +185,13 @@ enum { nn_i8_scalar = 0, nn_i8_avx2 = 1, nn_i8_vnni = 2, nn_i8_avx_vnni = 3, nn_
 /// True for every weight in -64...64, as `nnconv quantize --weight-bits 7` writes.
 bool nn_i8_maddubs_exact(const int8_t *b, size_t ldb, size_t k, size_t n);
 
+/// The bits of the activations that multiply the int8 weights b[count]: 7 when every weight lies
+/// in -63...63 (`nnconv quantize --weight-bits 7`), else 8. With 7-bit activations (0...127)
+/// four products sum to at most 4 * 127 * 63 = 32,004, so `nn_i8_avx2_maddubs` adds two steps'
+/// int16 pair sums before widening them (exact; a sixth fewer instructions). Every kernel
+/// quantizes such a layer's inputs to 7 bits, so that every CPU computes the same values.
+int nn_i8_activation_bits(const int8_t *b, size_t count);
+
 /// The deepest int8 product whose int32 sums cannot overflow (255 * 127 * 65,536 < 2^31).
 enum { nn_i8_max_depth = 65536 };
 
@@ -220,17 +227,19 @@ typedef struct {
 
 /// C = dequantized (quantize(A) B): each row of A is preprocessed by `prologue` when it is not
 /// NULL (A's values bytes when it says so), then quantized to u8, with `input`'s scale and
-/// zero point or, when `input` is NULL, with its own (`nn_i8_quantize_row`); the products are
-/// summed exactly in int32, and each sum is dequantized with the row's and the column's
-/// (`scales[n]`) scales, the bias added and ReLU applied in the same pass. False when
-/// k > nn_i8_max_depth or memory cannot be allocated.
-bool nn_i8_gemm(int kernel, size_t m, size_t n, size_t k, const void *a, size_t lda, const void *packed,
+/// zero point or, when `input` is NULL, with its own (`nn_i8_quantize_row` with `bits`, 8 or 7:
+/// `nn_i8_activation_bits`); the products are summed exactly in int32, and each sum is
+/// dequantized with the row's and the column's (`scales[n]`) scales, the bias added and ReLU
+/// applied in the same pass. False when k > nn_i8_max_depth, `bits` is neither 8 nor 7 (or 7
+/// with `input`, calibrated for 8), or memory cannot be allocated.
+bool nn_i8_gemm(int kernel, int bits, size_t m, size_t n, size_t k, const void *a, size_t lda, const void *packed,
                 const float *scales, const nn_i8_input *input, const nn_prologue *prologue, float *c, size_t ldc,
                 const float *bias, bool relu, int threads);
 
-/// The int32 sums alone, C[i][j] = sum_p a[i][p] b[p][j], for u8 rows of A: what the tests
-/// compare exactly against a reference.
-bool nn_i8_gemm_s32(int kernel, size_t m, size_t n, size_t k, const uint8_t *a, size_t lda, const void *packed,
+/// The int32 sums alone, C[i][j] = sum_p a[i][p] b[p][j], for u8 rows of A (each value at most
+/// 127 when `bits` is 7, the weights then in -63...63): what the tests compare exactly against a
+/// reference.
+bool nn_i8_gemm_s32(int kernel, int bits, size_t m, size_t n, size_t k, const uint8_t *a, size_t lda, const void *packed,
                     int32_t *c, size_t ldc, int threads);
 
 /// Bytes `nn_i8_conv_pack` writes for an int8 convolution of one input channel with a kh x kw
@@ -265,9 +274,10 @@ bool nn_i8_conv(int kernel, size_t count, const nn_spatial *g, const float *samp
                 const float *scales, const nn_i8_input *input, const float *bias, bool relu, const nn_spatial *pool,
                 float *output, int threads);
 
-/// The activation quantization of `nn_i8_gemm`: [min(x, 0), max(x, 0)] onto 0...255,
-/// q = clamp(round(x / scale) + zero, 0, 255); NaN becomes 0 (the low end of the range); on the
-/// vector width `kernel`'s products quantize with (every width gives the same bytes).
-void nn_i8_quantize_row(int kernel, const float *x, size_t k, uint8_t *q, float *scale, int32_t *zero);
+/// The activation quantization of `nn_i8_gemm` with `bits` (8 or 7) bits: [min(x, 0), max(x, 0)]
+/// onto 0...top (255, or 127), q = clamp(round(x / scale) + zero, 0, top); NaN becomes 0 (the low
+/// end of the range); on the vector width `kernel`'s products quantize with (every width gives
+/// the same bytes).
+void nn_i8_quantize_row(int kernel, int bits, const float *x, size_t k, uint8_t *q, float *scale, int32_t *zero);
 
 #endif
