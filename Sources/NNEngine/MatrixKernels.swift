@@ -314,6 +314,30 @@ public final class PackedInt8Matrix: Sendable {
         }
     }
 
+    /// Quantizes `count` samples of `size` values (x[count][size]) to u8, each as a whole (8 bits):
+    /// with `inputQuantization`'s scale and zero point when it is set, else with the sample's own
+    /// range; `scales` and `zeroPoints` get one value per sample. What a convolution's samples go
+    /// through once, before their windows become rows of `multiply(quantized:)`.
+    public func quantizeSamples(_ x: UnsafePointer<Float>, count: Int, size: Int, into q: UnsafeMutablePointer<UInt8>,
+                                scales: UnsafeMutablePointer<Float>, zeroPoints: UnsafeMutablePointer<Int32>) {
+        var fixed = inputQuantization.map { nn_i8_input(scale: $0.scale, zero: Int32($0.zeroPoint)) } ?? nn_i8_input()
+        withUnsafePointer(to: &fixed) { input in
+            nn_i8_quantize_samples(kernel.code, x, count, size, inputQuantization == nil ? nil : input, q, scales, zeroPoints)
+        }
+    }
+
+    /// c[m][columns] = dequantized(a B) (+ bias, then ReLU when `relu`) for u8 rows `a[m][rows]`
+    /// already quantized with 8 bits, row i with `rowScales[i / rowsPerScale]` and
+    /// `rowZeroPoints[i / rowsPerScale]` (a convolution's windows, `rowsPerScale` to a sample).
+    /// False, with nothing written, when scratch memory cannot be allocated.
+    public func multiply(quantized a: UnsafePointer<UInt8>, m: Int, rowScales: UnsafePointer<Float>, rowZeroPoints: UnsafePointer<Int32>,
+                         rowsPerScale: Int, bias: UnsafePointer<Float>?, relu: Bool, into c: UnsafeMutablePointer<Float>, threads: Int) -> Bool {
+        scales.withUnsafeBufferPointer { scales in
+            nn_i8_gemm_u8(kernel.code, 8, m, panels.columns, panels.rows, a, panels.rows, panels.pointer, scales.baseAddress,
+                          rowScales, rowZeroPoints, rowsPerScale, c, panels.columns, bias, relu, Int32(threads))
+        }
+    }
+
     /// The exact int32 sums c[m][columns] = a B for u8 rows `a[m][rows]`, each value at most
     /// 2^activationBits - 1 (what tests compare).
     public func integerProduct(_ a: UnsafePointer<UInt8>, m: Int, into c: UnsafeMutablePointer<Int32>, threads: Int) -> Bool {

@@ -764,11 +764,27 @@ static void quantize_row(int lanes, const float *x, size_t k, uint8_t *q, int to
     quantize_values(lanes, x, k, q, inverse, *zero, top);
 }
 
+/// One sample (or row) of k values quantized to 8 bits as a whole: with `input`'s calibrated
+/// scale and zero point, or (NULL) its own range.
+static void quantize_sample(int lanes, const nn_i8_input *input, const float *x, size_t k, uint8_t *q, float *scale, int32_t *zero) {
+    if (input) {
+        *scale = input->scale;
+        *zero = input->zero;
+        quantize_values(lanes, x, k, q, 1.0f / input->scale, input->zero, 255);
+    } else {
+        quantize_row(lanes, x, k, q, 255, scale, zero);
+    }
+}
+
 typedef struct {
     const lp_shape *shape;
-    int mode;  // mode_bf16, mode_i8, mode_i8_raw
+    int mode;  // mode_bf16, mode_i8, mode_i8_raw, mode_i8_bytes
     size_t m, n, k, lda, ldc, steps;
-    const void *a;  // float rows, or u8 rows (mode_i8_raw)
+    const void *a;  // float rows, or u8 rows (mode_i8_raw, mode_i8_bytes)
+    // mode_i8_bytes: row i was quantized with row_scales[i / rows_per_scale] and row_zeros[...]
+    const float *row_scales;
+    const int32_t *row_zeros;
+    size_t rows_per_scale;
     const void *packed;
     const float *scales;      // int8: per column
     const nn_i8_input *input; // int8: the rows' calibrated quantization, or NULL (per row)
@@ -784,7 +800,7 @@ typedef struct {
     _Atomic size_t next;
 } lp_job;
 
-enum { mode_bf16 = 0, mode_i8 = 1, mode_i8_raw = 2 };
+enum { mode_bf16 = 0, mode_i8 = 1, mode_i8_raw = 2, mode_i8_bytes = 3 };
 
 /// u8 values widened to uint16 (the compiler vectorizes the loop).
 static void widen_u8(const uint8_t *restrict q, size_t count, uint16_t *restrict wide) {
@@ -834,6 +850,10 @@ static void pack_a(const lp_job *job, size_t row0, size_t rows, size_t mr, uint8
             }
         } else {
             q = (const uint8_t *)job->a + (row0 + r) * job->lda;
+            if (job->mode == mode_i8_bytes) {
+                scale[r] = job->row_scales[(row0 + r) / job->rows_per_scale];
+                zero[r] = job->row_zeros[(row0 + r) / job->rows_per_scale];
+            }
         }
         // The row's values step by step, 32 bits (one kernel lane) per step: four u8 (VNNI
         // layout) or two u8 widened to int16 (AVX2 layout, widened in one vectorized pass into
@@ -958,7 +978,7 @@ static void write_tile(const lp_job *job, const void *tile, size_t row, size_t r
         epilogue_avx512(job, tile, row, rows, col0, cols, scale, zero);
         return;
     }
-    if (job->shape->row && job->mode == mode_i8) {
+    if (job->shape->row && (job->mode == mode_i8 || job->mode == mode_i8_bytes)) {
         epilogue_avx2(job, tile, row, rows, col0, cols, scale, zero);
         return;
     }
@@ -1157,6 +1177,25 @@ bool nn_i8_gemm_s32(int kernel, int bits, size_t m, size_t n, size_t k, const ui
     return lp_run(&job, threads);
 }
 
+bool nn_i8_gemm_u8(int kernel, int bits, size_t m, size_t n, size_t k, const uint8_t *a, size_t lda, const void *packed,
+                   const float *scales, const float *row_scales, const int32_t *row_zeros, size_t rows_per_scale, float *c, size_t ldc,
+                   const float *bias, bool relu, int threads) {
+    if (m == 0 || n == 0) return true;
+    if (k > nn_i8_max_depth || (bits != 7 && bits != 8) || rows_per_scale == 0) return false;
+    const lp_shape *s = i8_shape_for_bits(kernel, bits);
+    size_t panels = (n + s->nr - 1) / s->nr;
+    lp_job job = {.shape = s, .mode = mode_i8_bytes, .m = m, .n = n, .k = k, .lda = lda, .ldc = ldc, .a = a, .packed = packed,
+                  .row_scales = row_scales, .row_zeros = row_zeros, .rows_per_scale = rows_per_scale, .scales = scales,
+                  .sums = (const int32_t *)((const uint8_t *)packed + panels * i8_panel_bytes(s, k)), .bias = bias, .relu = relu, .c = c};
+    return lp_run(&job, threads);
+}
+
+void nn_i8_quantize_samples(int kernel, const float *x, size_t count, size_t size, const nn_i8_input *input, uint8_t *q,
+                            float *scales, int32_t *zeros) {
+    int lanes = quantize_lanes(i8_shape_for(kernel));
+    for (size_t i = 0; i < count; i++) quantize_sample(lanes, input, x + i * size, size, q + i * size, &scales[i], &zeros[i]);
+}
+
 void nn_i8_quantize_row(int kernel, int bits, const float *x, size_t k, uint8_t *q, float *scale, int32_t *zero) {
     quantize_row(quantize_lanes(i8_shape_for(kernel)), x, k, q, bits == 7 ? 127 : 255, scale, zero);
 }
@@ -1296,14 +1335,7 @@ static uint8_t *conv_image(const conv_job *job, size_t unit, uint8_t *buffer, in
     size_t hw = g->h * g->w, pw = job->padded_w;
     uint8_t *quantized = buffer, *image = buffer + round_up(hw, 64);
     *convolved = (float *)(image + round_up(job->padded_h * pw, 64));
-    const float *x = job->samples + unit * hw;
-    if (job->input) {
-        *scale = job->input->scale;
-        *zero = job->input->zero;
-        quantize_values(lanes, x, hw, quantized, 1.0f / *scale, *zero, 255);
-    } else {
-        quantize_row(lanes, x, hw, quantized, 255, scale, zero);
-    }
+    quantize_sample(lanes, job->input, job->samples + unit * hw, hw, quantized, scale, zero);
     memset(image, (int)*zero, job->padded_h * pw);
     for (size_t iy = 0; iy < g->h; iy++) memcpy(image + (iy + g->top) * pw + g->left, quantized + iy * g->w, g->w);
     return image;

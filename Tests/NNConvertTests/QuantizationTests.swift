@@ -193,6 +193,82 @@ import Testing
         }
     }
 
+    /// An int8 convolution of several channels on the im2col path (9 x 9 x 3 input, 3 x 3 window,
+    /// "same" padding, 40 filters, wider than every narrow form, ReLU; the model's output is its
+    /// flattened map) against a reference computed here: each sample quantized once as a whole
+    /// (range [min(x, 0), max(x, 0)] onto 0...255, round to nearest even; or with the layer's
+    /// calibrated scale and zero point, values outside clipped), the padding as the zero point,
+    /// the windows' int32 sums exact, dequantized in Double with the bias, then ReLU; within
+    /// 1e-5 of the largest term. Per sample and calibrated, on every kernel this CPU runs; a
+    /// sample alone gives the bits of its row in a batch. Fails when the windows are quantized
+    /// one by one or the padding is 0 instead of the zero point.
+    @Test(arguments: MatrixKernel.allCases.filter { $0 != .openblas && $0.isSupported })
+    func int8ConvolutionsQuantizeEachSampleOnce(_ kernel: MatrixKernel) throws {
+        let (h, w, channels, filters) = (9, 9, 3, 40)
+        let conv = try Layer.conv2d(index: 0, inputShape: [h, w, channels], filters: filters, kernel: [3, 3], padding: .same, activation: .relu)
+        let flat = Layer.flatten(inputShape: conv.spatial!.outputShape)
+        let meta = ModelMetadata(input: InputSpec(shape: [h, w, channels]), layers: [conv, flat],
+                                 provenance: Provenance(tool: "tests", created: "2026-12-07T00:00:00Z"))
+        let weight = (0..<(9 * channels * filters)).map { Float(sin(Double($0) * 1.3)) * 0.4 }
+        let bias = (0..<filters).map { Float($0 % 5) * 0.03 - 0.06 }
+        let model = Model(metadata: meta, tensors: [
+            NamedTensor("layers.0.weight", Tensor(weight, shape: [3, 3, channels, filters])),
+            NamedTensor("layers.0.bias", Tensor(bias, shape: [filters])),
+        ])
+        let count = 5, size = h * w * channels
+        let x = (0..<(count * size)).map { Float(sin(Double($0) * 0.71)) * 1.5 + 0.2 }
+        for inputs in [[:], [0: InputQuantization(range: -1, 1.2)]] as [[Int: InputQuantization]] {
+            let quantized = try Quantization.int8(model, sourcePath: "m.nnm", inputs: inputs).model
+            let engine = try InferenceEngine<Float>(model: quantized, kernel: kernel)
+            if engine.int8Kernel != nil && inputs.isEmpty {
+                #expect(engine.kernelDescription.contains("u8 convolution inputs per sample"), "\(engine.kernelDescription)")
+            }
+            let q = try #require(quantized.tensor("layers.0.weight")).floats().map { Int($0) }
+            let scales = try #require(quantized.tensor("layers.0.weight_scale")).floats()
+            let got = engine.predict(raw: x, count: count)
+            for n in 0..<count {
+                let sample = x[(n * size)..<((n + 1) * size)]
+                let (s, zero): (Float, Int)
+                if let fixed = inputs[0] {
+                    (s, zero) = (fixed.scale, fixed.zeroPoint)
+                } else {
+                    let lo = min(sample.min()!, 0), hi = max(sample.max()!, 0)
+                    s = (hi - lo) / 255
+                    zero = Int(min(max((-lo / s).rounded(.toNearestOrEven), 0), 255))
+                }
+                let inverse = 1 / s
+                let values = sample.map { Int(min(max(($0 * inverse).rounded(.toNearestOrEven) + Float(zero), 0), 255)) }
+                for oy in 0..<h {
+                    for ox in 0..<w {
+                        for f in 0..<filters {
+                            var sum = 0, weightSum = 0
+                            for u in 0..<3 {
+                                for v in 0..<3 {
+                                    for c in 0..<channels {
+                                        let iy = oy + u - 1, ix = ox + v - 1
+                                        let value = iy >= 0 && iy < h && ix >= 0 && ix < w ? values[(iy * w + ix) * channels + c] : zero
+                                        let wq = q[((u * 3 + v) * channels + c) * filters + f]
+                                        sum += value * wq
+                                        weightSum += wq
+                                    }
+                                }
+                            }
+                            let term = Double(s) * Double(scales[f]) * Double(sum - zero * weightSum)
+                            let expected = max(term + Double(bias[f]), 0)
+                            let value = Double(got[n * h * w * filters + (oy * w + ox) * filters + f])
+                            guard abs(value - expected) <= 1e-5 * max(abs(term), abs(Double(bias[f])), 1e-3) else {
+                                Issue.record("\(kernel.rawValue), \(inputs.isEmpty ? "per sample" : "calibrated"), sample \(n) (\(oy), \(ox)) filter \(f): \(value) vs \(expected)")
+                                return
+                            }
+                        }
+                    }
+                }
+            }
+            let failures = batchInvarianceFailures(engine, count: 7)
+            #expect(failures.isEmpty, "\(kernel.rawValue): \(failures.prefix(3))")
+        }
+    }
+
     /// A first layer preprocesses its rows as it packs them (f32, 40 outputs: wider than a
     /// vector) or quantizes them (int8), for z-score, scale with an offset and scale alone: the
     /// outputs equal, bit for bit, those of the same model without preprocessing given the rows
