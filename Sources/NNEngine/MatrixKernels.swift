@@ -140,16 +140,19 @@ public final class PackedMatrix: Sendable {
 
     /// The convolution of `count` HWC samples at `input` with geometry `g` (B is its weight in
     /// im2col form), into `output` ([count][positions][columns]), bit for bit what `multiply`
-    /// gives on the samples' im2col rows, without writing them. False, with nothing written, when
-    /// B is wider than one vector of the kernel (then use im2col and `multiply`) or memory is short.
-    /// With `pool`, max pooling of that geometry follows on each sample as soon as it is
-    /// convolved, bit for bit what `SpatialKernels.maxPool` gives on the convolution's output,
-    /// which is then never written out: `output` is the pooled [count][pool positions][columns].
+    /// gives on the samples' im2col rows, without writing them: B at most one vector of the kernel
+    /// wide reads the windows in place (`nn_conv_skinny`), a wider one gathers them as it packs its
+    /// rows (`nn_conv_gemm`). False, with nothing written, when memory is short, or with `pool`
+    /// for a B wider than a vector. With `pool`, max pooling of that geometry follows on each
+    /// sample as soon as it is convolved, bit for bit what `SpatialKernels.maxPool` gives on the
+    /// convolution's output, which is then never written out: `output` is the pooled
+    /// [count][pool positions][columns].
     public func convolve(_ input: UnsafePointer<Float>, count: Int, geometry g: SpatialGeometry, bias: UnsafePointer<Float>?,
                          relu: Bool, pool: SpatialGeometry? = nil, into output: UnsafeMutablePointer<Float>, threads: Int) -> Bool {
         var geometry = SpatialKernels.kernelGeometry(g)
         guard var pooling = pool.map(SpatialKernels.kernelGeometry) else {
             return nn_conv_skinny(kernel.code!, count, &geometry, input, panels.pointer, panels.columns, bias, relu, nil, output, Int32(threads))
+                || nn_conv_gemm(kernel.code!, count, &geometry, input, panels.pointer, panels.columns, bias, relu, output, Int32(threads))
         }
         return nn_conv_skinny(kernel.code!, count, &geometry, input, panels.pointer, panels.columns, bias, relu, &pooling, output, Int32(threads))
     }

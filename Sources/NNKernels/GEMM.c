@@ -381,6 +381,7 @@ typedef struct {
     bool relu;
     bool transposed_a;  // A stored k x m: op(A)[i][p] at a[p * lda + i]
     bool accumulate;    // C += A B instead of C = A B
+    const nn_spatial *windows;  // A is the windows of a convolution of the samples at `a` (row i: window i), or NULL
     size_t rows_per_block, panels, panels_per_group, groups, units;
     size_t threads;    // taking units: 1, or 2 with the helper
     size_t kc;         // the kc blocks' length (the last may be shorter)
@@ -420,6 +421,90 @@ static void pack_a(const void *a, size_t lda, size_t rows, size_t kc, size_t mr,
             if (whole < kc) memcpy(to + packed_a_index(whole, r, mr), from + whole, (kc - whole) * sizeof(float));
         }
     }
+}
+
+/// `NAME_values`: values [pc, pc + kc) of the window at output position (oy, ox) of a
+/// convolution with geometry `g` over the HWC sample `x` (its values row by row of the window,
+/// each row's columns and their channels adjacent, as `im2col` writes them), into `out`: each
+/// stretch of a window row inside the sample one copy, positions in the padding zeros.
+/// `NAME`: as `pack_a` for the windows [row0, row0 + rows) of a convolution of the samples at
+/// `input` (window i: sample i / (oh * ow), then its output position): the values im2col would
+/// have written, gathered from the samples while packing, so that the im2col rows (9 copies of
+/// every value for a 3 x 3 window) are never written and read back.
+/// The copies are loops the compiler vectorizes, not memcpy, which clang would otherwise call
+/// for them (stretches are tens of values; the calls took 7 % of the PyTorch MNIST CNN's f32
+/// time); an AVX2 form for the CPUs with it (the SSE2 loops took 12 %). Writing the stretches
+/// straight into the packed chunks instead of through `values` took twice as long.
+#define PACK_WINDOWS(NAME, ATTRIBUTES)                                                                                       \
+    ATTRIBUTES static void NAME##_values(const nn_spatial *g, const float *x, size_t oy, size_t ox, size_t pc, size_t kc,   \
+                                         float *out) {                                                                      \
+        size_t row_values = g->kw * g->c;                                                                                   \
+        ptrdiff_t ix0 = (ptrdiff_t)(ox * g->sw) - (ptrdiff_t)g->left;                                                       \
+        bool inside = ix0 >= 0 && ix0 + (ptrdiff_t)g->kw <= (ptrdiff_t)g->w;                                                \
+        for (size_t u = pc / row_values; u < g->kh && u * row_values < pc + kc; u++) {                                      \
+            /* The part of window row u within [pc, pc + kc), as window-row offsets [from, to). */                          \
+            size_t start = u * row_values, from = pc > start ? pc - start : 0;                                              \
+            size_t to = pc + kc - start < row_values ? pc + kc - start : row_values;                                        \
+            float *o = out + start + from - pc;                                                                             \
+            ptrdiff_t iy = (ptrdiff_t)(oy * g->sh + u) - (ptrdiff_t)g->top;                                                 \
+            if (iy < 0 || iy >= (ptrdiff_t)g->h) {                                                                          \
+                for (size_t q = from; q < to; q++) *o++ = 0;                                                                \
+                continue;                                                                                                   \
+            }                                                                                                               \
+            const float *line = x + (size_t)iy * g->w * g->c;                                                               \
+            if (inside) {                                                                                                   \
+                const float *in = line + (size_t)ix0 * g->c;                                                                \
+                for (size_t q = from; q < to; q++) *o++ = in[q];                                                            \
+                continue;                                                                                                   \
+            }                                                                                                               \
+            for (size_t q = from; q < to; q++) {                                                                            \
+                ptrdiff_t ix = ix0 + (ptrdiff_t)(q / g->c);                                                                 \
+                *o++ = ix < 0 || ix >= (ptrdiff_t)g->w ? 0 : line[(size_t)ix * g->c + q % g->c];                            \
+            }                                                                                                               \
+        }                                                                                                                   \
+    }                                                                                                                       \
+    ATTRIBUTES static void NAME(const nn_spatial *g, const float *input, size_t row0, size_t rows, size_t pc, size_t kc,    \
+                                size_t mr, float *to) {                                                                     \
+        size_t group = packed_a_group(kc, mr), padded = (kc + a_chunk - 1) / a_chunk * a_chunk;                             \
+        size_t positions = g->oh * g->ow, sample = row0 / positions, position = row0 % positions;                           \
+        size_t oy = position / g->ow, ox = position % g->ow;                                                                \
+        _Alignas(64) float values[max_kc + a_chunk];                                                                        \
+        for (size_t gr = 0; gr < rows; gr += mr, to += group) {                                                             \
+            for (size_t r = 0; r < mr; r++) {                                                                               \
+                if (gr + r >= rows) {                                                                                       \
+                    for (size_t p = 0; p < padded; p++) to[packed_a_index(p, r, mr)] = 0;                                   \
+                    continue;                                                                                               \
+                }                                                                                                           \
+                NAME##_values(g, input + sample * g->h * g->w * g->c, oy, ox, pc, kc, values);                              \
+                for (size_t p = kc; p < padded; p++) values[p] = 0;                                                         \
+                for (size_t p = 0; p < padded; p += a_chunk) {                                                              \
+                    float *chunk = to + packed_a_index(p, r, mr);                                                           \
+                    for (size_t q = 0; q < a_chunk; q++) chunk[q] = values[p + q];                                          \
+                }                                                                                                           \
+                if (++ox == g->ow) {                                                                                        \
+                    ox = 0;                                                                                                 \
+                    if (++oy == g->oh) {                                                                                    \
+                        oy = 0;                                                                                             \
+                        sample++;                                                                                           \
+                    }                                                                                                       \
+                }                                                                                                           \
+            }                                                                                                               \
+        }                                                                                                                   \
+    }
+#if defined(__x86_64__)
+PACK_WINDOWS(pack_windows_avx2, __attribute__((target("avx2"), no_builtin("memcpy", "memset"))))
+#endif
+PACK_WINDOWS(pack_windows_portable, __attribute__((no_builtin("memcpy", "memset"))))
+
+static void pack_windows(const nn_spatial *g, const float *input, size_t row0, size_t rows, size_t pc, size_t kc, size_t mr,
+                         float *to) {
+#if defined(__x86_64__)
+    if (nn_cpu_features() & nn_cpu_avx2_fma) {
+        pack_windows_avx2(g, input, row0, rows, pc, kc, mr, to);
+        return;
+    }
+#endif
+    pack_windows_portable(g, input, row0, rows, pc, kc, mr, to);
 }
 
 #if defined(__x86_64__)
@@ -501,7 +586,7 @@ static void pack_a_transposed(const float *a, size_t lda, size_t rows, size_t kc
 static const char *rows_ahead(const gemm_job *job, size_t unit, const char **end) {
     size_t later = unit + job->threads * job->groups;
     *end = NULL;
-    if (job->lda != job->k || job->transposed_a) return NULL;
+    if (job->lda != job->k || job->transposed_a || job->windows) return NULL;
     if (later == job->units && job->then_a && job->threads == 1) {
         size_t rows = job->then_rows < job->rows_per_block ? job->then_rows : job->rows_per_block;
         *end = nn_prologue_element(job->prologue, job->then_a, job->lda, rows, 0);
@@ -557,6 +642,8 @@ static void run_unit(const gemm_job *job, size_t unit, float *buffer) {
         bool last = pc + kc == job->k;
         if (job->transposed_a) {
             pack_a_transposed((const float *)job->a + pc * job->lda + row0, job->lda, rows, kc, mr, buffer);
+        } else if (job->windows) {
+            pack_windows(job->windows, job->a, row0, rows, pc, kc, mr, buffer);
         } else {
             pack_a(nn_prologue_element(job->prologue, job->a, job->lda, row0, pc), job->lda, rows, kc, mr, buffer, job->prologue,
                    pc);
@@ -752,6 +839,7 @@ typedef struct {
     bool transposed_a;
     const nn_prologue *prologue;
     bool accumulate;
+    const nn_spatial *windows;  // A is the windows of a convolution of the samples at `a`
 } gemm_operand;
 
 static bool gemm_run(int kernel, size_t m, size_t n, size_t k, gemm_operand op, const float *packed, float *c, size_t ldc,
@@ -762,6 +850,14 @@ bool nn_gemm(int kernel, size_t m, size_t n, size_t k, const void *a, size_t lda
              size_t then_rows) {
     gemm_operand op = {.a = a, .lda = lda, .prologue = prologue};
     return gemm_run(kernel, m, n, k, op, packed, c, ldc, bias, relu, threads, then_a, then_rows);
+}
+
+bool nn_conv_gemm(int kernel, size_t count, const nn_spatial *g, const float *input, const float *packed, size_t filters,
+                  const float *bias, bool relu, float *output, int threads) {
+    size_t k = g->kh * g->kw * g->c;
+    if (filters <= vector_lanes(shape_for(kernel)) || k == 0) return false;  // the narrow form reads windows itself
+    gemm_operand op = {.a = input, .lda = k, .windows = g};
+    return gemm_run(kernel, count * g->oh * g->ow, filters, k, op, packed, output, filters, bias, relu, threads, NULL, 0);
 }
 
 static bool gemm_run(int kernel, size_t m, size_t n, size_t k, gemm_operand op, const float *packed, float *c, size_t ldc,
@@ -794,7 +890,7 @@ static bool gemm_run(int kernel, size_t m, size_t n, size_t k, gemm_operand op, 
     gemm_job job = {
         .shape = s, .m = m, .n = n, .k = k, .lda = lda, .ldc = ldc,
         .a = a, .prologue = prologue, .packed = packed, .bias = bias, .c = c, .relu = relu,
-        .transposed_a = op.transposed_a, .accumulate = op.accumulate, .then_a = then_a, .then_rows = then_rows,
+        .transposed_a = op.transposed_a, .accumulate = op.accumulate, .windows = op.windows, .then_a = then_a, .then_rows = then_rows,
     };
     job.kc = kc_for(s, k);
     bool parallel = threads >= 2 && (double)m * (double)n * (double)k >= parallel_minimum;

@@ -125,6 +125,15 @@ bool nn_gemm(int kernel, size_t m, size_t n, size_t k, const void *a, size_t lda
              const float *packed, float *c, size_t ldc, const float *bias, bool relu, int threads, const void *then_a,
              size_t then_rows);
 
+/// The convolution of `count` HWC samples with geometry `g` as `nn_gemm` of its im2col rows (one
+/// per output position, the window's values row by row, padding zeros) by B[kh * kw * c][filters]
+/// packed by `nn_gemm_pack`, into output[count][oh][ow][filters] (+ bias, then ReLU): the same
+/// values to the bit, with each window gathered from the samples as its rows are packed instead
+/// of written out first. False, with nothing written, for `filters` within
+/// `nn_gemm_narrow_width` (whose form reads windows itself) or when memory cannot be allocated.
+bool nn_conv_gemm(int kernel, size_t count, const nn_spatial *g, const float *input, const float *packed, size_t filters,
+                  const float *bias, bool relu, float *output, int threads);
+
 /// y[n] = x[k] B (+ bias, then ReLU) for one row, bit for bit what `nn_gemm` computes for that
 /// row with the same `kernel` and packing, in whatever batch the row would be (a sample's outputs
 /// do not depend on its batch). Reads B once, 128 (AVX2: 64) columns at a time; with `threads` >= 2 and at
