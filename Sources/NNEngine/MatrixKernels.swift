@@ -306,12 +306,11 @@ public final class PackedInt8Matrix: Sendable {
     /// `Preprocessor` would have written, never stored.
     func multiply(_ a: UnsafeRawPointer, m: Int, bias: UnsafePointer<Float>?, relu: Bool,
                   into c: UnsafeMutablePointer<Float>, threads: Int, preprocessing: RowPreprocessing?, byteScale: Float? = nil) -> Bool {
-        var fixed = inputQuantization.map { nn_i8_input(scale: $0.scale, zero: Int32($0.zeroPoint)) } ?? nn_i8_input()
-        return scales.withUnsafeBufferPointer { scales in
-            withUnsafePointer(to: &fixed) { input in
+        scales.withUnsafeBufferPointer { scales in
+            withKernelInput(inputQuantization) { input in
                 RowPreprocessing.withPrologue(preprocessing, byteScale: byteScale) { prologue in
                     nn_i8_gemm(kernel.code, Int32(activationBits), m, panels.columns, panels.rows, a, panels.rows, panels.pointer, scales.baseAddress,
-                               inputQuantization == nil ? nil : input, prologue, c, panels.columns, bias, relu, Int32(threads))
+                               input, prologue, c, panels.columns, bias, relu, Int32(threads))
                 }
             }
         }
@@ -323,9 +322,8 @@ public final class PackedInt8Matrix: Sendable {
     /// through once, before their windows become rows of `multiply(quantized:)`.
     public func quantizeSamples(_ x: UnsafePointer<Float>, count: Int, size: Int, into q: UnsafeMutablePointer<UInt8>,
                                 scales: UnsafeMutablePointer<Float>, zeroPoints: UnsafeMutablePointer<Int32>) {
-        var fixed = inputQuantization.map { nn_i8_input(scale: $0.scale, zero: Int32($0.zeroPoint)) } ?? nn_i8_input()
-        withUnsafePointer(to: &fixed) { input in
-            nn_i8_quantize_samples(kernel.code, x, count, size, inputQuantization == nil ? nil : input, q, scales, zeroPoints)
+        withKernelInput(inputQuantization) { input in
+            nn_i8_quantize_samples(kernel.code, x, count, size, input, q, scales, zeroPoints)
         }
     }
 
@@ -336,7 +334,7 @@ public final class PackedInt8Matrix: Sendable {
     public func multiply(quantized a: UnsafePointer<UInt8>, m: Int, rowScales: UnsafePointer<Float>, rowZeroPoints: UnsafePointer<Int32>,
                          rowsPerScale: Int, bias: UnsafePointer<Float>?, relu: Bool, into c: UnsafeMutablePointer<Float>, threads: Int) -> Bool {
         scales.withUnsafeBufferPointer { scales in
-            nn_i8_gemm_u8(kernel.code, 8, m, panels.columns, panels.rows, a, panels.rows, panels.pointer, scales.baseAddress,
+            nn_i8_gemm_u8(kernel.code, m, panels.columns, panels.rows, a, panels.rows, panels.pointer, scales.baseAddress,
                           rowScales, rowZeroPoints, rowsPerScale, c, panels.columns, bias, relu, Int32(threads))
         }
     }
@@ -412,17 +410,24 @@ public final class PackedInt8Convolution: Sendable {
     public func convolve(_ input: UnsafePointer<Float>, count: Int, geometry g: SpatialGeometry, bias: UnsafePointer<Float>?,
                          relu: Bool, pool: SpatialGeometry? = nil, into output: UnsafeMutablePointer<Float>, threads: Int) -> Bool {
         var geometry = SpatialKernels.kernelGeometry(g)
-        var fixed = inputQuantization.map { nn_i8_input(scale: $0.scale, zero: Int32($0.zeroPoint)) } ?? nn_i8_input()
         var pooling = pool.map(SpatialKernels.kernelGeometry) ?? nn_spatial()
         return scales.withUnsafeBufferPointer { scales in
-            withUnsafePointer(to: &fixed) { fixed in
+            withKernelInput(inputQuantization) { fixed in
                 withUnsafePointer(to: &pooling) { pooling in
-                    nn_i8_conv(kernel.code, count, &geometry, input, packed.pointer, filters, scales.baseAddress, inputQuantization == nil ? nil : fixed,
+                    nn_i8_conv(kernel.code, count, &geometry, input, packed.pointer, filters, scales.baseAddress, fixed,
                                bias, relu, pool == nil ? nil : pooling, output, Int32(threads))
                 }
             }
         }
     }
+}
+
+/// `body` given the kernels' form of a calibrated input quantization, or nil for none (each row or
+/// sample then measured on its own).
+private func withKernelInput<R>(_ quantization: InputQuantization?, _ body: (UnsafePointer<nn_i8_input>?) -> R) -> R {
+    guard let quantization else { return body(nil) }
+    var input = nn_i8_input(scale: quantization.scale, zero: Int32(quantization.zeroPoint))
+    return withUnsafePointer(to: &input) { body($0) }
 }
 
 /// An f32 matrix B[k][n] rounded to bf16 and packed once for a `BFloat16Kernel`.

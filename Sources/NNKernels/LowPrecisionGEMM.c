@@ -546,10 +546,16 @@ size_t nn_i8_packed_bytes(int kernel, size_t k, size_t n) {
     return panels * i8_panel_bytes(s, k) + panels * s->nr * sizeof(int32_t);
 }
 
+/// Where the column sums of a k x n packing for shape `s` start: after its panels.
+static int32_t *i8_column_sums(const lp_shape *s, const void *packed, size_t k, size_t n) {
+    size_t panels = (n + s->nr - 1) / s->nr;
+    return (int32_t *)((const uint8_t *)packed + panels * i8_panel_bytes(s, k));
+}
+
 void nn_i8_pack(int kernel, const int8_t *b, size_t ldb, size_t k, size_t n, void *packed) {
     const lp_shape *s = i8_shape_for(kernel);
     size_t panels = (n + s->nr - 1) / s->nr, kpad = round_up(k, shape_kalign(s));
-    int32_t *sums = (int32_t *)((uint8_t *)packed + panels * i8_panel_bytes(s, k));
+    int32_t *sums = i8_column_sums(s, packed, k, n);
     int8_t *to = packed;  // every int8 packing holds one byte a weight
     for (size_t panel = 0; panel < panels; panel++) {
         size_t first = panel * s->nr;
@@ -764,15 +770,19 @@ static void quantize_row(int lanes, const float *x, size_t k, uint8_t *q, int to
     quantize_values(lanes, x, k, q, inverse, *zero, top);
 }
 
-/// One sample (or row) of k values quantized to 8 bits as a whole: with `input`'s calibrated
-/// scale and zero point, or (NULL) its own range.
-static void quantize_sample(int lanes, const nn_i8_input *input, const float *x, size_t k, uint8_t *q, float *scale, int32_t *zero) {
+/// The largest quantized activation for `bits` (8 or 7) bits.
+static int activation_top(int bits) { return bits == 7 ? 127 : 255; }
+
+/// One sample (or row) of k values quantized as a whole: with `input`'s calibrated scale and zero
+/// point (8 bits), or (NULL) its own range onto 0...top.
+static void quantize_sample(int lanes, const nn_i8_input *input, const float *x, size_t k, uint8_t *q, int top, float *scale,
+                            int32_t *zero) {
     if (input) {
         *scale = input->scale;
         *zero = input->zero;
         quantize_values(lanes, x, k, q, 1.0f / input->scale, input->zero, 255);
     } else {
-        quantize_row(lanes, x, k, q, 255, scale, zero);
+        quantize_row(lanes, x, k, q, top, scale, zero);
     }
 }
 
@@ -909,13 +919,7 @@ static void pack_a(const lp_job *job, size_t row0, size_t rows, size_t mr, uint8
                 nn_preprocess_row(job->prologue, row, job->k, floats);
                 x = floats;
             }
-            if (job->input) {
-                scale[r] = job->input->scale;
-                zero[r] = job->input->zero;
-                quantize_values(quantize_lanes(s), x, job->k, row_buffer, 1.0f / job->input->scale, job->input->zero, 255);
-            } else {
-                quantize_row(quantize_lanes(s), x, job->k, row_buffer, job->top, &scale[r], &zero[r]);
-            }
+            quantize_sample(quantize_lanes(s), job->input, x, job->k, row_buffer, job->top, &scale[r], &zero[r]);
         } else {
             q = (const uint8_t *)job->a + (row0 + r) * job->lda;
             if (job->mode == mode_i8_bytes) {
@@ -1234,10 +1238,9 @@ bool nn_i8_gemm(int kernel, int bits, size_t m, size_t n, size_t k, const void *
     if (m == 0 || n == 0) return true;
     if (k > nn_i8_max_depth || (bits != 7 && bits != 8) || (bits == 7 && input)) return false;
     const lp_shape *s = i8_shape_for_bits(kernel, bits);
-    size_t panels = (n + s->nr - 1) / s->nr;
     lp_job job = {.shape = s, .mode = mode_i8, .m = m, .n = n, .k = k, .lda = lda, .ldc = ldc, .a = a, .packed = packed,
-                  .scales = scales, .input = input, .top = bits == 7 ? 127 : 255, .prologue = prologue,
-                  .sums = (const int32_t *)((const uint8_t *)packed + panels * i8_panel_bytes(s, k)), .bias = bias, .relu = relu, .c = c};
+                  .scales = scales, .input = input, .top = activation_top(bits), .prologue = prologue,
+                  .sums = i8_column_sums(s, packed, k, n), .bias = bias, .relu = relu, .c = c};
     return lp_run(&job, threads);
 }
 
@@ -1250,27 +1253,26 @@ bool nn_i8_gemm_s32(int kernel, int bits, size_t m, size_t n, size_t k, const ui
     return lp_run(&job, threads);
 }
 
-bool nn_i8_gemm_u8(int kernel, int bits, size_t m, size_t n, size_t k, const uint8_t *a, size_t lda, const void *packed,
+bool nn_i8_gemm_u8(int kernel, size_t m, size_t n, size_t k, const uint8_t *a, size_t lda, const void *packed,
                    const float *scales, const float *row_scales, const int32_t *row_zeros, size_t rows_per_scale, float *c, size_t ldc,
                    const float *bias, bool relu, int threads) {
     if (m == 0 || n == 0) return true;
-    if (k > nn_i8_max_depth || (bits != 7 && bits != 8) || rows_per_scale == 0) return false;
-    const lp_shape *s = i8_shape_for_bits(kernel, bits);
-    size_t panels = (n + s->nr - 1) / s->nr;
+    if (k > nn_i8_max_depth || rows_per_scale == 0) return false;
+    const lp_shape *s = i8_shape_for(kernel);
     lp_job job = {.shape = s, .mode = mode_i8_bytes, .m = m, .n = n, .k = k, .lda = lda, .ldc = ldc, .a = a, .packed = packed,
                   .row_scales = row_scales, .row_zeros = row_zeros, .rows_per_scale = rows_per_scale, .scales = scales,
-                  .sums = (const int32_t *)((const uint8_t *)packed + panels * i8_panel_bytes(s, k)), .bias = bias, .relu = relu, .c = c};
+                  .sums = i8_column_sums(s, packed, k, n), .bias = bias, .relu = relu, .c = c};
     return lp_run(&job, threads);
 }
 
 void nn_i8_quantize_samples(int kernel, const float *x, size_t count, size_t size, const nn_i8_input *input, uint8_t *q,
                             float *scales, int32_t *zeros) {
     int lanes = quantize_lanes(i8_shape_for(kernel));
-    for (size_t i = 0; i < count; i++) quantize_sample(lanes, input, x + i * size, size, q + i * size, &scales[i], &zeros[i]);
+    for (size_t i = 0; i < count; i++) quantize_sample(lanes, input, x + i * size, size, q + i * size, 255, &scales[i], &zeros[i]);
 }
 
 void nn_i8_quantize_row(int kernel, int bits, const float *x, size_t k, uint8_t *q, float *scale, int32_t *zero) {
-    quantize_row(quantize_lanes(i8_shape_for(kernel)), x, k, q, bits == 7 ? 127 : 255, scale, zero);
+    quantize_row(quantize_lanes(i8_shape_for(kernel)), x, k, q, activation_top(bits), scale, zero);
 }
 
 // ---- direct int8 convolution of one input channel ---------------------------------------------
@@ -1408,7 +1410,7 @@ static uint8_t *conv_image(const conv_job *job, size_t unit, uint8_t *buffer, in
     size_t hw = g->h * g->w, pw = job->padded_w;
     uint8_t *quantized = buffer, *image = buffer + round_up(hw, 64);
     *convolved = (float *)(image + round_up(job->padded_h * pw, 64));
-    quantize_sample(lanes, job->input, job->samples + unit * hw, hw, quantized, scale, zero);
+    quantize_sample(lanes, job->input, job->samples + unit * hw, hw, quantized, 255, scale, zero);
     memset(image, (int)*zero, job->padded_h * pw);
     for (size_t iy = 0; iy < g->h; iy++) memcpy(image + (iy + g->top) * pw + g->left, quantized + iy * g->w, g->w);
     return image;

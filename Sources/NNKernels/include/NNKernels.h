@@ -251,12 +251,11 @@ bool nn_i8_gemm(int kernel, int bits, size_t m, size_t n, size_t k, const void *
 bool nn_i8_gemm_s32(int kernel, int bits, size_t m, size_t n, size_t k, const uint8_t *a, size_t lda, const void *packed,
                     int32_t *c, size_t ldc, int threads);
 
-/// As `nn_i8_gemm` for rows of A already quantized to u8 (a convolution's im2col rows of samples
-/// quantized once each, `nn_i8_quantize_samples`): row i with the scale row_scales[i /
-/// rows_per_scale] and zero point row_zeros[i / rows_per_scale] (values at most 127 when `bits`
-/// is 7). False when k > nn_i8_max_depth, `bits` is neither 8 nor 7, rows_per_scale is 0 or
-/// memory cannot be allocated.
-bool nn_i8_gemm_u8(int kernel, int bits, size_t m, size_t n, size_t k, const uint8_t *a, size_t lda, const void *packed,
+/// As `nn_i8_gemm` for rows of A already quantized to u8 with 8 bits (a convolution's im2col rows
+/// of samples quantized once each, `nn_i8_quantize_samples`): row i with the scale row_scales[i /
+/// rows_per_scale] and zero point row_zeros[i / rows_per_scale]. False when k > nn_i8_max_depth,
+/// rows_per_scale is 0 or memory cannot be allocated.
+bool nn_i8_gemm_u8(int kernel, size_t m, size_t n, size_t k, const uint8_t *a, size_t lda, const void *packed,
                    const float *scales, const float *row_scales, const int32_t *row_zeros, size_t rows_per_scale, float *c, size_t ldc,
                    const float *bias, bool relu, int threads);
 
