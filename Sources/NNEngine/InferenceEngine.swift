@@ -282,8 +282,11 @@ public final class InferenceEngine<Scalar: BLASScalar> {
             let kernels = Int8Kernel.allCases.filter { kernel in layers.contains { directInt8Convolution($0) == kernel } }
             parts.append("int8 convolutions of one channel: \(kernels.map(\.rawValue).joined(separator: ", ")) direct (each sample quantized once)")
         }
-        if layers.contains(where: { ($0.int8 != nil || $0.storedBFloat16) && isNarrow($0) && !runsDirectInt8Convolution($0) }) {
-            parts.append("int8/bf16 layers of at most \(matrixKernel.narrowWidth) outputs or filters: as f32, from the input")
+        let narrow = layers.filter { ($0.int8 != nil || $0.storedBFloat16) && isNarrow($0) && !runsDirectInt8Convolution($0) }
+        if !narrow.isEmpty {
+            let kinds = [narrow.contains { $0.int8 != nil } ? "int8 convolutions" : nil,
+                         narrow.contains { $0.int8 == nil } ? "bf16 layers" : nil].compactMap { $0 }
+            parts.append("\(kinds.joined(separator: " and ")) of at most \(matrixKernel.narrowWidth) outputs or filters: as f32, from the input")
         }
         parts.append("one sample: \(one)")
         return parts.joined(separator: "; ")
@@ -302,12 +305,16 @@ public final class InferenceEngine<Scalar: BLASScalar> {
             .joined(separator: ", ")
     }
 
-    /// Whether `layer` is a dense layer or convolution whose outputs (filters) fit the narrow
-    /// form of `matrixKernel`.
+    /// Whether `layer` runs on the narrow f32 form of `matrixKernel`: a convolution whose filters
+    /// fit it, or a dense layer whose outputs do, unless its weights are int8. An int8 dense
+    /// layer of a few outputs (a classifier) runs on the int8 kernels: quantizing its rows costs
+    /// about what the f32 form's reading them does at batch 10k (the cnn preset's 1352 x 10
+    /// layer), and one sample's product is then not one FMA chain per output through every
+    /// depth (1.25 k cycles there instead of 3.2-3.7 k on AVX512-VNNI, kernel_cycles.c).
     private func isNarrow(_ layer: PreparedLayer) -> Bool {
         switch layer.kind {
         case .conv2d: layer.spatial!.outputShape[2] <= matrixKernel.narrowWidth
-        case .dense: layer.outputSize <= matrixKernel.narrowWidth
+        case .dense: layer.outputSize <= matrixKernel.narrowWidth && layer.int8 == nil
         default: false
         }
     }
@@ -340,11 +347,11 @@ public final class InferenceEngine<Scalar: BLASScalar> {
             let columns = layer.kind == .dense ? layer.outputSize : layer.spatial!.outputShape[2]
             let rows = weight.count / columns
             let pointer = UnsafeRawPointer(weight.pointer).assumingMemoryBound(to: Float.self)
-            // A layer of a few outputs (the classifier at the end; a convolution with a few
-            // filters, whose im2col rows of 9 values would each be quantized on their own) runs
-            // faster in f32 straight from its input, one vector of columns, than quantizing every
-            // row for one tile of mostly padding: its int8 or bf16 weight is multiplied as the f32
-            // values it stands for.
+            // A narrow layer (`isNarrow`: a convolution with a few filters, whose im2col rows of 9
+            // values would each be quantized on their own; a bf16 classifier) runs faster in f32
+            // straight from its input, one vector of columns, than quantizing every row for one
+            // tile of mostly padding: its int8 or bf16 weight is multiplied as the f32 values it
+            // stands for.
             // Except a convolution of one input channel, which a direct kernel (AVX512-VNNI, or AVX2
             // for 7-bit weights) runs from each sample quantized once.
             if runsDirectInt8Convolution(layer), let int8 = layer.int8, let family = int8Kernel,

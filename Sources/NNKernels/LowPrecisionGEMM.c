@@ -35,13 +35,19 @@ enum { lp_parallel_minimum = 1 << 18 };
 enum { lp_max_mr = 32, lp_max_nr = 32 };
 
 typedef void (*lp_micro_kernel)(size_t steps, const void *a, const void *b, void *tile);
-typedef void (*lp_row_kernel)(int panels, size_t steps, const uint32_t *a, const void *b, size_t panel_elements, void *tiles);
+// `half`: one panel whose columns past the first vector's are padding (a layer of at most 16
+// outputs on AVX-512): only its first vector is computed, the second stored as zeros.
+typedef void (*lp_row_kernel)(int panels, bool half, size_t steps, const uint32_t *a, const void *b, size_t panel_elements,
+                              void *tiles);
 
 typedef struct {
     size_t mr, nr, kstep;
     size_t a_bytes, b_bytes;  // bytes of one packed element of A and of B
     lp_micro_kernel kernel;
     lp_row_kernel row;        // one row against up to 4 panels, or NULL (the portable kernels)
+    // The tile kernel for a panel whose columns past the first vector's are all padding (the last
+    // of a layer of at most 16 outputs): its first vector of sums only, or NULL.
+    lp_micro_kernel half_kernel;
     bool avx512_epilogue;     // tiles of 32 columns dequantized with AVX-512 (the AVX-512 and AMX kernels')
     // AMX only (zero for the others): depths padded to a multiple of `kalign` (64, one tile row
     // of bytes) in both packings; A's rows stored whole, one after another (what a tile load
@@ -175,6 +181,23 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) static void i8_v
     }
 }
 
+// The same for the first 16 columns alone (a panel of a layer with at most 16 outputs, whose
+// other 16 are padding): 12 accumulators, one load and 12 vpdpbusd a step. The tile's second
+// half is left as it was; the epilogue writes only the panel's real columns.
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) static void i8_vnni_kernel_half(size_t steps, const void *av,
+                                                                                              const void *bv, void *tilev) {
+    const uint32_t *a = av;
+    const int8_t *b = bv;
+    int32_t *tile = tilev;
+    __m512i acc[12];
+    for (int r = 0; r < 12; r++) acc[r] = _mm512_setzero_si512();
+    for (size_t s = 0; s < steps; s++, a += 12, b += 128) {
+        __m512i b0 = _mm512_loadu_si512(b);
+        for (int r = 0; r < 12; r++) acc[r] = _mm512_dpbusd_epi32(acc[r], _mm512_set1_epi32((int)a[r]), b0);
+    }
+    for (int r = 0; r < 12; r++) _mm512_storeu_si512(tile + r * 32, acc[r]);
+}
+
 // AMX: tdpbusd multiplies a tile of 16 rows x 64 u8 of A by a tile of 16 rows (quads of depths) x
 // 16 columns of s8 of B into 16 x 16 int32 sums, the same u8 x s8 quads as vpdpbusd; tdpbf16ps
 // 16 rows x 32 bf16 by 16 rows (pairs) x 16 columns into f32 sums. Tiles 0-3 hold a 32 x 32 block
@@ -227,8 +250,9 @@ AMX_KERNEL(bf16_amx_kernel, "amx-tile,amx-bf16", float, _tile_dpbf16ps)
 // One bf16 row on the tiles (its sums must come from the instruction of the batch, which adds a
 // pair in its own order): tiles configured one row high for A and C, so that no padding rows
 // are packed; each element is computed as in a full tile. Configures and releases the tiles itself.
-__attribute__((target("amx-tile,amx-bf16"))) static void bf16_amx_row_panels(int panels, size_t steps, const uint32_t *a, const void *bv,
-                                                                            size_t panel_elements, void *tilesv) {
+__attribute__((target("amx-tile,amx-bf16"))) static void bf16_amx_row_panels(int panels, bool half, size_t steps, const uint32_t *a,
+                                                                            const void *bv, size_t panel_elements, void *tilesv) {
+    (void)half;  // the tiles compute both vectors alike
     static const amx_tile_config one_row = {.palette = 1, .bytes_per_row = {64, 64, 0, 0, 64, 0, 64, 64},
                                             .rows = {1, 1, 0, 0, 1, 0, 16, 16}};
     _tile_loadconfig(&one_row);
@@ -259,30 +283,64 @@ __attribute__((target("amx-tile,amx-bf16"))) static void bf16_amx_row_panels(int
 // above, so the same sums (exact for int8; for bf16 the same f32 roundings in the same order),
 // with 8 independent accumulators where the batch kernels have 12 rows. `tiles` gets each
 // panel's sums, NR values apiece.
+// A row of one or two panels (a layer of a few outputs, or half of a layer on each thread) would
+// leave 2 or 4 accumulators, each a chain through every step: `vpdpbusd` waits for the previous
+// one's result (5 cycles on Zen 4), so a 1352 x 10 row took 1.6 k cycles for 338 steps.
+// CHAINS(panels) of them then take turns by step and are added at the end: exact int32 sums do
+// not depend on the order; bf16 passes 1, keeping its roundings.
 // NR: sums per panel (two vectors); STEP: B elements per depth step of a panel; HALF: B elements
-// to the step's second vector; ACCUMULATE(acc, x, b): the tile kernel's instructions for a lane.
-#define LP_ROW_KERNEL(NAME, TARGET, VEC, BVEC, B, TILE, NR, STEP, HALF, ZERO, SET1, LOAD, ACCUMULATE, STORE)      \
-    __attribute__((target(TARGET), always_inline)) static inline void NAME(int panels, size_t steps,            \
+// to the step's second vector; ACCUMULATE(acc, x, b): the tile kernel's instructions for a lane;
+// ADD: the sum of two accumulators.
+#define LP_ROW_KERNEL(NAME, TARGET, VEC, BVEC, B, TILE, NR, STEP, HALF, ZERO, SET1, LOAD, ACCUMULATE, STORE, CHAINS, ADD) \
+    __attribute__((target(TARGET), always_inline)) static inline void NAME(int panels, bool half, size_t steps, \
         const uint32_t *a, const B *b, size_t panel_elements, TILE *tiles) {                                      \
-        VEC acc[4][2];                                                                                            \
-        UNROLL for (int v = 0; v < 4; v++) if (v < panels) acc[v][0] = acc[v][1] = ZERO();                        \
-        for (size_t s = 0; s < steps; s++) {                                                                      \
+        const int chains = CHAINS(panels);                                                                        \
+        VEC acc[4][4][2];                                                                                         \
+        UNROLL for (int c = 0; c < 4; c++) {                                                                      \
+            UNROLL for (int v = 0; v < 4; v++) if (c < chains && v < panels) acc[c][v][0] = acc[c][v][1] = ZERO(); \
+        }                                                                                                         \
+        size_t s = 0;                                                                                             \
+        for (; s + (size_t)chains <= steps; s += (size_t)chains) {                                                \
+            UNROLL for (int c = 0; c < 4; c++) {                                                                  \
+                if (c >= chains) continue;                                                                        \
+                BVEC x = SET1((int)a[s + (size_t)c]);                                                             \
+                UNROLL for (int v = 0; v < 4; v++) {                                                              \
+                    if (v < panels) {                                                                             \
+                        const B *p = b + v * panel_elements + (s + (size_t)c) * STEP;                             \
+                        acc[c][v][0] = ACCUMULATE(acc[c][v][0], x, LOAD(p));                                      \
+                        if (!half) acc[c][v][1] = ACCUMULATE(acc[c][v][1], x, LOAD(p + HALF));                    \
+                    }                                                                                             \
+                }                                                                                                 \
+            }                                                                                                     \
+        }                                                                                                         \
+        for (; s < steps; s++) {                                                                                  \
             BVEC x = SET1((int)a[s]);                                                                             \
             UNROLL for (int v = 0; v < 4; v++) {                                                                  \
                 if (v < panels) {                                                                                 \
                     const B *p = b + v * panel_elements + s * STEP;                                               \
-                    acc[v][0] = ACCUMULATE(acc[v][0], x, LOAD(p));                                                \
-                    acc[v][1] = ACCUMULATE(acc[v][1], x, LOAD(p + HALF));                                         \
+                    acc[0][v][0] = ACCUMULATE(acc[0][v][0], x, LOAD(p));                                          \
+                    if (!half) acc[0][v][1] = ACCUMULATE(acc[0][v][1], x, LOAD(p + HALF));                        \
+                }                                                                                                 \
+            }                                                                                                     \
+        }                                                                                                         \
+        UNROLL for (int c = 1; c < 4; c++) {                                                                      \
+            UNROLL for (int v = 0; v < 4; v++) {                                                                  \
+                if (c < chains && v < panels) {                                                                   \
+                    acc[0][v][0] = ADD(acc[0][v][0], acc[c][v][0]);                                               \
+                    if (!half) acc[0][v][1] = ADD(acc[0][v][1], acc[c][v][1]);                                    \
                 }                                                                                                 \
             }                                                                                                     \
         }                                                                                                         \
         UNROLL for (int v = 0; v < 4; v++) {                                                                      \
             if (v < panels) {                                                                                     \
-                STORE(tiles + NR * v, acc[v][0]);                                                                 \
-                STORE(tiles + NR * v + NR / 2, acc[v][1]);                                                        \
+                STORE(tiles + NR * v, acc[0][v][0]);                                                              \
+                STORE(tiles + NR * v + NR / 2, half ? ZERO() : acc[0][v][1]);                                     \
             }                                                                                                     \
         }                                                                                                         \
     }
+/// Independent chains for a row of int32 sums: 8 accumulators in all (4 on one panel, 2 on two).
+#define LP_INT_CHAINS(panels) ((panels) == 1 ? 4 : (panels) == 2 ? 2 : 1)
+#define LP_ONE_CHAIN(panels) 1
 
 #define VNNI "avx512f,avx512bw,avx512vl,avx512vnni"
 #define BF16 "avx512f,avx512bw,avx512vl,avx512bf16"
@@ -381,7 +439,7 @@ __attribute__((target("avx2"))) static void i8_avx2_maddubs7_kernel(size_t steps
 }
 
 /// One row of 7-bit activations against up to 4 panels, two steps at a time as the tile kernel.
-__attribute__((target("avx2"), always_inline)) static inline void i8_avx2_maddubs7_row(int panels, size_t steps, const uint32_t *a,
+__attribute__((target("avx2"), always_inline)) static inline void i8_avx2_maddubs7_row(int panels, bool half, size_t steps, const uint32_t *a,
                                                                                        const int8_t *b, size_t panel_elements, int32_t *tiles) {
     __m256i acc[4][2];
     UNROLL for (int v = 0; v < 4; v++) if (v < panels) acc[v][0] = acc[v][1] = _mm256_setzero_si256();
@@ -392,7 +450,7 @@ __attribute__((target("avx2"), always_inline)) static inline void i8_avx2_maddub
             if (v < panels) {
                 const int8_t *p = b + v * panel_elements + s * 64;
                 acc[v][0] = avx2_maddubs7_add(acc[v][0], x0, avx2_load(p), x1, avx2_load(p + 64));
-                acc[v][1] = avx2_maddubs7_add(acc[v][1], x0, avx2_load(p + 32), x1, avx2_load(p + 96));
+                if (!half) acc[v][1] = avx2_maddubs7_add(acc[v][1], x0, avx2_load(p + 32), x1, avx2_load(p + 96));
             }
         }
     }
@@ -402,14 +460,14 @@ __attribute__((target("avx2"), always_inline)) static inline void i8_avx2_maddub
             if (v < panels) {
                 const int8_t *p = b + v * panel_elements + s * 64;
                 acc[v][0] = avx2_maddubs_add(acc[v][0], x, avx2_load(p));
-                acc[v][1] = avx2_maddubs_add(acc[v][1], x, avx2_load(p + 32));
+                if (!half) acc[v][1] = avx2_maddubs_add(acc[v][1], x, avx2_load(p + 32));
             }
         }
     }
     UNROLL for (int v = 0; v < 4; v++) {
         if (v < panels) {
             avx2_store(tiles + 16 * v, acc[v][0]);
-            avx2_store(tiles + 16 * v + 8, acc[v][1]);
+            avx2_store(tiles + 16 * v + 8, half ? _mm256_setzero_si256() : acc[v][1]);
         }
     }
 }
@@ -417,25 +475,32 @@ __attribute__((target(BF16))) static inline __m512bh bf16_set1(int x) { return (
 __attribute__((target(BF16))) static inline __m512bh bf16_load(const uint16_t *p) { return (__m512bh)_mm512_loadu_si512(p); }
 
 LP_ROW_KERNEL(i8_vnni_row, VNNI, __m512i, __m512i, int8_t, int32_t, 32, 128, 64, _mm512_setzero_si512, _mm512_set1_epi32,
-              vnni_load, _mm512_dpbusd_epi32, vnni_store)
+              vnni_load, _mm512_dpbusd_epi32, vnni_store, LP_INT_CHAINS, _mm512_add_epi32)
 LP_ROW_KERNEL(i8_avx2_row, "avx2", __m256i, __m256i, int8_t, int32_t, 16, 32, 16, _mm256_setzero_si256, _mm256_set1_epi32,
-              avx2_load_widened, avx2_madd_add, avx2_store)
+              avx2_load_widened, avx2_madd_add, avx2_store, LP_INT_CHAINS, _mm256_add_epi32)
 LP_ROW_KERNEL(i8_avx2_maddubs_row, "avx2", __m256i, __m256i, int8_t, int32_t, 16, 64, 32, _mm256_setzero_si256, _mm256_set1_epi32,
-              avx2_load, avx2_maddubs_add, avx2_store)
+              avx2_load, avx2_maddubs_add, avx2_store, LP_INT_CHAINS, _mm256_add_epi32)
 LP_ROW_KERNEL(i8_avxvnni_row, AVXVNNI, __m256i, __m256i, int8_t, int32_t, 16, 64, 32, _mm256_setzero_si256, _mm256_set1_epi32,
-              avxvnni_load, avxvnni_dpbusd, avx2_store)
+              avxvnni_load, avxvnni_dpbusd, avx2_store, LP_INT_CHAINS, _mm256_add_epi32)
 LP_ROW_KERNEL(bf16_avx512_row, BF16, __m512, __m512bh, uint16_t, float, 32, 64, 32, _mm512_setzero_ps, bf16_set1, bf16_load,
-              _mm512_dpbf16_ps, _mm512_storeu_ps)
+              _mm512_dpbf16_ps, _mm512_storeu_ps, LP_ONE_CHAIN, _mm512_add_ps)
 
-/// The row kernels with `panels` (1...4) as a constant, so their accumulators stay in registers.
+/// The row kernels with `panels` (1...4) and `half` as constants, so their accumulators stay in
+/// registers.
 #define LP_ROW_DISPATCH(NAME, TARGET, B, TILE)                                                                   \
-    __attribute__((target(TARGET))) static void NAME##_panels(int panels, size_t steps, const uint32_t *a,     \
-                                                              const void *b, size_t panel_elements, void *tiles) { \
+    __attribute__((target(TARGET))) static void NAME##_panels(int panels, bool half, size_t steps,             \
+                                                              const uint32_t *a, const void *b,                  \
+                                                              size_t panel_elements, void *tiles) {              \
+        const B *w = b;                                                                                          \
+        TILE *t = tiles;                                                                                         \
         switch (panels) {                                                                                        \
-        case 4: NAME(4, steps, a, (const B *)b, panel_elements, (TILE *)tiles); break;                           \
-        case 3: NAME(3, steps, a, (const B *)b, panel_elements, (TILE *)tiles); break;                           \
-        case 2: NAME(2, steps, a, (const B *)b, panel_elements, (TILE *)tiles); break;                           \
-        default: NAME(1, steps, a, (const B *)b, panel_elements, (TILE *)tiles); break;                          \
+        case 4: NAME(4, false, steps, a, w, panel_elements, t); break;                                           \
+        case 3: NAME(3, false, steps, a, w, panel_elements, t); break;                                           \
+        case 2: NAME(2, false, steps, a, w, panel_elements, t); break;                                           \
+        default:                                                                                                 \
+            if (half) NAME(1, true, steps, a, w, panel_elements, t);                                             \
+            else NAME(1, false, steps, a, w, panel_elements, t);                                                 \
+            break;                                                                                               \
         }                                                                                                        \
     }
 LP_ROW_DISPATCH(i8_vnni_row, VNNI, int8_t, int32_t)
@@ -450,17 +515,17 @@ static const lp_shape i8_scalar_quads = {4, 32, 4, 1, 1, i8_scalar_kernel_quads}
 static const lp_shape i8_scalar_pairs = {4, 16, 2, 2, 1, i8_scalar_kernel_pairs};
 static const lp_shape i8_scalar_quads16 = {4, 16, 4, 1, 1, i8_scalar_kernel_quads16};
 #if defined(__x86_64__)
-static const lp_shape bf16_avx512_shape = {12, 32, 2, 2, 2, bf16_avx512_kernel, bf16_avx512_row_panels, true};
-static const lp_shape i8_vnni_shape = {12, 32, 4, 1, 1, i8_vnni_kernel, i8_vnni_row_panels, true};
+static const lp_shape bf16_avx512_shape = {12, 32, 2, 2, 2, bf16_avx512_kernel, bf16_avx512_row_panels, NULL, true};
+static const lp_shape i8_vnni_shape = {12, 32, 4, 1, 1, i8_vnni_kernel, i8_vnni_row_panels, i8_vnni_kernel_half, true};
 static const lp_shape i8_avx2_shape = {6, 16, 2, 2, 1, i8_avx2_kernel, i8_avx2_row_panels};
 static const lp_shape i8_avxvnni_shape = {6, 16, 4, 1, 1, i8_avxvnni_kernel, i8_avxvnni_row_panels};
 static const lp_shape i8_avx2_maddubs_shape = {6, 16, 4, 1, 1, i8_avx2_maddubs_kernel, i8_avx2_maddubs_row_panels};
 // The same packing for 7-bit activations and weights (`nn_i8_gemm` with 7 bits).
 static const lp_shape i8_avx2_maddubs7_shape = {6, 16, 4, 1, 1, i8_avx2_maddubs7_kernel, i8_avx2_maddubs7_row_panels};
 // One-row products on the same packing through the AVX512-VNNI row kernel (the padded depths are zeros).
-static const lp_shape i8_amx_shape = {32, 32, 4, 1, 1, i8_amx_kernel, i8_vnni_row_panels, true, 64, true, amx_enter, amx_leave};
+static const lp_shape i8_amx_shape = {32, 32, 4, 1, 1, i8_amx_kernel, i8_vnni_row_panels, NULL, true, 64, true, amx_enter, amx_leave};
 // One row runs on the tiles too (vdpbf16ps would add its pairs in another order).
-static const lp_shape bf16_amx_shape = {32, 32, 2, 2, 2, bf16_amx_kernel, bf16_amx_row_panels, true, 32, true, amx_enter, amx_leave};
+static const lp_shape bf16_amx_shape = {32, 32, 2, 2, 2, bf16_amx_kernel, bf16_amx_row_panels, NULL, true, 32, true, amx_enter, amx_leave};
 #endif
 
 bool nn_bf16_supported(int kernel) {
@@ -1085,9 +1150,10 @@ static void lp_run_unit(const lp_job *job, size_t unit, uint8_t *buffer) {
     for (size_t panel = panel0; panel < panel_end; panel++) {
         const uint8_t *b = (const uint8_t *)job->packed + panel * panel_bytes;
         size_t col0 = panel * nr, cols = job->n - col0 < nr ? job->n - col0 : nr;
+        lp_micro_kernel kernel = cols <= nr / 2 && s->half_kernel ? s->half_kernel : s->kernel;
         for (size_t g = 0; g < rows; g += mr) {
             size_t real = rows - g < mr ? rows - g : mr;
-            s->kernel(job->steps, buffer + g * kpad * s->a_bytes, b, tile);
+            kernel(job->steps, buffer + g * kpad * s->a_bytes, b, tile);
             write_tile(job, tile, row0 + g, real, col0, cols, scale + g, zero + g);
         }
     }
@@ -1148,7 +1214,9 @@ static void lp_row_groups(const void *context, size_t first, size_t end) {
     for (size_t group = first; group < end; group++) {
         size_t panel0 = group * group_panels;
         size_t panels = job->panels - panel0 < group_panels ? job->panels - panel0 : group_panels;
-        s->row((int)panels, job->steps, (const uint32_t *)(buffer + l.packed),
+        // One panel of at most a vector's columns: the second vector's are all padding.
+        bool half = panels == 1 && job->n - panel0 * s->nr <= s->nr / 2;
+        s->row((int)panels, half, job->steps, (const uint32_t *)(buffer + l.packed),
                (const uint8_t *)job->packed + panel0 * panel_elements * s->b_bytes, panel_elements, tiles);
         for (size_t v = 0; v < panels; v++) {
             size_t col0 = (panel0 + v) * s->nr, cols = job->n - col0 < s->nr ? job->n - col0 : s->nr;

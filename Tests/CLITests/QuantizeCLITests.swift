@@ -58,7 +58,7 @@ import Testing
             #expect(infer.status == 0, "\(infer.stderr)")
             // The int8 layers ran on an int8 kernel, as direct convolutions of one channel (AVX-512),
             // or (a few outputs or filters) in f32 from their input.
-            #expect(["int8 weights: ", "int8 convolutions of one channel", "int8/bf16 layers of at most"].contains { infer.stdout.contains($0) },
+            #expect(["int8 weights: ", "int8 convolutions of one channel", "outputs or filters: as f32"].contains { infer.stdout.contains($0) },
                     "\(infer.stdout.prefix(400))")
         }
     }
