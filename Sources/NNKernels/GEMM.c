@@ -54,10 +54,24 @@ static inline size_t packed_a_group(size_t kc, size_t mr) {
     return (kc + a_chunk - 1) / a_chunk * a_chunk * mr;
 }
 
+/// A stretch of a kc block of a convolution's windows: `count` values, adjacent in the sample,
+/// from `offset` floats past each window's first value (part of one window row: its columns and
+/// their channels).
+typedef struct {
+    size_t offset, count;
+} window_stretch;
+
+/// As `micro_kernel` for MR windows read where they are (`rows`: each window's first value in its
+/// sample) over the stretches of a kc block, in order: the same FMAs in the same order as on the
+/// windows packed, so the same bits.
+typedef void (*window_kernel)(const float *const *rows, const window_stretch *stretches, size_t count, const float *b, float *c,
+                              size_t ldc, int flags, const float *bias);
+
 typedef struct {
     size_t mr, nr, kc_max;
     micro_kernel kernel;
     micro_kernel kernel4;  // the first 4 rows of a packed group of MR, for edge tiles of 4 rows or fewer (or NULL)
+    window_kernel windows; // MR windows read in place (or NULL)
 } kernel_shape;
 
 // Rows per block of A: a multiple of 6 and of 12; with kc <= 256, at most 120 KiB packed.
@@ -158,6 +172,45 @@ SCALAR_KERNEL(32)
 // MR rows of a packed group of GROUP rows: the full tile (MR = GROUP), and the first 4 rows for
 // edge tiles of 4 rows or fewer (a batch of 64 in training is 5 groups of 12 rows and one of 4,
 // which the full kernel computed as 12).
+// The same tiles for a convolution's windows read in place (`window_kernel`): per stretch, each
+// of the MR rows' values are adjacent, so a step broadcasts from MR pointers instead of from a
+// packed group. Used for groups of windows that lie inside their sample (no padding) with window
+// rows of at least a vector of values; the others are packed.
+#define WINDOW_KERNEL(NAME, TARGET, VEC, LANES, MR, NV, ZERO, LOAD, STORE, SET1, FMADD, ADD, MAX)                          \
+    __attribute__((target(TARGET))) static void NAME(const float *const *rows, const window_stretch *stretches,          \
+                                                     size_t count, const float *b, float *c, size_t ldc, int flags,       \
+                                                     const float *bias) {                                                 \
+        VEC acc[MR][NV];                                                                                                  \
+        UNROLL for (int r = 0; r < MR; r++)                                                                               \
+            UNROLL for (int v = 0; v < NV; v++) acc[r][v] = ZERO();                                                       \
+        for (size_t s = 0; s < count; s++) {                                                                              \
+            const float *x[MR];                                                                                           \
+            UNROLL for (int r = 0; r < MR; r++) x[r] = rows[r] + stretches[s].offset;                                     \
+            for (size_t p = 0; p < stretches[s].count; p++, b += NV * LANES) {                                            \
+                VEC bv[NV];                                                                                               \
+                UNROLL for (int v = 0; v < NV; v++) bv[v] = LOAD(b + v * LANES);                                          \
+                UNROLL for (int r = 0; r < MR; r++) {                                                                     \
+                    VEC xr = SET1(x[r][p]);                                                                               \
+                    UNROLL for (int v = 0; v < NV; v++) acc[r][v] = FMADD(xr, bv[v], acc[r][v]);                          \
+                }                                                                                                         \
+            }                                                                                                             \
+        }                                                                                                                 \
+        UNROLL for (int r = 0; r < MR; r++) {                                                                             \
+            UNROLL for (int v = 0; v < NV; v++) {                                                                         \
+                float *to = c + r * ldc + v * LANES;                                                                      \
+                VEC t = acc[r][v];                                                                                        \
+                if (flags & flag_accumulate) t = ADD(t, LOAD(to));                                                        \
+                if (flags & flag_bias) t = ADD(t, LOAD(bias + v * LANES));                                                \
+                if (flags & flag_relu) t = MAX(t, ZERO());                                                                \
+                STORE(to, t);                                                                                             \
+            }                                                                                                             \
+        }                                                                                                                 \
+    }
+WINDOW_KERNEL(avx2_windows, "avx2,fma", __m256, 8, 6, 2, _mm256_setzero_ps, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_set1_ps,
+              _mm256_fmadd_ps, _mm256_add_ps, _mm256_max_ps)
+WINDOW_KERNEL(avx512_windows, "avx512f,avx512bw,avx512vl,avx2,fma", __m512, 16, 12, 2, _mm512_setzero_ps, _mm512_loadu_ps,
+              _mm512_storeu_ps, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_add_ps, _mm512_max_ps)
+
 VECTOR_KERNEL(avx2_kernel, "avx2,fma", __m256, 8, 6, 6, 2, _mm256_setzero_ps, _mm256_loadu_ps, _mm256_storeu_ps,
               _mm256_set1_ps, _mm256_fmadd_ps, _mm256_add_ps, _mm256_max_ps)
 VECTOR_KERNEL(avx2_kernel4, "avx2,fma", __m256, 8, 4, 6, 2, _mm256_setzero_ps, _mm256_loadu_ps, _mm256_storeu_ps,
@@ -269,8 +322,8 @@ SKINNY_KERNEL(skinny_avx512, "avx512f,avx512bw,avx512vl,avx2,fma", 12, __m512, _
 static const kernel_shape scalar16 = {4, 16, 256, scalar_kernel_16};
 static const kernel_shape scalar32 = {4, 32, 192, scalar_kernel_32};
 #if defined(__x86_64__)
-static const kernel_shape avx2_shape = {6, 16, 256, avx2_kernel, avx2_kernel4};
-static const kernel_shape avx512_shape = {12, 32, 192, avx512_kernel, avx512_kernel4};
+static const kernel_shape avx2_shape = {6, 16, 256, avx2_kernel, avx2_kernel4, avx2_windows};
+static const kernel_shape avx512_shape = {12, 32, 192, avx512_kernel, avx512_kernel4, avx512_windows};
 #endif
 
 bool nn_gemm_supported(int kernel) {
@@ -600,12 +653,22 @@ static const char *rows_ahead(const gemm_job *job, size_t unit, const char **end
     return first;
 }
 
+/// Where a tile's rows of A come from: a packed group of MR rows (`packed`), or MR windows of a
+/// convolution read in place (`windows`, their first values, over `stretches`).
+typedef struct {
+    const float *packed;
+    const float *const *windows;
+    const window_stretch *stretches;
+    size_t stretch_count;
+} tile_rows;
+
 /// The kernel on one tile of `real` rows and `cols` columns of C (at most MR x NR).
-static void run_tile(const kernel_shape *s, size_t kc, const float *a, const float *b, float *c, size_t ldc, size_t real,
-                     size_t cols, int flags, const float *bias, const char *prefetch) {
+static void run_tile_from(const kernel_shape *s, size_t kc, const tile_rows *a, const float *b, float *c, size_t ldc, size_t real,
+                          size_t cols, int flags, const float *bias, const char *prefetch) {
     size_t mr = s->mr, nr = s->nr;
     if (real == mr && cols == nr) {
-        s->kernel(kc, a, b, c, ldc, flags, bias, prefetch);
+        if (a->packed) s->kernel(kc, a->packed, b, c, ldc, flags, bias, prefetch);
+        else s->windows(a->windows, a->stretches, a->stretch_count, b, c, ldc, flags, bias);
         return;
     }
     // An edge tile: computed into a full tile, then its real part copied out (the bias is
@@ -615,8 +678,12 @@ static void run_tile(const kernel_shape *s, size_t kc, const float *a, const flo
     if (flags & flag_accumulate) {
         for (size_t r = 0; r < real; r++) memcpy(tile + r * nr, c + r * ldc, cols * sizeof(float));
     }
-    micro_kernel kernel = real <= 4 && s->kernel4 ? s->kernel4 : s->kernel;
-    kernel(kc, a, b, tile, nr, flags & flag_accumulate, NULL, prefetch);
+    if (a->packed) {
+        micro_kernel kernel = real <= 4 && s->kernel4 ? s->kernel4 : s->kernel;
+        kernel(kc, a->packed, b, tile, nr, flags & flag_accumulate, NULL, prefetch);
+    } else {
+        s->windows(a->windows, a->stretches, a->stretch_count, b, tile, nr, flags & flag_accumulate, NULL);
+    }
     for (size_t r = 0; r < real; r++) {
         for (size_t j = 0; j < cols; j++) {
             float v = tile[r * nr + j];
@@ -625,6 +692,58 @@ static void run_tile(const kernel_shape *s, size_t kc, const float *a, const flo
             c[r * ldc + j] = v;
         }
     }
+}
+
+static void run_tile(const kernel_shape *s, size_t kc, const float *a, const float *b, float *c, size_t ldc, size_t real,
+                     size_t cols, int flags, const float *bias, const char *prefetch) {
+    tile_rows rows = {.packed = a};
+    run_tile_from(s, kc, &rows, b, c, ldc, real, cols, flags, bias, prefetch);
+}
+
+/// The windows [row0, row0 + rows) of a convolution (`g`) over the samples at `input` whose
+/// groups of MR lie inside their samples (no padding): each such window's first value in `at`
+/// (by row of the block), `in_place[group]` true; returns whether any group is. Only for a
+/// kernel with a window form and window rows of at least a vector of values (shorter stretches
+/// would spend a step's worth of pointer arithmetic on a few values); else nothing is in place.
+static bool windows_in_place(const kernel_shape *s, const nn_spatial *g, const float *input, size_t row0, size_t rows,
+                             const float **at, bool *in_place) {
+    size_t mr = s->mr, groups = (rows + mr - 1) / mr;
+    bool any = false;
+    for (size_t group = 0; group < groups; group++) in_place[group] = false;
+    if (!s->windows || g->kw * g->c < vector_lanes(s)) return false;
+    size_t positions = g->oh * g->ow, sample = row0 / positions, position = row0 % positions;
+    size_t oy = position / g->ow, ox = position % g->ow;
+    for (size_t group = 0; group < groups; group++) {
+        bool inside = group * mr + mr <= rows;
+        for (size_t r = 0; r < mr && group * mr + r < rows; r++) {
+            ptrdiff_t iy = (ptrdiff_t)(oy * g->sh) - (ptrdiff_t)g->top, ix = (ptrdiff_t)(ox * g->sw) - (ptrdiff_t)g->left;
+            bool here = iy >= 0 && iy + (ptrdiff_t)g->kh <= (ptrdiff_t)g->h && ix >= 0 && ix + (ptrdiff_t)g->kw <= (ptrdiff_t)g->w;
+            inside = inside && here;
+            at[group * mr + r] = here ? input + (sample * g->h * g->w + (size_t)iy * g->w + (size_t)ix) * g->c : NULL;
+            if (++ox == g->ow) {
+                ox = 0;
+                if (++oy == g->oh) {
+                    oy = 0;
+                    sample++;
+                }
+            }
+        }
+        in_place[group] = inside;
+        any = any || inside;
+    }
+    return any;
+}
+
+/// The stretches of kc block [pc, pc + kc) of a window of `g` (`window_stretch`), in order;
+/// returns how many.
+static size_t window_stretches(const nn_spatial *g, size_t pc, size_t kc, window_stretch *out) {
+    size_t row_values = g->kw * g->c, count = 0;
+    for (size_t u = pc / row_values; u < g->kh && u * row_values < pc + kc; u++) {
+        size_t start = u * row_values, from = pc > start ? pc - start : 0;
+        size_t to = pc + kc - start < row_values ? pc + kc - start : row_values;
+        out[count++] = (window_stretch){u * g->w * g->c + from, to - from};
+    }
+    return count;
 }
 
 /// One unit of work: a block of rows times a group of panels, over the whole depth k.
@@ -637,13 +756,23 @@ static void run_unit(const gemm_job *job, size_t unit, float *buffer) {
     size_t panel0 = group * job->panels_per_group;
     size_t panel_end = panel0 + job->panels_per_group < job->panels ? panel0 + job->panels_per_group : job->panels;
     const char *ahead_end, *ahead = rows_ahead(job, unit, &ahead_end);
+    // A convolution's groups of windows inside their samples are read in place, the others packed.
+    const float *windows[block_rows];
+    bool in_place[block_rows];
+    window_stretch stretches[max_kc / 8 + 2];  // window rows of at least a vector (8 values or 16)
+    size_t stretch_count = 0;
+    bool any_in_place = job->windows && windows_in_place(s, job->windows, job->a, row0, rows, windows, in_place);
     for (size_t pc = 0; pc < job->k; pc += job->kc) {
         size_t kc = job->k - pc < job->kc ? job->k - pc : job->kc;
         bool last = pc + kc == job->k;
         if (job->transposed_a) {
             pack_a_transposed((const float *)job->a + pc * job->lda + row0, job->lda, rows, kc, mr, buffer);
         } else if (job->windows) {
-            pack_windows(job->windows, job->a, row0, rows, pc, kc, mr, buffer);
+            if (any_in_place) stretch_count = window_stretches(job->windows, pc, kc, stretches);
+            for (size_t g = 0; g < rows; g += mr) {
+                size_t real = rows - g < mr ? rows - g : mr;
+                if (!in_place[g / mr]) pack_windows(job->windows, job->a, row0 + g, real, pc, kc, mr, buffer + g / mr * packed_a_group(kc, mr));
+            }
         } else {
             pack_a(nn_prologue_element(job->prologue, job->a, job->lda, row0, pc), job->lda, rows, kc, mr, buffer, job->prologue,
                    pc);
@@ -665,7 +794,11 @@ static void run_unit(const gemm_job *job, size_t unit, float *buffer) {
                     size_t bytes = kc / a_chunk * 64;  // what the kernel prefetches
                     ahead = (size_t)(ahead_end - ahead) > bytes ? ahead + bytes : ahead_end;
                 }
-                run_tile(s, kc, a, b, c, job->ldc, real, cols, flags, bias, prefetch);
+                tile_rows from = {.packed = a};
+                if (any_in_place && in_place[g / mr]) {
+                    from = (tile_rows){.windows = windows + g, .stretches = stretches, .stretch_count = stretch_count};
+                }
+                run_tile_from(s, kc, &from, b, c, job->ldc, real, cols, flags, bias, prefetch);
             }
         }
     }

@@ -139,22 +139,24 @@ import Glibc
     }
 
     /// Convolutions read their windows from the input (`PackedMatrix.convolve`): narrow ones in
-    /// place, wider ones as their rows are packed. Bit for bit what the product of the im2col rows
-    /// gives, with and without padding, strides of 1 and 2, 1 to 32 channels (32 x 3 x 3 = 288
-    /// values a window: two depth blocks that split a window row), 1 to 40 filters, bias and ReLU
-    /// or neither, on one and two threads.
+    /// place, wider ones as their rows are packed, or in place for groups of windows inside the
+    /// samples. Bit for bit what the product of the im2col rows gives, with and without padding
+    /// (13 x 29 samples: with 'same' padding a block has groups of both kinds), strides of 1 and
+    /// 2, 1 to 32 channels (32 x 3 x 3 = 288 values a window: two depth blocks that split a window
+    /// row), 1 to 64 filters, bias and ReLU or neither, on one and two threads.
     @Test func convolutionsAreTheirIm2colProducts() throws {
         var checked = 0
         for kernel in MatrixKernel.allCases where kernel != .openblas && kernel.isSupported {
             for (index, (channels, filters, stride, padding)) in [(1, 8, 1, Padding.valid), (1, 7, 1, .same), (3, 16, 2, .same),
                                                                    (3, 1, 2, .valid), (2, 5, 1, .same), (1, 9, 1, .valid),
                                                                    (3, 40, 1, .same), (32, 20, 1, .same), (5, 33, 2, .valid),
-                                                                   (32, 64, 2, .same)].enumerated() {
-                let layer = try Layer.conv2d(index: 0, inputShape: [13, 11, channels], filters: filters, kernel: [3, 3],
+                                                                   (32, 64, 2, .same), (32, 40, 1, .valid), (16, 33, 1, .valid),
+                                                                   (8, 48, 1, .same)].enumerated() {
+                let layer = try Layer.conv2d(index: 0, inputShape: [13, 29, channels], filters: filters, kernel: [3, 3],
                                              strides: [stride, stride], padding: padding, activation: .identity)
                 let g = layer.spatial!, count = 3
                 let k = SpatialKernels.patchSize(g), rows = count * SpatialKernels.positions(g)
-                let input = Self.values(count * 13 * 11 * channels, seed: index).map { $0 * 255 }
+                let input = Self.values(count * 13 * 29 * channels, seed: index).map { $0 * 255 }
                 let weight = Self.values(k * filters, seed: 40 + index), bias = Self.values(filters, seed: 80 + index)
                 let packed = try #require(weight.withUnsafeBufferPointer { PackedMatrix($0.baseAddress!, rows: k, columns: filters, kernel: kernel) })
                 var columns = [Float](repeating: .nan, count: rows * k)
