@@ -151,7 +151,7 @@ import Glibc
                                                                    (3, 1, 2, .valid), (2, 5, 1, .same), (1, 9, 1, .valid),
                                                                    (3, 40, 1, .same), (32, 20, 1, .same), (5, 33, 2, .valid),
                                                                    (32, 64, 2, .same), (32, 40, 1, .valid), (16, 33, 1, .valid),
-                                                                   (8, 48, 1, .same)].enumerated() {
+                                                                   (8, 48, 1, .same), (1, 20, 1, .valid)].enumerated() {
                 let layer = try Layer.conv2d(index: 0, inputShape: [13, 29, channels], filters: filters, kernel: [3, 3],
                                              strides: [stride, stride], padding: padding, activation: .identity)
                 let g = layer.spatial!, count = 3
