@@ -132,6 +132,19 @@ SCALAR_KERNEL(32)
 // max(v, 0) returns its second operand for NaN, so NaN becomes 0, as in the engine's ReLU.
 // The MR x NV accumulators live in registers only if every loop over them is unrolled (clang
 // left the 12-row AVX-512 loop rolled, keeping the tile in memory: 76 instead of 150+ GFLOP/s).
+// The tile's sums into C (rows `ldc` apart): added to what C holds (`flag_accumulate`), then the
+// bias and ReLU (`flag_bias`, `flag_relu`: after the last kc block).
+#define TILE_STORE(VEC, LANES, MR, NV, ZERO, LOAD, STORE, ADD, MAX)                                \
+    UNROLL for (int r = 0; r < MR; r++) {                                                          \
+        UNROLL for (int v = 0; v < NV; v++) {                                                      \
+            float *to = c + r * ldc + v * LANES;                                                   \
+            VEC t = acc[r][v];                                                                     \
+            if (flags & flag_accumulate) t = ADD(t, LOAD(to));                                     \
+            if (flags & flag_bias) t = ADD(t, LOAD(bias + v * LANES));                             \
+            if (flags & flag_relu) t = MAX(t, ZERO());                                             \
+            STORE(to, t);                                                                          \
+        }                                                                                          \
+    }
 #define VECTOR_STEP(VEC, LANES, MR, NV, LOAD, SET1, FMADD)                                         \
     VEC bv[NV];                                                                                    \
     UNROLL for (int v = 0; v < NV; v++) bv[v] = LOAD(b + v * LANES);                               \
@@ -157,21 +170,9 @@ SCALAR_KERNEL(32)
         for (int u = 0; p < kc; p++, u++, b += NV * LANES) {                                       \
             VECTOR_STEP(VEC, LANES, MR, NV, LOAD, SET1, FMADD)                                     \
         }                                                                                          \
-        UNROLL for (int r = 0; r < MR; r++) {                                                      \
-            UNROLL for (int v = 0; v < NV; v++) {                                                         \
-                float *to = c + r * ldc + v * LANES;                                               \
-                VEC t = acc[r][v];                                                                 \
-                if (flags & flag_accumulate) t = ADD(t, LOAD(to));                                 \
-                if (flags & flag_bias) t = ADD(t, LOAD(bias + v * LANES));                         \
-                if (flags & flag_relu) t = MAX(t, ZERO());                                         \
-                STORE(to, t);                                                                      \
-            }                                                                                      \
-        }                                                                                          \
+        TILE_STORE(VEC, LANES, MR, NV, ZERO, LOAD, STORE, ADD, MAX)                                \
     }
 
-// MR rows of a packed group of GROUP rows: the full tile (MR = GROUP), and the first 4 rows for
-// edge tiles of 4 rows or fewer (a batch of 64 in training is 5 groups of 12 rows and one of 4,
-// which the full kernel computed as 12).
 // The same tiles for a convolution's windows read in place (`window_kernel`): per stretch, each
 // of the MR rows' values are adjacent, so a step broadcasts from MR pointers instead of from a
 // packed group. Used for groups of windows that lie inside their sample (no padding); the others
@@ -195,22 +196,16 @@ SCALAR_KERNEL(32)
                 }                                                                                                         \
             }                                                                                                             \
         }                                                                                                                 \
-        UNROLL for (int r = 0; r < MR; r++) {                                                                             \
-            UNROLL for (int v = 0; v < NV; v++) {                                                                         \
-                float *to = c + r * ldc + v * LANES;                                                                      \
-                VEC t = acc[r][v];                                                                                        \
-                if (flags & flag_accumulate) t = ADD(t, LOAD(to));                                                        \
-                if (flags & flag_bias) t = ADD(t, LOAD(bias + v * LANES));                                                \
-                if (flags & flag_relu) t = MAX(t, ZERO());                                                                \
-                STORE(to, t);                                                                                             \
-            }                                                                                                             \
-        }                                                                                                                 \
+        TILE_STORE(VEC, LANES, MR, NV, ZERO, LOAD, STORE, ADD, MAX)                                                       \
     }
 WINDOW_KERNEL(avx2_windows, "avx2,fma", __m256, 8, 6, 2, _mm256_setzero_ps, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_set1_ps,
               _mm256_fmadd_ps, _mm256_add_ps, _mm256_max_ps)
 WINDOW_KERNEL(avx512_windows, "avx512f,avx512bw,avx512vl,avx2,fma", __m512, 16, 12, 2, _mm512_setzero_ps, _mm512_loadu_ps,
               _mm512_storeu_ps, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_add_ps, _mm512_max_ps)
 
+// MR rows of a packed group of GROUP rows: the full tile (MR = GROUP), and the first 4 rows for
+// edge tiles of 4 rows or fewer (a batch of 64 in training is 5 groups of 12 rows and one of 4,
+// which the full kernel computed as 12).
 VECTOR_KERNEL(avx2_kernel, "avx2,fma", __m256, 8, 6, 6, 2, _mm256_setzero_ps, _mm256_loadu_ps, _mm256_storeu_ps,
               _mm256_set1_ps, _mm256_fmadd_ps, _mm256_add_ps, _mm256_max_ps)
 VECTOR_KERNEL(avx2_kernel4, "avx2,fma", __m256, 8, 4, 6, 2, _mm256_setzero_ps, _mm256_loadu_ps, _mm256_storeu_ps,
