@@ -241,8 +241,15 @@ public final class InferenceEngine<Scalar: BLASScalar> {
         self.columnCapacity = columnCapacity
         self.quantizedColumnBytes = quantizedColumnBytes
         preprocessor = Preprocessor(model: model)
-        widest = max(model.metadata.input.features, layers.map(\.outputSize).max() ?? 0, 1)
-        blockRows = max(64, min(4096, Self.blockBytes / (widest * MemoryLayout<Scalar>.stride)))
+        let widest = max(model.metadata.input.features, layers.map(\.outputSize).max() ?? 0, 1)
+        self.widest = widest
+        // At least 64 rows a product for the widest layer: a dense layer has a row a sample, a
+        // convolution a row a sample and output position, so a CNN's block is not held to 64
+        // samples (the PyTorch MNIST CNN's second convolution writes 147 KB a sample: 9.4 MB a
+        // block of 64, against 2 MB for its 14; 4 % faster in f32, 9 % in int8).
+        let widestLayer = layers.max { $0.outputSize < $1.outputSize }
+        let positions = widestLayer.flatMap { $0.outputSize == widest ? $0.spatial.map { $0.outputShape[0] * $0.outputShape[1] } : nil } ?? 1
+        blockRows = max((64 + positions - 1) / positions, min(4096, Self.blockBytes / (widest * MemoryLayout<Scalar>.stride)))
     }
 
     /// Which kernels run the products, for reports: e.g. "f32 batch: avx2 (ours, 2 threads);
