@@ -126,12 +126,8 @@ public enum SpatialKernels {
     /// sample's zero point, `zeroPoints[sample]` (the quantized 0.0).
     public static func im2col(bytes input: UnsafePointer<UInt8>, count: Int, geometry g: SpatialGeometry,
                               zeroPoints: UnsafePointer<Int32>, into cols: UnsafeMutablePointer<UInt8>) {
-        let rowsPerSample = positions(g) * patchSize(g)
-        walkWindows(count: count, geometry: g) { column, source, length in
-            let p = cols + column
-            guard let source else { p.update(repeating: UInt8(truncatingIfNeeded: zeroPoints[column / rowsPerSample]), count: length); return }
-            p.update(from: input + source, count: length)
-        }
+        var geometry = kernelGeometry(g)
+        nn_im2col_u8(&geometry, input, count, zeroPoints, cols)
     }
 
     /// The adjoint of `im2col`: adds every row value back onto the input position it was read

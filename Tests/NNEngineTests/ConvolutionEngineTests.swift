@@ -135,6 +135,30 @@ let handInput: [Double] = [1, 2, 3, 4, 5, 6, 7, 8, 9]
         #expect(!cols.contains { $0.isNaN })
     }
 
+    /// `im2col(bytes:)` (an int8 convolution's rows, `nn_im2col_u8`) gives the float `im2col`'s
+    /// windows, with each sample's zero point where the float rows hold the padding's 0 (the
+    /// floats are the bytes plus one, so a 0 there is padding only): 'same' and 'valid', strides
+    /// 1 and 2, 1 to 32 channels, windows of 3 x 3 and 2 x 3, three samples with three zero points.
+    @Test func im2colOfBytesPadsWithEachSamplesZeroPoint() throws {
+        for (channels, window, stride, padding) in [(1, [3, 3], 1, Padding.same), (3, [3, 3], 2, .same), (32, [3, 3], 1, .valid),
+                                                    (5, [2, 3], 1, .same), (2, [3, 3], 2, .valid)] {
+            let g = try SpatialGeometry(inputShape: [7, 9, channels], window: window, strides: [stride, stride], padding: padding,
+                                        outputChannels: 4, convention: .crossCorrelation, location: "test")
+            let count = 3, size = 7 * 9 * channels, zeroPoints: [Int32] = [17, 200, 0]
+            let bytes = (0..<count * size).map { UInt8(($0 * 37 + 11) % 255) }
+            let rows = count * SpatialKernels.positions(g) * SpatialKernels.patchSize(g)
+            var floats = [Float](repeating: .nan, count: rows), got = [UInt8](repeating: 99, count: rows)
+            SpatialKernels.im2col(bytes.map { Float($0) + 1 }, count: count, geometry: g, into: &floats)
+            bytes.withUnsafeBufferPointer { b in
+                got.withUnsafeMutableBufferPointer { SpatialKernels.im2col(bytes: b.baseAddress!, count: count, geometry: g, zeroPoints: zeroPoints, into: $0.baseAddress!) }
+            }
+            let perSample = rows / count
+            let want = floats.enumerated().map { i, f in f == 0 ? UInt8(zeroPoints[i / perSample]) : UInt8(f - 1) }
+            #expect(got == want, "\(channels) channels, window \(window), stride \(stride), \(padding)")
+            if padding == .same { #expect(floats.contains(0)) }
+        }
+    }
+
     @Test func geometryThatDoesNotFitIsRejected() {
         #expect(throws: ModelError.self) {
             _ = try Layer.conv2d(index: 0, inputShape: [2, 2, 1], filters: 1, kernel: [3, 3], activation: .relu)

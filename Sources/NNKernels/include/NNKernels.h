@@ -265,6 +265,11 @@ bool nn_i8_gemm_u8(int kernel, size_t m, size_t n, size_t k, const uint8_t *a, s
 void nn_i8_quantize_samples(int kernel, const float *x, size_t count, size_t size, const nn_i8_input *input, uint8_t *q,
                             float *scales, int32_t *zeros);
 
+/// The im2col rows (windows in row, column, channel order) of `count` HWC samples of bytes with
+/// geometry `g` into `out` (count * oh * ow rows of kh * kw * c bytes); a position in the padding
+/// holds its sample's zero point (zero_points[sample]).
+void nn_im2col_u8(const nn_spatial *g, const uint8_t *input, size_t count, const int32_t *zero_points, uint8_t *out);
+
 /// Bytes `nn_i8_conv_pack` writes for an int8 convolution of one input channel with a kh x kw
 /// window (kw at most 8) and at most 16 filters; 0 for other shapes, which the direct kernel
 /// does not take.
