@@ -54,12 +54,35 @@ static inline size_t packed_a_group(size_t kc, size_t mr) {
     return (kc + a_chunk - 1) / a_chunk * a_chunk * mr;
 }
 
-/// A stretch of a kc block of a convolution's windows: `count` values, adjacent in the sample,
-/// from `offset` floats past each window's first value (part of one window row: its columns and
-/// their channels).
+/// A stretch of a kc block of a convolution's windows: `count` values of window row `row` from
+/// its value `column` on (its columns and their channels), adjacent in the sample: `offset`
+/// values past the window's first value when the window lies inside its sample.
 typedef struct {
-    size_t offset, count;
+    size_t row, column, count, offset;
 } window_stretch;
+
+/// The output position after (sample, oy, ox) in a convolution's windows, row by row.
+static inline void next_window(const nn_spatial *g, size_t *sample, size_t *oy, size_t *ox) {
+    if (++*ox == g->ow) {
+        *ox = 0;
+        if (++*oy == g->oh) {
+            *oy = 0;
+            ++*sample;
+        }
+    }
+}
+
+/// The stretches of kc block [pc, pc + kc) of a window of `g` (`window_stretch`), in order;
+/// returns how many (at most kc).
+static size_t window_stretches(const nn_spatial *g, size_t pc, size_t kc, window_stretch *out) {
+    size_t row_values = g->kw * g->c, count = 0;
+    for (size_t u = pc / row_values; u < g->kh && u * row_values < pc + kc; u++) {
+        size_t start = u * row_values, from = pc > start ? pc - start : 0;
+        size_t to = pc + kc - start < row_values ? pc + kc - start : row_values;
+        out[count++] = (window_stretch){u, from, to - from, u * g->w * g->c + from};
+    }
+    return count;
+}
 
 /// As `micro_kernel` for MR windows read where they are (`rows`: each window's first value in its
 /// sample) over the stretches of a kc block, in order: the same FMAs in the same order as on the
@@ -471,10 +494,10 @@ static void pack_a(const void *a, size_t lda, size_t rows, size_t kc, size_t mr,
     }
 }
 
-/// `NAME_values`: values [pc, pc + kc) of the window at output position (oy, ox) of a
-/// convolution with geometry `g` over the HWC sample `x` (its values row by row of the window,
-/// each row's columns and their channels adjacent, as `im2col` writes them), into `out`: each
-/// stretch of a window row inside the sample one copy, positions in the padding zeros.
+/// `NAME_values`: the values of a kc block (its `stretches`) of the window at output position
+/// (oy, ox) of a convolution with geometry `g` over the HWC sample `x` (its values row by row of
+/// the window, each row's columns and their channels adjacent, as `im2col` writes them), into
+/// `out`: each stretch inside the sample one copy, positions in the padding zeros.
 /// `NAME`: as `pack_a` for the windows [row0, row0 + rows) of a convolution of the samples at
 /// `input` (window i: sample i / (oh * ow), then its output position): the values im2col would
 /// have written, gathered from the samples while packing, so that the im2col rows (9 copies of
@@ -484,17 +507,14 @@ static void pack_a(const void *a, size_t lda, size_t rows, size_t kc, size_t mr,
 /// time); an AVX2 form for the CPUs with it (the SSE2 loops took 12 %). Writing the stretches
 /// straight into the packed chunks instead of through `values` took twice as long.
 #define PACK_WINDOWS(NAME, ATTRIBUTES)                                                                                       \
-    ATTRIBUTES static void NAME##_values(const nn_spatial *g, const float *x, size_t oy, size_t ox, size_t pc, size_t kc,   \
-                                         float *out) {                                                                      \
-        size_t row_values = g->kw * g->c;                                                                                   \
+    ATTRIBUTES static void NAME##_values(const nn_spatial *g, const float *x, size_t oy, size_t ox,                        \
+                                         const window_stretch *stretches, size_t count, float *out) {                       \
         ptrdiff_t ix0 = (ptrdiff_t)(ox * g->sw) - (ptrdiff_t)g->left;                                                       \
         bool inside = ix0 >= 0 && ix0 + (ptrdiff_t)g->kw <= (ptrdiff_t)g->w;                                                \
-        for (size_t u = pc / row_values; u < g->kh && u * row_values < pc + kc; u++) {                                      \
-            /* The part of window row u within [pc, pc + kc), as window-row offsets [from, to). */                          \
-            size_t start = u * row_values, from = pc > start ? pc - start : 0;                                              \
-            size_t to = pc + kc - start < row_values ? pc + kc - start : row_values;                                        \
-            float *o = out + start + from - pc;                                                                             \
-            ptrdiff_t iy = (ptrdiff_t)(oy * g->sh + u) - (ptrdiff_t)g->top;                                                 \
+        float *o = out;                                                                                                     \
+        for (size_t s = 0; s < count; s++) {                                                                                \
+            size_t from = stretches[s].column, to = from + stretches[s].count;                                              \
+            ptrdiff_t iy = (ptrdiff_t)(oy * g->sh + stretches[s].row) - (ptrdiff_t)g->top;                                  \
             if (iy < 0 || iy >= (ptrdiff_t)g->h) {                                                                          \
                 for (size_t q = from; q < to; q++) *o++ = 0;                                                                \
                 continue;                                                                                                   \
@@ -511,8 +531,8 @@ static void pack_a(const void *a, size_t lda, size_t rows, size_t kc, size_t mr,
             }                                                                                                               \
         }                                                                                                                   \
     }                                                                                                                       \
-    ATTRIBUTES static void NAME(const nn_spatial *g, const float *input, size_t row0, size_t rows, size_t pc, size_t kc,    \
-                                size_t mr, float *to) {                                                                     \
+    ATTRIBUTES static void NAME(const nn_spatial *g, const float *input, size_t row0, size_t rows,                          \
+                                const window_stretch *stretches, size_t count, size_t kc, size_t mr, float *to) {          \
         size_t group = packed_a_group(kc, mr), padded = (kc + a_chunk - 1) / a_chunk * a_chunk;                             \
         size_t positions = g->oh * g->ow, sample = row0 / positions, position = row0 % positions;                           \
         size_t oy = position / g->ow, ox = position % g->ow;                                                                \
@@ -523,19 +543,13 @@ static void pack_a(const void *a, size_t lda, size_t rows, size_t kc, size_t mr,
                     for (size_t p = 0; p < padded; p++) to[packed_a_index(p, r, mr)] = 0;                                   \
                     continue;                                                                                               \
                 }                                                                                                           \
-                NAME##_values(g, input + sample * g->h * g->w * g->c, oy, ox, pc, kc, values);                              \
+                NAME##_values(g, input + sample * g->h * g->w * g->c, oy, ox, stretches, count, values);                    \
                 for (size_t p = kc; p < padded; p++) values[p] = 0;                                                         \
                 for (size_t p = 0; p < padded; p += a_chunk) {                                                              \
                     float *chunk = to + packed_a_index(p, r, mr);                                                           \
                     for (size_t q = 0; q < a_chunk; q++) chunk[q] = values[p + q];                                          \
                 }                                                                                                           \
-                if (++ox == g->ow) {                                                                                        \
-                    ox = 0;                                                                                                 \
-                    if (++oy == g->oh) {                                                                                    \
-                        oy = 0;                                                                                             \
-                        sample++;                                                                                           \
-                    }                                                                                                       \
-                }                                                                                                           \
+                next_window(g, &sample, &oy, &ox);                                                                          \
             }                                                                                                               \
         }                                                                                                                   \
     }
@@ -544,15 +558,15 @@ PACK_WINDOWS(pack_windows_avx2, __attribute__((target("avx2"), no_builtin("memcp
 #endif
 PACK_WINDOWS(pack_windows_portable, __attribute__((no_builtin("memcpy", "memset"))))
 
-static void pack_windows(const nn_spatial *g, const float *input, size_t row0, size_t rows, size_t pc, size_t kc, size_t mr,
-                         float *to) {
+static void pack_windows(const nn_spatial *g, const float *input, size_t row0, size_t rows, const window_stretch *stretches,
+                         size_t count, size_t kc, size_t mr, float *to) {
 #if defined(__x86_64__)
     if (nn_cpu_features() & nn_cpu_avx2_fma) {
-        pack_windows_avx2(g, input, row0, rows, pc, kc, mr, to);
+        pack_windows_avx2(g, input, row0, rows, stretches, count, kc, mr, to);
         return;
     }
 #endif
-    pack_windows_portable(g, input, row0, rows, pc, kc, mr, to);
+    pack_windows_portable(g, input, row0, rows, stretches, count, kc, mr, to);
 }
 
 #if defined(__x86_64__)
@@ -716,30 +730,12 @@ static bool windows_in_place(const kernel_shape *s, const nn_spatial *g, const f
             bool here = iy >= 0 && iy + (ptrdiff_t)g->kh <= (ptrdiff_t)g->h && ix >= 0 && ix + (ptrdiff_t)g->kw <= (ptrdiff_t)g->w;
             inside = inside && here;
             at[group * mr + r] = here ? input + (sample * g->h * g->w + (size_t)iy * g->w + (size_t)ix) * g->c : NULL;
-            if (++ox == g->ow) {
-                ox = 0;
-                if (++oy == g->oh) {
-                    oy = 0;
-                    sample++;
-                }
-            }
+            next_window(g, &sample, &oy, &ox);
         }
         in_place[group] = inside;
         any = any || inside;
     }
     return any;
-}
-
-/// The stretches of kc block [pc, pc + kc) of a window of `g` (`window_stretch`), in order;
-/// returns how many.
-static size_t window_stretches(const nn_spatial *g, size_t pc, size_t kc, window_stretch *out) {
-    size_t row_values = g->kw * g->c, count = 0;
-    for (size_t u = pc / row_values; u < g->kh && u * row_values < pc + kc; u++) {
-        size_t start = u * row_values, from = pc > start ? pc - start : 0;
-        size_t to = pc + kc - start < row_values ? pc + kc - start : row_values;
-        out[count++] = (window_stretch){u * g->w * g->c + from, to - from};
-    }
-    return count;
 }
 
 /// One unit of work: a block of rows times a group of panels, over the whole depth k.
@@ -752,10 +748,11 @@ static void run_unit(const gemm_job *job, size_t unit, float *buffer) {
     size_t panel0 = group * job->panels_per_group;
     size_t panel_end = panel0 + job->panels_per_group < job->panels ? panel0 + job->panels_per_group : job->panels;
     const char *ahead_end, *ahead = rows_ahead(job, unit, &ahead_end);
-    // A convolution's groups of windows inside their samples are read in place, the others packed.
+    // A convolution's groups of windows inside their samples are read in place, the others packed;
+    // both walk the stretches of each kc block.
     const float *windows[block_rows];
     bool in_place[block_rows];
-    window_stretch stretches[max_kc + 1];  // at most one a value
+    window_stretch stretches[max_kc];  // at most one a value
     size_t stretch_count = 0;
     bool any_in_place = job->windows && windows_in_place(s, job->windows, job->a, row0, rows, windows, in_place);
     for (size_t pc = 0; pc < job->k; pc += job->kc) {
@@ -764,10 +761,11 @@ static void run_unit(const gemm_job *job, size_t unit, float *buffer) {
         if (job->transposed_a) {
             pack_a_transposed((const float *)job->a + pc * job->lda + row0, job->lda, rows, kc, mr, buffer);
         } else if (job->windows) {
-            if (any_in_place) stretch_count = window_stretches(job->windows, pc, kc, stretches);
+            stretch_count = window_stretches(job->windows, pc, kc, stretches);
             for (size_t g = 0; g < rows; g += mr) {
                 size_t real = rows - g < mr ? rows - g : mr;
-                if (!in_place[g / mr]) pack_windows(job->windows, job->a, row0 + g, real, pc, kc, mr, buffer + g / mr * packed_a_group(kc, mr));
+                if (in_place[g / mr]) continue;
+                pack_windows(job->windows, job->a, row0 + g, real, stretches, stretch_count, kc, mr, buffer + g / mr * packed_a_group(kc, mr));
             }
         } else {
             pack_a(nn_prologue_element(job->prologue, job->a, job->lda, row0, pc), job->lda, rows, kc, mr, buffer, job->prologue,
