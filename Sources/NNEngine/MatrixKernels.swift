@@ -141,8 +141,9 @@ public final class PackedMatrix: Sendable {
     /// The convolution of `count` HWC samples at `input` with geometry `g` (B is its weight in
     /// im2col form), into `output` ([count][positions][columns]), bit for bit what `multiply`
     /// gives on the samples' im2col rows, without writing them: B at most one vector of the kernel
-    /// wide reads the windows in place (`nn_conv_skinny`), a wider one gathers them as it packs its
-    /// rows (`nn_conv_gemm`). False, with nothing written, when memory is short, or with `pool`
+    /// wide reads the windows in place (`nn_conv_skinny`); a wider one reads the groups of windows
+    /// that lie inside their samples in place and gathers the others as it packs its rows
+    /// (`nn_conv_gemm`). False, with nothing written, when memory is short, or with `pool`
     /// for a B wider than a vector. With `pool`, max pooling of that geometry follows on each
     /// sample as soon as it is convolved, bit for bit what `SpatialKernels.maxPool` gives on the
     /// convolution's output, which is then never written out: `output` is the pooled
