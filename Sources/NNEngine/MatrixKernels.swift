@@ -357,10 +357,10 @@ public final class PackedInt8Matrix: Sendable {
 
 /// An int8 convolution of one input channel (stride 1, a window at most 8 wide, at most 16
 /// filters) packed for the direct kernel (`nn_i8_conv`: AVX512-VNNI, or AVX2 on bytes for 7-bit
-/// weights): each sample is quantized once, not window by window, so a small CNN's first
-/// convolution gains from int8 instead of running as f32.
+/// weights and on int16 pairs for others): each sample is quantized once, not window by window, so
+/// a small CNN's first convolution gains from int8 instead of running as f32.
 public final class PackedInt8Convolution: Sendable {
-    /// The direct kernel that runs it: `vnni` or `avx2Maddubs`.
+    /// The direct kernel that runs it: `vnni`, `avx2Maddubs` or `avx2` (int16 pairs).
     public let kernel: Int8Kernel
     private let packed: PackedPanels<Int8>
     private let scales: [Float]
@@ -386,10 +386,10 @@ public final class PackedInt8Convolution: Sendable {
     }
 
     /// The direct kernel that convolves `values` with geometry `g` for the engine's int8 `family`,
-    /// or nil: AVX512-VNNI for `vnni` and `amx` (at most 16 filters); AVX2 on bytes for `avx2`
-    /// when the weights allow its `vpmaddubsw` (`nn_i8_conv_maddubs_exact`: 7-bit weights; at most
-    /// 8 filters). Both take one input channel, stride 1, a window at most 8 wide and 64 high, and
-    /// run only where the CPU has them.
+    /// or nil: AVX512-VNNI for `vnni` and `amx` (at most 16 filters); for `avx2` (at most 8
+    /// filters), AVX2 on bytes when the weights allow its `vpmaddubsw` (`nn_i8_conv_maddubs_exact`:
+    /// 7-bit weights), else on int16 pairs (`vpmaddwd`). All take one input channel, stride 1, a
+    /// window at most 8 wide and 64 high, and run only where the CPU has them.
     public static func kernel(for values: [Int8], geometry g: SpatialGeometry, family: Int8Kernel?) -> Int8Kernel? {
         let kh = g.window[0], kw = g.window[1], filters = g.outputShape[2]
         guard g.inputShape[2] == 1, g.strides == [1, 1], nn_i8_conv_packed_bytes(kh, kw, filters) > 0,
@@ -398,8 +398,8 @@ public final class PackedInt8Convolution: Sendable {
         switch family {
         case .vnni?, .amx?: kernel = .vnni
         case .avx2?, .avx2Maddubs?:
-            guard values.withUnsafeBufferPointer({ nn_i8_conv_maddubs_exact($0.baseAddress, kh, kw, filters) }) else { return nil }
-            kernel = .avx2Maddubs
+            let bytes = values.withUnsafeBufferPointer { nn_i8_conv_maddubs_exact($0.baseAddress, kh, kw, filters) }
+            kernel = bytes ? .avx2Maddubs : .avx2
         default: return nil
         }
         return nn_i8_conv_supported(kernel.code, filters) ? kernel : nil

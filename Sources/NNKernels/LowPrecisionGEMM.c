@@ -1404,8 +1404,9 @@ void nn_i8_quantize_row(int kernel, int bits, const float *x, size_t k, uint8_t 
 // filters (or 1 x 16): per window row, the 16 bytes from the vector's first pixel are broadcast
 // to the four 128-bit lanes and `vpshufb` gives every 32-bit lane the four bytes of its pixel
 // and window columns (no VBMI needed), which one `vpdpbusd` multiplies by the four weights of its
-// filter. The output is HWC as it is computed (pixel-major, filters adjacent). AVX2 has its own
-// form for 7-bit weights (`conv_unit_avx2`, below) on the same packing.
+// filter. The output is HWC as it is computed (pixel-major, filters adjacent). AVX2 has two forms
+// of its own (`conv_unit_avx2`, below): on these bytes for weights `vpmaddubsw` takes exactly, and
+// on int16 pairs for any int8 weights, which the packing also holds.
 
 enum { conv_max_kw = 8, conv_margin = 16 };
 
@@ -1413,9 +1414,15 @@ enum { conv_max_kw = 8, conv_margin = 16 };
 static size_t conv_lanes_per_pixel(size_t filters) { return filters <= 8 ? 8 : 16; }
 static size_t conv_quads(size_t kw) { return (kw + 3) / 4; }
 
+/// The packing: per window row and quad of its columns, 16 lanes of four weight bytes (one
+/// filter's four columns; with at most 8 filters, lanes 8...15 repeat 0...7); the 16 filters'
+/// sums (int32); then, for AVX2's pairs form, per window row and pair of columns, 8 lanes of two
+/// int16 weights (filters 0...7). Columns past the window are zero weights.
+static size_t conv_pairs_offset(size_t kh, size_t kw) { return kh * conv_quads(kw) * 64 + 16 * sizeof(int32_t); }
+
 size_t nn_i8_conv_packed_bytes(size_t kh, size_t kw, size_t filters) {
     if (kh == 0 || kw == 0 || kw > conv_max_kw || filters == 0 || filters > 16 || kh > 64) return 0;
-    return kh * conv_quads(kw) * 64 + 16 * sizeof(int32_t);
+    return conv_pairs_offset(kh, kw) + kh * 2 * conv_quads(kw) * 8 * 2 * sizeof(int16_t);
 }
 
 void nn_i8_conv_pack(const int8_t *w, size_t kh, size_t kw, size_t filters, void *packed) {
@@ -1439,11 +1446,22 @@ void nn_i8_conv_pack(const int8_t *w, size_t kh, size_t kw, size_t filters, void
         if (f < filters) for (size_t p = 0; p < kh * kw; p++) sum += w[p * filters + f];
         sums[lane] = sum;
     }
+    int16_t *pairs = (int16_t *)((uint8_t *)packed + conv_pairs_offset(kh, kw));
+    for (size_t u = 0; u < kh; u++) {
+        for (size_t pair = 0; pair < 2 * quads; pair++) {
+            for (size_t f = 0; f < 8; f++) {
+                for (size_t d = 0; d < 2; d++) {
+                    size_t v = 2 * pair + d;
+                    *pairs++ = f < filters && v < kw ? w[(u * kw + v) * filters + f] : 0;
+                }
+            }
+        }
+    }
 }
 
 bool nn_i8_conv_supported(int kernel, size_t filters) {
     if (kernel == nn_i8_vnni) return nn_i8_supported(nn_i8_vnni) && filters <= 16;
-    if (kernel == nn_i8_avx2_maddubs) return nn_i8_supported(nn_i8_avx2_maddubs) && filters <= 8;
+    if (kernel == nn_i8_avx2_maddubs || kernel == nn_i8_avx2) return nn_i8_supported(kernel) && filters <= 8;
     return false;
 }
 
@@ -1463,6 +1481,8 @@ typedef struct {
     const float *samples;
     const int8_t *packed;
     const int32_t *sums;
+    const int16_t *pairs;  // the weights as int16 pairs (AVX2's pairs form)
+    size_t pixel_bytes;    // of the padded image: 1 (u8), or 2 (u16, for the pairs form)
     const float *scales, *bias;
     const nn_i8_input *input;
     bool relu, pooled;
@@ -1523,16 +1543,26 @@ __attribute__((target(CONV_TARGET), always_inline)) static inline void conv_sums
 }
 
 /// Sample `unit` quantized on `lanes`-wide vectors (with the calibrated scale, or its own), into
-/// the padded image of the unit's `buffer`: zero points around the sample (the quantized 0.0).
-/// Returns the image; `convolved` gets the buffer's space for an unpooled convolution.
+/// the padded image of the unit's `buffer`: zero points around the sample (the quantized 0.0),
+/// `job->pixel_bytes` a pixel. Returns the image; `convolved` gets the buffer's space for an
+/// unpooled convolution.
 static uint8_t *conv_image(const conv_job *job, size_t unit, uint8_t *buffer, int lanes, float *scale, int32_t *zero, float **convolved) {
     const nn_spatial *g = &job->g;
-    size_t hw = g->h * g->w, pw = job->padded_w;
+    size_t hw = g->h * g->w, pw = job->padded_w, cells = job->padded_h * pw;
     uint8_t *quantized = buffer, *image = buffer + round_up(hw, 64);
-    *convolved = (float *)(image + round_up(job->padded_h * pw, 64));
+    *convolved = (float *)(image + round_up(cells * job->pixel_bytes, 64));
     quantize_sample(lanes, job->input, job->samples + unit * hw, hw, quantized, 255, scale, zero);
-    memset(image, (int)*zero, job->padded_h * pw);
-    for (size_t iy = 0; iy < g->h; iy++) memcpy(image + (iy + g->top) * pw + g->left, quantized + iy * g->w, g->w);
+    if (job->pixel_bytes == 1) {
+        memset(image, (int)*zero, cells);
+        for (size_t iy = 0; iy < g->h; iy++) memcpy(image + (iy + g->top) * pw + g->left, quantized + iy * g->w, g->w);
+    } else {
+        uint16_t *wide = (uint16_t *)image;
+        for (size_t i = 0; i < cells; i++) wide[i] = (uint16_t)*zero;
+        for (size_t iy = 0; iy < g->h; iy++) {
+            uint16_t *to = wide + (iy + g->top) * pw + g->left;
+            for (size_t ix = 0; ix < g->w; ix++) to[ix] = quantized[iy * g->w + ix];
+        }
+    }
     return image;
 }
 
@@ -1613,18 +1643,41 @@ static void conv_task(const void *context, size_t first, size_t end) {
     NN_DRAIN_UNITS(job, conv_unit, job->buffers + first * job->buffer_bytes);
 }
 
-// AVX2 on bytes (`nn_i8_avx2_maddubs`, for weights `nn_i8_conv_maddubs_exact` accepts): one pixel
-// x 8 filters a vector. Per window row and quad of its columns, the pixel's four bytes are
-// broadcast to every lane (vpbroadcastd) and vpmaddubsw multiplies them by each filter's four
-// weights (the first 8 lanes of the packing above, whose filters repeat every 8 lanes), then
-// vpmaddwd by ones and vpaddd; four pixels at a time for independent chains.
+// AVX2, one pixel x 8 filters a vector, four pixels at a time for independent chains, in two
+// forms. On bytes (`nn_i8_avx2_maddubs`, for weights `nn_i8_conv_maddubs_exact` accepts): per
+// window row and quad of its columns, the pixel's four bytes are broadcast to every lane
+// (vpbroadcastd) and vpmaddubsw multiplies them by each filter's four weights (the first 8 lanes
+// of the packing above, whose filters repeat every 8 lanes), then vpmaddwd by ones and vpaddd.
+// On int16 pairs (`nn_i8_avx2`, any int8 weights, exact as vpmaddwd's pair sums fit in int32):
+// the image is widened to u16 once per sample, and per window row and pair of its columns the
+// pixel's two values are broadcast and vpmaddwd multiplies them by the pair's int16 weights,
+// then vpaddd; the same number of multiplies for a 3-wide window (two pairs against one quad).
 #define CONV_AVX2 "avx2,fma"
 
-__attribute__((target(CONV_AVX2), always_inline)) static inline void conv_sums_avx2(const conv_job *job, const uint8_t *from,
-                                                                                  __m256i *acc, int count) {
+/// The sums of `count` (a constant: 1, 2 or 4) consecutive pixels of one output row, the first
+/// window's top-left pixel at index `at` of the padded `image`; `pairs` (a constant) picks the form.
+__attribute__((target(CONV_AVX2), always_inline)) static inline void conv_sums_avx2(const conv_job *job, const uint8_t *image, size_t at,
+                                                                                  __m256i *acc, int count, bool pairs) {
     const __m256i ones = _mm256_set1_epi16(1);
     size_t pw = job->padded_w;
     for (int i = 0; i < count; i++) acc[i] = _mm256_setzero_si256();
+    if (pairs) {
+        const uint16_t *from = (const uint16_t *)image + at;
+        const int16_t *w = job->pairs;
+        size_t used = (job->g.kw + 1) / 2, row_pairs = 2 * job->quads;
+        for (size_t u = 0; u < job->g.kh; u++, from += pw, w += row_pairs * 16) {
+            for (size_t p = 0; p < used; p++) {
+                __m256i weights = _mm256_loadu_si256((const __m256i *)(w + 16 * p));
+                for (int i = 0; i < count; i++) {
+                    int32_t two;
+                    memcpy(&two, from + (size_t)i + 2 * p, sizeof two);
+                    acc[i] = _mm256_add_epi32(acc[i], _mm256_madd_epi16(_mm256_set1_epi32(two), weights));
+                }
+            }
+        }
+        return;
+    }
+    const uint8_t *from = image + at;
     const int8_t *w = job->packed;
     for (size_t u = 0; u < job->g.kh; u++, from += pw) {
         for (size_t q = 0; q < job->quads; q++, w += 64) {
@@ -1656,7 +1709,8 @@ __attribute__((target(CONV_AVX2), always_inline)) static inline void conv_store_
     memcpy(to, lanes, filters * sizeof(float));
 }
 
-__attribute__((target(CONV_AVX2))) static void conv_unit_avx2(const conv_job *job, size_t unit, uint8_t *buffer) {
+__attribute__((target(CONV_AVX2), always_inline)) static inline void conv_unit_avx2(const conv_job *job, size_t unit, uint8_t *buffer,
+                                                                                 bool pairs) {
     const nn_spatial *g = &job->g;
     size_t filters = job->filters, pw = job->padded_w;
     float scale, *convolved;
@@ -1677,12 +1731,16 @@ __attribute__((target(CONV_AVX2))) static void conv_unit_avx2(const conv_job *jo
         const nn_spatial *pool = &job->pool;
         float *pooled = job->output + unit * pool->oh * pool->ow * filters;
         for (size_t py = 0; py < pool->oh; py++) {
-            const uint8_t *upper = image + 2 * py * pw, *lower = upper + pw;
-            size_t px = 0;
-            for (; px < pool->ow; px += 2) {
+            size_t upper = 2 * py * pw, lower = upper + pw;
+            for (size_t px = 0; px < pool->ow; px += 2) {
                 int count = px + 2 <= pool->ow ? 4 : 2;
-                conv_sums_avx2(job, upper + 2 * px, top, count);
-                conv_sums_avx2(job, lower + 2 * px, bottom, count);
+                if (count == 4) {
+                    conv_sums_avx2(job, image, upper + 2 * px, top, 4, pairs);
+                    conv_sums_avx2(job, image, lower + 2 * px, bottom, 4, pairs);
+                } else {
+                    conv_sums_avx2(job, image, upper + 2 * px, top, 2, pairs);
+                    conv_sums_avx2(job, image, lower + 2 * px, bottom, 2, pairs);
+                }
                 for (int i = 0; i < count; i += 2) {
                     __m256 m = _mm256_max_ps(_mm256_max_ps(conv_value_avx2(job, top[i], correction, s, b),
                                                            conv_value_avx2(job, top[i + 1], correction, s, b)),
@@ -1695,26 +1753,36 @@ __attribute__((target(CONV_AVX2))) static void conv_unit_avx2(const conv_job *jo
         return;
     }
     for (size_t oy = 0; oy < g->oh; oy++) {
-        const uint8_t *row = image + oy * pw;
-        size_t ox = 0;
+        size_t row = oy * pw, ox = 0;
         for (; ox + 4 <= g->ow; ox += 4) {
-            conv_sums_avx2(job, row + ox, top, 4);
+            conv_sums_avx2(job, image, row + ox, top, 4, pairs);
             UNROLL for (int i = 0; i < 4; i++) {
                 conv_store_avx2(out + (oy * g->ow + ox + (size_t)i) * filters, conv_value_avx2(job, top[i], correction, s, b), filters);
             }
         }
         for (; ox < g->ow; ox++) {
-            conv_sums_avx2(job, row + ox, top, 1);
+            conv_sums_avx2(job, image, row + ox, top, 1, pairs);
             conv_store_avx2(out + (oy * g->ow + ox) * filters, conv_value_avx2(job, top[0], correction, s, b), filters);
         }
     }
     if (job->pooled) nn_max_pool_sample(&job->pool, convolved, job->output + unit * job->pool.oh * job->pool.ow * job->pool.c);
 }
 
+__attribute__((target(CONV_AVX2))) static void conv_unit_avx2_bytes(const conv_job *job, size_t unit, uint8_t *buffer) {
+    conv_unit_avx2(job, unit, buffer, false);
+}
+__attribute__((target(CONV_AVX2))) static void conv_unit_avx2_pairs(const conv_job *job, size_t unit, uint8_t *buffer) {
+    conv_unit_avx2(job, unit, buffer, true);
+}
 static void conv_task_avx2(const void *context, size_t first, size_t end) {
     (void)end;
     conv_job *job = (conv_job *)context;
-    NN_DRAIN_UNITS(job, conv_unit_avx2, job->buffers + first * job->buffer_bytes);
+    NN_DRAIN_UNITS(job, conv_unit_avx2_bytes, job->buffers + first * job->buffer_bytes);
+}
+static void conv_task_avx2_pairs(const void *context, size_t first, size_t end) {
+    (void)end;
+    conv_job *job = (conv_job *)context;
+    NN_DRAIN_UNITS(job, conv_unit_avx2_pairs, job->buffers + first * job->buffer_bytes);
 }
 #endif
 
@@ -1729,6 +1797,8 @@ bool nn_i8_conv(int kernel, size_t count, const nn_spatial *g, const float *samp
                     .samples = samples, .packed = packed, .scales = scales, .bias = bias, .input = input, .relu = relu,
                     .pooled = pool != NULL, .output = output, .units = count};
     job.sums = (const int32_t *)(job.packed + g->kh * job.quads * 64);
+    job.pairs = (const int16_t *)(job.packed + conv_pairs_offset(g->kh, g->kw));
+    job.pixel_bytes = kernel == nn_i8_avx2 ? 2 : 1;
     if (pool) job.pool = *pool;
     job.pool_in_registers = pool && job.fp == 8 && pool->kh == 2 && pool->kw == 2 && pool->sh == 2 && pool->sw == 2 &&
                             pool->top == 0 && pool->left == 0 && 2 * pool->oh <= g->oh && 2 * pool->ow <= g->ow;
@@ -1739,7 +1809,7 @@ bool nn_i8_conv(int kernel, size_t count, const nn_spatial *g, const float *samp
     if (cols < g->w + g->left) cols = g->w + g->left;
     job.padded_h = rows;
     job.padded_w = cols + conv_margin;
-    job.buffer_bytes = round_up(g->h * g->w, 64) + round_up(job.padded_h * job.padded_w, 64)
+    job.buffer_bytes = round_up(g->h * g->w, 64) + round_up(job.padded_h * job.padded_w * job.pixel_bytes, 64)
         + (pool && !job.pool_in_registers ? round_up(g->oh * g->ow * filters * sizeof(float), 64) : 0);
     double work = (double)count * (double)(g->oh * g->ow) * (double)(g->kh * job.quads * 16);
     bool parallel = threads >= 2 && count >= 2 && work >= lp_parallel_minimum;
@@ -1747,7 +1817,8 @@ bool nn_i8_conv(int kernel, size_t count, const nn_spatial *g, const float *samp
     job.buffers = aligned_alloc(64, copies * job.buffer_bytes);
     if (!job.buffers) return false;
     atomic_init(&job.next, 0);
-    void (*task)(const void *, size_t, size_t) = kernel == nn_i8_vnni ? conv_task : conv_task_avx2;
+    void (*task)(const void *, size_t, size_t) = kernel == nn_i8_vnni ? conv_task
+                                                 : kernel == nn_i8_avx2 ? conv_task_avx2_pairs : conv_task_avx2;
     if (!parallel || !nn_helper_run(task, &job, 1, 2)) task(&job, 0, 1);
     free(job.buffers);
     return true;

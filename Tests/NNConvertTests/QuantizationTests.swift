@@ -149,8 +149,8 @@ import Testing
 
     /// A small CNN (conv 3 x 3 x 8 with ReLU on a 12 x 12 one-channel image, max pool 2, dense
     /// 10 softmax) quantized to int8 with 8- and 7-bit weights, per sample and calibrated, on every
-    /// kernel this CPU runs: on the AVX-512 int8 kernels, and on AVX2 with 7-bit weights, its
-    /// convolution runs on a direct kernel (the report names it),
+    /// kernel this CPU runs: its convolution runs on a direct kernel (the report names it: VNNI on
+    /// the AVX-512 int8 kernels, AVX2 on bytes for 7-bit weights and on int16 pairs for 8-bit ones),
     /// a sample alone gives the bits of its row in a batch, in blocks, as bytes and in a batch of
     /// more than `blockParallelMinimum`; and the probabilities stay within 0.02 of the f32
     /// model's (the quantization moves each pixel by at most half its step).
@@ -178,9 +178,10 @@ import Testing
             for bits in [8, 7] {
                 let quantized = try Quantization.int8(model, sourcePath: "m.nnm", inputs: inputs, weightBits: bits).model
                 let engine = try InferenceEngine<Float>(model: quantized, kernel: kernel)
-                // AVX512-VNNI for the AVX-512 families; AVX2 on bytes for 7-bit weights (not where AVX-VNNI runs the family).
+                // AVX512-VNNI for the AVX-512 families; AVX2 on bytes for 7-bit weights, on pairs for
+                // 8-bit ones (not where AVX-VNNI runs the family).
                 let direct = engine.int8Kernel == .vnni || engine.int8Kernel == .amx ? "avx512_vnni"
-                    : engine.int8Kernel == .avx2 && bits == 7 ? "avx2_maddubs" : nil
+                    : engine.int8Kernel == .avx2 ? (bits == 7 ? "avx2_maddubs" : "avx2") : nil
                 let description = engine.kernelDescription
                 #expect(description.contains("int8 convolutions of one channel") == (direct != nil), "\(description)")
                 if let direct { #expect(description.contains("one channel: \(direct) direct"), "\(description)") }

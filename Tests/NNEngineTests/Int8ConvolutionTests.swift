@@ -3,15 +3,16 @@ import NNEngine
 import Testing
 
 /// The direct int8 convolutions of one input channel (`PackedInt8Convolution`, `nn_i8_conv`:
-/// AVX512-VNNI, and AVX2 on bytes for 7-bit weights) against a reference computed here: each sample quantized by the formula of
+/// AVX512-VNNI, AVX2 on bytes for 7-bit weights and on int16 pairs for others) against a reference computed here: each sample quantized by the formula of
 /// `nn_i8_quantize_row` written out again (range [min(x, 0), max(x, 0)] onto 0...255, round to
 /// nearest even), the padding as the zero point, the int32 sums of the windows exact, then
 /// dequantized in Double with the bias and ReLU; with a pool, the maxima of its windows over
 /// those outputs. Shapes: the cnn preset (28 x 28, 3 x 3, 8 filters, 2 x 2 pooling in
 /// registers), "same" padding on odd sizes, a 5 x 5 window (two quads a row) with 3 filters, 16
 /// filters (one pixel a vector; pooling after the sample), a 1 x 8 window with 9 filters, and 5
-/// filters pooled from an odd output width (AVX2: the cases of at most 8 filters, weights in
-/// -63...63 with a column pair at 64 + 64 = 128, the most `vpmaddubsw` takes). Tolerance: the f32 rounding of the dequantization,
+/// filters pooled from an odd output width (AVX2: the cases of at most 8 filters; on bytes weights
+/// in -63...63 with a column pair at 64 + 64 = 128, the most `vpmaddubsw` takes; on pairs weights
+/// in -127...127 with a column pair at 127 + 127, which it would saturate on). Tolerance: the f32 rounding of the dequantization,
 /// 1e-5 relative to the largest term.
 @Suite struct Int8ConvolutionTests {
     struct Case: CustomStringConvertible {
@@ -41,7 +42,7 @@ import Testing
         return (q, s, Int(zero))
     }
 
-    @Test(arguments: cases, [Int8Kernel.vnni, .avx2Maddubs])
+    @Test(arguments: cases, [Int8Kernel.vnni, .avx2Maddubs, .avx2])
     func matchesTheReference(_ c: Case, kernel: Int8Kernel) throws {
         guard kernel.isSupported, kernel == .vnni || c.filters <= 8 else { return }
         for threads in [1, 2] { try Self.check(c, kernel: kernel, threads: threads) }
@@ -52,8 +53,9 @@ import Testing
                                     activation: .relu).spatial!
         let (oh, ow) = (conv.outputShape[0], conv.outputShape[1])
         let pool = c.pooled ? try Layer.maxPool2d(index: 1, inputShape: conv.outputShape, pool: [2, 2]).spatial! : nil
-        var weights = LowPrecisionKernelTests.integers(c.kh * c.kw * c.filters, seed: c.h * 31 + c.kw, kernel == .vnni ? -127...127 : -63...63)
+        var weights = LowPrecisionKernelTests.integers(c.kh * c.kw * c.filters, seed: c.h * 31 + c.kw, kernel == .avx2Maddubs ? -63...63 : -127...127)
         if kernel == .avx2Maddubs && c.kw >= 2 { (weights[0], weights[c.filters]) = (64, -64) }  // filter 0's first pair of columns
+        if kernel == .avx2 { (weights[0], weights[c.kw >= 2 ? c.filters : 0]) = (127, 127) }  // past what vpmaddubsw takes
         let scales = (0..<c.filters).map { Float(1 + $0 % 5) / 300 }
         let bias = MatrixKernelTests.values(c.filters, seed: 7).map { $0 * 0.5 }
         let count = 3
@@ -121,7 +123,8 @@ import Testing
     }
 
     /// Shapes the direct kernels do not take are left to the other paths, and so are, on AVX2,
-    /// more than 8 filters and weights `vpmaddubsw` would saturate on (a pair of columns at 65 + 64).
+    /// more than 8 filters; weights `vpmaddubsw` would saturate on (a pair of columns at 65 + 64)
+    /// go to AVX2's pairs form.
     @Test(arguments: [Int8Kernel.vnni, .avx2])
     func declinesOtherShapes(_ family: Int8Kernel) throws {
         guard family.isSupported else { return }
@@ -139,6 +142,6 @@ import Testing
                 == (family == .vnni ? .vnni : .avx2Maddubs))
         values[8] = 65  // column 1 of filter 0's first row: its pair with column 0 is 129
         #expect(PackedInt8Convolution(values, scales: [Float](repeating: 1, count: 8), geometry: preset, family: family)?.kernel
-                == (family == .vnni ? .vnni : nil))
+                == (family == .vnni ? .vnni : .avx2))
     }
 }

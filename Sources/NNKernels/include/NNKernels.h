@@ -280,8 +280,9 @@ size_t nn_i8_conv_packed_bytes(size_t kh, size_t kw, size_t filters);
 void nn_i8_conv_pack(const int8_t *w, size_t kh, size_t kw, size_t filters, void *packed);
 
 /// Whether this CPU runs `nn_i8_conv` with `kernel` for `filters` filters: `nn_i8_vnni`
-/// (AVX512-VNNI with AVX-512 F, BW, VL; at most 16 filters) or `nn_i8_avx2_maddubs` (AVX2; at
-/// most 8 filters, and only for weights `nn_i8_conv_maddubs_exact` accepts).
+/// (AVX512-VNNI with AVX-512 F, BW, VL; at most 16 filters), `nn_i8_avx2_maddubs` (AVX2; at
+/// most 8 filters, and only for weights `nn_i8_conv_maddubs_exact` accepts) or `nn_i8_avx2`
+/// (AVX2, int16 pairs, any int8 weights; at most 8 filters).
 bool nn_i8_conv_supported(int kernel, size_t filters);
 
 /// Whether `nn_i8_avx2_maddubs` convolves with the weight [kh][kw][1][filters] exactly: each pair
@@ -294,7 +295,8 @@ bool nn_i8_conv_maddubs_exact(const int8_t *w, size_t kh, size_t kw, size_t filt
 /// (`nn_i8_quantize_row` over the sample), the padding as the zero point; with `nn_i8_vnni` per
 /// output two pixels x 8 filters (or one x 16) in a vector, one `vpdpbusd` per window row and four
 /// window columns; with `nn_i8_avx2_maddubs` one pixel x 8 filters, `vpmaddubsw` and `vpmaddwd`
-/// instead (the caller checks `nn_i8_conv_maddubs_exact`); sums exact in int32, dequantized with `scales[filters]`, the bias added, ReLU applied; HWC
+/// instead (the caller checks `nn_i8_conv_maddubs_exact`); with `nn_i8_avx2` one pixel x 8
+/// filters, `vpmaddwd` on the sample widened to u16 and two window columns; sums exact in int32, dequantized with `scales[filters]`, the bias added, ReLU applied; HWC
 /// output. With `pool`, each sample is max-pooled right after (`nn_max_pool_sample`) and only the
 /// pooled values are written. False, with nothing written, when the CPU, the geometry or memory
 /// does not allow it.
