@@ -940,6 +940,18 @@ enum { lp_group_rows = 12 };
 /// Bytes of the rows buffer `pack_a` takes: a group's quantized rows, then the same widened.
 static size_t group_rows_bytes(size_t k) { return lp_group_rows * (round_up(k, 64) + round_up(2 * k, 64)); }
 
+/// Float row `row` of the job's A quantized into `q` (its scale and zero point to `scale` and
+/// `zero`), preprocessed into `floats` (k values) first when the job has a prologue.
+static void quantize_a_row(const lp_job *job, size_t row, uint8_t *q, float *floats, float *scale, int32_t *zero) {
+    const void *from = nn_prologue_element(job->prologue, job->a, job->lda, row, 0);
+    const float *x = from;
+    if (job->prologue) {
+        nn_preprocess_row(job->prologue, from, job->k, floats);
+        x = floats;
+    }
+    quantize_sample(quantize_lanes(job->shape), job->input, x, job->k, q, job->top, scale, zero);
+}
+
 /// Packs `rows` rows starting at `row0` into groups of MR rows, kstep depths of a row adjacent
 /// (zero rows and depths past the edge); int8 rows are preprocessed (into `floats`, k values)
 /// when the job has a prologue and quantized (their scale and zero point go to `scale`/`zero`),
@@ -988,16 +1000,7 @@ static void pack_a(const lp_job *job, size_t row0, size_t rows, size_t mr, uint8
         }
         grouped = whole && job->mode == mode_i8 && s->kstep * s->a_bytes == 4;
         if (grouped && lane == 0) {
-            for (size_t i = 0; i < mr; i++) {
-                const void *row = nn_prologue_element(job->prologue, job->a, job->lda, row0 + r + i, 0);
-                const float *x = row;
-                if (job->prologue) {
-                    nn_preprocess_row(job->prologue, row, job->k, floats);
-                    x = floats;
-                }
-                quantize_sample(quantize_lanes(s), job->input, x, job->k, row_buffer + i * row_stride, job->top, &scale[r + i],
-                                &zero[r + i]);
-            }
+            for (size_t i = 0; i < mr; i++) quantize_a_row(job, row0 + r + i, row_buffer + i * row_stride, floats, &scale[r + i], &zero[r + i]);
             const uint8_t *steps = row_buffer;
             size_t stride = row_stride, full = job->k / ks;
             if (s->a_bytes == 2) {
@@ -1015,13 +1018,7 @@ static void pack_a(const lp_job *job, size_t row0, size_t rows, size_t mr, uint8
         } else if (grouped) {
             q = row_buffer + lane * row_stride;  // quantized with its group, above
         } else if (job->mode == mode_i8) {
-            const void *row = nn_prologue_element(job->prologue, job->a, job->lda, row0 + r, 0);
-            const float *x = row;
-            if (job->prologue) {
-                nn_preprocess_row(job->prologue, row, job->k, floats);
-                x = floats;
-            }
-            quantize_sample(quantize_lanes(s), job->input, x, job->k, row_buffer, job->top, &scale[r], &zero[r]);
+            quantize_a_row(job, row0 + r, row_buffer, floats, &scale[r], &zero[r]);
         } else {
             q = (const uint8_t *)job->a + (row0 + r) * job->lda;
             if (job->mode == mode_i8_bytes) {
