@@ -1592,10 +1592,7 @@ static uint8_t *conv_image(const conv_job *job, size_t unit, uint8_t *buffer, in
     } else {
         uint16_t *wide = (uint16_t *)image;
         for (size_t i = 0; i < cells; i++) wide[i] = (uint16_t)*zero;
-        for (size_t iy = 0; iy < g->h; iy++) {
-            uint16_t *to = wide + (iy + g->top) * pw + g->left;
-            for (size_t ix = 0; ix < g->w; ix++) to[ix] = quantized[iy * g->w + ix];
-        }
+        for (size_t iy = 0; iy < g->h; iy++) widen_u8(quantized + iy * g->w, g->w, wide + (iy + g->top) * pw + g->left);
     }
     return image;
 }
@@ -1767,6 +1764,7 @@ __attribute__((target(CONV_AVX2), always_inline)) static inline void conv_unit_a
         for (size_t py = 0; py < pool->oh; py++) {
             size_t upper = 2 * py * pw, lower = upper + pw;
             for (size_t px = 0; px < pool->ow; px += 2) {
+                // Constant counts, so that each call's loops over the pixels unroll.
                 int count = px + 2 <= pool->ow ? 4 : 2;
                 if (count == 4) {
                     conv_sums_avx2(job, image, upper + 2 * px, top, 4, pairs);
@@ -1811,12 +1809,9 @@ __attribute__((target(CONV_AVX2))) static void conv_unit_avx2_pairs(const conv_j
 static void conv_task_avx2(const void *context, size_t first, size_t end) {
     (void)end;
     conv_job *job = (conv_job *)context;
-    NN_DRAIN_UNITS(job, conv_unit_avx2_bytes, job->buffers + first * job->buffer_bytes);
-}
-static void conv_task_avx2_pairs(const void *context, size_t first, size_t end) {
-    (void)end;
-    conv_job *job = (conv_job *)context;
-    NN_DRAIN_UNITS(job, conv_unit_avx2_pairs, job->buffers + first * job->buffer_bytes);
+    // The pairs form reads the sample widened to u16, the byte form as bytes.
+    void (*unit)(const conv_job *, size_t, uint8_t *) = job->pixel_bytes == 2 ? conv_unit_avx2_pairs : conv_unit_avx2_bytes;
+    NN_DRAIN_UNITS(job, unit, job->buffers + first * job->buffer_bytes);
 }
 #endif
 
@@ -1851,8 +1846,7 @@ bool nn_i8_conv(int kernel, size_t count, const nn_spatial *g, const float *samp
     job.buffers = aligned_alloc(64, copies * job.buffer_bytes);
     if (!job.buffers) return false;
     atomic_init(&job.next, 0);
-    void (*task)(const void *, size_t, size_t) = kernel == nn_i8_vnni ? conv_task
-                                                 : kernel == nn_i8_avx2 ? conv_task_avx2_pairs : conv_task_avx2;
+    void (*task)(const void *, size_t, size_t) = kernel == nn_i8_vnni ? conv_task : conv_task_avx2;
     if (!parallel || !nn_helper_run(task, &job, 1, 2)) task(&job, 0, 1);
     free(job.buffers);
     return true;
