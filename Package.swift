@@ -61,8 +61,9 @@ let package = Package(
         .target(name: "NNFormat", dependencies: ["NNCore", "NNCompression", "NNSystem"]),
         // IDX (MNIST) files, plain or gzip.
         .target(name: "NNData", dependencies: ["NNCore", "NNCompression", "NNKernels", "NNSystem"]),
-        // Our own C: one-sample products on packed weights (AVX2/FMA, a helper thread) and
-        // CRC-32 folding (PCLMULQDQ), each chosen at run time.
+        // Our own C, each routine chosen at run time from CPUID and XGETBV: the f32, int8 and
+        // bf16 products and convolutions (AVX-512, AVX2/FMA, VNNI, AMX, portable), pooling, the
+        // preprocessing prologue, byte widening and CRC-32 folding (PCLMULQDQ).
         .target(name: "NNKernels"),
         // Inference: our GEMM kernels, CBLAS (OpenBLAS) for f64 and as the fallback.
         .target(name: "NNEngine", dependencies: ["NNCore", "NNKernels"]),
