@@ -995,6 +995,12 @@ static void pack_a(const lp_job *job, size_t row0, size_t rows, size_t mr, uint8
     for (size_t r = 0; r < round_up(rows, mr); r++) {
         uint8_t *group = to + (r / mr) * group_bytes;
         size_t lane = r % mr;
+        // Whether this row's group is a whole one of 6 or 12 rows, which the grouped forms below
+        // convert or quantize at once and transpose in registers.
+        bool whole = false;
+#if defined(__x86_64__)
+        whole = avx2 && (mr == 6 || mr == 12) && r - lane + mr <= rows;
+#endif
         if (job->mode == mode_bf16) {
             // A pair of depths (32 bits, one kernel lane) per step; zeros past the edge. A whole
             // group of 6 or 12 rows is converted row by row into the rows buffer and transposed
@@ -1004,19 +1010,15 @@ static void pack_a(const lp_job *job, size_t row0, size_t rows, size_t mr, uint8
             uint32_t *to = (uint32_t *)group + lane;
             const float *x = (const float *)job->a + (row0 + r) * job->lda;
             size_t full = r < rows ? job->k / 2 : 0;
-            bool grouped_rows = false;
 #if defined(__x86_64__)
-            grouped_rows = avx2 && (mr == 6 || mr == 12) && r - lane + mr <= rows && mr <= lp_group_rows;
-            if (grouped_rows && lane == 0) {
+            if (whole && lane == 0) {
                 size_t stride = round_up(2 * job->k, 64);
-                for (size_t i = 0; i < mr; i++) {
-                    bf16_row_avx2((const float *)job->a + (row0 + r + i) * job->lda, 2 * full, (uint16_t *)(row_buffer + i * stride));
-                }
+                for (size_t i = 0; i < mr; i++) bf16_row_avx2(x + i * job->lda, 2 * full, (uint16_t *)(row_buffer + i * stride));
                 transpose_byte_rows(row_buffer, stride, mr, full, (uint32_t *)group);
             }
 #endif
-            for (size_t step = 0; step < (grouped_rows ? 0 : full); step++) {
-                to[step * mr] = (uint32_t)to_bf16(x[2 * step]) | (uint32_t)to_bf16(x[2 * step + 1]) << 16;
+            if (!whole) {
+                for (size_t step = 0; step < full; step++) to[step * mr] = (uint32_t)to_bf16(x[2 * step]) | (uint32_t)to_bf16(x[2 * step + 1]) << 16;
             }
             for (size_t step = full; step < job->steps; step++) {
                 uint32_t lo = r < rows && 2 * step < job->k ? to_bf16(x[2 * step]) : 0;
@@ -1031,7 +1033,6 @@ static void pack_a(const lp_job *job, size_t row0, size_t rows, size_t mr, uint8
         bool transposed = false, grouped = false;
         size_t row_stride = round_up(job->k, 64);
 #if defined(__x86_64__)
-        bool whole = avx2 && (mr == 6 || mr == 12) && r - lane + mr <= rows;
         transposed = whole && job->mode != mode_i8 && s->a_bytes == 1;
         if (transposed && lane == 0) {
             transpose_byte_rows((const uint8_t *)job->a + (row0 + r) * job->lda, job->lda, mr, job->k / ks, (uint32_t *)group);

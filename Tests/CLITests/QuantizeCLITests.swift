@@ -10,6 +10,9 @@ import Testing
 /// code; nn-infer names the kernels it ran, on the AVX2 path (forced with NNM_KERNELS) and on the
 /// best one.
 @Suite(.serialized) struct QuantizeCLITests {
+    /// The presets' training images (`nn-train --limit`), as the suite's comment says.
+    static let trainingImages = "12000"
+
     /// The change in accuracy `nnconv quantize` printed, in percentage points.
     static func accuracyChange(_ stdout: String) -> Double? {
         guard let line = stdout.split(separator: "\n").first(where: { $0.hasPrefix("accuracy on ") }),
@@ -23,7 +26,7 @@ import Testing
         let dir = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let model = "\(dir)/\(recipe).nnm"
-        let train = try await run("nn-train", ["--recipe", recipe, "--epochs", "1", "--limit", "12000", "--save", model])
+        let train = try await run("nn-train", ["--recipe", recipe, "--epochs", "1", "--limit", Self.trainingImages, "--save", model])
         try #require(train.status == 0, "\(train.stderr)")
         for bf16 in [false, true] {
             let out = "\(dir)/\(recipe).\(bf16 ? "bf16" : "int8").nnm"
@@ -74,7 +77,7 @@ import Testing
         let dir = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let model = "\(dir)/blog.nnm", out = "\(dir)/blog.int8.nnm"
-        let train = try await run("nn-train", ["--recipe", "blog", "--epochs", "1", "--limit", "12000", "--save", model])
+        let train = try await run("nn-train", ["--recipe", "blog", "--epochs", "1", "--limit", Self.trainingImages, "--save", model])
         try #require(train.status == 0, "\(train.stderr)")
         let q = try await run("nnconv", ["quantize", model, "-o", out, "--calibration", fashionTestImages,
                                    "--images", fashionTestImages, "--labels", fashionTestLabels])
